@@ -1,0 +1,289 @@
+"""Vectorizable elementary-function kernels for graphc's fused Numba loops.
+
+What this module owns
+---------------------
+Scalar implementations of exp, log, log1p, expm1, tanh, sigmoid, softplus,
+sin and cos, one plain Python function per (function, precision):
+``exp_f64``, ``exp_f32``, ... ``cos_f32``.  The generated code calls them from
+inside fused loops after wrapping them with ``numba.njit(inline="always")`` (or
+plain ``numba.njit``).  This module deliberately does not import numba.
+
+Why it exists
+-------------
+Numba lowers ``math.exp`` and friends to scalar libm calls (6-29 ns per
+element; ``fastmath`` does not help, and the registry's llvmlite is not SVML
+patched), while NumPy's SIMD ufuncs need 1-2 ns.  LLVM's loop vectorizer can
+only vectorize a loop whose body is straight-line arithmetic.  So every kernel
+here is written as:
+
+* range reduction (Cody-Waite: subtract ``k * C`` with ``C`` split into a
+  short "hi" part, whose products with ``k`` are exact, and a "lo" part),
+* a fixed polynomial (Taylor, or the fdlibm/musl minimax coefficients),
+* reconstruction by integer arithmetic on the IEEE-754 bit pattern
+  (``np.float64(x).view(np.int64)`` on scalars compiles to a bitcast),
+* special cases (inf, NaN, 0, denormals, overflow) handled by *selects*
+  (``a if cond else b`` with cheap operands), never by early returns, calls
+  or loops.
+
+Rules every kernel follows so that it vectorizes and types correctly:
+
+* No calls to other functions of this module (numba cannot call plain Python
+  functions), so composite kernels (tanh, sigmoid, softplus) repeat the core
+  of exp/expm1/log1p inline.
+* Division goes through ``np.divide``: under Numba's default
+  ``error_model="python"`` the ``/`` operator inserts a ZeroDivisionError
+  check whose branch stops vectorization.
+* ``*_f32`` kernels use only ``np.float32`` constants (a Python float literal
+  would promote the whole expression to float64) and return float32.
+* Clamps are written as ``C if x > C else x`` so that NaN (all comparisons
+  false) passes through unchanged.
+
+Accuracy (max error over the whole float range, measured by
+``tests/test_kernels.py`` against long double / float64 references) and speed
+are recorded in ``docs/kernels.md``.  The one exception to "no calls": sin/cos
+of arguments beyond the Cody-Waite range (|x| > 2**19 * pi/2 for float64,
+|x| > 2**28 * pi/2 for float32) fall back to libm; see ``sin_f64``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+
+
+def _f64_from_bits(bits: int) -> float:
+    """The float64 whose IEEE-754 bit pattern is ``bits`` (exact constants)."""
+    return struct.unpack("<d", struct.pack("<Q", bits))[0]
+
+
+def _f32_from_bits(bits: int) -> np.float32:
+    """The float32 whose IEEE-754 bit pattern is ``bits``."""
+    return np.float32(struct.unpack("<f", struct.pack("<I", bits))[0])
+
+
+# ---------------------------------------------------------------------------
+# float64 constants
+# ---------------------------------------------------------------------------
+INF = math.inf
+NEG_INF = -math.inf
+NAN = math.nan
+
+INV_LN2 = 1.4426950408889634  # 1/ln(2) rounded to double
+# ln(2) split for Cody-Waite (fdlibm): LN2_HI has 32 significant bits, so
+# k * LN2_HI is exact for |k| < 2**21.
+LN2_HI = _f64_from_bits(0x3FE62E42FEE00000)  # 6.93147180369123816490e-01
+LN2_LO = _f64_from_bits(0x3DEA39EF35793C76)  # 1.90821492927058770002e-10
+
+# Adding 1.5 * 2**52 to |t| < 2**51 rounds t to an integer (round-to-nearest
+# mode) and leaves that integer in the low mantissa bits: the bit pattern of
+# (t + SHIFT) minus the bit pattern of SHIFT *is* round(t) as an int64.
+ROUND_SHIFT = 6755399441055744.0  # 1.5 * 2**52
+ROUND_SHIFT_BITS = 0x4338000000000000  # bits of ROUND_SHIFT
+EXP_BIAS = 1023
+MANT_BITS = 52
+TWO54 = 18014398509481984.0  # 2**54, scales denormals into the normal range
+MIN_NORMAL = 2.2250738585072014e-308  # 2**-1022
+
+# exp clamp: exp(x) overflows for x > 709.78 and underflows to 0 for
+# x < -745.13; clamping to +-1000 keeps |k| <= 1443 so 2**k can be built as
+# 2**(k//2) * 2**(k - k//2) from two normal numbers.
+EXP_CLAMP = 1000.0
+
+# Taylor coefficients 1/n! of exp, n = 2..13.  On |r| <= ln(2)/2 the
+# truncation error r**14/14! < 4.2e-18 (0.02 ulp of 1).
+EXP_C2 = 1.0 / 2.0
+EXP_C3 = 1.0 / 6.0
+EXP_C4 = 1.0 / 24.0
+EXP_C5 = 1.0 / 120.0
+EXP_C6 = 1.0 / 720.0
+EXP_C7 = 1.0 / 5040.0
+EXP_C8 = 1.0 / 40320.0
+EXP_C9 = 1.0 / 362880.0
+EXP_C10 = 1.0 / 3628800.0
+EXP_C11 = 1.0 / 39916800.0
+EXP_C12 = 1.0 / 479001600.0
+EXP_C13 = 1.0 / 6227020800.0
+
+# log: fdlibm e_log.c minimax coefficients of
+#   R(z) ~ (log(1+f) - 2s)/s - s*s, s = f/(2+f), z = s*s,  |error| < 2**-58.45
+LG1 = _f64_from_bits(0x3FE5555555555593)  # 6.666666666666735130e-01
+LG2 = _f64_from_bits(0x3FD999999997FA04)  # 3.999999999940941908e-01
+LG3 = _f64_from_bits(0x3FD2492494229359)  # 2.857142874366239149e-01
+LG4 = _f64_from_bits(0x3FCC71C51D8E78AF)  # 2.222219843214978396e-01
+LG5 = _f64_from_bits(0x3FC7466496CB03DE)  # 1.818357216161805012e-01
+LG6 = _f64_from_bits(0x3FC39A09D078C69F)  # 1.531383769920937332e-01
+LG7 = _f64_from_bits(0x3FC2F112DF3E5244)  # 1.479819860511658591e-01
+# Reducing x = 2**k * m with m in [sqrt(2)/2, sqrt(2)) (musl trick): add
+# (bits(1.0) - bits(sqrt(2)/2)) so that the exponent field rolls over at
+# sqrt(2)/2 instead of at 1.0, read k, then put the mantissa back.
+SQRT_HALF_HI_BITS = 0x3FE6A09E00000000  # high word of sqrt(2)/2, as int64
+LOG_OFFSET_BITS = 0x3FF0000000000000 - SQRT_HALF_HI_BITS
+MANT_MASK = 0x000FFFFFFFFFFFFF
+
+# ---------------------------------------------------------------------------
+# float32 constants (all np.float32 so Numba keeps the arithmetic in float32)
+# ---------------------------------------------------------------------------
+F32_ZERO = np.float32(0.0)
+F32_HALF = np.float32(0.5)
+F32_ONE = np.float32(1.0)
+F32_TWO = np.float32(2.0)
+F32_INF = np.float32(np.inf)
+F32_NEG_INF = np.float32(-np.inf)
+F32_NAN = np.float32(np.nan)
+
+INV_LN2_F32 = np.float32(1.4426950408889634)
+# ln(2) split for float32 (musl expf/logf): LN2_HI_F32 = 0x3f317200 has 15
+# significant bits, so k * LN2_HI_F32 is exact for |k| < 2**9.
+LN2_HI_F32 = _f32_from_bits(0x3F317200)  # 6.9314575195e-01
+LN2_LO_F32 = _f32_from_bits(0x35BFBE8E)  # 1.4286067653e-06
+ROUND_SHIFT_F32 = np.float32(12582912.0)  # 1.5 * 2**23
+ROUND_SHIFT_BITS_F32 = np.int32(0x4B400000)
+EXP_BIAS_F32 = np.int32(127)
+MANT_BITS_F32 = np.int32(23)
+TWO25_F32 = np.float32(33554432.0)  # 2**25
+MIN_NORMAL_F32 = np.float32(1.1754943508222875e-38)  # 2**-126
+# expf clamp: overflow above 88.72, zero below -103.97; +-150 keeps
+# |k| <= 217 so 2**(k//2) and 2**(k - k//2) stay normal.
+EXP_CLAMP_F32 = np.float32(150.0)
+# Taylor 1/n!, n = 2..7: truncation error r**8/8! < 5.2e-9 (0.09 ulp of 1).
+EXP_C2_F32 = np.float32(1.0 / 2.0)
+EXP_C3_F32 = np.float32(1.0 / 6.0)
+EXP_C4_F32 = np.float32(1.0 / 24.0)
+EXP_C5_F32 = np.float32(1.0 / 120.0)
+EXP_C6_F32 = np.float32(1.0 / 720.0)
+EXP_C7_F32 = np.float32(1.0 / 5040.0)
+
+# logf: musl logf.c minimax coefficients, |error| < 2**-34.24
+LG1_F32 = np.float32(0xAAAAAA * 2.0**-24)  # 0.66666662693
+LG2_F32 = np.float32(0xCCCE13 * 2.0**-25)  # 0.40000972152
+LG3_F32 = np.float32(0x91E9EE * 2.0**-25)  # 0.28498786688
+LG4_F32 = np.float32(0xF89E26 * 2.0**-26)  # 0.24279078841
+# musl logf's ln(2) split (hi has 16 significant bits; |k| <= 150)
+LOG_LN2_HI_F32 = _f32_from_bits(0x3F317180)  # 6.9313812256e-01
+LOG_LN2_LO_F32 = _f32_from_bits(0x3717F7D1)  # 9.0580006145e-06
+SQRT_HALF_BITS_F32 = np.int32(0x3F3504F3)  # sqrt(2)/2 as float32 bits
+LOG_OFFSET_BITS_F32 = np.int32(0x3F800000 - 0x3F3504F3)
+MANT_MASK_F32 = np.int32(0x007FFFFF)
+
+
+# ===========================================================================
+# exp
+# ===========================================================================
+def exp_f64(x: float) -> float:
+    """e**x for float64, <= 1 ulp, vectorizable.
+
+    exp(x) = 2**k * exp(r),  k = round(x/ln2),  r = x - k*ln2 in [-ln2/2, ln2/2]
+    with Cody-Waite reduction and a degree-13 Taylor polynomial.  2**k is
+    built from the exponent bits in two halves so that denormal results are
+    rounded only once and overflow yields inf.
+    """
+    # Clamp; NaN fails both comparisons and flows through to the result.
+    xc = EXP_CLAMP if x > EXP_CLAMP else x
+    xc = -EXP_CLAMP if xc < -EXP_CLAMP else xc
+    # k = round(x / ln2), both as a float (kd) and as an int (k).
+    t = xc * INV_LN2 + ROUND_SHIFT
+    kd = t - ROUND_SHIFT
+    k = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    # Cody-Waite: kd*LN2_HI is exact and so is the subtraction.
+    r = (xc - kd * LN2_HI) - kd * LN2_LO
+    q = EXP_C13
+    q = q * r + EXP_C12
+    q = q * r + EXP_C11
+    q = q * r + EXP_C10
+    q = q * r + EXP_C9
+    q = q * r + EXP_C8
+    q = q * r + EXP_C7
+    q = q * r + EXP_C6
+    q = q * r + EXP_C5
+    q = q * r + EXP_C4
+    q = q * r + EXP_C3
+    q = q * r + EXP_C2
+    p = 1.0 + (r + r * r * q)
+    # Scale by 2**k = 2**k1 * 2**k2; the first product is exact.
+    k1 = k >> 1
+    k2 = k - k1
+    s1 = np.int64((k1 + EXP_BIAS) << MANT_BITS).view(np.float64)
+    s2 = np.int64((k2 + EXP_BIAS) << MANT_BITS).view(np.float64)
+    return (p * s1) * s2
+
+
+def exp_f32(x: np.float32) -> np.float32:
+    """e**x for float32, computed in float32 (same method as exp_f64)."""
+    xc = EXP_CLAMP_F32 if x > EXP_CLAMP_F32 else x
+    xc = -EXP_CLAMP_F32 if xc < -EXP_CLAMP_F32 else xc
+    t = xc * INV_LN2_F32 + ROUND_SHIFT_F32
+    kd = t - ROUND_SHIFT_F32
+    k = np.float32(t).view(np.int32) - ROUND_SHIFT_BITS_F32
+    r = (xc - kd * LN2_HI_F32) - kd * LN2_LO_F32
+    q = EXP_C7_F32
+    q = q * r + EXP_C6_F32
+    q = q * r + EXP_C5_F32
+    q = q * r + EXP_C4_F32
+    q = q * r + EXP_C3_F32
+    q = q * r + EXP_C2_F32
+    p = F32_ONE + (r + r * r * q)
+    k1 = k >> 1
+    k2 = k - k1
+    s1 = np.int32((k1 + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    s2 = np.int32((k2 + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    return (p * s1) * s2
+
+
+# ===========================================================================
+# log
+# ===========================================================================
+def log_f64(x: float) -> float:
+    """Natural log for float64, < 1 ulp (fdlibm/musl e_log.c), vectorizable.
+
+    x = 2**k * m, m in [sqrt(2)/2, sqrt(2)), f = m - 1, s = f/(2+f):
+    log(1+f) = f - f*f/2 + s*(f*f/2 + R(s*s)) with the fdlibm minimax R.
+    """
+    # Denormals: scale into the normal range first (exact), fix k later.
+    sub = x < MIN_NORMAL
+    xs = x * TWO54 if sub else x
+    k0 = -54 if sub else 0
+    ix = np.float64(xs).view(np.int64) + LOG_OFFSET_BITS
+    k = (ix >> MANT_BITS) - EXP_BIAS + k0
+    m = np.int64((ix & MANT_MASK) + SQRT_HALF_HI_BITS).view(np.float64)
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = np.divide(f, 2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2 + w * (LG4 + w * LG6))
+    t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+    big_r = t2 + t1
+    dk = np.float64(k)
+    y = s * (hfsq + big_r) + dk * LN2_LO - hfsq + f + dk * LN2_HI
+    # Special values, as selects: inf and NaN map to themselves, negatives
+    # (including -inf) to NaN, +-0 to -inf.
+    y = y if x < INF else x
+    y = NAN if x < 0.0 else y
+    y = NEG_INF if x == 0.0 else y
+    return y
+
+
+def log_f32(x: np.float32) -> np.float32:
+    """Natural log for float32, computed in float32 (musl logf.c)."""
+    sub = x < MIN_NORMAL_F32
+    xs = x * TWO25_F32 if sub else x
+    k0 = np.int32(-25) if sub else np.int32(0)
+    ix = np.float32(xs).view(np.int32) + LOG_OFFSET_BITS_F32
+    k = (ix >> MANT_BITS_F32) - EXP_BIAS_F32 + k0
+    m = np.int32((ix & MANT_MASK_F32) + SQRT_HALF_BITS_F32).view(np.float32)
+    f = m - F32_ONE
+    s = np.divide(f, F32_TWO + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2_F32 + w * LG4_F32)
+    t2 = z * (LG1_F32 + w * LG3_F32)
+    big_r = t2 + t1
+    hfsq = F32_HALF * f * f
+    dk = np.float32(k)
+    y = s * (hfsq + big_r) + dk * LOG_LN2_LO_F32 - hfsq + f + dk * LOG_LN2_HI_F32
+    y = y if x < F32_INF else x
+    y = F32_NAN if x < F32_ZERO else y
+    y = F32_NEG_INF if x == F32_ZERO else y
+    return y
