@@ -1,0 +1,107 @@
+"""User verbs that wire the stages together: `compile` and the `Function` it returns.
+
+`compile` checks the inputs/outputs a user hands it, picks a backend and
+returns a `Function` whose `__call__` validates arguments (count, dtype,
+shape, named sizes) before running. Imports: everything below (layer L5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import calling, interpret, printing
+from .errors import GraphcError
+from .ir import Node, toposort
+from .ops import as_tensor
+
+Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
+
+
+@dataclass
+class Function:
+    """A compiled graph: call it with arrays, read `.source`, `.graph`, `.stats`."""
+
+    inputs: tuple[Node, ...]
+    outputs: tuple[Node, ...]
+    structure: str  # "single", "list" or "tuple": how the call returns outputs
+    backend: str
+    runner: Runner
+    source: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._constraints = calling.collect_constraints(self.outputs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        values = calling.order_arguments(self.inputs, args, kwargs)
+        arrays = [calling.coerce(node, value) for node, value in zip(self.inputs, values)]
+        binding = calling.bind(self.inputs, arrays, self._constraints)
+        results = self.runner(arrays, binding)
+        if self.structure == "single":
+            return results[0]
+        return tuple(results) if self.structure == "tuple" else list(results)
+
+    @property
+    def graph(self) -> Any:
+        """The optimized graph as a networkx.DiGraph."""
+        from .viz import to_networkx
+
+        return to_networkx(list(self.outputs))
+
+    def __repr__(self) -> str:
+        names = ", ".join(str(i.name) for i in self.inputs)
+        return f"<graphc.Function ({names}) -> {len(self.outputs)} outputs, backend={self.backend}>"
+
+
+def _normalize_inputs(inputs: Any) -> tuple[Node, ...]:
+    items = [inputs] if isinstance(inputs, Node) else list(inputs)
+    seen: dict[str, Node] = {}
+    for item in items:
+        if not isinstance(item, Node) or item.op.name != "input":
+            raise GraphcError(f"compile's inputs must be gc.input tensors, got {item!r}")
+        if item.name in seen and seen[item.name] is not item:
+            raise GraphcError(f"two different inputs are named {item.name!r}")
+        if item.name in seen:
+            raise GraphcError(f"input {item.name!r} is listed twice")
+        seen[str(item.name)] = item
+    return tuple(items)
+
+
+def _normalize_outputs(outputs: Any) -> tuple[tuple[Node, ...], str]:
+    if isinstance(outputs, (list, tuple)):
+        structure = "tuple" if isinstance(outputs, tuple) else "list"
+        return tuple(as_tensor(o) for o in outputs), structure
+    return (as_tensor(outputs),), "single"
+
+
+def _check_closed(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> None:
+    declared = set(inputs)
+    for node in toposort(outputs):
+        if node.op.name == "input" and node not in declared:
+            raise GraphcError(
+                f"the outputs depend on input {node.name!r} (built at {node.origin}), "
+                "which is not in compile's inputs list")
+
+
+def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
+    def run(arrays: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
+        results = interpret.evaluate(outputs, dict(zip(inputs, arrays)), binding)
+        return [np.array(r, copy=True) if r.base is not None or not r.flags.writeable else r
+                for r in results]
+    return run
+
+
+def compile(inputs: Any, outputs: Any, *, backend: str = "numba") -> Function:  # noqa: A001
+    """Compile a graph into a callable: one call returns every output."""
+    input_nodes = _normalize_inputs(inputs)
+    output_nodes, structure = _normalize_outputs(outputs)
+    _check_closed(input_nodes, output_nodes)
+    if backend == "numpy":
+        source = printing.format_graph(output_nodes, input_nodes)
+        return Function(input_nodes, output_nodes, structure, backend,
+                        numpy_runner(input_nodes, output_nodes), source)
+    raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")

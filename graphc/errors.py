@@ -1,0 +1,53 @@
+"""Error types and the user-source locator shared by every layer.
+
+Owns: the exception hierarchy of API.md and `user_origin()`, which finds the
+line of *user* code that is building a node, so build-time errors (and later
+run-time and gradient errors) can point at the user's file:line instead of at
+graphc internals. Imports: the standard library only (layer L0).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class GraphcError(Exception):
+    """Base class of every error graphc raises on purpose."""
+
+
+class ShapeError(GraphcError, ValueError):
+    """Shapes that cannot work together, detected when the node is built."""
+
+
+class DTypeError(GraphcError, TypeError):
+    """An unsupported or incompatible dtype, detected when the node is built."""
+
+
+class InputError(GraphcError, ValueError):
+    """A compiled function was called with the wrong arguments."""
+
+
+class NotDifferentiableError(GraphcError):
+    """Differentiation reached an op that has no derivative rule."""
+
+
+class GradientCheckError(GraphcError, AssertionError):
+    """The symbolic gradient disagrees with finite differences."""
+
+
+def user_origin() -> str:
+    """Return "file:line" of the innermost stack frame outside the graphc package.
+
+    Frames of graphc itself are skipped so that the location names the script
+    line that called `gc.matmul(...)` or wrote `x @ W`.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "<unknown>"

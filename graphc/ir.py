@@ -1,0 +1,311 @@
+"""The graph IR: immutable nodes, the op record, construction, toposort.
+
+Owns: `Op` (the one declaration of an op that every consumer reads), `Node`
+(a tensor: an immutable graph node with identity equality), `apply` (the only
+way nodes are built: runs the op's shape and dtype rules and records the
+user's line), `toposort` (iterative, so 10^5-node chains are fine), and
+`Graph`. Imports: layer L0 only.
+
+Tensor operators (`x + y`, `x.sum()`, `x[0]`) dispatch by name through
+`FUNCTIONS`, which the ops package fills, so this layer needs no op code.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import dtypes, shapes
+from .errors import DTypeError, GraphcError, ShapeError, user_origin
+
+ShapeRule = Callable[..., shapes.Shape]
+DTypeRule = Callable[..., np.dtype]
+Attrs = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Where an op input is valid, for sampling in tests: [low, high], maybe avoiding 0."""
+
+    low: float = -3.0
+    high: float = 3.0
+    avoid: float | None = None  # keep at least 0.3 away from this point
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        values = rng.uniform(self.low, self.high, size=shape)
+        if self.avoid is not None:
+            close = np.abs(values - self.avoid) < 0.3
+            values = np.where(close, self.avoid + np.copysign(0.3 + np.abs(values), values - self.avoid), values)
+        return np.asarray(values)
+
+
+REAL = Interval()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One example call of an op for the registry-driven contract tests."""
+
+    shapes: tuple[tuple[int, ...], ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    dtypes: tuple[str, ...] | None = None  # default: float64 for every input
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """Everything graphc knows about one op, declared once in graphc/ops/."""
+
+    name: str
+    shape: ShapeRule  # (inputs, **attrs) -> Shape; raises ShapeError
+    dtype: DTypeRule  # (inputs, **attrs) -> dtype; raises DTypeError
+    impl: Callable[..., Any]  # NumPy reference: (*arrays, **attrs) -> array
+    vjp: Callable[..., Sequence[Any]] | None = None  # (cotangent, out, *inputs, **attrs)
+    jvp: Callable[..., Any] | None = None  # (tangents, out, *inputs, **attrs)
+    arity: int | None = None  # None: variadic
+    label: str = ""
+    infix: str | None = None  # "+" for add: the printer writes `x + y`
+    scalar: str | None = None  # elementwise template, e.g. "math.exp({0})"
+    kernel: str | None = None  # non-elementwise template, e.g. "np.dot({0}, {1})"
+    elementwise: bool = False
+    commutative: bool = False
+    identity: float | None = None  # x op identity == x
+    absorbing: float | None = None  # x op absorbing == absorbing (IEEE permitting)
+    involution: bool = False  # op(op(x)) == x
+    linear: bool = False  # linear in its float inputs (for transposition)
+    differentiable: bool = True  # False: a float output with no rule is an error
+    domain: tuple[Interval, ...] = ()  # per input; default REAL
+    samples: tuple[Sample, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Op({self.name})"
+
+
+OPS: dict[str, Op] = {}
+FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+
+def register(op: Op) -> Op:
+    if op.name in OPS:
+        raise ValueError(f"op {op.name!r} declared twice")
+    OPS[op.name] = op
+    return op
+
+
+def function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register a public builder so tensor methods/operators can reach it by name.
+
+    Shape and dtype errors raised by the builder's own argument checks (an
+    axis out of range, an unknown dtype) get the builder's name and the
+    user's line, like the errors of the op rules that apply() reports.
+    """
+    public_name = fn.__name__.rstrip("_")
+
+    @functools.wraps(fn)
+    def builder(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ShapeError, DTypeError) as exc:
+            if getattr(exc, "located", False):
+                raise
+            located = type(exc)(f"{public_name}: {exc} (at {user_origin()})")
+            located.located = True  # type: ignore[attr-defined]
+            raise located from None
+
+    FUNCTIONS[public_name] = builder
+    return builder
+
+
+_formatter: list[Callable[[Node], str]] = []
+
+
+def set_formatter(fn: Callable[[Node], str]) -> None:
+    """Installed by graphc.printing so `str(tensor)` shows the program text."""
+    _formatter[:] = [fn]
+
+
+_node_ids = itertools.count()
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """A symbolic tensor: one immutable node of the graph.
+
+    Equality and hashing are identity (nodes are dict keys everywhere, and a
+    recursive `__eq__` would be quadratic); elementwise equality is `gc.equal`.
+    """
+
+    op: Op
+    inputs: tuple[Node, ...]
+    attrs: Attrs
+    shape: shapes.Shape
+    dtype: np.dtype
+    name: str | None = None
+    origin: str = "<unknown>"
+    value: np.ndarray | None = None  # constants only
+    weak: bool = False  # a Python scalar: does not widen other operands (NEP 50)
+    constraints: tuple[shapes.Constraint, ...] = ()
+    id: int = field(default_factory=lambda: next(_node_ids))
+
+    __eq__ = object.__eq__  # type: ignore[assignment]
+    __hash__ = object.__hash__  # type: ignore[assignment]
+    __array_priority__ = 1000  # make numpy defer `ndarray + tensor` to us
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def attr(self) -> dict[str, Any]:
+        return dict(self.attrs)
+
+    @property
+    def T(self) -> Node:
+        return FUNCTIONS["transpose"](self)
+
+    def __str__(self) -> str:
+        if _formatter:
+            return _formatter[0](self)
+        return repr(self)
+
+    def __repr__(self) -> str:
+        label = self.name or f"{self.op.name}#{self.id}"
+        return f"<tensor {label}: {dtypes.short_name(self.dtype)}{shapes.format_shape(self.shape)}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "the truth value of a symbolic tensor is unknown until it runs; "
+            "use gc.where for a data-dependent choice"
+        )
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a rank-0 tensor")
+        first = self.shape[0]
+        if isinstance(first, shapes.Dim):
+            raise TypeError(f"len() of a tensor whose first size {first} is symbolic")
+        return first
+
+    def __iter__(self) -> Any:
+        raise TypeError("symbolic tensors are not iterable; index them with x[i]")
+
+    # Operators and methods mirror NumPy; the builders live in graphc/ops/.
+    def __add__(self, other: Any) -> Node: return FUNCTIONS["add"](self, other)
+    def __radd__(self, other: Any) -> Node: return FUNCTIONS["add"](other, self)
+    def __sub__(self, other: Any) -> Node: return FUNCTIONS["subtract"](self, other)
+    def __rsub__(self, other: Any) -> Node: return FUNCTIONS["subtract"](other, self)
+    def __mul__(self, other: Any) -> Node: return FUNCTIONS["multiply"](self, other)
+    def __rmul__(self, other: Any) -> Node: return FUNCTIONS["multiply"](other, self)
+    def __truediv__(self, other: Any) -> Node: return FUNCTIONS["divide"](self, other)
+    def __rtruediv__(self, other: Any) -> Node: return FUNCTIONS["divide"](other, self)
+    def __pow__(self, other: Any) -> Node: return FUNCTIONS["power"](self, other)
+    def __rpow__(self, other: Any) -> Node: return FUNCTIONS["power"](other, self)
+    def __matmul__(self, other: Any) -> Node: return FUNCTIONS["matmul"](self, other)
+    def __rmatmul__(self, other: Any) -> Node: return FUNCTIONS["matmul"](other, self)
+    def __neg__(self) -> Node: return FUNCTIONS["negative"](self)
+    def __pos__(self) -> Node: return self
+    def __abs__(self) -> Node: return FUNCTIONS["abs"](self)
+    def __lt__(self, other: Any) -> Node: return FUNCTIONS["less"](self, other)
+    def __le__(self, other: Any) -> Node: return FUNCTIONS["less_equal"](self, other)
+    def __gt__(self, other: Any) -> Node: return FUNCTIONS["greater"](self, other)
+    def __ge__(self, other: Any) -> Node: return FUNCTIONS["greater_equal"](self, other)
+    def __getitem__(self, index: Any) -> Node: return FUNCTIONS["getitem"](self, index)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return FUNCTIONS["sum"](self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return FUNCTIONS["mean"](self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return FUNCTIONS["max"](self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return FUNCTIONS["min"](self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Node:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return FUNCTIONS["reshape"](self, shape)
+
+    def transpose(self, *axes: Any) -> Node:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return FUNCTIONS["transpose"](self, axes if axes else None)
+
+    def astype(self, dtype: Any) -> Node:
+        return FUNCTIONS["astype"](self, dtype)
+
+
+def freeze_attrs(attrs: dict[str, Any]) -> Attrs:
+    """Sorted tuple of (name, value): hashable, order-independent, CSE-ready."""
+    return tuple(sorted(attrs.items()))
+
+
+def apply(op: Op, *inputs: Node, name: str | None = None, origin: str | None = None,
+          **attrs: Any) -> Node:
+    """Build a node: check arity, run the shape and dtype rules, record the user's line.
+
+    Rule errors are re-raised with the op and the user's file:line prepended.
+    """
+    where = origin if origin is not None else user_origin()
+    if op.arity is not None and len(inputs) != op.arity:
+        raise GraphcError(f"{op.name} takes {op.arity} inputs, got {len(inputs)} (at {where})")
+    try:
+        with shapes.collect_constraints() as constraints:
+            shape = op.shape(inputs, **attrs)
+        dtype = op.dtype(inputs, **attrs)
+    except (ShapeError, DTypeError) as exc:
+        described = ", ".join(
+            f"{dtypes.short_name(i.dtype)}{shapes.format_shape(i.shape)}" for i in inputs
+        )
+        located = type(exc)(f"{op.name}({described}): {exc} (at {where})")
+        located.located = True  # type: ignore[attr-defined]
+        raise located from None
+    return Node(op, tuple(inputs), freeze_attrs(attrs), tuple(shape), np.dtype(dtype),
+                name=name, origin=where, constraints=tuple(constraints))
+
+
+def toposort(outputs: Iterable[Node]) -> list[Node]:
+    """Every node the outputs depend on, inputs before users. Iterative DFS."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in outputs:
+        if id(root) in seen:
+            continue
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        seen.add(id(root))
+        while stack:
+            node, next_input = stack[-1]
+            if next_input < len(node.inputs):
+                stack[-1] = (node, next_input + 1)
+                child = node.inputs[next_input]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The unit passes consume and return: declared inputs and ordered outputs."""
+
+    inputs: tuple[Node, ...]
+    outputs: tuple[Node, ...]
+
+    def nodes(self) -> list[Node]:
+        return toposort(self.outputs)
+
+    def users(self) -> dict[Node, list[Node]]:
+        result: dict[Node, list[Node]] = {}
+        for node in self.nodes():
+            for source in node.inputs:
+                result.setdefault(source, []).append(node)
+        return result

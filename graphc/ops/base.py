@@ -1,0 +1,169 @@
+"""Leaves (inputs, constants), tensor coercion, and the factories ops are declared with.
+
+Owns: `input`, `constant`, `as_tensor` (Python numbers and arrays become
+constants wherever a tensor is expected), the shared dtype rules, and the
+`elementwise` factory that gives an op NumPy broadcasting and NumPy's own
+result dtype. Imports: ir and layer L0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..errors import DTypeError, GraphcError, ShapeError, user_origin
+from ..ir import FUNCTIONS, REAL, Interval, Node, Op, Sample, function, register
+
+
+def _leaf_shape(inputs: Sequence[Node], **attrs: Any) -> shapes.Shape:
+    raise AssertionError("leaves are built directly, not by apply()")
+
+
+def _no_impl(*arrays: Any, **attrs: Any) -> Any:
+    raise AssertionError("leaves are bound by the interpreter, not computed")
+
+
+INPUT = register(Op("input", shape=_leaf_shape, dtype=_leaf_shape, impl=_no_impl,
+                    arity=0, label="input", vjp=lambda g, out: ()))
+CONSTANT = register(Op("constant", shape=_leaf_shape, dtype=_leaf_shape, impl=_no_impl,
+                       arity=0, label="constant", vjp=lambda g, out: ()))
+
+
+@function
+def input(name: str, shape: Any = (), dtype: Any = "float64") -> Node:  # noqa: A001
+    """A symbolic input. Dims: int (static), None (any size) or a name (shared size)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise GraphcError(f"input name must be a Python identifier, got {name!r}")
+    return Node(INPUT, (), (), shapes.input_shape(shape), dtypes.as_dtype(dtype),
+                name=name, origin=user_origin())
+
+
+@function
+def constant(value: Any, dtype: Any = None, name: str | None = None) -> Node:
+    """A constant tensor. A Python scalar is weakly typed (NEP 50) unless dtype is given."""
+    weak = dtype is None and isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
+    if dtype is None:
+        if weak:
+            dtype = dtypes.scalar_dtype(value)
+        else:
+            dtype = np.asarray(value).dtype
+    array = np.array(value, dtype=dtypes.as_dtype(dtype))
+    array.setflags(write=False)
+    return Node(CONSTANT, (), (), tuple(array.shape), array.dtype, name=name,
+                origin=user_origin(), value=array, weak=weak)
+
+
+def as_tensor(value: Any) -> Node:
+    """Tensors pass through; Python numbers and arrays become constants."""
+    if isinstance(value, Node):
+        return value
+    if isinstance(value, (bool, int, float, np.ndarray, np.generic, list, tuple)):
+        return constant(value)
+    raise GraphcError(
+        f"expected a tensor, a number or an array, got {type(value).__name__} (at {user_origin()})"
+    )
+
+
+def full_like_scalar(value: float, like: Node) -> Node:
+    """A rank-0 constant of `like`'s dtype (strongly typed): for rules' literals."""
+    return constant(value, dtype=like.dtype)
+
+
+# ---------------------------------------------------------------- dtype rules
+
+@lru_cache(maxsize=4096)
+def _numpy_result_dtype(impl: Callable[..., Any], operands: tuple[tuple[np.dtype, bool], ...],
+                        attrs: tuple[tuple[str, Any], ...]) -> np.dtype:
+    args = [dtypes.weak_exemplar(d) if weak else np.ones((), d) for d, weak in operands]
+    if all(weak for _, weak in operands):
+        args = [np.ones((), d) for d, _ in operands]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            result = np.asarray(impl(*args, **dict(attrs))).dtype
+        except TypeError as exc:
+            raise DTypeError(
+                "NumPy does not support dtypes " + ", ".join(str(d) for d, _ in operands)
+                + f" here ({exc})"
+            ) from None
+    if result not in dtypes.SUPPORTED:
+        raise DTypeError(f"result dtype {result} is not supported")
+    return result
+
+
+def numpy_dtype(impl: Callable[..., Any]) -> Callable[..., np.dtype]:
+    """Dtype rule for elementwise ops: whatever NumPy's own ufunc gives (NEP 50 included)."""
+    def rule(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
+        operands = tuple((i.dtype, i.weak) for i in inputs)
+        return _numpy_result_dtype(impl, operands, tuple(sorted(attrs.items())))
+    return rule
+
+
+def same_dtype(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
+    return inputs[0].dtype
+
+
+def float_dtype(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
+    """Floats keep their precision; integers and bools compute in float64."""
+    dtype = inputs[0].dtype
+    return dtype if dtypes.is_float(dtype) else np.dtype("float64")
+
+
+def bool_dtype(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
+    return np.dtype("bool")
+
+
+def require_float(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
+    dtype = inputs[0].dtype
+    if not dtypes.is_float(dtype):
+        raise DTypeError(f"expected a float tensor, got {dtype}")
+    return dtype
+
+
+# ------------------------------------------------------------- shape rules
+
+def broadcast_shape(inputs: Sequence[Node], **attrs: Any) -> shapes.Shape:
+    return shapes.broadcast(*(i.shape for i in inputs))
+
+
+def same_shape(inputs: Sequence[Node], **attrs: Any) -> shapes.Shape:
+    return inputs[0].shape
+
+
+# ------------------------------------------------------------------ factory
+
+def elementwise(name: str, impl: Callable[..., Any], *, arity: int, scalar: str,
+                vjp: Callable[..., Sequence[Any]] | None = None,
+                dtype: Callable[..., np.dtype] | None = None,
+                domain: tuple[Interval, ...] = (), label: str | None = None,
+                infix: str | None = None, differentiable: bool = True,
+                **properties: Any) -> Op:
+    """Declare an elementwise op: NumPy broadcasting, NumPy's dtype, a scalar template.
+
+    The contract tests sample broadcasting shapes for every elementwise op,
+    so declaring one here is all it takes to have it tested.
+    """
+    return register(Op(
+        name, shape=broadcast_shape, dtype=dtype or numpy_dtype(impl), impl=impl, vjp=vjp,
+        arity=arity, label=label or name, infix=infix, scalar=scalar, elementwise=True,
+        differentiable=differentiable, domain=domain or (REAL,) * arity, **properties,
+    ))
+
+
+def check_static_int(value: Any, what: str) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    raise ShapeError(f"{what} must be a static int, got {value!r}")
+
+
+__all__ = [
+    "CONSTANT", "FUNCTIONS", "INPUT", "Interval", "Node", "Op", "Sample", "as_tensor",
+    "bool_dtype", "broadcast_shape", "check_static_int", "constant", "elementwise",
+    "float_dtype", "full_like_scalar", "function", "input", "numpy_dtype", "register",
+    "require_float", "same_dtype", "same_shape",
+]

@@ -1,0 +1,222 @@
+"""Elementwise ops: arithmetic, transcendental, activation, selection, comparison.
+
+Owns one declaration per elementwise op (NumPy reference, scalar template for
+fused loops, VJP rule, input domain, algebraic properties) and its public
+builder. VJP rules return cotangents in the *output's* shape; summing them
+back to a broadcast input's shape happens once, in the autodiff pass.
+
+Selections (`where`, `maximum`, `abs`, `relu`, `clip`) route the cotangent
+with `where`, never by multiplying with a 0/1 mask, so an inf or NaN in the
+branch not taken cannot leak into the gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ir import Interval, Node, apply
+from .base import as_tensor, bool_dtype, elementwise, float_dtype, function, same_dtype
+
+POSITIVE = Interval(0.1, 3.0)
+NONZERO = Interval(-3.0, 3.0, avoid=0.0)
+
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Overflow-free logistic: exp of a non-positive number only."""
+    x = _as_float(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) without overflow."""
+    return np.logaddexp(0, _as_float(x))
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0)
+
+
+# ------------------------------------------------------------- arithmetic
+
+ADD = elementwise("add", np.add, arity=2, scalar="({0} + {1})", infix="+",
+                  vjp=lambda g, out, a, b: (g, g), commutative=True, identity=0.0, linear=True)
+SUBTRACT = elementwise("subtract", np.subtract, arity=2, scalar="({0} - {1})", infix="-",
+                       vjp=lambda g, out, a, b: (g, negative(g)), identity=0.0, linear=True)
+MULTIPLY = elementwise("multiply", np.multiply, arity=2, scalar="({0} * {1})", infix="*",
+                       vjp=lambda g, out, a, b: (g * b, g * a), commutative=True,
+                       identity=1.0, absorbing=0.0)
+DIVIDE = elementwise("divide", np.true_divide, arity=2, scalar="({0} / {1})", infix="/",
+                     vjp=lambda g, out, a, b: (g / b, negative(g * out / b)),
+                     domain=(Interval(), NONZERO), identity=1.0)
+NEGATIVE = elementwise("negative", np.negative, arity=1, scalar="(-{0})", label="neg",
+                       vjp=lambda g, out, a: (negative(g),), involution=True, linear=True)
+
+
+def _power_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
+    # d/db a**b = a**b * log(a); log of a replaced 0 keeps 0**b's b-gradient finite.
+    safe_base = where(equal(a, 0), 1, a)
+    return g * b * power(a, b - 1), g * out * log(safe_base)
+
+
+POWER = elementwise("power", np.power, arity=2, scalar="({0} ** {1})", infix="**",
+                    vjp=_power_vjp, domain=(POSITIVE, Interval(-2.0, 2.0)))
+SQUARE = elementwise("square", np.square, arity=1, scalar="({0} * {0})",
+                     vjp=lambda g, out, a: (g * (2 * a),))
+SQRT = elementwise("sqrt", np.sqrt, arity=1, scalar="math.sqrt({0})",
+                   vjp=lambda g, out, a: (g / (2 * out),), domain=(POSITIVE,))
+
+# ---------------------------------------------------------- transcendental
+
+EXP = elementwise("exp", np.exp, arity=1, scalar="math.exp({0})",
+                  vjp=lambda g, out, a: (g * out,))
+LOG = elementwise("log", np.log, arity=1, scalar="math.log({0})",
+                  vjp=lambda g, out, a: (g / a,), domain=(POSITIVE,))
+LOG1P = elementwise("log1p", np.log1p, arity=1, scalar="math.log1p({0})",
+                    vjp=lambda g, out, a: (g / (1 + a),), domain=(Interval(-0.9, 3.0),))
+EXPM1 = elementwise("expm1", np.expm1, arity=1, scalar="math.expm1({0})",
+                    vjp=lambda g, out, a: (g * (out + 1),))
+SIN = elementwise("sin", np.sin, arity=1, scalar="math.sin({0})",
+                  vjp=lambda g, out, a: (g * cos(a),))
+COS = elementwise("cos", np.cos, arity=1, scalar="math.cos({0})",
+                  vjp=lambda g, out, a: (negative(g * sin(a)),))
+TAN = elementwise("tan", np.tan, arity=1, scalar="math.tan({0})",
+                  vjp=lambda g, out, a: (g * (1 + square(out)),), domain=(Interval(-1.2, 1.2),))
+TANH = elementwise("tanh", np.tanh, arity=1, scalar="math.tanh({0})",
+                   vjp=lambda g, out, a: (g * (1 - square(out)),))
+ARCTAN = elementwise("arctan", np.arctan, arity=1, scalar="math.atan({0})",
+                     vjp=lambda g, out, a: (g / (1 + square(a)),))
+
+# --------------------------------------------------------------- activations
+
+SIGMOID = elementwise("sigmoid", _sigmoid, arity=1, scalar="sigmoid({0})", dtype=float_dtype,
+                      vjp=lambda g, out, a: (g * (out * (1 - out)),))
+RELU = elementwise("relu", _relu, arity=1, scalar="max({0}, 0)",
+                   vjp=lambda g, out, a: (where(greater(a, 0), g, 0),))
+SOFTPLUS = elementwise("softplus", _softplus, arity=1, scalar="softplus({0})",
+                       dtype=float_dtype, vjp=lambda g, out, a: (g * sigmoid(a),))
+
+# ----------------------------------------------------------------- selection
+
+ABS = elementwise("abs", np.abs, arity=1, scalar="abs({0})",
+                  vjp=lambda g, out, a: (where(greater_equal(a, 0), g, negative(g)),),
+                  domain=(NONZERO,))
+SIGN = elementwise("sign", np.sign, arity=1, scalar="np.sign({0})", dtype=same_dtype,
+                   vjp=lambda g, out, a: (None,), domain=(NONZERO,))
+MAXIMUM = elementwise("maximum", np.maximum, arity=2, scalar="max({0}, {1})",
+                      vjp=lambda g, out, a, b: (where(greater_equal(a, b), g, 0),
+                                                where(greater_equal(a, b), 0, g)),
+                      commutative=True)
+MINIMUM = elementwise("minimum", np.minimum, arity=2, scalar="min({0}, {1})",
+                      vjp=lambda g, out, a, b: (where(less_equal(a, b), g, 0),
+                                                where(less_equal(a, b), 0, g)),
+                      commutative=True)
+WHERE = elementwise("where", np.where, arity=3, scalar="({1} if {0} else {2})",
+                    vjp=lambda g, out, c, a, b: (None, where(c, g, 0), where(c, 0, g)),
+                    domain=(Interval(-1, 1), Interval(), Interval()))
+
+
+def _clip_impl(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    return np.minimum(np.maximum(x, low), high)
+
+
+CLIP = elementwise("clip", _clip_impl, arity=3, scalar="min(max({0}, {1}), {2})",
+                   vjp=lambda g, out, x, low, high: (
+                       where(less(x, low), 0, where(greater(x, high), 0, g)),
+                       where(less(x, low), g, 0),
+                       where(less(x, low), 0, where(greater(x, high), g, 0))),
+                   domain=(Interval(-3, 3), Interval(-2, -0.5), Interval(0.5, 2)))
+
+# ---------------------------------------------------------------- comparison
+
+EQUAL = elementwise("equal", np.equal, arity=2, scalar="({0} == {1})", dtype=bool_dtype,
+                    infix="==", commutative=True)
+NOT_EQUAL = elementwise("not_equal", np.not_equal, arity=2, scalar="({0} != {1})",
+                        dtype=bool_dtype, infix="!=", commutative=True)
+LESS = elementwise("less", np.less, arity=2, scalar="({0} < {1})", dtype=bool_dtype, infix="<")
+LESS_EQUAL = elementwise("less_equal", np.less_equal, arity=2, scalar="({0} <= {1})",
+                         dtype=bool_dtype, infix="<=")
+GREATER = elementwise("greater", np.greater, arity=2, scalar="({0} > {1})",
+                      dtype=bool_dtype, infix=">")
+GREATER_EQUAL = elementwise("greater_equal", np.greater_equal, arity=2,
+                            scalar="({0} >= {1})", dtype=bool_dtype, infix=">=")
+
+
+# ----------------------------------------------------------------- builders
+
+def _unary(op: Any) -> Any:
+    def build(x: Any) -> Node:
+        return apply(op, as_tensor(x))
+    build.__name__ = op.name
+    build.__doc__ = f"Elementwise {op.name}, as numpy.{op.name if op.name != 'sigmoid' else 'expit'}."
+    return function(build)
+
+
+def _binary(op: Any) -> Any:
+    def build(x: Any, y: Any) -> Node:
+        return apply(op, as_tensor(x), as_tensor(y))
+    build.__name__ = op.name
+    build.__doc__ = f"Elementwise {op.name} with NumPy broadcasting."
+    return function(build)
+
+
+negative = _unary(NEGATIVE)
+square = _unary(SQUARE)
+sqrt = _unary(SQRT)
+exp = _unary(EXP)
+log = _unary(LOG)
+log1p = _unary(LOG1P)
+expm1 = _unary(EXPM1)
+sin = _unary(SIN)
+cos = _unary(COS)
+tan = _unary(TAN)
+tanh = _unary(TANH)
+arctan = _unary(ARCTAN)
+sigmoid = _unary(SIGMOID)
+relu = _unary(RELU)
+softplus = _unary(SOFTPLUS)
+abs = _unary(ABS)  # noqa: A001 - NumPy's name
+sign = _unary(SIGN)
+
+add = _binary(ADD)
+subtract = _binary(SUBTRACT)
+multiply = _binary(MULTIPLY)
+divide = _binary(DIVIDE)
+power = _binary(POWER)
+maximum = _binary(MAXIMUM)
+minimum = _binary(MINIMUM)
+equal = _binary(EQUAL)
+not_equal = _binary(NOT_EQUAL)
+less = _binary(LESS)
+less_equal = _binary(LESS_EQUAL)
+greater = _binary(GREATER)
+greater_equal = _binary(GREATER_EQUAL)
+
+
+@function
+def where(condition: Any, x: Any, y: Any) -> Node:
+    """Elementwise choice: x where condition is true, else y (numpy.where)."""
+    condition = as_tensor(condition)
+    if condition.dtype != np.dtype("bool"):
+        condition = not_equal(condition, 0)
+    return apply(WHERE, condition, as_tensor(x), as_tensor(y))
+
+
+@function
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Node:
+    """Limit values to [a_min, a_max] (numpy.clip); None means unbounded on that side."""
+    x = as_tensor(x)
+    if a_min is None and a_max is None:
+        raise ValueError("clip needs a_min or a_max")
+    if a_min is None:
+        a_min = float("-inf") if x.dtype.kind == "f" else int(np.iinfo(x.dtype).min)
+    if a_max is None:
+        a_max = float("inf") if x.dtype.kind == "f" else int(np.iinfo(x.dtype).max)
+    return apply(CLIP, x, as_tensor(a_min), as_tensor(a_max))

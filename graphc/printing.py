@@ -1,0 +1,128 @@
+"""The text form of a graph: one equation per line, types after a colon.
+
+    x: f64[n,3]  W: f64[3,2]
+    t0: f64[n,2] = matmul x W
+    t1: f64[n,2] = sigmoid t0
+    t2: f64[] = sum[axis=(0,1)] t1
+    -> t2
+
+This is the form used by `print(tensor)`, docs, error messages and golden
+tests. Imports: ir and layer L0 (layer L3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import dtypes, shapes
+from .ir import Node, set_formatter, toposort
+
+
+def type_string(node: Node) -> str:
+    """`f64[n,2]`: the dtype's short name and the shape."""
+    return dtypes.short_name(node.dtype) + shapes.format_shape(node.shape)
+
+
+def _literal(node: Node) -> str | None:
+    """Rank-0 constants print inline, as the number they are."""
+    if node.value is None or node.value.ndim != 0:
+        return None
+    value = node.value.item()
+    text = repr(value)
+    if not node.weak:
+        text = f"{text}:{dtypes.short_name(node.dtype)}"
+    return text
+
+
+def _format_index(parts: Sequence[tuple[Any, ...]]) -> str:
+    pieces = []
+    for part in parts:
+        if part[0] == "int":
+            pieces.append(str(part[1]))
+        elif part[0] == "new":
+            pieces.append("None")
+        else:
+            start, stop, step = ("" if b is None else str(b) for b in part[1:])
+            pieces.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+    return "[" + ",".join(pieces) + "]"
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        inner = ",".join(_format_value(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return str(value)
+
+
+def format_attrs(node: Node) -> str:
+    if node.op.name in ("getitem", "scatter"):
+        index = _format_index(node.attr["index"])
+        rest = [f"shape={_format_value(v)}" for k, v in node.attrs if k == "shape"]
+        return index + ("[" + " ".join(rest) + "]" if rest else "")
+    items = [f"{k}={_format_value(v)}" for k, v in node.attrs if not (k == "keepdims" and not v)]
+    return "[" + " ".join(items) + "]" if items else ""
+
+
+class Namer:
+    """Stable names for nodes: inputs by their names, others t0, t1, ... in order."""
+
+    def __init__(self, inline_literals: bool = True) -> None:
+        self.inline_literals = inline_literals
+        self.names: dict[Node, str] = {}
+        self._used: set[str] = set()
+        self._counter = 0
+
+    def __call__(self, node: Node) -> str:
+        if node in self.names:
+            return self.names[node]
+        literal = _literal(node) if self.inline_literals else None
+        if literal is not None:
+            return literal
+        if node.name and node.name not in self._used:
+            name = node.name
+        else:
+            prefix = "c" if node.op.name == "constant" else "t"
+            name = f"{prefix}{self._counter}"
+            self._counter += 1
+        self._used.add(name)
+        self.names[node] = name
+        return name
+
+
+def format_graph(outputs: Iterable[Node], inputs: Sequence[Node] = ()) -> str:
+    """The program that computes `outputs`, one equation per line."""
+    outputs = list(outputs)
+    order = toposort(outputs)
+    name = Namer()
+    leaves = [n for n in order if n.op.name == "input"]
+    declared = list(inputs) + [n for n in leaves if n not in inputs]
+    lines = []
+    if declared:
+        lines.append("  ".join(f"{name(n)}: {type_string(n)}" for n in declared))
+    for node in order:
+        if node.op.name == "input":
+            continue
+        if node.op.name == "constant":
+            if _literal(node) is None:
+                lines.append(f"{name(node)}: {type_string(node)} = constant "
+                             + np.array2string(node.value, threshold=6, separator=",")
+                             .replace("\n", ""))
+            continue
+        args = [name(i) for i in node.inputs]
+        if node.op.infix and len(args) == 2:
+            expression = f"{args[0]} {node.op.infix} {args[1]}"
+        else:
+            expression = " ".join([node.op.label + format_attrs(node)] + args)
+        lines.append(f"{name(node)}: {type_string(node)} = {expression}")
+    lines.append("-> " + ", ".join(name(o) for o in outputs))
+    return "\n".join(lines)
+
+
+def format_node(node: Node) -> str:
+    return format_graph([node])
+
+
+set_formatter(format_node)
