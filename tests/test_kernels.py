@@ -48,8 +48,13 @@ FUNCS = {
 # Max error allowed, in ulps of the correctly rounded result.  The measured
 # maxima (docs/kernels.md) are below these.
 ULP_BOUND = {
-    "exp": 1.0,
-    "log": 1.0,
+    "exp": 1.5,
+    "log": 1.5,
+    "log1p": 1.5,
+    "expm1": 2.5,
+    "tanh": 3.0,
+    "sigmoid": 3.0,
+    "softplus": 2.0,
 }
 
 DTYPES = {"f64": np.float64, "f32": np.float32}
@@ -147,6 +152,7 @@ def test_accuracy(name: str, suffix: str, data: dict) -> None:
         ref = FUNCS[name][0](x.astype(LD))
     err = _ulp_error(y, ref, dt)
     worst = int(np.argmax(err))
+    print(f"\n{name}_{suffix}: max error {err[worst]:.3f} ulp at x={x[worst]!r} over {x.size} inputs")
     assert err[worst] <= ULP_BOUND[name], (
         f"{name}_{suffix}: {err[worst]:.3f} ulp at x={x[worst]!r}: got {y[worst]!r}, want {ref[worst]!r}"
     )
@@ -163,12 +169,19 @@ def test_special_values_match_numpy(name: str, suffix: str) -> None:
         want = FUNCS[name][1](x)
     assert want.dtype == dt
     np.testing.assert_array_equal(np.isnan(y), np.isnan(want), err_msg=f"NaN mismatch for {name}_{suffix}")
-    exact = np.isinf(want) | (want == 0) | (np.abs(want) == 1)
+    saturated = np.isinf(want) | (want == 0) | (np.abs(want) == 1)
+    exact = saturated.copy()
+    if HAVE_LONG_DOUBLE:
+        # Where NumPy/SciPy itself is not correctly rounded (scipy's expit
+        # flushes denormal results to 0), the accuracy test is the judge.
+        with np.errstate(all="ignore"):
+            true = FUNCS[name][0](x.astype(LD)).astype(dt)
+        exact &= (true == want) | np.isnan(want)
     np.testing.assert_array_equal(y[exact], want[exact], err_msg=f"{name}_{suffix} at x={x[exact]}")
     np.testing.assert_array_equal(np.signbit(y[exact]), np.signbit(want[exact]))
     # everything else within the accuracy bound (in ulps of NumPy's result,
     # which may itself be off by up to ~1 ulp)
-    rest = ~np.isnan(want) & ~exact
+    rest = ~np.isnan(want) & ~saturated
     err = np.abs(y[rest].astype(np.float64) - want[rest]) / np.spacing(np.abs(want[rest])).astype(np.float64)
     assert np.all(err <= ULP_BOUND[name] + 1.0), (x[rest][err > ULP_BOUND[name] + 1], y[rest][err > ULP_BOUND[name] + 1])
 

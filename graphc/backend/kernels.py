@@ -287,3 +287,397 @@ def log_f32(x: np.float32) -> np.float32:
     y = F32_NAN if x < F32_ZERO else y
     y = F32_NEG_INF if x == F32_ZERO else y
     return y
+
+
+# ===========================================================================
+# log1p
+# ===========================================================================
+LOG1P_TINY = 2.0**-54  # |x| below this: log1p(x) rounds to x (keeps -0)
+LOG1P_TINY_F32 = np.float32(2.0**-25)
+NEG_ONE_F32 = np.float32(-1.0)
+
+
+def log1p_f64(x: float) -> float:
+    """log(1 + x) for float64, ~1 ulp, vectorizable (fdlibm/musl s_log1p.c).
+
+    u = fl(1 + x) is reduced like log_f64; the rounding error of 1 + x is
+    recovered exactly as c = x - (u - 1) (or 1 - (u - x) when u >= 4) and
+    added back to first order as c/u.  musl's branches are replaced by
+    selects: every element takes the same path.
+    """
+    u = 1.0 + x
+    iu = np.float64(u).view(np.int64) + LOG_OFFSET_BITS
+    k = (iu >> MANT_BITS) - EXP_BIAS
+    # correction term ~ log(1+x) - log(u); irrelevant once u >= 2**54
+    c = (1.0 - (u - x)) if k >= 2 else (x - (u - 1.0))
+    c = np.divide(c, u)
+    c = 0.0 if k >= 54 else c
+    m = np.int64((iu & MANT_MASK) + SQRT_HALF_HI_BITS).view(np.float64)
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = np.divide(f, 2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2 + w * (LG4 + w * LG6))
+    t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+    big_r = t2 + t1
+    dk = np.float64(k)
+    y = s * (hfsq + big_r) + (dk * LN2_LO + c) - hfsq + f + dk * LN2_HI
+    y = x if abs(x) < LOG1P_TINY else y  # +-0, denormals, tiny: exact
+    y = y if x < INF else x  # +inf, NaN
+    y = NAN if x < -1.0 else y
+    y = NEG_INF if x == -1.0 else y
+    return y
+
+
+def log1p_f32(x: np.float32) -> np.float32:
+    """log(1 + x) for float32, computed in float32 (musl log1pf.c)."""
+    u = F32_ONE + x
+    iu = np.float32(u).view(np.int32) + LOG_OFFSET_BITS_F32
+    k = (iu >> MANT_BITS_F32) - EXP_BIAS_F32
+    c = (F32_ONE - (u - x)) if k >= 2 else (x - (u - F32_ONE))
+    c = np.divide(c, u)
+    c = F32_ZERO if k >= 25 else c
+    m = np.int32((iu & MANT_MASK_F32) + SQRT_HALF_BITS_F32).view(np.float32)
+    f = m - F32_ONE
+    s = np.divide(f, F32_TWO + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2_F32 + w * LG4_F32)
+    t2 = z * (LG1_F32 + w * LG3_F32)
+    big_r = t2 + t1
+    hfsq = F32_HALF * f * f
+    dk = np.float32(k)
+    y = s * (hfsq + big_r) + (dk * LOG_LN2_LO_F32 + c) - hfsq + f + dk * LOG_LN2_HI_F32
+    y = x if abs(x) < LOG1P_TINY_F32 else y
+    y = y if x < F32_INF else x
+    y = F32_NAN if x < NEG_ONE_F32 else y
+    y = F32_NEG_INF if x == NEG_ONE_F32 else y
+    return y
+
+
+# ===========================================================================
+# expm1
+# ===========================================================================
+EXPM1_TINY = 2.0**-54  # |x| below this: expm1(x) rounds to x (keeps -0)
+EXPM1_CLAMP_LO = -45.0  # exp(-45) < 2**-64: expm1 rounds to -1 below
+EXPM1_CLAMP_HI = 710.0  # overflows to inf above 709.78
+EXPM1_BIG_K = 1000  # for k > this, scale by 2**(k-2) * 4 (2**1024 is inf)
+EXPM1_TINY_F32 = np.float32(2.0**-25)
+EXPM1_CLAMP_LO_F32 = np.float32(-30.0)
+EXPM1_CLAMP_HI_F32 = np.float32(89.0)  # k <= 128
+EXPM1_BIG_K_F32 = 64
+F32_QUARTER = np.float32(0.25)
+F32_FOUR = np.float32(4.0)
+# Taylor 1/n!, n = 2..8 for the float32 expm1 polynomial (r**8/9! < 6e-10)
+EXP_C8_F32 = np.float32(1.0 / 40320.0)
+
+
+def expm1_f64(x: float) -> float:
+    """e**x - 1 for float64, a few ulp, vectorizable.
+
+    Same reduction as exp_f64, x = k*ln2 + r, but the polynomial keeps
+    expm1(r) = r + r*r*(1/2 + r/6 + ...) without its leading 1 (no
+    cancellation for small x), the rounding error of r (fdlibm's "c") is added
+    back to first order, and expm1(x) = 2**k * expm1(r) + (2**k - 1), where
+    2**k - 1 is exact for the k (> -54) that reach this formula.
+    """
+    xc = EXPM1_CLAMP_HI if x > EXPM1_CLAMP_HI else x
+    xc = EXPM1_CLAMP_LO if xc < EXPM1_CLAMP_LO else xc
+    t = xc * INV_LN2 + ROUND_SHIFT
+    kd = t - ROUND_SHIFT
+    k = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    hi = xc - kd * LN2_HI
+    lo = kd * LN2_LO
+    r = hi - lo
+    c = (hi - r) - lo  # r + c = hi - lo to double-double accuracy
+    q = EXP_C13
+    q = q * r + EXP_C12
+    q = q * r + EXP_C11
+    q = q * r + EXP_C10
+    q = q * r + EXP_C9
+    q = q * r + EXP_C8
+    q = q * r + EXP_C7
+    q = q * r + EXP_C6
+    q = q * r + EXP_C5
+    q = q * r + EXP_C4
+    q = q * r + EXP_C3
+    q = q * r + EXP_C2
+    p = r + r * r * q
+    p = p + (c + c * p)  # expm1(r + c) ~ expm1(r) + c * exp(r)
+    # 2**k would overflow for k = 1024: use 2**(k-2) and multiply by 4.
+    big = k > EXPM1_BIG_K
+    kk = k - 2 if big else k
+    g = 4.0 if big else 1.0
+    one_over_g = 0.25 if big else 1.0
+    s = np.int64((kk + EXP_BIAS) << MANT_BITS).view(np.float64)
+    y = (p * s + (s - one_over_g)) * g
+    y = x if abs(x) < EXPM1_TINY else y
+    return y
+
+
+def expm1_f32(x: np.float32) -> np.float32:
+    """e**x - 1 for float32, computed in float32 (method of expm1_f64)."""
+    xc = EXPM1_CLAMP_HI_F32 if x > EXPM1_CLAMP_HI_F32 else x
+    xc = EXPM1_CLAMP_LO_F32 if xc < EXPM1_CLAMP_LO_F32 else xc
+    t = xc * INV_LN2_F32 + ROUND_SHIFT_F32
+    kd = t - ROUND_SHIFT_F32
+    k = np.float32(t).view(np.int32) - ROUND_SHIFT_BITS_F32
+    hi = xc - kd * LN2_HI_F32
+    lo = kd * LN2_LO_F32
+    r = hi - lo
+    c = (hi - r) - lo
+    q = EXP_C8_F32
+    q = q * r + EXP_C7_F32
+    q = q * r + EXP_C6_F32
+    q = q * r + EXP_C5_F32
+    q = q * r + EXP_C4_F32
+    q = q * r + EXP_C3_F32
+    q = q * r + EXP_C2_F32
+    p = r + r * r * q
+    p = p + (c + c * p)
+    big = k > EXPM1_BIG_K_F32
+    kk = k - 2 if big else k
+    g = F32_FOUR if big else F32_ONE
+    one_over_g = F32_QUARTER if big else F32_ONE
+    s = np.int32((kk + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    y = (p * s + (s - one_over_g)) * g
+    y = x if abs(x) < EXPM1_TINY_F32 else y
+    return y
+
+
+# ===========================================================================
+# tanh, sigmoid, softplus: built on the exp/expm1/log1p cores above, which
+# are repeated inline (see "Rules" in the module docstring).
+# ===========================================================================
+TANH_TINY = 2.0**-28  # tanh(x) rounds to x below (x**3/3 < half an ulp)
+TANH_SAT = 20.0  # tanh(x) rounds to 1 above 19.06
+TANH_TINY_F32 = np.float32(2.0**-13)
+TANH_SAT_F32 = np.float32(10.0)  # tanh(x) rounds to 1 above 9.01
+
+
+def tanh_f64(x: float) -> float:
+    """tanh for float64, a few ulp, vectorizable (fdlibm s_tanh.c method).
+
+    With a = |x| and t = expm1(+-2a):  tanh(a) = -t/(t+2), t = expm1(-2a)
+    for a < 1 (no cancellation), and 1 - 2/(t+2), t = expm1(2a) for a >= 1.
+    Both cases share one expm1 evaluation (inlined) and one division.
+    """
+    ax = abs(x)
+    ax = TANH_SAT if ax > TANH_SAT else ax
+    big = ax >= 1.0
+    a = 2.0 * ax if big else -2.0 * ax  # in [-2, 40]: no clamp needed
+    # --- expm1(a), as in expm1_f64 (k in [-3, 58]) ---
+    t = a * INV_LN2 + ROUND_SHIFT
+    kd = t - ROUND_SHIFT
+    k = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    hi = a - kd * LN2_HI
+    lo = kd * LN2_LO
+    r = hi - lo
+    c = (hi - r) - lo
+    q = EXP_C13
+    q = q * r + EXP_C12
+    q = q * r + EXP_C11
+    q = q * r + EXP_C10
+    q = q * r + EXP_C9
+    q = q * r + EXP_C8
+    q = q * r + EXP_C7
+    q = q * r + EXP_C6
+    q = q * r + EXP_C5
+    q = q * r + EXP_C4
+    q = q * r + EXP_C3
+    q = q * r + EXP_C2
+    p = r + r * r * q
+    p = p + (c + c * p)
+    s = np.int64((k + EXP_BIAS) << MANT_BITS).view(np.float64)
+    em1 = p * s + (s - 1.0)
+    # --- tanh from expm1 ---
+    num = 2.0 if big else -em1
+    z = np.divide(num, em1 + 2.0)
+    z = 1.0 - z if big else z
+    y = -z if x < 0.0 else z
+    y = x if ax < TANH_TINY else y  # +-0, denormals, tiny
+    return y
+
+
+def tanh_f32(x: np.float32) -> np.float32:
+    """tanh for float32, computed in float32 (method of tanh_f64)."""
+    ax = abs(x)
+    ax = TANH_SAT_F32 if ax > TANH_SAT_F32 else ax
+    big = ax >= F32_ONE
+    a = F32_TWO * ax if big else -F32_TWO * ax
+    t = a * INV_LN2_F32 + ROUND_SHIFT_F32
+    kd = t - ROUND_SHIFT_F32
+    k = np.float32(t).view(np.int32) - ROUND_SHIFT_BITS_F32
+    hi = a - kd * LN2_HI_F32
+    lo = kd * LN2_LO_F32
+    r = hi - lo
+    c = (hi - r) - lo
+    q = EXP_C8_F32
+    q = q * r + EXP_C7_F32
+    q = q * r + EXP_C6_F32
+    q = q * r + EXP_C5_F32
+    q = q * r + EXP_C4_F32
+    q = q * r + EXP_C3_F32
+    q = q * r + EXP_C2_F32
+    p = r + r * r * q
+    p = p + (c + c * p)
+    s = np.int32((k + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    em1 = p * s + (s - F32_ONE)
+    num = F32_TWO if big else -em1
+    z = np.divide(num, em1 + F32_TWO)
+    z = F32_ONE - z if big else z
+    y = -z if x < F32_ZERO else z
+    y = x if ax < TANH_TINY_F32 else y
+    return y
+
+
+def sigmoid_f64(x: float) -> float:
+    """1/(1 + exp(-x)) for float64, stable for all x, vectorizable.
+
+    With e = exp(-|x|) in [0, 1] (never overflows): 1/(1+e) for x >= 0 and
+    e/(1+e) for x < 0, so tiny results keep full relative accuracy.
+    """
+    # --- e = exp(-|x|), as in exp_f64 ---
+    xc = -abs(x)
+    xc = -EXP_CLAMP if xc < -EXP_CLAMP else xc
+    t = xc * INV_LN2 + ROUND_SHIFT
+    kd = t - ROUND_SHIFT
+    k = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    r = (xc - kd * LN2_HI) - kd * LN2_LO
+    q = EXP_C13
+    q = q * r + EXP_C12
+    q = q * r + EXP_C11
+    q = q * r + EXP_C10
+    q = q * r + EXP_C9
+    q = q * r + EXP_C8
+    q = q * r + EXP_C7
+    q = q * r + EXP_C6
+    q = q * r + EXP_C5
+    q = q * r + EXP_C4
+    q = q * r + EXP_C3
+    q = q * r + EXP_C2
+    p = 1.0 + (r + r * r * q)
+    k1 = k >> 1
+    k2 = k - k1
+    s1 = np.int64((k1 + EXP_BIAS) << MANT_BITS).view(np.float64)
+    s2 = np.int64((k2 + EXP_BIAS) << MANT_BITS).view(np.float64)
+    e = (p * s1) * s2
+    # --- sigmoid ---
+    num = 1.0 if x >= 0.0 else e
+    return np.divide(num, 1.0 + e)
+
+
+def sigmoid_f32(x: np.float32) -> np.float32:
+    """1/(1 + exp(-x)) for float32, computed in float32 (as sigmoid_f64)."""
+    xc = -abs(x)
+    xc = -EXP_CLAMP_F32 if xc < -EXP_CLAMP_F32 else xc
+    t = xc * INV_LN2_F32 + ROUND_SHIFT_F32
+    kd = t - ROUND_SHIFT_F32
+    k = np.float32(t).view(np.int32) - ROUND_SHIFT_BITS_F32
+    r = (xc - kd * LN2_HI_F32) - kd * LN2_LO_F32
+    q = EXP_C7_F32
+    q = q * r + EXP_C6_F32
+    q = q * r + EXP_C5_F32
+    q = q * r + EXP_C4_F32
+    q = q * r + EXP_C3_F32
+    q = q * r + EXP_C2_F32
+    p = F32_ONE + (r + r * r * q)
+    k1 = k >> 1
+    k2 = k - k1
+    s1 = np.int32((k1 + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    s2 = np.int32((k2 + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    e = (p * s1) * s2
+    num = F32_ONE if x >= F32_ZERO else e
+    return np.divide(num, F32_ONE + e)
+
+
+def softplus_f64(x: float) -> float:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)) for float64.
+
+    exp(-|x|) is in [0, 1], so it never overflows and log1p only sees
+    u = 1 + e in [1, 2] (k is 0 or 1); NaN propagates through e.
+    """
+    # --- e = exp(-|x|), as in exp_f64 ---
+    xc = -abs(x)
+    xc = -EXP_CLAMP if xc < -EXP_CLAMP else xc
+    t = xc * INV_LN2 + ROUND_SHIFT
+    kd = t - ROUND_SHIFT
+    ke = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    r = (xc - kd * LN2_HI) - kd * LN2_LO
+    q = EXP_C13
+    q = q * r + EXP_C12
+    q = q * r + EXP_C11
+    q = q * r + EXP_C10
+    q = q * r + EXP_C9
+    q = q * r + EXP_C8
+    q = q * r + EXP_C7
+    q = q * r + EXP_C6
+    q = q * r + EXP_C5
+    q = q * r + EXP_C4
+    q = q * r + EXP_C3
+    q = q * r + EXP_C2
+    p = 1.0 + (r + r * r * q)
+    k1 = ke >> 1
+    k2 = ke - k1
+    s1 = np.int64((k1 + EXP_BIAS) << MANT_BITS).view(np.float64)
+    s2 = np.int64((k2 + EXP_BIAS) << MANT_BITS).view(np.float64)
+    e = (p * s1) * s2
+    # --- log1p(e), as in log1p_f64 (k in {0, 1}, so c = e - (u - 1)) ---
+    u = 1.0 + e
+    iu = np.float64(u).view(np.int64) + LOG_OFFSET_BITS
+    k = (iu >> MANT_BITS) - EXP_BIAS
+    c = np.divide(e - (u - 1.0), u)
+    m = np.int64((iu & MANT_MASK) + SQRT_HALF_HI_BITS).view(np.float64)
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = np.divide(f, 2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2 + w * (LG4 + w * LG6))
+    t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+    big_r = t2 + t1
+    dk = np.float64(k)
+    lg = s * (hfsq + big_r) + (dk * LN2_LO + c) - hfsq + f + dk * LN2_HI
+    # max(x, 0) written so that NaN gives 0 here and NaN via lg
+    pos = x if x > 0.0 else 0.0
+    return pos + lg
+
+
+def softplus_f32(x: np.float32) -> np.float32:
+    """log(1 + exp(x)) for float32, computed in float32 (as softplus_f64)."""
+    xc = -abs(x)
+    xc = -EXP_CLAMP_F32 if xc < -EXP_CLAMP_F32 else xc
+    t = xc * INV_LN2_F32 + ROUND_SHIFT_F32
+    kd = t - ROUND_SHIFT_F32
+    ke = np.float32(t).view(np.int32) - ROUND_SHIFT_BITS_F32
+    r = (xc - kd * LN2_HI_F32) - kd * LN2_LO_F32
+    q = EXP_C7_F32
+    q = q * r + EXP_C6_F32
+    q = q * r + EXP_C5_F32
+    q = q * r + EXP_C4_F32
+    q = q * r + EXP_C3_F32
+    q = q * r + EXP_C2_F32
+    p = F32_ONE + (r + r * r * q)
+    k1 = ke >> 1
+    k2 = ke - k1
+    s1 = np.int32((k1 + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    s2 = np.int32((k2 + EXP_BIAS_F32) << MANT_BITS_F32).view(np.float32)
+    e = (p * s1) * s2
+    u = F32_ONE + e
+    iu = np.float32(u).view(np.int32) + LOG_OFFSET_BITS_F32
+    k = (iu >> MANT_BITS_F32) - EXP_BIAS_F32
+    c = np.divide(e - (u - F32_ONE), u)
+    m = np.int32((iu & MANT_MASK_F32) + SQRT_HALF_BITS_F32).view(np.float32)
+    f = m - F32_ONE
+    s = np.divide(f, F32_TWO + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2_F32 + w * LG4_F32)
+    t2 = z * (LG1_F32 + w * LG3_F32)
+    big_r = t2 + t1
+    hfsq = F32_HALF * f * f
+    dk = np.float32(k)
+    lg = s * (hfsq + big_r) + (dk * LOG_LN2_LO_F32 + c) - hfsq + f + dk * LOG_LN2_HI_F32
+    pos = x if x > F32_ZERO else F32_ZERO
+    return pos + lg
