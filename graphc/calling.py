@@ -16,7 +16,6 @@ from . import dtypes, shapes
 from .errors import InputError
 from .ir import Node, toposort
 
-
 Requirement = tuple[shapes.Size, shapes.Size, Node]
 
 
@@ -65,7 +64,8 @@ def coerce(node: Node, value: Any) -> np.ndarray:
             raise InputError(f"input {node.name!r}: expected dtype {node.dtype}, got {array.dtype}"
                              " (which does not convert without losing its kind)")
         array = array.astype(node.dtype)
-    return np.ascontiguousarray(array)
+    # np.ascontiguousarray would turn a 0-d array into a 1-d one.
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],

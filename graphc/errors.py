@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,12 +40,31 @@ class GradientCheckError(GraphcError, AssertionError):
     """The symbolic gradient disagrees with finite differences."""
 
 
+_origin_override: list[str] = []
+
+
+@contextmanager
+def origin(description: str) -> Iterator[None]:
+    """Nodes built inside this block are attributed to `description`.
+
+    Autodiff uses it so a backward node says which forward node's rule built
+    it ("backward of sigmoid at model.py:12") instead of the grad() call line.
+    """
+    _origin_override.append(description)
+    try:
+        yield
+    finally:
+        _origin_override.pop()
+
+
 def user_origin() -> str:
     """Return "file:line" of the innermost stack frame outside the graphc package.
 
     Frames of graphc itself are skipped so that the location names the script
     line that called `gc.matmul(...)` or wrote `x @ W`.
     """
+    if _origin_override:
+        return _origin_override[-1]
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename

@@ -309,3 +309,21 @@ class Graph:
             for source in node.inputs:
                 result.setdefault(source, []).append(node)
         return result
+
+
+def substitute(outputs: Sequence[Node], replacements: dict[Node, Node]) -> list[Node]:
+    """Rebuild `outputs` with some nodes replaced; untouched subgraphs keep their identity.
+
+    Rebuilt nodes go through apply(), so shape and dtype rules run again.
+    """
+    memo: dict[Node, Node] = dict(replacements)
+    for node in toposort(outputs):
+        if node in memo:
+            continue
+        new_inputs = tuple(memo.get(i, i) for i in node.inputs)
+        if all(a is b for a, b in zip(new_inputs, node.inputs)):
+            memo[node] = node
+        else:
+            memo[node] = apply(node.op, *new_inputs, name=node.name, origin=node.origin,
+                               **node.attr)
+    return [memo[o] for o in outputs]

@@ -7,15 +7,52 @@ shape, reduce, linalg, other.
 
 from .base import as_tensor, constant, input
 from .elementwise import (
-    abs, add, arctan, clip, cos, divide, equal, exp, expm1, greater, greater_equal, less,
-    less_equal, log, log1p, maximum, minimum, multiply, negative, not_equal, power, relu,
-    sigmoid, sign, sin, softplus, sqrt, square, subtract, tan, tanh, where,
+    abs,
+    add,
+    arctan,
+    clip,
+    cos,
+    divide,
+    equal,
+    exp,
+    expm1,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    softplus,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
+    where,
 )
 from .linalg import dot, matmul, outer
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count, log_softmax, logsumexp, max, mean, min, softmax, sum
 from .shape import (
-    broadcast_to, concatenate, expand_dims, getitem, reshape, squeeze, stack, sum_to, transpose,
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    getitem,
+    reshape,
+    squeeze,
+    stack,
+    sum_to,
+    transpose,
 )
 
 __all__ = [

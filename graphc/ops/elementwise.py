@@ -46,15 +46,32 @@ def _relu(x: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------- arithmetic
 
+def _multiply_no_nan(g: np.ndarray, d: np.ndarray) -> np.ndarray:
+    return np.where(np.equal(g, 0), np.zeros((), np.result_type(g, d)), np.multiply(g, d))
+
+
+# g * d, but exactly 0 where the cotangent g is 0 even if d is inf or NaN. Rules
+# whose local derivative d can be non-finite (sqrt at 0, log at 0, exp overflow,
+# a dead where-branch's NaN) use it, so a branch not taken cannot leak NaN.
+MULTIPLY_NO_NAN = elementwise(
+    "multiply_no_nan", _multiply_no_nan, arity=2, scalar="(0.0 if {0} == 0 else {0} * {1})",
+    vjp=lambda g, out, a, b: (times(g, b), times(g, a)))
+
+
+def times(cotangent: Node, derivative: Any) -> Node:
+    """cotangent * derivative, 0 wherever the cotangent is 0 (NaN-safe chain rule)."""
+    return apply(MULTIPLY_NO_NAN, as_tensor(cotangent), as_tensor(derivative))
+
+
 ADD = elementwise("add", np.add, arity=2, scalar="({0} + {1})", infix="+",
                   vjp=lambda g, out, a, b: (g, g), commutative=True, identity=0.0, linear=True)
 SUBTRACT = elementwise("subtract", np.subtract, arity=2, scalar="({0} - {1})", infix="-",
                        vjp=lambda g, out, a, b: (g, negative(g)), identity=0.0, linear=True)
 MULTIPLY = elementwise("multiply", np.multiply, arity=2, scalar="({0} * {1})", infix="*",
-                       vjp=lambda g, out, a, b: (g * b, g * a), commutative=True,
+                       vjp=lambda g, out, a, b: (times(g, b), times(g, a)), commutative=True,
                        identity=1.0, absorbing=0.0)
 DIVIDE = elementwise("divide", np.true_divide, arity=2, scalar="({0} / {1})", infix="/",
-                     vjp=lambda g, out, a, b: (g / b, negative(g * out / b)),
+                     vjp=lambda g, out, a, b: (times(g, 1 / b), times(g, negative(out / b))),
                      domain=(Interval(), NONZERO), identity=1.0)
 NEGATIVE = elementwise("negative", np.negative, arity=1, scalar="(-{0})", label="neg",
                        vjp=lambda g, out, a: (negative(g),), involution=True, linear=True)
@@ -63,32 +80,34 @@ NEGATIVE = elementwise("negative", np.negative, arity=1, scalar="(-{0})", label=
 def _power_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
     # d/db a**b = a**b * log(a); log of a replaced 0 keeps 0**b's b-gradient finite.
     safe_base = where(equal(a, 0), 1, a)
-    return g * b * power(a, b - 1), g * out * log(safe_base)
+    return times(g, b * power(a, b - 1)), times(g, out * log(safe_base))
 
 
 POWER = elementwise("power", np.power, arity=2, scalar="({0} ** {1})", infix="**",
                     vjp=_power_vjp, domain=(POSITIVE, Interval(-2.0, 2.0)))
 SQUARE = elementwise("square", np.square, arity=1, scalar="({0} * {0})",
-                     vjp=lambda g, out, a: (g * (2 * a),))
+                     vjp=lambda g, out, a: (times(g, 2 * a),))
 SQRT = elementwise("sqrt", np.sqrt, arity=1, scalar="math.sqrt({0})",
-                   vjp=lambda g, out, a: (g / (2 * out),), domain=(POSITIVE,))
+                   vjp=lambda g, out, a: (times(g, 0.5 / out),), domain=(POSITIVE,))
 
 # ---------------------------------------------------------- transcendental
 
 EXP = elementwise("exp", np.exp, arity=1, scalar="math.exp({0})",
-                  vjp=lambda g, out, a: (g * out,))
+                  vjp=lambda g, out, a: (times(g, out),))
 LOG = elementwise("log", np.log, arity=1, scalar="math.log({0})",
-                  vjp=lambda g, out, a: (g / a,), domain=(POSITIVE,))
+                  vjp=lambda g, out, a: (times(g, 1 / a),), domain=(POSITIVE,))
 LOG1P = elementwise("log1p", np.log1p, arity=1, scalar="math.log1p({0})",
-                    vjp=lambda g, out, a: (g / (1 + a),), domain=(Interval(-0.9, 3.0),))
+                    vjp=lambda g, out, a: (times(g, 1 / (1 + a)),),
+                    domain=(Interval(-0.9, 3.0),))
 EXPM1 = elementwise("expm1", np.expm1, arity=1, scalar="math.expm1({0})",
-                    vjp=lambda g, out, a: (g * (out + 1),))
+                    vjp=lambda g, out, a: (times(g, out + 1),))
 SIN = elementwise("sin", np.sin, arity=1, scalar="math.sin({0})",
                   vjp=lambda g, out, a: (g * cos(a),))
 COS = elementwise("cos", np.cos, arity=1, scalar="math.cos({0})",
                   vjp=lambda g, out, a: (negative(g * sin(a)),))
 TAN = elementwise("tan", np.tan, arity=1, scalar="math.tan({0})",
-                  vjp=lambda g, out, a: (g * (1 + square(out)),), domain=(Interval(-1.2, 1.2),))
+                  vjp=lambda g, out, a: (times(g, 1 + square(out)),),
+                  domain=(Interval(-1.2, 1.2),))
 TANH = elementwise("tanh", np.tanh, arity=1, scalar="math.tanh({0})",
                    vjp=lambda g, out, a: (g * (1 - square(out)),))
 ARCTAN = elementwise("arctan", np.arctan, arity=1, scalar="math.atan({0})",

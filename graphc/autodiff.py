@@ -1,0 +1,241 @@
+"""Reverse-mode differentiation by the chain rule, node by node (layer L3).
+
+Owns `grad`, `vjp`, `jvp`, `jacobian`, `hessian`, `hvp`. The reverse sweep
+walks the graph from the output back to the inputs; at each node it asks the
+op's declared `vjp` rule for the cotangents of the node's inputs. Rules are
+written with graphc ops, so every gradient is ordinary graph code: it prints,
+simplifies, compiles, and can be differentiated again.
+
+Three things happen here and nowhere else:
+- un-broadcasting: a rule returns a cotangent in the output's shape; it is
+  summed back to the input's shape (`sum_to`) in `_accumulate`;
+- fan-out: a node used twice receives two cotangents, which are added;
+- stabilization: before the sweep the forward graph is rewritten into
+  numerically stable forms (graphc.stabilize), so the derivative is taken of
+  `log_softmax(z)` rather than of `log(softmax(z))`.
+
+Imports: ir, ops, stabilize and layer L0. Never simplify (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import dtypes, shapes
+from .errors import GraphcError, NotDifferentiableError, ShapeError, origin
+from .ir import Node, substitute, toposort
+from .ops import (
+    add,
+    as_tensor,
+    astype,
+    constant,
+    input,
+    ones_like,
+    reshape,
+    stack,
+    sum,
+    sum_to,
+    zeros_like,
+)
+from .stabilize import stabilize
+
+WrtArg = Node | Sequence[Node]
+
+
+def _as_list(wrt: WrtArg) -> tuple[list[Node], bool]:
+    """wrt as a list, and whether the caller passed a single tensor."""
+    if isinstance(wrt, Node):
+        return [wrt], True
+    items = list(wrt)
+    for item in items:
+        if not isinstance(item, Node):
+            raise GraphcError(f"can only differentiate with respect to tensors, got {item!r}")
+    return items, False
+
+
+def _check_differentiable_wrt(wrt: Sequence[Node]) -> None:
+    for w in wrt:
+        if not dtypes.is_float(w.dtype):
+            what = f"input {w.name!r}" if w.name else f"a {w.op.name} node built at {w.origin}"
+            raise GraphcError(
+                f"cannot differentiate with respect to {what} of dtype {w.dtype}: "
+                "gradients exist only for float tensors (cast with astype first)")
+
+
+def _depends_on(outputs: Sequence[Node], wrt: Sequence[Node]) -> set[Node]:
+    """Nodes on some path from a wrt node to an output: the only ones worth a cotangent."""
+    sources = set(wrt)
+    reached: set[Node] = set()
+    for node in toposort(outputs):
+        if node in sources or any(i in reached for i in node.inputs):
+            if node.op.name != "stop_gradient":
+                reached.add(node)
+    return reached
+
+
+def _accumulate(total: dict[Node, list[Node]], target: Node, cotangent: Node) -> None:
+    """Add a cotangent contribution, first summing it back to the target's shape and dtype."""
+    if cotangent.shape != target.shape:
+        cotangent = sum_to(cotangent, target.shape)
+    if cotangent.dtype != target.dtype:
+        cotangent = astype(cotangent, target.dtype)
+    total.setdefault(target, []).append(cotangent)
+
+
+def _sum_contributions(parts: list[Node]) -> Node:
+    return functools.reduce(add, parts)
+
+
+def backward(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]) -> list[Node]:
+    """The reverse sweep: cotangents of `wrt` given cotangents of `outputs`."""
+    live = _depends_on(outputs, wrt)
+    contributions: dict[Node, list[Node]] = {}
+    for out, cotangent in zip(outputs, cotangents):
+        if out in live:
+            _accumulate(contributions, out, cotangent)
+    wanted = set(wrt)
+    for node in reversed(toposort(outputs)):
+        parts = contributions.get(node)
+        if not parts or not node.inputs:
+            continue
+        total = _sum_contributions(parts)
+        if node in wanted:
+            contributions[node] = [total]
+        targets = [i for i in node.inputs if i in live and dtypes.is_float(i.dtype)]
+        if not targets or not dtypes.is_float(node.dtype):
+            continue
+        rule = node.op.vjp
+        if rule is None:
+            raise NotDifferentiableError(
+                f"{node.op.name} has no derivative rule (node built at {node.origin}); "
+                "wrap its input in gc.stop_gradient if no gradient should flow through it")
+        with origin(f"backward of {node.op.name} at {node.origin}"):
+            results = rule(total, node, *node.inputs, **node.attr)
+            for source, cotangent in zip(node.inputs, results):
+                if cotangent is None or source not in live or not dtypes.is_float(source.dtype):
+                    continue
+                _accumulate(contributions, source, as_tensor(cotangent))
+    gradients = []
+    for w in wrt:
+        parts = contributions.get(w)
+        with origin(f"gradient of {w.name or w.op.name}"):
+            gradients.append(_sum_contributions(parts) if parts else zeros_like(w))
+    return gradients
+
+
+def _prepare(y: Node, wrt: Sequence[Node]) -> Node:
+    """Stabilize y's forward graph first, unless a wrt node could be rewritten away."""
+    if all(not w.inputs for w in wrt):
+        return stabilize([y])[0]
+    return y
+
+
+def grad(y: Node, wrt: WrtArg) -> Any:
+    """Gradient of scalar `y`: one tensor per wrt, each of its wrt's shape and dtype."""
+    y = as_tensor(y)
+    if y.ndim != 0:
+        raise ShapeError(f"grad needs a scalar y, got shape {shapes.format_shape(y.shape)} "
+                         "(use gc.vjp or gc.jacobian for non-scalar outputs)")
+    if not dtypes.is_float(y.dtype):
+        raise GraphcError(f"grad needs a float y, got dtype {y.dtype}")
+    items, single = _as_list(wrt)
+    _check_differentiable_wrt(items)
+    seed = constant(1.0, dtype=y.dtype)
+    gradients = backward([_prepare(y, items)], [seed], items)
+    return gradients[0] if single else gradients
+
+
+def vjp(y: Node, wrt: WrtArg, cotangent: Any) -> Any:
+    """Vector-Jacobian product: cotangent (y's shape) pulled back to each wrt."""
+    y = as_tensor(y)
+    cotangent = as_tensor(cotangent)
+    if cotangent.shape != y.shape:
+        shapes.broadcast(cotangent.shape, y.shape)
+        cotangent = cotangent if cotangent.ndim == y.ndim else reshape(cotangent, y.shape)
+    items, single = _as_list(wrt)
+    _check_differentiable_wrt(items)
+    gradients = backward([_prepare(y, items)], [astype(cotangent, y.dtype)], items)
+    return gradients[0] if single else gradients
+
+
+_dummy_counter = iter(range(1, 1 << 62))
+
+
+def jvp(y: Node, wrt: WrtArg, tangent: Any) -> Node:
+    """Forward-mode Jacobian-vector product: the tangent of y given tangents of wrt.
+
+    Computed by transposing the VJP: the VJP is linear in its cotangent u, so
+    the gradient of <vjp(u), t> with respect to u is J t. The dummy u drops out
+    of the result (rules are linear in their cotangent); if a trace remains it
+    is replaced by zeros, which is exact for a linear function.
+    """
+    y = as_tensor(y)
+    items, single = _as_list(wrt)
+    tangents = [as_tensor(t) for t in ([tangent] if single else tangent)]
+    if len(tangents) != len(items):
+        raise GraphcError(f"jvp got {len(items)} wrt tensors but {len(tangents)} tangents")
+    for w, t in zip(items, tangents):
+        if t.shape != w.shape:
+            raise ShapeError(f"tangent shape {shapes.format_shape(t.shape)} differs from "
+                             f"its wrt's shape {shapes.format_shape(w.shape)}")
+    if not dtypes.is_float(y.dtype):
+        return zeros_like(y)
+    dummy = _dummy_like(y)
+    pulled = vjp(y, items, dummy)
+    inner = functools.reduce(add, [sum(p * astype(t, p.dtype)) for p, t in zip(pulled, tangents)])
+    result = backward([inner], [constant(1.0, dtype=inner.dtype)], [dummy])[0]
+    if dummy in toposort([result]):
+        result = substitute([result], {dummy: zeros_like(y)})[0]
+    return result
+
+
+def _dummy_like(like: Node) -> Node:
+    """A placeholder input with exactly `like`'s (possibly symbolic) shape and dtype."""
+    template = input(f"jvp_cotangent_{next(_dummy_counter)}", dtype=like.dtype)
+    return Node(template.op, (), (), like.shape, like.dtype, name=template.name,
+                origin=template.origin)
+
+
+def _static_size(node: Node, what: str) -> int:
+    size = shapes.product(node.shape)
+    if not isinstance(size, int):
+        raise ShapeError(f"{what} needs a statically sized tensor, got shape "
+                         f"{shapes.format_shape(node.shape)}")
+    return size
+
+
+def jacobian(y: Node, x: Node) -> Node:
+    """d y / d x with shape y.shape + x.shape, one VJP per element of y."""
+    y = as_tensor(y)
+    count = _static_size(y, "jacobian")
+    _check_differentiable_wrt([x])
+    stable = _prepare(y, [x])
+    rows = []
+    for index in range(count):
+        basis = np.zeros(count, dtype=y.dtype)
+        basis[index] = 1
+        seed = constant(basis.reshape(tuple(int(s) for s in y.shape)))
+        rows.append(backward([stable], [seed], [x])[0])
+    if y.ndim == 0:
+        return rows[0]
+    return reshape(stack(rows), y.shape + x.shape)
+
+
+def hessian(y: Node, x: Node) -> Node:
+    """Second derivatives of scalar y, shape x.shape + x.shape: the jacobian of the gradient."""
+    _static_size(x, "hessian")
+    return jacobian(grad(y, x), x)
+
+
+def hvp(y: Node, x: Node, v: Any) -> Node:
+    """Hessian-vector product H v without forming H: grad of <grad(y, x), v>."""
+    v = as_tensor(v)
+    g = grad(y, x)
+    return grad(sum(g * astype(v, g.dtype)), x)
+
+
+__all__ = ["backward", "grad", "hessian", "hvp", "jacobian", "jvp", "ones_like", "vjp"]
