@@ -55,6 +55,8 @@ ULP_BOUND = {
     "tanh": 3.0,
     "sigmoid": 3.0,
     "softplus": 2.0,
+    "sin": 1.0,
+    "cos": 1.0,
 }
 
 DTYPES = {"f64": np.float64, "f32": np.float32}
@@ -99,7 +101,13 @@ def _inputs(dt: type) -> np.ndarray:
     grid = np.linspace(-60.0, 60.0, 300_001).astype(dt)
     tiny = np.exp(np.linspace(-80.0, 4.0, 100_001)).astype(dt)
     trig = np.linspace(-1e6, 1e6, 100_001).astype(dt)
-    return np.concatenate([_special_values(dt), rand, grid, tiny, -tiny, trig])
+    # nearest neighbours of k*pi/2, where sin/cos range reduction cancels
+    kmax = 2**19 if dt is np.float64 else 2**28
+    k = rng.integers(1, kmax, 50_000).astype(LD)
+    near = (k * (LD(np.pi) + LD(1.2246467991473532e-16)) / 2).astype(dt)
+    with np.errstate(over="ignore"):
+        near = np.concatenate([near, np.nextafter(near, dt(0)), np.nextafter(near, dt(np.inf))])
+    return np.concatenate([_special_values(dt), rand, grid, tiny, -tiny, trig, near, -near])
 
 
 def _ulp_error(y: np.ndarray, ref_ld: np.ndarray, dt: type) -> np.ndarray:
@@ -197,3 +205,32 @@ def test_result_dtype(name: str, suffix: str) -> None:
     # and the elementwise loop writes the values unchanged into a dt array
     x = np.array([0.75], dtype=dt)
     assert _apply(name, suffix, x).dtype == dt
+
+
+@pytest.mark.parametrize("name,suffix", [(n, s) for n in ("sin", "cos") for s in DTYPES])
+def test_reduced_sin_cos(name: str, suffix: str, data: dict) -> None:
+    """sin_reduced_*/cos_reduced_* equal the full-range kernels inside the
+    Cody-Waite range and are NaN outside it."""
+    x = data[suffix]
+    full = _apply(name, suffix, x)
+    red = _apply(f"{name}_reduced", suffix, x)
+    limit = K.SIN_COS_MAX if suffix == "f64" else K.SIN_COS_MAX_F32
+    inside = np.abs(x.astype(np.float64)) <= limit
+    np.testing.assert_array_equal(red[inside], full[inside])
+    assert np.all(np.isnan(red[~inside]))
+
+
+VECTORIZED = [(n, s) for n in list(ULP_BOUND) + ["sin_reduced", "cos_reduced"] for s in DTYPES]
+
+
+@pytest.mark.parametrize("name,suffix", VECTORIZED)
+def test_loop_vectorizes(name: str, suffix: str) -> None:
+    """LLVM's loop vectorizer accepted the loop (there is a vector body).
+    For sin/cos this holds only because LLVM executes the libm fallback on
+    every lane; docs/kernels.md has the timings."""
+    loop = _loop(name, suffix)
+    if not loop.signatures:
+        x = np.ones(4, dtype=DTYPES[suffix])
+        loop(x, np.empty_like(x))
+    ir = loop.inspect_llvm(loop.signatures[0])
+    assert "vector.body" in ir

@@ -681,3 +681,299 @@ def softplus_f32(x: np.float32) -> np.float32:
     lg = s * (hfsq + big_r) + (dk * LOG_LN2_LO_F32 + c) - hfsq + f + dk * LOG_LN2_HI_F32
     pos = x if x > F32_ZERO else F32_ZERO
     return pos + lg
+
+
+# ===========================================================================
+# sin, cos
+# ===========================================================================
+# float64: Cody-Waite reduction with fdlibm's __rem_pio2 split of pi/2 into
+# PIO2_1 + PIO2_2 + PIO2_3 (33 bits each, so n*PIO2_i is exact for
+# n < 2**20) + PIO2_3T, good to ~150 bits as fdlibm's "medium" case for
+# |x| <= 2**19 * pi/2; then fdlibm's __kernel_sin/__kernel_cos minimax
+# polynomials on [-pi/4, pi/4].
+INV_PIO2 = _f64_from_bits(0x3FE45F306DC9C883)  # 6.36619772367581382433e-01
+PIO2_1 = _f64_from_bits(0x3FF921FB54400000)  # first 33 bits of pi/2
+PIO2_2 = _f64_from_bits(0x3DD0B4611A600000)  # second 33 bits
+PIO2_3 = _f64_from_bits(0x3BA3198A2E000000)  # third 33 bits
+PIO2_3T = _f64_from_bits(0x397B839A252049C1)  # pi/2 - (PIO2_1+PIO2_2+PIO2_3)
+# Beyond this the reduction above is not exact; sin/cos call libm instead.
+SIN_TINY = 2.0**-27  # sin(x) rounds to x below (x**3/6 < half an ulp)
+SIN_TINY_F32 = 2.0**-12
+SIN_COS_MAX = 823549.0  # just below 2**19 * pi/2 = 823549.66
+# fdlibm k_sin.c: |sin(x)/x - (1 + S1 x^2 + ... + S6 x^12)| < 2**-58
+KS1 = _f64_from_bits(0xBFC5555555555549)  # -1.66666666666666324348e-01
+KS2 = _f64_from_bits(0x3F8111111110F8A6)  # 8.33333333332248946124e-03
+KS3 = _f64_from_bits(0xBF2A01A019C161D5)  # -1.98412698298579493134e-04
+KS4 = _f64_from_bits(0x3EC71DE357B1FE7D)  # 2.75573137070700676789e-06
+KS5 = _f64_from_bits(0xBE5AE5E68A2B9CEB)  # -2.50507602534068634195e-08
+KS6 = _f64_from_bits(0x3DE5D93A5ACFD57C)  # 1.58969099521155010221e-10
+# fdlibm k_cos.c: |cos(x) - (1 - x^2/2 + C1 x^4 + ... + C6 x^14)| < 2**-58
+KC1 = _f64_from_bits(0x3FA555555555554C)  # 4.16666666666666019037e-02
+KC2 = _f64_from_bits(0xBF56C16C16C15177)  # -1.38888888888741095749e-03
+KC3 = _f64_from_bits(0x3EFA01A019CB1590)  # 2.48015872894767294178e-05
+KC4 = _f64_from_bits(0xBE927E4F809C52AD)  # -2.75573143513906633035e-07
+KC5 = _f64_from_bits(0x3E21EE9EBDB4B1C4)  # 2.08757232129817482790e-09
+KC6 = _f64_from_bits(0xBDA8FAE9BE8838D4)  # -1.13596475577881948265e-11
+
+# float32 (musl sinf/cosf): reduce in *float64* with a 25+53-bit pi/2
+# (exact products for |x| < 2**28 * pi/2), then short float64 polynomials;
+# the single rounding to float32 at the end gives < 1 ulp.  This is the one
+# deliberate use of float64 inside an _f32 kernel: a pure float32 Cody-Waite
+# reduction needs 4 parts and is only good to |x| ~ 1e5.
+PIO2_1_F = _f64_from_bits(0x3FF921FB50000000)  # first 25 bits of pi/2
+PIO2_1T_F = _f64_from_bits(0x3E5110B4611A6263)  # pi/2 - PIO2_1_F
+SIN_COS_MAX_F32 = 421657428.0  # ~ 2**28 * pi/2
+# musl __sindf.c: |sin(x)/x - s(x)| < 2**-37.5 on [-pi/4, pi/4]
+KS1_F = -0x15555554CBAC77 * 2.0**-55  # -0.166666666416265235595
+KS2_F = 0x111110896EFBB2 * 2.0**-59  # 0.0083333293858894631756
+KS3_F = -0x1A00F9E2CAE774 * 2.0**-65  # -0.000198393348360966317347
+KS4_F = 0x16CD878C3B46A7 * 2.0**-71  # 0.0000027183114939898219064
+# musl __cosdf.c: |cos(x) - c(x)| < 2**-34.1 on [-pi/4, pi/4]
+KC0_F = -0x1FFFFFFD0C5E81 * 2.0**-54  # -0.499999997251031003120
+KC1_F = 0x155553E1053A42 * 2.0**-57  # 0.0416666233237390631894
+KC2_F = -0x16C087E80F1E27 * 2.0**-62  # -0.00138867637746099294692
+KC3_F = 0x199342E0EE5069 * 2.0**-68  # 0.0000243904487962774090654
+
+
+def sin_f64(x: float) -> float:
+    """sin for float64, < 1 ulp over the whole range.
+
+    |x| = n*pi/2 + (y0 + y1) by Cody-Waite; both kernel polynomials are
+    evaluated and the quadrant n mod 4 selects +-sin(y) / +-cos(y).
+    Arguments beyond SIN_COS_MAX (and inf/NaN) take libm's sin (Payne-Hanek).
+    That branch keeps the kernel correct but LLVM if-converts it, calling
+    libm for *every* lane of the vector loop, so a loop over sin_f64 is no
+    faster than math.sin.  Fast loops use sin_reduced_f64 plus a fix-up pass
+    (see docs/kernels.md).
+    """
+    ax = abs(x)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    # --- Cody-Waite with a 33+33+33+53-bit pi/2 (fdlibm's constants) ---
+    # fn*PIO2_i are exact; each subtraction's rounding error is kept with
+    # Knuth's TwoSum (fdlibm instead branches on the amount of cancellation).
+    r1 = ax - fn * PIO2_1  # exact
+    w2 = fn * PIO2_2
+    r2 = r1 - w2
+    bb = r2 - r1
+    e2 = (r1 - (r2 - bb)) + (-w2 - bb)
+    w3 = fn * PIO2_3
+    r3 = r2 - w3
+    bb = r3 - r2
+    e3 = (r2 - (r3 - bb)) + (-w3 - bb)
+    tail = (e2 + e3) - fn * PIO2_3T
+    y0 = r3 + tail  # |x| - n*pi/2 = y0 + y1 to ~150 bits
+    y1 = (r3 - y0) + tail
+    # --- kernels on [-pi/4, pi/4] (fdlibm k_sin.c / k_cos.c) ---
+    z = y0 * y0
+    v = z * y0
+    rs = KS2 + z * (KS3 + z * (KS4 + z * (KS5 + z * KS6)))
+    sin_y = y0 - ((z * (0.5 * y1 - v * rs) - y1) - v * KS1)
+    rc = z * (KC1 + z * (KC2 + z * (KC3 + z * (KC4 + z * (KC5 + z * KC6)))))
+    hz = 0.5 * z
+    one_m_hz = 1.0 - hz
+    cos_y = one_m_hz + (((1.0 - one_m_hz) - hz) + (z * rc - y0 * y1))
+    # --- quadrant: sin(y + n*pi/2) = sin y, cos y, -sin y, -cos y ---
+    res = cos_y if (n & 1) != 0 else sin_y
+    res = -res if (n & 2) != 0 else res
+    res = -res if x < 0.0 else res
+    res = x if ax < SIN_TINY else res  # sin(x) rounds to x: keeps -0
+    if ax > SIN_COS_MAX:  # huge, inf or NaN
+        res = math.sin(x)
+    return res
+
+
+def cos_f64(x: float) -> float:
+    """cos for float64, < 1 ulp over the whole range (method of sin_f64).
+
+    cos(y + n*pi/2) = cos y, -sin y, -cos y, sin y.  Same libm branch for
+    |x| > SIN_COS_MAX as sin_f64, with the same cost caveat.
+    """
+    ax = abs(x)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    r1 = ax - fn * PIO2_1
+    w2 = fn * PIO2_2
+    r2 = r1 - w2
+    bb = r2 - r1
+    e2 = (r1 - (r2 - bb)) + (-w2 - bb)
+    w3 = fn * PIO2_3
+    r3 = r2 - w3
+    bb = r3 - r2
+    e3 = (r2 - (r3 - bb)) + (-w3 - bb)
+    tail = (e2 + e3) - fn * PIO2_3T
+    y0 = r3 + tail
+    y1 = (r3 - y0) + tail
+    z = y0 * y0
+    v = z * y0
+    rs = KS2 + z * (KS3 + z * (KS4 + z * (KS5 + z * KS6)))
+    sin_y = y0 - ((z * (0.5 * y1 - v * rs) - y1) - v * KS1)
+    rc = z * (KC1 + z * (KC2 + z * (KC3 + z * (KC4 + z * (KC5 + z * KC6)))))
+    hz = 0.5 * z
+    one_m_hz = 1.0 - hz
+    cos_y = one_m_hz + (((1.0 - one_m_hz) - hz) + (z * rc - y0 * y1))
+    res = sin_y if (n & 1) != 0 else cos_y
+    res = -res if ((n + 1) & 2) != 0 else res
+    if ax > SIN_COS_MAX:
+        res = math.cos(x)
+    return res
+
+
+def sin_f32(x: np.float32) -> np.float32:
+    """sin for float32, < 1 ulp over the whole range (musl sinf method).
+
+    Reduction and polynomials in float64 (see PIO2_1_F), one rounding to
+    float32 at the end.  |x| > SIN_COS_MAX_F32, inf and NaN go to libm, with
+    the cost caveat of sin_f64; fast loops use sin_reduced_f32.
+    """
+    xd = np.float64(x)
+    ax = abs(xd)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    y = (ax - fn * PIO2_1_F) - fn * PIO2_1T_F
+    z = y * y
+    w = z * z
+    sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
+    cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
+    res = cos_y if (n & 1) != 0 else sin_y
+    res = -res if (n & 2) != 0 else res
+    res = -res if xd < 0.0 else res
+    res = xd if ax < SIN_TINY_F32 else res  # keeps -0
+    if ax > SIN_COS_MAX_F32:
+        res = math.sin(xd)
+    return np.float32(res)
+
+
+def cos_f32(x: np.float32) -> np.float32:
+    """cos for float32, < 1 ulp over the whole range (musl cosf method)."""
+    xd = np.float64(x)
+    ax = abs(xd)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    y = (ax - fn * PIO2_1_F) - fn * PIO2_1T_F
+    z = y * y
+    w = z * z
+    sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
+    cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
+    res = sin_y if (n & 1) != 0 else cos_y
+    res = -res if ((n + 1) & 2) != 0 else res
+    if ax > SIN_COS_MAX_F32:
+        res = math.cos(xd)
+    return np.float32(res)
+
+
+# ---------------------------------------------------------------------------
+# Reduced-range sin/cos: the same code without the libm branch, so loops over
+# them vectorize fully.  Valid for |x| <= SIN_COS_MAX (f64) /
+# SIN_COS_MAX_F32 (f32); they return NaN beyond (and for inf/NaN), so that a
+# caller that skips the fix-up pass fails loudly instead of silently.  The
+# intended use in a fused loop: compute with sin_reduced_*, count
+# |x| > SIN_COS_MAX (a vectorizable reduction), and when the count is nonzero
+# recompute those elements with math.sin / math.cos in a second, scalar pass.
+# ---------------------------------------------------------------------------
+def sin_reduced_f64(x: float) -> float:
+    """sin_f64 for |x| <= SIN_COS_MAX, NaN beyond; fully vectorizable."""
+    ax = abs(x)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    r1 = ax - fn * PIO2_1
+    w2 = fn * PIO2_2
+    r2 = r1 - w2
+    bb = r2 - r1
+    e2 = (r1 - (r2 - bb)) + (-w2 - bb)
+    w3 = fn * PIO2_3
+    r3 = r2 - w3
+    bb = r3 - r2
+    e3 = (r2 - (r3 - bb)) + (-w3 - bb)
+    tail = (e2 + e3) - fn * PIO2_3T
+    y0 = r3 + tail
+    y1 = (r3 - y0) + tail
+    z = y0 * y0
+    v = z * y0
+    rs = KS2 + z * (KS3 + z * (KS4 + z * (KS5 + z * KS6)))
+    sin_y = y0 - ((z * (0.5 * y1 - v * rs) - y1) - v * KS1)
+    rc = z * (KC1 + z * (KC2 + z * (KC3 + z * (KC4 + z * (KC5 + z * KC6)))))
+    hz = 0.5 * z
+    one_m_hz = 1.0 - hz
+    cos_y = one_m_hz + (((1.0 - one_m_hz) - hz) + (z * rc - y0 * y1))
+    res = cos_y if (n & 1) != 0 else sin_y
+    res = -res if (n & 2) != 0 else res
+    res = -res if x < 0.0 else res
+    res = x if ax < SIN_TINY else res  # sin(x) rounds to x: keeps -0
+    res = res if ax <= SIN_COS_MAX else NAN
+    return res
+
+
+def cos_reduced_f64(x: float) -> float:
+    """cos_f64 for |x| <= SIN_COS_MAX, NaN beyond; fully vectorizable."""
+    ax = abs(x)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    r1 = ax - fn * PIO2_1
+    w2 = fn * PIO2_2
+    r2 = r1 - w2
+    bb = r2 - r1
+    e2 = (r1 - (r2 - bb)) + (-w2 - bb)
+    w3 = fn * PIO2_3
+    r3 = r2 - w3
+    bb = r3 - r2
+    e3 = (r2 - (r3 - bb)) + (-w3 - bb)
+    tail = (e2 + e3) - fn * PIO2_3T
+    y0 = r3 + tail
+    y1 = (r3 - y0) + tail
+    z = y0 * y0
+    v = z * y0
+    rs = KS2 + z * (KS3 + z * (KS4 + z * (KS5 + z * KS6)))
+    sin_y = y0 - ((z * (0.5 * y1 - v * rs) - y1) - v * KS1)
+    rc = z * (KC1 + z * (KC2 + z * (KC3 + z * (KC4 + z * (KC5 + z * KC6)))))
+    hz = 0.5 * z
+    one_m_hz = 1.0 - hz
+    cos_y = one_m_hz + (((1.0 - one_m_hz) - hz) + (z * rc - y0 * y1))
+    res = sin_y if (n & 1) != 0 else cos_y
+    res = -res if ((n + 1) & 2) != 0 else res
+    res = res if ax <= SIN_COS_MAX else NAN
+    return res
+
+
+def sin_reduced_f32(x: np.float32) -> np.float32:
+    """sin_f32 for |x| <= SIN_COS_MAX_F32, NaN beyond; fully vectorizable."""
+    xd = np.float64(x)
+    ax = abs(xd)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    y = (ax - fn * PIO2_1_F) - fn * PIO2_1T_F
+    z = y * y
+    w = z * z
+    sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
+    cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
+    res = cos_y if (n & 1) != 0 else sin_y
+    res = -res if (n & 2) != 0 else res
+    res = -res if xd < 0.0 else res
+    res = xd if ax < SIN_TINY_F32 else res  # keeps -0
+    res = res if ax <= SIN_COS_MAX_F32 else NAN
+    return np.float32(res)
+
+
+def cos_reduced_f32(x: np.float32) -> np.float32:
+    """cos_f32 for |x| <= SIN_COS_MAX_F32, NaN beyond; fully vectorizable."""
+    xd = np.float64(x)
+    ax = abs(xd)
+    t = ax * INV_PIO2 + ROUND_SHIFT
+    fn = t - ROUND_SHIFT
+    n = np.float64(t).view(np.int64) - ROUND_SHIFT_BITS
+    y = (ax - fn * PIO2_1_F) - fn * PIO2_1T_F
+    z = y * y
+    w = z * z
+    sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
+    cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
+    res = sin_y if (n & 1) != 0 else cos_y
+    res = -res if ((n + 1) & 2) != 0 else res
+    res = res if ax <= SIN_COS_MAX_F32 else NAN
+    return np.float32(res)
