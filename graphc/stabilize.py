@@ -1,85 +1,51 @@
 """Rewrite a graph into numerically stable forms (layer L3).
 
-Owns `stabilize(outputs)`. Autodiff runs it on the forward graph before the
-reverse sweep, so the derivative is taken of the stable form; the simplifier
-runs it on the joint graph too. The rules:
+Owns `stabilize(outputs)` and its rules. Autodiff runs it on the forward
+graph before the reverse sweep, so the derivative is taken of the stable form
+(`log_softmax(z)`, not `log(softmax(z))`); the simplifier runs the same rules
+on the joint graph as its `stabilize` pass. Each rule is exact in real
+arithmetic and avoids an overflow, an underflow to log(0), or a cancellation.
 
-    log(softmax(z))      -> log_softmax(z)
-    log(sigmoid(z))      -> -softplus(-z)
-    log(1 + z)           -> log1p(z)
-    exp(z) - 1           -> expm1(z)
-    log(sum(exp(z)))     -> logsumexp(z)
-
-A rewrite is kept only if it preserves the node's shape and dtype.
-Imports: ir, ops and layer L0.
+Imports: rewrite, ir and layer L0. Entry point: `stabilize`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 
-from .ir import Node, toposort
-from .ops import log1p, log_softmax, logsumexp, negative, softplus
-from .ops.elementwise import expm1
+from .ir import Node
+from .rewrite import Rewriter, Var, op, rebuild, rule
 
-Rule = Callable[[Node], Node | None]
+z, axis, keepdims = Var("z"), Var("axis"), Var("keepdims")
+exp, log, log1p, expm1 = op("exp"), op("log"), op("log1p"), op("expm1")
+sigmoid, softplus, softmax, log_softmax = op("sigmoid"), op("softplus"), op("softmax"), op("log_softmax")
+sum_, logsumexp = op("sum"), op("logsumexp")
 
-
-def _is_scalar_one(node: Node) -> bool:
-    return node.value is not None and node.value.ndim == 0 and node.value.item() == 1
-
-
-def _log_of(node: Node) -> Node | None:
-    """log(softmax z), log(sigmoid z), log(1 + z), log(sum(exp z)) -> stable forms."""
-    if node.op.name != "log":
-        return None
-    (inner,) = node.inputs
-    kind = inner.op.name
-    if kind == "softmax":
-        return log_softmax(inner.inputs[0], axis=inner.attr["axis"])
-    if kind == "sigmoid":
-        return negative(softplus(negative(inner.inputs[0])))
-    if kind == "add":
-        left, right = inner.inputs
-        if _is_scalar_one(left):
-            return log1p(right)
-        if _is_scalar_one(right):
-            return log1p(left)
-    if kind == "sum" and inner.inputs[0].op.name == "exp":
-        return logsumexp(inner.inputs[0].inputs[0], axis=inner.attr["axis"],
-                         keepdims=inner.attr["keepdims"])
-    return None
+RULES = (
+    # log of a normalised exp: softmax underflows to 0 and log(0) = -inf
+    rule(log(softmax(z, axis=axis)), log_softmax(z, axis=axis), "log_softmax"),
+    # log σ(z) = -log(1 + e^-z): σ underflows to 0 for z << 0
+    rule(log(sigmoid(z)), -softplus(-z), "log_sigmoid"),
+    # log(1 - σ(z)) = log σ(-z): 1 - σ cancels to 0 for z >> 0
+    rule(log(1 - sigmoid(z)), -softplus(z), "log_one_minus_sigmoid"),
+    # log(1 + e^z) is softplus: e^z overflows for z >> 0
+    rule(log(1 + exp(z)), softplus(z), "log_one_plus_exp"),
+    rule(log1p(exp(z)), softplus(z), "log1p_exp"),
+    # 1 + z rounds away the digits of a small z
+    rule(log(1 + z), log1p(z), "log1p"),
+    # e^z - 1 cancels for small z
+    rule(exp(z) - 1, expm1(z), "expm1"),
+    # Σ e^z overflows; logsumexp subtracts the max first
+    rule(log(sum_(exp(z), axis=axis, keepdims=keepdims)),
+         logsumexp(z, axis=axis, keepdims=keepdims), "logsumexp"),
+)
 
 
-def _exp_minus_one(node: Node) -> Node | None:
-    """exp(z) - 1 -> expm1(z)."""
-    if node.op.name == "subtract" and node.inputs[0].op.name == "exp" and _is_scalar_one(node.inputs[1]):
-        return expm1(node.inputs[0].inputs[0])
-    return None
+def stabilize(outputs: Sequence[Node], *, keep: Iterable[Node] = ()) -> list[Node]:
+    """Equivalent outputs with the unstable forms above replaced, in one bottom-up pass.
 
-
-RULES: tuple[Rule, ...] = (_log_of, _exp_minus_one)
-
-
-def _rewrite(node: Node) -> Node:
-    for rule in RULES:
-        replacement = rule(node)
-        if replacement is not None and replacement.shape == node.shape \
-                and replacement.dtype == node.dtype:
-            return replacement
-    return node
-
-
-def stabilize(outputs: Sequence[Node]) -> list[Node]:
-    """Equivalent outputs with the unstable patterns above replaced, bottom-up, in one pass."""
-    from .ir import apply
-
-    memo: dict[Node, Node] = {}
-    for node in toposort(outputs):
-        inputs = tuple(memo[i] for i in node.inputs)
-        if any(a is not b for a, b in zip(inputs, node.inputs)):
-            rebuilt = apply(node.op, *inputs, name=node.name, origin=node.origin, **node.attr)
-        else:
-            rebuilt = node
-        memo[node] = _rewrite(rebuilt) if rebuilt.inputs else rebuilt
-    return [memo[o] for o in outputs]
+    Nodes in `keep` (and everything below them) are left as they are, so a
+    caller that holds on to an intermediate node can still find it. A graph
+    with nothing to rewrite comes back identical (same node objects).
+    """
+    return rebuild(list(outputs), Rewriter(RULES), keep=keep)
