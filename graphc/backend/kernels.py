@@ -42,7 +42,9 @@ Accuracy (max error over the whole float range, measured by
 ``tests/test_kernels.py`` against long double / float64 references) and speed
 are recorded in ``docs/kernels.md``.  The one exception to "no calls": sin/cos
 of arguments beyond the Cody-Waite range (|x| > 2**19 * pi/2 for float64,
-|x| > 2**28 * pi/2 for float32) fall back to libm; see ``sin_f64``.
+|x| > 2**28 * pi/2 for float32) fall back to libm.  LLVM then calls libm on
+every vector lane, so fast loops should use ``sin_reduced_*``/``cos_reduced_*``
+(NaN beyond the range) plus a scalar fix-up pass; see ``sin_f64``.
 """
 
 from __future__ import annotations
