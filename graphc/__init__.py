@@ -77,6 +77,7 @@ from .ops import (
     zeros_like,
 )
 from .printing import format_graph
+from .simplify import simplify
 from .viz import to_networkx
 
 __version__ = "0.1.0"
@@ -89,7 +90,7 @@ __all__ = [
     "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacobian", "jvp", "less",
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer", "power",
-    "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
-    "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_networkx", "transpose", "vjp",
+    "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
+    "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_networkx", "transpose", "vjp",
     "where", "zeros_like",
 ]

@@ -15,8 +15,9 @@ import numpy as np
 
 from . import calling, interpret, printing
 from .errors import GraphcError
-from .ir import Node, toposort
+from .ir import Graph, Node, toposort
 from .ops import as_tensor
+from .simplify import simplify_graph
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
 
@@ -95,13 +96,22 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
     return run
 
 
-def compile(inputs: Any, outputs: Any, *, backend: str = "numba") -> Function:  # noqa: A001
-    """Compile a graph into a callable: one call returns every output."""
+def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
+            simplify: bool = True) -> Function:
+    """Compile a graph into a callable: one call returns every output.
+
+    The graph is simplified first (graphc.simplify) unless simplify=False;
+    `f.stats["simplify"]` then holds node counts and times per pass.
+    """
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
     _check_closed(input_nodes, output_nodes)
+    stats: dict[str, Any] = {}
+    if simplify:
+        simplified, report = simplify_graph(Graph(input_nodes, output_nodes))
+        output_nodes, stats["simplify"] = simplified.outputs, report.as_dict()
     if backend == "numpy":
         source = printing.format_graph(output_nodes, input_nodes)
         return Function(input_nodes, output_nodes, structure, backend,
-                        numpy_runner(input_nodes, output_nodes), source)
+                        numpy_runner(input_nodes, output_nodes), source, stats)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")

@@ -1,0 +1,155 @@
+"""The simplifier's passes, each a function Graph -> Graph with a name.
+
+- `cse`: one node per (op, inputs, attributes); equal constants merged by
+  dtype, shape and bytes. This is what makes the backward pass reuse the
+  forward `exp`/`tanh`/`sigmoid` values instead of recomputing them.
+- `fold_constants`: an op whose inputs are all constants (or that reads only
+  its input's static shape) is evaluated now with its NumPy `impl`, if the
+  result has at most `fold_limit` elements. Broadcasts are left as views.
+- `algebraic`: the rules of simplify/rules.py.
+- `stabilize`: the rules of graphc/stabilize.py, on the joint graph.
+- `dce`: a Graph is its outputs, so nodes no output reaches are gone once a
+  pass has rebuilt it; this pass cuts the graph to what the outputs reach
+  and makes that visible in the per-pass node counts.
+
+Every pass is one bottom-up `rebuild` (linear, iterative). Imports: rewrite,
+stabilize, ir, ops and layer L0.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import shapes
+from ..errors import origin
+from ..ir import Graph, Node
+from ..ops import constant
+from ..rewrite import Rewriter, rebuild
+from ..stabilize import RULES as STABLE_RULES
+from .rules import algebraic_rules
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the pipeline runs: fast_math enables IEEE-changing rules."""
+
+    fast_math: bool = False
+    max_rounds: int = 8  # the pipeline stops after this many rounds even if still changing
+    fold_limit: int = 10_000  # largest constant (in elements) fold_constants creates
+
+
+Pass = Callable[[Graph, Options, Counter[str]], Graph]
+
+
+def _rebuilt(graph: Graph, visit: Callable[[Node], Node]) -> Graph:
+    return Graph(graph.inputs, tuple(rebuild(list(graph.outputs), visit)))
+
+
+# ------------------------------------------------------------------------- cse
+
+def cse_key(node: Node) -> Any:
+    """What makes two nodes interchangeable: op, inputs (by identity), attributes."""
+    if node.op.name == "input":
+        return None
+    if node.value is not None and not node.inputs:
+        return ("constant", node.dtype.str, node.shape, node.weak, node.value.tobytes())
+    return (node.op.name, node.inputs, node.attrs)
+
+
+def cse(graph: Graph, options: Options, fired: Counter[str]) -> Graph:
+    seen: dict[Any, Node] = {}
+
+    def visit(node: Node) -> Node:
+        key = cse_key(node)
+        if key is None:
+            return node
+        try:
+            kept = seen.setdefault(key, node)
+        except TypeError:  # an unhashable attribute: leave the node alone
+            return node
+        if kept is not node:
+            fired["merged"] += 1
+        return kept
+
+    return _rebuilt(graph, visit)
+
+
+# -------------------------------------------------------------- fold_constants
+
+_SHAPE_READERS = frozenset({"size"})  # ops whose value depends only on the input's shape
+_NOT_FOLDED = frozenset({"broadcast_to"})  # a broadcast of a constant stays a cheap view
+
+
+def fold(node: Node, limit: int) -> Node:
+    """The node as a constant, when its inputs are known and the result is small."""
+    if not node.inputs or node.op.name in _NOT_FOLDED or not _static(node.shape):
+        return node
+    if shapes.product(node.shape) > limit:  # type: ignore[operator]
+        return node
+    arrays = []
+    for source in node.inputs:
+        if source.value is not None:
+            arrays.append(source.value)
+        elif node.op.name in _SHAPE_READERS and _static(source.shape):
+            static = tuple(int(size) for size in source.shape)  # type: ignore[arg-type]
+            arrays.append(np.broadcast_to(np.zeros((), source.dtype), static))
+        else:
+            return node
+    try:
+        with np.errstate(all="ignore"):
+            result = np.asarray(node.op.impl(*arrays, **node.attr))
+    except (ValueError, TypeError, IndexError, ArithmeticError):
+        return node
+    if result.shape != node.shape:
+        return node
+    with origin(node.origin):
+        return constant(result.astype(node.dtype), dtype=node.dtype, name=node.name)
+
+
+def _static(shape: shapes.Shape) -> bool:
+    return all(isinstance(size, int) for size in shape)
+
+
+def fold_constants(graph: Graph, options: Options, fired: Counter[str]) -> Graph:
+    def visit(node: Node) -> Node:
+        folded = fold(node, options.fold_limit)
+        if folded is not node:
+            fired["folded"] += 1
+        return folded
+
+    return _rebuilt(graph, visit)
+
+
+# ----------------------------------------------------------- rule-based passes
+
+def algebraic(graph: Graph, options: Options, fired: Counter[str]) -> Graph:
+    rewriter = Rewriter(algebraic_rules(), fast_math=options.fast_math)
+    result = _rebuilt(graph, rewriter)
+    fired.update(rewriter.fired)
+    return result
+
+
+def stabilize(graph: Graph, options: Options, fired: Counter[str]) -> Graph:
+    rewriter = Rewriter(STABLE_RULES, fast_math=options.fast_math)
+    result = _rebuilt(graph, rewriter)
+    fired.update(rewriter.fired)
+    return result
+
+
+def dce(graph: Graph, options: Options, fired: Counter[str]) -> Graph:
+    return Graph(graph.inputs, graph.outputs)
+
+
+PIPELINE: tuple[tuple[str, Pass], ...] = (
+    ("cse", cse),
+    ("fold_constants", fold_constants),
+    ("algebraic", algebraic),
+    ("stabilize", stabilize),
+    ("cse", cse),
+    ("dce", dce),
+)
