@@ -46,7 +46,7 @@ CASES: dict[str, Case] = {
     "power_one": (lambda: [x ** 1], "power_one", False),
     "power_two": (lambda: [x ** 2], "power_two", False),
     "times_minus_one": (lambda: [-1 * x], "times_minus_one", False),
-    "negative_involution": (lambda: [-(-x)], "negative_involution", False),
+    "negative_involution": (lambda: [gc.negative(gc.negative(x))], "negative_involution", False),
     "zero_minus": (lambda: [0 - x], "zero_minus", False),
     "add_negative": (lambda: [-y + x], "add_negative", False),
     "subtract_negative": (lambda: [x - (-y)], "subtract_negative", False),

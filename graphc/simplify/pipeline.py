@@ -82,9 +82,11 @@ def run(graph: Graph, options: Options, trace: Trace = None) -> tuple[Graph, Rep
         for name, step in PIPELINE:
             fired: Counter[str] = Counter()
             began = time.perf_counter()
+            before = graph.outputs
             graph = step(graph, options, fired)
             seconds = time.perf_counter() - began
-            nodes_after, ops_after = count(graph.outputs)
+            unchanged = all(a is b for a, b in zip(graph.outputs, before))
+            nodes_after, ops_after = (nodes, ops) if unchanged else count(graph.outputs)
             record = PassRecord(round_number, name, nodes, nodes_after, ops, ops_after,
                                 seconds, dict(fired))
             nodes, ops = nodes_after, ops_after
