@@ -52,6 +52,9 @@ CASES: dict[str, Case] = {
     "subtract_negative": (lambda: [x - (-y)], "subtract_negative", False),
     "negative_times_constant": (lambda: [-x * 3.0], "negative_times_constant", False),
     "negate_product_with_constant": (lambda: [-(x * 3.0)], "negate_product_with_constant", False),
+    "negate_quotient_by_constant": (lambda: [-(x / 3.0)], "negate_quotient_by_constant", False),
+    "sum_of_sum": (lambda: [gc.sum(gc.sum(x, axis=1), axis=0)], "sum_of_sum", False),
+    "mean_of_sum": (lambda: [gc.mean(gc.sum(x, axis=1))], "mean_of_sum", False),
     "divide_by_power_of_two": (lambda: [x / 4, x32 / 0.5], "divide_by_power_of_two", False),
     "log_exp": (lambda: [gc.log(gc.exp(x))], "log_exp", False),
     "exp_log_known_positive": (lambda: [gc.exp(gc.log(gc.softplus(x)))], "exp_log", False),
@@ -90,7 +93,7 @@ CASES: dict[str, Case] = {
     "fold_constants": (lambda: [x * (gc.constant(2.0) + gc.exp(gc.constant([1.0, 2.0, 3.0, 4.0])))],
                        "folded", False),
     "stabilize_joint_graph": (lambda: [gc.sum(gc.log(gc.softmax(x)) * y)], "log_softmax", False),
-    "gradient_seed": (lambda: gc.grad(gc.sum(gc.sigmoid(x) * y), [x]), "multiply_identity",
+    "gradient_seed": (lambda: gc.grad(gc.sum(gc.exp(x) * y), [x]), "no_nan_nonzero",
                       False),
 }
 

@@ -25,6 +25,7 @@ exp, log, square = op("exp"), op("log"), op("square")
 transpose, reshape, squeeze, expand_dims = (op("transpose"), op("reshape"), op("squeeze"),
                                             op("expand_dims"))
 broadcast_to, sum_to, sum_, astype = op("broadcast_to"), op("sum_to"), op("sum"), op("astype")
+mean = op("mean")
 where, ones_like, zeros_like = op("where"), op("ones_like"), op("zeros_like")
 no_nan = op("multiply_no_nan")
 
@@ -121,6 +122,40 @@ def sum_of_broadcast(m: Match) -> Node | None:
     return apply(OPS["multiply"], m.x, repeats)
 
 
+def merged_axes(m: Match) -> tuple[int, ...] | None:
+    """Axes of x that reduce(reduce(x, a), b) reduces over, when both keep or both drop dims."""
+    inner, outer = m.node.inputs[0], m.node
+    if inner.attr["keepdims"] != outer.attr["keepdims"]:
+        return None
+    if inner.attr["keepdims"]:
+        return tuple(sorted(set(m.a) | set(m.b)))
+    remaining = [i for i in range(m.x.ndim) if i not in m.a]
+    return tuple(sorted(set(m.a) | {remaining[j] for j in m.b}))
+
+
+def sum_of_sum(m: Match) -> Node | None:
+    """Two sums are one sum over both sets of axes."""
+    axes = merged_axes(m)
+    if axes is None:
+        return None
+    return apply(OPS["sum"], m.x, axis=axes, keepdims=m.node.attr["keepdims"])
+
+
+def mean_of_sum(m: Match) -> Node | None:
+    """The mean of sums is one sum divided by the number of sums averaged."""
+    axes = merged_axes(m)
+    repeats = count(m.node.inputs[0], tuple(m.b), m.node.dtype)
+    if axes is None or repeats.value is None:
+        return None
+    total = apply(OPS["sum"], m.x, axis=axes, keepdims=m.node.attr["keepdims"])
+    return apply(OPS["divide"], total, repeats)
+
+
+def negated_divisor(m: Match) -> Node:
+    """-(x / c) = x / (-c) (exact)."""
+    return apply(OPS["divide"], m.x, _scalar_constant(np.negative(m.c.value), m.c))
+
+
 def uniform_fill(m: Match) -> Node | None:
     """A shape op of a tensor whose elements are all v: v, broadcast to the shape."""
     value = uniform_value(m.x)
@@ -206,6 +241,9 @@ EXPLICIT = [
     rule(x - -y, x + y, "subtract_negative"),                        # x - (-y) = x + y
     rule(-x * c, negated, "negative_times_constant"),                # (-x)·c = x·(-c)
     rule(-(x * c), negated, "negate_product_with_constant"),         # -(x·c) = x·(-c)
+    rule(-(x / c), negated_divisor, "negate_quotient_by_constant"),  # -(x/c) = x/(-c)
+    rule(sum_(sum_(x, axis=a), axis=b), sum_of_sum, "sum_of_sum"),   # Σ_b Σ_a x = Σ_(a∪b) x
+    rule(mean(sum_(x, axis=a), axis=b), mean_of_sum, "mean_of_sum"),  # mean of sums: one sum / n
     rule(x / c, times_reciprocal, "divide_by_power_of_two",          # x / 2^k = x · 2^-k, exact
          when=exact_reciprocal),
     rule(log(exp(x)), x, "log_exp"),                                 # log undoes exp
