@@ -136,7 +136,7 @@ def random_dag(size: int, seed: int = 0) -> list[gc.Tensor]:
     pool = [gc.input(f"x{i}", shape=(4,)) for i in range(4)]
     makers: list[Callable[[gc.Tensor, gc.Tensor], gc.Tensor]] = [
         lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b, lambda a, b: gc.tanh(a),
-        lambda a, b: a * 1, lambda a, b: gc.exp(a) + gc.exp(a), lambda a, b: -(-a) + b,
+        lambda a, b: a * 1, lambda a, b: gc.exp(a) + gc.exp(a), lambda a, b: gc.negative(gc.negative(a)) + b,
     ]
     while len(pool) < size // 2:
         a, b = (pool[-1 - int(rng.integers(0, min(len(pool), 50)))] for _ in range(2))
