@@ -78,7 +78,7 @@ from .ops import (
 )
 from .printing import format_graph
 from .simplify import simplify
-from .viz import to_networkx
+from .viz import to_dot, to_networkx
 
 __version__ = "0.1.0"
 
@@ -91,6 +91,6 @@ __all__ = [
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer", "power",
     "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
-    "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_networkx", "transpose", "vjp",
-    "where", "zeros_like",
+    "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_dot", "to_networkx",
+    "transpose", "vjp", "where", "zeros_like",
 ]
