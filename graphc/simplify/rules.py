@@ -111,7 +111,12 @@ def stretched_axes(spread: Node) -> set[int]:
 def sum_of_broadcast(m: Match) -> Node | None:
     """Summing n copies of x is x * n, when only repeated axes are summed."""
     total, spread = m.node, m.node.inputs[0]
-    axes = set(total.attr["axis"]) if total.op.name == "sum" else stretched_axes(spread)
+    if total.op.name == "sum":
+        axes = set(total.attr["axis"])
+    else:  # sum_to sums the leading axes and those its target keeps at size 1
+        lead = spread.ndim - total.ndim
+        axes = set(range(lead)) | {lead + i for i, size in enumerate(total.shape)
+                                   if size == 1 and spread.shape[lead + i] != 1}
     if not axes or not axes <= stretched_axes(spread):
         return None
     if not (m.x.ndim == 0 or m.x.shape == total.shape):
