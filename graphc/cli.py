@@ -1,20 +1,281 @@
-"""The `graphc` command line (layer L5). Subcommands arrive with the inspection issue."""
+"""The `graphc` command line: show a define-then-run script's graphs (layer L5).
+
+    graphc show   script.py:NAME [--raw]          the printed graph
+    graphc source script.py:NAME [--backend B]    the generated code
+    graphc dot    script.py:NAME -o out.dot [--format svg|png] [--values VALUES]
+    graphc stats  script.py:NAME [--backend B]    node counts per pass, compile time, cache
+
+The script is run with runpy under the module name `__graphc__` (so its
+`if __name__ == "__main__":` block, e.g. a training loop, does not run) and
+NAME is looked up in its namespace: a tensor, a list of tensors or a
+compiled function. Mistakes (no such file, no such name, a name that is not a
+graph, a script that fails) end with a one-line message and exit code 2.
+Imports: the graphc package (api, printing, simplify, viz). Entry point: main.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import runpy
+import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import GraphcError
+from .ir import Node, toposort
+
+USAGE_ERROR = 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class CommandError(Exception):
+    """A mistake on the command line: printed as one line, exit code 2."""
+
+
+@dataclass
+class Target:
+    """What NAME in the script is: its outputs, and the compiled function if it is one."""
+
+    script: Path
+    name: str
+    outputs: list[Node]
+    function: Any  # a gc.Function, or None for tensors
+    namespace: dict[str, Any]
+
+    @property
+    def inputs(self) -> list[Node]:
+        if self.function is not None:
+            return list(self.function.inputs)
+        return [n for n in toposort(self.outputs) if n.op.name == "input"]
+
+    def variable_names(self) -> dict[Node, str]:
+        """The script's own names for the tensors it built (first name wins)."""
+        names: dict[Node, str] = {}
+        for key, value in self.namespace.items():
+            if isinstance(value, Node) and not key.startswith("_") and value not in names:
+                names[value] = key
+        return names
+
+
+def _describe_graphs(namespace: dict[str, Any]) -> str:
+    from .api import Function
+
+    found = sorted(k for k, v in namespace.items() if not k.startswith("_") and (
+        isinstance(v, (Node, Function)) or (isinstance(v, (list, tuple)) and v
+                                             and all(isinstance(i, Node) for i in v))))
+    return ", ".join(found) if found else "none"
+
+
+def load(spec: str) -> Target:
+    """Run `script.py` and fetch NAME from it, or raise CommandError saying what is wrong."""
+    from .api import Function
+
+    script_text, colon, name = spec.rpartition(":")
+    if not colon or not script_text or not name:
+        raise CommandError(f"expected SCRIPT.py:NAME (a script and a name in it), got {spec!r}")
+    script = Path(script_text)
+    if not script.is_file():
+        raise CommandError(f"no such script: {script}")
+    saved_path, saved_argv = list(sys.path), list(sys.argv)
+    sys.path.insert(0, str(script.resolve().parent))
+    sys.argv = [str(script)]
+    try:
+        namespace = runpy.run_path(str(script), run_name="__graphc__")
+    except SystemExit as exc:
+        raise CommandError(f"{script} exited (code {exc.code}) while being loaded") from None
+    except Exception as exc:  # the user's script failed: say where, in one line
+        raise CommandError(f"running {script} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path[:], sys.argv[:] = saved_path, saved_argv
+    if name not in namespace:
+        raise CommandError(f"{script} defines no name {name!r} "
+                           f"(graphs it defines: {_describe_graphs(namespace)})")
+    value = namespace[name]
+    if isinstance(value, Function):
+        return Target(script, name, list(value.outputs), value, namespace)
+    if isinstance(value, Node):
+        return Target(script, name, [value], None, namespace)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Node) for v in value):
+        return Target(script, name, list(value), None, namespace)
+    raise CommandError(
+        f"{name!r} in {script} is a {type(value).__name__}, not a graph: expected a tensor, "
+        f"a list of tensors or a compiled function (graphs it defines: "
+        f"{_describe_graphs(namespace)})")
+
+
+def _compile(target: Target, backend: str) -> tuple[Any, float | None]:
+    """The target's compiled function (compiled now, timed, unless it already is one)."""
+    if target.function is not None:
+        return target.function, None
+    from .api import compile
+
+    start = time.perf_counter()
+    function = compile(target.inputs, target.outputs, backend=backend)
+    return function, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- subcommands
+
+def show(arguments: argparse.Namespace) -> int:
+    from .printing import format_graph
+    from .simplify import simplify
+
+    target = load(arguments.target)
+    inputs = target.inputs
+    if target.function is not None:
+        if arguments.raw:
+            print("graphc: a compiled function keeps only its simplified graph; showing that",
+                  file=sys.stderr)
+        print(f"# {target.name}: the compiled function's graph (after simplification)")
+        print(format_graph(target.outputs, inputs))
+        return 0
+    if arguments.raw:
+        print(f"# {target.name}: the graph as built (before simplification)")
+        print(format_graph(target.outputs, inputs))
+        return 0
+    simplified = simplify(list(target.outputs))
+    before = sum(1 for n in toposort(target.outputs) if n.inputs)
+    after = sum(1 for n in toposort(simplified) if n.inputs)
+    print(f"# {target.name}: after simplification ({before} ops -> {after}; "
+          "--raw shows the graph as built)")
+    print(format_graph(simplified, inputs))
+    return 0
+
+
+def source(arguments: argparse.Namespace) -> int:
+    target = load(arguments.target)
+    function, _ = _compile(target, arguments.backend)
+    print(function.source)
+    return 0
+
+
+def dot(arguments: argparse.Namespace) -> int:
+    from .viz import INSTALL_HINT, render, to_dot
+
+    target = load(arguments.target)
+    values = None
+    if arguments.values is not None:
+        values = target.namespace.get(arguments.values)
+        if not isinstance(values, dict):
+            raise CommandError(f"--values {arguments.values}: {target.script} has no dict of "
+                               f"input values by that name")
+    graph = target.function if target.function is not None else target.outputs
+    text = to_dot(graph, values=values, names=target.variable_names())
+    if arguments.output is None:
+        if arguments.format:
+            raise CommandError("--format needs -o/--output: where to write the DOT file")
+        sys.stdout.write(text)
+        return 0
+    path = Path(arguments.output)
+    path.write_text(text, encoding="utf-8")
+    if not arguments.format:
+        print(f"wrote {path}")
+        return 0
+    picture = render(path, arguments.format)
+    if picture is None:
+        print(f"wrote {path}; {INSTALL_HINT}", file=sys.stderr)
+        return 0
+    print(f"wrote {path} and {picture}")
+    return 0
+
+
+def stats(arguments: argparse.Namespace) -> int:
+    from .simplify import PassRecord
+    from .viz import classify
+
+    target = load(arguments.target)
+    function, seconds = _compile(target, arguments.backend)
+    nodes = toposort(function.outputs)
+    parts = classify(list(function.outputs))
+    counts = {kind: sum(1 for n in nodes if n.op.name == kind) for kind in ("input", "constant")}
+    operations = len(nodes) - counts["input"] - counts["constant"]
+    backward = sum(1 for n in nodes if parts[n] == "backward")
+    print(f"{target.name}: {len(function.outputs)} outputs, {len(nodes)} nodes "
+          f"({counts['input']} inputs, {counts['constant']} constants, {operations} ops; "
+          f"{len(nodes) - backward} forward, {backward} backward)")
+    report = dict(function.stats)
+    simplified = report.pop("simplify", None)
+    if simplified:
+        print(f"simplify: {simplified['ops_before']} -> {simplified['ops_after']} ops in "
+              f"{simplified['rounds']} rounds ({'converged' if simplified['converged'] else 'capped'}"
+              f", {simplified['seconds'] * 1e3:.2f} ms)")
+        for record in simplified["passes"]:
+            print("  " + str(PassRecord(**record)))
+    else:
+        print("simplify: not run")
+    if seconds is not None:
+        print(f"compile: {seconds:.3f} s (backend {function.backend})")
+    else:
+        print(f"compile: done when the script ran (backend {function.backend})")
+    cache = {k: v for k, v in report.items() if "cache" in k}
+    if cache:
+        print("cache: " + ", ".join(f"{k} {v}" for k, v in cache.items()))
+    elif function.backend == "numpy":
+        print("cache: none (the numpy backend interprets the graph; nothing is compiled)")
+    else:
+        print("cache: not reported by this backend")
+    for key, value in report.items():
+        if key not in cache:
+            print(f"{key}: {value}")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(
-        prog="graphc", description="graphc: symbolic differentiation compiler tools")
+        prog="graphc", description="graphc: see the graphs, gradients and generated code of a "
+        "define-then-run script. SCRIPT.py:NAME runs the script (its __main__ block excluded) "
+        "and takes NAME from it: a tensor, a list of tensors or a compiled function.")
     parser.add_argument("--version", action="version", version=f"graphc {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, summary: str, handler: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.add_argument("target", metavar="SCRIPT.py:NAME",
+                         help="a script and a tensor, list of tensors or compiled function in it")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("show", "print the graph, one equation per line (simplified, unless --raw)", show)
+    sub.add_argument("--raw", action="store_true", help="the graph as built, before simplification")
+    for name, summary, handler in (
+            ("source", "print the generated code (forward and backward in one function)", source),
+            ("stats", "node counts per pass, compile time, cache hit or miss", stats)):
+        sub = command(name, summary, handler)
+        sub.add_argument("--backend", choices=["numba", "numpy"], default="numba",
+                         help="backend to compile tensors with (default numba)")
+    sub = command("dot", "write the graph as Graphviz DOT, optionally rendered to svg/png", dot)
+    sub.add_argument("-o", "--output", help="DOT file to write (default: standard output)")
+    sub.add_argument("--format", choices=["svg", "png"],
+                     help="also render OUTPUT with Graphviz's dot, next to it")
+    sub.add_argument("--values", metavar="VALUES",
+                     help="name of a dict in the script mapping inputs (or their names) to "
+                     "values: annotate values, gradients and local derivatives")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; mistakes print `graphc: error: ...` and return 2."""
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if arguments.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(arguments.handler(arguments))
+    except BrokenPipeError:  # `graphc show ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CommandError, GraphcError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"graphc: error: {message}", file=sys.stderr)
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":
