@@ -218,7 +218,7 @@ def jacobian(y: Node, x: Node) -> Node:
     for index in range(count):
         basis = np.zeros(count, dtype=y.dtype)
         basis[index] = 1
-        seed = constant(basis.reshape(tuple(int(s) for s in y.shape)))
+        seed = constant(basis.reshape(tuple(s for s in y.shape if isinstance(s, int))))
         rows.append(backward([stable], [seed], [x])[0])
     if y.ndim == 0:
         return rows[0]

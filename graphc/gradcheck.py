@@ -36,7 +36,8 @@ def _resolve_values(y: Node, values: Values) -> dict[Node, np.ndarray]:
     feed: dict[Node, np.ndarray] = {}
     for key, value in values.items():
         node = by_name.get(key) if isinstance(key, str) else key
-        if not isinstance(node, Node) or node not in by_name.values():
+        # An input tensor y does not use is fine (its gradient is zero); an unknown name is a typo.
+        if not isinstance(node, Node) or node.op.name != "input":
             raise GraphcError(f"check_grad: {key!r} is not an input of y "
                               f"(inputs: {', '.join(sorted(by_name))})")
         feed[node] = np.array(value, dtype=node.dtype)
@@ -101,6 +102,10 @@ def check_grad(y: Node, wrt: Any, values: Values, *, eps: float = 1e-6, rtol: fl
         raise GraphcError(f"check_grad mode must be 'full' or 'direction', got {mode!r}")
     single = not isinstance(wrt, (list, tuple))
     names = _leaves(y)
+    unknown = [w for w in ([wrt] if single else wrt) if isinstance(w, str) and w not in names]
+    if unknown:
+        raise GraphcError(f"check_grad: {unknown[0]!r} is not an input of y "
+                          f"(inputs: {', '.join(sorted(names))})")
     targets = [names[w] if isinstance(w, str) else w for w in ([wrt] if single else wrt)]
     feed = _resolve_values(y, values)
     symbolic = [np.asarray(v, dtype=np.float64) for v in

@@ -160,6 +160,13 @@ def test_broadcast_input_gradient_is_summed_back(backend: str) -> None:
     np.testing.assert_allclose(got, (2 * (xv + bv)).sum(axis=0), rtol=1e-14)
 
 
+def test_bias_gradient_of_a_summed_broadcast(backend: str) -> None:
+    """d sum(x + b) / db counts the rows: the seed is a broadcast constant, summed back once."""
+    x, b = gc.input("x", (2, 3)), gc.input("b", (3,))
+    (got,) = run([x, b], [gc.grad(gc.sum(x + b), b)], [np.zeros((2, 3)), np.zeros(3)], backend)
+    np.testing.assert_array_equal(got, [2.0, 2.0, 2.0])
+
+
 def test_comparisons_give_no_contribution(backend: str) -> None:
     x = gc.input("x", (3,))
     y = gc.sum(gc.where(x > 0, x, 2 * x) + gc.astype(x > 1, "float64"))

@@ -78,6 +78,15 @@ def test_bad_values_are_reported() -> None:
         gc.check_grad(y, W, {"X": X_VALUE, "V": W_VALUE})
     with pytest.raises(gc.GraphcError, match="no value for input.*W"):
         gc.check_grad(y, X, {X: X_VALUE})
+    with pytest.raises(gc.GraphcError, match="'V' is not an input"):
+        gc.check_grad(y, "V", {X: X_VALUE, W: W_VALUE})
+
+
+def test_an_input_y_does_not_use_has_a_zero_gradient() -> None:
+    X, W, y = sigmoid_layer()
+    unused = gc.input("unused", (2,))
+    values = {X: X_VALUE, W: W_VALUE, unused: np.ones(2)}
+    assert gc.check_grad(y, [W, unused], values) < 1e-8
 
 
 def test_float32_inputs_are_checked_against_float64_differences() -> None:
