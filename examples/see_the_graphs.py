@@ -11,6 +11,7 @@ command line can show them:
 
     graphc show   examples/see_the_graphs.py:loss
     graphc dot    examples/see_the_graphs.py:loss --values values -o backprop.dot --format svg
+    graphc dot    examples/see_the_graphs.py:backprop --values values -o both.dot --format svg
     graphc source examples/see_the_graphs.py:seed
     graphc stats  examples/see_the_graphs.py:seed
 
@@ -40,6 +41,7 @@ prediction = x * w + b
 error = y_true - prediction
 loss = abs(error)
 dw, db = gc.grad(loss, [w, b])
+backprop = [loss, dw, db]  # the forward graph and the backward graph gc.grad built
 values = {"x": 2.0, "w": 3.0, "b": 1.0, "y_true": 4.0}
 
 # The seed example: a matrix function and both of its gradients.

@@ -211,16 +211,27 @@ def stats(arguments: argparse.Namespace) -> int:
     else:
         print(f"compile: done when the script ran (backend {function.backend})")
     cache = {k: v for k, v in report.items() if "cache" in k}
-    if cache:
+    if "cache_hit" in cache:
+        details = [f"{k} {v}" for k, v in cache.items() if k != "cache_hit"]
+        print(f"cache: {'hit' if cache['cache_hit'] else 'miss'}"
+              + (f" ({', '.join(details)})" if details else ""))
+    elif cache:
         print("cache: " + ", ".join(f"{k} {v}" for k, v in cache.items()))
     elif function.backend == "numpy":
         print("cache: none (the numpy backend interprets the graph; nothing is compiled)")
     else:
         print("cache: not reported by this backend")
     for key, value in report.items():
-        if key not in cache:
-            print(f"{key}: {value}")
+        if key not in cache and key != "backend":
+            print(f"{key}: {_format_stat(value)}")
     return 0
+
+
+def _format_stat(value: Any) -> str:
+    """Timings dicts ({stage: seconds}) as `stage 1.2 ms, ...`; anything else as it is."""
+    if isinstance(value, dict) and all(isinstance(v, float) for v in value.values()):
+        return ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in value.items())
+    return str(value)
 
 
 # ---------------------------------------------------------------- parser
