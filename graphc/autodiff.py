@@ -32,6 +32,7 @@ from .ops import (
     add,
     as_tensor,
     astype,
+    broadcast_to,
     constant,
     input,
     ones_like,
@@ -50,6 +51,9 @@ def _as_list(wrt: WrtArg) -> tuple[list[Node], bool]:
     """wrt as a list, and whether the caller passed a single tensor."""
     if isinstance(wrt, Node):
         return [wrt], True
+    if not isinstance(wrt, (list, tuple)):
+        raise GraphcError(f"can only differentiate with respect to a tensor or a list of tensors, "
+                          f"got {type(wrt).__name__} {wrt!r}")
     items = list(wrt)
     for item in items:
         if not isinstance(item, Node):
@@ -153,9 +157,15 @@ def vjp(y: Node, wrt: WrtArg, cotangent: Any) -> Any:
     """Vector-Jacobian product: cotangent (y's shape) pulled back to each wrt."""
     y = as_tensor(y)
     cotangent = as_tensor(cotangent)
-    if cotangent.shape != y.shape:
-        shapes.broadcast(cotangent.shape, y.shape)
-        cotangent = cotangent if cotangent.ndim == y.ndim else reshape(cotangent, y.shape)
+    if cotangent.shape != y.shape:  # a broadcastable cotangent (e.g. a scalar) is spread to y's shape
+        try:
+            spread = cotangent.ndim <= y.ndim and shapes.broadcast(cotangent.shape, y.shape) == y.shape
+        except ShapeError:
+            spread = False
+        if not spread:
+            raise ShapeError(f"vjp's cotangent has shape {shapes.format_shape(cotangent.shape)}, "
+                             f"which does not broadcast to y's shape {shapes.format_shape(y.shape)}")
+        cotangent = broadcast_to(cotangent, y.shape)
     items, single = _as_list(wrt)
     _check_differentiable_wrt(items)
     gradients = backward([_prepare(y, items)], [astype(cotangent, y.dtype)], items)

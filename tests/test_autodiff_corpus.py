@@ -199,3 +199,24 @@ def test_missing_rule_names_the_op_and_the_user_line() -> None:
     assert node.origin in str(info.value)
     # A stop_gradient around it is the documented way out.
     assert gc.grad(gc.sum(gc.stop_gradient(node) + x), x).shape == (3,)
+
+
+def test_vjp_spreads_a_broadcastable_cotangent(backend: str) -> None:
+    x = gc.input("x", (2, 3))
+    y = gc.exp(x)
+    points = np.arange(6.0).reshape(2, 3) / 6
+    scalar, row = run([x], [gc.vjp(y, x, 2.0), gc.vjp(y, x, np.array([1.0, 0.0, -1.0]))],
+                      [points], backend)
+    np.testing.assert_allclose(scalar, 2 * np.exp(points), rtol=1e-15)
+    np.testing.assert_allclose(row, np.array([1.0, 0.0, -1.0]) * np.exp(points), rtol=1e-15)
+    for wrong in [np.ones(4), np.ones((3, 2, 3))]:
+        with pytest.raises(gc.ShapeError, match=r"cotangent has shape .* y's shape \[2,3\]"):
+            gc.vjp(y, x, wrong)
+
+
+def test_wrt_must_be_tensors() -> None:
+    x = gc.input("x", (3,))
+    with pytest.raises(gc.GraphcError, match="tensor"):
+        gc.grad(gc.sum(x), 3.0)
+    with pytest.raises(gc.GraphcError, match="tensor"):
+        gc.grad(gc.sum(x), [x, "x"])
