@@ -257,6 +257,8 @@ def to_networkx(outputs: Any, values: Mapping[Any, Any] | None = None,
         keys[node] = text_of[node] if node in namer.names else f"literal{len(keys)}"
     taken = set(keys.values())
     for node, name in (names or {}).items():  # the script's own names for intermediates
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise GraphcError(f"to_dot names: {name!r} is not a Python identifier")
         if node in keys and node.op.name != "input" and name not in taken:
             taken.add(name)
             keys[node] = text_of[node] = name
@@ -323,6 +325,11 @@ def _html_label(data: Mapping[str, Any]) -> str:
     return "<" + "<br/>".join(lines) + ">"
 
 
+def _quoted(key: str) -> str:
+    """Node ids always quoted: pydot leaves `node`, `edge` and `graph` bare, which DOT misreads."""
+    return f'"{key}"'
+
+
 def _dot_node(pydot: Any, key: str, data: Mapping[str, Any]) -> Any:
     shape, style, fill, border = STYLE[(data["kind"], data["part"])]
     attributes: dict[str, Any] = dict(label=_html_label(data), shape=shape, style=style,
@@ -332,7 +339,7 @@ def _dot_node(pydot: Any, key: str, data: Mapping[str, Any]) -> Any:
         attributes.update(peripheries=2, penwidth=1.6)
     if data["kind"] == "constant":
         attributes.update(fontsize=10, margin="0.05,0.02", height=0.3)
-    return pydot.Node(key, **attributes)
+    return pydot.Node(_quoted(key), **attributes)
 
 
 def _dot_edges(pydot: Any, graph: Any, source: str, target: str) -> list[Any]:
@@ -344,12 +351,12 @@ def _dot_edges(pydot: Any, graph: Any, source: str, target: str) -> list[Any]:
         attributes: dict[str, Any] = {"color": "#c2410c" if backward else "#374151"}
         if labelled:
             attributes.update(label=f'"{position}"', fontsize=9, fontcolor="#6b7280")
-        edges.append(pydot.Edge(source, target, **attributes))
+        edges.append(pydot.Edge(_quoted(source), _quoted(target), **attributes))
         derivative = data.get("derivatives", (None,) * (index + 1))[index]
         if derivative is not None:
             text = describe_value(derivative)
             edges.append(pydot.Edge(
-                source, target, dir="back", style="dashed", color=GRADIENT_COLOUR,
+                _quoted(source), _quoted(target), dir="back", style="dashed", color=GRADIENT_COLOUR,
                 fontcolor=GRADIENT_COLOUR, fontsize=11, label=f'"{text}"',
                 tooltip=f'"d {target} / d {source} = {text}"'))
     return edges

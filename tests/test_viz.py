@@ -30,10 +30,10 @@ def parse(text: str) -> pydot.Dot:
 
 
 def all_nodes(graph: pydot.Dot) -> dict[str, pydot.Node]:
-    nodes = {n.get_name().strip('"'): n for n in graph.get_nodes()}
+    defaults = ("node", "edge", "graph")  # unquoted: attribute defaults, not nodes
+    nodes = {n.get_name().strip('"'): n for n in graph.get_nodes() if n.get_name() not in defaults}
     for sub in graph.get_subgraphs():
         nodes.update(all_nodes(sub))
-    nodes.pop("node", None), nodes.pop("edge", None), nodes.pop("graph", None)  # defaults
     return nodes
 
 
@@ -85,7 +85,7 @@ def test_a_tensor_used_twice_by_one_op_keeps_both_positions() -> None:
     (edge,) = graph.edges(data=True)
     assert edge[2]["positions"] == (0, 1)
     dot = parse(gc.to_dot(x * x))
-    assert len([e for e in dot.get_edges() if e.get_source() == "x"]) == 2
+    assert len([e for e in dot.get_edges() if e.get_source().strip('"') == "x"]) == 2
 
 
 def test_dot_parses_and_labels_op_type_and_name() -> None:
@@ -99,6 +99,16 @@ def test_dot_parses_and_labels_op_type_and_name() -> None:
     assert any("exp(x)" in v and "f64[3]" in v for v in labels.values())
     assert any("sum(" in v and "axis=(0,)" in v and "f64[]" in v for v in labels.values())
     assert any("constant f64[3]" in v and "[0, 1, 2]" in v for v in labels.values())
+
+
+def test_inputs_named_like_dot_keywords_stay_nodes() -> None:
+    names = ("node", "edge", "graph", "strict", "subgraph")
+    inputs = [gc.input(n) for n in names]
+    y = inputs[0] * inputs[1] - inputs[2] + inputs[3] / inputs[4]
+    nodes = all_nodes(parse(gc.to_dot(y)))
+    assert len(nodes) == len(toposort([y]))
+    for name in names:
+        assert plain(nodes[name].get("label")).startswith(f"{name} | input f64[]")
 
 
 def test_inputs_constants_outputs_and_ops_look_different() -> None:
@@ -274,6 +284,8 @@ def test_values_errors_name_the_input(textbook: dict) -> None:
         gc.to_dot(textbook["loss"], values={**textbook["values"], "z": 1.0})
     with pytest.raises(gc.GraphcError, match="expects a tensor"):
         gc.to_dot(3)
+    with pytest.raises(gc.GraphcError, match="'a:b' is not a Python identifier"):
+        gc.to_dot(textbook["loss"], names={textbook["prediction"]: "a:b"})
     with pytest.raises(gc.InputError, match="'x'"):
         gc.to_dot(textbook["loss"], values={**textbook["values"], "x": "two"})
 
