@@ -379,6 +379,7 @@ def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shap
             result.append(size)
         else:
             result.append(shapes.Dim.anonymous())
+    result.extend(size for _, size in dims)  # axes the index leaves out are kept whole
     return tuple(result)
 
 
