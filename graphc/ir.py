@@ -112,7 +112,12 @@ def function(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (ShapeError, DTypeError) as exc:
             if getattr(exc, "located", False):
                 raise
-            located = type(exc)(f"{public_name}: {exc} (at {user_origin()})")
+            tensors = [a for arg in args for a in (arg if isinstance(arg, (list, tuple)) else [arg])
+                       if isinstance(a, Node)]
+            described = ", ".join(
+                f"{dtypes.short_name(t.dtype)}{shapes.format_shape(t.shape)}" for t in tensors)
+            signature = f"{public_name}({described})" if tensors else public_name
+            located = type(exc)(f"{signature}: {exc} (at {user_origin()})")
             located.located = True  # type: ignore[attr-defined]
             raise located from None
 

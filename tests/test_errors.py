@@ -1,0 +1,243 @@
+"""Errors a user meets: build-time ShapeError/DTypeError and call-time InputError.
+
+Build-time errors must name the op, the shapes/dtypes involved and the line
+of *this file* that built the node; call-time errors must name the input,
+what was expected and what came.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+HERE = "test_errors.py"
+
+
+def line_after(lines: int = 2) -> int:
+    """The caller's line number plus `lines`: where the failing statement sits.
+
+    The default skips a `with pytest.raises(...)` line.
+    """
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno + lines
+
+
+def assert_located(error: BaseException, line: int, *fragments: str) -> None:
+    message = str(error)
+    assert f"{HERE}:{line}" in message, f"no {HERE}:{line} in {message!r}"
+    for fragment in fragments:
+        assert fragment in message, f"no {fragment!r} in {message!r}"
+
+
+# ----------------------------------------------------------- exception classes
+
+def test_exception_hierarchy() -> None:
+    assert issubclass(gc.ShapeError, ValueError) and issubclass(gc.ShapeError, gc.GraphcError)
+    assert issubclass(gc.DTypeError, TypeError) and issubclass(gc.DTypeError, gc.GraphcError)
+    assert issubclass(gc.InputError, ValueError) and issubclass(gc.InputError, gc.GraphcError)
+    assert issubclass(gc.GradientCheckError, AssertionError)
+    assert issubclass(gc.GradientCheckError, gc.GraphcError)
+    assert issubclass(gc.NotDifferentiableError, gc.GraphcError)
+    assert issubclass(gc.GraphcError, Exception)
+
+
+# --------------------------------------------------------------- build time
+
+def test_matmul_of_mismatched_matrices() -> None:
+    x = gc.input("x", shape=(3, 4))
+    W = gc.input("W", shape=(5, 2))
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        x @ W
+    assert_located(info.value, line, "matmul", "[3,4]", "[5,2]", "4", "5")
+
+
+def test_adding_unbroadcastable_vectors() -> None:
+    a = gc.input("a", shape=(3,))
+    b = gc.input("b", shape=(4,))
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        gc.add(a, b)
+    assert_located(info.value, line, "add", "[3]", "[4]", "broadcast")
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        a + b
+    assert_located(info.value, line, "add")
+
+
+def test_sum_over_a_missing_axis() -> None:
+    m = gc.input("m", shape=(3, 4))
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        gc.sum(m, axis=5)
+    assert_located(info.value, line, "sum", "[3,4]", "axis 5")
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        m.sum(axis=-3)
+    assert_located(info.value, line, "sum", "[3,4]", "-3")
+
+
+def test_reshape_to_an_incompatible_size() -> None:
+    m = gc.input("m", shape=(3, 4))
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        gc.reshape(m, (5, 3))
+    assert_located(info.value, line, "reshape", "[3,4]", "12", "(5, 3)")
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        m.reshape(5, -1)
+    assert_located(info.value, line, "reshape", "12")
+    with pytest.raises(gc.ShapeError, match="one unknown"):
+        m.reshape(-1, -1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "complex128", "nonsense", "uint8", object])
+def test_input_with_an_unknown_dtype(dtype: object) -> None:
+    line = line_after()
+    with pytest.raises(gc.DTypeError) as info:
+        gc.input("x", dtype=dtype)
+    assert_located(info.value, line, "input", "float32", "float64", "int32", "int64", "bool")
+
+
+def test_bad_input_shape_spec() -> None:
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        gc.input("x", shape=(3, -1))
+    assert_located(info.value, line, "input", "-1")
+    with pytest.raises(gc.GraphcError, match="identifier"):
+        gc.input("not a name")
+
+
+@pytest.mark.parametrize("build, fragments", [
+    (lambda x, v: gc.transpose(x, (0, 0)), ["transpose", "[3,4]", "permutation"]),
+    (lambda x, v: gc.concatenate([x, v]), ["concatenate", "[3,4]", "[2]"]),
+    (lambda x, v: x[5], ["getitem", "[3,4]", "out of bounds"]),
+    (lambda x, v: x[1, 2, 3], ["getitem", "[3,4]", "too many indices"]),
+    (lambda x, v: x[::0], ["getitem", "step"]),
+    (lambda x, v: x[[0, 1]], ["getitem", "static ints"]),
+    (lambda x, v: gc.squeeze(x, 0), ["squeeze", "[3,4]", "size 3"]),
+    (lambda x, v: gc.broadcast_to(x, (4, 5)), ["broadcast_to", "[3,4]", "[4,5]"]),
+    (lambda x, v: gc.matmul(v, x), ["matmul", "[2]", "[3,4]"]),
+    (lambda x, v: gc.dot(gc.stack([x, x]), x), ["dot", "rank"]),
+    (lambda x, v: gc.expand_dims(x, 4), ["expand_dims", "[3,4]", "out of bounds"]),
+    (lambda x, v: gc.where(x > 0, x, v), ["where", "[3,4]", "[2]"]),
+    (lambda x, v: gc.softmax(x, axis=2), ["softmax", "[3,4]"]),
+])
+def test_other_shape_errors_name_the_op_and_shapes(build: object, fragments: list[str]) -> None:
+    x = gc.input("x", shape=(3, 4))
+    v = gc.input("v", shape=(2,))
+    with pytest.raises(gc.ShapeError) as info:
+        build(x, v)  # type: ignore[operator]
+    assert_located(info.value, inspect.getsourcelines(build)[1], *fragments)  # type: ignore[arg-type]
+
+
+def test_dtype_errors_name_the_op_and_dtypes() -> None:
+    labels = gc.input("labels", shape=(3,), dtype="float64")
+    line = line_after()
+    with pytest.raises(gc.DTypeError) as info:
+        gc.one_hot(labels, 4)
+    assert_located(info.value, line, "one_hot", "f64[3]", "integer")
+    counts = gc.input("counts", shape=(3,), dtype="int32")
+    line = line_after()
+    with pytest.raises(gc.DTypeError) as info:
+        gc.softmax(counts)
+    assert_located(info.value, line, "softmax", "i32[3]", "float")
+    line = line_after()
+    with pytest.raises(gc.DTypeError) as info:
+        counts.astype("float16")
+    assert_located(info.value, line, "astype", "float16")
+
+
+def test_symbolic_sizes_that_differ_build_but_fail_at_call_time() -> None:
+    x = gc.input("x", shape=("n", 3))
+    y = gc.input("y", shape=("m", 3))
+    line = line_after(1)
+    total = x + y
+    assert [str(s) for s in total.shape] in (["n", "3"], ["m", "3"])
+    f = gc.compile([x, y], total, backend="numpy")
+    np.testing.assert_array_equal(f(np.ones((2, 3)), np.ones((2, 3))), 2 * np.ones((2, 3)))
+    with pytest.raises(gc.InputError) as info:
+        f(np.ones((2, 3)), np.ones((4, 3)))
+    assert_located(info.value, line, "'x'", "'y'", "2", "4", "add")
+
+
+def test_tensors_have_no_truth_value() -> None:
+    x = gc.input("x")
+    with pytest.raises(TypeError, match="gc.where"):
+        if x > 0:
+            pass
+
+
+# ---------------------------------------------------------------- call time
+
+@pytest.fixture
+def two_inputs() -> gc.Function:
+    x = gc.input("x", shape=("n", 3))
+    labels = gc.input("labels", shape=("n",), dtype="int64")
+    return gc.compile([x, labels], gc.sum(x, axis=1) * labels, backend="numpy")
+
+
+def good_arguments() -> tuple[np.ndarray, np.ndarray]:
+    return np.ones((4, 3)), np.arange(4)
+
+
+@pytest.mark.parametrize("args, kwargs, fragments", [
+    ((np.ones((4, 3)),), {}, ["2 arguments", "missing labels"]),
+    ((np.ones((4, 3)), np.arange(4), np.arange(4)), {}, ["2 arguments", "got 3"]),
+    ((), {}, ["missing x, labels"]),
+    ((np.ones((4, 2)), np.arange(4)), {}, ["'x'", "('n', 3)", "(4, 2)", "axis 1"]),
+    ((np.ones(3), np.arange(4)), {}, ["'x'", "rank 2", "(3,)"]),
+    ((np.ones((4, 3, 1)), np.arange(4)), {}, ["'x'", "rank 2", "(4, 3, 1)"]),
+    ((np.ones((4, 3)), np.arange(5)), {}, ["'labels'", "5", "'n'", "4", "'x'"]),
+    ((np.ones((4, 3)), np.arange(4.0)), {}, ["'labels'", "int64", "float64"]),
+    ((np.ones((4, 3)), np.array(list("abcd"))), {}, ["'labels'", "int64", "<U1"]),
+    ((np.ones((4, 3), complex), np.arange(4)), {}, ["'x'", "float64", "complex128"]),
+    ((np.ones((4, 3)),), {"label": np.arange(4)}, ["unexpected keyword", "'label'", "x, labels"]),
+    ((np.ones((4, 3)),), {"x": np.ones((4, 3))}, ["'x'", "twice"]),
+])
+def test_bad_calls_raise_input_error(two_inputs: gc.Function, args: tuple, kwargs: dict,
+                                     fragments: list[str]) -> None:
+    with pytest.raises(gc.InputError) as info:
+        two_inputs(*args, **kwargs)
+    for fragment in fragments:
+        assert fragment in str(info.value), f"no {fragment!r} in {info.value}"
+
+
+def test_named_dim_shared_by_two_inputs() -> None:
+    u = gc.input("u", shape=("n",))
+    v = gc.input("v", shape=("n",))
+    f = gc.compile([u, v], u * v, backend="numpy")
+    with pytest.raises(gc.InputError, match=re.escape("input 'v': axis 0 has size 3, but dimension 'n' is 2 "
+                                                      "(from input 'u')")):
+        f(np.ones(2), np.ones(3))
+
+
+def test_good_calls_after_bad_ones(two_inputs: gc.Function) -> None:
+    x, labels = good_arguments()
+    with pytest.raises(gc.InputError):
+        two_inputs(x)
+    expected = x.sum(axis=1) * labels
+    np.testing.assert_array_equal(two_inputs(x, labels), expected)
+    np.testing.assert_array_equal(two_inputs(labels=labels, x=x), expected)
+    np.testing.assert_array_equal(two_inputs(x, labels=labels), expected)
+
+
+def test_compile_rejects_bad_inputs_lists() -> None:
+    x = gc.input("x", shape=(3,))
+    y = gc.input("y", shape=(3,))
+    with pytest.raises(gc.GraphcError, match="'y'.*not in compile's inputs"):
+        gc.compile([x], x + y, backend="numpy")
+    with pytest.raises(gc.GraphcError, match="gc.input"):
+        gc.compile([x * 2], x, backend="numpy")
+    with pytest.raises(gc.GraphcError, match="twice"):
+        gc.compile([x, x], x, backend="numpy")
+    with pytest.raises(gc.GraphcError, match="named 'x'"):
+        gc.compile([x, gc.input("x", shape=(3,))], x, backend="numpy")
+    with pytest.raises(gc.GraphcError, match="backend"):
+        gc.compile([x], x, backend="tpu")
