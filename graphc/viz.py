@@ -101,6 +101,7 @@ class Annotations:
     values: dict[Node, np.ndarray] = field(default_factory=dict)
     gradients: dict[Node, np.ndarray] = field(default_factory=dict)
     derivatives: dict[tuple[Node, int], np.ndarray] = field(default_factory=dict)  # (v, position)
+    flows: dict[tuple[Node, int], np.ndarray] = field(default_factory=dict)  # grad along the edge
     loss: Node | None = None
 
 
@@ -168,6 +169,10 @@ def annotate(inputs: Sequence[Node], outputs: Sequence[Node], part: Mapping[Node
             derivative = _local_derivative(node, position, result.values, binding)
             if derivative is not None:
                 result.derivatives[(node, position)] = derivative
+                # What travels back along u -> v: grad(v) contracted with dv/du. The
+                # textbook diagram writes this number on the edge; grad(u) is their sum.
+                result.flows[(node, position)] = np.tensordot(
+                    result.gradients[node], derivative, axes=node.ndim)
     return result
 
 
@@ -287,6 +292,7 @@ def to_networkx(outputs: Any, values: Mapping[Any, Any] | None = None,
             if notes is not None:
                 data["derivatives"] = (*data.get("derivatives", ()),
                                        notes.derivatives.get((node, position)))
+                data["flows"] = (*data.get("flows", ()), notes.flows.get((node, position)))
             data["position"] = data["positions"][0]
             graph.add_edge(*edge, **data)
     return graph
@@ -353,12 +359,14 @@ def _dot_edges(pydot: Any, graph: Any, source: str, target: str) -> list[Any]:
             attributes.update(label=f'"{position}"', fontsize=9, fontcolor="#6b7280")
         edges.append(pydot.Edge(_quoted(source), _quoted(target), **attributes))
         derivative = data.get("derivatives", (None,) * (index + 1))[index]
-        if derivative is not None:
-            text = describe_value(derivative)
+        flow = data.get("flows", (None,) * (index + 1))[index]
+        if derivative is not None and flow is not None:
+            text, local = describe_value(flow), describe_value(derivative)
             edges.append(pydot.Edge(
                 _quoted(source), _quoted(target), dir="back", style="dashed", color=GRADIENT_COLOUR,
                 fontcolor=GRADIENT_COLOUR, fontsize=11, label=f'"{text}"',
-                tooltip=f'"d {target} / d {source} = {text}"'))
+                tooltip=f'"gradient along {source} -> {target}: {text} = grad({target}) x '
+                        f'local derivative d {target} / d {source} ({local})"'))
     return edges
 
 
@@ -385,9 +393,9 @@ def _pydot_graph(graph: Any) -> Any:
             dot.add_edge(edge)
     if any("gradient" in data for _, data in graph.nodes(data=True)):
         dot.set("label", f'"value: the forward value    grad: ∂{graph.graph["loss"]}/∂node    '
-                      'red dashed arrow from v back to u: the local derivative ∂v/∂u\\n'
-                      'chain rule: grad(u) = sum over the arrows into u of '
-                      '(local derivative × grad(v))"')
+                      'red dashed arrow from v back to u: the gradient flowing back, '
+                      'grad(v) × ∂v/∂u\\n'
+                      'chain rule: grad(u) = sum of the arrows into u"')
         dot.set("labelloc", "b")
         dot.set("fontsize", 11)
     return dot

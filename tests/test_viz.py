@@ -172,29 +172,44 @@ def test_textbook_backprop_diagram_carries_the_numbers(textbook: dict) -> None:
     assert "value 3 | grad 2" in labels["w"] and "value 1 | grad 1" in labels["b"]
     assert "value 2 | grad 3" in labels["x"] and "value 4 | grad -1" in labels["y_true"]
     assert "value 7 | grad 1" in labels["prediction"] and "value 3 | grad 1" in labels["loss"]
-    derivatives = backward_edges(dot)
-    # d prediction/d b = 1, d prediction/d (x*w) = 1, d (y_true - p)/d y_true = 1, d (x*w)/d w = x = 2
+    along = backward_edges(dot)
+    # The red arrows carry the gradient flowing back along each edge, as in a
+    # hand-drawn backprop diagram: from the prediction to w and b they read
+    # 1 (prediction -> error), 1 (x*w -> prediction), 1 (b -> prediction), 2 (w -> x*w).
     product = next(k for k, v in labels.items() if "x * w" in v)
     error = next(k for k, v in labels.items() if "y_true - prediction" in v)
-    assert derivatives[("b", "prediction")] == [1.0]
-    assert derivatives[(product, "prediction")] == [1.0]
-    assert derivatives[("y_true", error)] == [1.0]
-    assert derivatives[("w", product)] == [2.0]
-    assert derivatives[("x", product)] == [3.0]
-    assert derivatives[("prediction", error)] == [-1.0]
-    assert derivatives[(error, "loss")] == [-1.0]
+    assert along[("prediction", error)] == [1.0]
+    assert along[(product, "prediction")] == [1.0]
+    assert along[("b", "prediction")] == [1.0]
+    assert along[("w", product)] == [2.0]
+    assert along[("x", product)] == [3.0]
+    assert along[("y_true", error)] == [-1.0]
+    assert along[(error, "loss")] == [-1.0]  # d|e|/de at e = -3
+
+
+def test_edges_keep_the_local_derivative_for_the_chain_rule(textbook: dict) -> None:
+    """Each arrow is grad(consumer) x local derivative; the local one is kept on the edge."""
+    graph = gc.to_networkx(textbook["loss"], values=textbook["values"],
+                           names={textbook["prediction"]: "prediction", textbook["loss"]: "loss"})
+    for _, target, data in graph.edges(data=True):
+        for local, flow in zip(data["derivatives"], data["flows"]):
+            if local is None:
+                continue
+            assert flow == pytest.approx(float(graph.nodes[target]["gradient"]) * float(local))
+    locals_ = {(u, v): d["derivatives"][0] for u, v, d in graph.edges(data=True)}
+    assert locals_[("prediction", next(v for u, v in locals_ if u == "prediction"))] == -1.0
 
 
 def test_chain_rule_holds_on_the_picture(textbook: dict) -> None:
-    """grad(u) = sum over u's edges of local derivative x grad(consumer), read off the DOT."""
+    """grad(u) = sum of the arrows leaving u (the gradient flowing back along each), from the DOT."""
     dot = parse(gc.to_dot(textbook["loss"], values=textbook["values"]))
     grads = {k: float(re.search(r"grad (\S+)", plain(n.get("label"))).group(1))
              for k, n in all_nodes(dot).items()}
-    derivatives = backward_edges(dot)
+    along = backward_edges(dot)
     for node, gradient in grads.items():
-        outgoing = [(v, d) for (u, v), ds in derivatives.items() if u == node for d in ds]
+        outgoing = [flow for (u, _), flows in along.items() if u == node for flow in flows]
         if outgoing:
-            assert gradient == pytest.approx(sum(d * grads[v] for v, d in outgoing))
+            assert gradient == pytest.approx(sum(outgoing))
 
 
 def finite_difference(function, point: np.ndarray, eps: float = 1e-6) -> np.ndarray:
