@@ -20,8 +20,8 @@ from .autodiff import backward, grad
 from .calling import bind
 from .errors import GradientCheckError, GraphcError
 from .interpret import evaluate
-from .ir import Node, apply, substitute, toposort
-from .ops import constant, input
+from .ir import Node, apply, toposort
+from .ops import astype, constant, input
 
 Values = Mapping[Any, Any]
 
@@ -48,17 +48,25 @@ def _resolve_values(y: Node, values: Values) -> dict[Node, np.ndarray]:
 
 
 def _in_float64(y: Node, feed: dict[Node, np.ndarray]) -> tuple[Node, dict[Node, Node]]:
-    """y rebuilt with float32 inputs widened to float64, so differences are taken in float64."""
-    widened: dict[Node, Node] = {}
+    """y rebuilt to compute in float64, so differences are not swamped by float32 rounding.
+
+    Float32 inputs are widened and casts to float32 become casts to float64.
+    """
+    memo: dict[Node, Node] = {}
     for node in feed:
         if node.dtype == np.float32:
             twin = input(str(node.name), dtype="float64")
-            widened[node] = Node(twin.op, (), (), node.shape, np.dtype("float64"),
-                                 name=node.name, origin=node.origin)
-    if not widened:
-        return y, {n: n for n in feed}
-    rebuilt = substitute([y], widened)[0]
-    return rebuilt, {n: widened.get(n, n) for n in feed}
+            memo[node] = Node(twin.op, (), (), node.shape, np.dtype("float64"),
+                              name=node.name, origin=node.origin)
+    for node in toposort([y]):
+        if node in memo or not node.inputs:
+            continue
+        inputs = tuple(memo.get(i, i) for i in node.inputs)
+        if node.op.name == "astype" and node.dtype == np.float32:
+            memo[node] = astype(inputs[0], "float64")
+        elif any(new is not old for new, old in zip(inputs, node.inputs)):
+            memo[node] = apply(node.op, *inputs, name=node.name, origin=node.origin, **node.attr)
+    return memo.get(y, y), {n: memo.get(n, n) for n in feed}
 
 
 def _binding(feed: dict[Node, np.ndarray]) -> dict[str, int]:
@@ -185,7 +193,9 @@ def check_node_grads(outputs: Node | Sequence[Node], values: Values, *, eps: flo
                              evaluate([i], feed, binding)[0], dtype=np.float64)
                   if dtypes.is_float(i.dtype) else np.asarray(known.get(i, i.value))
                   for i in node.inputs]
-        attrs = {k: shapes.resolve_attr(v, binding) for k, v in node.attrs}
+        # differences in float64 even for an op told to produce float32 (astype, one_hot, ...)
+        attrs = {k: "float64" if v == "float32" else shapes.resolve_attr(v, binding)
+                 for k, v in node.attrs}
         stand_ins = [constant(a) for a in arrays]
         local = apply(node.op, *stand_ins, origin=node.origin, **node.attr)
         cotangent = rng.standard_normal(tuple(int(s) for s in np.shape(known[node])))

@@ -120,3 +120,14 @@ def test_check_node_grads_names_the_first_bad_node() -> None:
     with pytest.raises(gc.GradientCheckError) as overall:
         gc.check_grad(y, W, {X: X_VALUE, W: W_VALUE})
     assert "wrong_square" not in str(overall.value)
+
+
+def test_casts_to_float32_inside_the_graph_are_differenced_in_float64() -> None:
+    """A float64 input cast to float32 mid-graph: differences of a rounded function would be noise."""
+    X, W = gc.input("X", (3, 3)), gc.input("W", (3, 2), "float32")
+    labels = gc.input("labels", (3,), "int64")
+    hidden = gc.astype(gc.tanh(X), "float32")
+    loss = -gc.mean(gc.sum(gc.one_hot(labels, 2, "float32") * gc.log(gc.softmax(hidden @ W)), axis=1))
+    values = {X: X_VALUE, W: W_VALUE.astype(np.float32), labels: np.array([0, 1, 1])}
+    assert gc.check_grad(loss, [X, W], values, rtol=1e-4, atol=1e-6) < 1e-5
+    assert gc.check_node_grads(loss, values, rtol=1e-4, atol=1e-6) >= 8
