@@ -23,7 +23,7 @@ from graphc.ir import toposort
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "scripts" / "cli_graphs.py"
 BROKEN = HERE / "scripts" / "cli_broken.py"
-EXAMPLE = HERE.parent / "examples" / "see_the_graphs.py"
+EXAMPLE = HERE.parent / "examples" / "backprop_graph.py"
 
 
 def graphc(*arguments: str, env: dict[str, str] | None = None,

@@ -63,3 +63,12 @@ def test_matrix_function_gradient_is_analytic() -> None:
     s = 1 / (1 + np.exp(-(X @ W)))
     np.testing.assert_allclose(result["dX"], (s * (1 - s)) @ W.T, rtol=1e-12)
     np.testing.assert_allclose(result["dW"], X.T @ (s * (1 - s)), rtol=1e-12)
+
+
+def test_backprop_graph_draws_the_textbook_numbers(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = load("backprop_graph").main(["--backend", BACKEND])
+    assert result == {"loss": 3.0, "dw": 2.0, "db": 1.0}
+    dot = (tmp_path / "backprop.dot").read_text()
+    assert "value 7" in dot and "grad 2" in dot and "grad 1" in dot

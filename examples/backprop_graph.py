@@ -9,11 +9,11 @@ local derivative times the gradient of the node it feeds: d loss/d w = 2 and
 d loss/d b = 1. The names below are module-level on purpose, so the graphc
 command line can show them:
 
-    graphc show   examples/see_the_graphs.py:loss
-    graphc dot    examples/see_the_graphs.py:loss --values values -o backprop.dot --format svg
-    graphc dot    examples/see_the_graphs.py:backprop --values values -o both.dot --format svg
-    graphc source examples/see_the_graphs.py:seed
-    graphc stats  examples/see_the_graphs.py:seed
+    graphc show   examples/backprop_graph.py:loss
+    graphc dot    examples/backprop_graph.py:loss --values values -o backprop.dot --format svg
+    graphc dot    examples/backprop_graph.py:backprop --values values -o both.dot --format svg
+    graphc source examples/backprop_graph.py:seed
+    graphc stats  examples/backprop_graph.py:seed
 
 `seed` is the seed example (L = sum(sigmoid(X @ W)) and its two gradients,
 as in matrix_function.py). Run as a script, it writes backprop.dot (and backprop.svg when
