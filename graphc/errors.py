@@ -8,6 +8,7 @@ graphc internals. Imports: the standard library only (layer L0).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -57,6 +58,12 @@ def origin(description: str) -> Iterator[None]:
         _origin_override.pop()
 
 
+@functools.lru_cache(maxsize=1024)
+def _inside_package(filename: str) -> bool:
+    """Whether a code object's file is part of graphc (cached: every node build asks)."""
+    return os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
+
+
 def user_origin() -> str:
     """Return "file:line" of the innermost stack frame outside the graphc package.
 
@@ -68,7 +75,7 @@ def user_origin() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+        if not _inside_package(filename):
             return f"{filename}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]
     return "<unknown>"

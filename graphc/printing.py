@@ -69,10 +69,12 @@ def format_attrs(node: Node) -> str:
 class Namer:
     """Stable names for nodes: inputs by their names, others t0, t1, ... in order."""
 
-    def __init__(self, inline_literals: bool = True) -> None:
+    def __init__(self, inline_literals: bool = True, reserved: Iterable[str] = ()) -> None:
         self.inline_literals = inline_literals
         self.names: dict[Node, str] = {}
         self._used: set[str] = set()
+        # User names in the graph: a generated t3 must not read like the user's t3.
+        self._reserved = set(reserved)
         self._counter = 0
 
     def __call__(self, node: Node) -> str:
@@ -87,6 +89,9 @@ class Namer:
             prefix = "c" if node.op.name == "constant" else "t"
             name = f"{prefix}{self._counter}"
             self._counter += 1
+            while name in self._used or name in self._reserved:
+                name = f"{prefix}{self._counter}"
+                self._counter += 1
         self._used.add(name)
         self.names[node] = name
         return name
@@ -96,7 +101,7 @@ def format_graph(outputs: Iterable[Node], inputs: Sequence[Node] = ()) -> str:
     """The program that computes `outputs`, one equation per line."""
     outputs = list(outputs)
     order = toposort(outputs)
-    name = Namer()
+    name = Namer(reserved={n.name for n in order if n.name})
     leaves = [n for n in order if n.op.name == "input"]
     declared = list(inputs) + [n for n in leaves if n not in inputs]
     lines = []
