@@ -1,0 +1,178 @@
+"""DESIGN.md's import layers, enforced by parsing every module in graphc/.
+
+    L5  __init__, api, cli                  user verbs, wiring, command line
+    L4  backend/ | viz                      code generation and compilation | pictures
+    L3  autodiff | simplify/ | interpret | printing | calling | stabilize | ...
+    L2  ops/                                one declaration per op
+    L1  ir                                  Node, Op, apply, toposort
+    L0  dtypes, shapes, errors              numpy only
+
+A module imports only from lower layers. Allowed exceptions: modules of the
+same package (ops/, simplify/, backend/) import each other; L0 modules import
+errors; L3 modules import each other, except that autodiff never reaches
+simplify (the caller decides whether to simplify); L5 modules import each
+other (they are the wiring).
+Every import counts, including those inside functions (lazy imports).
+
+Third-party rules: numba is imported only in graphc/backend/compile.py;
+networkx and pydot only in graphc/viz.py, and there only inside functions, so
+`import graphc` stays fast and works without them.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "graphc"
+
+# Every module's layer. A new module must be added here (that is the point:
+# placing it is a design decision, see DESIGN.md "Layers").
+LAYERS: dict[str, int] = {
+    "graphc.errors": 0, "graphc.dtypes": 0, "graphc.shapes": 0,
+    "graphc.ir": 1,
+    "graphc.ops": 2, "graphc.ops.base": 2, "graphc.ops.elementwise": 2, "graphc.ops.linalg": 2,
+    "graphc.ops.other": 2, "graphc.ops.reduce": 2, "graphc.ops.shape": 2,
+    "graphc.autodiff": 3, "graphc.interpret": 3, "graphc.printing": 3, "graphc.calling": 3,
+    "graphc.stabilize": 3, "graphc.rewrite": 3, "graphc.gradcheck": 3, "graphc.optim": 3,
+    "graphc.simplify": 3, "graphc.simplify.passes": 3, "graphc.simplify.pipeline": 3,
+    "graphc.simplify.rules": 3,
+    "graphc.backend": 4, "graphc.backend.cache": 4, "graphc.backend.codegen": 4,
+    "graphc.backend.compile": 4, "graphc.backend.kernels": 4, "graphc.backend.library": 4,
+    "graphc.backend.schedule": 4, "graphc.viz": 4,
+    "graphc": 5, "graphc.api": 5, "graphc.cli": 5,
+}
+PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
+THIRD_PARTY_HOMES = {"numba": {"graphc.backend.compile"},
+                     "networkx": {"graphc.viz"}, "pydot": {"graphc.viz"}}
+MUST_BE_LAZY = {"networkx", "pydot"}
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def read_modules(root: Path = PACKAGE) -> dict[str, str]:
+    """Module name -> source, for every .py file under graphc/."""
+    return {module_name(p, root): p.read_text() for p in sorted(root.rglob("*.py"))}
+
+
+def imports_of(name: str, source: str, modules: Mapping[str, str]) -> Iterator[tuple[str, int, bool]]:
+    """(imported module, line, at module level?) for every import statement in `source`."""
+    is_package = name == "graphc" or any(m.startswith(name + ".") for m in modules)
+    package = name if is_package else name.rpartition(".")[0]
+    tree = ast.parse(source)
+    top_level = {id(node) for node in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno, id(node) in top_level
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                found = submodule if submodule in modules else target
+                yield found, node.lineno, id(node) in top_level
+
+
+def same_package(a: str, b: str) -> bool:
+    """Both in (or one is) the same subpackage of graphc, e.g. graphc.ops and graphc.ops.base."""
+    def package_of(m: str) -> str:
+        parts = m.split(".")
+        return ".".join(parts[:2]) if len(parts) >= 2 else m
+    return package_of(a) == package_of(b) and a != "graphc" and b != "graphc"
+
+
+def violations(modules: Mapping[str, str]) -> list[str]:
+    """Every breach of the layer rules, as readable sentences."""
+    problems: list[str] = []
+    unknown = sorted(set(modules) - set(LAYERS))
+    for name in unknown:
+        problems.append(f"{name} is not in the layer map: add it to LAYERS in tests/test_layers.py "
+                        "with its DESIGN.md layer (L0-L5)")
+    graph: dict[str, set[str]] = {}
+    for name, source in modules.items():
+        graph[name] = set()
+        for target, line, at_top in imports_of(name, source, modules):
+            root = target.split(".")[0]
+            if root in THIRD_PARTY_HOMES and name not in THIRD_PARTY_HOMES[root]:
+                problems.append(f"{name}:{line} imports {root}, allowed only in "
+                                f"{', '.join(sorted(THIRD_PARTY_HOMES[root]))}")
+            if root in MUST_BE_LAZY and at_top:
+                problems.append(f"{name}:{line} imports {root} at module level; import it inside "
+                                "the function that needs it")
+            if root != "graphc" or name in unknown or target not in LAYERS:
+                continue
+            graph[name].add(target)
+            mine, theirs = LAYERS[name], LAYERS[target]
+            if theirs < mine or same_package(name, target) or (mine == theirs and mine in PEERS_ALLOWED):
+                continue
+            problems.append(f"{name} (L{mine}) imports {target} (L{theirs}) at line {line}: "
+                            "a module may import only from lower layers")
+    reached, stack = set(), ["graphc.autodiff"] if "graphc.autodiff" in graph else []
+    while stack:
+        for target in graph.get(stack.pop(), ()):
+            if target not in reached:
+                reached.add(target)
+                stack.append(target)
+    problems += [f"graphc.autodiff reaches {m}: autodiff must never import simplify"
+                 for m in sorted(reached) if m == "graphc.simplify" or m.startswith("graphc.simplify.")]
+    return problems
+
+
+# ------------------------------------------------------------------ tests
+
+def test_graphc_respects_the_layers() -> None:
+    problems = violations(read_modules())
+    assert not problems, "\n".join(problems)
+
+
+def test_every_module_in_the_map_exists() -> None:
+    directories = {module_name(p / "__init__.py", PACKAGE) for p in PACKAGE.rglob("*") if p.is_dir()}
+    stale = sorted(set(LAYERS) - set(read_modules()) - directories)
+    assert not stale, f"LAYERS lists modules that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("module, source, complaint", [
+    ("graphc.ir", "from .ops import add", "graphc.ir (L1) imports graphc.ops (L2)"),
+    ("graphc.ops.base", "def f():\n    from ..api import compile", "graphc.ops.base (L2) imports graphc.api"),
+    ("graphc.autodiff", "from .simplify import simplify", "autodiff must never import simplify"),
+    ("graphc.autodiff", "from . import printing", None),
+    ("graphc.printing", "from .autodiff import grad", None),
+    ("graphc.viz", "from .backend import compile", "graphc.viz (L4) imports graphc.backend.compile"),
+    ("graphc.backend.codegen", "from .schedule import Group", None),
+    ("graphc.interpret", "import numba", "imports numba, allowed only in graphc.backend.compile"),
+    ("graphc.backend.compile", "def f():\n    import numba", None),
+    ("graphc.viz", "import networkx as nx", "at module level"),
+    ("graphc.printing", "def f():\n    import pydot", "imports pydot, allowed only in graphc.viz"),
+    ("graphc.brand_new", "", "graphc.brand_new is not in the layer map"),
+])
+def test_the_checker_catches_breaches(module: str, source: str, complaint: str | None) -> None:
+    modules = {name: "" for name in LAYERS}
+    modules[module] = source
+    problems = violations(modules)
+    if complaint is None:
+        assert problems == []
+    else:
+        assert any(complaint in p for p in problems), problems
+
+
+def test_import_graphc_loads_neither_numba_nor_networkx() -> None:
+    code = ("import sys, graphc; "
+            "print(sorted(m for m in ('numba', 'networkx', 'pydot') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=PACKAGE.parent)
+    assert result.stdout.strip() == "[]"
