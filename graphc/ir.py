@@ -40,7 +40,8 @@ class Interval:
         values = rng.uniform(self.low, self.high, size=shape)
         if self.avoid is not None:
             close = np.abs(values - self.avoid) < 0.3
-            values = np.where(close, self.avoid + np.copysign(0.3 + np.abs(values), values - self.avoid), values)
+            pushed = self.avoid + np.copysign(0.3 + np.abs(values), values - self.avoid)
+            values = np.where(close, pushed, values)
         return np.asarray(values)
 
 
@@ -118,7 +119,7 @@ def function(fn: Callable[..., Any]) -> Callable[..., Any]:
                 f"{dtypes.short_name(t.dtype)}{shapes.format_shape(t.shape)}" for t in tensors)
             signature = f"{public_name}({described})" if tensors else public_name
             located = type(exc)(f"{signature}: {exc} (at {user_origin()})")
-            located.located = True  # type: ignore[attr-defined]
+            located.located = True  # type: ignore[attr-defined,union-attr]
             raise located from None
 
     FUNCTIONS[public_name] = builder
@@ -238,9 +239,10 @@ class Node:
         return FUNCTIONS["reshape"](self, shape)
 
     def transpose(self, *axes: Any) -> Node:
+        order: Any = axes
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = axes[0]
-        return FUNCTIONS["transpose"](self, axes if axes else None)
+            order = axes[0]
+        return FUNCTIONS["transpose"](self, order if order else None)
 
     def astype(self, dtype: Any) -> Node:
         return FUNCTIONS["astype"](self, dtype)
@@ -269,7 +271,7 @@ def apply(op: Op, *inputs: Node, name: str | None = None, origin: str | None = N
             f"{dtypes.short_name(i.dtype)}{shapes.format_shape(i.shape)}" for i in inputs
         )
         located = type(exc)(f"{op.name}({described}): {exc} (at {where})")
-        located.located = True  # type: ignore[attr-defined]
+        located.located = True  # type: ignore[attr-defined,union-attr]
         raise located from None
     return Node(op, tuple(inputs), freeze_attrs(attrs), tuple(shape), np.dtype(dtype),
                 name=name, origin=where, constraints=tuple(constraints))

@@ -113,7 +113,7 @@ def format_graph(outputs: Iterable[Node], inputs: Sequence[Node] = ()) -> str:
         if node.op.name == "constant":
             if _literal(node) is None:
                 lines.append(f"{name(node)}: {type_string(node)} = constant "
-                             + np.array2string(node.value, threshold=6, separator=",")
+                             + np.array2string(np.asarray(node.value), threshold=6, separator=",")
                              .replace("\n", ""))
             continue
         args = [name(i) for i in node.inputs]

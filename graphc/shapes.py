@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .errors import ShapeError
 
@@ -63,7 +63,7 @@ class Dim:
         return "*".join(names)
 
 
-Size = Union[int, Dim]
+Size = int | Dim
 Shape = tuple[Size, ...]
 Constraint = tuple[Size, Size]
 

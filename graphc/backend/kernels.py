@@ -413,7 +413,7 @@ def expm1_f64(x: float) -> float:
     g = 4.0 if big else 1.0
     one_over_g = 0.25 if big else 1.0
     s = np.int64((kk + EXP_BIAS) << MANT_BITS).view(np.float64)
-    y = (p * s + (s - one_over_g)) * g
+    y: float = (p * s + (s - one_over_g)) * g
     y = x if abs(x) < EXPM1_TINY else y
     return y
 
@@ -840,7 +840,7 @@ def sin_f32(x: np.float32) -> np.float32:
     w = z * z
     sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
     cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
-    res = cos_y if (n & 1) != 0 else sin_y
+    res: float = cos_y if (n & 1) != 0 else sin_y
     res = -res if (n & 2) != 0 else res
     res = -res if xd < 0.0 else res
     res = xd if ax < SIN_TINY_F32 else res  # keeps -0
@@ -861,7 +861,7 @@ def cos_f32(x: np.float32) -> np.float32:
     w = z * z
     sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
     cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
-    res = sin_y if (n & 1) != 0 else cos_y
+    res: float = sin_y if (n & 1) != 0 else cos_y
     res = -res if ((n + 1) & 2) != 0 else res
     if ax > SIN_COS_MAX_F32:
         res = math.cos(xd)
@@ -955,7 +955,7 @@ def sin_reduced_f32(x: np.float32) -> np.float32:
     w = z * z
     sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
     cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
-    res = cos_y if (n & 1) != 0 else sin_y
+    res: float = cos_y if (n & 1) != 0 else sin_y
     res = -res if (n & 2) != 0 else res
     res = -res if xd < 0.0 else res
     res = xd if ax < SIN_TINY_F32 else res  # keeps -0
@@ -975,7 +975,7 @@ def cos_reduced_f32(x: np.float32) -> np.float32:
     w = z * z
     sin_y = (y + z * y * (KS1_F + z * KS2_F)) + z * y * w * (KS3_F + z * KS4_F)
     cos_y = ((1.0 + z * KC0_F) + w * KC1_F) + (w * z) * (KC2_F + z * KC3_F)
-    res = sin_y if (n & 1) != 0 else cos_y
+    res: float = sin_y if (n & 1) != 0 else cos_y
     res = -res if ((n + 1) & 2) != 0 else res
     res = res if ax <= SIN_COS_MAX_F32 else NAN
     return np.float32(res)

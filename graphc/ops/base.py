@@ -24,13 +24,17 @@ def _leaf_shape(inputs: Sequence[Node], **attrs: Any) -> shapes.Shape:
     raise AssertionError("leaves are built directly, not by apply()")
 
 
+def _leaf_dtype(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
+    raise AssertionError("leaves are built directly, not by apply()")
+
+
 def _no_impl(*arrays: Any, **attrs: Any) -> Any:
     raise AssertionError("leaves are bound by the interpreter, not computed")
 
 
-INPUT = register(Op("input", shape=_leaf_shape, dtype=_leaf_shape, impl=_no_impl,
+INPUT = register(Op("input", shape=_leaf_shape, dtype=_leaf_dtype, impl=_no_impl,
                     arity=0, label="input", vjp=lambda g, out: ()))
-CONSTANT = register(Op("constant", shape=_leaf_shape, dtype=_leaf_shape, impl=_no_impl,
+CONSTANT = register(Op("constant", shape=_leaf_shape, dtype=_leaf_dtype, impl=_no_impl,
                        arity=0, label="constant", vjp=lambda g, out: ()))
 
 

@@ -150,7 +150,7 @@ def _sum_to_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _sum_to_shape(inputs: Sequence[Node], shape: Shape) -> Shape:
-    _broadcast_to_shape((_ShapeOnly(shape),), inputs[0].shape)
+    _broadcast_to_shape((_ShapeOnly(shape),), inputs[0].shape)  # type: ignore[arg-type]
     return tuple(shape)
 
 
@@ -275,6 +275,7 @@ def _concatenate_vjp(g: Node, out: Node, *inputs: Node, axis: int) -> list[Node]
     pieces, start = [], 0
     for item in inputs:
         size = item.shape[axis]
+        assert isinstance(size, int), "concatenate's shape rule refuses symbolic sizes on its axis"
         index = (slice(None),) * axis + (slice(start, start + size),)
         pieces.append(getitem(g, index))
         start += size
