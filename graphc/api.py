@@ -7,7 +7,7 @@ shape, named sizes) before running. Imports: everything below (layer L5).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
