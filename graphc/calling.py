@@ -104,7 +104,8 @@ def _describe(size: shapes.Size, value: int, bound_by: dict[str, str]) -> str:
     if isinstance(size, int):
         return f"size {size}"
     sources = sorted({bound_by[f] for f in size.factors if f in bound_by})
-    return f"dimension {str(size)!r} = {value} (from input {', '.join(map(repr, sources))})"
+    what = "a size declared None" if size.is_anonymous else f"dimension {str(size)!r}"
+    return f"{what} = {value} (from input {', '.join(map(repr, sources))})"
 
 
 def dtype_name(node: Node) -> str:

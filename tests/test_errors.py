@@ -241,3 +241,12 @@ def test_compile_rejects_bad_inputs_lists() -> None:
         gc.compile([x, gc.input("x", shape=(3,))], x, backend="numpy")
     with pytest.raises(gc.GraphcError, match="backend"):
         gc.compile([x], x, backend="tpu")
+
+
+def test_none_size_meeting_a_named_size_is_checked_at_call_time() -> None:
+    x = gc.input("x", shape=("n", 3))
+    y = gc.input("y", shape=(None, 3))
+    f = gc.compile([x, y], x + y, backend="numpy")
+    np.testing.assert_array_equal(f(np.ones((2, 3)), np.ones((2, 3))), 2 * np.ones((2, 3)))
+    with pytest.raises(gc.InputError, match=r"size declared None = 4 \(from input 'y'\).*'n' = 2"):
+        f(np.ones((2, 3)), np.ones((4, 3)))
