@@ -42,7 +42,8 @@ CONSTANT = register(Op("constant", shape=_leaf_shape, dtype=_leaf_dtype, impl=_n
 def input(name: str, shape: Any = (), dtype: Any = "float64") -> Node:  # noqa: A001
     """A symbolic input. Dims: int (static), None (any size) or a name (shared size)."""
     if not isinstance(name, str) or not name.isidentifier():
-        raise GraphcError(f"input name must be a Python identifier, got {name!r}")
+        raise GraphcError(
+            f"input name must be a Python identifier, got {name!r} (at {user_origin()})")
     return Node(INPUT, (), (), shapes.input_shape(shape), dtypes.as_dtype(dtype),
                 name=name, origin=user_origin())
 
