@@ -97,11 +97,12 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
 
 
 def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
-            simplify: bool = True) -> Function:
+            simplify: bool = True, names: Any = None) -> Function:
     """Compile a graph into a callable: one call returns every output.
 
     The graph is simplified first (graphc.simplify) unless simplify=False;
     `f.stats["simplify"]` then holds node counts and times per pass.
+    `names` optionally names the outputs in the generated source (e.g. "d_W").
     """
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
@@ -114,4 +115,10 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
         source = printing.format_graph(output_nodes, input_nodes)
         return Function(input_nodes, output_nodes, structure, backend,
                         numpy_runner(input_nodes, output_nodes), source, stats)
+    if backend == "numba":
+        from .backend.compile import compile_graph
+
+        runner, source, backend_stats = compile_graph(input_nodes, output_nodes, names)
+        stats.update(backend_stats)
+        return Function(input_nodes, output_nodes, structure, backend, runner, source, stats)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")

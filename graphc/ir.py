@@ -71,7 +71,11 @@ class Op:
     label: str = ""
     infix: str | None = None  # "+" for add: the printer writes `x + y`
     scalar: str | None = None  # elementwise template, e.g. "math.exp({0})"
-    kernel: str | None = None  # non-elementwise template, e.g. "np.dot({0}, {1})"
+    # non-elementwise template, e.g. "np.dot({0}, {1})", or node -> template (docs/codegen.md)
+    kernel: str | Callable[..., str] | None = None
+    reduction: tuple[str, str, str] | None = None  # fused accumulator: (init, update, finish)
+    index: Callable[..., tuple[str, ...]] | None = None  # view: (node, out index) -> input index
+    rows: tuple[str, bool] | None = None  # (helper on 2-D rows with `axis` last, reduces?)
     elementwise: bool = False
     commutative: bool = False
     identity: float | None = None  # x op identity == x

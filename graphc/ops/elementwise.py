@@ -54,7 +54,7 @@ def _multiply_no_nan(g: np.ndarray, d: np.ndarray) -> np.ndarray:
 # whose local derivative d can be non-finite (sqrt at 0, log at 0, exp overflow,
 # a dead where-branch's NaN) use it, so a branch not taken cannot leak NaN.
 MULTIPLY_NO_NAN = elementwise(
-    "multiply_no_nan", _multiply_no_nan, arity=2, scalar="(0.0 if {0} == 0 else {0} * {1})",
+    "multiply_no_nan", _multiply_no_nan, arity=2, scalar="select({0} == 0, {zero}, {0} * {1})",
     vjp=lambda g, out, a, b: (times(g, b), times(g, a)))
 
 
@@ -92,34 +92,34 @@ SQRT = elementwise("sqrt", np.sqrt, arity=1, scalar="math.sqrt({0})",
 
 # ---------------------------------------------------------- transcendental
 
-EXP = elementwise("exp", np.exp, arity=1, scalar="math.exp({0})",
+EXP = elementwise("exp", np.exp, arity=1, scalar="exp_{suffix}({0})",
                   vjp=lambda g, out, a: (times(g, out),))
-LOG = elementwise("log", np.log, arity=1, scalar="math.log({0})",
+LOG = elementwise("log", np.log, arity=1, scalar="log_{suffix}({0})",
                   vjp=lambda g, out, a: (times(g, 1 / a),), domain=(POSITIVE,))
-LOG1P = elementwise("log1p", np.log1p, arity=1, scalar="math.log1p({0})",
+LOG1P = elementwise("log1p", np.log1p, arity=1, scalar="log1p_{suffix}({0})",
                     vjp=lambda g, out, a: (times(g, 1 / (1 + a)),),
                     domain=(Interval(-0.9, 3.0),))
-EXPM1 = elementwise("expm1", np.expm1, arity=1, scalar="math.expm1({0})",
+EXPM1 = elementwise("expm1", np.expm1, arity=1, scalar="expm1_{suffix}({0})",
                     vjp=lambda g, out, a: (times(g, out + 1),))
-SIN = elementwise("sin", np.sin, arity=1, scalar="math.sin({0})",
+SIN = elementwise("sin", np.sin, arity=1, scalar="sin_{suffix}({0})",
                   vjp=lambda g, out, a: (g * cos(a),))
-COS = elementwise("cos", np.cos, arity=1, scalar="math.cos({0})",
+COS = elementwise("cos", np.cos, arity=1, scalar="cos_{suffix}({0})",
                   vjp=lambda g, out, a: (negative(g * sin(a)),))
 TAN = elementwise("tan", np.tan, arity=1, scalar="math.tan({0})",
                   vjp=lambda g, out, a: (times(g, 1 + square(out)),),
                   domain=(Interval(-1.2, 1.2),))
-TANH = elementwise("tanh", np.tanh, arity=1, scalar="math.tanh({0})",
+TANH = elementwise("tanh", np.tanh, arity=1, scalar="tanh_{suffix}({0})",
                    vjp=lambda g, out, a: (g * (1 - square(out)),))
 ARCTAN = elementwise("arctan", np.arctan, arity=1, scalar="math.atan({0})",
                      vjp=lambda g, out, a: (g / (1 + square(a)),))
 
 # --------------------------------------------------------------- activations
 
-SIGMOID = elementwise("sigmoid", _sigmoid, arity=1, scalar="sigmoid({0})", dtype=float_dtype,
+SIGMOID = elementwise("sigmoid", _sigmoid, arity=1, scalar="sigmoid_{suffix}({0})", dtype=float_dtype,
                       vjp=lambda g, out, a: (g * (out * (1 - out)),))
-RELU = elementwise("relu", _relu, arity=1, scalar="max({0}, 0)",
+RELU = elementwise("relu", _relu, arity=1, scalar="maximum({0}, {zero})",
                    vjp=lambda g, out, a: (where(greater(a, 0), g, 0),))
-SOFTPLUS = elementwise("softplus", _softplus, arity=1, scalar="softplus({0})",
+SOFTPLUS = elementwise("softplus", _softplus, arity=1, scalar="softplus_{suffix}({0})",
                        dtype=float_dtype, vjp=lambda g, out, a: (g * sigmoid(a),))
 
 # ----------------------------------------------------------------- selection
@@ -129,15 +129,15 @@ ABS = elementwise("abs", np.abs, arity=1, scalar="abs({0})",
                   domain=(NONZERO,))
 SIGN = elementwise("sign", np.sign, arity=1, scalar="np.sign({0})", dtype=same_dtype,
                    vjp=lambda g, out, a: (None,), domain=(NONZERO,))
-MAXIMUM = elementwise("maximum", np.maximum, arity=2, scalar="max({0}, {1})",
+MAXIMUM = elementwise("maximum", np.maximum, arity=2, scalar="maximum({0}, {1})",
                       vjp=lambda g, out, a, b: (where(greater_equal(a, b), g, 0),
                                                 where(greater_equal(a, b), 0, g)),
                       commutative=True)
-MINIMUM = elementwise("minimum", np.minimum, arity=2, scalar="min({0}, {1})",
+MINIMUM = elementwise("minimum", np.minimum, arity=2, scalar="minimum({0}, {1})",
                       vjp=lambda g, out, a, b: (where(less_equal(a, b), g, 0),
                                                 where(less_equal(a, b), 0, g)),
                       commutative=True)
-WHERE = elementwise("where", np.where, arity=3, scalar="({1} if {0} else {2})",
+WHERE = elementwise("where", np.where, arity=3, scalar="select({0}, {1}, {2})",
                     vjp=lambda g, out, c, a, b: (None, where(c, g, 0), where(c, 0, g)),
                     domain=(Interval(-1, 1), Interval(), Interval()))
 
@@ -146,7 +146,7 @@ def _clip_impl(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(x, low), high)
 
 
-CLIP = elementwise("clip", _clip_impl, arity=3, scalar="min(max({0}, {1}), {2})",
+CLIP = elementwise("clip", _clip_impl, arity=3, scalar="minimum(maximum({0}, {1}), {2})",
                    vjp=lambda g, out, x, low, high: (
                        where(less(x, low), 0, where(greater(x, high), 0, g)),
                        where(less(x, low), g, 0),

@@ -67,11 +67,25 @@ def _matmul_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
     return grad_a, grad_b
 
 
+def _matmul_kernel(node: Node) -> str:
+    """Generated code: np.dot (BLAS) for ranks <= 2, else a loop of np.dot over the batch."""
+    a, b = node.inputs
+    operands = [f"{{{i}}}" + ("" if item.dtype == node.dtype else ".astype({out_dtype})")
+                for i, item in enumerate(node.inputs)]
+    if a.ndim <= 2 and b.ndim <= 2:
+        return f"np.dot({operands[0]}, {operands[1]})"
+    batch = node.shape[:len(node.shape) - (a.ndim > 1) - (b.ndim > 1)]
+    lhs = operands[0] if a.ndim > 1 else f"np.ascontiguousarray({operands[0]}).reshape((1, -1))"
+    rhs = operands[1] if b.ndim > 1 else f"np.ascontiguousarray({operands[1]}).reshape((-1, 1))"
+    ends = ", ".join(f"{{out_shape[{i}]}}" for i in range(len(batch)))
+    return (f"matmul_batched({lhs}, {rhs}, ({ends},)).reshape({{out_shape}})")
+
+
 MATMUL = register(Op(
     "matmul", shape=lambda inputs: _matmul_shape(inputs),
     dtype=lambda inputs: dtypes.promote([(i.dtype, i.weak) for i in inputs]),
     impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul",
-    kernel="np.dot({0}, {1})",
+    kernel=lambda node: _matmul_kernel(node),
     samples=(Sample(((3, 4), (4, 2))), Sample(((4,), (4, 2))), Sample(((3, 4), (4,))),
              Sample(((4,), (4,))), Sample(((2, 3, 4), (4, 5))), Sample(((2, 1, 3, 4), (3, 4, 2))),
              Sample(((4,), (2, 4, 3))), Sample(((2, 3, 4), (4,)))),

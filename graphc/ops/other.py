@@ -24,17 +24,17 @@ def _astype_vjp(g: Node, out: Node, x: Node, dtype: str) -> tuple[Node | None]:
 ASTYPE = register(Op(
     "astype", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
     label="astype", impl=lambda x, dtype: np.asarray(x).astype(dtype), vjp=_astype_vjp,
-    elementwise=True, scalar="{dtype}({0})", linear=True,
+    elementwise=True, scalar="np.{dtype}({0})", linear=True,
     samples=(Sample(((3, 2),), {"dtype": "float32"}), Sample(((4,),), {"dtype": "int64"})),
 ))
 ZEROS_LIKE = register(Op(
     "zeros_like", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
-    label="zeros_like", impl=lambda x, dtype: np.zeros(np.shape(x), dtype),
+    label="zeros_like", impl=lambda x, dtype: np.zeros(np.shape(x), dtype), scalar="{zero}",
     vjp=lambda g, out, x, dtype: (None,), samples=(Sample(((3, 2),), {"dtype": "float64"}),),
 ))
 ONES_LIKE = register(Op(
     "ones_like", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
-    label="ones_like", impl=lambda x, dtype: np.ones(np.shape(x), dtype),
+    label="ones_like", impl=lambda x, dtype: np.ones(np.shape(x), dtype), scalar="{one}",
     vjp=lambda g, out, x, dtype: (None,), samples=(Sample(((3, 2),), {"dtype": "float32"}),),
 ))
 STOP_GRADIENT = register(Op(
@@ -52,6 +52,8 @@ ONE_HOT = register(Op(
     "one_hot", shape=lambda inputs, depth, dtype: inputs[0].shape + (depth,),
     dtype=lambda inputs, depth, dtype: np.dtype(dtype), arity=1, label="one_hot",
     impl=_one_hot_impl, vjp=lambda g, out, labels, depth, dtype: (None,),
+    kernel="one_hot_flat(np.ascontiguousarray({0}).reshape(-1), {depth}, {one})"
+           ".reshape({out_shape})",
     samples=(Sample(((5,),), {"depth": 4, "dtype": "float64"}, dtypes=("int64",)),),
 ))
 

@@ -61,6 +61,8 @@ SIZE = register(Op(
     arity=1, label="size", impl=lambda x, axis, dtype: np.array(
         np.prod([x.shape[a] for a in axis], dtype=np.int64), dtype=dtype),
     vjp=lambda g, out, x, axis, dtype: (None,),
+    kernel=lambda node: "np.{dtype}(" + (" * ".join(
+        f"{{shape0[{a}]}}" for a in node.attr["axis"]) or "1") + ")",
     samples=(Sample(((3, 4),), {"axis": (0, 1), "dtype": "float64"}),),
 ))
 
@@ -85,6 +87,10 @@ def _logsumexp_impl(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.
     return total if keepdims else np.squeeze(total, axis=axis)
 
 
+# Fused-loop accumulator templates (init, update, finish); see docs/codegen.md.
+SUM_ACCUMULATOR = ("0", "{acc} + {0}", "{acc}")
+
+
 def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, **properties: Any) -> Op:
     return register(Op(name, shape=_reduce_shape, dtype=dtype, impl=impl, vjp=vjp, arity=1,
                        label=name, samples=REDUCE_SAMPLES, **properties))
@@ -92,19 +98,23 @@ def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, **properties:
 
 SUM = _declare_reduction(
     "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), _sum_dtype,
-    lambda g, out, x, axis, keepdims: (_spread(g, x, axis, keepdims),), linear=True)
+    lambda g, out, x, axis, keepdims: (_spread(g, x, axis, keepdims),), linear=True,
+    reduction=SUM_ACCUMULATOR)
 MEAN = _declare_reduction(
     "mean", _mean_impl, float_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g / count(x, axis, g.dtype), x, axis, keepdims),),
-    linear=True)
+    linear=True, reduction=("0", "{acc} + {0}", "{acc} / {count}"))
 MAX = _declare_reduction(
-    "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp)
+    "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp,
+    reduction=("{lowest}", "maximum({acc}, {0})", "{acc}"))
 MIN = _declare_reduction(
-    "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp)
+    "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp,
+    reduction=("{highest}", "minimum({acc}, {0})", "{acc}"))
 LOGSUMEXP = _declare_reduction(
     "logsumexp", _logsumexp_impl, float_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g, x, axis, keepdims)
-                                       * exp(x - _keep(out, axis, keepdims)),))
+                                       * exp(x - _keep(out, axis, keepdims)),),
+    rows=("logsumexp_rows", True))
 
 
 def _softmax_impl(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
@@ -130,12 +140,13 @@ def _float_only(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
 
 SOFTMAX = register(Op(
     "softmax", shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
-    label="softmax", impl=_softmax_impl, samples=NORMALIZE_SAMPLES,
+    label="softmax", impl=_softmax_impl, samples=NORMALIZE_SAMPLES, rows=("softmax_rows", False),
     vjp=lambda g, out, x, axis: (out * (g - sum_(g * out, axis=axis, keepdims=True)),),
 ))
 LOG_SOFTMAX = register(Op(
     "log_softmax", shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
     label="log_softmax", impl=_log_softmax_impl, samples=NORMALIZE_SAMPLES,
+    rows=("log_softmax_rows", False),
     vjp=lambda g, out, x, axis: (g - exp(out) * sum_(g, axis=axis, keepdims=True),),
 ))
 

@@ -68,7 +68,9 @@ RESHAPE = register(Op(
     "reshape", shape=_reshape_shape, dtype=same_dtype, arity=1, label="reshape", linear=True,
     impl=lambda x, shape: np.reshape(x, shape),
     vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
-    kernel="np.reshape({0}, {shape})",
+    kernel=lambda node: ("np.full({out_shape}, {0})" if node.inputs[0].ndim == 0 else
+                         "np.ascontiguousarray({0}).flat[0]" if node.ndim == 0 else
+                         "np.ascontiguousarray({0}).reshape({shape})"),
     samples=(Sample(((2, 3),), {"shape": (3, 2)}), Sample(((2, 3, 4),), {"shape": (-1, 4)}),
              Sample(((6,),), {"shape": (1, 2, 3)}), Sample(((),), {"shape": (1, 1)})),
 ))
@@ -108,7 +110,9 @@ TRANSPOSE = register(Op(
     "transpose", shape=_transpose_shape, dtype=same_dtype, arity=1, linear=True,
     label="transpose", impl=lambda x, axes: np.transpose(x, axes),
     vjp=lambda g, out, x, axes: (transpose(g, tuple(int(i) for i in np.argsort(axes))),),
-    kernel="np.transpose({0}, {axes})",
+    kernel=lambda node: ("{0}.T" if node.attr["axes"] == tuple(reversed(range(node.ndim)))
+                         else "np.transpose({0}, {axes})"),
+    index=lambda node, out: tuple(out[node.attr["axes"].index(k)] for k in range(len(out))),
     samples=(Sample(((2, 3),), {"axes": (1, 0)}), Sample(((2, 3, 4),), {"axes": (2, 0, 1)})),
 ))
 
@@ -141,6 +145,19 @@ def _broadcast_to_shape(inputs: Sequence[Node], shape: Shape) -> Shape:
     return tuple(shape)
 
 
+def _broadcast_index(source: Shape, target: Shape, out: Sequence[str]) -> tuple[str, ...]:
+    """Index of a broadcast input: trailing axes, 0 on its static size-1 axes (codegen)."""
+    lead = len(target) - len(source)
+    return tuple("0" if size == 1 and target[lead + a] != 1 else out[lead + a]
+                 for a, size in enumerate(source))
+
+
+def _squeeze_index(axis: tuple[int, ...], out: Sequence[str]) -> tuple[str, ...]:
+    """Index of a squeezed input: 0 on the removed size-1 axes (codegen)."""
+    rest = iter(out)
+    return tuple("0" if a in axis else next(rest) for a in range(len(out) + len(axis)))
+
+
 def _sum_to_impl(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
@@ -166,13 +183,16 @@ BROADCAST_TO = register(Op(
     "broadcast_to", shape=_broadcast_to_shape, dtype=same_dtype, arity=1, linear=True,
     label="broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape),
     vjp=lambda g, out, x, shape: (sum_to(g, x.shape),),
-    kernel="np.broadcast_to({0}, {shape})",
+    kernel=lambda node: ("np.full({shape}, {0})" if node.inputs[0].ndim == 0
+                         else "np.broadcast_to({0}, {shape})"),
+    index=lambda node, out: _broadcast_index(node.inputs[0].shape, node.shape, out),
     samples=(Sample(((3,),), {"shape": (2, 3)}), Sample(((2, 1),), {"shape": (4, 2, 5)}),
              Sample(((),), {"shape": (3,)})),
 ))
 SUM_TO = register(Op(
     "sum_to", shape=_sum_to_shape, dtype=same_dtype, arity=1, linear=True, label="sum_to",
     impl=_sum_to_impl, vjp=lambda g, out, x, shape: (broadcast_to(g, x.shape),),
+    reduction=("0", "{acc} + {0}", "{acc}"),
     samples=(Sample(((2, 3),), {"shape": (3,)}), Sample(((4, 2, 5),), {"shape": (2, 1)}),
              Sample(((3,),), {"shape": ()})),
 ))
@@ -208,6 +228,7 @@ EXPAND_DIMS = register(Op(
     "expand_dims", shape=_expand_dims_shape, dtype=same_dtype, arity=1, linear=True,
     label="expand_dims", impl=lambda x, axis: np.expand_dims(x, axis),
     vjp=lambda g, out, x, axis: (squeeze(g, axis),),
+    index=lambda node, out: tuple(i for a, i in enumerate(out) if a not in node.attr["axis"]),
     samples=(Sample(((3,),), {"axis": (0,)}), Sample(((2, 3),), {"axis": (1, 3)})),
 ))
 
@@ -224,6 +245,7 @@ SQUEEZE = register(Op(
     "squeeze", shape=_squeeze_shape, dtype=same_dtype, arity=1, linear=True, label="squeeze",
     impl=lambda x, axis: np.squeeze(x, axis),
     vjp=lambda g, out, x, axis: (expand_dims(g, axis),),
+    index=lambda node, out: _squeeze_index(node.attr["axis"], out),
     samples=(Sample(((1, 3),), {"axis": (0,)}), Sample(((2, 1, 3, 1),), {"axis": (1, 3)})),
 ))
 
@@ -286,6 +308,9 @@ CONCATENATE = register(Op(
     "concatenate", shape=_concatenate_shape, dtype=lambda inputs, axis: np.result_type(
         *(i.dtype for i in inputs)), arity=None, linear=True, label="concatenate",
     impl=lambda *arrays, axis: np.concatenate(arrays, axis=axis), vjp=_concatenate_vjp,
+    kernel=lambda node: "np.concatenate((" + "".join(
+        f"{{{i}}}" + ("" if item.dtype == node.dtype else ".astype({out_dtype})") + ", "
+        for i, item in enumerate(node.inputs)) + "), axis={axis})",
     samples=(Sample(((2, 3), (4, 3)), {"axis": 0}), Sample(((2, 1), (2, 3), (2, 2)), {"axis": 1})),
 ))
 
@@ -384,6 +409,20 @@ def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shap
     return tuple(result)
 
 
+def _index_code(index: tuple[IndexPart, ...]) -> str:
+    """`[1:, None]`: the index as Python source, for generated code."""
+    pieces = []
+    for part in index:
+        if part[0] == "int":
+            pieces.append(str(part[1]))
+        elif part[0] == "new":
+            pieces.append("None")
+        else:
+            start, stop, step = ("" if b is None else str(b) for b in part[1:])
+            pieces.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+    return "[" + ", ".join(pieces) + "]"
+
+
 def _scatter_impl(g: np.ndarray, shape: tuple[int, ...], index: tuple[IndexPart, ...]) -> np.ndarray:
     out = np.zeros(shape, dtype=g.dtype)
     out[_index_tuple(index)] = g
@@ -394,6 +433,7 @@ GETITEM = register(Op(
     "getitem", shape=_getitem_shape, dtype=same_dtype, arity=1, linear=True, label="getitem",
     impl=lambda x, index: x[_index_tuple(index)],
     vjp=lambda g, out, x, index: (apply(SCATTER, g, shape=x.shape, index=index),),
+    kernel=lambda node: "{0}" + _index_code(node.attr["index"]),
     samples=(Sample(((4, 3),), {"index": (("int", 1),)}),
              Sample(((5, 3),), {"index": (("slice", 1, None, 2), ("int", -1))}),
              Sample(((5,),), {"index": (("slice", None, None, -1),)}),
@@ -403,6 +443,8 @@ GETITEM = register(Op(
 SCATTER = register(Op(
     "scatter", shape=lambda inputs, shape, index: tuple(shape), dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
+    kernel=lambda node: ("{out} = np.zeros({shape}, {out_dtype})\n{out}"
+                         + _index_code(node.attr["index"]) + " = {0}"),
     vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
     samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),
 ))

@@ -1,0 +1,568 @@
+"""Code generation: a schedule -> the source of ONE Python function for Numba.
+
+Owns naming (inputs keep the user's names, outputs may be named by the caller,
+e.g. `d_W`; others are t0, t1, ... in topological order), loop nests for
+fusion groups, accumulators for fused reductions, broadcast and view index
+arithmetic, and one statement per kernel. Every statement is followed by a
+comment with the graph equation it computes (the printer's text form), so
+`f.source` reads like the graph. Output is deterministic.
+
+How an op is lowered is read from its declaration (graphc/ops): `scalar`
+templates, `reduction` accumulators, `index` maps of views, `rows` helpers,
+`kernel` templates. Placeholders: `{0}`, `{1}` (inputs), attribute names,
+`{suffix}` (f64/f32), `{zero}`/`{one}` (typed literals of the output dtype),
+`{out_dtype}`, `{out_shape}`, `{shape0}`.. (sizes of input 0..), `{count}`
+(reduced element count), `{acc}` (accumulator), `{out}` (result variable of
+a multi-statement kernel). See docs/codegen.md. Imports: ir, shapes, dtypes,
+printing, schedule (layer L4); entry point `generate(schedule, ...)`.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..errors import GraphcError
+from ..ir import Node
+from ..printing import format_attrs, type_string
+from .library import HELPERS
+from .schedule import Group, Schedule, kind
+
+RESERVED = {"np", "math", "range", "len", "max", "min", "abs", "float", "int", "bool",
+            *(f"i{axis}" for axis in range(32))}  # i0, i1, ...: loop indices
+KERNEL_NAMES = ("exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "sin", "cos")
+SCALAR_KERNELS = tuple(f"{name}_{suffix}" for name in KERNEL_NAMES for suffix in ("f64", "f32"))
+
+
+@dataclass
+class Generated:
+    """The function's source and what the caller must pass it."""
+
+    source: str
+    function_name: str
+    parameters: list[str]  # input names, then constant-array names
+    constants: list[np.ndarray]  # values for the constant parameters, in order
+    helpers: list[str] = field(default_factory=list)  # jitted helpers the source imports
+    parts: int = 1  # functions the body is split into (each jitted on its own)
+
+
+class ShapeText(list):  # type: ignore[type-arg]
+    """Size expressions that format as a Python tuple and index as a list ({out_shape[0]})."""
+
+    def __format__(self, spec: str) -> str:
+        return "(" + ", ".join(self) + ("," if len(self) == 1 else "") + ")"
+
+
+def template_of(node: Node) -> str:
+    """The op's kernel template for this node (ops may choose it per node)."""
+    kernel = node.op.kernel
+    if kernel is None:
+        raise GraphcError(f"the numba backend has no lowering for op {node.op.name!r} "
+                          f"(node built at {node.origin}): declare a kernel template for it")
+    return kernel(node) if callable(kernel) else kernel
+
+
+def literal(value: Any, dtype: np.dtype) -> str:
+    """A Python literal of `value` typed as `dtype` in Numba (np.float32(0.5), 3, True)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return str(bool(value))
+    if dtype.kind in "iu":
+        text = str(int(value))
+    else:
+        number = float(value)
+        if np.isnan(number):
+            text = "np.nan"
+        elif np.isinf(number):
+            text = "np.inf" if number > 0 else "-np.inf"
+        else:
+            text = repr(number)
+    if dtype in (np.dtype("float64"), np.dtype("int64")):
+        return text
+    return f"np.{dtype.name}({text})"
+
+
+def _identifier(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in text) or "t"
+    if cleaned[0].isdigit():
+        cleaned = "t" + cleaned
+    return cleaned
+
+
+class Writer:
+    """Indented lines, each statement with the comment of the node(s) it computes."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+
+    def emit(self, statement: str, comment: str = "") -> None:
+        pad = "    " * self.depth
+        for index, line in enumerate(statement.split("\n")):
+            note = f"  # {comment}" if comment and index == 0 else ""
+            self.lines.append(pad + line + note)
+
+
+class Generator:
+    """One generation run: names, sizes, and the emitters for each kind of unit."""
+
+    def __init__(self, plan: Schedule, output_names: Sequence[str | None],
+                 function_name: str) -> None:
+        self.plan = plan
+        self.function_name = function_name
+        self.names: dict[Node, str] = {}
+        self.used: set[str] = set(RESERVED) | set(SCALAR_KERNELS) | set(HELPERS) | {function_name}
+        self.sizes: dict[str, str] = {}  # Dim factor -> expression
+        self.constants: list[Node] = []
+        self.helpers: set[str] = set()
+        self.writer = Writer()
+        self.locals: dict[Node, str] = {}  # values living in the current loop body
+        for node in plan.inputs:
+            self._claim(node, str(node.name))
+        for node, wanted in zip(plan.outputs, output_names):
+            if not wanted and node.origin.startswith("gradient of "):
+                wanted = "d_" + node.origin[len("gradient of "):]
+            if wanted and node not in self.names and node.op.name not in ("input", "constant"):
+                self._claim(node, wanted)
+        self._counter = 0
+
+    # ------------------------------------------------------------- names
+    def _unique(self, wanted: str) -> str:
+        base = _identifier(wanted)
+        if keyword.iskeyword(base):
+            base += "_"
+        name, suffix = base, 1
+        while name in self.used:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        self.used.add(name)
+        return name
+
+    def _claim(self, node: Node, wanted: str) -> str:
+        self.names[node] = self._unique(wanted)
+        return self.names[node]
+
+    def name(self, node: Node) -> str:
+        if node not in self.names:
+            if node.op.name == "constant":
+                self.constants.append(node)
+                self._claim(node, f"c{len(self.constants) - 1}")
+            else:
+                while f"t{self._counter}" in self.used:
+                    self._counter += 1
+                self._claim(node, node.name if node.name and node.name not in self.used
+                            else f"t{self._counter}")
+        return self.names[node]
+
+    def describe(self, node: Node) -> str:
+        """The printer's equation for the node: `t1: f64[n,2] = sigmoid t0`."""
+        args = [self.text_of(i) for i in node.inputs]
+        if node.op.infix and len(args) == 2:
+            expression = f"{args[0]} {node.op.infix} {args[1]}"
+        else:
+            expression = " ".join([node.op.label + format_attrs(node)] + args)
+        return f"{self.name(node)}: {type_string(node)} = {expression}"
+
+    def text_of(self, node: Node) -> str:
+        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+            return repr(node.value.item())
+        return self.name(node)
+
+    # ------------------------------------------------------------- sizes
+    def size(self, size: shapes.Size) -> str:
+        if isinstance(size, int):
+            return str(size)
+        factors = []
+        for factor in size.factors:
+            if factor not in self.sizes:
+                raise GraphcError(f"size {size} is not determined by the inputs' shapes; "
+                                  "the numba backend cannot allocate it")
+            factors.append(self.sizes[factor])
+        if size.coefficient != 1:
+            factors.insert(0, str(size.coefficient))
+        return " * ".join(factors)
+
+    def shape(self, shape: shapes.Shape) -> ShapeText:
+        return ShapeText(self.size(s) for s in shape)
+
+    def learn_sizes(self, node: Node, variable: str) -> None:
+        """Sizes first seen on this array (e.g. after a slice) are read from it at run time."""
+        for axis, size in enumerate(node.shape):
+            if isinstance(size, shapes.Dim) and len(size.factors) == 1 and size.coefficient == 1:
+                self.sizes.setdefault(size.factors[0], f"{variable}.shape[{axis}]")
+
+    def bind_input_sizes(self) -> None:
+        for node in self.plan.inputs:
+            for axis, size in enumerate(node.shape):
+                if not isinstance(size, shapes.Dim) or size.factors[0] in self.sizes:
+                    continue
+                factor = size.factors[0]
+                wanted = factor if not size.is_anonymous else f"{self.names[node]}_size{axis}"
+                variable = self._unique(wanted)
+                self.sizes[factor] = variable
+                self.writer.emit(f"{variable} = {self.names[node]}.shape[{axis}]",
+                                 f"size {size} of input {node.name}")
+
+    # ------------------------------------------------------------ values
+    def attributes(self, node: Node) -> dict[str, Any]:
+        formatted: dict[str, Any] = {}
+        for key, value in node.attrs:
+            formatted[key] = self._attribute(value)
+        dtype = node.dtype
+        formatted.update(
+            suffix=dtypes.short_name(dtype) if dtype.kind == "f" else "f64",
+            zero=literal(0, dtype), one=literal(1, dtype),
+            out_dtype="np." + dtype.name, out_shape=self.shape(node.shape))
+        for index, source in enumerate(node.inputs):
+            formatted[f"shape{index}"] = self.shape(source.shape)
+        return formatted
+
+    def _attribute(self, value: Any) -> str:
+        if isinstance(value, shapes.Dim):
+            return self.size(value)
+        if isinstance(value, tuple):
+            items = [self._attribute(v) for v in value]
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        return str(value)
+
+    def constant_literal(self, node: Node, context: Node | None) -> str:
+        """A rank-0 constant inline, typed like NumPy would use it in `context` (NEP 50)."""
+        assert node.value is not None
+        dtype = node.dtype
+        if node.weak and context is not None:
+            strong = [(i.dtype, False) for i in context.inputs if not i.weak]
+            if strong:
+                try:
+                    dtype = dtypes.promote(strong + [(node.dtype, True)])
+                except GraphcError:
+                    dtype = node.dtype
+        return literal(node.value.item(), dtype)
+
+    def variable(self, node: Node, context: Node | None = None) -> str:
+        """The variable (or literal) holding a whole materialized value."""
+        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+            return self.constant_literal(node, context)
+        if node in self.locals:
+            return self.locals[node]
+        return self.name(node)
+
+    def access(self, node: Node, index: Sequence[str], context: Node | None = None) -> str:
+        """One element of `node` at `index` (an expression per axis of node)."""
+        if node in self.locals:
+            return self.locals[node]
+        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+            return self.constant_literal(node, context)
+        if kind(node) == "view" and node not in self.plan.materialized:
+            assert node.op.index is not None
+            return self.access(node.inputs[0], node.op.index(node, tuple(index)), context)
+        name = self.variable(node, context)
+        if node.ndim == 0:
+            return name
+        return f"{name}[{', '.join(index)}]"
+
+    # ----------------------------------------------------------- emitters
+    def emit_kernel(self, node: Node) -> None:
+        if node.op.rows is not None:
+            self.emit_rows(node)
+            return
+        template = template_of(node)
+        arguments = [self.variable(i, node) for i in node.inputs]
+        values = self.attributes(node)
+        self._note_helpers(template)
+        name = self.name(node)
+        if "{out}" in template:
+            statement = template.format(*arguments, out=name, **values)
+        else:
+            statement = f"{name} = " + template.format(*arguments, **values)
+        self.writer.emit(statement, self.describe(node))
+        self.learn_sizes(node, name)
+
+    def emit_rows(self, node: Node) -> None:
+        assert node.op.rows is not None
+        helper, reduces = node.op.rows
+        self.helpers.update((helper, "to_rows"))
+        source = node.inputs[0]
+        if source.ndim == 0:
+            raise GraphcError(f"{node.op.name} of a rank-0 tensor is not supported by the numba "
+                              f"backend (node built at {node.origin})")
+        axis = tuple(node.attr["axis"])
+        kept = tuple(a for a in range(source.ndim) if a not in axis)
+        order = kept + axis
+        rows = " * ".join(self.size(source.shape[a]) for a in kept) or "1"
+        columns = " * ".join(self.size(source.shape[a]) for a in axis) or "1"
+        argument = self.variable(source, node)
+        if source.dtype != node.dtype:
+            argument = f"{argument}.astype(np.{node.dtype.name})"
+        order_text = "(" + ", ".join(map(str, order)) + ("," if len(order) == 1 else "") + ")"
+        call = f"{helper}(to_rows({argument}, {order_text}, {rows}, {columns}))"
+        name = self.name(node)
+        if reduces:
+            statement = f"{call}[0, 0]" if node.ndim == 0 else \
+                f"{call}.reshape({format(self.shape(node.shape))})"
+        elif order == tuple(range(source.ndim)):
+            statement = f"{call}.reshape({format(self.shape(node.shape))})"
+        else:
+            permuted = format(self.shape(tuple(source.shape[a] for a in order)))
+            inverse = tuple(int(i) for i in np.argsort(order))
+            statement = f"np.transpose({call}.reshape({permuted}), {inverse})"
+        self.writer.emit(f"{name} = {statement}", self.describe(node))
+
+    def emit_view_copy(self, node: Node) -> None:
+        """A view some kernel needs as an array: its own template, or a copy loop."""
+        if node.op.kernel is not None:
+            self.emit_kernel(node)
+            return
+        name = self.name(node)
+        index = [f"i{axis}" for axis in range(node.ndim)]
+        self.writer.emit(f"{name} = np.empty({format(self.shape(node.shape))}, "
+                         f"np.{node.dtype.name})", self.describe(node))
+        self._open_loops(node.shape)
+        assert node.op.index is not None
+        value = self.access(node.inputs[0], node.op.index(node, tuple(index)))
+        self.writer.emit(f"{name}[{', '.join(index)}] = {value}")
+        self.writer.depth -= node.ndim
+
+    def _open_loops(self, shape: shapes.Shape) -> None:
+        for axis, size in enumerate(shape):
+            self.writer.emit(f"for i{axis} in range({self.size(size)}):")
+            self.writer.depth += 1
+
+    def emit_group(self, group: Group) -> None:
+        members = group.members
+        index = [f"i{axis}" for axis in range(len(group.shape))]
+        materialized = self.plan.materialized
+        for node in members:  # allocations and accumulator initial values
+            if kind(node) == "reduction":
+                self._init_accumulator(node)
+            elif node in materialized and node.ndim > 0:
+                self.writer.emit(f"{self.name(node)} = np.empty("
+                                 f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
+        self._open_loops(group.shape)
+        for node in members:
+            if kind(node) == "reduction":
+                self._accumulate(node, index)
+                continue
+            value = self._pointwise(node, index)
+            if node.ndim == 0:
+                local = self.name(node)
+            elif node in materialized:
+                local = self.name(node) + "_e"
+            else:
+                local = self.name(node)
+            self.writer.emit(f"{local} = {value}", self.describe(node))
+            self.locals[node] = local
+            if node in materialized and node.ndim > 0:
+                self.writer.emit(f"{self.name(node)}[{', '.join(index)}] = {local}")
+        self.writer.depth -= len(group.shape)
+        for node in members:
+            self.locals.pop(node, None)
+            if kind(node) == "reduction":
+                self._finish(node)
+
+    def _pointwise(self, node: Node, index: Sequence[str]) -> str:
+        assert node.op.scalar is not None
+        template = node.op.scalar
+        arguments = []
+        for position, source in enumerate(node.inputs):
+            value = self.access(source, _broadcast(source.shape, node.shape, index), node)
+            condition = f"select({{{position}}}," in template
+            if node.dtype.kind == "f" and source.dtype.kind in "iub" and not condition \
+                    and not self._is_literal(source):
+                value = f"np.{node.dtype.name}({value})"
+            arguments.append(value)
+        expression = template.format(*arguments, **self.attributes(node))
+        self._note_helpers(template.replace("{suffix}", dtypes.short_name(node.dtype)
+                                            if node.dtype.kind == "f" else "f64"))
+        typed = "{suffix}" in template or template.startswith("np.{dtype}")
+        if node.dtype in (np.dtype("float32"), np.dtype("int32")) and not typed:
+            expression = f"np.{node.dtype.name}({expression})"
+        return expression
+
+    def _is_literal(self, node: Node) -> bool:
+        return node.op.name == "constant" and node.value is not None and node.value.ndim == 0
+
+    def _init_accumulator(self, node: Node) -> None:
+        assert node.op.reduction is not None
+        init = node.op.reduction[0].format(lowest=_extreme(node.dtype, low=True),
+                                           highest=_extreme(node.dtype, low=False))
+        name = self.name(node)
+        if node.ndim == 0:
+            self.writer.emit(f"{name} = np.{node.dtype.name}({init})")
+        else:
+            self.writer.emit(f"{name} = np.full({format(self.shape(node.shape))}, {init}, "
+                             f"np.{node.dtype.name})")
+
+    def _accumulate(self, node: Node, index: Sequence[str]) -> None:
+        assert node.op.reduction is not None
+        source = node.inputs[0]
+        value = self.access(source, index, node)
+        if node.dtype.kind == "f" and source.dtype.kind in "iub":
+            value = f"np.{node.dtype.name}({value})"
+        target_index, _ = reduction_layout(node, index)
+        name = self.name(node)
+        target = name if node.ndim == 0 else f"{name}[{', '.join(target_index)}]"
+        update = node.op.reduction[1].format(value, acc=target)
+        if node.dtype in (np.dtype("float32"), np.dtype("int32")):
+            update = f"np.{node.dtype.name}({update})"
+        self.writer.emit(f"{target} = {update}", self.describe(node))
+
+    def _finish(self, node: Node) -> None:
+        assert node.op.reduction is not None
+        finish = node.op.reduction[2]
+        if finish == "{acc}":
+            return
+        _, reduced = reduction_layout(node, [])
+        count = "(" + (" * ".join(self.size(node.inputs[0].shape[a]) for a in reduced) or "1") + ")"
+        name = self.name(node)
+        expression = finish.format(acc=name, count=count)
+        if node.ndim == 0:
+            expression = f"np.{node.dtype.name}({expression})"
+        self.writer.emit(f"{name} = {expression}", f"finish {node.op.name} {name}")
+
+    def _note_helpers(self, template: str) -> None:
+        for helper in (*HELPERS, *SCALAR_KERNELS):
+            if helper + "(" in template:
+                self.helpers.add(helper)
+
+
+def _broadcast(source: shapes.Shape, target: shapes.Shape, index: Sequence[str]) -> list[str]:
+    """Index of an input broadcast to `target`: trailing axes, 0 on its size-1 axes."""
+    lead = len(target) - len(source)
+    return ["0" if size == 1 and target[lead + a] != 1 else index[lead + a]
+            for a, size in enumerate(source)]
+
+
+def reduction_layout(node: Node, index: Sequence[str]) -> tuple[list[str], tuple[int, ...]]:
+    """(output index for an input `index`, the reduced input axes).
+
+    Reductions carry `axis`/`keepdims`; an un-broadcast (`sum_to`) reduces the
+    leading axes and those where its target shape has a static 1.
+    """
+    source = node.inputs[0].shape
+    attrs = node.attr
+    if "axis" in attrs:
+        axes = tuple(attrs["axis"])
+        if attrs.get("keepdims", False):
+            out = ["0" if a in axes else i for a, i in enumerate(index)]
+        else:
+            out = [i for a, i in enumerate(index) if a not in axes]
+        return out, axes
+    lead = len(source) - node.ndim
+    reduced = tuple(range(lead)) + tuple(
+        lead + j for j, size in enumerate(node.shape) if size == 1 and source[lead + j] != 1)
+    out = ["0" if lead + j in reduced else index[lead + j] for j in range(node.ndim)] \
+        if index else []
+    return out, reduced
+
+
+def _extreme(dtype: np.dtype, low: bool) -> str:
+    if dtype.kind == "f":
+        return "-np.inf" if low else "np.inf"
+    if dtype.kind == "b":
+        return "False" if low else "True"
+    info = np.iinfo(dtype)
+    return str(info.min if low else info.max)
+
+
+def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
+             function_name: str = "graph", part_budget: int = 400) -> Generated:
+    """The source of one function computing every output of the scheduled graph.
+
+    A graph whose code exceeds `part_budget` lines is split into parts (one njit
+    function each, called in order by the main function), because Numba's and
+    LLVM's time grows faster than linearly in the size of one function.
+    """
+    names = list(output_names or ()) + [None] * (len(plan.outputs) - len(output_names or ()))
+    generator = Generator(plan, names, function_name)
+    generator.bind_input_sizes()
+    prologue = generator.writer.lines
+    blocks: list[list[str]] = []
+    for unit in plan.units:
+        generator.writer.lines = []
+        if isinstance(unit, Group):
+            generator.emit_group(unit)
+        elif kind(unit) == "view":
+            generator.emit_view_copy(unit)
+        else:
+            generator.emit_kernel(unit)
+        blocks.append(generator.writer.lines)
+    results = [generator.variable(o) for o in plan.outputs]
+    parameters = [generator.names[i] for i in plan.inputs] + \
+        [generator.names[c] for c in generator.constants]
+    chunks = _split(blocks, part_budget)
+    if len(chunks) <= 1:
+        body = [f"def {function_name}({', '.join(parameters)}):", *prologue,
+                *[line for block in blocks for line in block], _return(results)]
+    else:
+        body = _parts(function_name, parameters, prologue, chunks, results)
+    helpers = sorted(generator.helpers)
+    header = ["import math", "", "import numpy as np", ""]
+    if helpers:
+        header.insert(3, "from graphc.backend.compile import " + ", ".join(helpers))
+    source = "\n".join(header + ["", *body]) + "\n"
+    constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
+    return Generated(source, function_name, parameters, constants, helpers,
+                     parts=max(len(chunks), 1))
+
+
+def _return(results: Sequence[str]) -> str:
+    return "    return (" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
+
+
+def _split(blocks: list[list[str]], budget: int) -> list[list[list[str]]]:
+    chunks: list[list[list[str]]] = []
+    size = budget
+    for block in blocks:
+        if size + len(block) > budget and size > 0:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(block)
+        size += len(block)
+    return chunks
+
+
+def _names(lines: list[str]) -> tuple[set[str], set[str]]:
+    """(names read before being assigned, names assigned) by a run of statements."""
+    tree = ast.parse(textwrap.dedent("\n".join(lines)))
+    loaded: set[str] = set()
+    stored: set[str] = set()
+    for statement in tree.body:  # a loop's body reads only what it or earlier statements set
+        names = [n for n in ast.walk(statement) if isinstance(n, ast.Name)]
+        inside = {n.id for n in names if isinstance(n.ctx, ast.Store)}
+        if not isinstance(statement, ast.For):
+            inside = set()
+        loaded |= {n.id for n in names if isinstance(n.ctx, ast.Load)} - stored - inside
+        stored |= {n.id for n in names if isinstance(n.ctx, ast.Store)}
+    return loaded, stored
+
+
+def _parts(function_name: str, parameters: list[str], prologue: list[str],
+           chunks: list[list[list[str]]], results: list[str]) -> list[str]:
+    """The main function calling one njit function per chunk, passing live values along."""
+    defined = set(parameters) | _names(prologue)[1]
+    summaries = [_names([line for block in chunk for line in block]) for chunk in chunks]
+    needed_later: list[set[str]] = []
+    later = {r for r in results}
+    for loaded, _ in reversed(summaries):
+        needed_later.append(set(later))
+        later |= loaded
+    needed_later.reverse()
+    main = [f"def {function_name}({', '.join(parameters)}):", *prologue]
+    parts: list[str] = []
+    for number, (chunk, (loaded, stored)) in enumerate(zip(chunks, summaries)):
+        arguments = sorted(loaded & defined)
+        returned = sorted(stored & needed_later[number])
+        part = f"{function_name}_part{number}"
+        parts += [f"def {part}({', '.join(arguments)}):",
+                  *[line for block in chunk for line in block], _return(returned), "", ""]
+        target = ", ".join(returned) + ("," if len(returned) == 1 else "")
+        main.append(f"    {target} = {part}({', '.join(arguments)})" if returned
+                    else f"    {part}({', '.join(arguments)})")
+        defined |= stored
+    return parts + main + [_return(results)]

@@ -1,0 +1,121 @@
+"""Array-level helpers that generated code calls for the ops that are not loops.
+
+Owns: row-wise kernels (`logsumexp_rows`, `softmax_rows`, `log_softmax_rows`)
+on a 2-D array whose last axis is the reduced one (codegen moves the op's
+`axis` last and flattens the rest, so one helper serves every rank), the
+rank-generic reshaping around them (`to_rows`), batched matmul and one-hot.
+Plain Python over NumPy: `graphc.backend.compile` wraps each function with
+`numba.njit`, exactly like the scalar kernels in `kernels.py`; this module
+never imports numba. Imports: numpy only (layer L4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def select(condition: Any, if_true: Any, if_false: Any) -> Any:
+    """`if_true if condition else if_false` as a call: keeps branches out of the big function.
+
+    Numba's analyses of one function slow down with its number of basic blocks;
+    a call is one instruction there, and LLVM inlines it to a branch-free select.
+    """
+    return if_true if condition else if_false
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """np.maximum of two scalars: NaN wins."""
+    return a if a >= b or a != a else b
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """np.minimum of two scalars: NaN wins."""
+    return a if a <= b or a != a else b
+
+
+def to_rows(x: Any, order: tuple[int, ...], rows: int, columns: int) -> Any:
+    """x with its axes permuted to `order`, as a C-contiguous (rows, columns) array."""
+    return np.ascontiguousarray(np.transpose(x, order)).reshape((rows, columns))
+
+
+def logsumexp_rows(x: Any) -> Any:
+    """log(sum(exp(row))) per row, shifted by the row's max (inf/nan rows as NumPy)."""
+    rows, columns = x.shape
+    out = np.empty((rows, 1), dtype=x.dtype)
+    for r in range(rows):
+        peak = -np.inf
+        for c in range(columns):
+            if x[r, c] > peak or x[r, c] != x[r, c]:
+                peak = x[r, c]
+        if not np.isfinite(peak):
+            peak = 0.0
+        total = 0.0
+        for c in range(columns):
+            total += np.exp(x[r, c] - peak)
+        out[r, 0] = np.log(total) + peak
+    return out
+
+
+def softmax_rows(x: Any) -> Any:
+    """exp(row - max(row)) / sum(...), per row."""
+    rows, columns = x.shape
+    out = np.empty_like(x)
+    for r in range(rows):
+        peak = x[r, 0]
+        for c in range(1, columns):
+            if x[r, c] > peak or x[r, c] != x[r, c]:
+                peak = x[r, c]
+        total = 0.0
+        for c in range(columns):
+            value = np.exp(x[r, c] - peak)
+            out[r, c] = value
+            total += value
+        for c in range(columns):
+            out[r, c] = out[r, c] / total
+    return out
+
+
+def log_softmax_rows(x: Any) -> Any:
+    """row - max(row) - log(sum(exp(row - max(row)))), per row."""
+    rows, columns = x.shape
+    out = np.empty_like(x)
+    for r in range(rows):
+        peak = x[r, 0]
+        for c in range(1, columns):
+            if x[r, c] > peak or x[r, c] != x[r, c]:
+                peak = x[r, c]
+        total = 0.0
+        for c in range(columns):
+            total += np.exp(x[r, c] - peak)
+        shift = peak + np.log(total)
+        for c in range(columns):
+            out[r, c] = x[r, c] - shift
+    return out
+
+
+def matmul_batched(a: Any, b: Any, batch: tuple[int, ...]) -> Any:
+    """np.matmul for operands of rank >= 2 with broadcast batch axes: np.dot per batch item."""
+    m, k = a.shape[-2], a.shape[-1]
+    n = b.shape[-1]
+    left = np.ascontiguousarray(np.broadcast_to(a, batch + (m, k))).reshape((-1, m, k))
+    right = np.ascontiguousarray(np.broadcast_to(b, batch + (k, n))).reshape((-1, k, n))
+    out = np.empty((left.shape[0], m, n), dtype=left.dtype)
+    for item in range(left.shape[0]):
+        out[item] = np.dot(left[item], right[item])
+    return out
+
+
+def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
+    """(len(labels), depth) rows with `one` at each label's column; out-of-range rows stay 0."""
+    out = np.full((labels.shape[0], depth), one)
+    out[:, :] = 0
+    for r in range(labels.shape[0]):
+        if 0 <= labels[r] < depth:
+            out[r, labels[r]] = one
+    return out
+
+
+HELPERS = ("select", "maximum", "minimum", "to_rows", "logsumexp_rows", "softmax_rows",
+           "log_softmax_rows", "matmul_batched", "one_hot_flat")

@@ -1,0 +1,96 @@
+"""Every op in the registry, lowered by the numba backend, against the NumPy backend.
+
+All cases (each op's `samples`, plus broadcasting shapes for elementwise ops,
+plus the gradient of a weighted sum of each differentiable case) go into ONE
+compiled function, so Numba compiles once per session; the disk cache
+(GRAPHC_CACHE_DIR, see conftest fixture below) makes reruns cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from backend_support import graphc_cache_dir  # noqa: F401 - autouse fixture
+
+import graphc as gc
+from graphc import dtypes
+from graphc.ir import OPS, REAL, Node, Sample, apply
+
+ELEMENTWISE_SHAPES = {
+    1: [((3, 4),), ((),), ((2, 1, 3),)],
+    2: [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1), (1, 3)), ((), (3,))],
+    3: [((3, 4), (4,), ()), ((2, 1), (1, 3), (2, 3))],
+}
+
+
+def _cases() -> list[tuple[str, Any, Sample]]:
+    cases = []
+    for name, op in sorted(OPS.items()):
+        if op.arity == 0:
+            continue
+        samples = list(op.samples)
+        if op.elementwise and op.arity in ELEMENTWISE_SHAPES and not samples:
+            samples = [Sample(shapes) for shapes in ELEMENTWISE_SHAPES[op.arity]]
+        for number, sample in enumerate(samples):
+            cases.append((f"{name}_{number}", op, sample))
+    return cases
+
+
+CASES = _cases()
+
+
+def _values(op: Any, sample: Sample, rng: np.random.Generator) -> list[np.ndarray]:
+    values = []
+    for position, shape in enumerate(sample.shapes):
+        dtype = np.dtype(sample.dtypes[position] if sample.dtypes else "float64")
+        domain = op.domain[position] if position < len(op.domain) else REAL
+        if dtype.kind in "iu":
+            values.append(rng.integers(-1, 6, size=shape).astype(dtype))
+        else:
+            values.append(domain.sample(rng, shape).astype(dtype))
+    return values
+
+
+@pytest.fixture(scope="module")
+def contract() -> dict[str, Any]:
+    """Build every case, its gradient, compile once per backend, run once."""
+    rng = np.random.default_rng(7)
+    inputs: list[Node] = []
+    outputs: list[Node] = []
+    feed: list[np.ndarray] = []
+    labels: list[str] = []
+    for label, op, sample in CASES:
+        values = _values(op, sample, rng)
+        nodes = [gc.input(f"{label}_in{j}", v.shape, v.dtype) for j, v in enumerate(values)]
+        out = apply(op, *nodes, **sample.attrs)
+        inputs += nodes
+        feed += values
+        outputs.append(out)
+        labels.append(label)
+        wrt = [n for n in nodes if dtypes.is_float(n.dtype)]
+        if op.differentiable and op.vjp is not None and dtypes.is_float(out.dtype) and wrt:
+            weight = gc.input(f"{label}_weight", out.shape, out.dtype)
+            inputs.append(weight)
+            feed.append(rng.uniform(-1, 1, size=np.shape(np.empty(
+                tuple(int(s) for s in out.shape)))).astype(out.dtype))
+            grads = gc.grad(gc.sum(out * weight), wrt)
+            outputs += grads
+            labels += [f"{label} d/d{n.name}" for n in wrt]
+    numba_f = gc.compile(inputs, outputs, simplify=False)
+    numpy_f = gc.compile(inputs, outputs, backend="numpy", simplify=False)
+    return {"labels": labels, "numba": numba_f(*feed), "numpy": numpy_f(*feed),
+            "source": numba_f.source}
+
+
+@pytest.mark.parametrize("label", [c[0] for c in CASES])
+def test_numba_matches_numpy(contract: dict[str, Any], label: str) -> None:
+    found = False
+    for name, got, want in zip(contract["labels"], contract["numba"], contract["numpy"]):
+        if name != label and not name.startswith(label + " "):
+            continue
+        found = True
+        assert got.shape == want.shape and got.dtype == want.dtype, name
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=name)
+    assert found
