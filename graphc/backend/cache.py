@@ -40,9 +40,9 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def module_name(source: str) -> str:
-    """The module (and file) name of a generated source: graphc_<hash of its text>."""
-    return f"graphc_{digest(source)}"
+def module_name(key: str) -> str:
+    """The module (and file) name of a generated source: graphc_<hash of its key>."""
+    return f"graphc_{digest(key)}"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -59,10 +59,13 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def store(source: str) -> tuple[Path, bool]:
-    """Put the source in the cache; returns its path and whether a good copy was there already."""
+def store(source: str, key: str) -> tuple[Path, bool]:
+    """Put the source in the cache under the hash of `key` (the source plus what it links).
+
+    Returns its path and whether a good copy was there already.
+    """
     directory = cache_dir()
-    path = directory / (module_name(source) + ".py")
+    path = directory / (module_name(key) + ".py")
     try:
         existing = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

@@ -502,9 +502,11 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     else:
         body = _parts(function_name, parameters, prologue, chunks, results)
     helpers = sorted(generator.helpers)
-    header = ["import math", "", "import numpy as np", ""]
+    header = ["import numpy as np", ""]
     if helpers:
-        header.insert(3, "from graphc.backend.compile import " + ", ".join(helpers))
+        header.insert(1, "from graphc.backend.compile import " + ", ".join(helpers))
+    if any("math." in line for line in body):
+        header[:0] = ["import math", ""]
     source = "\n".join(header + ["", *body]) + "\n"
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, helpers,
