@@ -33,11 +33,16 @@ class Function:
     runner: Runner
     source: str
     stats: dict[str, Any] = field(default_factory=dict)
+    fast: Callable[..., Any] | None = None  # backend's checked fast path; None: not applicable
 
     def __post_init__(self) -> None:
         self._constraints = calling.collect_constraints(self.outputs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fast is not None and not kwargs and len(args) == len(self.inputs):
+            result = self.fast(*args)
+            if result is not None:
+                return result
         values = calling.order_arguments(self.inputs, args, kwargs)
         arrays = [calling.coerce(node, value) for node, value in zip(self.inputs, values)]
         binding = calling.bind(self.inputs, arrays, self._constraints)
@@ -118,7 +123,9 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     if backend == "numba":
         from .backend.compile import compile_graph
 
-        runner, source, backend_stats = compile_graph(input_nodes, output_nodes, names)
+        runner, source, backend_stats, fast = compile_graph(input_nodes, output_nodes, names,
+                                                            structure)
         stats.update(backend_stats)
-        return Function(input_nodes, output_nodes, structure, backend, runner, source, stats)
+        return Function(input_nodes, output_nodes, structure, backend, runner, source, stats,
+                        fast)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")

@@ -171,3 +171,22 @@ def test_import_graphc_does_not_import_numba() -> None:
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_fast_call_path_agrees_with_checked_path(compiled: dict[str, Any]) -> None:
+    function, _ = compiled["sum_sigmoid_matmul", "float64"]
+    assert function.fast is not None
+    rng = np.random.default_rng(3)
+    X, W = rng.normal(size=(4, 3)), rng.normal(size=(3, 2))
+    fast = function(X, W)
+    general = function(X=X, W=W)  # keywords take the general path
+    for a, b in zip(fast, general):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+    # Whatever the fast path does not accept falls back and is converted or rejected.
+    np.testing.assert_allclose(function(X.tolist(), W)[0], fast[0])
+    np.testing.assert_allclose(function(np.asfortranarray(X), W)[1], fast[1])
+    with pytest.raises(gc.InputError, match="W"):
+        function(X, rng.normal(size=(2, 3)))
+    with pytest.raises(gc.InputError):
+        function(X.astype(np.complex128), W)

@@ -60,6 +60,22 @@ class ShapeText(list):  # type: ignore[type-arg]
         return "(" + ", ".join(self) + ("," if len(self) == 1 else "") + ")"
 
 
+# Calls that always return a new array: a kernel whose template starts with one
+# cannot hand the caller a view of an argument (no defensive copy needed).
+ALLOCATING = ("np.dot(", "np.concatenate(", "np.zeros(", "np.full(", "one_hot_flat(",
+              "matmul_batched(", "{out} = np.zeros(")
+
+
+def fresh(node: Node) -> bool:
+    """Whether the node's value is always a new array (never a view of an argument)."""
+    op = node.op
+    if op.scalar is not None or op.reduction is not None or op.rows is not None:
+        return True
+    if op.index is not None or op.kernel is None:
+        return False
+    return template_of(node).startswith(ALLOCATING)
+
+
 def template_of(node: Node) -> str:
     """The op's kernel template for this node (ops may choose it per node)."""
     kernel = node.op.kernel

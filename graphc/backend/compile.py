@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import GraphcError
 from ..ir import Node
 from . import cache, kernels, library
-from .codegen import SCALAR_KERNELS, Generated, generate
+from .codegen import SCALAR_KERNELS, Generated, fresh, generate
 from .schedule import schedule
 
 _jitted: dict[str, Any] = {}
@@ -83,9 +83,10 @@ def _load(path: Path, name: str) -> Any:
 
 
 def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
-                  output_names: Sequence[str | None] = ()) -> tuple[Callable[..., Any], str,
-                                                                      dict[str, Any]]:
-    """Schedule, generate, cache and jit: returns (runner, source, stats)."""
+                  output_names: Sequence[str | None] | None = (),
+                  structure: str = "list") -> tuple[Callable[..., Any], str, dict[str, Any],
+                                                    Callable[..., Any] | None]:
+    """Schedule, generate, cache and jit: returns (runner, source, stats, fast call)."""
     import numba
 
     times: dict[str, float] = {}
@@ -132,7 +133,9 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
         "parts": generated.parts,
         "nodes": len(plan.order),
     }
-    return make_runner(dispatcher, inputs, outputs, generated), source, stats
+    fast = make_fast_call(dispatcher, inputs, outputs, generated.constants, structure)
+    stats["fast_call"] = fast is not None
+    return make_runner(dispatcher, inputs, outputs, generated), source, stats, fast
 
 
 def make_runner(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node],
@@ -163,6 +166,64 @@ def make_runner(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node]
 
 
 def _may_alias(node: Node) -> bool:
-    """Leaves, views and kernels may return (a view of) an argument; loops never do."""
-    op = node.op
-    return op.scalar is None and op.reduction is None and op.rows is None
+    """Leaves, views and some kernels may return (a view of) an argument; loops never do."""
+    return not fresh(node)
+
+
+
+def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node],
+                   constants: Sequence[np.ndarray], structure: str) -> Callable[..., Any] | None:
+    """A generated Python function for the common call: exact arrays, passed positionally.
+
+    It checks what `calling.bind` would (type, dtype, rank, static sizes, named
+    sizes agreeing, the graph's size equalities) in straight-line code and calls
+    the jitted function; for anything else it returns None and the caller takes
+    the general path, which converts or raises the precise InputError.
+    """
+    from ..calling import collect_constraints
+
+    if any(node.ndim > 0 and _may_alias(node) for node in outputs) or \
+            len(set(outputs)) != len(outputs):
+        return None  # outputs that may alias an argument need the runner's checks
+    names = [f"a{i}" for i in range(len(inputs))]
+    checks: list[str] = []
+    bound: dict[str, str] = {}
+    for index, (name, node) in enumerate(zip(names, inputs)):
+        checks.append(f"type({name}) is ndarray and {name}.dtype is dtype{index} "
+                      f"and {name}.ndim == {node.ndim}"
+                      + (f" and {name}.flags.c_contiguous" if node.ndim > 1 else ""))
+        for axis, size in enumerate(node.shape):
+            actual = f"{name}.shape[{axis}]"
+            if isinstance(size, int):
+                checks.append(f"{actual} == {size}")
+            elif size.factors[0] in bound:
+                checks.append(f"{actual} == {bound[size.factors[0]]}")
+            else:
+                bound[size.factors[0]] = actual
+    for left, right, _ in collect_constraints(outputs):
+        sides = []
+        for size in (left, right):
+            if isinstance(size, int):
+                sides.append(str(size))
+            elif all(f in bound for f in size.factors):
+                sides.append(" * ".join([str(size.coefficient)] + [bound[f] for f in size.factors]))
+            else:
+                return None  # a size no input binds: leave it to the general path
+        checks.append(f"{sides[0]} == {sides[1]}")
+    arguments = [f"{n}[()]" if node.ndim == 0 else n for n, node in zip(names, inputs)]
+    arguments += [f"c{i}" for i in range(len(constants))]
+    finish = [f"array(r[{i}], dtype_out{i})" if node.ndim == 0 else f"r[{i}]"
+              for i, node in enumerate(outputs)]
+    result = {"single": finish[0], "tuple": "(" + ", ".join(finish) + ",)"}.get(
+        structure, "[" + ", ".join(finish) + "]")
+    source = (f"def fast({', '.join(names)}):\n"
+              f"    if {' and '.join(checks) or 'True'}:\n"
+              f"        r = jitted({', '.join(arguments)})\n"
+              f"        return {result}\n"
+              f"    return None\n")
+    scope: dict[str, Any] = {"ndarray": np.ndarray, "array": np.array, "jitted": dispatcher}
+    scope.update({f"dtype{i}": node.dtype for i, node in enumerate(inputs)})
+    scope.update({f"dtype_out{i}": node.dtype for i, node in enumerate(outputs)})
+    scope.update({f"c{i}": value for i, value in enumerate(constants)})
+    exec(compile(source, "<graphc fast call>", "exec"), scope)
+    return scope["fast"]  # type: ignore[no-any-return]
