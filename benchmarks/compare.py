@@ -1,0 +1,347 @@
+"""graphc against hand NumPy, hand Numba, JAX, PyTorch and PyTensor: one command, one table.
+
+    python benchmarks/compare.py                       # everything (about 20-30 minutes here)
+    python benchmarks/compare.py --quick               # smoke run: small sizes, few rounds
+    python benchmarks/compare.py --only mlp,elementwise --impls hand_numba,graphc_numba,jax
+
+Sections (--only): mlp, elementwise, rosenbrock, logistic, sigmoid_matmul
+(median time per call), startup (MLP step in a fresh process, cold and warm
+caches), chain (1000-op chain: cold, warm, per call), compile (graphc compile
+time for chains of 10..10000 ops). Implementations (--impls): hand_numba,
+graphc_numba, graphc_numpy, hand_numpy, jax, torch, torch_compile, pytensor,
+pytensor_numba; a missing framework or backend leaves "n/a" in its column.
+
+Every implementation's outputs are checked against hand NumPy before it is
+timed; a mismatch prints WRONG and makes the exit status 1. Ratios are to
+hand Numba (the fused @njit yardstick) timed in the same run; the "noise"
+column is the worst round-to-round spread (IQR/median) in the row. The
+machine is shared and drifts, so compare ratios within one run only.
+
+Child modes (used by the harness itself): --child-startup WORKLOAD IMPL and
+--child-compile N_OPS. Imports: the standard library, numpy, harness, workloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from harness import Cell  # noqa: E402
+from workloads import PER_CALL, adapters  # noqa: E402
+
+SECTIONS = (*PER_CALL, "startup", "chain", "compile")
+
+# Goals from issue 7: (text, [(column or None for absolute seconds, factor)]): graphc numba <= factor x that.
+GOALS = {
+    "mlp": ("<= 1.0x hand NumPy, ahead of JAX, PyTensor",
+            [("hand_numpy", 1.0), ("jax", 1.0), ("pytensor", 1.0)]),
+    "elementwise": ("<= 0.5x JAX", [("jax", 0.5)]),
+    "rosenbrock": ("<= 2x hand Numba", [("hand_numba", 2.0)]),
+    "logistic": ("<= 2x hand Numba", [("hand_numba", 2.0)]),
+    "sigmoid_matmul": ("<= 2x hand Numba", [("hand_numba", 2.0)]),
+    "startup cold": ("first result <= 0.5 s (full speed <= 3 s)", [(None, 0.5)]),
+    "startup warm": ("<= 0.4 s", [(None, 0.4)]),
+    "chain cold": ("<= 5 s", [(None, 5.0)]),
+    "chain warm": ("<= 0.5 s", [(None, 0.5)]),
+    "chain per call": ("<= JAX", [("jax", 1.0)]),
+}
+
+
+@dataclass
+class Row:
+    label: str
+    cells: dict[str, Cell]
+    goal: str = ""
+    ratios: bool = True  # False for rows of absolute compile times
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} us"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def verdict(key: str, cells: dict[str, Cell]) -> str:
+    """'yes' / 'no' / '?' for graphc numba against the issue's goal for this row."""
+    if key not in GOALS:
+        return ""
+    mine = cells.get("graphc_numba")
+    if mine is None or mine.seconds is None:
+        return "?"
+    known = True
+    for column, factor in GOALS[key][1]:
+        other = cells.get(column) if column else None
+        limit = factor if column is None else (other.seconds * factor if other and other.seconds else None)
+        if limit is None:
+            known = False
+        elif mine.seconds > limit:
+            return "no"
+    return "yes" if known else "yes?"
+
+
+# ---------------------------------------------------------------- child processes
+
+def child_startup(workload: str, name: str, chain_ops: int) -> None:
+    """In a fresh process: build + differentiate + compile + first result, then report and check."""
+    module = importlib.import_module(f"workloads.{workload}")
+    if workload == "chain":
+        module.configure(chain_ops)
+    inputs = module.make_inputs(False)
+    try:
+        prepared = module.IMPLEMENTATIONS[name](inputs)
+    except adapters.Unavailable as error:
+        print(json.dumps({"skipped": f"n/a ({error})"}))
+        return
+    outputs = prepared.to_numpy(prepared.run())
+    ready = time.time()
+    mismatch = adapters.max_error(outputs, module.hand_numpy(*inputs.values()), module.RTOL, module.ATOL)
+    print(json.dumps({"ready": ready, "mismatch": mismatch}))
+
+
+def child_compile(ops: int) -> None:
+    """In a fresh process: build, grad and compile (numba backend) a chain of `ops` ops; report seconds."""
+    import numpy as np
+    from workloads import chain
+
+    import graphc as gc
+
+    start = time.perf_counter()
+    x = gc.input("x", shape=(chain.SIZE,))
+    loss = gc.sum(chain.chain(x, ops, gc.sin, gc.tanh))
+    built = time.perf_counter()
+    gradient = gc.grad(loss, x)
+    differentiated = time.perf_counter()
+    function = gc.compile([x], [loss, gradient])
+    value = np.random.default_rng(1).uniform(-2.0, 2.0, chain.SIZE)
+    outputs = function(value)
+    done = time.perf_counter()
+    chain.configure(ops)
+    mismatch = adapters.max_error(outputs, chain.hand_numpy(value), chain.RTOL, chain.ATOL)
+    print(json.dumps({"build": built - start, "grad": differentiated - built,
+                      "compile": done - differentiated, "mismatch": mismatch}))
+
+
+# ---------------------------------------------------------------- sections
+
+def per_call_row(workload: str, names: list[str], options: argparse.Namespace,
+                 preset: dict[str, Cell] | None = None, root: Path | None = None) -> Row:
+    module = importlib.import_module(f"workloads.{workload}")
+    inputs = module.make_inputs(options.quick)
+    wanted = [name for name in names if not (preset and name in preset)]
+    ready, cells = {}, {}
+    if "hand_numba" in wanted and workload == "chain" and root is not None:
+        # Load the hand Numba chain from the cache its start-up children filled (it takes minutes to compile).
+        ready, cells = _prepare_with_numba_cache(module, inputs, root)
+        wanted.remove("hand_numba")
+    more_ready, more_cells = harness.prepare(module, wanted, inputs)
+    ready.update(more_ready)
+    cells.update(more_cells)
+    cells.update(preset or {})
+    harness.time_round_robin(ready, cells, options.rounds, options.sample_seconds)
+    title = module.title() if hasattr(module, "title") else module.TITLE
+    return Row(f"{title}, per call" if workload == "chain" else title, _ordered(cells, names),
+               goal=GOALS.get("chain per call" if workload == "chain" else workload, ("",))[0])
+
+
+def _prepare_with_numba_cache(module, inputs, root: Path):
+    import numba.core.config
+
+    directory = next(iter(sorted(root.glob("chain-hand_numba-*"))), None)
+    saved = os.environ.get("NUMBA_CACHE_DIR")
+    if directory is not None:
+        os.environ["NUMBA_CACHE_DIR"] = str(directory)
+        numba.core.config.reload_config()
+    try:
+        return harness.prepare(module, ["hand_numba"], inputs)
+    finally:
+        if directory is not None:
+            if saved is None:
+                os.environ.pop("NUMBA_CACHE_DIR", None)
+            else:
+                os.environ["NUMBA_CACHE_DIR"] = saved
+            numba.core.config.reload_config()
+
+
+def _ordered(cells: dict[str, Cell], names: list[str]) -> dict[str, Cell]:
+    return {name: cells[name] for name in names if name in cells}
+
+
+def startup_rows(workload: str, label: str, names: list[str], options: argparse.Namespace,
+                 root: Path) -> tuple[Row, Row]:
+    extra = ["--chain-ops", str(options.chain_ops)] if workload == "chain" else []
+    names = [name for name in names if name != "torch_compile"]
+    cold, warm, _ = harness.startup(workload, names, options.startup_rounds, options.timeout, extra, root)
+    key = "startup" if workload == "mlp" else "chain"
+    return (Row(f"{label}, cold start (fresh process, empty caches)", cold, GOALS[f"{key} cold"][0]),
+            Row(f"{label}, warm start (fresh process, caches filled)", warm, GOALS[f"{key} warm"][0]))
+
+
+def compile_rows(options: argparse.Namespace, root: Path) -> list[Row]:
+    lengths = [10, 100] if options.quick else [10, 100, 1000, 10000]
+    cells = harness.compile_growth(lengths, options.timeout, root)
+    rows = []
+    for length in lengths:
+        label = f"graphc compile + first call, chain of {length} ops"
+        rows.append(Row(label, {"graphc_numba": cells[length]}, ratios=False))
+    return rows
+
+
+# ---------------------------------------------------------------- printing
+
+def machine() -> list[str]:
+    model = "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    versions = []
+    for package in ("numpy", "numba", "llvmlite", "jax", "jaxlib", "torch", "pytensor"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package} not installed")
+    repository = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(repository), "status", "--porcelain", "--", "graphc"],
+                           capture_output=True, text=True).stdout.strip()
+    return [f"machine: {model}, {os.cpu_count()} cores; Python {sys.version.split()[0]}",
+            "versions: " + ", ".join(versions),
+            f"graphc: commit {head}" + (" + uncommitted changes in graphc/" if dirty else "")]
+
+
+def render(rows: list[Row], names: list[str]) -> tuple[str, bool]:
+    """The markdown table with footnotes; and whether any implementation computed wrong outputs."""
+    columns = [name for name in names if any(name in row.cells for row in rows)]
+    notes: list[str] = []
+    wrong = False
+
+    def footnote(text: str) -> str:
+        if text not in notes:
+            notes.append(text)
+        return f"[{notes.index(text) + 1}]"
+
+    header = ["workload", *(adapters.LABELS[name] for name in columns), "noise", "goal (graphc numba)", "met"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        base_name = next((name for name in ("hand_numba", "hand_numpy")
+                          if row.cells.get(name) and row.cells[name].seconds), None)
+        base = row.cells[base_name].seconds if base_name else None
+        texts = []
+        for name in columns:
+            cell = row.cells.get(name)
+            if cell is None:
+                texts.append("-")
+            elif cell.seconds is None:
+                wrong |= cell.wrong
+                texts.append(("WRONG " if cell.wrong else "n/a " if cell.note.startswith("n/a") else "")
+                             + footnote(f"{adapters.LABELS[name]}: {cell.note}"))
+            else:
+                text = format_seconds(cell.seconds)
+                if row.ratios and base:
+                    text += f" {cell.seconds / base:.2f}x" + ("†" if base_name == "hand_numpy" else "")
+                if cell.detail:
+                    text += " " + footnote(f"{row.label}: {cell.detail}")
+                texts.append(text)
+        spreads = [cell.spread for cell in row.cells.values() if cell.spread is not None]
+        noise = f"{max(spreads):.0%}" if spreads else ""
+        key = next((key for key in GOALS if GOALS[key][0] == row.goal), "") if row.goal else ""
+        lines.append("| " + " | ".join([row.label, *texts, noise, row.goal, verdict(key, row.cells)]) + " |")
+    lines.append("")
+    lines.append("Ratios are x hand Numba in the same row († = x hand NumPy where hand Numba has no time).")
+    lines.extend(f"[{index + 1}] {text}" for index, text in enumerate(notes))
+    return "\n".join(lines), wrong
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help="comma-separated sections: " + ", ".join(SECTIONS))
+    parser.add_argument("--impls", default=",".join(adapters.LABELS), help="comma-separated implementations")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, few rounds")
+    parser.add_argument("--rounds", type=int, help="round-robin rounds per workload (default 15, quick 3)")
+    parser.add_argument("--sample-seconds", type=float, help="least s per sample (0.02, quick 0.002)")
+    parser.add_argument("--startup-rounds", type=int, help="fresh-process rounds (default 3, quick 1)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="skip a start-up taking longer (s)")
+    parser.add_argument("--chain-ops", type=int, help="chain length (default 1000, quick 100)")
+    parser.add_argument("--json", type=Path, help="also write every sample here")
+    parser.add_argument("--child-startup", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    options.rounds = options.rounds or (3 if options.quick else 15)
+    options.sample_seconds = options.sample_seconds or (0.002 if options.quick else 0.02)
+    options.startup_rounds = options.startup_rounds or (1 if options.quick else 3)
+    options.chain_ops = options.chain_ops or (100 if options.quick else 1000)
+    for value, known, what in ((options.only, SECTIONS, "section"), (options.impls, adapters.LABELS, "impl")):
+        unknown = set(value.split(",")) - set(known)
+        if unknown:
+            parser.error(f"unknown {what}(s) {sorted(unknown)}; choose from {', '.join(known)}")
+    return options
+
+
+def main(argv: list[str]) -> int:
+    options = parse(argv)
+    if options.child_startup:
+        child_startup(*options.child_startup, options.chain_ops)
+        return 0
+    if options.child_compile:
+        child_compile(options.child_compile)
+        return 0
+    sections = options.only.split(",")
+    names = [name for name in adapters.LABELS if name in options.impls.split(",")]
+    importlib.import_module("workloads.chain").configure(options.chain_ops)
+    rows: list[Row] = []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="graphc-bench-") as temporary:
+        root = Path(temporary)
+        os.environ["GRAPHC_CACHE_DIR"] = str(root / "graphc-main")
+        for workload in PER_CALL:
+            if workload in sections:
+                rows.append(per_call_row(workload, names, options))
+                print(f"# done: {workload} ({time.time() - started:.0f} s)", file=sys.stderr)
+        if "startup" in sections:
+            rows.extend(startup_rows("mlp", "MLP step", names, options, root))
+            print(f"# done: startup ({time.time() - started:.0f} s)", file=sys.stderr)
+        if "chain" in sections:
+            cold, warm = startup_rows("chain", f"{options.chain_ops}-op chain", names, options, root)
+            skipped = {name: Cell(note=cell.note)
+                       for name, cell in cold.cells.items() if "skipped" in cell.note}
+            rows.extend([cold, warm, per_call_row("chain", names, options, skipped, root)])
+            print(f"# done: chain ({time.time() - started:.0f} s)", file=sys.stderr)
+        if "compile" in sections:
+            rows.extend(compile_rows(options, root))
+    if options.quick:
+        for row in rows:
+            row.label += " [--quick sizes]" if row.label.startswith(("elementwise", "graphc compile")) else ""
+    table, wrong = render(rows, names)
+    print("\n".join(machine()))
+    command = f"python benchmarks/compare.py {' '.join(argv)}".rstrip()
+    print(f"command: {command}  ({time.time() - started:.0f} s)")
+    print()
+    print(table)
+    if options.json:
+        options.json.write_text(json.dumps([{"label": row.label, "cells": {
+            name: {"seconds": cell.seconds, "note": cell.note, "samples": cell.samples}
+            for name, cell in row.cells.items()}} for row in rows], indent=1))
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
