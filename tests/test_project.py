@@ -79,3 +79,12 @@ def test_quickstart_learns_and_prints_the_graph() -> None:
     assert "check_grad: the symbolic gradient agrees" in text
     assert "softplus" in text  # log(sigmoid) was stabilized before differentiating
     assert result["loss"] < 0.05  # the classes are linearly separable
+
+
+def test_every_package_directory_is_a_regular_package() -> None:
+    """setuptools' find_packages skips folders without __init__.py: a wheel would lack them."""
+    root = Path(__file__).resolve().parent.parent / "graphc"
+    for folder in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
+        if folder.name == "__pycache__" or not any(folder.glob("*.py")):
+            continue
+        assert (folder / "__init__.py").exists(), f"{folder} has modules but no __init__.py"

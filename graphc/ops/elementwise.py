@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..ir import Interval, Node, apply
 from .base import as_tensor, bool_dtype, elementwise, float_dtype, function, same_dtype
 
@@ -233,7 +234,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Node:
     """Limit values to [a_min, a_max] (numpy.clip); None means unbounded on that side."""
     x = as_tensor(x)
     if a_min is None and a_max is None:
-        raise ValueError("clip needs a_min or a_max")
+        raise ShapeError("clip needs a_min or a_max (both are None)")
     if a_min is None:
         a_min = float("-inf") if x.dtype.kind == "f" else int(np.iinfo(x.dtype).min)
     if a_max is None:
