@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 TEST_COMMAND = ("python3 -m pip install -q -e '.[dev]' && python3 -m ruff check graphc "
                 "&& python3 -m mypy graphc && python3 -m pytest")
-MAIN_COMMAND = "python3 -m pip install -e '.[dev,examples]' && python3 examples/quickstart.py"
+MAIN_COMMAND = "python3 -m pip install -e '.[examples]' && python3 examples/train_digits.py"
 
 
 def code_blocks(language: str) -> list[str]:
