@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import calling, interpret, printing
+from .autodiff import gradient_name
 from .errors import GraphcError
 from .ir import Graph, Node, toposort
 from .ops import as_tensor
@@ -34,9 +35,12 @@ class Function:
     source: str
     stats: dict[str, Any] = field(default_factory=dict)
     fast: Callable[..., Any] | None = None  # backend's checked fast path; None: not applicable
+    requirements: list[calling.Requirement] | None = None  # size equalities to check per call
 
     def __post_init__(self) -> None:
-        self._constraints = calling.collect_constraints(self.outputs)
+        if self.requirements is None:
+            self.requirements = calling.collect_constraints(self.outputs)
+        self._constraints = self.requirements
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.fast is not None and not kwargs and len(args) == len(self.inputs):
@@ -107,11 +111,17 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
 
     The graph is simplified first (graphc.simplify) unless simplify=False;
     `f.stats["simplify"]` then holds node counts and times per pass.
-    `names` optionally names the outputs in the generated source (e.g. "d_W").
+    `names` optionally names the outputs in the generated source; by default a
+    gradient from gc.grad/gc.vjp is named after its input (`d_W`).
     """
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
     _check_closed(input_nodes, output_nodes)
+    # Taken from the graph as built: a rewrite may drop the node that implied
+    # n == m (x + zeros_like(y)), but the call must still be rejected.
+    requirements = calling.collect_constraints(output_nodes)
+    if names is None:
+        names = [gradient_name(node) for node in output_nodes]
     stats: dict[str, Any] = {}
     if simplify:
         simplified, report = simplify_graph(Graph(input_nodes, output_nodes))
@@ -119,13 +129,14 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     if backend == "numpy":
         source = printing.format_graph(output_nodes, input_nodes)
         return Function(input_nodes, output_nodes, structure, backend,
-                        numpy_runner(input_nodes, output_nodes), source, stats)
+                        numpy_runner(input_nodes, output_nodes), source, stats,
+                        requirements=requirements)
     if backend == "numba":
         from .backend.compile import compile_graph
 
         runner, source, backend_stats, fast = compile_graph(input_nodes, output_nodes, names,
-                                                            structure)
+                                                            structure, requirements)
         stats.update(backend_stats)
         return Function(input_nodes, output_nodes, structure, backend, runner, source, stats,
-                        fast)
+                        fast, requirements)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")

@@ -20,6 +20,7 @@ Imports: ir, ops, stabilize and layer L0. Never simplify (DESIGN.md).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,22 @@ from .ops import (
 from .stabilize import stabilize
 
 WrtArg = Node | Sequence[Node]
+
+# Which input a gradient tensor is the gradient of, so compiled code can call
+# it d_<input>. Weak: marking a node must not keep a discarded graph alive.
+_gradient_names: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
+
+
+def gradient_name(node: Node) -> str | None:
+    """`d_W` if `node` came out of gc.grad/gc.vjp as the gradient of input W, else None."""
+    return _gradient_names.get(node)
+
+
+def _mark(gradients: list[Node], wrt: Sequence[Node]) -> list[Node]:
+    for gradient, w in zip(gradients, wrt):
+        if w.name and gradient.inputs:
+            _gradient_names.setdefault(gradient, f"d_{w.name}")
+    return gradients
 
 
 def _as_list(wrt: WrtArg) -> tuple[list[Node], bool]:
@@ -149,7 +166,7 @@ def grad(y: Node, wrt: WrtArg) -> Any:
     items, single = _as_list(wrt)
     _check_differentiable_wrt(items)
     seed = constant(1.0, dtype=y.dtype)
-    gradients = backward([_prepare(y, items)], [seed], items)
+    gradients = _mark(backward([_prepare(y, items)], [seed], items), items)
     return gradients[0] if single else gradients
 
 
@@ -168,7 +185,7 @@ def vjp(y: Node, wrt: WrtArg, cotangent: Any) -> Any:
         cotangent = broadcast_to(cotangent, y.shape)
     items, single = _as_list(wrt)
     _check_differentiable_wrt(items)
-    gradients = backward([_prepare(y, items)], [astype(cotangent, y.dtype)], items)
+    gradients = _mark(backward([_prepare(y, items)], [astype(cotangent, y.dtype)], items), items)
     return gradients[0] if single else gradients
 
 

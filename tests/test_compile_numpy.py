@@ -198,3 +198,22 @@ def test_simplify_false_gives_the_same_values(affine: Affine, rng: np.random.Gen
     expected = np.sum(np.log(np.exp(reference(*args)) / np.exp(reference(*args)).sum(-1, keepdims=True)))
     np.testing.assert_allclose(plain, expected)
     np.testing.assert_allclose(simplified, expected)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_size_equalities_survive_simplification(backend: str) -> None:
+    """x + zeros_like(y) simplifies to x, but n == m was promised when it was built."""
+    x = gc.input("x", shape=("n",))
+    y = gc.input("y", shape=("m",))
+    f = gc.compile([x, y], gc.sum(x + gc.zeros_like(y)), backend=backend)
+    assert float(f(np.ones(3), np.ones(3))) == 3.0
+    with pytest.raises(gc.InputError, match="'m' = 4 .* 'n' = 3"):
+        f(np.ones(3), np.ones(4))
+
+
+def test_gradients_are_named_after_their_inputs_in_generated_code() -> None:
+    X = gc.input("X", shape=(3, 3))
+    W = gc.input("W", shape=(3, 2))
+    loss = gc.sum(gc.sigmoid(X @ W))
+    f = gc.compile([X, W], [loss, *gc.grad(loss, [X, W])])
+    assert "d_X = " in f.source and "d_W = " in f.source

@@ -143,8 +143,6 @@ class Generator:
         for node in plan.inputs:
             self._claim(node, str(node.name))
         for node, wanted in zip(plan.outputs, output_names):
-            if not wanted and node.origin.startswith("gradient of "):
-                wanted = "d_" + node.origin[len("gradient of "):]
             if wanted and node not in self.names and node.op.name not in ("input", "constant"):
                 self._claim(node, wanted)
         self._counter = 0

@@ -84,9 +84,14 @@ def _load(path: Path, name: str) -> Any:
 
 def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
                   output_names: Sequence[str | None] | None = (),
-                  structure: str = "list") -> tuple[Callable[..., Any], str, dict[str, Any],
-                                                    Callable[..., Any] | None]:
-    """Schedule, generate, cache and jit: returns (runner, source, stats, fast call)."""
+                  structure: str = "list", requirements: Sequence[Any] | None = None,
+                  ) -> tuple[Callable[..., Any], str, dict[str, Any], Callable[..., Any] | None]:
+    """Schedule, generate, cache and jit: returns (runner, source, stats, fast call).
+
+    `requirements` are the size equalities the fast call checks (by default the
+    graph's own); compile passes those of the graph as the user built it, which
+    simplification may have rewritten away.
+    """
     import numba
 
     times: dict[str, float] = {}
@@ -133,7 +138,8 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
         "parts": generated.parts,
         "nodes": len(plan.order),
     }
-    fast = make_fast_call(dispatcher, inputs, outputs, generated.constants, structure)
+    fast = make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,
+                          requirements)
     stats["fast_call"] = fast is not None
     return make_runner(dispatcher, inputs, outputs, generated), source, stats, fast
 
@@ -172,7 +178,8 @@ def _may_alias(node: Node) -> bool:
 
 
 def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node],
-                   constants: Sequence[np.ndarray], structure: str) -> Callable[..., Any] | None:
+                   constants: Sequence[np.ndarray], structure: str,
+                   requirements: Sequence[Any] | None = None) -> Callable[..., Any] | None:
     """A generated Python function for the common call: exact arrays, passed positionally.
 
     It checks what `calling.bind` would (type, dtype, rank, static sizes, named
@@ -200,7 +207,7 @@ def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[No
                 checks.append(f"{actual} == {bound[size.factors[0]]}")
             else:
                 bound[size.factors[0]] = actual
-    for left, right, _ in collect_constraints(outputs):
+    for left, right, _ in (collect_constraints(outputs) if requirements is None else requirements):
         sides = []
         for size in (left, right):
             if isinstance(size, int):
