@@ -1,19 +1,39 @@
 """Fixtures shared by the whole test suite.
 
 Keep this file generic: fixtures any test module may want (a seeded random
-generator, a one-call "compile and run with the NumPy backend" helper).
+generator, a one-call "compile and run with the NumPy backend" helper, and
+one Numba disk cache for the whole run).
 Topic-specific helpers belong in their own `tests/<topic>_support.py` module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
 import graphc as gc
+
+
+@pytest.fixture(scope="session", autouse=True)
+def graphc_cache_dir(request: pytest.FixtureRequest) -> Iterator[str]:
+    """GRAPHC_CACHE_DIR -> pytest's cache folder (.pytest_cache/d/graphc-numba).
+
+    Every compile in the run (and every subprocess a test starts) shares one
+    disk cache, so a graph compiled by one test is loaded by the next, a rerun
+    loads machine code instead of compiling, and the user's cache is untouched.
+    """
+    directory = str(request.config.cache.mkdir("graphc-numba"))
+    previous = os.environ.get("GRAPHC_CACHE_DIR")
+    os.environ["GRAPHC_CACHE_DIR"] = directory
+    yield directory
+    if previous is None:
+        del os.environ["GRAPHC_CACHE_DIR"]
+    else:
+        os.environ["GRAPHC_CACHE_DIR"] = previous
 
 
 @pytest.fixture

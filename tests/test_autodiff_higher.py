@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from autodiff_support import backend_fixture, numeric_jacobian, run  # noqa: F401 - `backend`
+from autodiff_support import numeric_jacobian, run
+
+
+@pytest.fixture(params=["numpy", "numba"], name="backend")
+def both_backends(request: pytest.FixtureRequest) -> str:
+    """Higher-order derivatives must work compiled too (issue 3's "done when")."""
+    return str(request.param)
 from scipy import optimize
 
 import graphc as gc

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backend_support import graphc_cache_dir  # noqa: F401 - autouse fixture
 
 import graphc as gc
 
