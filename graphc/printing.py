@@ -19,6 +19,7 @@ import numpy as np
 
 from . import dtypes, shapes
 from .ir import Node, set_formatter, toposort
+from .ops.shape import index_source
 
 
 def type_string(node: Node) -> str:
@@ -37,19 +38,6 @@ def _literal(node: Node) -> str | None:
     return text
 
 
-def _format_index(parts: Sequence[tuple[Any, ...]]) -> str:
-    pieces = []
-    for part in parts:
-        if part[0] == "int":
-            pieces.append(str(part[1]))
-        elif part[0] == "new":
-            pieces.append("None")
-        else:
-            start, stop, step = ("" if b is None else str(b) for b in part[1:])
-            pieces.append(f"{start}:{stop}" + (f":{step}" if step else ""))
-    return "[" + ",".join(pieces) + "]"
-
-
 def _format_value(value: Any) -> str:
     if isinstance(value, tuple):
         inner = ",".join(_format_value(v) for v in value)
@@ -59,7 +47,7 @@ def _format_value(value: Any) -> str:
 
 def format_attrs(node: Node) -> str:
     if node.op.name in ("getitem", "scatter"):
-        index = _format_index(node.attr["index"])
+        index = index_source(node.attr["index"], separator=",")
         rest = [f"shape={_format_value(v)}" for k, v in node.attrs if k == "shape"]
         return index + ("[" + " ".join(rest) + "]" if rest else "")
     items = [f"{k}={_format_value(v)}" for k, v in node.attrs if not (k == "keepdims" and not v)]

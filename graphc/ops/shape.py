@@ -409,8 +409,8 @@ def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shap
     return tuple(result)
 
 
-def _index_code(index: tuple[IndexPart, ...]) -> str:
-    """`[1:, None]`: the index as Python source, for generated code."""
+def index_source(index: tuple[IndexPart, ...], separator: str = ", ") -> str:
+    """`[1:, None]`: the index as Python source, for generated code and the printer."""
     pieces = []
     for part in index:
         if part[0] == "int":
@@ -420,7 +420,7 @@ def _index_code(index: tuple[IndexPart, ...]) -> str:
         else:
             start, stop, step = ("" if b is None else str(b) for b in part[1:])
             pieces.append(f"{start}:{stop}" + (f":{step}" if step else ""))
-    return "[" + ", ".join(pieces) + "]"
+    return "[" + separator.join(pieces) + "]"
 
 
 def _scatter_impl(g: np.ndarray, shape: tuple[int, ...], index: tuple[IndexPart, ...]) -> np.ndarray:
@@ -433,7 +433,7 @@ GETITEM = register(Op(
     "getitem", shape=_getitem_shape, dtype=same_dtype, arity=1, linear=True, label="getitem",
     impl=lambda x, index: x[_index_tuple(index)],
     vjp=lambda g, out, x, index: (apply(SCATTER, g, shape=x.shape, index=index),),
-    kernel=lambda node: "{0}" + _index_code(node.attr["index"]),
+    kernel=lambda node: "{0}" + index_source(node.attr["index"]),
     samples=(Sample(((4, 3),), {"index": (("int", 1),)}),
              Sample(((5, 3),), {"index": (("slice", 1, None, 2), ("int", -1))}),
              Sample(((5,),), {"index": (("slice", None, None, -1),)}),
@@ -444,7 +444,7 @@ SCATTER = register(Op(
     "scatter", shape=lambda inputs, shape, index: tuple(shape), dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
     kernel=lambda node: ("{out} = np.zeros({shape}, {out_dtype})\n{out}"
-                         + _index_code(node.attr["index"]) + " = {0}"),
+                         + index_source(node.attr["index"]) + " = {0}"),
     vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
     samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),
 ))
