@@ -152,7 +152,7 @@ def per_call_row(workload: str, names: list[str], options: argparse.Namespace,
     ready.update(more_ready)
     cells.update(more_cells)
     cells.update(preset or {})
-    harness.time_round_robin(ready, cells, options.rounds, options.sample_seconds)
+    harness.time_round_robin(ready, cells, options.rounds, options.sample_seconds, options.settle)
     title = module.title() if hasattr(module, "title") else module.TITLE
     return Row(f"{title}, per call" if workload == "chain" else title, _ordered(cells, names),
                goal=GOALS.get("chain per call" if workload == "chain" else workload, ("",))[0])
@@ -278,9 +278,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, few rounds")
     parser.add_argument("--rounds", type=int, help="round-robin rounds per workload (default 15, quick 3)")
     parser.add_argument("--sample-seconds", type=float, help="least s per sample (0.02, quick 0.002)")
+    parser.add_argument("--settle", type=float, default=0.25,
+                        help="pause before each sample so other tools' worker threads go idle (s)")
     parser.add_argument("--startup-rounds", type=int, help="fresh-process rounds (default 3, quick 1)")
     parser.add_argument("--timeout", type=float, default=120.0, help="skip a start-up taking longer (s)")
     parser.add_argument("--chain-ops", type=int, help="chain length (default 1000, quick 100)")
+    parser.add_argument("--threads", type=int,
+                        help="cap every tool's worker threads (default: each tool's own default)")
     parser.add_argument("--json", type=Path, help="also write every sample here")
     parser.add_argument("--child-startup", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
@@ -304,6 +308,8 @@ def main(argv: list[str]) -> int:
     if options.child_compile:
         child_compile(options.child_compile)
         return 0
+    if options.threads:
+        os.environ.update(harness.thread_environment(options.threads))  # before any tool is imported
     sections = options.only.split(",")
     names = [name for name in adapters.LABELS if name in options.impls.split(",")]
     importlib.import_module("workloads.chain").configure(options.chain_ops)
@@ -332,6 +338,8 @@ def main(argv: list[str]) -> int:
             row.label += " [--quick sizes]" if row.label.startswith(("elementwise", "graphc compile")) else ""
     table, wrong = render(rows, names)
     print("\n".join(machine()))
+    threads = f"{options.threads} per tool (--threads)" if options.threads else "each tool's default"
+    print(f"threads: {threads}")
     command = f"python benchmarks/compare.py {' '.join(argv)}".rstrip()
     print(f"command: {command}  ({time.time() - started:.0f} s)")
     print()

@@ -106,8 +106,14 @@ def _sample(prepared: adapters.Prepared, number: int) -> float:
 
 
 def time_round_robin(ready: dict[str, adapters.Prepared], cells: dict[str, Cell],
-                     rounds: int, sample_seconds: float) -> None:
-    """Median seconds per call; each round samples every implementation once, in a rotated order."""
+                     rounds: int, sample_seconds: float, settle: float = 0.0) -> None:
+    """Median seconds per call; each round samples every implementation once, in a rotated order.
+
+    Before each sample: `settle` seconds of busy waiting, then one untimed call. BLAS and
+    OpenMP worker threads keep spinning for up to ~0.1 s after a call, and on 2 cores one
+    tool's spinning threads would otherwise slow the next tool's sample; busy waiting (not
+    sleep) and the untimed call keep the idle-core wake-up (~3 ms here) out of the sample.
+    """
     numbers = {}
     for name, prepared in ready.items():
         warm_until = time.perf_counter() + 0.05  # first calls fill caches and allocator pools
@@ -119,12 +125,25 @@ def time_round_robin(ready: dict[str, adapters.Prepared], cells: dict[str, Cell]
     for round_index in range(rounds):
         shift = round_index % max(len(order), 1)
         for name in order[shift:] + order[:shift]:
+            pause_until = time.perf_counter() + settle
+            while time.perf_counter() < pause_until:
+                pass
+            ready[name].run()
             cells[name].samples.append(_sample(ready[name], numbers[name]))
     for name in ready:
         cells[name].seconds = statistics.median(cells[name].samples)
 
 
 # ---------------------------------------------------------------- start-up in fresh processes
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Environment that caps every tool's worker threads (set before any of them is imported)."""
+    count = str(threads)
+    return {"OMP_NUM_THREADS": count, "OPENBLAS_NUM_THREADS": count, "MKL_NUM_THREADS": count,
+            "NUMBA_NUM_THREADS": count,
+            "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+                         f"intra_op_parallelism_threads={count}"}
+
 
 def cache_environment(name: str, directory: Path) -> dict[str, str]:
     """Where each tool keeps compiled code across processes, pointed at `directory`."""
@@ -177,6 +196,8 @@ def startup(workload: str, names: list[str], rounds: int, timeout: float, extra:
                     break
                 except Exception as error:  # noqa: BLE001
                     cell.note = f"failed: {describe(error)}"
+                    if kind == "cold":
+                        warm[name].note = "not run: the cold start failed"
                     break
                 if report.get("skipped"):
                     cell.note = report["skipped"]

@@ -14,6 +14,7 @@ Entry point: `standard(module)` -> {implementation name: builder}.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -142,6 +143,7 @@ def pytensor_impl(module: ModuleType, inputs: dict[str, np.ndarray], mode: str |
         import pytensor
     except ImportError as error:
         raise Unavailable("pytensor not installed") from error
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # graph walks recurse per op: 1000-op chain
     graph_inputs, loss = module.pytensor_graph()
     by_name = {variable.name: variable for variable in graph_inputs}
     gradients = pytensor.grad(loss, [by_name[name] for name in module.WRT])
