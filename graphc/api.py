@@ -106,13 +106,15 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
 
 
 def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
-            simplify: bool = True, names: Any = None) -> Function:
+            simplify: bool = True, names: Any = None, tiered: bool = False) -> Function:
     """Compile a graph into a callable: one call returns every output.
 
     The graph is simplified first (graphc.simplify) unless simplify=False;
     `f.stats["simplify"]` then holds node counts and times per pass.
     `names` optionally names the outputs in the generated source; by default a
     gradient from gc.grad/gc.vjp is named after its input (`d_W`).
+    `tiered=True` (numba backend) returns at once: calls run the NumPy
+    interpreter until a background Numba compile is ready (graphc/backend/tiered.py).
     """
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
@@ -131,6 +133,14 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
         return Function(input_nodes, output_nodes, structure, backend,
                         numpy_runner(input_nodes, output_nodes), source, stats,
                         requirements=requirements)
+    if backend == "numba" and tiered:
+        from .backend.tiered import compile_tiered
+
+        tiered_runner, source = compile_tiered(input_nodes, output_nodes, names, structure,
+                                               requirements,
+                                               numpy_runner(input_nodes, output_nodes), stats)
+        return Function(input_nodes, output_nodes, structure, backend, tiered_runner, source,
+                        stats, None, requirements)
     if backend == "numba":
         from .backend.compile import compile_graph
 

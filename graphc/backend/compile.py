@@ -92,8 +92,24 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
     graph's own); compile passes those of the graph as the user built it, which
     simplification may have rewritten away.
     """
-    import numba
+    prepared = prepare(inputs, outputs, output_names)
+    runner, stats, fast = finish(prepared, structure, requirements)
+    return runner, prepared.generated.source, stats, fast
 
+
+class Prepared:
+    """The generated module, written and imported, before Numba compiles it (tiered.py uses the split)."""
+
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node], plan: Any,
+                 generated: Generated, path: Path, found: bool, module: Any,
+                 times: dict[str, float]) -> None:
+        self.inputs, self.outputs, self.plan, self.generated = inputs, outputs, plan, generated
+        self.path, self.found, self.module, self.times = path, found, module, times
+
+
+def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
+            output_names: Sequence[str | None] | None = ()) -> Prepared:
+    """Schedule, generate, write to the cache and import: fast, no Numba compile yet."""
     times: dict[str, float] = {}
     start = time.perf_counter()
     plan = schedule(inputs, outputs)
@@ -101,15 +117,26 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
 
     start = time.perf_counter()
     generated = generate(plan, output_names)
-    source = generated.source
-    key = source + _library_version()  # helpers are linked in: their text is part of the key
+    key = generated.source + _library_version()  # helpers are linked in: part of the key
     times["codegen"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    path, found = cache.store(source, key)
+    path, found = cache.store(generated.source, key)
     module = _load(path, cache.module_name(key))
     times["import"] = time.perf_counter() - start
+    return Prepared(inputs, outputs, plan, generated, path, found, module, times)
 
+
+def finish(prepared: Prepared, structure: str = "list",
+           requirements: Sequence[Any] | None = None,
+           ) -> tuple[Callable[..., Any], dict[str, Any], Callable[..., Any] | None]:
+    """Numba-compile a prepared module (or load its machine code): (runner, stats, fast call)."""
+    import numba
+
+    inputs, outputs, generated, module, path = (prepared.inputs, prepared.outputs,
+                                                prepared.generated, prepared.module,
+                                                prepared.path)
+    times = dict(prepared.times)
     start = time.perf_counter()
     signature = tuple(
         [_numba_type(i.dtype, i.ndim) for i in inputs]
@@ -131,17 +158,17 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
     stats = {
         "backend": "numba",
         "cache_hit": bool(sum(hits.values())) if hasattr(hits, "values") else bool(hits),
-        "source_cached": found,
+        "source_cached": prepared.found,
         "cache_path": str(path),
         "seconds": times,
-        "groups": sum(1 for u in plan.units if not isinstance(u, Node)),
+        "groups": sum(1 for u in prepared.plan.units if not isinstance(u, Node)),
         "parts": generated.parts,
-        "nodes": len(plan.order),
+        "nodes": len(prepared.plan.order),
     }
     fast = make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,
                           requirements)
     stats["fast_call"] = fast is not None
-    return make_runner(dispatcher, inputs, outputs, generated), source, stats, fast
+    return make_runner(dispatcher, inputs, outputs, generated), stats, fast
 
 
 def make_runner(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node],

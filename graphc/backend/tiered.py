@@ -1,0 +1,90 @@
+"""Tiered execution: answer with the NumPy interpreter while Numba compiles in a thread.
+
+Owns `compile_tiered` (used by `graphc.api.compile(..., tiered=True)`) and
+`TieredRunner`. Imports: compile.py (prepare/finish), not numba directly.
+
+Why: a cold Numba compile of a training step takes seconds (docs/codegen.md,
+"Compile time"), while the NumPy interpreter answers at once. The generated
+source is written and imported synchronously (so `f.source` is the code that
+will run), then a background thread Numba-compiles it, which also fills the
+disk cache for the next process. Each call is served entirely by one tier,
+chosen once at the start of the call: no call mixes tiers. The tiers agree to
+rounding (the op-contract tests hold both to rtol 1e-12 in float64), not
+bit for bit. If the Numba compile fails, every call keeps using NumPy and
+`stats["tier_error"]` says why. The thread is not a daemon: a process that
+exits early waits for the compile, so the machine code reaches the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir import Node
+from .compile import Prepared, finish, prepare
+
+Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
+
+
+class TieredRunner:
+    """Runs the NumPy tier until the Numba tier is ready, then the Numba tier.
+
+    `stats` is the Function's stats dict: "tier" names the tier that served
+    the last call, "calls" counts calls per tier; the Numba compile's own stats
+    (seconds, cache_hit, ...) are merged in when it finishes.
+    """
+
+    def __init__(self, prepared: Prepared, structure: str,
+                 requirements: Sequence[Any] | None, numpy_runner: Runner,
+                 stats: dict[str, Any]) -> None:
+        self._prepared = prepared
+        self._structure = structure
+        self._requirements = requirements
+        self._numpy = numpy_runner
+        self._numba: Runner | None = None
+        self._ready = threading.Event()
+        self.stats = stats
+        stats.update({"backend": "numba", "tiered": True, "tier": None,
+                      "calls": {"numpy": 0, "numba": 0}, "numba_ready": False})
+        self._thread = threading.Thread(target=self._compile, name="graphc-numba-compile")
+        self._thread.start()
+
+    def _compile(self) -> None:
+        try:
+            runner, numba_stats, _ = finish(self._prepared, self._structure, self._requirements)
+        except Exception as exc:  # noqa: BLE001 - reported in stats; NumPy keeps serving
+            self.stats["tier_error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            numba_stats.pop("backend", None)
+            self.stats.update(numba_stats)
+            self._numba = runner
+            self.stats["numba_ready"] = True
+        finally:
+            self._ready.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the Numba compile has finished (or failed); True if it is done."""
+        return self._ready.wait(timeout)
+
+    def __call__(self, arrays: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
+        numba_runner = self._numba  # read once: the whole call uses one tier
+        if numba_runner is not None:
+            tier, results = "numba", numba_runner(arrays, binding)
+        else:
+            tier, results = "numpy", self._numpy(arrays, binding)
+        self.stats["calls"][tier] += 1
+        self.stats["tier"] = tier
+        return results
+
+
+def compile_tiered(inputs: Sequence[Node], outputs: Sequence[Node],
+                   output_names: Sequence[str | None] | None, structure: str,
+                   requirements: Sequence[Any] | None, numpy_runner: Runner,
+                   stats: dict[str, Any]) -> tuple[TieredRunner, str]:
+    """Generate and import the source now, Numba-compile it in a thread: (runner, source)."""
+    prepared = prepare(inputs, outputs, output_names)
+    runner = TieredRunner(prepared, structure, requirements, numpy_runner, stats)
+    return runner, prepared.generated.source
