@@ -51,16 +51,82 @@ class Dim:
         """The concrete size under `binding` (factor name -> size), if all are bound."""
         size = self.coefficient
         for factor in self.factors:
-            if factor not in binding:
+            value = binding.get(factor)
+            if value is None and factor in SLICES:
+                value = SLICES[factor].resolve(binding)
+            if value is None:
                 return None
-            size *= binding[factor]
+            size *= value
         return size
 
     def __str__(self) -> str:
-        names = ["?" if f.startswith("?") else f for f in self.factors]
+        names = [_display(f) for f in self.factors]
         if self.coefficient != 1:
             names.insert(0, str(self.coefficient))
         return "*".join(names)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The length of base[start:stop:step]: a size computed from another size at run time."""
+
+    base: Dim
+    start: int | None
+    stop: int | None
+    step: int | None
+
+    def resolve(self, binding: dict[str, int]) -> int | None:
+        base = self.base.resolve(binding)
+        if base is None:
+            return None
+        return len(range(*slice(self.start, self.stop, self.step).indices(base)))
+
+    def source(self, base: str) -> str:
+        """The length as an arithmetic expression of `base` (for generated code)."""
+        step = 1 if self.step is None else self.step
+        if step > 0:
+            lo = _bound(self.start, base, 0, "0", base)
+            hi = _bound(self.stop, base, None, base, base)
+            return f"max(0, ({hi} - {lo} + {step - 1}) // {step})"
+        lo = _bound(self.start, base, None, f"({base} - 1)", f"({base} - 1)", floor="-1")
+        hi = _bound(self.stop, base, None, "-1", f"({base} - 1)", floor="-1")
+        return f"max(0, ({lo} - {hi} + {-step - 1}) // {-step})"
+
+    def __str__(self) -> str:
+        parts = ["" if b is None else str(b) for b in (self.start, self.stop, self.step)]
+        text = ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] else "")
+        return f"{self.base}[{text}]"
+
+
+def _bound(value: int | None, base: str, default: int | None, none: str, top: str,
+           floor: str = "0") -> str:
+    """A slice bound clipped the way slice.indices clips it, as source text."""
+    if value is None:
+        return none
+    if value >= 0:
+        return f"min({value}, {top})"
+    return f"max({base} - {-value}, {floor})"
+
+
+# A slice of a symbolic size is a factor of its own, named canonically after
+# the base and the bounds, so equal slices are equal sizes and products work.
+SLICES: dict[str, Slice] = {}
+
+
+def sliced(base: Size, start: int | None, stop: int | None, step: int | None) -> Size:
+    """The size of base[start:stop:step], exact for static and symbolic bases."""
+    if isinstance(base, int):
+        return len(range(*slice(start, stop, step).indices(base)))
+    length = Slice(base, start, stop, step)
+    name = f"({','.join(base.factors)}*{base.coefficient})[{start}:{stop}:{step}]"
+    SLICES.setdefault(name, length)
+    return Dim((name,), 1)
+
+
+def _display(factor: str) -> str:
+    if factor in SLICES:
+        return str(SLICES[factor])
+    return "?" if factor.startswith("?") else factor
 
 
 Size = int | Dim

@@ -194,6 +194,9 @@ class Generator:
             return str(size)
         factors = []
         for factor in size.factors:
+            if factor not in self.sizes and factor in shapes.SLICES:
+                length = shapes.SLICES[factor]
+                self.sizes[factor] = "(" + length.source(self.size(length.base)) + ")"
             if factor not in self.sizes:
                 raise GraphcError(f"size {size} is not determined by the inputs' shapes; "
                                   "the numba backend cannot allocate it")

@@ -103,25 +103,25 @@ LOG1P = elementwise("log1p", np.log1p, arity=1, scalar="log1p_{suffix}({0})",
 EXPM1 = elementwise("expm1", np.expm1, arity=1, scalar="expm1_{suffix}({0})",
                     vjp=lambda g, out, a: (times(g, out + 1),))
 SIN = elementwise("sin", np.sin, arity=1, scalar="sin_{suffix}({0})",
-                  vjp=lambda g, out, a: (g * cos(a),))
+                  vjp=lambda g, out, a: (times(g, cos(a)),))
 COS = elementwise("cos", np.cos, arity=1, scalar="cos_{suffix}({0})",
-                  vjp=lambda g, out, a: (negative(g * sin(a)),))
+                  vjp=lambda g, out, a: (times(g, negative(sin(a))),))
 TAN = elementwise("tan", np.tan, arity=1, scalar="math.tan({0})",
                   vjp=lambda g, out, a: (times(g, 1 + square(out)),),
                   domain=(Interval(-1.2, 1.2),))
 TANH = elementwise("tanh", np.tanh, arity=1, scalar="tanh_{suffix}({0})",
-                   vjp=lambda g, out, a: (g * (1 - square(out)),))
+                   vjp=lambda g, out, a: (times(g, 1 - square(out)),))
 ARCTAN = elementwise("arctan", np.arctan, arity=1, scalar="math.atan({0})",
-                     vjp=lambda g, out, a: (g / (1 + square(a)),))
+                     vjp=lambda g, out, a: (times(g, 1 / (1 + square(a))),))
 
 # --------------------------------------------------------------- activations
 
 SIGMOID = elementwise("sigmoid", _sigmoid, arity=1, scalar="sigmoid_{suffix}({0})", dtype=float_dtype,
-                      vjp=lambda g, out, a: (g * (out * (1 - out)),))
+                      vjp=lambda g, out, a: (times(g, out * (1 - out)),))
 RELU = elementwise("relu", _relu, arity=1, scalar="maximum({0}, {zero})",
                    vjp=lambda g, out, a: (where(greater(a, 0), g, 0),))
 SOFTPLUS = elementwise("softplus", _softplus, arity=1, scalar="softplus_{suffix}({0})",
-                       dtype=float_dtype, vjp=lambda g, out, a: (g * sigmoid(a),))
+                       dtype=float_dtype, vjp=lambda g, out, a: (times(g, sigmoid(a)),))
 
 # ----------------------------------------------------------------- selection
 

@@ -404,7 +404,7 @@ def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shap
         elif start is None and stop is None and step in (None, 1, -1):
             result.append(size)
         else:
-            result.append(shapes.Dim.anonymous())
+            result.append(shapes.sliced(size, start, stop, step))
     result.extend(size for _, size in dims)  # axes the index leaves out are kept whole
     return tuple(result)
 

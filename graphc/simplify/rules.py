@@ -183,16 +183,30 @@ def single_element_fill(m: Match) -> Node | None:
     return scalar
 
 
-def known_finite(node: Node) -> bool:
-    """Whether every element of `node` is finite, judged from its op alone."""
-    if node.op.name in ("one_hot", "sigmoid", "tanh", "softmax", "sin", "cos", "arctan",
-                        "sign", "ones_like", "zeros_like", "size", "astype", "stop_gradient"):
-        return node.op.name not in ("astype", "stop_gradient") or (
-            node.inputs[0].dtype.kind in "biu" if node.op.name == "astype"
-            else known_finite(node.inputs[0]))
+# Finite whatever their input: fills and indicators.
+_ALWAYS_FINITE = frozenset({"one_hot", "ones_like", "zeros_like", "size"})
+# Finite when their input is: bounded functions still map NaN to NaN (and sin/cos map inf to NaN).
+_FINITE_IF_INPUT = frozenset({"sigmoid", "tanh", "softmax", "sin", "cos", "arctan", "sign",
+                              "stop_gradient"})
+
+
+def _finite(value: object) -> bool:
+    return value is not None and bool(np.isfinite(value))  # type: ignore[call-overload]
+
+
+def known_finite(node: Node, depth: int = 16) -> bool:
+    """Whether every element of `node` is finite, judged from ops and constants (bounded search)."""
     if node.value is not None:
         return bool(np.all(np.isfinite(node.value)))
-    return node.dtype.kind in "biu" or (node.op.name in SHAPE_OPS and known_finite(node.inputs[0]))
+    if node.dtype.kind in "biu" or node.op.name in _ALWAYS_FINITE:
+        return True
+    if depth == 0:
+        return False
+    if node.op.name == "astype":
+        return node.inputs[0].dtype.kind in "biu" or known_finite(node.inputs[0], depth - 1)
+    if node.op.name in _FINITE_IF_INPUT or node.op.name in SHAPE_OPS:
+        return known_finite(node.inputs[0], depth - 1)
+    return False
 
 
 def drop_broadcasts(m: Match) -> Node | None:
@@ -261,7 +275,7 @@ EXPLICIT = [
     rule(no_nan(x, y), x * y, "no_nan_nonzero",                      # g·d is only special at g = 0
          when=lambda m: finite_nonzero(uniform_value(m.x))),
     rule(no_nan(x, y), x * y, "no_nan_finite",                       # ... and d = inf/NaN
-         when=lambda m: uniform_value(m.y) is not None),
+         when=lambda m: _finite(uniform_value(m.y))),
     rule(no_nan(x, y), x * y, "no_nan_known_finite",                 # ... which y cannot be
          when=lambda m: known_finite(m.y)),
     rule(no_nan(0, y), 0, "no_nan_zero"),                            # 0 by definition
