@@ -5,6 +5,7 @@ Build a graph with NumPy-named ops on symbolic inputs, differentiate it with
 one function that returns the loss and every gradient.
 """
 
+from . import optim
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
@@ -89,7 +90,7 @@ __all__ = [
     "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",
     "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacobian", "jvp", "less",
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer", "power",
+    "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "optim", "outer", "power",
     "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_dot", "to_networkx",
     "transpose", "vjp", "where", "zeros_like",

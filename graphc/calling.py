@@ -57,7 +57,11 @@ def _expected_shape(node: Node) -> str:
 
 def coerce(node: Node, value: Any) -> np.ndarray:
     """The argument as a C-contiguous array of the input's dtype, or InputError."""
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"input {node.name!r}: could not make an array of the "
+                         f"{type(value).__name__} given ({exc})") from None
     if array.dtype != node.dtype:
         same_kind = array.dtype.kind in "biuf" and np.can_cast(array.dtype, node.dtype, "same_kind")
         if not same_kind:

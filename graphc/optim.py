@@ -100,13 +100,17 @@ def sgd(params: Sequence[Node], grads: Sequence[Node], lr: Any = 0.01,
 
 
 def adam(params: Sequence[Node], grads: Sequence[Node], lr: Any = 1e-3, beta1: float = 0.9,
-         beta2: float = 0.999, eps: float = 1e-8) -> Update:
-    """Adam (Kingma & Ba, 2015) with bias correction; the step count is state too."""
+         beta2: float = 0.999, eps: float = 1e-8, step_name: str = "adam_step") -> Update:
+    """Adam (Kingma & Ba, 2015) with bias correction; the step count is state too.
+
+    The step count is an input named `step_name`: give two Adam updates in one
+    compiled function different names.
+    """
     params, grads = tuple(params), tuple(grads)
     _check(params, grads)
     first = tuple(_state_input(p, "m") for p in params)
     second = tuple(_state_input(p, "v") for p in params)
-    step = input("adam_step", dtype="float64")
+    step = input(step_name, dtype="float64")
     new_step = step + 1
     new_first = tuple(beta1 * m + (1 - beta1) * g for m, g in zip(first, grads))
     new_second = tuple(beta2 * v + (1 - beta2) * (g * g) for v, g in zip(second, grads))

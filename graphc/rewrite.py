@@ -260,8 +260,8 @@ def instantiate(replacement: Replacement, found: Match) -> Node | None:
             if isinstance(replacement, Pattern):
                 return _build(replacement, found)
             return replacement(found) if callable(replacement) else None
-    except (ShapeError, DTypeError):
-        return None
+    except (ShapeError, DTypeError, TypeError, ArithmeticError):
+        return None  # the rule does not apply to these operands (e.g. -True): keep the node
 
 
 def _build(pattern: Pattern, found: Match) -> Node:

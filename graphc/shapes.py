@@ -16,11 +16,14 @@ PyTensor's rule, and it is what lets shapes be decided when the graph is built.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from .errors import ShapeError
 
@@ -170,8 +173,8 @@ def input_shape(spec: Sequence[Any]) -> Shape:
             if not entry.isidentifier():
                 raise ShapeError(f"dimension name {entry!r} must be an identifier")
             dims.append(Dim.named(entry))
-        elif isinstance(entry, int) and not isinstance(entry, bool) and entry >= 0:
-            dims.append(entry)
+        elif static_int(entry) is not None and static_int(entry) >= 0:  # type: ignore[operator]
+            dims.append(static_int(entry))  # type: ignore[arg-type]
         else:
             raise ShapeError(
                 f"bad dimension {entry!r}: expected a non-negative int, None or a name"
@@ -237,9 +240,21 @@ def broadcast(*shapes: Shape) -> Shape:
     return tuple(result)
 
 
-def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
-    if not isinstance(axis, int) or isinstance(axis, bool):
+def static_int(value: Any) -> int | None:
+    """value as an int if it is an integer (Python or NumPy, not bool), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def normalize_axis(axis: Any, ndim: int, what: str = "axis") -> int:
+    index = static_int(axis)
+    if index is None:
         raise ShapeError(f"{what} must be an int, got {axis!r}")
+    axis = index
     if not -ndim <= axis < ndim:
         raise ShapeError(f"{what} {axis} is out of bounds for a tensor of rank {ndim}")
     return axis % ndim

@@ -252,3 +252,34 @@ def test_none_size_meeting_a_named_size_is_checked_at_call_time() -> None:
     np.testing.assert_array_equal(f(np.ones((2, 3)), np.ones((2, 3))), 2 * np.ones((2, 3)))
     with pytest.raises(gc.InputError, match=r"size declared None = 4 \(from input 'y'\).*'n' = 2"):
         f(np.ones((2, 3)), np.ones((4, 3)))
+
+
+# ------------------------------------------------- mistakes found in review
+
+def _ragged_call() -> None:
+    W = gc.input("W", shape=(2, 2))
+    gc.compile([W], gc.sum(W), backend="numpy")([[1.0, 2.0], [3.0]])
+
+
+@pytest.mark.parametrize("mistake, error, words", [
+    (lambda: gc.sign(gc.input("b", dtype="bool")), gc.DTypeError, "sign"),
+    (lambda: gc.broadcast_to(gc.input("x", shape=(3,)), (-1, 3)), gc.ShapeError, "bad size -1"),
+    (lambda: gc.input("x", shape=(3,)).reshape("3x"), gc.ShapeError, "identifier"),
+    (_ragged_call, gc.InputError, "input 'W': could not make an array"),
+])
+def test_review_mistakes_get_clear_errors(mistake, error, words) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=words):
+        mistake()
+
+
+def test_numpy_integers_work_where_python_ints_do() -> None:
+    W = gc.input("W", shape=(np.int64(3), 2))
+    assert W.shape == (3, 2)
+    assert gc.sum(W, axis=np.int64(1)).shape == (3,)
+    assert gc.transpose(gc.input("v", shape=(3,)), 0).shape == (3,)
+
+
+def test_simplifier_leaves_rules_that_do_not_apply_to_bool_constants() -> None:
+    x = gc.input("x", shape=(3,))
+    f = gc.compile([x], (-x) * np.array([True, False, True]), backend="numpy")
+    np.testing.assert_array_equal(f(np.ones(3)), [-1.0, 0.0, -1.0])

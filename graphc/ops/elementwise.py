@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir import Interval, Node, apply
-from .base import as_tensor, bool_dtype, elementwise, float_dtype, function, same_dtype
+from .base import as_tensor, bool_dtype, elementwise, float_dtype, function
 
 POSITIVE = Interval(0.1, 3.0)
 NONZERO = Interval(-3.0, 3.0, avoid=0.0)
@@ -128,7 +128,7 @@ SOFTPLUS = elementwise("softplus", _softplus, arity=1, scalar="softplus_{suffix}
 ABS = elementwise("abs", np.abs, arity=1, scalar="abs({0})",
                   vjp=lambda g, out, a: (where(greater_equal(a, 0), g, negative(g)),),
                   domain=(NONZERO,))
-SIGN = elementwise("sign", np.sign, arity=1, scalar="np.sign({0})", dtype=same_dtype,
+SIGN = elementwise("sign", np.sign, arity=1, scalar="np.sign({0})",
                    vjp=lambda g, out, a: (None,), domain=(NONZERO,))
 MAXIMUM = elementwise("maximum", np.maximum, arity=2, scalar="maximum({0}, {1})",
                       vjp=lambda g, out, a, b: (where(greater_equal(a, b), g, 0),

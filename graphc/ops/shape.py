@@ -21,20 +21,20 @@ from .base import as_tensor, check_static_int, function, register, same_dtype
 Shape = shapes.Shape
 
 
-def _target_shape(spec: Any) -> tuple[Any, ...]:
+def _target_shape(spec: Any, allow_unknown: bool = True) -> tuple[Any, ...]:
     """User shape spec -> tuple of int / -1 / Dim (names become named Dims)."""
     if isinstance(spec, (int, np.integer, str, shapes.Dim)):
         spec = (spec,)
     out: list[Any] = []
     for entry in spec:
         if isinstance(entry, str):
-            out.append(shapes.Dim.named(entry))
+            out.append(shapes.input_shape((entry,))[0])  # checks the name
         elif isinstance(entry, shapes.Dim):
             out.append(entry)
         else:
             size = check_static_int(entry, "a reshape size")
-            if size < -1:
-                raise ShapeError(f"bad reshape size {size}")
+            if size < -1 or (size == -1 and not allow_unknown):
+                raise ShapeError(f"bad size {size} in shape {tuple(spec)!r}")
             out.append(size)
     return tuple(out)
 
@@ -124,6 +124,8 @@ def transpose(x: Any, axes: Any = None) -> Node:
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
     else:
+        if not isinstance(axes, (tuple, list)):
+            axes = (axes,)
         axes = tuple(shapes.normalize_axis(a, x.ndim) for a in axes)
     if axes == tuple(range(x.ndim)):
         return x
@@ -202,7 +204,7 @@ SUM_TO = register(Op(
 def broadcast_to(x: Any, shape: Any) -> Node:
     """A read-only broadcast view of x with the given shape (numpy.broadcast_to)."""
     x = as_tensor(x)
-    target = _target_shape(shape)
+    target = _target_shape(shape, allow_unknown=False)
     if target == x.shape:
         return x
     return apply(BROADCAST_TO, x, shape=target)
