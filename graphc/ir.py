@@ -81,6 +81,9 @@ class Op:
     identity: float | None = None  # x op identity == x
     absorbing: float | None = None  # x op absorbing == absorbing (IEEE permitting)
     involution: bool = False  # op(op(x)) == x
+    rearranges: bool = False  # only moves or repeats its input's elements (reshape, transpose)
+    finite: str = ""  # "always": output finite; "if_inputs": finite when the inputs are
+    nonnegative: str = ""  # "always": output >= 0 (or NaN); "if_inputs": when the inputs are
     linear: bool = False  # linear in its float inputs (for transposition)
     differentiable: bool = True  # False: a float output with no rule is an error
     domain: tuple[Interval, ...] = ()  # per input; default REAL

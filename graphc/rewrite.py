@@ -116,7 +116,6 @@ def op(name: str) -> Callable[..., Call]:
 
 # --------------------------------------------------------------- uniform values
 
-_SHAPE_ONLY = frozenset({"broadcast_to", "expand_dims", "reshape", "squeeze", "transpose"})
 _uniform_cache: weakref.WeakKeyDictionary[Node, float | None] = weakref.WeakKeyDictionary()
 
 
@@ -126,7 +125,7 @@ def uniform_value(node: Node) -> float | None:
     Constants whose elements are all equal, `ones_like`/`zeros_like`, and shape
     ops (broadcast, reshape, ...) of those. NaN never counts as uniform.
     """
-    while node.op.name in _SHAPE_ONLY:
+    while node.op.rearranges:
         node = node.inputs[0]
     if node.op.name == "ones_like":
         return 1.0

@@ -64,14 +64,16 @@ def times(cotangent: Node, derivative: Any) -> Node:
     return apply(MULTIPLY_NO_NAN, as_tensor(cotangent), as_tensor(derivative))
 
 
-ADD = elementwise("add", np.add, arity=2, scalar="({0} + {1})", infix="+",
+ADD = elementwise("add", np.add, nonnegative="if_inputs", arity=2, scalar="({0} + {1})", infix="+",
                   vjp=lambda g, out, a, b: (g, g), commutative=True, identity=0.0, linear=True)
 SUBTRACT = elementwise("subtract", np.subtract, arity=2, scalar="({0} - {1})", infix="-",
                        vjp=lambda g, out, a, b: (g, negative(g)), identity=0.0, linear=True)
-MULTIPLY = elementwise("multiply", np.multiply, arity=2, scalar="({0} * {1})", infix="*",
+MULTIPLY = elementwise("multiply", np.multiply, nonnegative="if_inputs", arity=2,
+                       scalar="({0} * {1})", infix="*",
                        vjp=lambda g, out, a, b: (times(g, b), times(g, a)), commutative=True,
                        identity=1.0, absorbing=0.0)
-DIVIDE = elementwise("divide", np.true_divide, arity=2, scalar="({0} / {1})", infix="/",
+DIVIDE = elementwise("divide", np.true_divide, nonnegative="if_inputs", arity=2,
+                     scalar="({0} / {1})", infix="/",
                      vjp=lambda g, out, a, b: (times(g, 1 / b), times(g, negative(out / b))),
                      domain=(Interval(), NONZERO), identity=1.0)
 NEGATIVE = elementwise("negative", np.negative, arity=1, scalar="(-{0})", label="neg",
@@ -86,14 +88,14 @@ def _power_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
 
 POWER = elementwise("power", np.power, arity=2, scalar="({0} ** {1})", infix="**",
                     vjp=_power_vjp, domain=(POSITIVE, Interval(-2.0, 2.0)))
-SQUARE = elementwise("square", np.square, arity=1, scalar="({0} * {0})",
+SQUARE = elementwise("square", np.square, nonnegative="always", arity=1, scalar="({0} * {0})",
                      vjp=lambda g, out, a: (times(g, 2 * a),))
-SQRT = elementwise("sqrt", np.sqrt, arity=1, scalar="math.sqrt({0})",
+SQRT = elementwise("sqrt", np.sqrt, nonnegative="always", arity=1, scalar="math.sqrt({0})",
                    vjp=lambda g, out, a: (times(g, 0.5 / out),), domain=(POSITIVE,))
 
 # ---------------------------------------------------------- transcendental
 
-EXP = elementwise("exp", np.exp, arity=1, scalar="exp_{suffix}({0})",
+EXP = elementwise("exp", np.exp, nonnegative="always", arity=1, scalar="exp_{suffix}({0})",
                   vjp=lambda g, out, a: (times(g, out),))
 LOG = elementwise("log", np.log, arity=1, scalar="log_{suffix}({0})",
                   vjp=lambda g, out, a: (times(g, 1 / a),), domain=(POSITIVE,))
@@ -102,35 +104,36 @@ LOG1P = elementwise("log1p", np.log1p, arity=1, scalar="log1p_{suffix}({0})",
                     domain=(Interval(-0.9, 3.0),))
 EXPM1 = elementwise("expm1", np.expm1, arity=1, scalar="expm1_{suffix}({0})",
                     vjp=lambda g, out, a: (times(g, out + 1),))
-SIN = elementwise("sin", np.sin, arity=1, scalar="sin_{suffix}({0})",
+SIN = elementwise("sin", np.sin, finite="if_inputs", arity=1, scalar="sin_{suffix}({0})",
                   vjp=lambda g, out, a: (times(g, cos(a)),))
-COS = elementwise("cos", np.cos, arity=1, scalar="cos_{suffix}({0})",
+COS = elementwise("cos", np.cos, finite="if_inputs", arity=1, scalar="cos_{suffix}({0})",
                   vjp=lambda g, out, a: (times(g, negative(sin(a))),))
 TAN = elementwise("tan", np.tan, arity=1, scalar="math.tan({0})",
                   vjp=lambda g, out, a: (times(g, 1 + square(out)),),
                   domain=(Interval(-1.2, 1.2),))
-TANH = elementwise("tanh", np.tanh, arity=1, scalar="tanh_{suffix}({0})",
+TANH = elementwise("tanh", np.tanh, finite="if_inputs", arity=1, scalar="tanh_{suffix}({0})",
                    vjp=lambda g, out, a: (times(g, 1 - square(out)),))
-ARCTAN = elementwise("arctan", np.arctan, arity=1, scalar="math.atan({0})",
+ARCTAN = elementwise("arctan", np.arctan, finite="if_inputs", arity=1, scalar="math.atan({0})",
                      vjp=lambda g, out, a: (times(g, 1 / (1 + square(a))),))
 
 # --------------------------------------------------------------- activations
 
-SIGMOID = elementwise("sigmoid", _sigmoid, arity=1, scalar="sigmoid_{suffix}({0})", dtype=float_dtype,
+SIGMOID = elementwise("sigmoid", _sigmoid, nonnegative="always", finite="if_inputs",
+                      arity=1, scalar="sigmoid_{suffix}({0})", dtype=float_dtype,
                       vjp=lambda g, out, a: (times(g, out * (1 - out)),))
-RELU = elementwise("relu", _relu, arity=1, scalar="maximum({0}, {zero})",
+RELU = elementwise("relu", _relu, nonnegative="always", arity=1, scalar="maximum({0}, {zero})",
                    vjp=lambda g, out, a: (where(greater(a, 0), g, 0),))
-SOFTPLUS = elementwise("softplus", _softplus, arity=1, scalar="softplus_{suffix}({0})",
+SOFTPLUS = elementwise("softplus", _softplus, nonnegative="always", arity=1, scalar="softplus_{suffix}({0})",
                        dtype=float_dtype, vjp=lambda g, out, a: (times(g, sigmoid(a)),))
 
 # ----------------------------------------------------------------- selection
 
-ABS = elementwise("abs", np.abs, arity=1, scalar="abs({0})",
+ABS = elementwise("abs", np.abs, nonnegative="always", arity=1, scalar="abs({0})",
                   vjp=lambda g, out, a: (where(greater_equal(a, 0), g, negative(g)),),
                   domain=(NONZERO,))
-SIGN = elementwise("sign", np.sign, arity=1, scalar="np.sign({0})",
+SIGN = elementwise("sign", np.sign, finite="if_inputs", arity=1, scalar="np.sign({0})",
                    vjp=lambda g, out, a: (None,), domain=(NONZERO,))
-MAXIMUM = elementwise("maximum", np.maximum, arity=2, scalar="maximum({0}, {1})",
+MAXIMUM = elementwise("maximum", np.maximum, nonnegative="if_inputs", arity=2, scalar="maximum({0}, {1})",
                       vjp=lambda g, out, a, b: (where(greater_equal(a, b), g, 0),
                                                 where(greater_equal(a, b), 0, g)),
                       commutative=True)

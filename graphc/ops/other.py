@@ -22,23 +22,26 @@ def _astype_vjp(g: Node, out: Node, x: Node, dtype: str) -> tuple[Node | None]:
 
 
 ASTYPE = register(Op(
-    "astype", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
+    "astype", finite="if_inputs", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
     label="astype", impl=lambda x, dtype: np.asarray(x).astype(dtype), vjp=_astype_vjp,
     elementwise=True, scalar="np.{dtype}({0})", linear=True,
     samples=(Sample(((3, 2),), {"dtype": "float32"}), Sample(((4,),), {"dtype": "int64"})),
 ))
 ZEROS_LIKE = register(Op(
-    "zeros_like", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
+    "zeros_like", nonnegative="always", finite="always",
+    shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
     label="zeros_like", impl=lambda x, dtype: np.zeros(np.shape(x), dtype), scalar="{zero}",
     vjp=lambda g, out, x, dtype: (None,), samples=(Sample(((3, 2),), {"dtype": "float64"}),),
 ))
 ONES_LIKE = register(Op(
-    "ones_like", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
+    "ones_like", nonnegative="always", finite="always",
+    shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
     label="ones_like", impl=lambda x, dtype: np.ones(np.shape(x), dtype), scalar="{one}",
     vjp=lambda g, out, x, dtype: (None,), samples=(Sample(((3, 2),), {"dtype": "float32"}),),
 ))
 STOP_GRADIENT = register(Op(
-    "stop_gradient", shape=same_shape, dtype=lambda inputs: inputs[0].dtype, arity=1,
+    "stop_gradient", finite="if_inputs", nonnegative="if_inputs",
+    shape=same_shape, dtype=lambda inputs: inputs[0].dtype, arity=1,
     label="stop_gradient", impl=lambda x: np.asarray(x), vjp=lambda g, out, x: (None,),
     elementwise=True, scalar="{0}", samples=(Sample(((3,),)),),
 ))
@@ -49,7 +52,8 @@ def _one_hot_impl(labels: np.ndarray, depth: int, dtype: str) -> np.ndarray:
 
 
 ONE_HOT = register(Op(
-    "one_hot", shape=lambda inputs, depth, dtype: inputs[0].shape + (depth,),
+    "one_hot", nonnegative="always", finite="always",
+    shape=lambda inputs, depth, dtype: inputs[0].shape + (depth,),
     dtype=lambda inputs, depth, dtype: np.dtype(dtype), arity=1, label="one_hot",
     impl=_one_hot_impl, vjp=lambda g, out, labels, depth, dtype: (None,),
     kernel="one_hot_flat(np.ascontiguousarray({0}).reshape(-1), {depth}, {one})"

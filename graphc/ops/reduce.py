@@ -57,7 +57,8 @@ def count(x: Node, axis: tuple[int, ...], dtype: np.dtype) -> Node:
 
 
 SIZE = register(Op(
-    "size", shape=lambda inputs, axis, dtype: (), dtype=lambda inputs, axis, dtype: np.dtype(dtype),
+    "size", nonnegative="always", finite="always",
+    shape=lambda inputs, axis, dtype: (), dtype=lambda inputs, axis, dtype: np.dtype(dtype),
     arity=1, label="size", impl=lambda x, axis, dtype: np.array(
         np.prod([x.shape[a] for a in axis], dtype=np.int64), dtype=dtype),
     vjp=lambda g, out, x, axis, dtype: (None,),
@@ -99,11 +100,11 @@ def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, **properties:
 SUM = _declare_reduction(
     "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), _sum_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g, x, axis, keepdims),), linear=True,
-    reduction=SUM_ACCUMULATOR)
+    reduction=SUM_ACCUMULATOR, nonnegative="if_inputs")
 MEAN = _declare_reduction(
     "mean", _mean_impl, float_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g / count(x, axis, g.dtype), x, axis, keepdims),),
-    linear=True, reduction=("0", "{acc} + {0}", "{acc} / {count}"))
+    linear=True, reduction=("0", "{acc} + {0}", "{acc} / {count}"), nonnegative="if_inputs")
 MAX = _declare_reduction(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp,
     reduction=("{lowest}", "maximum({acc}, {0})", "{acc}"))
@@ -139,7 +140,8 @@ def _float_only(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
 
 
 SOFTMAX = register(Op(
-    "softmax", shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
+    "softmax", nonnegative="always", finite="if_inputs",
+    shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
     label="softmax", impl=_softmax_impl, samples=NORMALIZE_SAMPLES, rows=("softmax_rows", False),
     vjp=lambda g, out, x, axis: (out * (g - sum_(g * out, axis=axis, keepdims=True)),),
 ))

@@ -65,7 +65,7 @@ def _fmt(shape: Sequence[Any]) -> str:
 
 
 RESHAPE = register(Op(
-    "reshape", shape=_reshape_shape, dtype=same_dtype, arity=1, label="reshape", linear=True,
+    "reshape", rearranges=True, shape=_reshape_shape, dtype=same_dtype, arity=1, label="reshape", linear=True,
     impl=lambda x, shape: np.reshape(x, shape),
     vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
     kernel=lambda node: ("np.full({out_shape}, {0})" if node.inputs[0].ndim == 0 else
@@ -107,7 +107,7 @@ def _transpose_shape(inputs: Sequence[Node], axes: tuple[int, ...]) -> Shape:
 
 
 TRANSPOSE = register(Op(
-    "transpose", shape=_transpose_shape, dtype=same_dtype, arity=1, linear=True,
+    "transpose", rearranges=True, shape=_transpose_shape, dtype=same_dtype, arity=1, linear=True,
     label="transpose", impl=lambda x, axes: np.transpose(x, axes),
     vjp=lambda g, out, x, axes: (transpose(g, tuple(int(i) for i in np.argsort(axes))),),
     kernel=lambda node: ("{0}.T" if node.attr["axes"] == tuple(reversed(range(node.ndim)))
@@ -182,7 +182,7 @@ class _ShapeOnly:
 
 
 BROADCAST_TO = register(Op(
-    "broadcast_to", shape=_broadcast_to_shape, dtype=same_dtype, arity=1, linear=True,
+    "broadcast_to", rearranges=True, shape=_broadcast_to_shape, dtype=same_dtype, arity=1, linear=True,
     label="broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape),
     vjp=lambda g, out, x, shape: (sum_to(g, x.shape),),
     kernel=lambda node: ("np.full({shape}, {0})" if node.inputs[0].ndim == 0
@@ -227,7 +227,7 @@ def _expand_dims_shape(inputs: Sequence[Node], axis: tuple[int, ...]) -> Shape:
 
 
 EXPAND_DIMS = register(Op(
-    "expand_dims", shape=_expand_dims_shape, dtype=same_dtype, arity=1, linear=True,
+    "expand_dims", rearranges=True, shape=_expand_dims_shape, dtype=same_dtype, arity=1, linear=True,
     label="expand_dims", impl=lambda x, axis: np.expand_dims(x, axis),
     vjp=lambda g, out, x, axis: (squeeze(g, axis),),
     index=lambda node, out: tuple(i for a, i in enumerate(out) if a not in node.attr["axis"]),
@@ -244,7 +244,7 @@ def _squeeze_shape(inputs: Sequence[Node], axis: tuple[int, ...]) -> Shape:
 
 
 SQUEEZE = register(Op(
-    "squeeze", shape=_squeeze_shape, dtype=same_dtype, arity=1, linear=True, label="squeeze",
+    "squeeze", rearranges=True, shape=_squeeze_shape, dtype=same_dtype, arity=1, linear=True, label="squeeze",
     impl=lambda x, axis: np.squeeze(x, axis),
     vjp=lambda g, out, x, axis: (expand_dims(g, axis),),
     index=lambda node, out: _squeeze_index(node.attr["axis"], out),

@@ -29,7 +29,6 @@ mean = op("mean")
 where, ones_like, zeros_like = op("where"), op("ones_like"), op("zeros_like")
 no_nan = op("multiply_no_nan")
 
-SHAPE_OPS = ("broadcast_to", "expand_dims", "reshape", "squeeze", "transpose")
 
 
 # ------------------------------------------------------------ facts and helpers
@@ -43,17 +42,14 @@ def is_scalar_constant(node: Node) -> bool:
 
 
 def known_nonnegative(node: Node, depth: int = 3) -> bool:
-    """Whether every element of `node` is >= 0 (or NaN), judged from a few levels of ops."""
-    if node.op.name in ("exp", "sigmoid", "softplus", "square", "sqrt", "abs", "relu",
-                        "softmax", "ones_like", "zeros_like", "size"):
-        return True
+    """Whether every element of `node` is >= 0 (or NaN), from the ops' declared facts."""
     if node.value is not None:
         return bool(np.all(node.value >= 0))
-    if depth == 0:
+    if node.op.nonnegative == "always":
+        return True
+    if depth == 0 or not (node.op.nonnegative == "if_inputs" or node.op.rearranges):
         return False
-    if node.op.name in SHAPE_OPS + ("add", "multiply", "divide", "maximum", "sum", "mean"):
-        return all(known_nonnegative(i, depth - 1) for i in node.inputs)
-    return False
+    return all(known_nonnegative(i, depth - 1) for i in node.inputs)
 
 
 def _scalar_constant(value: np.ndarray, like: Node) -> Node:
@@ -172,7 +168,7 @@ def uniform_fill(m: Match) -> Node | None:
 def single_element_fill(m: Match) -> Node | None:
     """A chain of shape ops over one element is one broadcast of that element."""
     source, chain = m.node, 0
-    while source.op.name in SHAPE_OPS:
+    while source.op.rearranges:
         source, chain = source.inputs[0], chain + 1
     if not all(isinstance(size, int) and size == 1 for size in source.shape):
         return None
@@ -183,30 +179,22 @@ def single_element_fill(m: Match) -> Node | None:
     return scalar
 
 
-# Finite whatever their input: fills and indicators.
-_ALWAYS_FINITE = frozenset({"one_hot", "ones_like", "zeros_like", "size"})
-# Finite when their input is: bounded functions still map NaN to NaN (and sin/cos map inf to NaN).
-_FINITE_IF_INPUT = frozenset({"sigmoid", "tanh", "softmax", "sin", "cos", "arctan", "sign",
-                              "stop_gradient"})
-
-
 def _finite(value: object) -> bool:
     return value is not None and bool(np.isfinite(value))  # type: ignore[call-overload]
 
 
 def known_finite(node: Node, depth: int = 16) -> bool:
-    """Whether every element of `node` is finite, judged from ops and constants (bounded search)."""
+    """Whether every element of `node` is finite, from constants and the ops' declared facts.
+
+    Bounded functions are finite only for finite inputs: sin(inf) and sigmoid(NaN) are NaN.
+    """
     if node.value is not None:
         return bool(np.all(np.isfinite(node.value)))
-    if node.dtype.kind in "biu" or node.op.name in _ALWAYS_FINITE:
+    if node.dtype.kind in "biu" or node.op.finite == "always":
         return True
-    if depth == 0:
+    if depth == 0 or not (node.op.finite == "if_inputs" or node.op.rearranges):
         return False
-    if node.op.name == "astype":
-        return node.inputs[0].dtype.kind in "biu" or known_finite(node.inputs[0], depth - 1)
-    if node.op.name in _FINITE_IF_INPUT or node.op.name in SHAPE_OPS:
-        return known_finite(node.inputs[0], depth - 1)
-    return False
+    return all(known_finite(i, depth - 1) for i in node.inputs)
 
 
 def drop_broadcasts(m: Match) -> Node | None:
@@ -300,9 +288,10 @@ EXPLICIT = [
 
 def structural_rules() -> list[Rule]:
     """Rules over whole families: uniform values through shape ops, broadcasts into elementwise."""
-    found = [rule(Call(name, (x,)), uniform_fill, "uniform_shape") for name in SHAPE_OPS]
+    rearranging = sorted(name for name, op in OPS.items() if op.rearranges)
+    found = [rule(Call(name, (x,)), uniform_fill, "uniform_shape") for name in rearranging]
     found += [rule(Call(name, (x,)), single_element_fill, "single_element_shape")
-              for name in SHAPE_OPS]
+              for name in rearranging]
     for name in sorted(OPS):
         declared = OPS[name]
         if declared.elementwise and declared.arity:
