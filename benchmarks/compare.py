@@ -132,8 +132,9 @@ def child_compile(ops: int) -> None:
     done = time.perf_counter()
     chain.configure(ops)
     mismatch = adapters.max_error(outputs, chain.hand_numpy(value), chain.RTOL, chain.ATOL)
-    print(json.dumps({"build": built - start, "grad": differentiated - built,
-                      "compile": done - differentiated, "mismatch": mismatch}))
+    stages = function.stats.get("seconds", {})  # graphc's split: codegen, numba, ...
+    print(json.dumps({"build": built - start, "grad": differentiated - built, "compile": done - differentiated,
+                      "stages": stages, "parts": function.stats.get("parts"), "mismatch": mismatch}))
 
 
 # ---------------------------------------------------------------- sections
@@ -335,7 +336,7 @@ def main(argv: list[str]) -> int:
             rows.extend(compile_rows(options, root))
     if options.quick:
         for row in rows:
-            row.label += " [--quick sizes]" if row.label.startswith(("elementwise", "graphc compile")) else ""
+            row.label += " [--quick: 1e5]" if row.label.startswith("elementwise") else ""
     table, wrong = render(rows, names)
     print("\n".join(machine()))
     threads = f"{options.threads} per tool (--threads)" if options.threads else "each tool's default"

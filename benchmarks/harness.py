@@ -233,5 +233,8 @@ def compile_growth(lengths: list[int], timeout: float, root: Path) -> dict[int, 
             cells[length] = Cell(note=f"WRONG vs hand NumPy: {report['mismatch']}", wrong=True)
             continue
         cells[length] = Cell(seconds=report["compile"], samples=[report["compile"]])
-        cells[length].detail = f"build {report['build']:.2f} s, grad {report['grad']:.2f} s"
+        stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in report.get("stages", {}).items())
+        parts = f", {report['parts']} part(s)" if report.get("parts") else ""
+        cells[length].detail = (f"build {report['build']:.2f} s, grad {report['grad']:.2f} s; "
+                                f"compile stages: {stages or 'not reported'}{parts}")
     return cells
