@@ -133,8 +133,9 @@ def child_compile(ops: int) -> None:
     chain.configure(ops)
     mismatch = adapters.max_error(outputs, chain.hand_numpy(value), chain.RTOL, chain.ATOL)
     stages = function.stats.get("seconds", {})  # graphc's split: codegen, numba, ...
-    print(json.dumps({"build": built - start, "grad": differentiated - built, "compile": done - differentiated,
-                      "stages": stages, "parts": function.stats.get("parts"), "mismatch": mismatch}))
+    print(json.dumps({"build": built - start, "grad": differentiated - built,
+                      "compile": done - differentiated, "stages": stages,
+                      "parts": function.stats.get("parts"), "mismatch": mismatch}))
 
 
 # ---------------------------------------------------------------- sections
