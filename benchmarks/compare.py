@@ -310,8 +310,10 @@ def main(argv: list[str]) -> int:
     if options.child_compile:
         child_compile(options.child_compile)
         return 0
-    if options.threads:
-        os.environ.update(harness.thread_environment(options.threads))  # before any tool is imported
+    if options.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(options.threads):
+        # Thread caps only work if set before the libraries load (numpy is loaded already): restart.
+        environment = {**os.environ, **harness.thread_environment(options.threads)}
+        os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], environment)
     sections = options.only.split(",")
     names = [name for name in adapters.LABELS if name in options.impls.split(",")]
     importlib.import_module("workloads.chain").configure(options.chain_ops)
