@@ -208,6 +208,10 @@ def startup(workload: str, names: list[str], rounds: int, timeout: float, extra:
                     cell.note, cell.wrong = f"WRONG vs hand NumPy: {report['mismatch']}", True
                     break
                 cell.samples.append(seconds)
+                if "full_speed" in report:
+                    full = report["full_speed"] - report["ready"] + seconds
+                    error = f", tier error: {report['tier_error']}" if report.get("tier_error") else ""
+                    cell.detail = f"{kind}: Numba tier ready after {full:.2f} s (last round){error}"
                 warm_dirs.setdefault(name, directory)
     for cell in (*cold.values(), *warm.values()):
         if cell.samples and not cell.note:

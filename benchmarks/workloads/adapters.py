@@ -26,6 +26,7 @@ import numpy as np
 LABELS = {
     "hand_numba": "hand Numba",
     "graphc_numba": "graphc numba",
+    "graphc_tiered": "graphc tiered",  # start-up rows only: NumPy answers while Numba compiles
     "graphc_numpy": "graphc numpy",
     "hand_numpy": "hand NumPy",
     "jax": "JAX jit",
@@ -46,6 +47,7 @@ class Prepared:
 
     run: Callable[[], Any]
     to_numpy: Callable[[Any], list[np.ndarray]]
+    stats: dict[str, Any] | None = None  # graphc's f.stats (the tiered start-up reads numba_ready)
 
 
 Builder = Callable[[dict[str, np.ndarray]], Prepared]
@@ -80,7 +82,8 @@ def numba_impl(function: Callable[..., Any], inputs: dict[str, np.ndarray]) -> P
     return Prepared(lambda: jitted(*arrays), _as_arrays)
 
 
-def graphc_impl(module: ModuleType, inputs: dict[str, np.ndarray], backend: str) -> Prepared:
+def graphc_impl(module: ModuleType, inputs: dict[str, np.ndarray], backend: str,
+                tiered: bool = False) -> Prepared:
     """graphc: build the loss, gc.grad for every WRT input, gc.compile; a call includes input checks."""
     import graphc as gc
 
@@ -88,11 +91,12 @@ def graphc_impl(module: ModuleType, inputs: dict[str, np.ndarray], backend: str)
     by_name = {node.name: node for node in graph_inputs}
     gradients = gc.grad(loss, [by_name[name] for name in module.WRT])
     try:
-        function = gc.compile(graph_inputs, [loss, *gradients], backend=backend)
+        options = {"tiered": True} if tiered else {}
+        function = gc.compile(graph_inputs, [loss, *gradients], backend=backend, **options)
     except (ImportError, ModuleNotFoundError) as error:
         raise Unavailable(f"backend not available: {error}") from error
     arrays = [inputs[node.name] for node in graph_inputs]
-    return Prepared(lambda: function(*arrays), _as_arrays)
+    return Prepared(lambda: function(*arrays), _as_arrays, function.stats)
 
 
 def jax_impl(module: ModuleType, inputs: dict[str, np.ndarray]) -> Prepared:
