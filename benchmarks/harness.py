@@ -164,8 +164,16 @@ def run_child(arguments: list[str], environment: dict[str, str], timeout: float)
     """Spawn compare.py in child mode; seconds from spawn to the child's `ready` stamp, and its report."""
     env = {**os.environ, **environment}
     start = time.time()
-    completed = subprocess.run([sys.executable, str(COMPARE), *arguments], env=env, timeout=timeout,
-                               capture_output=True, text=True)
+    try:
+        completed = subprocess.run([sys.executable, str(COMPARE), *arguments], env=env, timeout=timeout,
+                                   capture_output=True, text=True)
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""
+        early = [line for line in output.splitlines() if line.startswith("{")]
+        if not early:
+            raise
+        report = {**json.loads(early[-1]), "timed_out": True}  # the tiered child's first result
+        return report["ready"] - start, report
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
     if completed.returncode != 0 or not lines:
         tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
@@ -208,6 +216,8 @@ def startup(workload: str, names: list[str], rounds: int, timeout: float, extra:
                     cell.note, cell.wrong = f"WRONG vs hand NumPy: {report['mismatch']}", True
                     break
                 cell.samples.append(seconds)
+                if report.get("timed_out"):
+                    cell.detail = f"{kind}: Numba tier not ready within {timeout:.0f} s"
                 if "full_speed" in report:
                     full = report["full_speed"] - report["ready"] + seconds
                     error = f", tier error: {report['tier_error']}" if report.get("tier_error") else ""
