@@ -334,6 +334,7 @@ def main(argv: list[str]) -> int:
     importlib.import_module("workloads.chain").configure(options.chain_ops)
     rows: list[Row] = []
     started = time.time()
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="graphc-bench-") as temporary:
         root = Path(temporary)
         os.environ["GRAPHC_CACHE_DIR"] = str(root / "graphc-main")
@@ -358,7 +359,8 @@ def main(argv: list[str]) -> int:
     table, wrong = render(rows, names)
     print("\n".join(machine()))
     threads = f"{options.threads} per tool (--threads)" if options.threads else "each tool's default"
-    print(f"threads: {threads}")
+    print(f"threads: {threads}; 1-minute load average {load_at_start:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end (this run alone adds about 1)")
     command = f"python benchmarks/compare.py {' '.join(argv)}".rstrip()
     print(f"command: {command}  ({time.time() - started:.0f} s)")
     print()
