@@ -283,7 +283,7 @@ def render(rows: list[Row], names: list[str]) -> tuple[str, bool]:
         lines.append("| " + " | ".join([row.label, *texts, noise, row.goal, verdict(key, row.cells)]) + " |")
     lines.append("")
     lines.append("Ratios are x hand Numba in the same row († = x hand NumPy where hand Numba has no time).")
-    lines.extend(f"[{index + 1}] {text}" for index, text in enumerate(notes))
+    lines.extend(f"- [{index + 1}] {text}" for index, text in enumerate(notes))
     return "\n".join(lines), wrong
 
 
