@@ -8,7 +8,8 @@ Sections (--only): mlp, elementwise, rosenbrock, logistic, sigmoid_matmul
 (median time per call), startup (MLP step in a fresh process, cold and warm
 caches), chain (1000-op chain: cold, warm, per call), compile (graphc compile
 time for chains of 10..10000 ops). Implementations (--impls): hand_numba,
-graphc_numba, graphc_tiered (start-up rows only: gc.compile(tiered=True)),
+graphc_numba, graphc_parallel (elementwise: gc.compile(parallel=True)),
+graphc_tiered (start-up rows only: gc.compile(tiered=True)),
 graphc_numpy, hand_numpy, jax, torch, torch_compile, pytensor,
 pytensor_numba; a missing framework or backend leaves "n/a" in its column.
 
@@ -81,7 +82,7 @@ def verdict(key: str, cells: dict[str, Cell]) -> str:
     """'yes' / 'no' / '?' for graphc (numba, or tiered where it ran) against the issue's goal for this row."""
     if key not in GOALS:
         return ""
-    timed = [cells[name] for name in ("graphc_numba", "graphc_tiered")
+    timed = [cells[name] for name in ("graphc_numba", "graphc_parallel", "graphc_tiered")
              if name in cells and cells[name].seconds]
     if not timed:
         return "?"

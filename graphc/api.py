@@ -106,7 +106,8 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
 
 
 def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
-            simplify: bool = True, names: Any = None, tiered: bool = False) -> Function:
+            simplify: bool = True, names: Any = None, tiered: bool = False,
+            parallel: bool = False) -> Function:
     """Compile a graph into a callable: one call returns every output.
 
     The graph is simplified first (graphc.simplify) unless simplify=False;
@@ -115,6 +116,10 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     gradient from gc.grad/gc.vjp is named after its input (`d_W`).
     `tiered=True` (numba backend) returns at once: calls run the NumPy
     interpreter until a background Numba compile is ready (graphc/backend/tiered.py).
+    `parallel=True` (numba backend) runs the outer loop of each fused group
+    that allows it with `prange` on all cores: about 2x on 2 cores for large
+    arrays, but compile takes about twice as long and each call ~2 us more,
+    so it is for big inputs (docs/codegen.md, "Parallel loops").
     """
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
@@ -138,14 +143,15 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
 
         tiered_runner, source = compile_tiered(input_nodes, output_nodes, names, structure,
                                                requirements,
-                                               numpy_runner(input_nodes, output_nodes), stats)
+                                               numpy_runner(input_nodes, output_nodes), stats,
+                                               parallel)
         return Function(input_nodes, output_nodes, structure, backend, tiered_runner, source,
                         stats, None, requirements)
     if backend == "numba":
         from .backend.compile import compile_graph
 
         runner, source, backend_stats, fast = compile_graph(input_nodes, output_nodes, names,
-                                                            structure, requirements)
+                                                            structure, requirements, parallel)
         stats.update(backend_stats)
         return Function(input_nodes, output_nodes, structure, backend, runner, source, stats,
                         fast, requirements)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphc as gc
-from graphc.backend.compile import OUTLINE_KERNEL_CALLS
+from graphc.backend.codegen import OUTLINE_KERNEL_CALLS
 
 
 def test_many_kernel_calls_are_outlined_and_agree() -> None:

@@ -26,6 +26,7 @@ import numpy as np
 LABELS = {
     "hand_numba": "hand Numba",
     "graphc_numba": "graphc numba",
+    "graphc_parallel": "graphc parallel",  # gc.compile(parallel=True): prange on both cores
     "graphc_tiered": "graphc tiered",  # start-up rows only: NumPy answers while Numba compiles
     "graphc_numpy": "graphc numpy",
     "hand_numpy": "hand NumPy",
@@ -83,7 +84,7 @@ def numba_impl(function: Callable[..., Any], inputs: dict[str, np.ndarray]) -> P
 
 
 def graphc_impl(module: ModuleType, inputs: dict[str, np.ndarray], backend: str,
-                tiered: bool = False) -> Prepared:
+                tiered: bool = False, parallel: bool = False) -> Prepared:
     """graphc: build the loss, gc.grad for every WRT input, gc.compile; a call includes input checks."""
     import graphc as gc
 
@@ -92,6 +93,8 @@ def graphc_impl(module: ModuleType, inputs: dict[str, np.ndarray], backend: str,
     gradients = gc.grad(loss, [by_name[name] for name in module.WRT])
     try:
         options = {"tiered": True} if tiered else {}
+        if parallel:
+            options["parallel"] = True
         function = gc.compile(graph_inputs, [loss, *gradients], backend=backend, **options)
     except (ImportError, ModuleNotFoundError) as error:
         raise Unavailable(f"backend not available: {error}") from error
@@ -164,6 +167,9 @@ def standard(module: ModuleType) -> dict[str, Builder]:
         builders["hand_numba"] = lambda inputs: numba_impl(module.hand_numba, inputs)
     if hasattr(module, "graphc_graph"):
         builders["graphc_numba"] = lambda inputs: graphc_impl(module, inputs, "numba")
+        if getattr(module, "PARALLEL", False):
+            builders["graphc_parallel"] = lambda inputs: graphc_impl(module, inputs, "numba",
+                                                                     parallel=True)
         builders["graphc_numpy"] = lambda inputs: graphc_impl(module, inputs, "numpy")
     builders["hand_numpy"] = lambda inputs: numpy_impl(module.hand_numpy, inputs)
     if hasattr(module, "jax_loss"):

@@ -22,6 +22,7 @@ TITLE = "elementwise 1e6 f64: sum(tanh*sigmoid + exp(-x^2)*sin + log1p(x^2)), gr
 WRT = ("x",)
 RTOL, ATOL = 1e-9, 1e-12
 TORCH_COMPILE = True
+PARALLEL = True  # large arrays: also time gc.compile(parallel=True)
 
 
 def make_inputs(quick: bool) -> dict[str, np.ndarray]:

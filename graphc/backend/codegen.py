@@ -32,13 +32,22 @@ from .. import dtypes, shapes
 from ..errors import GraphcError
 from ..ir import Node
 from ..printing import format_attrs, type_string
+from .kernels import REDUCED_RANGE
 from .library import HELPERS
 from .schedule import Group, Schedule, kind
 
-RESERVED = {"np", "math", "range", "len", "max", "min", "abs", "float", "int", "bool",
-            *(f"i{axis}" for axis in range(32))}  # i0, i1, ...: loop indices
+RESERVED = {"np", "math", "range", "prange", "len", "max", "min", "abs", "float", "int", "bool",
+            *(f"i{axis}" for axis in range(32)),  # i0, i1, ...: loop indices
+            *(f"block{axis}" for axis in range(32)),  # block starts (SUM_BLOCK)
+            *(f"block_index{axis}" for axis in range(32))}
 KERNEL_NAMES = ("exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "sin", "cos")
 SCALAR_KERNELS = tuple(f"{name}_{suffix}" for name in KERNEL_NAMES for suffix in ("f64", "f32"))
+REDUCED_KERNELS = tuple(REDUCED_RANGE)  # sin_reduced_f64, ...: no libm branch, so loops vectorize
+# Above this many kernel call sites the kernels are called, not inlined: Numba and
+# LLVM time grows with the inlined code (docs/codegen.md, "Compile time").
+OUTLINE_KERNEL_CALLS = 48
+SUM_BLOCK = 1024  # terms per block of a vectorized float sum (8 KB in float64: L1)
+RANGE_FLAG = "sin_cos_far"  # counts arguments beyond a reduced sin/cos's range
 
 
 @dataclass
@@ -51,6 +60,9 @@ class Generated:
     constants: list[np.ndarray]  # values for the constant parameters, in order
     helpers: list[str] = field(default_factory=list)  # jitted helpers the source imports
     parts: int = 1  # functions the body is split into (each jitted on its own)
+    kernels_inlined: bool = True  # False: kernels are calls (a graph with many call sites)
+    parallel: bool = False  # some loops are `prange`: jit with parallel=True
+    range_flag: bool = False  # the function returns one more value: RANGE_FLAG
 
 
 class ShapeText(list):  # type: ignore[type-arg]
@@ -130,11 +142,19 @@ class Generator:
     """One generation run: names, sizes, and the emitters for each kind of unit."""
 
     def __init__(self, plan: Schedule, output_names: Sequence[str | None],
-                 function_name: str) -> None:
+                 function_name: str, inline_kernels: bool = True,
+                 parallel: bool = False) -> None:
         self.plan = plan
         self.function_name = function_name
+        self.inline_kernels = inline_kernels
+        self.parallel = parallel
+        self.used_prange = False
+        self.in_prange = False  # emitting the body of a prange loop
+        self.range_flag = False
+        self._checked: set[str] = set()  # arguments range-checked in the current loop
         self.names: dict[Node, str] = {}
-        self.used: set[str] = set(RESERVED) | set(SCALAR_KERNELS) | set(HELPERS) | {function_name}
+        self.used: set[str] = (set(RESERVED) | set(SCALAR_KERNELS) | set(REDUCED_KERNELS)
+                                | set(HELPERS) | {function_name, RANGE_FLAG})
         self.sizes: dict[str, str] = {}  # Dim factor -> expression
         self.constants: list[Node] = []
         self.helpers: set[str] = set()
@@ -186,6 +206,9 @@ class Generator:
     def text_of(self, node: Node) -> str:
         if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
             return repr(node.value.item())
+        if node.op.name == "constant" and _uniform(node.value):
+            assert node.value is not None
+            return repr(node.value.flat[0].item())  # broadcast like a scalar in the equation
         return self.name(node)
 
     # ------------------------------------------------------------- sizes
@@ -275,6 +298,9 @@ class Generator:
             return self.locals[node]
         if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
             return self.constant_literal(node, context)
+        if node.op.name == "constant" and _uniform(node.value):
+            assert node.value is not None  # an array of one repeated value: a literal in loops
+            return literal(node.value.flat[0], node.dtype)
         if kind(node) == "view" and node not in self.plan.materialized:
             assert node.op.index is not None
             return self.access(node.inputs[0], node.op.index(node, tuple(index)), context)
@@ -345,42 +371,151 @@ class Generator:
         self.writer.emit(f"{name}[{', '.join(index)}] = {value}")
         self.writer.depth -= node.ndim
 
-    def _open_loops(self, shape: shapes.Shape) -> None:
+    def _open_loops(self, shape: shapes.Shape, blocked: Sequence[Node] = (),
+                    parallel: bool = False) -> None:
+        """One loop per axis; `blocked` sums walk the last axis in blocks of SUM_BLOCK.
+
+        `parallel` makes the outermost loop a `prange` (over blocks, when the
+        group has one axis and blocked sums), with the blocks' term buffers
+        allocated inside it so that threads do not share them.
+        """
         for axis, size in enumerate(shape):
-            self.writer.emit(f"for i{axis} in range({self.size(size)}):")
+            extent = self.size(size)
+            loop = "prange" if parallel and axis == 0 else "range"
+            if blocked and axis == len(shape) - 1:
+                if loop == "prange":  # prange takes no step
+                    self.writer.emit(f"for block_index{axis} in prange(({extent} + "
+                                     f"{SUM_BLOCK - 1}) // {SUM_BLOCK}):")
+                    self.writer.depth += 1
+                    self.writer.emit(f"block{axis} = block_index{axis} * {SUM_BLOCK}")
+                else:
+                    self.writer.emit(f"for block{axis} in range(0, {extent}, {SUM_BLOCK}):")
+                    self.writer.depth += 1
+                if parallel and axis == 0:
+                    self._allocate_terms(blocked)
+                self.writer.emit(f"for i{axis} in range(block{axis}, "
+                                 f"min(block{axis} + {SUM_BLOCK}, {extent})):")
+            else:
+                self.writer.emit(f"for i{axis} in {loop}({extent}):")
+                if parallel and axis == 0 and blocked:
+                    self.writer.depth += 1
+                    self._allocate_terms(blocked)
+                    self.writer.depth -= 1
             self.writer.depth += 1
 
     def emit_group(self, group: Group) -> None:
         members = group.members
         index = [f"i{axis}" for axis in range(len(group.shape))]
         materialized = self.plan.materialized
+        blocked = self._blocked_sums(group)
+        parallel = self.parallel and self._parallel_safe(group)
+        self.used_prange |= parallel
+        self.in_prange = parallel
         for node in members:  # allocations and accumulator initial values
             if kind(node) == "reduction":
                 self._init_accumulator(node)
             elif node in materialized and node.ndim > 0:
                 self.writer.emit(f"{self.name(node)} = np.empty("
                                  f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
-        self._open_loops(group.shape)
+        if not parallel:  # one buffer; a parallel loop gives each iteration its own
+            self._allocate_terms(blocked)
+        self._open_loops(group.shape, blocked=blocked, parallel=parallel)
+        self._checked = set()
         for node in members:
-            if kind(node) == "reduction":
+            if node in blocked:
+                last = len(group.shape) - 1
+                self.writer.emit(f"{self.name(node)}_terms[i{last} - block{last}] = "
+                                 f"{self.access(node.inputs[0], index, node)}",
+                                 self.describe(node))
+            elif kind(node) == "reduction":
                 self._accumulate(node, index)
                 continue
-            value = self._pointwise(node, index)
-            if node.ndim == 0:
-                local = self.name(node)
-            elif node in materialized:
-                local = self.name(node) + "_e"
             else:
-                local = self.name(node)
-            self.writer.emit(f"{local} = {value}", self.describe(node))
-            self.locals[node] = local
-            if node in materialized and node.ndim > 0:
-                self.writer.emit(f"{self.name(node)}[{', '.join(index)}] = {local}")
+                self._emit_pointwise(node, index)
+        if blocked:
+            self.writer.depth -= 1
+            self._add_blocks(group, blocked, index)
         self.writer.depth -= len(group.shape)
         for node in members:
             self.locals.pop(node, None)
             if kind(node) == "reduction":
                 self._finish(node)
+
+    def _emit_pointwise(self, node: Node, index: Sequence[str]) -> None:
+        value = self._pointwise(node, index)
+        materialized = node in self.plan.materialized
+        if node.ndim == 0:
+            local = self.name(node)
+        elif materialized:
+            local = self.name(node) + "_e"
+        else:
+            local = self.name(node)
+        self.writer.emit(f"{local} = {value}", self.describe(node))
+        self.locals[node] = local
+        if materialized and node.ndim > 0:
+            self.writer.emit(f"{self.name(node)}[{', '.join(index)}] = {local}")
+
+    def _allocate_terms(self, blocked: Sequence[Node]) -> None:
+        for node in blocked:
+            self.writer.emit(f"{self.name(node)}_terms = np.empty({SUM_BLOCK}, "
+                             f"np.{node.dtype.name})",
+                             f"terms of {self.name(node)}, added a block at a time")
+
+    def _parallel_safe(self, group: Group) -> bool:
+        """Whether the group's outermost loop may be a `prange`.
+
+        Iterations must not write the same element: each reduction either keeps
+        axis 0 (iteration i0 owns its row of the result) or is a rank-0 sum,
+        which Numba combines across threads (max/min of a scalar it cannot).
+        """
+        if not group.shape:
+            return False
+        for node in group.members:
+            if kind(node) != "reduction":
+                continue
+            assert node.op.reduction is not None
+            if node.ndim == 0:
+                if node.op.reduction[1] != "{acc} + {0}":
+                    return False
+            elif "i0" not in reduction_layout(node, [f"i{a}" for a in range(len(group.shape))])[0]:
+                return False
+        return True
+
+    def _blocked_sums(self, group: Group) -> list[Node]:
+        """Float sums along the group's last axis, when that axis may be long.
+
+        They are written to a block of terms and added by `sum_block`, so that
+        the loop has no float accumulator and vectorizes; a short static axis
+        keeps the plain running sum (and the worked examples stay simple).
+        """
+        if not group.shape:
+            return []
+        last = len(group.shape) - 1
+        extent = group.shape[last]
+        if isinstance(extent, int) and extent < 2 * SUM_BLOCK:
+            return []
+        found = []
+        for node in group.members:
+            if kind(node) != "reduction" or node.dtype.kind != "f":
+                continue
+            assert node.op.reduction is not None
+            if node.op.reduction[1] != "{acc} + {0}" or node.inputs[0].shape != group.shape:
+                continue
+            if last in reduction_layout(node, [])[1]:
+                found.append(node)
+        return found
+
+    def _add_blocks(self, group: Group, blocked: list[Node], index: Sequence[str]) -> None:
+        last = len(group.shape) - 1
+        extent = self.size(group.shape[last])
+        count = f"min({SUM_BLOCK}, {extent} - block{last})"
+        for node in blocked:
+            target_index, _ = reduction_layout(node, index)
+            name = self.name(node)
+            target = name if node.ndim == 0 else f"{name}[{', '.join(target_index)}]"
+            self.writer.emit(f"{target} += sum_block({name}_terms, {count}, "
+                             f"{literal(0, node.dtype)})", f"block of {name}")
+        self.helpers.add("sum_block")
 
     def _pointwise(self, node: Node, index: Sequence[str]) -> str:
         assert node.op.scalar is not None
@@ -394,12 +529,31 @@ class Generator:
                 value = f"np.{node.dtype.name}({value})"
             arguments.append(value)
         expression = template.format(*arguments, **self.attributes(node))
-        self._note_helpers(template.replace("{suffix}", dtypes.short_name(node.dtype)
-                                            if node.dtype.kind == "f" else "f64"))
+        suffix = dtypes.short_name(node.dtype) if node.dtype.kind == "f" else "f64"
+        kernel = template.replace("{suffix}", suffix)
+        reduced = kernel.replace("_" + suffix + "({0})", "_reduced_" + suffix)
+        if self.inline_kernels and reduced in REDUCED_RANGE:
+            expression = f"{reduced}({arguments[0]})"
+            kernel = reduced + "("
+            self._check_range(arguments[0], REDUCED_RANGE[reduced])
+        self._note_helpers(kernel)
         typed = "{suffix}" in template or template.startswith("np.{dtype}")
         if node.dtype in (np.dtype("float32"), np.dtype("int32")) and not typed:
             expression = f"np.{node.dtype.name}({expression})"
         return expression
+
+    def _check_range(self, argument: str, limit: float) -> None:
+        """Flag arguments a reduced sin/cos cannot take: the caller then recomputes exactly.
+
+        The reduced kernels return NaN beyond `limit` (|x| > ~8e5 in float64),
+        where the exact ones would branch to libm on every vector lane.
+        """
+        self.range_flag = True
+        if argument in self._checked:
+            return
+        self._checked.add(argument)
+        self.writer.emit(f"{RANGE_FLAG} += abs({argument}) > {limit!r}",
+                         f"sin/cos of {argument} beyond the reduced range?")
 
     def _is_literal(self, node: Node) -> bool:
         return node.op.name == "constant" and node.value is not None and node.value.ndim == 0
@@ -425,8 +579,15 @@ class Generator:
         name = self.name(node)
         target = name if node.ndim == 0 else f"{name}[{', '.join(target_index)}]"
         update = node.op.reduction[1].format(value, acc=target)
+        self._note_helpers(node.op.reduction[1])  # maximum(...) of max
         if node.dtype in (np.dtype("float32"), np.dtype("int32")):
             update = f"np.{node.dtype.name}({update})"
+        if self.in_prange and node.ndim == 0:  # the form Numba parallelizes as a reduction
+            assert node.op.reduction[1] == "{acc} + {0}"
+            self.writer.emit(f"{target} += np.{node.dtype.name}({value})"
+                             if node.dtype in (np.dtype("float32"), np.dtype("int32"))
+                             else f"{target} += {value}", self.describe(node))
+            return
         self.writer.emit(f"{target} = {update}", self.describe(node))
 
     def _finish(self, node: Node) -> None:
@@ -443,9 +604,24 @@ class Generator:
         self.writer.emit(f"{name} = {expression}", f"finish {node.op.name} {name}")
 
     def _note_helpers(self, template: str) -> None:
-        for helper in (*HELPERS, *SCALAR_KERNELS):
+        for helper in (*HELPERS, *SCALAR_KERNELS, *REDUCED_KERNELS):
             if helper + "(" in template:
                 self.helpers.add(helper)
+
+
+def _uniform(value: np.ndarray | None) -> bool:
+    """Whether an array constant is one value repeated (0.0 and -0.0 count as different).
+
+    Folding `broadcast_to(100.0, (1,))` gives such arrays; read in a loop they
+    are a literal, not one more argument for the call to pass and check.
+    """
+    if value is None or value.size == 0:
+        return False
+    first = value.flat[0]
+    same = value == first
+    if value.dtype.kind == "f":
+        same &= np.signbit(value) == np.signbit(first)
+    return bool(np.all(same))
 
 
 def _broadcast(source: shapes.Shape, target: shapes.Shape, index: Sequence[str]) -> list[str]:
@@ -487,16 +663,30 @@ def _extreme(dtype: np.dtype, low: bool) -> str:
     return str(info.min if low else info.max)
 
 
+def kernel_calls(plan: Schedule) -> int:
+    """Scalar-kernel call sites the fused loops of `plan` will contain."""
+    templates = [node.op.scalar for unit in plan.units if isinstance(unit, Group)
+                 for node in unit.members if node.op.scalar is not None]
+    return sum(template.count(name + "_{suffix}(") for template in templates
+               for name in KERNEL_NAMES)
+
+
 def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
-             function_name: str = "graph", part_budget: int = 400) -> Generated:
+             function_name: str = "graph", part_budget: int = 400,
+             parallel: bool = False) -> Generated:
     """The source of one function computing every output of the scheduled graph.
 
     A graph whose code exceeds `part_budget` lines is split into parts (one njit
     function each, called in order by the main function), because Numba's and
-    LLVM's time grows faster than linearly in the size of one function.
+    LLVM's time grows faster than linearly in the size of one function. For
+    the same reason a graph with more than OUTLINE_KERNEL_CALLS kernel call
+    sites calls the kernels (`exp_f64_call as exp_f64`) instead of inlining
+    them; inlined kernels let LLVM vectorize the loops. `parallel` turns the
+    outer loop of each group that allows it into a `prange`.
     """
     names = list(output_names or ()) + [None] * (len(plan.outputs) - len(output_names or ()))
-    generator = Generator(plan, names, function_name)
+    inline = kernel_calls(plan) <= OUTLINE_KERNEL_CALLS
+    generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
     generator.bind_input_sizes()
     prologue = generator.writer.lines
     blocks: list[list[str]] = []
@@ -510,6 +700,10 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
             generator.emit_kernel(unit)
         blocks.append(generator.writer.lines)
     results = [generator.variable(o) for o in plan.outputs]
+    if generator.range_flag:
+        prologue.append(f"    {RANGE_FLAG} = 0  # sin/cos arguments that need libm: "
+                        "if any, the caller recomputes exactly")
+        results.append(RANGE_FLAG)
     parameters = [generator.names[i] for i in plan.inputs] + \
         [generator.names[c] for c in generator.constants]
     chunks = _split(blocks, part_budget)
@@ -518,16 +712,30 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
                 *[line for block in blocks for line in block], _return(results)]
     else:
         body = _parts(function_name, parameters, prologue, chunks, results)
-    helpers = sorted(generator.helpers)
     header = ["import numpy as np", ""]
-    if helpers:
-        header.insert(1, "from graphc.backend.compile import " + ", ".join(helpers))
+    header[1:1] = _imports(sorted(generator.helpers), inline)
+    if generator.used_prange:
+        header[1:1] = ["from numba import prange"]
     if any("math." in line for line in body):
         header[:0] = ["import math", ""]
     source = "\n".join(header + ["", *body]) + "\n"
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
-    return Generated(source, function_name, parameters, constants, helpers,
-                     parts=max(len(chunks), 1))
+    return Generated(source, function_name, parameters, constants, sorted(generator.helpers),
+                     parts=max(len(chunks), 1), kernels_inlined=inline,
+                     parallel=generator.used_prange,
+                     range_flag=generator.range_flag)
+
+
+def _imports(helpers: list[str], inline: bool) -> list[str]:
+    """Import lines for the jitted kernels and helpers (graphc.backend.compile makes them)."""
+    called = [] if inline else [h for h in helpers if h in SCALAR_KERNELS]
+    plain = [h for h in helpers if h not in called]
+    lines = ["from graphc.backend.compile import " + ", ".join(plain)] if plain else []
+    if called:
+        lines.append("from graphc.backend.compile import "
+                     + ", ".join(f"{h}_call as {h}" for h in called)
+                     + "  # calls, not inlined: faster compile")
+    return lines
 
 
 def _return(results: Sequence[str]) -> str:
@@ -547,17 +755,33 @@ def _split(blocks: list[list[str]], budget: int) -> list[list[list[str]]]:
 
 
 def _names(lines: list[str]) -> tuple[set[str], set[str]]:
-    """(names read before being assigned, names assigned) by a run of statements."""
-    tree = ast.parse(textwrap.dedent("\n".join(lines)))
+    """(names read before being assigned, names assigned) by a run of statements.
+
+    Statements are scanned in execution order, a statement's reads before its
+    writes, so a loop-carried value (`flag += ...` inside a loop) counts as read
+    from outside while a temporary set and used in one iteration does not.
+    """
     loaded: set[str] = set()
     stored: set[str] = set()
-    for statement in tree.body:  # a loop's body reads only what it or earlier statements set
-        names = [n for n in ast.walk(statement) if isinstance(n, ast.Name)]
-        inside = {n.id for n in names if isinstance(n.ctx, ast.Store)}
-        if not isinstance(statement, ast.For):
-            inside = set()
-        loaded |= {n.id for n in names if isinstance(n.ctx, ast.Load)} - stored - inside
-        stored |= {n.id for n in names if isinstance(n.ctx, ast.Store)}
+
+    def names(node: ast.AST, context: type) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, context)}
+
+    def scan(statements: list[ast.stmt]) -> None:
+        for statement in statements:
+            if isinstance(statement, ast.For):
+                loaded.update(names(statement.iter, ast.Load) - stored)
+                stored.update(names(statement.target, ast.Store))
+                scan(statement.body)
+                continue
+            reads = names(statement, ast.Load)
+            if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+                reads.add(statement.target.id)
+            loaded.update(reads - stored)
+            stored.update(names(statement, ast.Store))
+
+    scan(ast.parse(textwrap.dedent("\n".join(lines))).body)
     return loaded, stored
 
 

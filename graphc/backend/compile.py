@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import interpret
 from ..errors import GraphcError
 from ..ir import Node
 from . import cache, kernels, library
-from .codegen import SCALAR_KERNELS, Generated, fresh, generate
+from .codegen import REDUCED_KERNELS, SCALAR_KERNELS, Generated, fresh, generate
 from .schedule import schedule
 
 _jitted: dict[str, Any] = {}
@@ -35,24 +36,33 @@ JIT_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy"}
 
 
 def jitted(name: str) -> Any:
-    """The numba-compiled version of a kernel or helper (compiled once per process, cached)."""
+    """The numba-compiled version of a kernel or helper (compiled once per process, cached).
+
+    A kernel (`exp_f64`) is inlined into the generated function at the Numba IR
+    level (`inline="always"`), so LLVM sees straight-line arithmetic and
+    vectorizes the loop; `exp_f64_call` is the same kernel as a call, for
+    graphs with so many call sites that inlining would make compile slow.
+    """
     if name not in _jitted:
         import numba
 
-        if name in SCALAR_KERNELS:
+        options = dict(JIT_OPTIONS)
+        if name in SCALAR_KERNELS or name in REDUCED_KERNELS:
             function = getattr(kernels, name)
+            options["inline"] = "always"
+        elif name.endswith("_call") and name[:-len("_call")] in SCALAR_KERNELS:
+            function = getattr(kernels, name[:-len("_call")])
         elif name in library.HELPERS:
             function = getattr(library, name)
         else:
             raise AttributeError(name)
-        _jitted[name] = numba.njit(**JIT_OPTIONS)(function)
+        _jitted[name] = numba.njit(**options)(function)
     return _jitted[name]
 
 
 # Libraries LLVM must not inline into their caller (see _install_outlining):
-# parts always; the scalar kernels only while a graph with more than
-# OUTLINE_KERNEL_CALLS kernel call sites is being compiled.
-OUTLINE_KERNEL_CALLS = 48
+# parts always; the called kernels (`exp_f64_call`) while a graph with more
+# than OUTLINE_KERNEL_CALLS kernel call sites is being compiled.
 _outline = {"kernels": False}
 _outlining_installed = False
 
@@ -99,8 +109,10 @@ def _install_outlining() -> None:
 
 def __getattr__(name: str) -> Any:
     """`from graphc.backend.compile import exp_f64` in generated modules (PEP 562)."""
-    if name in SCALAR_KERNELS or name in library.HELPERS:
+    try:
         return jitted(name)
+    except AttributeError:
+        pass
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -133,6 +145,7 @@ def _load(path: Path, name: str) -> Any:
 def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
                   output_names: Sequence[str | None] | None = (),
                   structure: str = "list", requirements: Sequence[Any] | None = None,
+                  parallel: bool = False,
                   ) -> tuple[Callable[..., Any], str, dict[str, Any], Callable[..., Any] | None]:
     """Schedule, generate, cache and jit: returns (runner, source, stats, fast call).
 
@@ -140,7 +153,7 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
     graph's own); compile passes those of the graph as the user built it, which
     simplification may have rewritten away.
     """
-    prepared = prepare(inputs, outputs, output_names)
+    prepared = prepare(inputs, outputs, output_names, parallel)
     runner, stats, fast = finish(prepared, structure, requirements)
     return runner, prepared.generated.source, stats, fast
 
@@ -156,7 +169,7 @@ class Prepared:
 
 
 def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
-            output_names: Sequence[str | None] | None = ()) -> Prepared:
+            output_names: Sequence[str | None] | None = (), parallel: bool = False) -> Prepared:
     """Schedule, generate, write to the cache and import: fast, no Numba compile yet."""
     times: dict[str, float] = {}
     start = time.perf_counter()
@@ -164,7 +177,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
     times["schedule"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    generated = generate(plan, output_names)
+    generated = generate(plan, output_names, parallel=parallel)
     key = generated.source + _library_version()  # helpers are linked in: part of the key
     times["codegen"] = time.perf_counter() - start
 
@@ -189,20 +202,20 @@ def finish(prepared: Prepared, structure: str = "list",
     signature = tuple(
         [_numba_type(i.dtype, i.ndim) for i in inputs]
         + [_numba_type(c.dtype, c.ndim) for c in generated.constants])
+    options = dict(JIT_OPTIONS, parallel=generated.parallel)
     for number in range(generated.parts if generated.parts > 1 else 0):
         part = f"{generated.function_name}_part{number}"
-        setattr(module, part, numba.njit(**JIT_OPTIONS)(getattr(module, part)))
+        setattr(module, part, numba.njit(**options)(getattr(module, part)))
     function = getattr(module, generated.function_name)
     _install_outlining()
-    kernel_calls = sum(generated.source.count(f"{name}(") for name in SCALAR_KERNELS)
     with numba.core.compiler_lock.global_compiler_lock:  # _outline is read while linking
-        _outline["kernels"] = kernel_calls > OUTLINE_KERNEL_CALLS
+        _outline["kernels"] = not generated.kernels_inlined
         try:
             try:
-                dispatcher = numba.njit(signature, **JIT_OPTIONS)(function)
+                dispatcher = numba.njit(signature, **options)(function)
             except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
                 cache.forget_compiled(path)  # unreadable machine code: compile afresh
-                dispatcher = numba.njit(signature, **JIT_OPTIONS)(function)
+                dispatcher = numba.njit(signature, **options)(function)
         except numba.core.errors.TypingError as exc:
             raise GraphcError(
                 f"numba could not compile the generated code ({path}): {exc}") from exc
@@ -219,10 +232,11 @@ def finish(prepared: Prepared, structure: str = "list",
         "groups": sum(1 for u in prepared.plan.units if not isinstance(u, Node)),
         "parts": generated.parts,
         "nodes": len(prepared.plan.order),
-        "kernels_outlined": kernel_calls > OUTLINE_KERNEL_CALLS,
+        "kernels_outlined": not generated.kernels_inlined,
+        "parallel": generated.parallel,
     }
     fast = make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,
-                          requirements)
+                          requirements, generated.range_flag)
     stats["fast_call"] = fast is not None
     return make_runner(dispatcher, inputs, outputs, generated), stats, fast
 
@@ -236,12 +250,15 @@ def make_runner(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node]
     scalar_outputs = [(i, node.dtype) for i, node in enumerate(outputs) if node.ndim == 0]
     may_alias = [i for i, node in enumerate(outputs) if node.ndim > 0 and _may_alias(node)]
     duplicates = [i for i, node in enumerate(outputs) if node in outputs[:i] and node.ndim > 0]
+    flagged = generated.range_flag
 
     def run(arrays: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
         arguments: list[Any] = list(arrays)
         for i in scalar_inputs:
             arguments[i] = arrays[i][()]
         results = list(dispatcher(*arguments, *constants))
+        if flagged and results.pop():
+            return exactly(inputs, outputs, arrays, binding)
         for i, dtype in scalar_outputs:
             results[i] = np.array(results[i], dtype=dtype)
         for i in may_alias:
@@ -254,6 +271,14 @@ def make_runner(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node]
     return run
 
 
+def exactly(inputs: Sequence[Node], outputs: Sequence[Node], arrays: list[np.ndarray],
+            binding: dict[str, int]) -> list[np.ndarray]:
+    """The outputs by the NumPy interpreter: the rare call where a sin/cos argument
+    exceeded the reduced kernels' range (|x| > ~8e5), so libm must do the reduction."""
+    results = interpret.evaluate(outputs, dict(zip(inputs, arrays)), binding)
+    return [np.array(r, copy=True) for r in results]
+
+
 def _may_alias(node: Node) -> bool:
     """Leaves, views and some kernels may return (a view of) an argument; loops never do."""
     return not fresh(node)
@@ -262,13 +287,15 @@ def _may_alias(node: Node) -> bool:
 
 def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node],
                    constants: Sequence[np.ndarray], structure: str,
-                   requirements: Sequence[Any] | None = None) -> Callable[..., Any] | None:
+                   requirements: Sequence[Any] | None = None,
+                   range_flag: bool = False) -> Callable[..., Any] | None:
     """A generated Python function for the common call: exact arrays, passed positionally.
 
     It checks what `calling.bind` would (type, dtype, rank, static sizes, named
     sizes agreeing, the graph's size equalities) in straight-line code and calls
     the jitted function; for anything else it returns None and the caller takes
-    the general path, which converts or raises the precise InputError.
+    the general path, which converts or raises the precise InputError (and,
+    with `range_flag`, recomputes a call whose sin/cos needed libm).
     """
     from ..calling import collect_constraints
 
@@ -306,9 +333,11 @@ def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[No
               for i, node in enumerate(outputs)]
     result = {"single": finish[0], "tuple": "(" + ", ".join(finish) + ",)"}.get(
         structure, "[" + ", ".join(finish) + "]")
+    flag_check = f"        if r[{len(outputs)}]:\n            return None\n" if range_flag else ""
     source = (f"def fast({', '.join(names)}):\n"
               f"    if {' and '.join(checks) or 'True'}:\n"
               f"        r = jitted({', '.join(arguments)})\n"
+              f"{flag_check}"
               f"        return {result}\n"
               f"    return None\n")
     scope: dict[str, Any] = {"ndarray": np.ndarray, "array": np.array, "jitted": dispatcher}

@@ -979,3 +979,12 @@ def cos_reduced_f32(x: np.float32) -> np.float32:
     res = -res if ((n + 1) & 2) != 0 else res
     res = res if ax <= SIN_COS_MAX_F32 else NAN
     return np.float32(res)
+
+
+# The reduced kernels generated loops use, with the largest |x| each is exact
+# for: codegen flags larger arguments and the caller recomputes those calls
+# exactly (docs/codegen.md, "sin and cos").
+REDUCED_RANGE = {
+    "sin_reduced_f64": SIN_COS_MAX, "cos_reduced_f64": SIN_COS_MAX,
+    "sin_reduced_f32": SIN_COS_MAX_F32, "cos_reduced_f32": SIN_COS_MAX_F32,
+}

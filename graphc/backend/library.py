@@ -35,6 +35,32 @@ def minimum(a: Any, b: Any) -> Any:
     return a if a <= b or a != a else b
 
 
+def sum_block(terms: Any, count: int, zero: Any) -> Any:
+    """terms[:count].sum() in eight interleaved partial sums.
+
+    A loop that adds into one float accumulator cannot vectorize (each add
+    waits for the previous, and IEEE forbids reordering); fused loops write a
+    block of terms instead and add them here, where the eight independent
+    sums become SIMD adds. The order is fixed (not the machine's vector
+    width), so results are the same everywhere, and closer to NumPy's
+    pairwise sum than one running total.
+    """
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    full = count - count % 8
+    for j in range(0, full, 8):
+        s0 += terms[j]
+        s1 += terms[j + 1]
+        s2 += terms[j + 2]
+        s3 += terms[j + 3]
+        s4 += terms[j + 4]
+        s5 += terms[j + 5]
+        s6 += terms[j + 6]
+        s7 += terms[j + 7]
+    for j in range(full, count):
+        s0 += terms[j]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
 def to_rows(x: Any, order: tuple[int, ...], rows: int, columns: int) -> Any:
     """x with its axes permuted to `order`, as a C-contiguous (rows, columns) array."""
     return np.ascontiguousarray(np.transpose(x, order)).reshape((rows, columns))
@@ -117,5 +143,5 @@ def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
     return out
 
 
-HELPERS = ("select", "maximum", "minimum", "to_rows", "logsumexp_rows", "softmax_rows",
+HELPERS = ("select", "maximum", "minimum", "sum_block", "to_rows", "logsumexp_rows", "softmax_rows",
            "log_softmax_rows", "matmul_batched", "one_hot_flat")

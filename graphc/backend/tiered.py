@@ -83,8 +83,8 @@ class TieredRunner:
 def compile_tiered(inputs: Sequence[Node], outputs: Sequence[Node],
                    output_names: Sequence[str | None] | None, structure: str,
                    requirements: Sequence[Any] | None, numpy_runner: Runner,
-                   stats: dict[str, Any]) -> tuple[TieredRunner, str]:
+                   stats: dict[str, Any], parallel: bool = False) -> tuple[TieredRunner, str]:
     """Generate and import the source now, Numba-compile it in a thread: (runner, source)."""
-    prepared = prepare(inputs, outputs, output_names)
+    prepared = prepare(inputs, outputs, output_names, parallel)
     runner = TieredRunner(prepared, structure, requirements, numpy_runner, stats)
     return runner, prepared.generated.source

@@ -1,5 +1,5 @@
 import numpy as np
-from graphc.backend.compile import exp_f64, log_softmax_rows, maximum, one_hot_flat, select, to_rows
+from graphc.backend.compile import exp_f64, log_softmax_rows, maximum, one_hot_flat, select, sum_block, to_rows
 
 
 def graph(x, labels, W1, b1, W2, b2):
@@ -28,8 +28,11 @@ def graph(x, labels, W1, b1, W2, b2):
             t9 = (t0[i0, i1] * t7[i0, i1])  # t9: f64[batch,3] = t0 * t7
             t8[i0] = t8[i0] + t9  # t8: f64[batch] = sum[axis=(1,)] t9
     t10 = np.float64(0)
-    for i0 in range(batch):
-        t10 = t10 + t8[i0]  # t10: f64[] = mean[axis=(0,)] t8
+    t10_terms = np.empty(1024, np.float64)  # terms of t10, added a block at a time
+    for block0 in range(0, batch, 1024):
+        for i0 in range(block0, min(block0 + 1024, batch)):
+            t10_terms[i0 - block0] = t8[i0]  # t10: f64[] = mean[axis=(0,)] t8
+        t10 += sum_block(t10_terms, min(1024, batch - block0), 0.0)  # block of t10
     t10 = np.float64(t10 / (batch))  # finish mean t10
     t11 = x.T  # t11: f64[4,batch] = transpose[axes=(1,0)] x
     t12 = np.float64(batch)  # t12: f64[] = size[axis=(0,) dtype=float64] t8
