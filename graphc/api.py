@@ -34,19 +34,28 @@ class Function:
     runner: Runner
     source: str
     stats: dict[str, Any] = field(default_factory=dict)
-    fast: Callable[..., Any] | None = None  # backend's checked fast path; None: not applicable
+    # Builds the checked fast __call__ from the general path (backend/compile.py,
+    # make_fast_call); None: every call takes the general path.
+    fast: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     requirements: list[calling.Requirement] | None = None  # size equalities to check per call
 
     def __post_init__(self) -> None:
         if self.requirements is None:
             self.requirements = calling.collect_constraints(self.outputs)
         self._constraints = self.requirements
+        if self.fast is not None:
+            # Python looks __call__ up on the type: a class of its own lets this
+            # Function's call be the generated function itself, no wrapper frame.
+            call = self.fast(self._general)
+            self.__class__ = type("Function", (Function,), {
+                "__call__": staticmethod(call), "__module__": __name__,
+                "__doc__": Function.__doc__})
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.fast is not None and not kwargs and len(args) == len(self.inputs):
-            result = self.fast(*args)
-            if result is not None:
-                return result
+        return self._general(*args, **kwargs)
+
+    def _general(self, *args: Any, **kwargs: Any) -> Any:
+        """Any call: arguments by position or name, converted and checked (calling.py)."""
         values = calling.order_arguments(self.inputs, args, kwargs)
         arrays = [calling.coerce(node, value) for node, value in zip(self.inputs, values)]
         binding = calling.bind(self.inputs, arrays, self._constraints)

@@ -189,3 +189,22 @@ def test_fast_call_path_agrees_with_checked_path(compiled: dict[str, Any]) -> No
         function(X, rng.normal(size=(2, 3)))
     with pytest.raises(gc.InputError):
         function(X.astype(np.complex128), W)
+
+
+def test_fast_call_is_the_whole_call_and_falls_back_for_every_other_form(
+        compiled: dict[str, Any]) -> None:
+    """The generated checks are Function.__call__ itself; other call forms reach calling.py."""
+    function, _ = compiled["sum_sigmoid_matmul", "float64"]
+    assert isinstance(function, gc.Function)
+    rng = np.random.default_rng(4)
+    X, W = rng.normal(size=(4, 3)), rng.normal(size=(3, 2))
+    want = function(X=X, W=W)
+    for got in (function(X, W), function(X, W=W)):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(gc.InputError, match="expected 2"):
+        function(X, W, X)
+    with pytest.raises(gc.InputError, match="W"):
+        function(X)
+    with pytest.raises(gc.InputError):
+        function(X, W, W=W)

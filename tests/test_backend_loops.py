@@ -178,3 +178,22 @@ def test_running_max_alone_imports_its_helper(reduce: Any) -> None:
     value = np.array([3.0, -1.0, 7.5, 2.0])
     reference = np.max(value) if reduce is gc.max else np.min(value)
     assert gc.compile([x], reduce(x))(value) == reference
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_small_static_matmul_is_loops_and_matches_numpy(dtype: str) -> None:
+    a = gc.input("a", shape=(3, 4), dtype=dtype)
+    b = gc.input("b", shape=(4, 2), dtype=dtype)
+    outputs = [a @ b, a.T @ a, gc.matmul(b.T, a.T)]  # transposed (F-order) operands too
+    f = gc.compile([a, b], outputs)
+    assert f.source.count("matmul_small(") == 3 and "np.dot" not in f.source
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(3, 4)) * 4).astype(dtype)
+    y = (rng.normal(size=(4, 2)) * 4).astype(dtype)
+    for got, want in zip(f(x, y), [x @ y, x.T @ x, y.T @ x.T]):
+        assert got.dtype == want.dtype
+        tolerance = 1e-5 if dtype == "float32" else 1e-13  # float32: order of the adds
+        np.testing.assert_allclose(got, want, rtol=tolerance,
+                                   atol=tolerance * float(np.abs(want).max()))
+    big = gc.input("big", shape=(32, 32))
+    assert "np.dot" in gc.compile([big], big @ big).source  # 32768 multiply-adds: BLAS

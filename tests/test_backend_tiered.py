@@ -76,8 +76,8 @@ def test_input_errors_on_either_tier(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_failed_compile_keeps_numpy_tier() -> None:
-    a = gc.input("a", shape=(2, 2), dtype="int64")
-    b = gc.input("b", shape=(2, 2), dtype="int64")
+    a = gc.input("a", shape=("n", "n"), dtype="int64")  # symbolic: np.dot, not loops
+    b = gc.input("b", shape=("n", "n"), dtype="int64")
     with pytest.raises(gc.GraphcError):
         gc.compile([a, b], a @ b)  # Numba's np.dot has no integer matmul
     f = gc.compile([a, b], a @ b, tiered=True)

@@ -75,7 +75,7 @@ class ShapeText(list):  # type: ignore[type-arg]
 # Calls that always return a new array: a kernel whose template starts with one
 # cannot hand the caller a view of an argument (no defensive copy needed).
 ALLOCATING = ("np.dot(", "np.concatenate(", "np.zeros(", "np.full(", "one_hot_flat(",
-              "matmul_batched(", "{out} = np.zeros(")
+              "matmul_batched(", "matmul_small(", "{out} = np.zeros(")
 
 
 def fresh(node: Node) -> bool:

@@ -133,6 +133,22 @@ def matmul_batched(a: Any, b: Any, batch: tuple[int, ...]) -> Any:
     return out
 
 
+def matmul_small(a: Any, b: Any) -> Any:
+    """a @ b (both 2-D, inner size >= 1) as plain loops, for small static shapes.
+
+    BLAS's fixed cost per call (argument checks, dispatch, a copy of a strided
+    operand) is most of a 3x3 @ 3x2 product; LLVM unrolls these loops instead.
+    """
+    out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            total = a[i, 0] * b[0, j]
+            for p in range(1, a.shape[1]):
+                total += a[i, p] * b[p, j]
+            out[i, j] = total
+    return out
+
+
 def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
     """(len(labels), depth) rows with `one` at each label's column; out-of-range rows stay 0."""
     out = np.full((labels.shape[0], depth), one)
@@ -144,4 +160,4 @@ def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
 
 
 HELPERS = ("select", "maximum", "minimum", "sum_block", "to_rows", "logsumexp_rows", "softmax_rows",
-           "log_softmax_rows", "matmul_batched", "one_hot_flat")
+           "log_softmax_rows", "matmul_batched", "matmul_small", "one_hot_flat")

@@ -67,11 +67,24 @@ def _matmul_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
     return grad_a, grad_b
 
 
+SMALL_MATMUL = 512  # multiply-adds up to which loops beat a BLAS call (~0.2 us each)
+
+
+def _small(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Static shapes with at most SMALL_MATMUL multiply-adds (and no empty axis)."""
+    sizes = (*a, b[1])
+    if not all(isinstance(s, int) and s >= 1 for s in sizes):
+        return False
+    return bool(sizes[0] * sizes[1] * sizes[2] <= SMALL_MATMUL)
+
+
 def _matmul_kernel(node: Node) -> str:
     """Generated code: np.dot (BLAS) for ranks <= 2, else a loop of np.dot over the batch."""
     a, b = node.inputs
     operands = [f"{{{i}}}" + ("" if item.dtype == node.dtype else ".astype({out_dtype})")
                 for i, item in enumerate(node.inputs)]
+    if a.ndim == 2 and b.ndim == 2 and _small(a.shape, b.shape):
+        return f"matmul_small({operands[0]}, {operands[1]})"
     if a.ndim <= 2 and b.ndim <= 2:
         return f"np.dot({operands[0]}, {operands[1]})"
     batch = node.shape[:len(node.shape) - (a.ndim > 1) - (b.ndim > 1)]
