@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,8 +75,8 @@ class ShapeText(list):  # type: ignore[type-arg]
 
 # Calls that always return a new array: a kernel whose template starts with one
 # cannot hand the caller a view of an argument (no defensive copy needed).
-ALLOCATING = ("np.dot(", "np.concatenate(", "np.zeros(", "np.full(", "one_hot_flat(",
-              "matmul_batched(", "matmul_small(", "{out} = np.zeros(")
+ALLOCATING = ("blas_dot(", "np.concatenate(", "zeros(", "full(", "one_hot_flat(",
+              "matmul_batched(", "matmul_small(", "{out} = zeros(")
 
 
 def fresh(node: Node) -> bool:
@@ -363,7 +364,8 @@ class Generator:
             return
         name = self.name(node)
         index = [f"i{axis}" for axis in range(node.ndim)]
-        self.writer.emit(f"{name} = np.empty({format(self.shape(node.shape))}, "
+        self.helpers.add("empty")
+        self.writer.emit(f"{name} = empty({format(self.shape(node.shape))}, "
                          f"np.{node.dtype.name})", self.describe(node))
         self._open_loops(node.shape)
         assert node.op.index is not None
@@ -415,7 +417,8 @@ class Generator:
             if kind(node) == "reduction":
                 self._init_accumulator(node)
             elif node in materialized and node.ndim > 0:
-                self.writer.emit(f"{self.name(node)} = np.empty("
+                self.helpers.add("empty")
+                self.writer.emit(f"{self.name(node)} = empty("
                                  f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
         if not parallel:  # one buffer; a parallel loop gives each iteration its own
             self._allocate_terms(blocked)
@@ -457,7 +460,8 @@ class Generator:
 
     def _allocate_terms(self, blocked: Sequence[Node]) -> None:
         for node in blocked:
-            self.writer.emit(f"{self.name(node)}_terms = np.empty({SUM_BLOCK}, "
+            self.helpers.add("empty")
+            self.writer.emit(f"{self.name(node)}_terms = empty({SUM_BLOCK}, "
                              f"np.{node.dtype.name})",
                              f"terms of {self.name(node)}, added a block at a time")
 
@@ -566,7 +570,8 @@ class Generator:
         if node.ndim == 0:
             self.writer.emit(f"{name} = np.{node.dtype.name}({init})")
         else:
-            self.writer.emit(f"{name} = np.full({format(self.shape(node.shape))}, {init}, "
+            self.helpers.add("full")
+            self.writer.emit(f"{name} = full({format(self.shape(node.shape))}, {init}, "
                              f"np.{node.dtype.name})")
 
     def _accumulate(self, node: Node, index: Sequence[str]) -> None:
@@ -605,7 +610,7 @@ class Generator:
 
     def _note_helpers(self, template: str) -> None:
         for helper in (*HELPERS, *SCALAR_KERNELS, *REDUCED_KERNELS):
-            if helper + "(" in template:
+            if re.search(rf"(?<![\w.]){helper}\(", template):  # `empty(`, not `np.empty(`
                 self.helpers.add(helper)
 
 

@@ -14,6 +14,7 @@ and keeps division branch-free so loops vectorize.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import pickle
 import sys
@@ -117,13 +118,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _library_version() -> str:
-    """Generated code links the helpers in, so their text is part of the cache key."""
-    import numba
+_versions: list[str] = []
 
-    texts = [Path(module.__file__).read_text() for module in (kernels, library)
-             if module.__file__]
-    return cache.digest("".join(texts) + numba.__version__)
+
+def _library_version() -> str:
+    """Generated code links the helpers in, so their text is part of the cache key.
+
+    Numba's version is read from its installed metadata, not by importing it:
+    a tiered start must not wait for `import numba` (~0.4 s).
+    """
+    if not _versions:
+        texts = [Path(module.__file__).read_text() for module in (kernels, library)
+                 if module.__file__]
+        _versions.append(cache.digest("".join(texts) + importlib.metadata.version("numba")))
+    return _versions[0]
 
 
 def _numba_type(dtype: np.dtype, ndim: int) -> Any:
@@ -160,7 +168,11 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
 
 
 class Prepared:
-    """The generated module, written and imported, before Numba compiles it (tiered.py uses the split)."""
+    """The generated module, written (and imported unless deferred), before Numba compiles it.
+
+    tiered.py uses the split, deferring the import too: importing the module
+    imports its helpers, which imports numba.
+    """
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node], plan: Any,
                  generated: Generated, path: Path, found: bool, module: Any,
@@ -170,8 +182,9 @@ class Prepared:
 
 
 def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
-            output_names: Sequence[str | None] | None = (), parallel: bool = False) -> Prepared:
-    """Schedule, generate, write to the cache and import: fast, no Numba compile yet."""
+            output_names: Sequence[str | None] | None = (), parallel: bool = False,
+            load: bool = True) -> Prepared:
+    """Schedule, generate, write to the cache and (if `load`) import: no Numba compile yet."""
     times: dict[str, float] = {}
     start = time.perf_counter()
     plan = schedule(inputs, outputs)
@@ -184,7 +197,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
 
     start = time.perf_counter()
     path, found = cache.store(generated.source, key)
-    module = _load(path, cache.module_name(key))
+    module = _load(path, cache.module_name(key)) if load else None
     times["import"] = time.perf_counter() - start
     return Prepared(inputs, outputs, plan, generated, path, found, module, times)
 
@@ -195,10 +208,14 @@ def finish(prepared: Prepared, structure: str = "list",
     """Numba-compile a prepared module (or load its machine code): (runner, stats, fast call)."""
     import numba
 
+    times = dict(prepared.times)
+    if prepared.module is None:  # deferred by prepare(load=False)
+        start = time.perf_counter()
+        prepared.module = _load(prepared.path, prepared.path.stem)
+        times["import"] += time.perf_counter() - start
     inputs, outputs, generated, module, path = (prepared.inputs, prepared.outputs,
                                                 prepared.generated, prepared.module,
                                                 prepared.path)
-    times = dict(prepared.times)
     start = time.perf_counter()
     signature = tuple(
         [_numba_type(i.dtype, i.ndim) for i in inputs]

@@ -5,9 +5,10 @@ Owns `compile_tiered` (used by `graphc.api.compile(..., tiered=True)`) and
 
 Why: a cold Numba compile of a training step takes seconds (docs/codegen.md,
 "Compile time"), while the NumPy interpreter answers at once. The generated
-source is written and imported synchronously (so `f.source` is the code that
-will run), then a background thread Numba-compiles it, which also fills the
-disk cache for the next process. Each call is served entirely by one tier,
+source is written synchronously (so `f.source` is the code that will run); a
+background thread imports it (which imports numba, ~0.4 s, so the first call
+does not wait for that) and Numba-compiles it, which also fills the disk
+cache for the next process. Each call is served entirely by one tier,
 chosen once at the start of the call: no call mixes tiers. The tiers agree to
 rounding (the op-contract tests hold both to rtol 1e-12 in float64), not
 bit for bit. If the Numba compile fails, every call keeps using NumPy and
@@ -85,6 +86,6 @@ def compile_tiered(inputs: Sequence[Node], outputs: Sequence[Node],
                    requirements: Sequence[Any] | None, numpy_runner: Runner,
                    stats: dict[str, Any], parallel: bool = False) -> tuple[TieredRunner, str]:
     """Generate and import the source now, Numba-compile it in a thread: (runner, source)."""
-    prepared = prepare(inputs, outputs, output_names, parallel)
+    prepared = prepare(inputs, outputs, output_names, parallel, load=False)  # no numba import here
     runner = TieredRunner(prepared, structure, requirements, numpy_runner, stats)
     return runner, prepared.generated.source

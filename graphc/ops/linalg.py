@@ -79,17 +79,18 @@ def _small(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 
 def _matmul_kernel(node: Node) -> str:
-    """Generated code: np.dot (BLAS) for ranks <= 2, else a loop of np.dot over the batch."""
+    """Generated code: blas_dot (np.dot) for ranks <= 2, loops for small static
+    matrices, else a loop of np.dot over the batch."""
     a, b = node.inputs
     operands = [f"{{{i}}}" + ("" if item.dtype == node.dtype else ".astype({out_dtype})")
                 for i, item in enumerate(node.inputs)]
     if a.ndim == 2 and b.ndim == 2 and _small(a.shape, b.shape):
         return f"matmul_small({operands[0]}, {operands[1]})"
     if a.ndim <= 2 and b.ndim <= 2:
-        return f"np.dot({operands[0]}, {operands[1]})"
+        return f"blas_dot({operands[0]}, {operands[1]})"
     batch = node.shape[:len(node.shape) - (a.ndim > 1) - (b.ndim > 1)]
-    lhs = operands[0] if a.ndim > 1 else f"np.ascontiguousarray({operands[0]}).reshape((1, -1))"
-    rhs = operands[1] if b.ndim > 1 else f"np.ascontiguousarray({operands[1]}).reshape((-1, 1))"
+    lhs = operands[0] if a.ndim > 1 else f"contiguous({operands[0]}).reshape((1, -1))"
+    rhs = operands[1] if b.ndim > 1 else f"contiguous({operands[1]}).reshape((-1, 1))"
     ends = ", ".join(f"{{out_shape[{i}]}}" for i in range(len(batch)))
     return (f"matmul_batched({lhs}, {rhs}, ({ends},)).reshape({{out_shape}})")
 

@@ -56,7 +56,7 @@ ONE_HOT = register(Op(
     shape=lambda inputs, depth, dtype: inputs[0].shape + (depth,),
     dtype=lambda inputs, depth, dtype: np.dtype(dtype), arity=1, label="one_hot",
     impl=_one_hot_impl, vjp=lambda g, out, labels, depth, dtype: (None,),
-    kernel="one_hot_flat(np.ascontiguousarray({0}).reshape(-1), {depth}, {one})"
+    kernel="one_hot_flat(contiguous({0}).reshape(-1), {depth}, {one})"
            ".reshape({out_shape})",
     samples=(Sample(((5,),), {"depth": 4, "dtype": "float64"}, dtypes=("int64",)),),
 ))

@@ -68,9 +68,9 @@ RESHAPE = register(Op(
     "reshape", rearranges=True, shape=_reshape_shape, dtype=same_dtype, arity=1, label="reshape", linear=True,
     impl=lambda x, shape: np.reshape(x, shape),
     vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
-    kernel=lambda node: ("np.full({out_shape}, {0})" if node.inputs[0].ndim == 0 else
-                         "np.ascontiguousarray({0}).flat[0]" if node.ndim == 0 else
-                         "np.ascontiguousarray({0}).reshape({shape})"),
+    kernel=lambda node: ("full({out_shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
+                         else "contiguous({0}).flat[0]" if node.ndim == 0 else
+                         "contiguous({0}).reshape({shape})"),
     samples=(Sample(((2, 3),), {"shape": (3, 2)}), Sample(((2, 3, 4),), {"shape": (-1, 4)}),
              Sample(((6,),), {"shape": (1, 2, 3)}), Sample(((),), {"shape": (1, 1)})),
 ))
@@ -185,7 +185,7 @@ BROADCAST_TO = register(Op(
     "broadcast_to", rearranges=True, shape=_broadcast_to_shape, dtype=same_dtype, arity=1, linear=True,
     label="broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape),
     vjp=lambda g, out, x, shape: (sum_to(g, x.shape),),
-    kernel=lambda node: ("np.full({shape}, {0})" if node.inputs[0].ndim == 0
+    kernel=lambda node: ("full({shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
                          else "np.broadcast_to({0}, {shape})"),
     index=lambda node, out: _broadcast_index(node.inputs[0].shape, node.shape, out),
     samples=(Sample(((3,),), {"shape": (2, 3)}), Sample(((2, 1),), {"shape": (4, 2, 5)}),
@@ -445,7 +445,7 @@ GETITEM = register(Op(
 SCATTER = register(Op(
     "scatter", shape=lambda inputs, shape, index: tuple(shape), dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
-    kernel=lambda node: ("{out} = np.zeros({shape}, {out_dtype})\n{out}"
+    kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
                          + index_source(node.attr["index"]) + " = {0}"),
     vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
     samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),
