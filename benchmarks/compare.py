@@ -202,7 +202,7 @@ def _ordered(cells: dict[str, Cell], names: list[str]) -> dict[str, Cell]:
 def startup_rows(workload: str, label: str, names: list[str], options: argparse.Namespace,
                  root: Path) -> tuple[Row, Row]:
     extra = ["--chain-ops", str(options.chain_ops)] if workload == "chain" else []
-    names = [name for name in names if name != "torch_compile"]
+    names = [name for name in names if name not in ("torch_compile", "graphc_parallel")]
     cold, warm, _ = harness.startup(workload, names, options.startup_rounds, options.timeout, extra, root)
     key = "startup" if workload == "mlp" else "chain"
     return (Row(f"{label}, cold start (fresh process, empty caches)", cold, GOALS[f"{key} cold"][0]),

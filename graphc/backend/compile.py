@@ -46,8 +46,6 @@ def jitted(name: str) -> Any:
     graphs with so many call sites that inlining would make compile slow.
     """
     if name not in _jitted:
-        import numba
-
         options = dict(JIT_OPTIONS)
         if name in SCALAR_KERNELS or name in REDUCED_KERNELS:
             function = getattr(kernels, name)
@@ -56,8 +54,10 @@ def jitted(name: str) -> Any:
             function = getattr(kernels, name[:-len("_call")])
         elif name in library.HELPERS:
             function = getattr(library, name)
-        else:
+        else:  # before importing numba: `from .compile import x` probes __path__ here
             raise AttributeError(name)
+        import numba
+
         _jitted[name] = numba.njit(**options)(function)
     return _jitted[name]
 

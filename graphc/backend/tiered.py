@@ -28,6 +28,7 @@ from ..ir import Node
 from .compile import Prepared, finish, prepare
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
+FIRST_CALL_GRACE = 0.5  # seconds the compile thread waits for the first call to finish
 
 
 class TieredRunner:
@@ -47,6 +48,7 @@ class TieredRunner:
         self._numpy = numpy_runner
         self._numba: Runner | None = None
         self._ready = threading.Event()
+        self._first_call = threading.Event()
         self.stats = stats
         stats.update({"backend": "numba", "tiered": True, "tier": None,
                       "calls": {"numpy": 0, "numba": 0}, "numba_ready": False})
@@ -54,6 +56,10 @@ class TieredRunner:
         self._thread.start()
 
     def _compile(self) -> None:
+        # Importing numba is Python work that holds the GIL: let the first call
+        # answer first (docs/codegen.md, "Tiered execution"), unless it does
+        # not come soon.
+        self._first_call.wait(FIRST_CALL_GRACE)
         try:
             runner, numba_stats, _ = finish(self._prepared, self._structure, self._requirements)
         except Exception as exc:  # noqa: BLE001 - reported in stats; NumPy keeps serving
@@ -78,6 +84,7 @@ class TieredRunner:
             tier, results = "numpy", self._numpy(arrays, binding)
         self.stats["calls"][tier] += 1
         self.stats["tier"] = tier
+        self._first_call.set()
         return results
 
 
