@@ -127,7 +127,7 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     interpreter until a background Numba compile is ready (graphc/backend/tiered.py).
     `parallel=True` (numba backend) runs the outer loop of each fused group
     that allows it with `prange` on all cores: about 2x on 2 cores for large
-    arrays, but compile takes about twice as long and each call ~2 us more,
+    arrays, but compile takes ~30% longer and each call ~2 us more,
     so it is for big inputs (docs/codegen.md, "Parallel loops").
     """
     input_nodes = _normalize_inputs(inputs)

@@ -40,16 +40,15 @@ JIT_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy"}
 def jitted(name: str) -> Any:
     """The numba-compiled version of a kernel or helper (compiled once per process, cached).
 
-    A kernel (`exp_f64`) is inlined into the generated function at the Numba IR
-    level (`inline="always"`), so LLVM sees straight-line arithmetic and
-    vectorizes the loop; `exp_f64_call` is the same kernel as a call, for
-    graphs with so many call sites that inlining would make compile slow.
+    A kernel (`exp_f64`) is linked into the generated function `alwaysinline`
+    (see _install_outlining), so LLVM sees straight-line arithmetic and
+    vectorizes the loop; `exp_f64_call` is the same kernel linked `noinline`,
+    for graphs with so many call sites that inlining would make compile slow.
     """
     if name not in _jitted:
         options = dict(JIT_OPTIONS)
         if name in SCALAR_KERNELS or name in REDUCED_KERNELS:
             function = getattr(kernels, name)
-            options["inline"] = "always"
         elif name.endswith("_call") and name[:-len("_call")] in SCALAR_KERNELS:
             function = getattr(kernels, name[:-len("_call")])
         elif name in library.HELPERS:
@@ -62,25 +61,27 @@ def jitted(name: str) -> Any:
     return _jitted[name]
 
 
-# Libraries LLVM must not inline into their caller (see _install_outlining):
-# parts always; the called kernels (`exp_f64_call`) while a graph with more
-# than OUTLINE_KERNEL_CALLS kernel call sites is being compiled.
+# How LLVM links libraries into their caller (see _install_outlining): parts
+# noinline; kernels alwaysinline, except noinline while a graph with more than
+# OUTLINE_KERNEL_CALLS kernel call sites (`exp_f64_call`) is being compiled.
 _outline = {"kernels": False}
 _outlining_installed = False
 
 
 def _install_outlining() -> None:
-    """Mark linked-in kernels and parts `noinline` when graphc asks for it.
+    """Mark linked-in kernels `alwaysinline` (or `noinline`) and parts `noinline`.
 
     Numba links every callee's LLVM module into its caller and optimizes the
-    result: the kernels (range reduction + polynomials) are inlined at every
-    call site, and every part is inlined into `graph`. Measured: 128 calls of
-    sin_f64 in one loop compile in 9.0 s inlined, 1.9 s as calls (the loop then
-    runs ~1.6x slower, unvectorized); on the 1000-op chain + grad 41.5 s ->
-    37 s (per call 22 -> 24 ms). Parts are kept as calls so `graph` never
-    becomes one huge function again (no measurable time change today).
-    This wraps a Numba internal (CPUCodeLibrary._get_module_for_linking);
-    without it compile falls back to Numba's default inlining.
+    result, leaving inlining to LLVM's cost model, which keeps the kernels
+    (range reduction + polynomials) as calls: the loop then runs one element
+    at a time. `alwaysinline` lets it vectorize (elementwise workload: 68 ->
+    25 ms). Inlining in Numba's IR instead (`inline="always"`) costs ~0.2 s of
+    compile per call site (10-op chain: 2.8 s against 0.9 s here). In a graph
+    with many call sites the kernels are `noinline`: 128 calls of sin_f64 in
+    one loop compile in 9.0 s inlined, 1.9 s as calls (1000-op chain + grad
+    41.5 s -> 37 s). Parts stay calls so `graph` never becomes one huge
+    function. This wraps a Numba internal (CPUCodeLibrary._get_module_for_linking);
+    without it compile falls back to Numba's default inlining (correct, slower).
     """
     global _outlining_installed
     if _outlining_installed:
@@ -96,13 +97,17 @@ def _install_outlining() -> None:
         module = original(code_library)
         name = code_library.name
         part = "_part" in name and name.rsplit("_part", 1)[1].isdigit()
-        kernel = name in SCALAR_KERNELS  # helpers (select, ...) are tiny: inlining is cheap
-        if not (part or (kernel and _outline["kernels"])):
+        kernel = name in SCALAR_KERNELS or name in REDUCED_KERNELS
+        if part or (kernel and _outline["kernels"]):
+            attribute = "noinline"
+        elif kernel:
+            attribute = "alwaysinline"
+        else:  # helpers (select, ...) are tiny: LLVM inlines them anyway
             return module
         module = module.clone()
         for function in module.functions:
             if not function.is_declaration:
-                function.add_function_attribute("noinline")
+                function.add_function_attribute(attribute)
         return module
 
     numba_codegen.CPUCodeLibrary._get_module_for_linking = (  # type: ignore[method-assign]
