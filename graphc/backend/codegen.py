@@ -33,15 +33,17 @@ from .. import dtypes, shapes
 from ..errors import GraphcError
 from ..ir import Node
 from ..printing import format_attrs, type_string
-from .kernels import REDUCED_RANGE
+from . import blocks
+from .blocks import uniform as _uniform
+from .kernels import KERNEL_NAMES, REDUCED_RANGE
 from .library import HELPERS
 from .schedule import Group, Schedule, kind
 
 RESERVED = {"np", "math", "range", "prange", "len", "max", "min", "abs", "float", "int", "bool",
             *(f"i{axis}" for axis in range(32)),  # i0, i1, ...: loop indices
             *(f"block{axis}" for axis in range(32)),  # block starts (SUM_BLOCK)
-            *(f"block_index{axis}" for axis in range(32))}
-KERNEL_NAMES = ("exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "sin", "cos")
+            *(f"block_index{axis}" for axis in range(32)),
+            "block_start", "block_count", "flat", "rest"}  # interpreted groups' loops
 SCALAR_KERNELS = tuple(f"{name}_{suffix}" for name in KERNEL_NAMES for suffix in ("f64", "f32"))
 REDUCED_KERNELS = tuple(REDUCED_RANGE)  # sin_reduced_f64, ...: no libm branch, so loops vectorize
 # Above this many kernel call sites the kernels are called, not inlined: Numba and
@@ -64,6 +66,8 @@ class Generated:
     kernels_inlined: bool = True  # False: kernels are calls (a graph with many call sites)
     parallel: bool = False  # some loops are `prange`: jit with parallel=True
     range_flag: bool = False  # the function returns one more value: RANGE_FLAG
+    interpreted: int = 0  # groups run by the block interpreter (blocks.py)
+    instructions: int = 0  # their program rows, in all
 
 
 class ShapeText(list):  # type: ignore[type-arg]
@@ -155,12 +159,16 @@ class Generator:
         self._checked: set[str] = set()  # arguments range-checked in the current loop
         self.names: dict[Node, str] = {}
         self.used: set[str] = (set(RESERVED) | set(SCALAR_KERNELS) | set(REDUCED_KERNELS)
-                                | set(HELPERS) | {function_name, RANGE_FLAG})
+                                | set(HELPERS) | {function_name, RANGE_FLAG}
+                                | {"interpret_f64", "interpret_f32"})
         self.sizes: dict[str, str] = {}  # Dim factor -> expression
         self.constants: list[Node] = []
         self.helpers: set[str] = set()
         self.writer = Writer()
         self.locals: dict[Node, str] = {}  # values living in the current loop body
+        self.programs: list[str] = []  # module-level lines: the interpreted groups' programs
+        self.program_count = 0
+        self.instructions = 0
         for node in plan.inputs:
             self._claim(node, str(node.name))
         for node, wanted in zip(plan.outputs, output_names):
@@ -444,6 +452,114 @@ class Generator:
             if kind(node) == "reduction":
                 self._finish(node)
 
+    def emit_interpreted(self, group: Group, dtype: np.dtype) -> None:
+        """A group run by the block interpreter (blocks.py): per block, load, run, store.
+
+        The values the program reads from arrays are copied into their
+        registers with the same index arithmetic a loop would use (broadcasts
+        and views included); after the run, members needed outside the group
+        are stored from their registers and reductions accumulate from them.
+        """
+        materialized = self.plan.materialized
+        index = [f"i{axis}" for axis in range(len(group.shape))]
+
+        def invariant(source: Node, reader: Node) -> str | None:
+            value = self.access(source, _broadcast(source.shape, group.shape, index), reader)
+            return None if "[" in value else value  # a literal, or a rank-0 variable
+
+        program = blocks.build(group, dtype, kept=lambda node: node in materialized,
+                               invariant=invariant)
+        number = self.program_count
+        self.program_count += 1
+        program_name = self._unique(f"program{number}")
+        registers = self._unique(f"registers{number}")
+        suffix = dtypes.short_name(dtype)
+        self._list_program(program, program_name)
+        self.helpers.update({"empty", f"interpret_{suffix}"})
+        for node in group.members:  # allocations and accumulator initial values
+            if kind(node) == "reduction":
+                self._init_accumulator(node)
+            elif node in materialized and node.ndim > 0:
+                self.writer.emit(f"{self.name(node)} = empty("
+                                 f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
+        self.writer.emit(f"{registers} = empty(({program.registers}, {blocks.BLOCK}), "
+                         f"np.{dtype.name})",
+                         f"{program_name}'s registers, {blocks.BLOCK} values each")
+        if program.fills:  # a loop, not `registers[r, :] = v`: Numba's slice stores are big
+            self.writer.emit(f"for flat in range({blocks.BLOCK}):")
+            for register, text, source in program.fills:
+                self.writer.emit(f"    {registers}[{register}, flat] = {text}",
+                                 f"r{register} = {self.text_of(source)}")
+        total = " * ".join(self.size(size) for size in group.shape)
+        self.writer.emit(f"for block_start in range(0, {total}, {blocks.BLOCK}):")
+        self.writer.depth += 1
+        self.writer.emit(f"block_count = min({blocks.BLOCK}, {total} - block_start)")
+        index, position = self._open_block_elements(group.shape)
+        for register, source, reader in program.loads:
+            value = self.access(source, _broadcast(source.shape, group.shape, index), reader)
+            self.writer.emit(f"{registers}[{register}, {position}] = {value}",
+                             f"r{register} = {self.text_of(source)}")
+        self.writer.depth -= 1
+        call = f"interpret_{suffix}({program_name}, {registers}, block_count)"
+        if program.range_checked:
+            self.range_flag = True
+            call = f"{RANGE_FLAG} += {call}"
+        self.writer.emit(call, f"{len(program.rows)} instructions of {program_name}")
+        for node, register in program.results.items():
+            value = f"{registers}[{register}, {position}]"
+            self.locals[node] = f"({value} != 0)" if node.dtype.kind == "b" else value
+        summed = [node for node in group.members if kind(node) == "reduction"
+                  and node.ndim == 0 and node.dtype == dtype and node.inputs[0] in program.results
+                  and node.op.reduction is not None and node.op.reduction[1] == "{acc} + {0}"]
+        stored = [node for node in group.members if node not in summed and (
+            kind(node) == "reduction" or node in materialized and node.ndim > 0)]
+        if stored:
+            index, position = self._open_block_elements(group.shape)
+            for node in stored:
+                if kind(node) == "reduction":
+                    self._accumulate(node, index)
+                else:
+                    self.writer.emit(f"{self.name(node)}[{', '.join(index)}] = "
+                                     f"{self.locals[node]}", self.describe(node))
+            self.writer.depth -= 1
+        for node in summed:
+            row = program.results[node.inputs[0]]
+            self.helpers.add("sum_block")
+            self.writer.emit(f"{self.name(node)} += sum_block({registers}[{row}], block_count, "
+                             f"{literal(0, dtype)})", self.describe(node))
+        self.writer.depth -= 1
+        for node in group.members:
+            self.locals.pop(node, None)
+            if kind(node) == "reduction":
+                self._finish(node)
+
+    def _open_block_elements(self, shape: shapes.Shape) -> tuple[list[str], str]:
+        """A loop over the current block's elements: (their index per axis, register column)."""
+        if len(shape) == 1:
+            self.writer.emit("for i0 in range(block_start, block_start + block_count):")
+            self.writer.depth += 1
+            return ["i0"], "i0 - block_start"
+        self.writer.emit("for flat in range(block_start, block_start + block_count):")
+        self.writer.depth += 1
+        self.writer.emit("rest = flat")
+        last = len(shape) - 1
+        for axis in range(last, 0, -1):
+            extent = self.size(shape[axis])
+            self.writer.emit(f"i{axis} = rest % {extent}")
+            self.writer.emit(f"rest = rest // {extent}")
+        self.writer.emit("i0 = rest")
+        return [f"i{axis}" for axis in range(len(shape))], "flat - block_start"
+
+    def _list_program(self, program: blocks.Program, name: str) -> None:
+        """The program as a module-level array, each instruction with the node it computes."""
+        self.instructions += len(program.rows)
+        lines = [f"{name} = np.array([  # block program: opcode, output, inputs (registers)"]
+        for number, (row, node) in enumerate(zip(program.rows, program.computes)):
+            reads = ", ".join(f"r{r}" for r in program.operands(number))
+            lines.append(f"    ({', '.join(map(str, row))}),  # r{row[1]} = {node.op.name} "
+                         f"{reads}: {self.describe(node)}")
+        self.programs += [*lines, "], np.int32)", ""]
+
     def _emit_pointwise(self, node: Node, index: Sequence[str]) -> None:
         value = self._pointwise(node, index)
         materialized = node in self.plan.materialized
@@ -614,21 +730,6 @@ class Generator:
                 self.helpers.add(helper)
 
 
-def _uniform(value: np.ndarray | None) -> bool:
-    """Whether an array constant is one value repeated (0.0 and -0.0 count as different).
-
-    Folding `broadcast_to(100.0, (1,))` gives such arrays; read in a loop they
-    are a literal, not one more argument for the call to pass and check.
-    """
-    if value is None or value.size == 0:
-        return False
-    first = value.flat[0]
-    same = value == first
-    if value.dtype.kind == "f":
-        same &= np.signbit(value) == np.signbit(first)
-    return bool(np.all(same))
-
-
 def _broadcast(source: shapes.Shape, target: shapes.Shape, index: Sequence[str]) -> list[str]:
     """Index of an input broadcast to `target`: trailing axes, 0 on its size-1 axes."""
     lead = len(target) - len(source)
@@ -668,12 +769,11 @@ def _extreme(dtype: np.dtype, low: bool) -> str:
     return str(info.min if low else info.max)
 
 
-def kernel_calls(plan: Schedule) -> int:
-    """Scalar-kernel call sites the fused loops of `plan` will contain."""
-    templates = [node.op.scalar for unit in plan.units if isinstance(unit, Group)
-                 for node in unit.members if node.op.scalar is not None]
-    return sum(template.count(name + "_{suffix}(") for template in templates
-               for name in KERNEL_NAMES)
+def kernel_calls(plan: Schedule, skip: Sequence[Group] = ()) -> int:
+    """Scalar-kernel call sites the generated loops of `plan` will contain (`skip`: interpreted)."""
+    return blocks.kernel_calls([node for unit in plan.units
+                                if isinstance(unit, Group) and unit not in skip
+                                for node in unit.members])
 
 
 def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
@@ -690,20 +790,23 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     outer loop of each group that allows it into a `prange`.
     """
     names = list(output_names or ()) + [None] * (len(plan.outputs) - len(output_names or ()))
-    inline = kernel_calls(plan) <= OUTLINE_KERNEL_CALLS
+    interpreted = blocks.choose(plan)
+    inline = kernel_calls(plan, skip=list(interpreted)) <= OUTLINE_KERNEL_CALLS
     generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
     generator.bind_input_sizes()
     prologue = generator.writer.lines
-    blocks: list[list[str]] = []
+    chunks_of_code: list[list[str]] = []
     for unit in plan.units:
         generator.writer.lines = []
-        if isinstance(unit, Group):
+        if isinstance(unit, Group) and unit in interpreted:
+            generator.emit_interpreted(unit, interpreted[unit])
+        elif isinstance(unit, Group):
             generator.emit_group(unit)
         elif kind(unit) == "view":
             generator.emit_view_copy(unit)
         else:
             generator.emit_kernel(unit)
-        blocks.append(generator.writer.lines)
+        chunks_of_code.append(generator.writer.lines)
     results = [generator.variable(o) for o in plan.outputs]
     if generator.range_flag:
         prologue.append(f"    {RANGE_FLAG} = 0  # sin/cos arguments that need libm: "
@@ -711,13 +814,13 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         results.append(RANGE_FLAG)
     parameters = [generator.names[i] for i in plan.inputs] + \
         [generator.names[c] for c in generator.constants]
-    chunks = _split(blocks, part_budget)
+    chunks = _split(chunks_of_code, part_budget)
     if len(chunks) <= 1:
         body = [f"def {function_name}({', '.join(parameters)}):", *prologue,
-                *[line for block in blocks for line in block], _return(results)]
+                *[line for block in chunks_of_code for line in block], _return(results)]
     else:
         body = _parts(function_name, parameters, prologue, chunks, results)
-    header = ["import numpy as np", ""]
+    header = ["import numpy as np", "", *generator.programs]
     header[1:1] = _imports(sorted(generator.helpers), inline)
     if generator.used_prange:
         header[1:1] = ["from numba import prange"]
@@ -727,8 +830,9 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, sorted(generator.helpers),
                      parts=max(len(chunks), 1), kernels_inlined=inline,
-                     parallel=generator.used_prange,
-                     range_flag=generator.range_flag)
+                       parallel=generator.used_prange,
+                     range_flag=generator.range_flag, interpreted=len(interpreted),
+                     instructions=generator.instructions)
 
 
 def _imports(helpers: list[str], inline: bool) -> list[str]:

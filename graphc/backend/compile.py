@@ -29,9 +29,8 @@ import numpy as np
 from .. import interpret
 from ..errors import GraphcError
 from ..ir import Node
-from . import cache, kernels, library
+from . import blocks, cache, kernels, library
 from .codegen import REDUCED_KERNELS, SCALAR_KERNELS, Generated, fresh, generate
-from .schedule import schedule
 
 _jitted: dict[str, Any] = {}
 JIT_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy"}
@@ -53,12 +52,86 @@ def jitted(name: str) -> Any:
             function = getattr(kernels, name[:-len("_call")])
         elif name in library.HELPERS:
             function = getattr(library, name)
+        elif name in INTERPRETERS:
+            _jitted[name] = _interpreter(name.rsplit("_", 1)[1])
+            return _jitted[name]
+        elif name == "carray":  # for the interpreter's C entry points
+            import numba
+
+            return numba.carray
         else:  # before importing numba: `from .compile import x` probes __path__ here
             raise AttributeError(name)
         import numba
 
         _jitted[name] = numba.njit(**options)(function)
     return _jitted[name]
+
+
+INTERPRETERS = ("interpret_f64", "interpret_f32")
+_entries: list[Any] = []  # the interpreters' C entry points (their machine code must stay alive)
+
+
+def _interpreter(suffix: str) -> Any:
+    """`interpret_f64(program, registers, count)` for generated code: a call of a C symbol.
+
+    The block interpreter (graphc/backend/interpreter.py, see blocks.py) is a
+    Numba cfunc with cache=True, registered with LLVM under the fixed name
+    `graphc_interpret_f64`. Generated functions call that symbol instead of
+    linking the interpreter in: linked in, its body would be optimized and
+    compiled again inside every graph (~0.5 s each); by name, the call is one
+    instruction, and a graph's cached machine code finds the symbol in any
+    process that imported the interpreter first (the generated module's
+    import of this name does that).
+    """
+    import llvmlite.binding
+    import numba
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    from . import interpreter
+
+    _install_outlining()  # kernels inline into the interpreter's loops
+    run = f"run_{suffix}"
+    if not isinstance(getattr(interpreter, run), numba.core.dispatcher.Dispatcher):
+        setattr(interpreter, run, numba.njit(**JIT_OPTIONS)(getattr(interpreter, run)))
+    scalar = {"f64": types.float64, "f32": types.float32}[suffix]
+    signature = types.int64(types.CPointer(types.int32), types.int64, types.CPointer(scalar),
+                            types.int64, types.int64, types.int64)
+    entry = numba.cfunc(signature, cache=True, error_model="numpy")(
+        getattr(interpreter, f"entry_{suffix}"))
+    _entries.append(entry)
+    symbol = f"graphc_interpret_{suffix}"
+    llvmlite.binding.add_symbol(symbol, entry.address)
+
+    def interpret(typingctx: Any, program: Any, registers: Any, count: Any) -> Any:
+        if not (isinstance(program, types.Array) and program.dtype == types.int32
+                and program.ndim == 2 and program.layout == "C"
+                and isinstance(registers, types.Array) and registers.dtype == scalar
+                and registers.ndim == 2 and registers.layout == "C"
+                and isinstance(count, types.Integer)):
+            return None
+        result = types.int64(program, registers, count)
+
+        def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+            code = context.make_array(signature.args[0])(context, builder, arguments[0])
+            values = context.make_array(signature.args[1])(context, builder, arguments[1])
+            instructions = cgutils.unpack_tuple(builder, code.shape)[0]
+            rows, width = cgutils.unpack_tuple(builder, values.shape)
+            count = context.cast(builder, arguments[2], signature.args[2], types.int64)
+            word = ir.IntType(64)
+            function_type = ir.FunctionType(word, [
+                ir.IntType(32).as_pointer(), word,
+                context.get_value_type(scalar).as_pointer(), word, word, word])
+            function = cgutils.get_or_insert_function(builder.module, function_type, symbol)
+            return builder.call(function, [code.data, instructions, values.data, rows, width,
+                                           count])
+
+        return result, codegen
+
+    interpret.__name__ = f"interpret_{suffix}"
+    return intrinsic(interpret)
 
 
 # How LLVM links libraries into their caller (see _install_outlining): parts
@@ -133,8 +206,9 @@ def _library_version() -> str:
     a tiered start must not wait for `import numba` (~0.4 s).
     """
     if not _versions:
-        texts = [Path(module.__file__).read_text() for module in (kernels, library)
+        texts = [Path(module.__file__).read_text() for module in (kernels, library, blocks)
                  if module.__file__]
+        texts.append(blocks.INTERPRETER_PATH.read_text())
         _versions.append(cache.digest("".join(texts) + importlib.metadata.version("numba")))
     return _versions[0]
 
@@ -192,7 +266,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
     """Schedule, generate, write to the cache and (if `load`) import: no Numba compile yet."""
     times: dict[str, float] = {}
     start = time.perf_counter()
-    plan = schedule(inputs, outputs)
+    plan = blocks.schedule_for(inputs, outputs)
     times["schedule"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -256,6 +330,8 @@ def finish(prepared: Prepared, structure: str = "list",
         "parts": generated.parts,
         "nodes": len(prepared.plan.order),
         "kernels_outlined": not generated.kernels_inlined,
+        "interpreted_groups": generated.interpreted,
+        "instructions": generated.instructions,
         "parallel": generated.parallel,
     }
     fast = make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,

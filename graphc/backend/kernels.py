@@ -984,6 +984,8 @@ def cos_reduced_f32(x: np.float32) -> np.float32:
 # The reduced kernels generated loops use, with the largest |x| each is exact
 # for: codegen flags larger arguments and the caller recomputes those calls
 # exactly (docs/codegen.md, "sin and cos").
+# The kernels fused loops call as `<name>_f64` / `<name>_f32` (op templates: `exp_{suffix}`).
+KERNEL_NAMES = ("exp", "log", "log1p", "expm1", "tanh", "sigmoid", "softplus", "sin", "cos")
 REDUCED_RANGE = {
     "sin_reduced_f64": SIN_COS_MAX, "cos_reduced_f64": SIN_COS_MAX,
     "sin_reduced_f32": SIN_COS_MAX_F32, "cos_reduced_f32": SIN_COS_MAX_F32,

@@ -23,12 +23,18 @@ id a node depends on. A node may join group g only if every input outside g
 has `deps < g`, so no group waits for a value that waits for it. Groups are
 capped at `max_group_size` members, which bounds the size of one loop body
 (LLVM's time grows faster than linearly in it).
+
+Domains: `domain(node)` (default: None for every node) keeps pointwise nodes
+of different domains out of each other's groups. The block interpreter uses
+it for large graphs (blocks.py): nodes it can run get their register dtype as
+domain, and those groups are not capped, since they become programs, not
+loop bodies; the rest (domain None) keep the cap.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from ..ir import Node, toposort
@@ -43,6 +49,7 @@ class Group:
     shape: Shape
     members: list[Node] = field(default_factory=list)
     source: Node | None = None  # for a group opened by a reduction of an array
+    domain: Hashable = None  # see the module docstring; None: capped in size
 
     def __repr__(self) -> str:
         return f"Group({self.id}, {len(self.members)} members)"
@@ -78,7 +85,8 @@ def kind(node: Node) -> str:
     return "kernel"
 
 
-def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: int = 64) -> Schedule:
+def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: int = 64,
+             domain: Callable[[Node], Hashable] = lambda node: None) -> Schedule:
     """Split the graph into fusion groups and order them for emission."""
     order = toposort(outputs)
     kinds = {node: kind(node) for node in order}
@@ -91,15 +99,15 @@ def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: in
     group_of: dict[Node, Group] = {}
     deps: dict[Node, int] = {}
 
-    latest_of_shape: dict[Shape, Group] = {}
+    latest_of_shape: dict[tuple[Shape, Hashable], Group] = {}
 
-    def open_group(shape: Shape, source: Node | None = None) -> Group:
-        group = Group(len(groups), shape, source=source)
+    def open_group(shape: Shape, source: Node | None = None, kind_of: Hashable = None) -> Group:
+        group = Group(len(groups), shape, source=source, domain=kind_of)
         groups.append(group)
         return group
 
     def fits(node: Node, group: Group) -> bool:
-        if len(group.members) >= max_group_size:
+        if group.domain is None and len(group.members) >= max_group_size:
             return False
         for source in node.inputs:
             inside = group_of.get(source) is group and kinds[source] == "pointwise"
@@ -111,16 +119,17 @@ def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: in
         node_kind = kinds[node]
         upstream = max((deps[i] for i in node.inputs), default=-1)
         if node_kind == "pointwise":
+            own = domain(node)
             candidates = sorted(
-                {group_of[i] for i in node.inputs
-                 if kinds[i] == "pointwise" and i.shape == node.shape and i in group_of},
+                {group_of[i] for i in node.inputs if kinds[i] == "pointwise"
+                 and i.shape == node.shape and i in group_of and group_of[i].domain == own},
                 key=lambda g: -g.id)
-            latest = latest_of_shape.get(node.shape)
+            latest = latest_of_shape.get((node.shape, own))
             if latest is not None and latest not in candidates:
                 candidates.append(latest)  # no producer group fits: share a sibling's loop
             chosen = next((g for g in candidates if fits(node, g)), None)
-            group = chosen or open_group(node.shape)
-            latest_of_shape[node.shape] = group
+            group = chosen or open_group(node.shape, kind_of=own)
+            latest_of_shape[(node.shape, own)] = group
             group.members.append(node)
             group_of[node] = group
             deps[node] = max(upstream, group.id)

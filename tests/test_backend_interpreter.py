@@ -1,0 +1,216 @@
+"""The block interpreter (graphc/backend/blocks.py): large groups run as programs.
+
+References: the NumPy backend (each op's NumPy `impl`), the same graph lowered
+to generated loops (the same scalar templates, so equal to the last bit except
+where sums reassociate), and for the chain an analytic derivative. Small graphs
+are forced through the interpreter by lowering its thresholds; one test checks
+that a large graph picks it by itself, and one that machine code calling it is
+loaded from the disk cache by a second process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backend import blocks
+from graphc.backend.schedule import Group
+from graphc.ir import OPS, REAL, Node, apply
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = 2 * blocks.BLOCK + 37  # three blocks, the last one partial
+
+
+@pytest.fixture
+def interpret_everything(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every interpretable group of any graph runs in the interpreter."""
+    monkeypatch.setattr(blocks, "LARGE_KERNEL_CALLS", -1)
+    monkeypatch.setattr(blocks, "LARGE_POINTWISE", -1)
+    monkeypatch.setattr(blocks, "MIN_MEMBERS", 1)
+    yield
+
+
+def test_interpreter_file_is_generated_from_the_op_declarations() -> None:
+    assert blocks.INTERPRETER_PATH.read_text() == blocks.interpreter_source(), (
+        "graphc/backend/interpreter.py is stale: run `python -m graphc.backend.blocks`")
+
+
+def test_every_elementwise_op_without_attributes_has_an_opcode() -> None:
+    table = blocks.opcodes()
+    for name, op in OPS.items():
+        if op.scalar is not None and "{dtype}" not in op.scalar:
+            assert name in table, name
+    assert "astype" not in table  # its template needs the target dtype
+
+
+def _op_cases(dtype: np.dtype) -> tuple[list[Node], list[np.ndarray], list[tuple[str, Node]]]:
+    """Every opcode's op applied to inputs drawn from its domain, all of length SIZE."""
+    rng = np.random.default_rng(11)
+    inputs: list[Node] = []
+    values: list[np.ndarray] = []
+    cases: list[tuple[str, Node]] = []
+    for name in blocks.opcodes():
+        op = OPS[name]
+        assert op.scalar is not None and op.arity is not None
+        arguments: list[Node] = []
+        for position in range(op.arity):
+            domain = op.domain[position] if position < len(op.domain) else REAL
+            value = domain.sample(rng, (SIZE,)).astype(dtype)
+            node = gc.input(f"{name}_{position}", (SIZE,), dtype)
+            inputs.append(node)
+            values.append(value)
+            condition = f"select({{{position}}}," in op.scalar
+            arguments.append(gc.greater(node, 0) if condition else node)
+        attrs = {"dtype": dtype.name} if name in ("zeros_like", "ones_like") else {}
+        cases.append((name, apply(op, *arguments, **attrs)))
+    return inputs, values, cases
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_each_opcode_against_numpy_and_generated_loops(
+        interpret_everything: None, dtype: str) -> None:
+    inputs, values, cases = _op_cases(np.dtype(dtype))
+    outputs = [node for _, node in cases]
+    interpreted = gc.compile(inputs, outputs, simplify=False)
+    assert interpreted.stats["interpreted_groups"] >= 1
+    assert interpreted.stats["instructions"] >= len(cases)
+    got = interpreted(*values)
+    want = gc.compile(inputs, outputs, backend="numpy", simplify=False)(*values)
+    tolerance = 1e-12 if dtype == "float64" else 2e-6
+    for (name, node), a, b in zip(cases, got, want):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance, err_msg=name)
+    blocks.LARGE_KERNEL_CALLS = 10**9  # the same graph as generated loops: same templates
+    blocks.LARGE_POINTWISE = 10**9
+    looped = gc.compile(inputs, outputs, simplify=False)
+    assert looped.stats["interpreted_groups"] == 0
+    for (name, _), a, b in zip(cases, got, looped(*values)):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_broadcasts_views_bools_and_reductions(interpret_everything: None,
+                                               rng: np.random.Generator) -> None:
+    """A (n, 3) group reading a row, a column, a scalar and a transpose, with every reduction."""
+    x = gc.input("x", shape=("n", 3))
+    row = gc.input("row", shape=(3,))
+    column = gc.input("column", shape=("n", 1))
+    scale = gc.input("scale", shape=())
+    flipped = gc.input("flipped", shape=(3, "n"))
+    y = gc.tanh(x * row + column) * scale - gc.exp(-flipped.T * flipped.T)
+    positive = y > 0
+    z = gc.where(positive, y, 0.5 * y) + gc.sigmoid(y)
+    outputs = [z, gc.sum(z), gc.sum(z, axis=0), gc.sum(z, axis=1), gc.max(z, axis=1),
+               gc.min(z), gc.mean(z), gc.sum(positive), positive]
+    inputs = [x, row, column, scale, flipped]
+    compiled = gc.compile(inputs, outputs)
+    assert compiled.stats["interpreted_groups"] >= 1
+    reference = gc.compile(inputs, outputs, backend="numpy")
+    for n in (1, 7, 700):  # one element, a partial block, blocks across rows
+        values = [rng.normal(size=(n, 3)), rng.normal(size=3), rng.normal(size=(n, 1)),
+                  np.float64(rng.normal()), rng.normal(size=(3, n))]
+        for a, b in zip(compiled(*values), reference(*values)):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def _chain(x: Any, steps: int) -> Any:
+    y = x
+    for _ in range(steps):
+        y = gc.tanh(gc.sin(y) * 0.9 + x)
+    return y
+
+
+def test_large_graph_picks_the_interpreter_and_matches_the_chain_rule() -> None:
+    x = gc.input("x", shape=("n",))
+    steps = 40  # sin + tanh forward, cos + tanh' backward: > LARGE_KERNEL_CALLS call sites
+    loss = gc.sum(_chain(x, steps))
+    f = gc.compile([x], [loss, gc.grad(loss, x)])
+    assert f.stats["interpreted_groups"] == 1 and f.stats["groups"] == 1
+    assert "interpret_f64(program0, registers0, block_count)" in f.source
+    value = np.linspace(-1.5, 2.0, SIZE)  # not symmetric: the sum does not cancel to ~0
+    got = f(value)
+    v, dv = value.copy(), np.ones_like(value)
+    for _ in range(steps):  # forward value and d/dx by hand, with NumPy
+        t = np.tanh(np.sin(v) * 0.9 + value)
+        v, dv = t, (1 - t * t) * (np.cos(v) * 0.9 * dv + 1.0)
+    np.testing.assert_allclose(got[0], v.sum(), rtol=1e-12)
+    np.testing.assert_allclose(got[1], dv, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_chain_and_sin_beyond_the_reduced_range() -> None:
+    x = gc.input("x", shape=("n",), dtype="float32")
+    loss = gc.sum(_chain(x, 40))
+    outputs = [loss, gc.grad(loss, x)]
+    f = gc.compile([x], outputs)
+    assert f.stats["interpreted_groups"] == 1
+    reference = gc.compile([x], outputs, backend="numpy")
+    value = np.linspace(-1.5, 2.0, SIZE).astype(np.float32)
+    for a, b in zip(f(value), reference(value)):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+    value[5] = 1.0e9  # sin of it needs libm's range reduction: the call is recomputed exactly
+    for a, b in zip(f(value), reference(value)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_registers_are_reused_and_never_written_while_read(interpret_everything: None) -> None:
+    x = gc.input("x", shape=(10,))
+    loss = gc.sum(_chain(x, 30))
+    outputs = [loss, gc.grad(loss, x)]
+    f = gc.compile([x], outputs, simplify=False)
+    plan = blocks.schedule_for([x], outputs)
+    groups = [u for u in plan.units if isinstance(u, Group)]
+    program = blocks.build(groups[0], np.dtype("float64"), kept=lambda n: False,
+                           invariant=lambda source, reader: repr(source.value.flat[0])
+                           if blocks.is_literal(source) else None)
+    assert len(program.fills) == 2  # 0.9 and 1.0, each once however many nodes hold it
+    assert program.registers < len(program.rows) // 4  # live values, not one per node
+    for number, row in enumerate(program.rows):
+        assert row[1] not in program.operands(number)
+    assert f.stats["instructions"] == len(program.rows)
+
+
+def test_groups_it_cannot_run_stay_generated_loops() -> None:
+    x = gc.input("x", shape=(8,))
+    labels = gc.input("labels", shape=(8,), dtype="int64")
+    mixed = gc.exp(x) * labels  # reads an int64 array: registers hold one float dtype
+    plan = blocks.schedule_for([x, labels], [mixed])
+    (group,) = [u for u in plan.units if isinstance(u, Group)]
+    assert blocks.interpretable(group) is None
+    cast = gc.astype(gc.exp(x), "float32")  # no opcode: the template needs the dtype
+    plan = blocks.schedule_for([x], [cast])
+    assert all(blocks.interpretable(u) is None for u in plan.units if isinstance(u, Group))
+
+
+CHILD = """
+import json, numpy as np, graphc as gc
+x = gc.input("x", shape=("n",)); y = x
+for _ in range(40):
+    y = gc.tanh(gc.sin(y) * 0.9 + x)
+loss = gc.sum(y)
+f = gc.compile([x], [loss, gc.grad(loss, x)])
+print(json.dumps({"hit": f.stats["cache_hit"], "interpreted": f.stats["interpreted_groups"],
+                  "loss": float(f(np.linspace(-2.0, 2.0, 1100))[0])}))
+"""
+
+
+def test_a_second_process_loads_code_that_calls_the_interpreter(tmp_path: Path) -> None:
+    environment = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    reports = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", CHILD], env=environment,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = reports
+    assert first["interpreted"] == 1 and not first["hit"] and second["hit"]
+    assert second["loss"] == first["loss"]
