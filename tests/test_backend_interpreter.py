@@ -214,3 +214,18 @@ def test_a_second_process_loads_code_that_calls_the_interpreter(tmp_path: Path) 
     first, second = reports
     assert first["interpreted"] == 1 and not first["hit"] and second["hit"]
     assert second["loss"] == first["loss"]
+
+
+def test_parallel_blocks_match_the_serial_program() -> None:
+    x = gc.input("x", shape=("n",))
+    loss = gc.sum(_chain(x, 40))
+    outputs = [loss, gc.grad(loss, x)]
+    serial = gc.compile([x], outputs)
+    parallel = gc.compile([x], outputs, parallel=True)
+    assert parallel.stats["interpreted_groups"] == 1 and parallel.stats["parallel"]
+    assert "for block_number in prange(" in parallel.source
+    value = np.linspace(-1.5, 2.0, SIZE)
+    want = serial(value)
+    got = parallel(value)
+    np.testing.assert_array_equal(got[1], want[1])  # elementwise: the same instructions
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)  # block sums, added in any order

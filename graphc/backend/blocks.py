@@ -58,9 +58,15 @@ def _runs(op: Op) -> bool:
     return fields <= _PLACEHOLDERS
 
 
+_opcodes: dict[int, dict[str, int]] = {}  # by the registry's size: ops are only ever added
+
+
 def opcodes() -> dict[str, int]:
     """Op name -> opcode, for every op the interpreter runs (sorted by name: stable)."""
-    return {name: code for code, name in enumerate(sorted(n for n, op in OPS.items() if _runs(op)))}
+    if len(OPS) not in _opcodes:
+        names = sorted(name for name, op in OPS.items() if _runs(op))
+        _opcodes[len(OPS)] = {name: code for code, name in enumerate(names)}
+    return _opcodes[len(OPS)]
 
 
 def _returns_bool(op: Op) -> bool:

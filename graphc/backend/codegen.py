@@ -43,7 +43,7 @@ RESERVED = {"np", "math", "range", "prange", "len", "max", "min", "abs", "float"
             *(f"i{axis}" for axis in range(32)),  # i0, i1, ...: loop indices
             *(f"block{axis}" for axis in range(32)),  # block starts (SUM_BLOCK)
             *(f"block_index{axis}" for axis in range(32)),
-            "block_start", "block_count", "flat", "rest"}  # interpreted groups' loops
+            "block_start", "block_count", "block_number", "flat", "rest"}  # interpreted groups
 SCALAR_KERNELS = tuple(f"{name}_{suffix}" for name in KERNEL_NAMES for suffix in ("f64", "f32"))
 REDUCED_KERNELS = tuple(REDUCED_RANGE)  # sin_reduced_f64, ...: no libm branch, so loops vectorize
 # Above this many kernel call sites the kernels are called, not inlined: Numba and
@@ -482,6 +482,21 @@ class Generator:
             elif node in materialized and node.ndim > 0:
                 self.writer.emit(f"{self.name(node)} = empty("
                                  f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
+        summed = [node for node in group.members if kind(node) == "reduction"
+                  and node.ndim == 0 and node.dtype == dtype and node.inputs[0] in program.results
+                  and node.op.reduction is not None and node.op.reduction[1] == "{acc} + {0}"]
+        stored = [node for node in group.members if node not in summed and (
+            kind(node) == "reduction" or node in materialized and node.ndim > 0)]
+        # Blocks may run on all cores if none accumulates into an array element
+        # another block also writes; `+=` sums are prange reductions.
+        parallel = self.parallel and not any(kind(node) == "reduction" for node in stored)
+        total = " * ".join(self.size(size) for size in group.shape)
+        if parallel:
+            self.used_prange = True
+            self.writer.emit(f"for block_number in prange(({total} + {blocks.BLOCK - 1}) "
+                             f"// {blocks.BLOCK}):")
+            self.writer.depth += 1
+            self.writer.emit(f"block_start = block_number * {blocks.BLOCK}")
         self.writer.emit(f"{registers} = empty(({program.registers}, {blocks.BLOCK}), "
                          f"np.{dtype.name})",
                          f"{program_name}'s registers, {blocks.BLOCK} values each")
@@ -490,9 +505,9 @@ class Generator:
             for register, text, source in program.fills:
                 self.writer.emit(f"    {registers}[{register}, flat] = {text}",
                                  f"r{register} = {self.text_of(source)}")
-        total = " * ".join(self.size(size) for size in group.shape)
-        self.writer.emit(f"for block_start in range(0, {total}, {blocks.BLOCK}):")
-        self.writer.depth += 1
+        if not parallel:
+            self.writer.emit(f"for block_start in range(0, {total}, {blocks.BLOCK}):")
+            self.writer.depth += 1
         self.writer.emit(f"block_count = min({blocks.BLOCK}, {total} - block_start)")
         index, position = self._open_block_elements(group.shape)
         for register, source, reader in program.loads:
@@ -508,11 +523,6 @@ class Generator:
         for node, register in program.results.items():
             value = f"{registers}[{register}, {position}]"
             self.locals[node] = f"({value} != 0)" if node.dtype.kind == "b" else value
-        summed = [node for node in group.members if kind(node) == "reduction"
-                  and node.ndim == 0 and node.dtype == dtype and node.inputs[0] in program.results
-                  and node.op.reduction is not None and node.op.reduction[1] == "{acc} + {0}"]
-        stored = [node for node in group.members if node not in summed and (
-            kind(node) == "reduction" or node in materialized and node.ndim > 0)]
         if stored:
             index, position = self._open_block_elements(group.shape)
             for node in stored:
