@@ -4,11 +4,13 @@ Owns `compile_tiered` (used by `graphc.api.compile(..., tiered=True)`) and
 `TieredRunner`. Imports: compile.py (prepare/finish), not numba directly.
 
 Why: a cold Numba compile of a training step takes seconds (docs/codegen.md,
-"Compile time"), while the NumPy interpreter answers at once. The generated
-source is written synchronously (so `f.source` is the code that will run); a
-background thread imports it (which imports numba, ~0.4 s, so the first call
-does not wait for that) and Numba-compiles it, which also fills the disk
-cache for the next process. Each call is served entirely by one tier,
+"Compile time"), while the NumPy interpreter answers at once. Everything
+after the simplifier happens in a background thread once the first call has
+answered: schedule and codegen (~0.08 s for 3000 nodes), the import of the
+generated module (which imports numba, ~0.4 s) and the Numba compile, which
+also fills the disk cache for the next process. `f.source` is the code the
+Numba tier runs: reading it before the thread got there generates it then.
+Each call is served entirely by one tier,
 chosen once at the start of the call: no call mixes tiers. The tiers agree to
 rounding (the op-contract tests hold both to rtol 1e-12 in float64), not
 bit for bit. If the Numba compile fails, every call keeps using NumPy and
@@ -39,10 +41,12 @@ class TieredRunner:
     (seconds, cache_hit, ...) are merged in when it finishes.
     """
 
-    def __init__(self, prepared: Prepared, structure: str,
+    def __init__(self, prepare_now: Callable[[], Prepared], structure: str,
                  requirements: Sequence[Any] | None, numpy_runner: Runner,
                  stats: dict[str, Any]) -> None:
-        self._prepared = prepared
+        self._prepare_now = prepare_now
+        self._prepared: Prepared | None = None
+        self._preparing = threading.Lock()
         self._structure = structure
         self._requirements = requirements
         self._numpy = numpy_runner
@@ -61,7 +65,8 @@ class TieredRunner:
         # not come soon.
         self._first_call.wait(FIRST_CALL_GRACE)
         try:
-            runner, numba_stats, _ = finish(self._prepared, self._structure, self._requirements)
+            runner, numba_stats, _ = finish(self.prepared(), self._structure,
+                                            self._requirements)
         except Exception as exc:  # noqa: BLE001 - reported in stats; NumPy keeps serving
             self.stats["tier_error"] = f"{type(exc).__name__}: {exc}"
         else:
@@ -71,6 +76,16 @@ class TieredRunner:
             self.stats["numba_ready"] = True
         finally:
             self._ready.set()
+
+    def prepared(self) -> Prepared:
+        """The generated module (scheduled, generated, written): made once, by whoever asks first."""
+        with self._preparing:
+            if self._prepared is None:
+                self._prepared = self._prepare_now()
+            return self._prepared
+
+    def source(self) -> str:
+        return self.prepared().generated.source
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the Numba compile has finished (or failed); True if it is done."""
@@ -91,8 +106,11 @@ class TieredRunner:
 def compile_tiered(inputs: Sequence[Node], outputs: Sequence[Node],
                    output_names: Sequence[str | None] | None, structure: str,
                    requirements: Sequence[Any] | None, numpy_runner: Runner,
-                   stats: dict[str, Any], parallel: bool = False) -> tuple[TieredRunner, str]:
-    """Generate and import the source now, Numba-compile it in a thread: (runner, source)."""
-    prepared = prepare(inputs, outputs, output_names, parallel, load=False)  # no numba import here
-    runner = TieredRunner(prepared, structure, requirements, numpy_runner, stats)
-    return runner, prepared.generated.source
+                   stats: dict[str, Any], parallel: bool = False,
+                   ) -> tuple[TieredRunner, Callable[[], str]]:
+    """Serve calls with NumPy now; generate and Numba-compile in a thread: (runner, source)."""
+    def prepare_now() -> Prepared:
+        return prepare(inputs, outputs, output_names, parallel, load=False)  # no numba import
+
+    runner = TieredRunner(prepare_now, structure, requirements, numpy_runner, stats)
+    return runner, runner.source

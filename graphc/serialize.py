@@ -1,0 +1,87 @@
+"""Graphs as plain records: a digest that names a graph, and bytes that load it back.
+
+Why: simplifying a large graph costs ~0.2 s per 3000 nodes in every process
+that compiles it, which is most of a warm start's budget. `graphc.api.compile`
+keeps the simplified graph in the cache directory under the digest of the
+graph as the user built it, so a fresh process that builds the same graph
+loads the result instead of simplifying again (docs/codegen.md, "Warm
+start").
+
+A record is (op name, input positions, attrs, shape, dtype, name, origin,
+value, weak, constraints); the graph's inputs are referred to by their
+position in the compile call, so a loaded graph is built on the caller's own
+input nodes. Loading creates Nodes directly (no shape rules run: the records
+hold their results), re-registering the sliced sizes (`n[1:]`) they mention.
+Imports: ir, shapes (layer L3, beside the other consumers of a finished graph).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import shapes
+from .ir import OPS, Node, toposort
+
+Record = tuple[Any, ...]
+
+
+def _records(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple[list[Record], list[int]]:
+    """The graph as records in topological order, and the positions of the outputs."""
+    where_input = {node: position for position, node in enumerate(inputs)}
+    position: dict[Node, int] = {}
+    records: list[Record] = []
+    for node in toposort(outputs):
+        if node in where_input:
+            record: Record = ("input", where_input[node], node.name, node.shape, node.dtype.str)
+        else:
+            record = (node.op.name, tuple(position[i] for i in node.inputs), node.attrs,
+                      node.shape, node.dtype.str, node.name, node.origin, node.value,
+                      node.weak, node.constraints)
+        position[node] = len(records)
+        records.append(record)
+    return records, [position[node] for node in outputs]
+
+
+def digest(inputs: Sequence[Node], outputs: Sequence[Node], context: str = "") -> str:
+    """A name for the graph: equal for graphs built alike (same ops, values, names, lines)."""
+    records, places = _records(inputs, outputs)
+    data = pickle.dumps((records, places, context), protocol=pickle.HIGHEST_PROTOCOL)
+    return hashlib.sha256(data).hexdigest()[:24]
+
+
+def dumps(inputs: Sequence[Node], outputs: Sequence[Node], extra: Any = None) -> bytes:
+    """The graph (and any picklable `extra`) as bytes for `loads`."""
+    records, places = _records(inputs, outputs)
+    factors = {factor for record in records for size in record[3]
+               if isinstance(size, shapes.Dim) for factor in size.factors}
+    slices = {factor: shapes.SLICES[factor] for factor in factors if factor in shapes.SLICES}
+    return pickle.dumps((records, places, slices, extra), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads(data: bytes, inputs: Sequence[Node]) -> tuple[list[Node], Any]:
+    """(outputs, extra) of a graph saved by `dumps`, built on the caller's `inputs`.
+
+    Raises ValueError if the bytes do not describe a graph on these inputs.
+    """
+    records, places, slices, extra = pickle.loads(data)  # noqa: S301 - our own cache file
+    for factor, length in slices.items():
+        shapes.SLICES.setdefault(factor, length)
+    nodes: list[Node] = []
+    for record in records:
+        if record[0] == "input":
+            _, number, name, shape, dtype = record
+            node = inputs[number] if number < len(inputs) else None
+            if node is None or (node.name, node.shape, node.dtype.str) != (name, shape, dtype):
+                raise ValueError(f"input {number} ({name}) does not match the saved graph")
+        else:
+            op, sources, attrs, shape, dtype, name, origin, value, weak, constraints = record
+            node = Node(OPS[op], tuple(nodes[i] for i in sources), attrs, shape,
+                        np.dtype(dtype), name=name, origin=origin, value=value, weak=weak,
+                        constraints=constraints)
+        nodes.append(node)
+    return [nodes[i] for i in places], extra
