@@ -95,26 +95,38 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
     simplified graph (~10 ms for 3000 nodes) instead of simplifying again
     (~0.2 s): most of what stands between a warm start and its first result
     (serialize.py). The key covers the graph as built (ops, values, names,
-    source lines), graphc's own code and NumPy's version; an unreadable entry
-    is simplified again and rewritten, an unwritable directory only costs time.
+    source lines), graphc's own code and NumPy's version; the entry holds its
+    key and a checksum of its payload, and one that does not match or cannot
+    be read is simplified again and rewritten; an unwritable directory only
+    costs time.
     """
     from .backend import cache
 
     start = time.perf_counter()
-    path = cache.cache_dir() / "graphs" / (serialize.digest(inputs, outputs, _code_version())
-                                           + ".pickle")
     try:
-        loaded, report = serialize.loads(path.read_bytes(), inputs)
+        key = serialize.digest(inputs, outputs, _code_version())
+    except (pickle.PicklingError, TypeError, AttributeError):  # an attr pickle cannot hold
+        simplified, outcome = simplify_graph(Graph(inputs, tuple(outputs)))
+        return tuple(simplified.outputs), dict(outcome.as_dict(), cached=False)
+    path = cache.cache_dir() / "graphs" / (key + ".pickle")
+    try:
+        saved_key, payload, checksum = pickle.loads(path.read_bytes())  # noqa: S301 - our cache
+        if saved_key != key or hashlib.sha256(payload).hexdigest() != checksum:
+            raise ValueError("a torn or foreign entry")
+        loaded, report = serialize.loads(payload, inputs)
+        report = dict(report, cached=True, seconds=time.perf_counter() - start)
     except FileNotFoundError:
         pass
     except Exception:  # noqa: BLE001, S110 - a torn or stale entry: simplify again
         pass
     else:
-        return tuple(loaded), dict(report, cached=True, seconds=time.perf_counter() - start)
+        return tuple(loaded), report
     simplified, outcome = simplify_graph(Graph(inputs, tuple(outputs)))
     report = outcome.as_dict()
     try:
-        cache.write_atomic(path, serialize.dumps(inputs, simplified.outputs, report))
+        payload = serialize.dumps(inputs, simplified.outputs, report)
+        entry = (key, payload, hashlib.sha256(payload).hexdigest())
+        cache.write_atomic(path, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         pass  # no cache, or a graph pickle cannot hold: compiling still works
     return tuple(simplified.outputs), dict(report, cached=False)

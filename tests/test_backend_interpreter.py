@@ -229,3 +229,56 @@ def test_parallel_blocks_match_the_serial_program() -> None:
     got = parallel(value)
     np.testing.assert_array_equal(got[1], want[1])  # elementwise: the same instructions
     np.testing.assert_allclose(got[0], want[0], rtol=1e-13)  # block sums, added in any order
+
+
+def test_bool_arithmetic_stays_out_of_the_registers(interpret_everything: None) -> None:
+    """`add` of two bools is a logical or in NumPy, 2.0 in float registers: not interpreted."""
+    x = gc.input("x", shape=("n",))
+    either = (x > 0.0) + (x > -1.0)
+    out = either * x + gc.exp(x)
+    assert blocks.domain(either) is None and blocks.domain(out) == "float64"
+    f = gc.compile([x], [out, gc.sum(out)])
+    value = np.array([-2.0, -0.5, 0.5, 3.0])
+    want = np.logical_or(value > 0, value > -1) * value + np.exp(value)
+    got = f(value)
+    np.testing.assert_allclose(got[0], want, rtol=1e-14)
+    np.testing.assert_allclose(got[1], want.sum(), rtol=1e-14)
+
+
+def test_large_graphs_keep_the_cap_on_loops_the_interpreter_cannot_run() -> None:
+    x = gc.input("x", shape=("n",))
+    h = x
+    for step in range(600):
+        h = gc.tanh(h * 1.0001 + 0.0001 * step)
+        if step % 100 == 50:  # casts have no opcode: they must not join the float64 groups
+            h = gc.astype(gc.astype(h, "float32"), "float64")
+    plan = blocks.schedule_for([x], [h])
+    chosen = blocks.choose(plan)
+    loops = [u for u in plan.units if isinstance(u, Group) and u not in chosen]
+    assert chosen and max(len(g.members) for g in loops) <= blocks.GROUP_LIMIT
+    comparisons = [x > float(k) for k in range(400)]  # bools only: still one float64 program
+    plan = blocks.schedule_for([x], comparisons)
+    assert [blocks.interpretable(u) for u in plan.units if isinstance(u, Group)] == [
+        np.dtype("float64")]
+
+
+def test_opcodes_are_the_interpreters_not_the_registrys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An op missing from the compiled table (registered at run time) is not interpreted."""
+    x = gc.input("x", shape=(4,))
+    node = gc.exp(x) + x
+    assert blocks.domain(node) == "float64"
+    table = {name: code for name, code in blocks.opcodes().items() if name != "add"}
+    monkeypatch.setattr(blocks, "_committed", [table])
+    assert blocks.domain(node) is None
+
+
+def test_max_after_a_parallel_loop_float32(interpret_everything: None) -> None:
+    x = gc.input("x", shape=("n",), dtype="float32")
+    y = gc.astype(gc.astype(x, "float64"), "float32")  # a generated loop, prange-safe
+    z = gc.exp(y) + 1.0  # interpreted
+    f = gc.compile([x], [gc.max(z), gc.min(z)], parallel=True)
+    value = np.linspace(-1, 1, 1000, dtype=np.float32)
+    got = f(value)
+    want = gc.compile([x], [gc.max(z), gc.min(z)], backend="numpy")(value)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=2e-7)

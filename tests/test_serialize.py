@@ -86,6 +86,12 @@ def test_compile_loads_what_an_earlier_compile_saved(tmp_path: Path,
         np.testing.assert_array_equal(a, b)
     assert not gc.compile(*_graph(3.0), backend="numpy").stats["simplify"]["cached"]
     assert len(list((tmp_path / "graphs").iterdir())) == 2  # one entry per graph
+    for saved in (tmp_path / "graphs").iterdir():  # a flipped byte in a constant's value
+        data = bytearray(saved.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        saved.write_bytes(bytes(data))
+    flipped = gc.compile(*_graph(2.0), backend="numpy")
+    assert not flipped.stats["simplify"]["cached"] and flipped.source == first.source
     for saved in (tmp_path / "graphs").iterdir():
         saved.write_bytes(b"not a pickle")  # corrupt: simplified again and rewritten
     third = gc.compile(*_graph(2.0), backend="numpy")

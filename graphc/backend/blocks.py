@@ -22,6 +22,7 @@ Imports: ir, ops, schedule, kernels (layer L4); never numba.
 
 from __future__ import annotations
 
+import ast
 import re
 import string
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ LARGE_KERNEL_CALLS = 48
 LARGE_POINTWISE = 384
 MIN_MEMBERS = 8
 GROUP_LIMIT = 64  # members of one generated loop body (the scheduler's cap)
+INTERPRETER_PATH = Path(__file__).with_name("interpreter.py")
 FLOAT_SUFFIXES: dict[str, np.dtype] = {"f64": np.dtype("float64"), "f32": np.dtype("float32")}
 _PLACEHOLDERS = {"0", "1", "2", "suffix", "zero", "one"}
 
@@ -58,15 +60,38 @@ def _runs(op: Op) -> bool:
     return fields <= _PLACEHOLDERS
 
 
-_opcodes: dict[int, dict[str, int]] = {}  # by the registry's size: ops are only ever added
+def registry_opcodes() -> dict[str, int]:
+    """Op name -> opcode for every registered op the interpreter could run (sorted by name).
+
+    This numbers the interpreter's source when it is generated. Code
+    generation uses `opcodes()` instead: the table compiled into the
+    interpreter.
+    """
+    names = sorted(name for name, op in OPS.items() if _runs(op))
+    return {name: code for code, name in enumerate(names)}
+
+
+_committed: list[dict[str, int]] = []
 
 
 def opcodes() -> dict[str, int]:
-    """Op name -> opcode, for every op the interpreter runs (sorted by name: stable)."""
-    if len(OPS) not in _opcodes:
-        names = sorted(name for name, op in OPS.items() if _runs(op))
-        _opcodes[len(OPS)] = {name: code for code, name in enumerate(names)}
-    return _opcodes[len(OPS)]
+    """Op name -> opcode as compiled into graphc/backend/interpreter.py.
+
+    The table is read from the file's text (importing it would import numba).
+    An op registered later, at run time, is not in it: its nodes stay
+    generated loops, and its arrival cannot renumber what the interpreter runs.
+    """
+    if not _committed:
+        tree = ast.parse(INTERPRETER_PATH.read_text())
+        table = next(ast.literal_eval(statement.value) for statement in tree.body
+                     if isinstance(statement, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "OPCODES"
+                             for t in statement.targets))
+        _committed.append({str(name): int(code) for name, code in table.items()})
+    return _committed[0]
+
+
+_bool_results: dict[str, bool] = {}
 
 
 def _returns_bool(op: Op) -> bool:
@@ -75,12 +100,15 @@ def _returns_bool(op: Op) -> bool:
     Ops whose dtype is an attribute (zeros_like) need it to run; their
     register value is the same either way ({zero}: False and 0.0 are both 0).
     """
-    arguments = [np.float64(0.5)] * (op.arity or 1)
-    try:
-        value = op.impl(*arguments)
-    except TypeError:
-        return False
-    return bool(np.asarray(value).dtype == np.dtype("bool"))
+    if op.name not in _bool_results:
+        arguments = [np.float64(0.5)] * (op.arity or 1)
+        try:
+            value = op.impl(*arguments)
+        except TypeError:
+            _bool_results[op.name] = False
+        else:
+            _bool_results[op.name] = bool(np.asarray(value).dtype == np.dtype("bool"))
+    return _bool_results[op.name]
 
 
 def kernel_calls(nodes: Sequence[Node]) -> int:
@@ -116,30 +144,15 @@ def uniform(value: np.ndarray | None) -> bool:
 def interpretable(group: Group) -> np.dtype | None:
     """The float dtype of the group's registers, or None if the interpreter cannot run it.
 
-    Registers hold one float dtype; comparisons' bools are kept as 1.0/0.0.
-    So every pointwise member must be of that dtype or bool, and read values
-    of that dtype, bools, or literals (cast once, as NumPy would in the loop).
+    Every pointwise member must be in one interpreter domain (`domain`).
     """
     if not group.shape:
         return None
-    table = opcodes()
-    pointwise = [n for n in group.members if kind(n) == "pointwise"]
-    floats = {n.dtype for n in pointwise if n.dtype.kind != "b"}
-    if not pointwise or len(floats) != 1:
+    kinds = {domain(n) for n in group.members if kind(n) == "pointwise"}
+    if len(kinds) != 1:
         return None
-    dtype = floats.pop()
-    if dtype not in FLOAT_SUFFIXES.values():
-        return None
-    members = set(pointwise)
-    for node in pointwise:
-        if node.op.name not in table:
-            return None
-        for source in node.inputs:
-            if source in members or is_literal(source):
-                continue
-            if source.dtype != dtype and source.dtype.kind != "b":
-                return None
-    return dtype
+    name = kinds.pop()
+    return None if name is None else np.dtype(name)
 
 
 def _pointwise_count(group: Group) -> int:
@@ -166,18 +179,25 @@ def choose(plan: Schedule) -> dict[Group, np.dtype]:
     return chosen
 
 
-def domain(node: Node) -> np.dtype | None:
-    """The register dtype the interpreter would run `node` in, or None if it cannot.
+def domain(node: Node) -> str | None:
+    """The register dtype ("float64"/"float32") the interpreter would run `node` in, or None.
 
-    The scheduler keeps nodes of different domains in different groups, and
-    does not cap groups of an interpreter domain (schedule.py, "Domains"):
-    a long chain becomes one program, and the int arithmetic or casts next to
-    it stay in capped loops of their own instead of spoiling its group.
+    Registers hold one float dtype, and a bool as 1.0/0.0. So the node must
+    read values of that dtype, bools or literals, and be of that dtype itself,
+    or be a comparison (its bool is exactly 1.0 or 0.0; `add` of two bools
+    would give 2.0 where NumPy gives True). The scheduler keeps nodes of
+    different domains in different groups and does not cap groups of an
+    interpreter domain (schedule.py, "Domains"): a long chain becomes one
+    program, and the int arithmetic or casts next to it stay in capped loops
+    of their own. A string, not a dtype: `np.dtype("float64") == None` is True.
     """
     if kind(node) != "pointwise" or node.op.name not in opcodes():
         return None
     floats = {i.dtype for i in node.inputs if i.dtype.kind == "f" and not is_literal(i)}
-    if node.dtype.kind != "b":
+    if node.dtype.kind == "b":
+        if not _returns_bool(node.op):
+            return None
+    else:
         floats.add(node.dtype)
     if len(floats) != 1:
         return None
@@ -185,7 +205,7 @@ def domain(node: Node) -> np.dtype | None:
     for source in node.inputs:
         if source.dtype not in (dtype, np.dtype("bool")) and not is_literal(source):
             return None
-    return dtype if dtype in FLOAT_SUFFIXES.values() else None
+    return dtype.name if dtype in FLOAT_SUFFIXES.values() else None
 
 
 def schedule_for(inputs: Sequence[Node], outputs: Sequence[Node]) -> Schedule:
@@ -331,7 +351,7 @@ def _helpers(text: str) -> list[str]:
 
 def interpreter_source() -> str:
     """The source of graphc/backend/interpreter.py, from the ops' scalar templates."""
-    table = opcodes()
+    table = registry_opcodes()
     functions: list[str] = []
     for suffix in FLOAT_SUFFIXES:
         lines = [
@@ -380,13 +400,11 @@ def interpreter_source() -> str:
     return "\n".join(header) + body + "\n"
 
 
-INTERPRETER_PATH = Path(__file__).with_name("interpreter.py")
-
-
 def main() -> None:
     """Rewrite graphc/backend/interpreter.py after adding or changing an elementwise op."""
     INTERPRETER_PATH.write_text(interpreter_source())
-    print(f"wrote {INTERPRETER_PATH} ({len(opcodes())} opcodes)")
+    _committed.clear()
+    print(f"wrote {INTERPRETER_PATH} ({len(registry_opcodes())} opcodes)")
 
 
 if __name__ == "__main__":

@@ -490,6 +490,7 @@ class Generator:
         # Blocks may run on all cores if none accumulates into an array element
         # another block also writes; `+=` sums are prange reductions.
         parallel = self.parallel and not any(kind(node) == "reduction" for node in stored)
+        self.in_prange = parallel  # read by _accumulate (always serial here, see above)
         total = " * ".join(self.size(size) for size in group.shape)
         if parallel:
             self.used_prange = True
@@ -840,7 +841,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, sorted(generator.helpers),
                      parts=max(len(chunks), 1), kernels_inlined=inline,
-                       parallel=generator.used_prange,
+                     parallel=generator.used_prange,
                      range_flag=generator.range_flag, interpreted=len(interpreted),
                      instructions=generator.instructions)
 
