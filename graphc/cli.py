@@ -4,6 +4,7 @@
     graphc source script.py:NAME [--backend B]    the generated code
     graphc dot    script.py:NAME -o out.dot [--format svg|png] [--values VALUES]
     graphc stats  script.py:NAME [--backend B]    node counts per pass, compile time, cache
+    graphc warmup [--dtype float64|float32]       compile the package's kernels once, after installing
 
 The script is run with runpy under the module name `__graphc__` (so its
 `if __name__ == "__main__":` block, e.g. a training loop, does not run) and
@@ -227,6 +228,16 @@ def stats(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def warmup(arguments: argparse.Namespace) -> int:
+    from .warmup import warm_up
+
+    start = time.perf_counter()
+    warm_up(arguments.dtype or ["float64", "float32"])
+    print(f"warmed up in {time.perf_counter() - start:.1f} s: later processes load the kernels, "
+          "helpers and block interpreter from graphc's Numba cache")
+    return 0
+
+
 def _format_stat(value: Any) -> str:
     """Timings dicts ({stage: seconds}) as `stage 1.2 ms, ...`; anything else as it is."""
     if isinstance(value, dict) and all(isinstance(v, float) for v in value.values()):
@@ -268,6 +279,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--values", metavar="VALUES",
                      help="name of a dict in the script mapping inputs (or their names) to "
                      "values: annotate values, gradients and local derivatives")
+    sub = commands.add_parser(
+        "warmup", help="compile graphc's kernels, helpers and block interpreter once, "
+        "after installing, so the first real run does not", description=warmup.__doc__ or
+        "compile graphc's kernels, helpers and block interpreter once, after installing")
+    sub.add_argument("--dtype", action="append", choices=["float64", "float32"],
+                     help="warm up this dtype only (repeatable; default both)")
+    sub.set_defaults(handler=warmup)
     return parser
 
 

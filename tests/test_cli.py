@@ -176,3 +176,17 @@ def test_example_script_numbers(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "loss = 3, d loss/d w = 2, d loss/d b = 1" in done.stdout
     assert (tmp_path / "backprop.dot").exists()
+
+
+def test_warmup_compiles_and_checks_every_kind_of_graph(tmp_path: Path) -> None:
+    """`graphc warmup` compiles its graphs in a temporary graph cache, checked against NumPy."""
+    environment = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    done = graphc("warmup", "--dtype", "float64", env=environment)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0].split(None, 1)[1] for line in lines[:3]] == [
+        "every kernel in a fused loop", "a large graph (block interpreter)",
+        "a small network (BLAS, log-softmax rows)"]
+    assert "(1 interpreted group)" in lines[1] and lines[3].startswith("warmed up in")
+    assert not any(tmp_path.iterdir())  # the user's graph cache is left alone
+    assert "--dtype" in graphc("warmup", "--help").stdout

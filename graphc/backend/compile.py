@@ -64,7 +64,30 @@ def jitted(name: str) -> Any:
         import numba
 
         _jitted[name] = numba.njit(**options)(function)
+        if name in library.HELPERS:
+            _without_literals(_jitted[name])
     return _jitted[name]
+
+
+def _without_literals(dispatcher: Any) -> None:
+    """Compile a helper for `int64`, not for each literal size generated code passes it.
+
+    Numba types `empty((n, 512), np.float32)` as a call with
+    `Tuple(int64, Literal[int](512))`, so every static size a graph uses was
+    a new compile of the helper (0.3-0.6 s each: 5 of the 8 s of an MLP's first
+    compile on a fresh installation). Calls are typed with the literals
+    removed, so one machine-code version serves every size, and the disk
+    cache (and `graphc warmup`) covers graphs of any size.
+    """
+    from numba.core import types
+
+    original = dispatcher.get_call_template
+
+    def get_call_template(args: Any, kws: Any) -> Any:
+        return original(tuple(types.unliteral(a) for a in args),
+                        {key: types.unliteral(value) for key, value in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
 
 
 INTERPRETERS = ("interpret_f64", "interpret_f32")

@@ -1,0 +1,95 @@
+"""`graphc warmup`: compile, once per installation, what every later process only loads.
+
+Why: graphc's scalar kernels, array helpers and block interpreter are Numba
+functions with `cache=True` in the package itself. The first process that
+needs one compiles it (an MLP step's set: ~14 s; the block interpreter:
+~6 s per dtype); every later process loads it. Running `graphc warmup` after
+installing (in a Dockerfile, say) moves that cost out of the first real run.
+
+It compiles three small graphs per dtype: every kernel in a fused loop, a
+graph large enough for the block interpreter, and a small network (BLAS,
+row-wise log-softmax, one-hot). They are compiled in a temporary graph cache,
+so the user's cache directory is left alone, and their results are checked
+against the NumPy backend. Imports: the graphc package (layer L5); entry
+point `warm_up`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import GraphcError
+
+Case = tuple[str, list[Any], list[Any], list[np.ndarray]]
+
+
+def _cases(dtype: np.dtype) -> list[Case]:
+    from . import autodiff, ops
+
+    rng = np.random.default_rng(0)
+    x = ops.input("x", shape=("n",), dtype=dtype)
+    value = rng.uniform(-2.0, 2.0, 700).astype(dtype)
+    terms = [ops.exp(x), ops.log(ops.abs(x) + 1), ops.log1p(ops.abs(x)), ops.expm1(x),
+             ops.tanh(x), ops.sigmoid(x), ops.softplus(x), ops.sin(x), ops.cos(x)]
+    every = ops.sum(sum(terms[1:], terms[0]))
+    y = x
+    for _ in range(8):  # sin, tanh, exp, log1p, softplus and their derivatives: > 48 call sites
+        y = ops.tanh(ops.sin(y) * 0.5 + x) + ops.exp(-y * y) * 0.25 + ops.log1p(y * y) * 0.1 \
+            - ops.softplus(y) * 0.1
+    large = ops.sum(y)
+    X = ops.input("X", shape=("batch", 8), dtype=dtype)
+    labels = ops.input("labels", shape=("batch",), dtype="int64")
+    W1 = ops.input("W1", shape=(8, 32), dtype=dtype)
+    b1 = ops.input("b1", shape=(32,), dtype=dtype)
+    W2 = ops.input("W2", shape=(32, 4), dtype=dtype)
+    b2 = ops.input("b2", shape=(4,), dtype=dtype)
+    logits = ops.relu(X @ W1 + b1) @ W2 + b2  # the training step of a small network
+    network = -ops.mean(ops.sum(ops.one_hot(labels, 4, dtype=dtype)
+                                * ops.log_softmax(logits, axis=-1), axis=-1))
+    parameters = [W1, b1, W2, b2]
+    batch = [rng.normal(size=(16, 8)).astype(dtype), rng.integers(0, 4, 16),
+             *(rng.normal(size=tuple(int(s) for s in p.shape)).astype(dtype)
+               for p in parameters)]
+    return [
+        ("every kernel in a fused loop", [x], [every, autodiff.grad(every, x)], [value]),
+        ("a large graph (block interpreter)", [x], [large, autodiff.grad(large, x)], [value]),
+        ("a small network (BLAS, log-softmax rows)", [X, labels, *parameters],
+         [network, *autodiff.grad(network, parameters)], batch),
+    ]
+
+
+def warm_up(dtypes: Sequence[str] = ("float64", "float32"),
+            report: Callable[[str], None] = print) -> None:
+    """Compile and check the warm-up graphs for each dtype; raise GraphcError on a mismatch."""
+    from .api import compile as compile_graph
+
+    previous = os.environ.get("GRAPHC_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="graphc-warmup-") as directory:
+        os.environ["GRAPHC_CACHE_DIR"] = directory
+        try:
+            for dtype in dtypes:
+                for name, inputs, outputs, values in _cases(np.dtype(dtype)):
+                    start = time.perf_counter()
+                    function = compile_graph(inputs, outputs)
+                    got = function(*values)
+                    seconds = time.perf_counter() - start
+                    want = compile_graph(inputs, outputs, backend="numpy")(*values)
+                    tolerance = 1e-4 if np.dtype(dtype) == np.float32 else 1e-10
+                    for a, b in zip(got, want):
+                        if not np.allclose(a, b, rtol=tolerance, atol=tolerance):
+                            raise GraphcError(f"warmup: {dtype} {name}: the numba backend "
+                                              f"disagrees with the numpy backend")
+                    interpreted = function.stats.get("interpreted_groups", 0)
+                    report(f"{dtype:8s} {name}: {seconds:.1f} s"
+                           + (f" ({interpreted} interpreted group)" if interpreted else ""))
+        finally:
+            if previous is None:
+                os.environ.pop("GRAPHC_CACHE_DIR", None)
+            else:
+                os.environ["GRAPHC_CACHE_DIR"] = previous
