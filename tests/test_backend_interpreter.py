@@ -77,7 +77,7 @@ def _op_cases(dtype: np.dtype) -> tuple[list[Node], list[np.ndarray], list[tuple
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_each_opcode_against_numpy_and_generated_loops(
-        interpret_everything: None, dtype: str) -> None:
+        interpret_everything: None, monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
     inputs, values, cases = _op_cases(np.dtype(dtype))
     outputs = [node for _, node in cases]
     interpreted = gc.compile(inputs, outputs, simplify=False)
@@ -89,8 +89,8 @@ def test_each_opcode_against_numpy_and_generated_loops(
     for (name, node), a, b in zip(cases, got, want):
         assert a.dtype == b.dtype and a.shape == b.shape, name
         np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance, err_msg=name)
-    blocks.LARGE_KERNEL_CALLS = 10**9  # the same graph as generated loops: same templates
-    blocks.LARGE_POINTWISE = 10**9
+    monkeypatch.setattr(blocks, "LARGE_KERNEL_CALLS", 10**9)  # the same graph as loops
+    monkeypatch.setattr(blocks, "LARGE_POINTWISE", 10**9)
     looped = gc.compile(inputs, outputs, simplify=False)
     assert looped.stats["interpreted_groups"] == 0
     for (name, _), a, b in zip(cases, got, looped(*values)):
@@ -282,3 +282,14 @@ def test_max_after_a_parallel_loop_float32(interpret_everything: None) -> None:
     want = gc.compile([x], [gc.max(z), gc.min(z)], backend="numpy")(value)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=2e-7)
+
+
+def test_a_group_with_only_loop_invariant_inputs(interpret_everything: None) -> None:
+    """Every register is filled once (a broadcast rank-0 input): no per-block loads."""
+    s = gc.input("s", shape=())
+    y = gc.exp(gc.broadcast_to(s, (700,))) * 2.0
+    f = gc.compile([s], [y, gc.sum(y)])
+    assert f.stats["interpreted_groups"] == 1
+    got = f(np.float64(0.5))
+    np.testing.assert_allclose(got[0], np.full(700, np.exp(0.5) * 2.0), rtol=1e-15)
+    np.testing.assert_allclose(got[1], 700 * np.exp(0.5) * 2.0, rtol=1e-13)

@@ -510,12 +510,15 @@ class Generator:
             self.writer.emit(f"for block_start in range(0, {total}, {blocks.BLOCK}):")
             self.writer.depth += 1
         self.writer.emit(f"block_count = min({blocks.BLOCK}, {total} - block_start)")
-        index, position = self._open_block_elements(group.shape)
-        for register, source, reader in program.loads:
-            value = self.access(source, _broadcast(source.shape, group.shape, index), reader)
-            self.writer.emit(f"{registers}[{register}, {position}] = {value}",
-                             f"r{register} = {self.text_of(source)}")
-        self.writer.depth -= 1
+        position = "i0 - block_start" if len(group.shape) == 1 else "flat - block_start"
+        if program.loads:  # none when every input is loop-invariant (a filled register)
+            index, _ = self._open_block_elements(group.shape)
+            for register, source, reader in program.loads:
+                value = self.access(source, _broadcast(source.shape, group.shape, index),
+                                    reader)
+                self.writer.emit(f"{registers}[{register}, {position}] = {value}",
+                                 f"r{register} = {self.text_of(source)}")
+            self.writer.depth -= 1
         call = f"interpret_{suffix}({program_name}, {registers}, block_count)"
         if program.range_checked:
             self.range_flag = True
@@ -525,7 +528,7 @@ class Generator:
             value = f"{registers}[{register}, {position}]"
             self.locals[node] = f"({value} != 0)" if node.dtype.kind == "b" else value
         if stored:
-            index, position = self._open_block_elements(group.shape)
+            index, _ = self._open_block_elements(group.shape)
             for node in stored:
                 if kind(node) == "reduction":
                     self._accumulate(node, index)
