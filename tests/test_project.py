@@ -38,8 +38,21 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert lines[0].startswith("#!") and "bash" in lines[0]
     assert "set -euo pipefail" in lines, ".ci/run must stop at the first failing command"
     commands = [line for line in lines if line and not line.startswith("#")]
-    assert commands[-1] == TEST_COMMAND, "the last command of .ci/run must be the README's test command"
+    assert commands[-2:] == [TEST_COMMAND, "bash .ci/lowest_numba"], \
+        ".ci/run must end with the README's test command, then the lowest-Numba run"
     assert "/work/" not in script, ".ci/run must not depend on this machine's paths"
+    assert ".ci/lowest_numba" in README, "the README must say that .ci/run also tests the lowest Numba"
+
+
+def test_the_lowest_numba_run_reads_pyproject_and_names_existing_tests() -> None:
+    script = (ROOT / ".ci" / "lowest_numba").read_text()
+    assert "set -euo pipefail" in script and "pyproject.toml" in script
+    assert '"numba==$lowest"' in script, "the venv must get exactly the lowest declared Numba"
+    named = re.findall(r"tests/[\w/]+\.py", script)
+    assert named and all((ROOT / path).is_file() for path in named), named
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    [numba] = [d for d in dependencies if d.startswith("numba")]
+    assert re.search(r">=\s*[\d.]+", numba) and "<" in numba, "declare the tested range: >=lowest,<next"
 
 
 def test_readme_example_runs_as_written() -> None:

@@ -29,7 +29,7 @@ import numpy as np
 from .. import interpret
 from ..errors import GraphcError
 from ..ir import Node
-from . import blocks, cache, kernels, library
+from . import blocks, cache, kernels, library, numba_hooks
 from .codegen import REDUCED_KERNELS, SCALAR_KERNELS, Generated, fresh, generate
 
 _jitted: dict[str, Any] = {}
@@ -65,29 +65,8 @@ def jitted(name: str) -> Any:
 
         _jitted[name] = numba.njit(**options)(function)
         if name in library.HELPERS:
-            _without_literals(_jitted[name])
+            numba_hooks.unliteral_calls(_jitted[name])
     return _jitted[name]
-
-
-def _without_literals(dispatcher: Any) -> None:
-    """Compile a helper for `int64`, not for each literal size generated code passes it.
-
-    Numba types `empty((n, 512), np.float32)` as a call with
-    `Tuple(int64, Literal[int](512))`, so every static size a graph uses was
-    a new compile of the helper (0.3-0.6 s each: 5 of the 8 s of an MLP's first
-    compile on a fresh installation). Calls are typed with the literals
-    removed, so one machine-code version serves every size, and the disk
-    cache (and `graphc warmup`) covers graphs of any size.
-    """
-    from numba.core import types
-
-    original = dispatcher.get_call_template
-
-    def get_call_template(args: Any, kws: Any) -> Any:
-        return original(tuple(types.unliteral(a) for a in args),
-                        {key: types.unliteral(value) for key, value in kws.items()})
-
-    dispatcher.get_call_template = get_call_template
 
 
 INTERPRETERS = ("interpret_f64", "interpret_f32")
@@ -161,53 +140,21 @@ def _interpreter(suffix: str) -> Any:
 # noinline; kernels alwaysinline, except noinline while a graph with more than
 # OUTLINE_KERNEL_CALLS kernel call sites (`exp_f64_call`) is being compiled.
 _outline = {"kernels": False}
-_outlining_installed = False
+
+
+def _link_attribute(library_name: str) -> str | None:
+    """How a Numba library links into its caller (see numba_hooks.install_linking):
+    parts noinline; kernels alwaysinline, or noinline while a graph with more
+    than OUTLINE_KERNEL_CALLS kernel call sites is being compiled."""
+    part = "_part" in library_name and library_name.rsplit("_part", 1)[1].isdigit()
+    kernel = library_name in SCALAR_KERNELS or library_name in REDUCED_KERNELS
+    if part or (kernel and _outline["kernels"]):
+        return "noinline"
+    return "alwaysinline" if kernel else None  # helpers are tiny: LLVM inlines them anyway
 
 
 def _install_outlining() -> None:
-    """Mark linked-in kernels `alwaysinline` (or `noinline`) and parts `noinline`.
-
-    Numba links every callee's LLVM module into its caller and optimizes the
-    result, leaving inlining to LLVM's cost model, which keeps the kernels
-    (range reduction + polynomials) as calls: the loop then runs one element
-    at a time. `alwaysinline` lets it vectorize (elementwise workload: 68 ->
-    25 ms). Inlining in Numba's IR instead (`inline="always"`) costs ~0.2 s of
-    compile per call site (10-op chain: 2.8 s against 0.9 s here). In a graph
-    with many call sites the kernels are `noinline`: 128 calls of sin_f64 in
-    one loop compile in 9.0 s inlined, 1.9 s as calls (1000-op chain + grad
-    41.5 s -> 37 s). Parts stay calls so `graph` never becomes one huge
-    function. This wraps a Numba internal (CPUCodeLibrary._get_module_for_linking);
-    without it compile falls back to Numba's default inlining (correct, slower).
-    """
-    global _outlining_installed
-    if _outlining_installed:
-        return
-    from numba.core import codegen as numba_codegen
-
-    original = getattr(numba_codegen.CPUCodeLibrary, "_get_module_for_linking", None)
-    _outlining_installed = True
-    if original is None:  # a Numba without this internal hook: keep its default inlining
-        return
-
-    def module_for_linking(code_library: Any) -> Any:
-        module = original(code_library)
-        name = code_library.name
-        part = "_part" in name and name.rsplit("_part", 1)[1].isdigit()
-        kernel = name in SCALAR_KERNELS or name in REDUCED_KERNELS
-        if part or (kernel and _outline["kernels"]):
-            attribute = "noinline"
-        elif kernel:
-            attribute = "alwaysinline"
-        else:  # helpers (select, ...) are tiny: LLVM inlines them anyway
-            return module
-        module = module.clone()
-        for function in module.functions:
-            if not function.is_declaration:
-                function.add_function_attribute(attribute)
-        return module
-
-    numba_codegen.CPUCodeLibrary._get_module_for_linking = (  # type: ignore[method-assign]
-        module_for_linking)
+    numba_hooks.install_linking(_link_attribute)
 
 
 def __getattr__(name: str) -> Any:

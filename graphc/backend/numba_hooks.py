@@ -1,0 +1,110 @@
+"""The only module that touches Numba internals: two hooks, each with a feature check.
+
+Owns: `unliteral_calls(dispatcher)` (helpers typed without literal sizes) and
+`install_linking(classify)` (how LLVM links graphc's kernels into a caller:
+alwaysinline, noinline, or Numba's default). Imports: numba and llvmlite,
+lazily. Entry points: the two functions above and `HOOKS`, the record of which
+hooks are active on this Numba (tests/test_backend_numba_hooks.py fails loudly
+when a Numba release moves what a hook relies on).
+
+Why hooks at all: Numba has no public API for either job. The measured gains
+are in each docstring; without a hook graphc stays correct and gets slower,
+so a missing internal disables the hook instead of failing. STYLE.md names this
+module as the one exception to "no monkeypatching".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# Which hooks are active (filled on first use; read by tests and compile stats).
+HOOKS: dict[str, bool] = {}
+
+_LINKED = "_graphc_linked"  # attribute on a CPUCodeLibrary: {attribute: module with it}
+
+
+def unliteral_calls(dispatcher: Any) -> bool:
+    """Type a helper's calls with literals removed, so one compile serves every size.
+
+    Numba types `empty((n, 512), np.float32)` as a call with
+    `Tuple(int64, Literal[int](512))`, so every static size a graph used was a
+    new compile of the helper (0.3-0.6 s each: 5 of the 8 s of an MLP's first
+    compile on a fresh installation). With the literals removed one machine
+    code version serves every size, and the disk cache (and `graphc warmup`)
+    covers graphs of any size. Wraps `Dispatcher.get_call_template` on this
+    one dispatcher object (not the class). Returns whether the hook applied.
+    """
+    from numba.core import types
+
+    original: Any = getattr(dispatcher, "get_call_template", None)
+    HOOKS["unliteral_calls"] = original is not None and hasattr(types, "unliteral")
+    if not HOOKS["unliteral_calls"]:
+        return False
+
+    def get_call_template(args: Any, kws: Any) -> Any:
+        return original(tuple(types.unliteral(a) for a in args),
+                        {key: types.unliteral(value) for key, value in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
+    return True
+
+
+def with_function_attribute(module: Any, attribute: str) -> Any:
+    """A copy of an llvmlite module whose defined functions carry `attribute`.
+
+    Written into the IR text and parsed back rather than through
+    `ValueRef.add_function_attribute`: llvmlite 0.47 (Numba 0.65) attaches that
+    attribute to the return value, which LLVM's verifier rejects
+    ("Attribute 'alwaysinline' does not apply to function return values").
+    The text form means the same on every llvmlite. A define line ends with
+    `{`; function attributes may be listed there beside attribute groups.
+    """
+    import llvmlite.binding as llvm
+
+    lines = str(module).splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("define ") and line.endswith("{"):
+            lines[i] = f"{line[:-1].rstrip()} {attribute} {{"
+    copy = llvm.parse_assembly("\n".join(lines) + "\n")
+    copy.verify()
+    return copy
+
+
+def install_linking(classify: Callable[[str], str | None]) -> bool:
+    """Link each Numba library with the function attribute `classify(library name)` returns.
+
+    Numba links every callee's LLVM module into its caller and optimizes the
+    result, leaving inlining to LLVM's cost model, which keeps graphc's
+    kernels (range reduction + polynomials) as calls: the loop then runs one
+    element at a time. `alwaysinline` lets it vectorize (elementwise workload:
+    68 -> 25 ms). Inlining in Numba's IR instead (`inline="always"`) costs
+    ~0.2 s of compile per call site (10-op chain: 2.8 s against 0.9 s here).
+    `noinline` keeps the parts of a split function, and the kernels of graphs
+    with many call sites, as calls (128 calls of sin_f64 in one loop compile in
+    9.0 s inlined, 1.9 s as calls). `classify` returns "alwaysinline",
+    "noinline" or None (Numba's default). Wraps the internal
+    `CPUCodeLibrary._get_module_for_linking`; without it compile keeps
+    Numba's default inlining (correct, slower). Installed once per process.
+    """
+    if "linking" in HOOKS:
+        return HOOKS["linking"]
+    from numba.core import codegen as numba_codegen
+
+    original = getattr(numba_codegen.CPUCodeLibrary, "_get_module_for_linking", None)
+    HOOKS["linking"] = original is not None
+    if original is None:
+        return False
+
+    def module_for_linking(library: Any) -> Any:
+        module = original(library)
+        attribute = classify(library.name)
+        if attribute is None:
+            return module
+        linked = library.__dict__.setdefault(_LINKED, {})
+        if attribute not in linked:  # the shared module is fixed once finalized
+            linked[attribute] = with_function_attribute(module, attribute)
+        return linked[attribute]
+
+    numba_codegen.CPUCodeLibrary._get_module_for_linking = module_for_linking  # type: ignore[method-assign]
+    return True

@@ -1,0 +1,54 @@
+"""The Numba hooks (graphc/backend/numba_hooks.py) are active and do what they claim.
+
+Each test fails loudly when a Numba release moves an internal a hook relies on,
+instead of graphc silently getting slower. The references are Numba's own
+records: the LLVM IR of the compiled function (is the kernel inlined?) and the
+dispatcher's overloads (one compile for every literal size?).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+numba = pytest.importorskip("numba")
+
+from graphc.backend import numba_hooks  # noqa: E402
+from graphc.backend.compile import jitted  # noqa: E402
+
+
+def test_linking_hook_is_active_and_inlines_kernels() -> None:
+    x = gc.input("x", shape=("n",))
+    f = gc.compile([x], gc.sum(gc.exp(x)))
+    value = np.linspace(-2.0, 2.0, 11)
+    np.testing.assert_allclose(f(value), np.exp(value).sum(), rtol=1e-14)
+    assert numba_hooks.HOOKS.get("linking"), "Numba's CPUCodeLibrary._get_module_for_linking moved"
+
+
+def test_function_attribute_is_written_on_the_function_not_its_return_value() -> None:
+    """llvmlite 0.47 put `add_function_attribute`'s attribute on the return value;
+    the text form must give a module LLVM's verifier accepts, on every llvmlite."""
+    import llvmlite.binding as llvm
+
+    text = ('define i32 @f(ptr noalias nocapture writeonly initializes((0, 8)) %p, i32 %x) {\n'
+            '  ret i32 %x\n}\n')
+    module = llvm.parse_assembly(text)
+    for attribute in ("alwaysinline", "noinline"):
+        copy = numba_hooks.with_function_attribute(module, attribute)
+        function = copy.get_function("f")
+        assert any(attribute in str(a) for a in function.attributes), str(copy)
+
+
+def test_helpers_compile_once_for_every_literal_size() -> None:
+    empty = jitted("empty")
+    assert numba_hooks.HOOKS.get("unliteral_calls"), "Dispatcher.get_call_template moved"
+
+    @numba.njit
+    def two_sizes(n: int) -> float:
+        return empty((n, 3), np.float64).shape[1] + empty((n, 5), np.float64).shape[1]
+
+    assert two_sizes(2) == 8
+    signatures = [s for s in empty.signatures if len(s) and isinstance(s[0], numba.types.BaseTuple)]
+    assert all(not isinstance(t, numba.types.Literal) for s in signatures for t in s[0]), signatures
