@@ -83,6 +83,11 @@ ALLOCATING = ("blas_dot(", "np.concatenate(", "zeros(", "full(", "one_hot_flat("
               "matmul_batched(", "matmul_small(", "{out} = zeros(")
 
 
+def subscript(name: str, index: Sequence[str]) -> str:
+    """`name[i0, i1]`; `name[()]` for rank 0 (`name[]` would be a syntax error)."""
+    return f"{name}[{', '.join(index) or '()'}]"
+
+
 def fresh(node: Node) -> bool:
     """Whether the node's value is always a new array (never a view of an argument)."""
     op = node.op
@@ -314,9 +319,7 @@ class Generator:
             assert node.op.index is not None
             return self.access(node.inputs[0], node.op.index(node, tuple(index)), context)
         name = self.variable(node, context)
-        if node.ndim == 0:
-            return name
-        return f"{name}[{', '.join(index)}]"
+        return name if node.ndim == 0 else subscript(name, index)
 
     # ----------------------------------------------------------- emitters
     def emit_kernel(self, node: Node) -> None:
@@ -372,11 +375,15 @@ class Generator:
             return
         name = self.name(node)
         index = [f"i{axis}" for axis in range(node.ndim)]
+        assert node.op.index is not None
+        if node.ndim == 0:  # a rank-0 value is a scalar variable: no array, no loop
+            value = self.access(node.inputs[0], node.op.index(node, ()))
+            self.writer.emit(f"{name} = {value}", self.describe(node))
+            return
         self.helpers.add("empty")
         self.writer.emit(f"{name} = empty({format(self.shape(node.shape))}, "
                          f"np.{node.dtype.name})", self.describe(node))
         self._open_loops(node.shape)
-        assert node.op.index is not None
         value = self.access(node.inputs[0], node.op.index(node, tuple(index)))
         self.writer.emit(f"{name}[{', '.join(index)}] = {value}")
         self.writer.depth -= node.ndim
@@ -533,7 +540,7 @@ class Generator:
                 if kind(node) == "reduction":
                     self._accumulate(node, index)
                 else:
-                    self.writer.emit(f"{self.name(node)}[{', '.join(index)}] = "
+                    self.writer.emit(f"{subscript(self.name(node), index)} = "
                                      f"{self.locals[node]}", self.describe(node))
             self.writer.depth -= 1
         for node in summed:
