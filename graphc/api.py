@@ -38,7 +38,7 @@ class Function:
     runner: Runner
     source_text: str | Callable[[], str]  # a function: made on first read (tiered start)
     stats: dict[str, Any] = field(default_factory=dict)
-    # Builds the checked fast __call__ from the general path (backend/compile.py,
+    # Builds the checked fast __call__ from the general path (calling.py,
     # make_fast_call); None: every call takes the general path.
     fast: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     requirements: list[calling.Requirement] | None = None  # size equalities to check per call
@@ -224,11 +224,10 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
         return Function(input_nodes, output_nodes, structure, backend, tiered_runner,
                         make_source, stats, None, requirements)
     if backend == "numba":
-        from .backend.compile import compile_graph
+        from .backend.jit import compile_graph
 
-        runner, source, backend_stats, fast = compile_graph(input_nodes, output_nodes, names,
-                                                            structure, requirements, parallel)
-        stats.update(backend_stats)
-        return Function(input_nodes, output_nodes, structure, backend, runner, source, stats,
-                        fast, requirements)
+        compiled = compile_graph(input_nodes, output_nodes, names, structure, requirements, parallel)
+        stats.update(compiled.stats.as_dict())
+        return Function(input_nodes, output_nodes, structure, backend, compiled.runner,
+                        compiled.source, stats, compiled.fast, requirements)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")

@@ -120,7 +120,7 @@ def _enclosing_loops(lines: list[str], line: int) -> list[str]:
 
 
 def test_sum_block_adds_like_numpy() -> None:
-    from graphc.backend.compile import jitted
+    from graphc.backend.runtime import jitted
 
     sum_block = jitted("sum_block")
     rng = np.random.default_rng(3)

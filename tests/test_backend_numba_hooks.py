@@ -16,7 +16,7 @@ import graphc as gc
 numba = pytest.importorskip("numba")
 
 from graphc.backend import numba_hooks  # noqa: E402
-from graphc.backend.compile import jitted  # noqa: E402
+from graphc.backend.runtime import jitted  # noqa: E402
 
 
 def test_linking_hook_is_active_and_inlines_kernels() -> None:

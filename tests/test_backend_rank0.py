@@ -85,7 +85,7 @@ def test_every_generated_module_parses(graph: tuple[list[Any], list[Any]], simpl
     inputs, outputs = graph
     if simplified:
         outputs = list(gc.simplify(outputs))
-    ast.parse(lower(inputs, outputs).source)  # code generation only: no Numba compile
+    ast.parse(lower(inputs, outputs).generated.source)  # code generation only: no Numba
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])

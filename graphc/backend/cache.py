@@ -13,7 +13,9 @@ library only (layer L4); entry point `store(source)`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -38,6 +40,22 @@ def cache_dir() -> Path:
 
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+# The sources linked into (or interpreting for) every generated module: part of its cache key.
+LINKED_SOURCES = ("kernels.py", "library.py", "blocks.py", "interpreter/run.py")
+
+
+@functools.cache
+def code_version() -> str:
+    """The text of what generated code links in, and Numba's version: part of every key.
+
+    Numba's version is read from its installed metadata, not by importing it:
+    a tiered start must not wait for `import numba` (~0.4 s).
+    """
+    here = Path(__file__).parent
+    texts = [(here / name).read_text() for name in LINKED_SOURCES]
+    return digest("".join(texts) + importlib.metadata.version("numba"))
 
 
 def module_name(key: str) -> str:

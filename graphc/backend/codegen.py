@@ -857,12 +857,16 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
 
 
 def _imports(helpers: list[str], inline: bool) -> list[str]:
-    """Import lines for the jitted kernels and helpers (graphc.backend.compile makes them)."""
+    """Import lines for the jitted kernels and helpers (graphc.backend.runtime makes them)
+    and the block interpreter's entry points (graphc.backend.interpreter.link)."""
+    interpreters = [h for h in helpers if h.startswith("interpret_")]
     called = [] if inline else [h for h in helpers if h in SCALAR_KERNELS]
-    plain = [h for h in helpers if h not in called]
-    lines = ["from graphc.backend.compile import " + ", ".join(plain)] if plain else []
+    plain = [h for h in helpers if h not in called and h not in interpreters]
+    lines = ["from graphc.backend.runtime import " + ", ".join(plain)] if plain else []
+    if interpreters:
+        lines.append("from graphc.backend.interpreter.link import " + ", ".join(interpreters))
     if called:
-        lines.append("from graphc.backend.compile import "
+        lines.append("from graphc.backend.runtime import "
                      + ", ".join(f"{h}_call as {h}" for h in called)
                      + "  # calls, not inlined: faster compile")
     return lines

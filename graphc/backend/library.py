@@ -4,7 +4,7 @@ Owns: row-wise kernels (`logsumexp_rows`, `softmax_rows`, `log_softmax_rows`)
 on a 2-D array whose last axis is the reduced one (codegen moves the op's
 `axis` last and flattens the rest, so one helper serves every rank), the
 rank-generic reshaping around them (`to_rows`), batched matmul and one-hot.
-Plain Python over NumPy: `graphc.backend.compile` wraps each function with
+Plain Python over NumPy: `graphc.backend.runtime` wraps each function with
 `numba.njit`, exactly like the scalar kernels in `kernels.py`; this module
 never imports numba. Imports: numpy only (layer L4).
 """

@@ -1,22 +1,39 @@
 """The back half of compilation, in order: policy -> schedule -> choose interpreted groups -> generate.
 
-Owns: `lower(inputs, outputs, names, parallel) -> Generated`, the one place
-that runs the lowering stages in sequence. Imports: blocks (fusion policy and
-the choice of interpreted groups), codegen. Entry point: `lower`; jit.py
-stores and compiles what it returns.
+Owns: `lower(inputs, outputs, names, parallel) -> Lowered`, the one place
+that runs the lowering stages in sequence (tinygrad's codegen/__init__.py is
+the model: the backend as a visible list of named stages). Imports: blocks
+(fusion policy, which groups the block interpreter runs), codegen. Entry
+point: `lower`; jit.py stores, imports and compiles what it returns.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from ..ir import Node
 from . import blocks
 from .codegen import Generated, generate
+from .schedule import Schedule
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """The schedule, the generated module, and the seconds each stage took."""
+
+    plan: Schedule
+    generated: Generated
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def lower(inputs: Sequence[Node], outputs: Sequence[Node],
-          names: Sequence[str | None] | None = (), parallel: bool = False) -> Generated:
+          names: Sequence[str | None] | None = (), parallel: bool = False) -> Lowered:
     """The generated module for a graph: no file, no import, no Numba."""
-    plan = blocks.schedule_for(inputs, outputs)  # policy + schedule
-    return generate(plan, names, parallel=parallel)  # choose interpreted groups + generate
+    start = time.perf_counter()
+    plan = blocks.schedule_for(inputs, outputs)  # fusion policy + schedule
+    scheduled = time.perf_counter()
+    generated = generate(plan, names, parallel=parallel)  # choose interpreted groups + generate
+    return Lowered(plan, generated, {"schedule": scheduled - start,
+                                     "codegen": time.perf_counter() - scheduled})

@@ -1,7 +1,7 @@
 """Tiered execution: answer with the NumPy interpreter while Numba compiles in a thread.
 
 Owns `compile_tiered` (used by `graphc.api.compile(..., tiered=True)`) and
-`TieredRunner`. Imports: compile.py (prepare/finish), not numba directly.
+`TieredRunner`. Imports: jit.py (prepare/finish), not numba directly.
 
 Why: a cold Numba compile of a training step takes seconds (docs/codegen.md,
 "Compile time"), while the NumPy interpreter answers at once. Everything
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Node
-from .compile import Prepared, finish, prepare
+from .jit import Prepared, finish, prepare
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
 FIRST_CALL_GRACE = 0.5  # seconds the compile thread waits for the first call to finish
@@ -65,14 +65,14 @@ class TieredRunner:
         # not come soon.
         self._first_call.wait(FIRST_CALL_GRACE)
         try:
-            runner, numba_stats, _ = finish(self.prepared(), self._structure,
-                                            self._requirements)
+            compiled = finish(self.prepared(), self._structure, self._requirements)
         except Exception as exc:  # noqa: BLE001 - reported in stats; NumPy keeps serving
             self.stats["tier_error"] = f"{type(exc).__name__}: {exc}"
         else:
+            numba_stats = compiled.stats.as_dict()
             numba_stats.pop("backend", None)
             self.stats.update(numba_stats)
-            self._numba = runner
+            self._numba = compiled.runner
             self.stats["numba_ready"] = True
         finally:
             self._ready.set()

@@ -1,5 +1,5 @@
 import numpy as np
-from graphc.backend.compile import blas_dot, contiguous, empty, exp_f64, full, log_softmax_rows, maximum, one_hot_flat, select, sum_block, to_rows
+from graphc.backend.runtime import blas_dot, contiguous, empty, exp_f64, full, log_softmax_rows, maximum, one_hot_flat, select, sum_block, to_rows
 
 
 def graph(x, labels, W1, b1, W2, b2):

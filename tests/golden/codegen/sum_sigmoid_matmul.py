@@ -1,5 +1,5 @@
 import numpy as np
-from graphc.backend.compile import blas_dot, empty, sigmoid_f64
+from graphc.backend.runtime import blas_dot, empty, sigmoid_f64
 
 
 def graph(X, W):

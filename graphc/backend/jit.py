@@ -1,0 +1,178 @@
+"""Store, import and Numba-compile a lowered graph: `compile_graph -> Compiled`.
+
+Owns: writing the generated module to the disk cache and importing it
+(`prepare`), `numba.njit(signature, cache=True, error_model="numpy")` on its
+function (`finish`), and the typed results `Prepared`, `Compiled` and
+`CompileStats` (`CompileStats.as_dict()` is what `f.stats` shows). Imports:
+lower, cache, runtime (JIT_OPTIONS, LINKING), codegen.fresh, calling (the
+runner and fast call); numba lazily. Entry point: `compile_graph`, used by
+`graphc.api.compile`; tiered.py uses `prepare`/`finish` separately.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import calling
+from ..errors import GraphcError
+from ..ir import Node
+from . import cache
+from .codegen import fresh
+from .lower import Lowered, lower
+from .runtime import JIT_OPTIONS, LINKING
+
+
+@dataclass(frozen=True)
+class CompileStats:
+    """What a Numba compile did: `f.stats` is `as_dict()` (plus the simplifier's record)."""
+
+    cache_hit: bool  # Numba's machine code came from its disk cache
+    source_cached: bool  # the generated module was already in graphc's cache
+    cache_path: str
+    seconds: dict[str, float]  # schedule, codegen, import, numba
+    groups: int  # fused loop nests
+    parts: int  # njit functions the body is split into
+    nodes: int
+    kernels_outlined: bool
+    interpreted_groups: int
+    instructions: int
+    parallel: bool
+    fast_call: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"backend": "numba", **asdict(self)}
+
+
+@dataclass
+class Prepared:
+    """The generated module, written (and imported unless deferred), before Numba compiles it.
+
+    tiered.py defers the import too: importing the module imports its
+    helpers, which imports numba.
+    """
+
+    inputs: Sequence[Node]
+    outputs: Sequence[Node]
+    lowered: Lowered
+    path: Path
+    found: bool  # the source file was already in the cache
+    module: Any
+    seconds: dict[str, float]
+
+    @property
+    def generated(self) -> Any:
+        return self.lowered.generated
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled graph: the checked runner, the fast call builder (or None), and stats."""
+
+    runner: calling.Runner
+    fast: Callable[[Callable[..., Any]], Callable[..., Any]] | None
+    source: str
+    stats: CompileStats
+
+
+def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
+                  output_names: Sequence[str | None] | None = (),
+                  structure: str = "list", requirements: Sequence[Any] | None = None,
+                  parallel: bool = False) -> Compiled:
+    """Lower, store, import and jit. `requirements` are the size equalities the
+    fast call checks (by default the graph's own); api.compile passes those of
+    the graph as the user built it, which simplification may have rewritten away."""
+    return finish(prepare(inputs, outputs, output_names, parallel), structure, requirements)
+
+
+def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
+            output_names: Sequence[str | None] | None = (), parallel: bool = False,
+            load: bool = True) -> Prepared:
+    """Lower, write to the cache and (if `load`) import: no Numba compile yet."""
+    lowered = lower(inputs, outputs, output_names, parallel)
+    start = time.perf_counter()
+    key = lowered.generated.source + cache.code_version()  # helpers are linked in: part of the key
+    path, found = cache.store(lowered.generated.source, key)
+    module = _load(path, cache.module_name(key)) if load else None
+    seconds = dict(lowered.seconds, **{"import": time.perf_counter() - start})
+    return Prepared(inputs, outputs, lowered, path, found, module, seconds)
+
+
+def _load(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise GraphcError(f"cannot import generated module {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # numba's cache locates functions through their module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _numba_type(dtype: np.dtype, ndim: int) -> Any:
+    from numba import from_dtype, types
+
+    scalar = from_dtype(np.dtype(dtype))
+    return scalar if ndim == 0 else types.Array(scalar, ndim, "C")
+
+
+def _jit(prepared: Prepared) -> Any:
+    """The Numba dispatcher of the prepared module's function, compiled for its signature."""
+    import numba
+
+    generated, module, path = prepared.generated, prepared.module, prepared.path
+    signature = tuple([_numba_type(i.dtype, i.ndim) for i in prepared.inputs]
+                      + [_numba_type(c.dtype, c.ndim) for c in generated.constants])
+    options = dict(JIT_OPTIONS, parallel=generated.parallel)
+    for number in range(generated.parts if generated.parts > 1 else 0):
+        part = f"{generated.function_name}_part{number}"
+        setattr(module, part, numba.njit(**options)(getattr(module, part)))
+    function = getattr(module, generated.function_name)
+    # Linking reads LINKING.outline_kernels; it runs under Numba's compiler lock.
+    with numba.core.compiler_lock.global_compiler_lock, \
+            LINKING.kernels_outlined(not generated.kernels_inlined):
+        try:
+            try:
+                return numba.njit(signature, **options)(function)
+            except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
+                cache.forget_compiled(path)  # unreadable machine code: compile afresh
+                return numba.njit(signature, **options)(function)
+        except numba.core.errors.TypingError as exc:
+            raise GraphcError(
+                f"numba could not compile the generated code ({path}): {exc}") from exc
+
+
+def finish(prepared: Prepared, structure: str = "list",
+           requirements: Sequence[Any] | None = None) -> Compiled:
+    """Numba-compile a prepared module (or load its machine code)."""
+    seconds = dict(prepared.seconds)
+    if prepared.module is None:  # deferred by prepare(load=False)
+        start = time.perf_counter()
+        prepared.module = _load(prepared.path, prepared.path.stem)
+        seconds["import"] += time.perf_counter() - start
+    start = time.perf_counter()
+    dispatcher = _jit(prepared)
+    seconds["numba"] = time.perf_counter() - start
+    generated, inputs, outputs = prepared.generated, prepared.inputs, prepared.outputs
+    may_alias = [not fresh(node) for node in outputs]  # leaves, views, some kernels
+    fast = calling.make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,
+                                  requirements, generated.range_flag, may_alias)
+    runner = calling.make_runner(dispatcher, inputs, outputs, generated.constants,
+                                 generated.range_flag, may_alias)
+    hits = dispatcher.stats.cache_hits
+    plan = prepared.lowered.plan
+    stats = CompileStats(
+        cache_hit=bool(sum(hits.values())) if hasattr(hits, "values") else bool(hits),
+        source_cached=prepared.found, cache_path=str(prepared.path), seconds=seconds,
+        groups=sum(1 for u in plan.units if not isinstance(u, Node)), parts=generated.parts,
+        nodes=len(plan.order), kernels_outlined=not generated.kernels_inlined,
+        interpreted_groups=generated.interpreted, instructions=generated.instructions,
+        parallel=generated.parallel, fast_call=fast is not None)
+    return Compiled(runner, fast, generated.source, stats)

@@ -1,0 +1,111 @@
+"""What generated code imports: graphc's kernels and helpers, jitted on first use.
+
+Owns: `jitted(name)` and the PEP 562 `__getattr__` that let a generated module
+write `from graphc.backend.runtime import exp_f64, empty`; `JIT_OPTIONS`, the
+Numba options every graphc function is compiled with; `LINKING`, how each
+Numba library links into its caller (kernels alwaysinline, parts noinline).
+Imports: kernels and library (plain Python), numba_hooks; numba lazily. It
+imports nothing that imports it (the block interpreter's generated module and
+its C entry point, backend/interpreter/, sit above it), so there is no cycle.
+
+`error_model="numpy"` makes x/0 give inf/nan like NumPy instead of raising,
+and keeps division branch-free so loops vectorize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from . import kernels, library, numba_hooks
+
+JIT_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy"}
+FLOAT_SUFFIXES = ("f64", "f32")
+SCALAR_KERNELS = tuple(f"{name}_{suffix}" for name in kernels.KERNEL_NAMES for suffix in FLOAT_SUFFIXES)
+REDUCED_KERNELS = tuple(kernels.REDUCED_RANGE)  # sin_reduced_f64, ...: no libm branch
+CALLED = "_call"  # `exp_f64_call`: the same kernel, linked noinline (see Linking)
+
+
+class Linking:
+    """Which function attribute each Numba library gets when linked into a caller.
+
+    Parts of a split function are `noinline` (so `graph` never becomes one
+    huge function); kernels `alwaysinline` (so loops vectorize), except while
+    a graph with more than codegen.OUTLINE_KERNEL_CALLS kernel call sites is
+    being compiled: then `noinline`, which compiles much faster. jit.py sets
+    `outline_kernels` under Numba's compiler lock, the only time linking runs.
+    """
+
+    def __init__(self) -> None:
+        self.outline_kernels = False
+
+    def attribute(self, library_name: str) -> str | None:
+        part = "_part" in library_name and library_name.rsplit("_part", 1)[1].isdigit()
+        kernel = library_name in SCALAR_KERNELS or library_name in REDUCED_KERNELS
+        if part or (kernel and self.outline_kernels):
+            return "noinline"
+        return "alwaysinline" if kernel else None  # helpers are tiny: LLVM inlines them anyway
+
+    def install(self) -> None:
+        numba_hooks.install_linking(self.attribute)
+
+    @contextmanager
+    def kernels_outlined(self, outlined: bool) -> Iterator[None]:
+        self.install()
+        self.outline_kernels = outlined
+        try:
+            yield
+        finally:
+            self.outline_kernels = False
+
+
+LINKING = Linking()
+
+
+class _Jitted:
+    """The numba-compiled kernels and helpers, each compiled once per process (then cached)."""
+
+    def __init__(self) -> None:
+        self.functions: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name in self.functions:
+            return self.functions[name]
+        if name in SCALAR_KERNELS or name in REDUCED_KERNELS:
+            function = getattr(kernels, name)
+        elif name.endswith(CALLED) and name[:-len(CALLED)] in SCALAR_KERNELS:
+            function = getattr(kernels, name[:-len(CALLED)])
+        elif name in library.HELPERS:
+            function = getattr(library, name)
+        elif name == "carray":  # for the interpreter's C entry points
+            import numba
+
+            return numba.carray
+        else:  # before importing numba: `from .runtime import x` probes __path__ here
+            raise AttributeError(name)
+        import numba
+
+        LINKING.install()
+        compiled = numba.njit(**JIT_OPTIONS)(function)
+        if name in library.HELPERS:
+            numba_hooks.unliteral_calls(compiled)
+        self.functions[name] = compiled
+        return compiled
+
+
+_JITTED = _Jitted()
+
+
+def jitted(name: str) -> Any:
+    """The numba-compiled kernel or helper `name` (`exp_f64`, `exp_f64_call`, `empty`, `carray`)."""
+    return _JITTED.get(name)
+
+
+def __getattr__(name: str) -> Any:
+    """`from graphc.backend.runtime import exp_f64` in generated modules (PEP 562)."""
+    try:
+        return jitted(name)
+    except AttributeError:
+        pass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
