@@ -49,6 +49,8 @@ LAYERS: dict[str, int] = {
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,
     "graphc.backend.interpreter.run": 4, "graphc.backend.interpreter.link": 4,
     "graphc.backend.jit": 4, "graphc.backend.runtime": 4,
+    **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted",
+                                                   "statements", "parts")},
     "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.lower": 4,

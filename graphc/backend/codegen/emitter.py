@@ -1,0 +1,213 @@
+"""`Emitter`: the state of one generation run and how it names and reads values.
+
+Owns: node -> variable names (inputs keep the user's names, outputs may be
+named by the caller, e.g. `d_W`, others are t0, t1, ...), symbolic size
+expressions (`size`, `shape`, `learn_sizes`, `bind_input_sizes`), the
+comment of each statement (`describe`: the printer's equation), and element
+access through views and broadcasts (`access`, `variable`). Imports: text.
+Entry point: subclassed by loops.Loops.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ... import dtypes, shapes
+from ...errors import GraphcError
+from ...ir import Node
+from ...printing import format_attrs, type_string
+from ..blocks import uniform as _uniform
+from ..library import HELPERS
+from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
+from ..schedule import Schedule, kind
+from .text import (
+    RANGE_FLAG,
+    RESERVED,
+    ShapeText,
+    Writer,
+    _identifier,
+    literal,
+    subscript,
+)
+
+
+class Emitter:
+    """One generation run: names, sizes, values; the emitters are in the subclasses."""
+
+    def __init__(self, plan: Schedule, output_names: Sequence[str | None],
+                 function_name: str, inline_kernels: bool = True,
+                 parallel: bool = False) -> None:
+        self.plan = plan
+        self.function_name = function_name
+        self.inline_kernels = inline_kernels
+        self.parallel = parallel
+        self.used_prange = False
+        self.in_prange = False  # emitting the body of a prange loop
+        self.range_flag = False
+        self._checked: set[str] = set()  # arguments range-checked in the current loop
+        self.names: dict[Node, str] = {}
+        self.used: set[str] = (set(RESERVED) | set(SCALAR_KERNELS) | set(REDUCED_KERNELS)
+                                | set(HELPERS) | {function_name, RANGE_FLAG}
+                                | {"interpret_f64", "interpret_f32"})
+        self.sizes: dict[str, str] = {}  # Dim factor -> expression
+        self.constants: list[Node] = []
+        self.helpers: set[str] = set()
+        self.writer = Writer()
+        self.locals: dict[Node, str] = {}  # values living in the current loop body
+        self.programs: list[str] = []  # module-level lines: the interpreted groups' programs
+        self.program_count = 0
+        self.instructions = 0
+        for node in plan.inputs:
+            self._claim(node, str(node.name))
+        for node, wanted in zip(plan.outputs, output_names):
+            if wanted and node not in self.names and node.op.name not in ("input", "constant"):
+                self._claim(node, wanted)
+        self._counter = 0
+
+    def _unique(self, wanted: str) -> str:
+        base = _identifier(wanted)
+        if keyword.iskeyword(base):
+            base += "_"
+        name, suffix = base, 1
+        while name in self.used:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        self.used.add(name)
+        return name
+
+    def _claim(self, node: Node, wanted: str) -> str:
+        self.names[node] = self._unique(wanted)
+        return self.names[node]
+
+    def name(self, node: Node) -> str:
+        if node not in self.names:
+            if node.op.name == "constant":
+                self.constants.append(node)
+                self._claim(node, f"c{len(self.constants) - 1}")
+            else:
+                while f"t{self._counter}" in self.used:
+                    self._counter += 1
+                self._claim(node, node.name if node.name and node.name not in self.used
+                            else f"t{self._counter}")
+        return self.names[node]
+
+    def describe(self, node: Node) -> str:
+        """The printer's equation for the node: `t1: f64[n,2] = sigmoid t0`."""
+        args = [self.text_of(i) for i in node.inputs]
+        if node.op.infix and len(args) == 2:
+            expression = f"{args[0]} {node.op.infix} {args[1]}"
+        else:
+            expression = " ".join([node.op.label + format_attrs(node)] + args)
+        return f"{self.name(node)}: {type_string(node)} = {expression}"
+
+    def text_of(self, node: Node) -> str:
+        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+            return repr(node.value.item())
+        if node.op.name == "constant" and _uniform(node.value):
+            assert node.value is not None
+            return repr(node.value.flat[0].item())  # broadcast like a scalar in the equation
+        return self.name(node)
+
+    def size(self, size: shapes.Size) -> str:
+        if isinstance(size, int):
+            return str(size)
+        factors = []
+        for factor in size.factors:
+            if factor not in self.sizes and factor in shapes.SLICES:
+                length = shapes.SLICES[factor]
+                self.sizes[factor] = "(" + length.source(self.size(length.base)) + ")"
+            if factor not in self.sizes:
+                raise GraphcError(f"size {size} is not determined by the inputs' shapes; "
+                                  "the numba backend cannot allocate it")
+            factors.append(self.sizes[factor])
+        if size.coefficient != 1:
+            factors.insert(0, str(size.coefficient))
+        return " * ".join(factors)
+
+    def shape(self, shape: shapes.Shape) -> ShapeText:
+        return ShapeText(self.size(s) for s in shape)
+
+    def learn_sizes(self, node: Node, variable: str) -> None:
+        """Sizes first seen on this array (e.g. after a slice) are read from it at run time."""
+        for axis, size in enumerate(node.shape):
+            if isinstance(size, shapes.Dim) and len(size.factors) == 1 and size.coefficient == 1:
+                self.sizes.setdefault(size.factors[0], f"{variable}.shape[{axis}]")
+
+    def bind_input_sizes(self) -> None:
+        for node in self.plan.inputs:
+            for axis, size in enumerate(node.shape):
+                if not isinstance(size, shapes.Dim) or size.factors[0] in self.sizes:
+                    continue
+                factor = size.factors[0]
+                wanted = factor if not size.is_anonymous else f"{self.names[node]}_size{axis}"
+                variable = self._unique(wanted)
+                self.sizes[factor] = variable
+                self.writer.emit(f"{variable} = {self.names[node]}.shape[{axis}]",
+                                 f"size {size} of input {node.name}")
+
+    def attributes(self, node: Node) -> dict[str, Any]:
+        formatted: dict[str, Any] = {}
+        for key, value in node.attrs:
+            formatted[key] = self._attribute(value)
+        dtype = node.dtype
+        formatted.update(
+            suffix=dtypes.short_name(dtype) if dtype.kind == "f" else "f64",
+            zero=literal(0, dtype), one=literal(1, dtype),
+            out_dtype="np." + dtype.name, out_shape=self.shape(node.shape))
+        for index, source in enumerate(node.inputs):
+            formatted[f"shape{index}"] = self.shape(source.shape)
+        return formatted
+
+    def _attribute(self, value: Any) -> str:
+        if isinstance(value, shapes.Dim):
+            return self.size(value)
+        if isinstance(value, tuple):
+            items = [self._attribute(v) for v in value]
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        return str(value)
+
+    def constant_literal(self, node: Node, context: Node | None) -> str:
+        """A rank-0 constant inline, typed like NumPy would use it in `context` (NEP 50)."""
+        assert node.value is not None
+        dtype = node.dtype
+        if node.weak and context is not None:
+            strong = [(i.dtype, False) for i in context.inputs if not i.weak]
+            if strong:
+                try:
+                    dtype = dtypes.promote(strong + [(node.dtype, True)])
+                except GraphcError:
+                    dtype = node.dtype
+        return literal(node.value.item(), dtype)
+
+    def variable(self, node: Node, context: Node | None = None) -> str:
+        """The variable (or literal) holding a whole materialized value."""
+        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+            return self.constant_literal(node, context)
+        if node in self.locals:
+            return self.locals[node]
+        return self.name(node)
+
+    def access(self, node: Node, index: Sequence[str], context: Node | None = None) -> str:
+        """One element of `node` at `index` (an expression per axis of node)."""
+        if node in self.locals:
+            return self.locals[node]
+        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+            return self.constant_literal(node, context)
+        if node.op.name == "constant" and _uniform(node.value):
+            assert node.value is not None  # an array of one repeated value: a literal in loops
+            return literal(node.value.flat[0], node.dtype)
+        if kind(node) == "view" and node not in self.plan.materialized:
+            assert node.op.index is not None
+            return self.access(node.inputs[0], node.op.index(node, tuple(index)), context)
+        name = self.variable(node, context)
+        return name if node.ndim == 0 else subscript(name, index)
+
+    def _note_helpers(self, template: str) -> None:
+        for helper in (*HELPERS, *SCALAR_KERNELS, *REDUCED_KERNELS):
+            if re.search(rf"(?<![\w.]){helper}\(", template):  # `empty(`, not `np.empty(`
+                self.helpers.add(helper)
+
+    def _is_literal(self, node: Node) -> bool:
+        return node.op.name == "constant" and node.value is not None and node.value.ndim == 0

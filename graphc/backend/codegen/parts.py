@@ -1,0 +1,86 @@
+"""Splitting a long generated function into njit parts, passing live values along.
+
+Owns: `parts()` and the small helpers it needs (`return_statement`,
+`split`, `names_read_and_written`). Why: Numba's and LLVM's time grows faster
+than linearly in the size of one function. Imports: standard library.
+Entry point: codegen.generate.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from collections.abc import Sequence
+
+
+def _return(results: Sequence[str]) -> str:
+    return "    return (" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
+
+
+def _split(blocks: list[list[str]], budget: int) -> list[list[list[str]]]:
+    chunks: list[list[list[str]]] = []
+    size = budget
+    for block in blocks:
+        if size + len(block) > budget and size > 0:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(block)
+        size += len(block)
+    return chunks
+
+
+def _names(lines: list[str]) -> tuple[set[str], set[str]]:
+    """(names read before being assigned, names assigned) by a run of statements.
+
+    Statements are scanned in execution order, a statement's reads before its
+    writes, so a loop-carried value (`flag += ...` inside a loop) counts as read
+    from outside while a temporary set and used in one iteration does not.
+    """
+    loaded: set[str] = set()
+    stored: set[str] = set()
+
+    def names(node: ast.AST, context: type) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, context)}
+
+    def scan(statements: list[ast.stmt]) -> None:
+        for statement in statements:
+            if isinstance(statement, ast.For):
+                loaded.update(names(statement.iter, ast.Load) - stored)
+                stored.update(names(statement.target, ast.Store))
+                scan(statement.body)
+                continue
+            reads = names(statement, ast.Load)
+            if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+                reads.add(statement.target.id)
+            loaded.update(reads - stored)
+            stored.update(names(statement, ast.Store))
+
+    scan(ast.parse(textwrap.dedent("\n".join(lines))).body)
+    return loaded, stored
+
+
+def _parts(function_name: str, parameters: list[str], prologue: list[str],
+           chunks: list[list[list[str]]], results: list[str]) -> list[str]:
+    """The main function calling one njit function per chunk, passing live values along."""
+    defined = set(parameters) | _names(prologue)[1]
+    summaries = [_names([line for block in chunk for line in block]) for chunk in chunks]
+    needed_later: list[set[str]] = []
+    later = {r for r in results}
+    for loaded, _ in reversed(summaries):
+        needed_later.append(set(later))
+        later |= loaded
+    needed_later.reverse()
+    main = [f"def {function_name}({', '.join(parameters)}):", *prologue]
+    parts: list[str] = []
+    for number, (chunk, (loaded, stored)) in enumerate(zip(chunks, summaries)):
+        arguments = sorted(loaded & defined)
+        returned = sorted(stored & needed_later[number])
+        part = f"{function_name}_part{number}"
+        parts += [f"def {part}({', '.join(arguments)}):",
+                  *[line for block in chunk for line in block], _return(returned), "", ""]
+        target = ", ".join(returned) + ("," if len(returned) == 1 else "")
+        main.append(f"    {target} = {part}({', '.join(arguments)})" if returned
+                    else f"    {part}({', '.join(arguments)})")
+        defined |= stored
+    return parts + main + [_return(results)]
