@@ -1,0 +1,35 @@
+"""Issue 19's cases: each a wrong number, a crash or a plain error once, now a test.
+
+References are NumPy itself, finite differences, or the exact answer worked out by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_clip_gradient_when_low_exceeds_high(backend: str) -> None:
+    """NumPy's clip gives `high` everywhere when low > high: only `high` gets a gradient."""
+    x, low, high = gc.input("x", shape=(5,)), gc.input("low"), gc.input("high")
+    y = gc.sum(gc.clip(x, low, high) * gc.constant(np.arange(1.0, 6.0)))
+    f = gc.compile([x, low, high], [y, *gc.grad(y, [x, low, high])], backend=backend)
+    values = np.array([-1.0, 0.5, 1.5, 2.5, 3.0])
+    value, dx, dlow, dhigh = f(values, 2.0, 1.0)
+    np.testing.assert_allclose(value, np.sum(np.clip(values, 2.0, 1.0) * np.arange(1.0, 6.0)))
+    np.testing.assert_array_equal(dx, np.zeros(5))
+    assert dlow == 0.0 and dhigh == 15.0
+    # and the ordinary case still routes each element to x, low or high
+    value, dx, dlow, dhigh = f(values, 0.0, 2.0)
+    np.testing.assert_array_equal(dx, [0.0, 2.0, 3.0, 0.0, 0.0])
+    assert dlow == 1.0 and dhigh == 9.0
+
+
+def test_clip_gradient_matches_finite_differences_with_crossed_bounds() -> None:
+    x, low, high = gc.input("x", shape=(4,)), gc.input("low"), gc.input("high")
+    y = gc.sum(gc.clip(x, low, high) ** 2)
+    gc.check_grad(y, [x, low, high], {x: np.array([-1.0, 0.3, 1.7, 4.0]), low: 2.0, high: 1.0})
+    gc.check_grad(y, [x, low, high], {x: np.array([-1.0, 0.3, 1.7, 4.0]), low: 0.0, high: 3.0})
