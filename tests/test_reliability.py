@@ -33,3 +33,13 @@ def test_clip_gradient_matches_finite_differences_with_crossed_bounds() -> None:
     y = gc.sum(gc.clip(x, low, high) ** 2)
     gc.check_grad(y, [x, low, high], {x: np.array([-1.0, 0.3, 1.7, 4.0]), low: 2.0, high: 1.0})
     gc.check_grad(y, [x, low, high], {x: np.array([-1.0, 0.3, 1.7, 4.0]), low: 0.0, high: 3.0})
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("scale", [1e17, 1e308])
+def test_log_softmax_of_huge_equal_logits(backend: str, scale: float) -> None:
+    from scipy import special
+    x = gc.input("x", shape=(2, 3))
+    f = gc.compile([x], gc.log_softmax(x, axis=-1), backend=backend)
+    values = np.array([[scale] * 3, [1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(f(values), special.log_softmax(values, axis=-1), rtol=1e-12)
