@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -136,19 +137,26 @@ Size = int | Dim
 Shape = tuple[Size, ...]
 Constraint = tuple[Size, Size]
 
+class _Collecting(threading.local):
+    """Per thread: graphs built on several threads at once must not mix their records."""
+
+    def __init__(self) -> None:
+        self.stack: list[list[Constraint]] = []
+
+
 # Equalities between sizes found while a node's shape rule runs; the node
 # records them so the compiled function can check them against real inputs.
-_constraint_stack: list[list[Constraint]] = []
+_collecting = _Collecting()
 
 
 @contextmanager
 def collect_constraints() -> Iterator[list[Constraint]]:
     found: list[Constraint] = []
-    _constraint_stack.append(found)
+    _collecting.stack.append(found)
     try:
         yield found
     finally:
-        _constraint_stack.pop()
+        _collecting.stack.pop()
 
 
 def require_equal(a: Size, b: Size) -> None:
@@ -157,8 +165,8 @@ def require_equal(a: Size, b: Size) -> None:
         return
     if isinstance(a, int) and isinstance(b, int):
         raise ShapeError(f"sizes {a} and {b} differ")
-    if _constraint_stack:
-        _constraint_stack[-1].append((a, b))
+    if _collecting.stack:
+        _collecting.stack[-1].append((a, b))
 
 
 def input_shape(spec: Sequence[Any]) -> Shape:

@@ -43,3 +43,49 @@ def test_log_softmax_of_huge_equal_logits(backend: str, scale: float) -> None:
     f = gc.compile([x], gc.log_softmax(x, axis=-1), backend=backend)
     values = np.array([[scale] * 3, [1.0, 2.0, 3.0]])
     np.testing.assert_allclose(f(values), special.log_softmax(values, axis=-1), rtol=1e-12)
+
+
+def test_graphs_built_on_many_threads_keep_their_size_equalities() -> None:
+    """Each node records the equalities its own shape rule found, whatever other threads do."""
+    import threading
+
+    lost: list[int] = []
+
+    def build(thread: int) -> None:
+        a = gc.input("a", shape=(f"n{thread}",))
+        b = gc.input("b", shape=(f"m{thread}",))
+        for _ in range(1500):
+            node = a + b
+            if len(node.constraints) != 1 or {str(s) for s in node.constraints[0]} != {
+                    f"n{thread}", f"m{thread}"}:
+                lost.append(thread)
+
+    threads = [threading.Thread(target=build, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not lost
+
+
+def test_a_size_equality_from_another_thread_is_still_checked_at_call_time() -> None:
+    import threading
+
+    results: list[Exception | None] = []
+
+    def build_and_call() -> None:
+        x, y = gc.input("x", shape=("n",)), gc.input("y", shape=("m",))
+        nodes = [x + y for _ in range(300)]
+        f = gc.compile([x, y], nodes[-1], backend="numpy")
+        try:
+            f(np.ones(3), np.ones(4))
+            results.append(None)
+        except gc.InputError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=build_and_call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8 and all(isinstance(r, gc.InputError) for r in results)
