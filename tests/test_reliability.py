@@ -89,3 +89,15 @@ def test_a_size_equality_from_another_thread_is_still_checked_at_call_time() -> 
     for thread in threads:
         thread.join()
     assert len(results) == 8 and all(isinstance(r, gc.InputError) for r in results)
+
+
+def test_integer_to_a_negative_constant_power_is_refused_while_building() -> None:
+    x = gc.input("x", shape=(3,), dtype="int64")
+    with pytest.raises(gc.DTypeError, match="negative integer powers.*test_reliability.py"):
+        x ** -1  # noqa: B018
+    with pytest.raises(gc.DTypeError, match="negative integer powers"):
+        gc.power(x, np.array([1, -2, 3]))
+    np.testing.assert_array_equal(gc.compile([x], x ** 2, backend="numpy")(np.arange(3)), [0, 1, 4])
+    y = gc.input("y", shape=(3,))
+    np.testing.assert_allclose(gc.compile([y], y ** -1, backend="numpy")(np.arange(1.0, 4.0)),
+                               [1.0, 0.5, 1 / 3])

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir import Interval, Node, apply
 from .base import as_tensor, bool_dtype, elementwise, float_dtype, function
 
@@ -222,7 +222,20 @@ add = _binary(ADD)
 subtract = _binary(SUBTRACT)
 multiply = _binary(MULTIPLY)
 divide = _binary(DIVIDE)
-power = _binary(POWER)
+
+
+@function
+def power(x: Any, y: Any) -> Node:
+    """Elementwise power with NumPy broadcasting (numpy.power)."""
+    base, exponent = as_tensor(x), as_tensor(y)
+    if exponent.value is not None and base.dtype.kind in "iu" and exponent.dtype.kind in "iu" \
+            and bool(np.any(exponent.value < 0)):
+        # NumPy raises at run time; generated code would silently give 0. Say so while building.
+        raise DTypeError("integers to negative integer powers are not allowed (as in NumPy); "
+                         "make the base a float, e.g. x.astype('float64') ** -1")
+    return apply(POWER, base, exponent)
+
+
 maximum = _binary(MAXIMUM)
 minimum = _binary(MINIMUM)
 equal = _binary(EQUAL)
