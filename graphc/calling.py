@@ -16,7 +16,7 @@ from . import dtypes, shapes
 from .errors import InputError
 from .ir import Node, toposort
 
-Requirement = tuple[shapes.Size, shapes.Size, Node]
+Requirement = tuple[shapes.Size, "shapes.Size | shapes.AtLeast", Node]
 
 
 def collect_constraints(outputs: Sequence[Node]) -> list[Requirement]:
@@ -95,6 +95,9 @@ def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],
             binding[factor] = actual
             bound_by[factor] = str(node.name)
     for left, right, node in constraints:
+        if isinstance(right, shapes.AtLeast):
+            _check_at_least(left, right, node, binding, bound_by)
+            continue
         a = left if isinstance(left, int) else left.resolve(binding)
         b = right if isinstance(right, int) else right.resolve(binding)
         if a is not None and b is not None and a != b:
@@ -102,6 +105,15 @@ def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],
                 f"{_describe(left, a, bound_by)} and {_describe(right, b, bound_by)} must be "
                 f"equal: they meet in {node.op.name} (built at {node.origin})")
     return binding
+
+
+def _check_at_least(size: shapes.Size, bound: shapes.AtLeast, node: Node,
+                    binding: dict[str, int], bound_by: dict[str, str]) -> None:
+    value = size if isinstance(size, int) else size.resolve(binding)
+    if value is not None and value < bound.minimum:
+        raise InputError(
+            f"{_describe(size, value, bound_by)} is too small: {node.op.name} (built at "
+            f"{node.origin}) needs at least {bound.minimum} for {bound.why}")
 
 
 def _describe(size: shapes.Size, value: int, bound_by: dict[str, str]) -> str:

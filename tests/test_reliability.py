@@ -101,3 +101,49 @@ def test_integer_to_a_negative_constant_power_is_refused_while_building() -> Non
     y = gc.input("y", shape=(3,))
     np.testing.assert_allclose(gc.compile([y], y ** -1, backend="numpy")(np.arange(1.0, 4.0)),
                                [1.0, 0.5, 1 / 3])
+
+
+# ---------------------------------------------------------------- memory safety
+
+OUT_OF_BOUNDS = {
+    # name: (build y from x: f64[n], the array that is too short)
+    "past the end": (lambda x: x[5] * 1.0, np.arange(3.0)),
+    "negative past the start": (lambda x: x[-5] * 1.0, np.arange(3.0)),
+    "far past the end": (lambda x: x[10**8] * 1.0, np.arange(3.0)),
+    "empty array": (lambda x: x[0] * 1.0, np.zeros(0)),
+    "max over an empty axis": (lambda x: gc.max(x), np.zeros(0)),
+    "min over an empty axis": (lambda x: x.min(), np.zeros(0)),
+}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("case", sorted(OUT_OF_BOUNDS))
+def test_static_index_on_a_symbolic_axis_is_checked_per_call(case: str, backend: str) -> None:
+    build, short = OUT_OF_BOUNDS[case]
+    x = gc.input("x", shape=("n",))
+    f = gc.compile([x], build(x), backend=backend)
+    with pytest.raises(gc.InputError, match=r"dimension 'n' = \d+ .*too small.*test_reliability.py"):
+        f(short)
+    if case == "far past the end":
+        return
+    long = np.arange(1.0, 12.0)
+    expected = {"past the end": long[5], "negative past the start": long[-5], "empty array": long[0],
+                "max over an empty axis": long.max(), "min over an empty axis": long.min()}[case]
+    np.testing.assert_allclose(f(long), expected)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_gradient_scatter_of_an_index_is_checked_even_without_the_read(backend: str) -> None:
+    x = gc.input("x", shape=("n",))
+    y = x[5] * 3.0
+    f = gc.compile([x], gc.grad(y, x), backend=backend)
+    with pytest.raises(gc.InputError, match="index 5"):
+        f(np.arange(3.0))
+    np.testing.assert_array_equal(f(np.zeros(7)), [0, 0, 0, 0, 0, 3.0, 0])
+
+
+def test_static_sizes_are_still_refused_while_building() -> None:
+    with pytest.raises(gc.ShapeError, match="out of bounds"):
+        gc.input("x", shape=(3,))[5]  # noqa: B018
+    with pytest.raises(gc.ShapeError, match="at least 1"):
+        gc.max(gc.input("e", shape=(0, 2)), axis=0)

@@ -29,6 +29,7 @@ import numpy as np
 from .. import interpret
 from ..errors import GraphcError
 from ..ir import Node
+from ..shapes import AtLeast
 from . import blocks, cache, kernels, library
 from .codegen import REDUCED_KERNELS, SCALAR_KERNELS, Generated, fresh, generate
 
@@ -444,14 +445,14 @@ def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[No
                 bound[size.factors[0]] = actual
     for left, right, _ in (collect_constraints(outputs) if requirements is None else requirements):
         sides = []
-        for size in (left, right):
+        for size in (left, right.minimum if isinstance(right, AtLeast) else right):
             if isinstance(size, int):
                 sides.append(str(size))
             elif all(f in bound for f in size.factors):
                 sides.append(" * ".join([str(size.coefficient)] + [bound[f] for f in size.factors]))
             else:
                 return None  # a size no input binds: leave it to the general path
-        checks.append(f"{sides[0]} == {sides[1]}")
+        checks.append(f"{sides[0]} {'>=' if isinstance(right, AtLeast) else '=='} {sides[1]}")
     arguments = [f"{n}[()]" if node.ndim == 0 else n for n, node in zip(names, inputs)]
     arguments += [f"c{i}" for i in range(len(constants))]
     finish = [f"array(r[{i}], dtype_out{i})" if node.ndim == 0 else f"r[{i}]"
