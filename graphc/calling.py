@@ -68,8 +68,11 @@ def coerce(node: Node, value: Any) -> np.ndarray:
             raise InputError(f"input {node.name!r}: expected dtype {node.dtype}, got {array.dtype}"
                              " (which does not convert without losing its kind)")
         array = array.astype(node.dtype)
-    # np.ascontiguousarray would turn a 0-d array into a 1-d one.
-    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    # Compiled code takes writable C-contiguous arrays: a strided view (x[::2], a column)
+    # or a read-only buffer (np.frombuffer, a memory map) is copied once per call.
+    if array.flags.c_contiguous and array.flags.writeable:
+        return array
+    return np.array(array, order="C", copy=True)
 
 
 def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],

@@ -5,6 +5,8 @@ References are NumPy itself, finite differences, or the exact answer worked out 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,45 @@ def test_static_sizes_are_still_refused_while_building() -> None:
         gc.input("x", shape=(3,))[5]  # noqa: B018
     with pytest.raises(gc.ShapeError, match="at least 1"):
         gc.max(gc.input("e", shape=(0, 2)), axis=0)
+
+
+# ------------------------------------------------------- every valid array accepted
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = array.copy()
+    array.setflags(write=False)
+    return array
+
+
+VALID_ARRAYS = {
+    "every other element": lambda: np.arange(20.0)[::2],
+    "reversed": lambda: np.arange(10.0)[::-1],
+    "a column": lambda: np.arange(30.0).reshape(10, 3)[:, 1],
+    "read-only": lambda: _read_only(np.arange(10.0)),
+    "frombuffer": lambda: np.frombuffer(np.arange(10.0).tobytes()),
+    "Fortran order": lambda: np.asfortranarray(np.arange(10.0)),
+}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("case", sorted(VALID_ARRAYS))
+def test_views_and_read_only_arrays_are_accepted(case: str, backend: str) -> None:
+    x = gc.input("x", shape=("n",))
+    f = gc.compile([x], [gc.sum(x * x), gc.grad(gc.sum(x * x), x)], backend=backend)
+    value = VALID_ARRAYS[case]()
+    total, gradient = f(value)
+    np.testing.assert_allclose(total, np.sum(value * value))
+    np.testing.assert_allclose(gradient, 2 * value)
+    total, _ = f(x=value)  # the keyword (general) path too
+    np.testing.assert_allclose(total, np.sum(value * value))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_strided_and_read_only_matrices_and_memory_maps(backend: str, tmp_path: Any) -> None:
+    a = gc.input("a", shape=("n", 3))
+    f = gc.compile([a], gc.sum(a @ np.arange(3.0)), backend=backend)
+    path = tmp_path / "data.npy"
+    np.save(path, np.arange(12.0).reshape(4, 3))
+    for value in (np.arange(24.0).reshape(8, 3)[::2], np.asfortranarray(np.arange(12.0).reshape(4, 3)),
+                  np.load(path, mmap_mode="r"), _read_only(np.ones((2, 3)))):
+        np.testing.assert_allclose(f(value), np.sum(np.asarray(value) @ np.arange(3.0)))

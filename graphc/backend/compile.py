@@ -434,7 +434,10 @@ def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[No
     for index, (name, node) in enumerate(zip(names, inputs)):
         checks.append(f"type({name}) is ndarray and {name}.dtype is dtype{index} "
                       f"and {name}.ndim == {node.ndim}"
-                      + (f" and {name}.flags.c_contiguous" if node.ndim > 1 else ""))
+                      # compiled for writable C-contiguous arrays only: views and read-only
+                      # buffers take the general path, which copies them
+                      + (f" and {name}.flags.c_contiguous and {name}.flags.writeable"
+                         if node.ndim > 0 else ""))
         for axis, size in enumerate(node.shape):
             actual = f"{name}.shape[{axis}]"
             if isinstance(size, int):
