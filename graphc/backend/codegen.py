@@ -340,9 +340,11 @@ class Generator:
         helper, reduces = node.op.rows
         self.helpers.update((helper, "to_rows"))
         source = node.inputs[0]
-        if source.ndim == 0:
-            raise GraphcError(f"{node.op.name} of a rank-0 tensor is not supported by the numba "
-                              f"backend (node built at {node.origin})")
+        if source.ndim == 0:  # logsumexp of a scalar: a table of one row and one column
+            self.writer.emit(f"{self.name(node)} = {helper}(np.full((1, 1), "
+                             f"{self.variable(source, node)}, np.{node.dtype.name}))[0, 0]",
+                             self.describe(node))
+            return
         axis = tuple(node.attr["axis"])
         kept = tuple(a for a in range(source.ndim) if a not in axis)
         order = kept + axis
@@ -372,6 +374,11 @@ class Generator:
             return
         name = self.name(node)
         index = [f"i{axis}" for axis in range(node.ndim)]
+        if node.ndim == 0:  # one element (a squeeze to rank 0): a scalar, as rank-0 values are
+            assert node.op.index is not None
+            self.writer.emit(f"{name} = {self.access(node.inputs[0], node.op.index(node, ()))}",
+                             self.describe(node))
+            return
         self.helpers.add("empty")
         self.writer.emit(f"{name} = empty({format(self.shape(node.shape))}, "
                          f"np.{node.dtype.name})", self.describe(node))
