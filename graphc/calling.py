@@ -20,7 +20,7 @@ from . import dtypes, interpret, shapes
 from .errors import InputError
 from .ir import Node, toposort
 
-Requirement = tuple[shapes.Size, shapes.Size, Node]
+Requirement = tuple[shapes.Size, "shapes.Size | shapes.AtLeast", Node]
 
 
 def collect_constraints(outputs: Sequence[Node]) -> list[Requirement]:
@@ -72,8 +72,11 @@ def coerce(node: Node, value: Any) -> np.ndarray:
             raise InputError(f"input {node.name!r}: expected dtype {node.dtype}, got {array.dtype}"
                              " (which does not convert without losing its kind)")
         array = array.astype(node.dtype)
-    # np.ascontiguousarray would turn a 0-d array into a 1-d one.
-    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    # Compiled code takes writable C-contiguous arrays: a strided view (x[::2], a column)
+    # or a read-only buffer (np.frombuffer, a memory map) is copied once per call.
+    if array.flags.c_contiguous and array.flags.writeable:
+        return array
+    return np.array(array, order="C", copy=True)
 
 
 def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],
@@ -99,6 +102,9 @@ def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],
             binding[factor] = actual
             bound_by[factor] = str(node.name)
     for left, right, node in constraints:
+        if isinstance(right, shapes.AtLeast):
+            _check_at_least(left, right, node, binding, bound_by)
+            continue
         a = left if isinstance(left, int) else left.resolve(binding)
         b = right if isinstance(right, int) else right.resolve(binding)
         if a is not None and b is not None and a != b:
@@ -106,6 +112,15 @@ def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],
                 f"{_describe(left, a, bound_by)} and {_describe(right, b, bound_by)} must be "
                 f"equal: they meet in {node.op.name} (built at {node.origin})")
     return binding
+
+
+def _check_at_least(size: shapes.Size, bound: shapes.AtLeast, node: Node,
+                    binding: dict[str, int], bound_by: dict[str, str]) -> None:
+    value = size if isinstance(size, int) else size.resolve(binding)
+    if value is not None and value < bound.minimum:
+        raise InputError(
+            f"{_describe(size, value, bound_by)} is too small: {node.op.name} (built at "
+            f"{node.origin}) needs at least {bound.minimum} for {bound.why}")
 
 
 def _describe(size: shapes.Size, value: int, bound_by: dict[str, str]) -> str:
@@ -175,7 +190,10 @@ def _fast_checks(names: Sequence[str], inputs: Sequence[Node],
     for index, (name, node) in enumerate(zip(names, inputs)):
         checks.append(f"type({name}) is ndarray and {name}.dtype is dtype{index} "
                       f"and {name}.ndim == {node.ndim}"
-                      + (f" and {name}.flags.c_contiguous" if node.ndim > 1 else ""))
+                      # compiled for writable C-contiguous arrays only: views and read-only
+                      # buffers take the general path, which copies them
+                      + (f" and {name}.flags.c_contiguous and {name}.flags.writeable"
+                         if node.ndim > 0 else ""))
         for axis, size in enumerate(node.shape):
             actual = f"{name}.shape[{axis}]"
             if isinstance(size, int):
@@ -186,14 +204,14 @@ def _fast_checks(names: Sequence[str], inputs: Sequence[Node],
                 bound[size.factors[0]] = actual
     for left, right, _ in requirements:
         sides = []
-        for size in (left, right):
+        for size in (left, right.minimum if isinstance(right, shapes.AtLeast) else right):
             if isinstance(size, int):
                 sides.append(str(size))
             elif all(f in bound for f in size.factors):
                 sides.append(" * ".join([str(size.coefficient)] + [bound[f] for f in size.factors]))
             else:
                 return None  # a size no input binds: leave it to the general path
-        checks.append(f"{sides[0]} == {sides[1]}")
+        checks.append(f"{sides[0]} {'>=' if isinstance(right, shapes.AtLeast) else '=='} {sides[1]}")
     return checks
 
 

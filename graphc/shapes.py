@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -134,21 +135,43 @@ def _display(factor: str) -> str:
 
 Size = int | Dim
 Shape = tuple[Size, ...]
-Constraint = tuple[Size, Size]
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """A lower bound on a run-time size: a static index into a symbolic axis needs
+    index + 1 elements, a max over an axis needs one. Checked on every call."""
+
+    minimum: int
+    why: str  # "index 5", "a max over it": said in the error a violating call gets
+
+    def __str__(self) -> str:
+        return f">= {self.minimum}"
+
+
+# (a, b): a == b; (a, AtLeast(k, why)): a >= k.
+Constraint = tuple[Size, "Size | AtLeast"]
+
+class _Collecting(threading.local):
+    """Per thread: graphs built on several threads at once must not mix their records."""
+
+    def __init__(self) -> None:
+        self.stack: list[list[Constraint]] = []
+
 
 # Equalities between sizes found while a node's shape rule runs; the node
 # records them so the compiled function can check them against real inputs.
-_constraint_stack: list[list[Constraint]] = []
+_collecting = _Collecting()
 
 
 @contextmanager
 def collect_constraints() -> Iterator[list[Constraint]]:
     found: list[Constraint] = []
-    _constraint_stack.append(found)
+    _collecting.stack.append(found)
     try:
         yield found
     finally:
-        _constraint_stack.pop()
+        _collecting.stack.pop()
 
 
 def require_equal(a: Size, b: Size) -> None:
@@ -157,8 +180,18 @@ def require_equal(a: Size, b: Size) -> None:
         return
     if isinstance(a, int) and isinstance(b, int):
         raise ShapeError(f"sizes {a} and {b} differ")
-    if _constraint_stack:
-        _constraint_stack[-1].append((a, b))
+    if _collecting.stack:
+        _collecting.stack[-1].append((a, b))
+
+
+def require_at_least(size: Size, minimum: int, why: str) -> None:
+    """Record that a size must be at least `minimum` at run time (static ones checked now)."""
+    if isinstance(size, int):
+        if size < minimum:
+            raise ShapeError(f"{why} needs a size of at least {minimum}, got {size}")
+        return
+    if _collecting.stack:
+        _collecting.stack[-1].append((size, AtLeast(minimum, why)))
 
 
 def input_shape(spec: Sequence[Any]) -> Shape:

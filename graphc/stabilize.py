@@ -22,6 +22,11 @@ sigmoid, softplus, softmax, log_softmax = op("sigmoid"), op("softplus"), op("sof
 sum_, logsumexp = op("sum"), op("logsumexp")
 
 RULES = (
+    # Hand-written logistic functions (PyTensor's tutorial writes p = 1 / (1 + exp(-z))):
+    # e^-z overflows to inf for z << 0, so p becomes 0 and log(p) -inf; sigmoid never does.
+    rule(1 / (1 + exp(-z)), sigmoid(z), "sigmoid_by_hand"),
+    rule(1 / (1 + exp(z)), sigmoid(-z), "sigmoid_of_negative_by_hand"),
+    rule(exp(z) / (1 + exp(z)), sigmoid(z), "sigmoid_as_exp_ratio"),
     # log of a normalised exp: softmax underflows to 0 and log(0) = -inf
     rule(log(softmax(z, axis=axis)), log_softmax(z, axis=axis), "log_softmax"),
     # log σ(z) = -log(1 + e^-z): σ underflows to 0 for z << 0

@@ -50,3 +50,8 @@ def _run_numpy(inputs: Sequence[gc.Tensor], outputs: Any, *values: Any) -> Any:
 def run_numpy() -> Callable[..., Any]:
     """`run_numpy([x, y], outputs, x_value, y_value)`: compile with backend="numpy" and call once."""
     return _run_numpy
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--random-graphs", type=int, default=2000,
+                     help="how many random graphs tests/test_random_graphs.py checks (CI: 2000)")

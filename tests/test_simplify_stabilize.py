@@ -120,3 +120,57 @@ def test_gradient_of_log_sigmoid_is_finite_far_out() -> None:
     y = gc.sum(gc.log(gc.sigmoid(X)))
     (gradient,) = evaluate([gc.grad(y, X)], {X: np.full((3, 4), -800.0)})
     np.testing.assert_allclose(gradient, np.ones((3, 4)))
+
+
+# Logistic functions written out by hand, as PyTensor's logistic-regression tutorial does:
+# p = 1 / (1 + exp(-z)) underflows to 0 (log p = -inf) and e^-z overflows for z << 0.
+BY_HAND = {
+    # name: (graph builder, exact answer at z, extreme z)
+    "log(1/(1+exp(-z)))": (lambda z: gc.log(1 / (1 + gc.exp(-z))), lambda v: v, -800.0),
+    "log(1-1/(1+exp(-z)))": (lambda z: gc.log(1 - 1 / (1 + gc.exp(-z))), lambda v: -v, 800.0),
+    "log(exp(z)/(1+exp(z)))": (lambda z: gc.log(gc.exp(z) / (1 + gc.exp(z))), lambda v: v, -800.0),
+    "log(1/(1+exp(z)))": (lambda z: gc.log(1 / (gc.exp(z) + 1)), lambda v: -v, 800.0),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(BY_HAND))
+def test_hand_written_sigmoid_is_stabilized(name: str, dtype: str) -> None:
+    build, exact, far = BY_HAND[name]
+    z = gc.input("z", shape=(4,), dtype=dtype)
+    naive = build(z)
+    (stable,) = stabilize([naive])
+    assert "softplus" in ops_of(stable) and "exp" not in ops_of(stable)
+    assert stable.dtype == np.dtype(dtype)
+    # float32's exp overflows beyond 88, float64's beyond 709: pick a point past both.
+    value = np.array([far, far / 2, far / 8, far / 40], dtype=dtype)
+    (result,) = evaluate([stable], {z: value})
+    np.testing.assert_allclose(result, exact(value.astype(np.float64)), rtol=1e-6)
+    with np.errstate(all="ignore"):
+        (unstable,) = evaluate([naive], {z: value})
+    assert not np.all(np.isfinite(unstable)), "the naive form was already fine"
+    moderate = np.linspace(-3, 3, 4).astype(dtype)
+    (small,) = evaluate([stable], {z: moderate})
+    np.testing.assert_allclose(small, evaluate([naive], {z: moderate})[0], rtol=1e-5)
+
+
+def test_pytensor_tutorial_logistic_regression_has_finite_gradient() -> None:
+    """PyTensor's tutorial loss, written out by hand: graphc's gradient equals the stable formula."""
+    rng = np.random.default_rng(0)
+    data, labels = rng.standard_normal((400, 784)), rng.integers(0, 2, 400).astype(np.float64)
+    w0 = rng.standard_normal(784)
+    x, y = gc.input("x", shape=("n", 784)), gc.input("y", shape=("n",))
+    w, b = gc.input("w", shape=(784,)), gc.input("b")
+    p = 1 / (1 + gc.exp(-gc.dot(x, w) - b))
+    xent = -y * gc.log(p) - (1 - y) * gc.log(1 - p)
+    cost = gc.mean(xent) + 0.01 * gc.sum(w ** 2)
+    gw, gb = gc.grad(cost, [w, b])
+    value, dw, db = gc.compile([x, y, w, b], [cost, gw, gb], backend="numpy")(data, labels, w0, 0.0)
+    z = data @ w0
+    assert np.any(1 - 1 / (1 + np.exp(-z)) == 0), "the test needs p to round to 1 somewhere"
+    np.testing.assert_allclose(value, np.mean(np.logaddexp(0, -z) * labels
+                                              + np.logaddexp(0, z) * (1 - labels))
+                               + 0.01 * np.sum(w0 ** 2), rtol=1e-12)
+    residual = special.expit(z) - labels
+    np.testing.assert_allclose(dw, data.T @ residual / 400 + 0.02 * w0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, residual.mean(), rtol=1e-10, atol=1e-14)

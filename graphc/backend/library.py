@@ -145,9 +145,11 @@ def log_softmax_rows(x: Any) -> Any:
         total = 0.0
         for c in range(columns):
             total += np.exp(x[r, c] - peak)
-        shift = peak + np.log(total)
+        # (x - peak) - log(total), not x - (peak + log(total)): at |peak| ~ 1e17 the sum
+        # peak + log(total) rounds back to peak and the log term is lost.
+        shift = np.log(total)
         for c in range(columns):
-            out[r, c] = x[r, c] - shift
+            out[r, c] = (x[r, c] - peak) - shift
     return out
 
 

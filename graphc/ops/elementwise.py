@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir import Interval, Node, apply
 from .base import as_tensor, bool_dtype, elementwise, float_dtype, function
 
@@ -150,11 +150,21 @@ def _clip_impl(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(x, low), high)
 
 
+def _clip_vjp(g: Node, out: Node, x: Node, low: Node, high: Node) -> tuple[Node, Node, Node]:
+    """Route g to whichever operand the output came from, as _clip_impl picks it.
+
+    minimum(maximum(x, low), high) takes `high` whenever maximum(x, low) exceeds it,
+    which includes every x when low > high (NumPy's clip then gives high everywhere).
+    """
+    capped = greater(maximum(x, low), high)
+    raised = less(x, low)
+    return (where(capped, 0, where(raised, 0, g)),
+            where(capped, 0, where(raised, g, 0)),
+            where(capped, g, 0))
+
+
 CLIP = elementwise("clip", _clip_impl, arity=3, scalar="minimum(maximum({0}, {1}), {2})",
-                   vjp=lambda g, out, x, low, high: (
-                       where(less(x, low), 0, where(greater(x, high), 0, g)),
-                       where(less(x, low), g, 0),
-                       where(less(x, low), 0, where(greater(x, high), g, 0))),
+                   vjp=_clip_vjp,
                    domain=(Interval(-3, 3), Interval(-2, -0.5), Interval(0.5, 2)))
 
 # ---------------------------------------------------------------- comparison
@@ -212,7 +222,20 @@ add = _binary(ADD)
 subtract = _binary(SUBTRACT)
 multiply = _binary(MULTIPLY)
 divide = _binary(DIVIDE)
-power = _binary(POWER)
+
+
+@function
+def power(x: Any, y: Any) -> Node:
+    """Elementwise power with NumPy broadcasting (numpy.power)."""
+    base, exponent = as_tensor(x), as_tensor(y)
+    if exponent.value is not None and base.dtype.kind in "iu" and exponent.dtype.kind in "iu" \
+            and bool(np.any(exponent.value < 0)):
+        # NumPy raises at run time; generated code would silently give 0. Say so while building.
+        raise DTypeError("integers to negative integer powers are not allowed (as in NumPy); "
+                         "make the base a float, e.g. x.astype('float64') ** -1")
+    return apply(POWER, base, exponent)
+
+
 maximum = _binary(MAXIMUM)
 minimum = _binary(MINIMUM)
 equal = _binary(EQUAL)

@@ -92,8 +92,9 @@ def _logsumexp_impl(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.
 SUM_ACCUMULATOR = ("0", "{acc} + {0}", "{acc}")
 
 
-def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, **properties: Any) -> Op:
-    return register(Op(name, shape=_reduce_shape, dtype=dtype, impl=impl, vjp=vjp, arity=1,
+def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, shape: Any = _reduce_shape,
+                       **properties: Any) -> Op:
+    return register(Op(name, shape=shape, dtype=dtype, impl=impl, vjp=vjp, arity=1,
                        label=name, samples=REDUCE_SAMPLES, **properties))
 
 
@@ -105,12 +106,19 @@ MEAN = _declare_reduction(
     "mean", _mean_impl, float_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g / count(x, axis, g.dtype), x, axis, keepdims),),
     linear=True, reduction=("0", "{acc} + {0}", "{acc} / {count}"), nonnegative="if_inputs")
+def _extremum_shape(inputs: Sequence[Node], axis: tuple[int, ...], keepdims: bool) -> shapes.Shape:
+    """max/min have no identity: NumPy refuses an empty axis, and so do we (now or per call)."""
+    for a in axis:
+        shapes.require_at_least(inputs[0].shape[a], 1, f"a max or min over axis {a}")
+    return _reduce_shape(inputs, axis, keepdims)
+
+
 MAX = _declare_reduction(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp,
-    reduction=("{lowest}", "maximum({acc}, {0})", "{acc}"))
+    reduction=("{lowest}", "maximum({acc}, {0})", "{acc}"), shape=_extremum_shape)
 MIN = _declare_reduction(
     "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp,
-    reduction=("{highest}", "minimum({acc}, {0})", "{acc}"))
+    reduction=("{highest}", "minimum({acc}, {0})", "{acc}"), shape=_extremum_shape)
 LOGSUMEXP = _declare_reduction(
     "logsumexp", _logsumexp_impl, float_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g, x, axis, keepdims)

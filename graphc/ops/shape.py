@@ -388,6 +388,28 @@ def _index_tuple(index: tuple[IndexPart, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _require_index(size: Any, axis: int, index: int) -> None:
+    """A static index must fall inside its axis: now if the size is static, else on every call
+    (the generated code reads without bounds checks, so this is what keeps reads in bounds)."""
+    if isinstance(size, int):
+        if not -size <= index < size:
+            raise ShapeError(f"index {index} is out of bounds for axis {axis} with size {size}")
+        return
+    shapes.require_at_least(size, index + 1 if index >= 0 else -index, f"index {index} on axis {axis}")
+
+
+def _scatter_shape(inputs: Sequence[Node], shape: Shape, index: tuple[IndexPart, ...]) -> Shape:
+    """The gradient of x[i] writes at i: the same bound as the read it differentiates."""
+    axes = iter(enumerate(shape))
+    for part in index:
+        if part[0] == "new":
+            continue
+        axis, size = next(axes)
+        if part[0] == "int":
+            _require_index(size, axis, part[1])
+    return tuple(shape)
+
+
 def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shape:
     dims = iter(enumerate(inputs[0].shape))
     result: list[Any] = []
@@ -397,8 +419,7 @@ def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shap
             continue
         axis, size = next(dims)
         if part[0] == "int":
-            if isinstance(size, int) and not -size <= part[1] < size:
-                raise ShapeError(f"index {part[1]} is out of bounds for axis {axis} with size {size}")
+            _require_index(size, axis, part[1])
             continue
         start, stop, step = part[1:]
         if isinstance(size, int):
@@ -443,7 +464,7 @@ GETITEM = register(Op(
                                           ("slice", 0, 2, None))})),
 ))
 SCATTER = register(Op(
-    "scatter", shape=lambda inputs, shape, index: tuple(shape), dtype=same_dtype, arity=1,
+    "scatter", shape=_scatter_shape, dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
     kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
                          + index_source(node.attr["index"]) + " = {0}"),

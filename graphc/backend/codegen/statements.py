@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import GraphcError
 from ...ir import Node
 from .interpreted import Interpreted
 from .text import template_of
@@ -40,9 +39,11 @@ class Generator(Interpreted):
         helper, reduces = node.op.rows
         self.helpers.update((helper, "to_rows"))
         source = node.inputs[0]
-        if source.ndim == 0:
-            raise GraphcError(f"{node.op.name} of a rank-0 tensor is not supported by the numba "
-                              f"backend (node built at {node.origin})")
+        if source.ndim == 0:  # logsumexp of a scalar: a table of one row and one column
+            self.writer.emit(f"{self.name(node)} = {helper}(np.full((1, 1), "
+                             f"{self.variable(source, node)}, np.{node.dtype.name}))[0, 0]",
+                             self.describe(node))
+            return
         axis = tuple(node.attr["axis"])
         kept = tuple(a for a in range(source.ndim) if a not in axis)
         order = kept + axis
