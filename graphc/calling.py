@@ -67,9 +67,38 @@ def coerce(node: Node, value: Any) -> np.ndarray:
         if not same_kind:
             raise InputError(f"input {node.name!r}: expected dtype {node.dtype}, got {array.dtype}"
                              " (which does not convert without losing its kind)")
-        array = array.astype(node.dtype)
+        array = _convert(node, array)
     # np.ascontiguousarray would turn a 0-d array into a 1-d one.
     return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+
+def _convert(node: Node, array: np.ndarray) -> np.ndarray:
+    """array.astype(node.dtype), refusing values the input's dtype cannot hold.
+
+    A float64 that overflows float32 would become inf, an int64 beyond int32
+    (or a uint64 beyond int64) would wrap: both silent wrong answers, so the
+    call is refused naming the input (O(n) only on the converting path).
+    """
+    target = node.dtype
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(target)
+    if target.kind == "f" and array.dtype.kind == "f" and target.itemsize < array.dtype.itemsize:
+        overflow = np.isinf(converted) & np.isfinite(array)
+        if overflow.any():
+            where = tuple(int(i) for i in np.argwhere(overflow)[0])
+            raise InputError(f"input {node.name!r}: value {float(array[where])!r} at index {where} "
+                             f"overflows {target} (largest {np.finfo(target).max:.6g}); "
+                             f"pass {target} data or declare the input {array.dtype}")
+    if target.kind in "iu" and array.dtype.kind in "iu" and not np.can_cast(array.dtype, target) \
+            and array.size:
+        info = np.iinfo(target)
+        low, high = array.min(), array.max()
+        if low < info.min or high > info.max:
+            bad = high if high > info.max else low
+            other = f" or declare the input {array.dtype}" if array.dtype in dtypes.SUPPORTED else ""
+            raise InputError(f"input {node.name!r}: value {int(bad)} does not fit {target} "
+                             f"(range {info.min} to {info.max}); pass {target} data{other}")
+    return converted
 
 
 def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],

@@ -399,8 +399,8 @@ _memory: list[int] = []
 
 
 def _bytes(count: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if count < 1000 or unit == "PB":
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB", "ZB"):
+        if count < 1000 or unit == "ZB":
             return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
         count /= 1000
     raise AssertionError("unreachable")

@@ -79,8 +79,12 @@ def _holds_tensor(value: Any) -> bool:
 
 def _first_sentence(exc: Exception) -> str:
     """NumPy's reason without its advice about dtype=object (which graphc cannot use)."""
-    text = str(exc).split(". ")[0].rstrip(".")
-    return "the nested lists are ragged (" + text + ")" if "inhomogeneous" in text else text
+    text = str(exc)
+    if "inhomogeneous" in text:
+        return ("its nested lists have different lengths (NumPy: "
+                + text[text.index("The requested"):].split(". The detected")[0].rstrip(".")
+                + ")") if "The requested" in text else "its nested lists have different lengths"
+    return text.split(". ")[0].rstrip(".")
 
 
 def as_tensor(value: Any) -> Node:
