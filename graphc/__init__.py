@@ -87,7 +87,8 @@ from .viz import to_dot, to_networkx
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArgumentError", "ConcretizationError", "DTypeError", "Function", "GradientCheckError", "GraphcError", "InputError",
+    "ArgumentError", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
+    "GraphcError", "InputError",
     "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "abs", "add", "arctan",
     "astype", "broadcast_to", "check_grad", "check_node_grads", "clip", "compile", "concatenate",
     "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",

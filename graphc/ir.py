@@ -17,7 +17,6 @@ import inspect
 import itertools
 import os
 import re
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,7 +216,7 @@ class Node:
         # can become the run-time size in arithmetic (shapes.Dim).
         for axis, size in enumerate(self.shape):
             if type(size) is shapes.Dim and size._witness is None:
-                object.__setattr__(size, "_witness", (weakref.ref(self), axis))
+                object.__setattr__(size, "_witness", (self, axis))
 
     @property
     def ndim(self) -> int:
@@ -338,7 +337,7 @@ for _method in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul
                 "__getitem__", "__bool__", "__len__", "__iter__", "__array__", "__array_ufunc__",
                 "__array_function__", "sum", "mean", "max", "min", "reshape", "transpose", "astype"):
     setattr(Node, _method, api_boundary(getattr(Node, _method)))
-Node.T = property(api_boundary(Node.T.fget))  # type: ignore[assignment,method-assign,arg-type]
+Node.T = property(api_boundary(Node.__dict__["T"].fget))  # type: ignore[assignment,method-assign]
 
 
 class _NoNumpyDispatch:

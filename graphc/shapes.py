@@ -45,13 +45,14 @@ class Dim:
     In arithmetic with tensors or numbers a Dim is the run-time size as a
     tensor (`gc.sum(x) / x.shape[0]`): graphc.ops.base installs that
     conversion, reading the size off the tensor that first carried it
-    (`_witness`, a weak reference set when a node with this Dim is built).
+    (`_witness`, set when the first node with this Dim is built; a strong
+    reference, so `x[1:].shape[0]` outlives the temporary `x[1:]`).
     """
 
     factors: tuple[str, ...]
     coefficient: int = 1
 
-    # (weakref to a Node, axis) set by ir.Node; a ClassVar, so not a field: not compared, not pickled
+    # (Node, axis) set by ir.Node; a ClassVar, so not a field: not compared, not pickled
     _witness: ClassVar[Any] = None
 
     @staticmethod
@@ -209,7 +210,8 @@ def sliced(base: Size, start: int | None, stop: int | None, step: int | None) ->
     """The size of base[start:stop:step], exact for static and symbolic bases."""
     if isinstance(base, int):
         return len(range(*slice(start, stop, step).indices(base)))
-    length = Slice(base, start, stop, step)
+    # A witness-free copy of the base: the global SLICES must not keep a graph alive.
+    length = Slice(Dim(base.factors, base.coefficient), start, stop, step)
     name = f"({','.join(base.factors)}*{base.coefficient})[{start}:{stop}:{step}]"
     SLICES.setdefault(name, length)
     return Dim((name,), 1)

@@ -113,11 +113,10 @@ def size_of(size: shapes.Dim, like: Node | None = None) -> Node:
 
     dtype = like.dtype if like is not None and like.dtype.kind in "iuf" else np.dtype("int64")
     witness = size._witness
-    node = witness[0]() if witness is not None else None
-    if node is None:
-        raise ShapeError(f"the symbolic size {size} belongs to no live tensor; take it from "
+    if witness is None:
+        raise ShapeError(f"the symbolic size {size} belongs to no tensor; take it from "
                          "a tensor of the graph, as in x.shape[0]")
-    return count(node, (witness[1],), dtype)
+    return count(witness[0], (witness[1],), dtype)
 
 
 def _dim_arithmetic(name: str, a: Any, b: Any) -> Node:
