@@ -127,10 +127,23 @@ def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],
         a = left if isinstance(left, int) else left.resolve(binding)
         b = right if isinstance(right, int) else right.resolve(binding)
         if a is not None and b is not None and a != b:
+            _check_index(left, right, binding, bound_by, node)
             raise InputError(
                 f"{_describe(left, a, bound_by)} and {_describe(right, b, bound_by)} must be "
                 f"equal: they meet in {node.op.name} (built at {node.origin})")
     return binding
+
+
+def _check_index(left: shapes.Size, right: shapes.Size, binding: dict[str, int],
+                 bound_by: dict[str, str], node: Node) -> None:
+    """The failed check len(n[i:i+1]) == 1 of a static index (ops/shape.py) said as such."""
+    length = shapes.SLICES.get(left.factors[0]) if isinstance(left, shapes.Dim) else None
+    if right == 1 and length is not None:
+        sources = ", ".join(sorted({repr(bound_by[f]) for f in length.base.factors if f in bound_by}))
+        what = "declared None" if length.base.is_anonymous else f"dimension {str(length.base)!r}"
+        raise InputError(f"index {length.start} is out of bounds for an axis of size "
+                         f"{length.base.resolve(binding)} ({what}, input {sources}): "
+                         f"{node.op.name} built at {node.origin}")
 
 
 def _describe(size: shapes.Size, value: int, bound_by: dict[str, str]) -> str:

@@ -428,3 +428,23 @@ def test_build_time_mistakes_are_graphc_errors(mistake, error, words) -> None:  
     for word in words:
         assert word in str(info.value), str(info.value)
     assert _frames(info.value)[-1].endswith(HERE)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_static_index_past_a_symbolic_axis_is_refused_at_call_time(backend: str) -> None:
+    """x[5] of a length-3 x: NumPy raises IndexError; graphc must neither read nor write past it."""
+    x = gc.input("x", shape=("n",))
+    y = x[5] * 3.0
+    cases = [(x[5] * 1.0, np.arange(3.0), "index 5"), (x[-5] * 1.0, np.arange(3.0), "index -5"),
+             (x[0] * 1.0, np.zeros(0), "index 0"), (gc.grad(y, x), np.arange(3.0), "index 5")]
+    for output, value, words in cases:
+        f = gc.compile([x], output, backend=backend)
+        with pytest.raises(gc.InputError) as info:
+            f(value)
+        assert words in str(info.value) and "out of bounds" in str(info.value), str(info.value)
+        assert f"{HERE}:" in str(info.value)
+    f = gc.compile([x], [x[2] * 1.0, x[-3] * 1.0, gc.grad(y, x)], backend=backend)
+    got = f(np.arange(6.0))
+    np.testing.assert_allclose(got[0], 2.0)
+    np.testing.assert_allclose(got[1], 3.0)
+    np.testing.assert_allclose(got[2], 3.0 * np.eye(6)[5])

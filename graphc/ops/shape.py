@@ -388,7 +388,18 @@ def _index_tuple(index: tuple[IndexPart, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _require_in_bounds(shape: Sequence[Any], index: tuple[IndexPart, ...]) -> None:
+    """A static int index on a symbolic axis is checked at call time: len(n[i:i+1]) == 1."""
+    dims = iter(shape)
+    for part in index:
+        size = None if part[0] == "new" else next(dims, None)
+        if part[0] == "int" and isinstance(size, shapes.Dim):
+            i = part[1]
+            shapes.require_equal(shapes.sliced(size, i, i + 1 if i != -1 else None, None), 1)
+
+
 def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shape:
+    _require_in_bounds(inputs[0].shape, index)
     dims = iter(enumerate(inputs[0].shape))
     result: list[Any] = []
     for part in index:
@@ -443,7 +454,8 @@ GETITEM = register(Op(
                                           ("slice", 0, 2, None))})),
 ))
 SCATTER = register(Op(
-    "scatter", shape=lambda inputs, shape, index: tuple(shape), dtype=same_dtype, arity=1,
+    "scatter", shape=lambda inputs, shape, index: _require_in_bounds(shape, index) or tuple(shape),
+    dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
     kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
                          + index_source(node.attr["index"]) + " = {0}"),
