@@ -436,6 +436,11 @@ def index_source(index: tuple[IndexPart, ...], separator: str = ", ") -> str:
     return "[" + separator.join(pieces) + "]"
 
 
+def _scatter_shape(inputs: Sequence[Node], shape: Shape, index: tuple[IndexPart, ...]) -> Shape:
+    _require_in_bounds(shape, index)  # the gradient of x[5] must not write past x's end either
+    return tuple(shape)
+
+
 def _scatter_impl(g: np.ndarray, shape: tuple[int, ...], index: tuple[IndexPart, ...]) -> np.ndarray:
     out = np.zeros(shape, dtype=g.dtype)
     out[_index_tuple(index)] = g
@@ -454,8 +459,7 @@ GETITEM = register(Op(
                                           ("slice", 0, 2, None))})),
 ))
 SCATTER = register(Op(
-    "scatter", shape=lambda inputs, shape, index: _require_in_bounds(shape, index) or tuple(shape),
-    dtype=same_dtype, arity=1,
+    "scatter", shape=_scatter_shape, dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
     kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
                          + index_source(node.attr["index"]) + " = {0}"),
