@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import interpret
+from .. import interpret, shapes
 from ..errors import GraphcError
 from ..ir import Node
 from . import blocks, cache, kernels, library
@@ -407,6 +407,16 @@ def _may_alias(node: Node) -> bool:
 
 
 
+def _bind_slice(factor: str, bound: dict[str, str]) -> bool:
+    """Whether a size factor has a run-time expression; a slice of bound sizes gets one."""
+    length = shapes.SLICES.get(factor)
+    if factor not in bound and length is not None and all(
+            _bind_slice(f, bound) for f in length.base.factors):
+        base = " * ".join([str(length.base.coefficient)] + [bound[f] for f in length.base.factors])
+        bound[factor] = "(" + length.source(f"({base})") + ")"
+    return factor in bound
+
+
 def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node],
                    constants: Sequence[np.ndarray], structure: str,
                    requirements: Sequence[Any] | None = None,
@@ -447,7 +457,7 @@ def make_fast_call(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[No
         for size in (left, right):
             if isinstance(size, int):
                 sides.append(str(size))
-            elif all(f in bound for f in size.factors):
+            elif all(_bind_slice(f, bound) for f in size.factors):
                 sides.append(" * ".join([str(size.coefficient)] + [bound[f] for f in size.factors]))
             else:
                 return None  # a size no input binds: leave it to the general path
