@@ -171,7 +171,10 @@ def _argument_error(public_name: str, signature: inspect.Signature, args: tuple[
                 f"; {public_name} takes {', '.join(signature.parameters)}"
             text = f"{public_name}() got an unexpected keyword argument {unexpected.group(1)!r}{hint}"
         else:
-            text = f"{public_name}() {message}; the signature is {public_name}{signature}"
+            shown = signature
+            if list(signature.parameters)[:1] == ["self"]:  # a Tensor method: show it as called
+                shown = signature.replace(parameters=list(signature.parameters.values())[1:])
+            text = f"{public_name}() {message}; the signature is {public_name}{shown}"
         return ArgumentError(f"{text} (at {user_origin()})")
     return None
 
@@ -259,6 +262,16 @@ class Node:
             "symbolic tensors are not iterable: a loop over one would unroll into the graph; "
             f"index them with x[i] or use a vectorized op (at {user_origin()})")
 
+    def __float__(self) -> float:
+        raise ConcretizationError(
+            f"float() of a symbolic tensor: its value exists only when the compiled function "
+            f"runs; return it as an output instead (at {user_origin()})")
+
+    def __int__(self) -> int:
+        raise ConcretizationError(
+            f"int() of a symbolic tensor: its value exists only when the compiled function "
+            f"runs; return it as an output instead (at {user_origin()})")
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise ConcretizationError(
             f"a symbolic tensor ({self!r}) has no values until the compiled function runs, "
@@ -331,12 +344,25 @@ def _size(value: Any, like: Node) -> Any:
 
 # Every operator and method is an API boundary: a graphc error raised below it
 # reaches the user with only the user's frames (errors.api_boundary).
+def _method_arguments(name: str, method: Callable[..., Any]) -> Callable[..., Exception | None]:
+    """`x.sum(axes=1)`: an ArgumentError naming `Tensor.sum`, with a did-you-mean."""
+    signature = inspect.signature(method, eval_str=True)
+
+    def translate(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
+        return _argument_error(f"Tensor.{name}", signature, args, kwargs) \
+            if type(exc) is TypeError else None
+    return translate
+
+
 for _method in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
                 "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__matmul__",
                 "__rmatmul__", "__neg__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__",
-                "__getitem__", "__bool__", "__len__", "__iter__", "__array__", "__array_ufunc__",
-                "__array_function__", "sum", "mean", "max", "min", "reshape", "transpose", "astype"):
+                "__getitem__", "__bool__", "__len__", "__iter__", "__float__", "__int__",
+                "__array__", "__array_ufunc__", "__array_function__"):
     setattr(Node, _method, api_boundary(getattr(Node, _method)))
+for _method in ("sum", "mean", "max", "min", "reshape", "transpose", "astype"):
+    setattr(Node, _method, api_boundary(getattr(Node, _method),
+                                        _method_arguments(_method, getattr(Node, _method))))
 Node.T = property(api_boundary(Node.__dict__["T"].fget))  # type: ignore[assignment,method-assign]
 
 

@@ -303,6 +303,21 @@ def test_a_misspelt_keyword_names_the_public_function_and_suggests() -> None:
         gc.softmax(x, 1, 2)
 
 
+def test_tensor_methods_and_conversions_give_graphc_errors() -> None:
+    x = gc.input("x", shape=(3, 2))
+    line = line_after()
+    with pytest.raises(gc.ArgumentError) as info:
+        x.sum(axes=1)
+    assert str(info.value).startswith("Tensor.sum() got an unexpected keyword argument 'axes'; "
+                                      "did you mean 'axis'?")
+    assert_located(info.value, line)
+    with pytest.raises(gc.ArgumentError, match=r"the signature is Tensor\.mean\(axis"):
+        x.mean(0, True, 3)
+    for convert in (float, int):
+        with pytest.raises(gc.ConcretizationError, match="return it as an output"):
+            convert(x)
+
+
 def test_builders_present_their_public_names_and_signatures() -> None:
     import pydoc
 
