@@ -13,8 +13,11 @@ Graphc developers who want the whole traceback set
 
 from __future__ import annotations
 
+import difflib
 import functools
+import inspect
 import os
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -154,3 +157,30 @@ def api_boundary(fn: F, translate: Translate | None = None) -> F:
                 raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def argument_error(public_name: str, signature: inspect.Signature, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Exception | None:
+    """An ArgumentError if the arguments do not fit the signature, else None (keep the error).
+
+    Used by the builders (ir.function) and tensor methods after a plain
+    TypeError: the message names the public function, suggests the closest
+    keyword and points at the user's line.
+    """
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as problem:
+        message = str(problem)
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
+        if unexpected:
+            close = difflib.get_close_matches(unexpected.group(1), list(signature.parameters), 1, 0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else \
+                f"; {public_name} takes {', '.join(signature.parameters)}"
+            text = f"{public_name}() got an unexpected keyword argument {unexpected.group(1)!r}{hint}"
+        else:
+            shown = signature
+            if list(signature.parameters)[:1] == ["self"]:  # a Tensor method: show it as called
+                shown = signature.replace(parameters=list(signature.parameters.values())[1:])
+            text = f"{public_name}() {message}; the signature is {public_name}{shown}"
+        return ArgumentError(f"{text} (at {user_origin()})")
+    return None

@@ -12,11 +12,9 @@ Tensor operators (`x + y`, `x.sum()`, `x[0]`) dispatch by name through
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import itertools
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +29,7 @@ from .errors import (
     GraphcError,
     ShapeError,
     api_boundary,
+    argument_error,
     user_origin,
 )
 
@@ -136,7 +135,7 @@ def function(fn: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(exc, (ShapeError, DTypeError)) and not getattr(exc, "located", False):
             return _located(exc, public_name, args)
         if type(exc) is TypeError:  # Python's own complaint: maybe about the call itself
-            return _argument_error(public_name, signature, args, kwargs)
+            return argument_error(public_name, signature, args, kwargs)
         return None
 
     builder = api_boundary(fn, translate)
@@ -155,28 +154,6 @@ def _located(exc: ShapeError | DTypeError, public_name: str, args: tuple[Any, ..
     located = type(exc)(f"{signature}: {exc} (at {user_origin()})")
     located.located = True  # type: ignore[attr-defined,union-attr]
     return located
-
-
-def _argument_error(public_name: str, signature: inspect.Signature, args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> Exception | None:
-    """An ArgumentError if the arguments do not fit the signature, else None (keep the error)."""
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as problem:
-        message = str(problem)
-        unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
-        if unexpected:
-            close = difflib.get_close_matches(unexpected.group(1), list(signature.parameters), 1, 0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else \
-                f"; {public_name} takes {', '.join(signature.parameters)}"
-            text = f"{public_name}() got an unexpected keyword argument {unexpected.group(1)!r}{hint}"
-        else:
-            shown = signature
-            if list(signature.parameters)[:1] == ["self"]:  # a Tensor method: show it as called
-                shown = signature.replace(parameters=list(signature.parameters.values())[1:])
-            text = f"{public_name}() {message}; the signature is {public_name}{shown}"
-        return ArgumentError(f"{text} (at {user_origin()})")
-    return None
 
 
 _formatter: list[Callable[[Node], str]] = []
@@ -349,7 +326,7 @@ def _method_arguments(name: str, method: Callable[..., Any]) -> Callable[..., Ex
     signature = inspect.signature(method, eval_str=True)
 
     def translate(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
-        return _argument_error(f"Tensor.{name}", signature, args, kwargs) \
+        return argument_error(f"Tensor.{name}", signature, args, kwargs) \
             if type(exc) is TypeError else None
     return translate
 
