@@ -5,11 +5,14 @@ Build a graph with NumPy-named ops on symbolic inputs, differentiate it with
 one function that returns the loss and every gradient.
 """
 
+from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) builds gc.exp
 from . import optim
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import (
+    ArgumentError,
+    ConcretizationError,
     DTypeError,
     GradientCheckError,
     GraphcError,
@@ -84,7 +87,8 @@ from .viz import to_dot, to_networkx
 __version__ = "0.1.0"
 
 __all__ = [
-    "DTypeError", "Function", "GradientCheckError", "GraphcError", "InputError",
+    "ArgumentError", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
+    "GraphcError", "InputError",
     "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "abs", "add", "arctan",
     "astype", "broadcast_to", "check_grad", "check_node_grads", "clip", "compile", "concatenate",
     "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",

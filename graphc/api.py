@@ -19,7 +19,7 @@ import numpy as np
 
 from . import calling, interpret, printing, serialize
 from .autodiff import gradient_name
-from .errors import GraphcError
+from .errors import GraphcError, api_boundary
 from .ir import Graph, Node, toposort
 from .ops import as_tensor
 from .simplify import simplify_graph
@@ -161,9 +161,23 @@ def _normalize_inputs(inputs: Any) -> tuple[Node, ...]:
 
 def _normalize_outputs(outputs: Any) -> tuple[tuple[Node, ...], str]:
     if isinstance(outputs, (list, tuple)):
+        if not outputs:
+            raise GraphcError("compile needs at least one output; got an empty "
+                              f"{type(outputs).__name__}")
         structure = "tuple" if isinstance(outputs, tuple) else "list"
         return tuple(as_tensor(o) for o in outputs), structure
     return (as_tensor(outputs),), "single"
+
+
+def _output_names(names: Any, outputs: tuple[Node, ...]) -> list[str | None]:
+    """One name per output: the user's, else `d_<input>` for a gradient, else None."""
+    given = [None] * len(outputs) if names is None else [names] if isinstance(names, str) else list(names)
+    if len(given) != len(outputs):
+        raise GraphcError(f"compile got {len(given)} names for {len(outputs)} outputs")
+    for name in given:
+        if name is not None and not isinstance(name, str):
+            raise GraphcError(f"compile's names must be strings or None, got {name!r}")
+    return [name if name is not None else gradient_name(node) for name, node in zip(given, outputs)]
 
 
 def _check_closed(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> None:
@@ -205,8 +219,7 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     # Taken from the graph as built: a rewrite may drop the node that implied
     # n == m (x + zeros_like(y)), but the call must still be rejected.
     requirements = calling.collect_constraints(output_nodes)
-    if names is None:
-        names = [gradient_name(node) for node in output_nodes]
+    names = _output_names(names, output_nodes)
     stats: dict[str, Any] = {}
     if simplify:
         output_nodes, stats["simplify"] = _simplified(input_nodes, output_nodes)
@@ -231,3 +244,7 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
         return Function(input_nodes, output_nodes, structure, backend, compiled.runner,
                         compiled.source, stats, compiled.fast, requirements)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")
+
+
+# A graphc error from compile reaches the user with the user's frames only.
+compile = api_boundary(compile)  # noqa: A001

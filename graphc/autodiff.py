@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes, shapes
-from .errors import GraphcError, NotDifferentiableError, ShapeError, origin
+from .errors import GraphcError, NotDifferentiableError, ShapeError, api_boundary, origin, user_origin
 from .ir import Node, substitute, toposort
 from .ops import (
     add,
@@ -155,12 +155,14 @@ def _prepare(y: Node, wrt: Sequence[Node]) -> Node:
     return y
 
 
+@api_boundary
 def grad(y: Node, wrt: WrtArg) -> Any:
     """Gradient of scalar `y`: one tensor per wrt, each of its wrt's shape and dtype."""
     y = as_tensor(y)
     if y.ndim != 0:
-        raise ShapeError(f"grad needs a scalar y, got shape {shapes.format_shape(y.shape)} "
-                         "(use gc.vjp or gc.jacobian for non-scalar outputs)")
+        raise ShapeError(f"grad needs a scalar y, got shape {shapes.format_shape(y.shape)}: reduce "
+                         "it first (gc.sum(y) or gc.mean(y)), or use gc.vjp / gc.jacobian for the "
+                         f"derivatives of a non-scalar output (at {user_origin()})")
     if not dtypes.is_float(y.dtype):
         raise GraphcError(f"grad needs a float y, got dtype {y.dtype}")
     items, single = _as_list(wrt)
@@ -170,6 +172,7 @@ def grad(y: Node, wrt: WrtArg) -> Any:
     return gradients[0] if single else gradients
 
 
+@api_boundary
 def vjp(y: Node, wrt: WrtArg, cotangent: Any) -> Any:
     """Vector-Jacobian product: cotangent (y's shape) pulled back to each wrt."""
     y = as_tensor(y)
@@ -192,6 +195,7 @@ def vjp(y: Node, wrt: WrtArg, cotangent: Any) -> Any:
 _dummy_counter = iter(range(1, 1 << 62))
 
 
+@api_boundary
 def jvp(y: Node, wrt: WrtArg, tangent: Any) -> Node:
     """Forward-mode Jacobian-vector product: the tangent of y given tangents of wrt.
 

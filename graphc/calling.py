@@ -71,12 +71,41 @@ def coerce(node: Node, value: Any) -> np.ndarray:
         if not same_kind:
             raise InputError(f"input {node.name!r}: expected dtype {node.dtype}, got {array.dtype}"
                              " (which does not convert without losing its kind)")
-        array = array.astype(node.dtype)
+        array = _convert(node, array)
     # Compiled code takes writable C-contiguous arrays: a strided view (x[::2], a column)
     # or a read-only buffer (np.frombuffer, a memory map) is copied once per call.
     if array.flags.c_contiguous and array.flags.writeable:
         return array
     return np.array(array, order="C", copy=True)
+
+
+def _convert(node: Node, array: np.ndarray) -> np.ndarray:
+    """array.astype(node.dtype), refusing values the input's dtype cannot hold.
+
+    A float64 that overflows float32 would become inf, an int64 beyond int32
+    (or a uint64 beyond int64) would wrap: both silent wrong answers, so the
+    call is refused naming the input (O(n) only on the converting path).
+    """
+    target = node.dtype
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(target)
+    if target.kind == "f" and array.dtype.kind == "f" and target.itemsize < array.dtype.itemsize:
+        overflow = np.isinf(converted) & np.isfinite(array)
+        if overflow.any():
+            where = tuple(int(i) for i in np.argwhere(overflow)[0])
+            raise InputError(f"input {node.name!r}: value {float(array[where])!r} at index {where} "
+                             f"overflows {target} (largest {np.finfo(target).max:.6g}); "
+                             f"pass {target} data or declare the input {array.dtype}")
+    if target.kind in "iu" and array.dtype.kind in "iu" and not np.can_cast(array.dtype, target) \
+            and array.size:
+        info = np.iinfo(target)
+        low, high = array.min(), array.max()
+        if low < info.min or high > info.max:
+            bad = high if high > info.max else low
+            other = f" or declare the input {array.dtype}" if array.dtype in dtypes.SUPPORTED else ""
+            raise InputError(f"input {node.name!r}: value {int(bad)} does not fit {target} "
+                             f"(range {info.min} to {info.max}); pass {target} data{other}")
+    return converted
 
 
 def bind(inputs: Sequence[Node], arrays: Sequence[np.ndarray],
@@ -182,6 +211,16 @@ def exactly(inputs: Sequence[Node], outputs: Sequence[Node], arrays: list[np.nda
     return [np.array(r, copy=True) for r in results]
 
 
+def _bind_slice(factor: str, bound: dict[str, str]) -> bool:
+    """Whether a size factor has a run-time expression; a slice of bound sizes gets one."""
+    length = shapes.SLICES.get(factor)
+    if factor not in bound and length is not None and all(
+            _bind_slice(f, bound) for f in length.base.factors):
+        base = " * ".join([str(length.base.coefficient)] + [bound[f] for f in length.base.factors])
+        bound[factor] = "(" + length.source(f"({base})") + ")"
+    return factor in bound
+
+
 def _fast_checks(names: Sequence[str], inputs: Sequence[Node],
                  requirements: Sequence[Requirement]) -> list[str] | None:
     """`bind`'s checks as Python expressions of the arguments; None if an input binds no size."""
@@ -207,7 +246,7 @@ def _fast_checks(names: Sequence[str], inputs: Sequence[Node],
         for size in (left, right.minimum if isinstance(right, shapes.AtLeast) else right):
             if isinstance(size, int):
                 sides.append(str(size))
-            elif all(f in bound for f in size.factors):
+            elif all(_bind_slice(f, bound) for f in size.factors):
                 sides.append(" * ".join([str(size.coefficient)] + [bound[f] for f in size.factors]))
             else:
                 return None  # a size no input binds: leave it to the general path

@@ -53,6 +53,8 @@ def _run(node: Node, arguments: list[np.ndarray], binding: dict[str, int]) -> np
     try:
         with np.errstate(all="ignore"):
             result = np.asarray(node.op.impl(*arguments, **attrs))
+    except GraphcError as exc:  # an op's own run-time check (one_hot's labels): add the line
+        raise type(exc)(f"{exc} (node built at {node.origin})") from None
     except (ValueError, IndexError, TypeError) as exc:
         raise GraphcError(f"{node.op.name} failed at run time: {exc} (node built at {node.origin})") from exc
     if result.dtype != node.dtype:

@@ -12,8 +12,9 @@ Tensor operators (`x + y`, `x.sum()`, `x[0]`) dispatch by name through
 
 from __future__ import annotations
 
-import functools
+import inspect
 import itertools
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,16 @@ from typing import Any
 import numpy as np
 
 from . import dtypes, shapes
-from .errors import DTypeError, GraphcError, ShapeError, user_origin
+from .errors import (
+    ArgumentError,
+    ConcretizationError,
+    DTypeError,
+    GraphcError,
+    ShapeError,
+    api_boundary,
+    argument_error,
+    user_origin,
+)
 
 ShapeRule = Callable[..., shapes.Shape]
 DTypeRule = Callable[..., np.dtype]
@@ -107,30 +117,43 @@ def register(op: Op) -> Op:
 def function(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Register a public builder so tensor methods/operators can reach it by name.
 
-    Shape and dtype errors raised by the builder's own argument checks (an
+    The builder presents its public name (`sum`, not the internal `sum_`) and
+    signature to `help()` and `inspect`. Wrong arguments become an
+    `ArgumentError` in that name with a did-you-mean for a misspelt keyword;
+    shape and dtype errors raised by the builder's own argument checks (an
     axis out of range, an unknown dtype) get the builder's name and the
-    user's line, like the errors of the op rules that apply() reports.
+    user's line, like the errors of the op rules that apply() reports. Either
+    way the traceback ends at the user's line (errors.api_boundary).
     """
     public_name = fn.__name__.rstrip("_")
+    try:
+        signature = inspect.signature(fn, eval_str=True)
+    except NameError:  # an annotation naming something only a type checker sees
+        signature = inspect.signature(fn)
 
-    @functools.wraps(fn)
-    def builder(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ShapeError, DTypeError) as exc:
-            if getattr(exc, "located", False):
-                raise
-            tensors = [a for arg in args for a in (arg if isinstance(arg, (list, tuple)) else [arg])
-                       if isinstance(a, Node)]
-            described = ", ".join(
-                f"{dtypes.short_name(t.dtype)}{shapes.format_shape(t.shape)}" for t in tensors)
-            signature = f"{public_name}({described})" if tensors else public_name
-            located = type(exc)(f"{signature}: {exc} (at {user_origin()})")
-            located.located = True  # type: ignore[attr-defined,union-attr]
-            raise located from None
+    def translate(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
+        if isinstance(exc, (ShapeError, DTypeError)) and not getattr(exc, "located", False):
+            return _located(exc, public_name, args)
+        if type(exc) is TypeError:  # Python's own complaint: maybe about the call itself
+            return argument_error(public_name, signature, args, kwargs)
+        return None
 
+    builder = api_boundary(fn, translate)
+    builder.__name__ = builder.__qualname__ = public_name
+    builder.__signature__ = signature  # type: ignore[attr-defined]
     FUNCTIONS[public_name] = builder
     return builder
+
+
+def _located(exc: ShapeError | DTypeError, public_name: str, args: tuple[Any, ...]) -> Exception:
+    tensors = [a for arg in args for a in (arg if isinstance(arg, (list, tuple)) else [arg])
+               if isinstance(a, Node)]
+    described = ", ".join(
+        f"{dtypes.short_name(t.dtype)}{shapes.format_shape(t.shape)}" for t in tensors)
+    signature = f"{public_name}({described})" if tensors else public_name
+    located = type(exc)(f"{signature}: {exc} (at {user_origin()})")
+    located.located = True  # type: ignore[attr-defined,union-attr]
+    return located
 
 
 _formatter: list[Callable[[Node], str]] = []
@@ -166,7 +189,14 @@ class Node:
 
     __eq__ = object.__eq__  # type: ignore[assignment]
     __hash__ = object.__hash__  # type: ignore[assignment]
-    __array_priority__ = 1000  # make numpy defer `ndarray + tensor` to us
+    __array_priority__ = 1000  # older NumPy: defer `ndarray + tensor` to us
+
+    def __post_init__(self) -> None:
+        # A symbolic size remembers a tensor that carries it, so `x.shape[0]`
+        # can become the run-time size in arithmetic (shapes.Dim).
+        for axis, size in enumerate(self.shape):
+            if type(size) is shapes.Dim and size._witness is None:
+                object.__setattr__(size, "_witness", (self, axis))
 
     @property
     def ndim(self) -> int:
@@ -190,42 +220,69 @@ class Node:
         return f"<tensor {label}: {dtypes.short_name(self.dtype)}{shapes.format_shape(self.shape)}>"
 
     def __bool__(self) -> bool:
-        raise TypeError(
+        raise ConcretizationError(
             "the truth value of a symbolic tensor is unknown until it runs; "
-            "use gc.where for a data-dependent choice"
+            f"use gc.where for a data-dependent choice (at {user_origin()})"
         )
 
     def __len__(self) -> int:
         if not self.shape:
-            raise TypeError("len() of a rank-0 tensor")
+            raise ConcretizationError(f"len() of a rank-0 tensor (at {user_origin()})")
         first = self.shape[0]
         if isinstance(first, shapes.Dim):
-            raise TypeError(f"len() of a tensor whose first size {first} is symbolic")
+            raise ConcretizationError(f"len() of a tensor whose first size {first} is symbolic; "
+                                      f"use x.shape[0] (at {user_origin()})")
         return first
 
     def __iter__(self) -> Any:
-        raise TypeError("symbolic tensors are not iterable; index them with x[i]")
+        raise ConcretizationError(
+            "symbolic tensors are not iterable: a loop over one would unroll into the graph; "
+            f"index them with x[i] or use a vectorized op (at {user_origin()})")
+
+    def __float__(self) -> float:
+        raise ConcretizationError(
+            f"float() of a symbolic tensor: its value exists only when the compiled function "
+            f"runs; return it as an output instead (at {user_origin()})")
+
+    def __int__(self) -> int:
+        raise ConcretizationError(
+            f"int() of a symbolic tensor: its value exists only when the compiled function "
+            f"runs; return it as an output instead (at {user_origin()})")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise ConcretizationError(
+            f"a symbolic tensor ({self!r}) has no values until the compiled function runs, "
+            "so NumPy cannot make an array of it; use graphc functions (or the NumPy functions "
+            f"listed in docs/api.md) to build the graph (at {user_origin()})")
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _numpy_dispatch[0].ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return _numpy_dispatch[0].function(func, types, args, kwargs)
 
     # Operators and methods mirror NumPy; the builders live in graphc/ops/.
-    def __add__(self, other: Any) -> Node: return FUNCTIONS["add"](self, other)
-    def __radd__(self, other: Any) -> Node: return FUNCTIONS["add"](other, self)
-    def __sub__(self, other: Any) -> Node: return FUNCTIONS["subtract"](self, other)
-    def __rsub__(self, other: Any) -> Node: return FUNCTIONS["subtract"](other, self)
-    def __mul__(self, other: Any) -> Node: return FUNCTIONS["multiply"](self, other)
-    def __rmul__(self, other: Any) -> Node: return FUNCTIONS["multiply"](other, self)
-    def __truediv__(self, other: Any) -> Node: return FUNCTIONS["divide"](self, other)
-    def __rtruediv__(self, other: Any) -> Node: return FUNCTIONS["divide"](other, self)
-    def __pow__(self, other: Any) -> Node: return FUNCTIONS["power"](self, other)
-    def __rpow__(self, other: Any) -> Node: return FUNCTIONS["power"](other, self)
+    # A symbolic size operand (x.shape[0]) is the run-time size in this tensor's
+    # dtype, as NumPy treats a Python int (NEP 50).
+    def __add__(self, other: Any) -> Node: return FUNCTIONS["add"](self, _size(other, self))
+    def __radd__(self, other: Any) -> Node: return FUNCTIONS["add"](_size(other, self), self)
+    def __sub__(self, other: Any) -> Node: return FUNCTIONS["subtract"](self, _size(other, self))
+    def __rsub__(self, other: Any) -> Node: return FUNCTIONS["subtract"](_size(other, self), self)
+    def __mul__(self, other: Any) -> Node: return FUNCTIONS["multiply"](self, _size(other, self))
+    def __rmul__(self, other: Any) -> Node: return FUNCTIONS["multiply"](_size(other, self), self)
+    def __truediv__(self, other: Any) -> Node: return FUNCTIONS["divide"](self, _size(other, self))
+    def __rtruediv__(self, other: Any) -> Node: return FUNCTIONS["divide"](_size(other, self), self)
+    def __pow__(self, other: Any) -> Node: return FUNCTIONS["power"](self, _size(other, self))
+    def __rpow__(self, other: Any) -> Node: return FUNCTIONS["power"](_size(other, self), self)
     def __matmul__(self, other: Any) -> Node: return FUNCTIONS["matmul"](self, other)
     def __rmatmul__(self, other: Any) -> Node: return FUNCTIONS["matmul"](other, self)
     def __neg__(self) -> Node: return FUNCTIONS["negative"](self)
     def __pos__(self) -> Node: return self
     def __abs__(self) -> Node: return FUNCTIONS["abs"](self)
-    def __lt__(self, other: Any) -> Node: return FUNCTIONS["less"](self, other)
-    def __le__(self, other: Any) -> Node: return FUNCTIONS["less_equal"](self, other)
-    def __gt__(self, other: Any) -> Node: return FUNCTIONS["greater"](self, other)
-    def __ge__(self, other: Any) -> Node: return FUNCTIONS["greater_equal"](self, other)
+    def __lt__(self, other: Any) -> Node: return FUNCTIONS["less"](self, _size(other, self))
+    def __le__(self, other: Any) -> Node: return FUNCTIONS["less_equal"](self, _size(other, self))
+    def __gt__(self, other: Any) -> Node: return FUNCTIONS["greater"](self, _size(other, self))
+    def __ge__(self, other: Any) -> Node: return FUNCTIONS["greater_equal"](self, _size(other, self))
     def __getitem__(self, index: Any) -> Node: return FUNCTIONS["getitem"](self, index)
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Node:
@@ -255,6 +312,51 @@ class Node:
         return FUNCTIONS["astype"](self, dtype)
 
 
+def _size(value: Any, like: Node) -> Any:
+    """A symbolic size as a tensor in `like`'s dtype (weak-int promotion); other values as given."""
+    if isinstance(value, shapes.Dim):
+        return FUNCTIONS["size_of"](value, like)
+    return value
+
+
+# Every operator and method is an API boundary: a graphc error raised below it
+# reaches the user with only the user's frames (errors.api_boundary).
+def _method_arguments(name: str, method: Callable[..., Any]) -> Callable[..., Exception | None]:
+    """`x.sum(axes=1)`: an ArgumentError naming `Tensor.sum`, with a did-you-mean."""
+    signature = inspect.signature(method, eval_str=True)
+
+    def translate(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
+        return argument_error(f"Tensor.{name}", signature, args, kwargs) \
+            if type(exc) is TypeError else None
+    return translate
+
+
+for _method in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+                "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__matmul__",
+                "__rmatmul__", "__neg__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__",
+                "__getitem__", "__bool__", "__len__", "__iter__", "__float__", "__int__",
+                "__array__", "__array_ufunc__", "__array_function__"):
+    setattr(Node, _method, api_boundary(getattr(Node, _method)))
+for _method in ("sum", "mean", "max", "min", "reshape", "transpose", "astype"):
+    setattr(Node, _method, api_boundary(getattr(Node, _method),
+                                        _method_arguments(_method, getattr(Node, _method))))
+Node.T = property(api_boundary(Node.__dict__["T"].fget))  # type: ignore[assignment,method-assign]
+
+
+class _NoNumpyDispatch:
+    """Until graphc.numpy_dispatch installs itself: NumPy functions refuse tensors."""
+
+    def ufunc(self, ufunc: Any, method: str, inputs: Any, kwargs: Any) -> Any:
+        raise ArgumentError(f"np.{ufunc.__name__} on graphc tensors needs graphc.numpy_dispatch")
+
+    def function(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        raise ArgumentError(f"np.{func.__name__} on graphc tensors needs graphc.numpy_dispatch")
+
+
+# The NumPy protocol handlers; graphc.numpy_dispatch replaces the entry on import.
+_numpy_dispatch: list[Any] = [_NoNumpyDispatch()]
+
+
 def freeze_attrs(attrs: dict[str, Any]) -> Attrs:
     """Sorted tuple of (name, value): hashable, order-independent, CSE-ready."""
     return tuple(sorted(attrs.items()))
@@ -280,8 +382,52 @@ def apply(op: Op, *inputs: Node, name: str | None = None, origin: str | None = N
         located = type(exc)(f"{op.name}({described}): {exc} (at {where})")
         located.located = True  # type: ignore[attr-defined,union-attr]
         raise located from None
+    _check_memory(op, inputs, shape, np.dtype(dtype), where)
     return Node(op, tuple(inputs), freeze_attrs(attrs), tuple(shape), np.dtype(dtype),
                 name=name, origin=where, constraints=tuple(constraints))
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory (2**62 where the platform does not say)."""
+    if not _memory:
+        try:
+            _memory.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):
+            _memory.append(1 << 62)
+    return _memory[0]
+
+
+_memory: list[int] = []
+
+
+def _bytes(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB", "ZB"):
+        if count < 1000 or unit == "ZB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+def _check_memory(op: Op, inputs: Sequence[Node], shape: Sequence[shapes.Size], dtype: np.dtype,
+                  where: str) -> None:
+    """A node bigger than the machine's memory is an error now, not a crash at run time.
+
+    Symbolic sizes count as 1, so this is a lower bound: `outer` of two
+    10^6-vectors (8 TB) or `one_hot(labels, 2**61)` are refused here.
+    """
+    count = 1
+    for size in shape:
+        if isinstance(size, int):
+            count *= size
+    if count * dtype.itemsize > memory_limit():
+        described = ", ".join(
+            f"{dtypes.short_name(i.dtype)}{shapes.format_shape(i.shape)}" for i in inputs)
+        error = ShapeError(
+            f"{op.name}({described}) makes a {dtypes.short_name(dtype)}{shapes.format_shape(tuple(shape))}"
+            f" tensor, which needs at least {_bytes(count * dtype.itemsize)} of memory; this "
+            f"machine has {_bytes(memory_limit())} (at {where})")
+        error.located = True  # type: ignore[attr-defined]
+        raise error
 
 
 def toposort(outputs: Iterable[Node]) -> list[Node]:

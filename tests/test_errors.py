@@ -283,3 +283,183 @@ def test_simplifier_leaves_rules_that_do_not_apply_to_bool_constants() -> None:
     x = gc.input("x", shape=(3,))
     f = gc.compile([x], (-x) * np.array([True, False, True]), backend="numpy")
     np.testing.assert_array_equal(f(np.ones(3)), [-1.0, 0.0, -1.0])
+
+
+# ------------------------------------------- a new user's first hour (issue 12)
+
+def test_a_misspelt_keyword_names_the_public_function_and_suggests() -> None:
+    x = gc.input("x", shape=(3, 4))
+    line = line_after()
+    with pytest.raises(gc.ArgumentError) as info:
+        gc.sum(x, axes=1)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, gc.GraphcError)
+    assert str(info.value).startswith(
+        "sum() got an unexpected keyword argument 'axes'; did you mean 'axis'?")
+    assert_located(info.value, line)
+    with pytest.raises(gc.ArgumentError, match=r"mean\(\) got an unexpected keyword argument "
+                                               r"'keepdim'; did you mean 'keepdims'\?"):
+        gc.mean(x, keepdim=True)
+    with pytest.raises(gc.ArgumentError, match=r"^softmax\(\) too many positional arguments"):
+        gc.softmax(x, 1, 2)
+
+
+def test_tensor_methods_and_conversions_give_graphc_errors() -> None:
+    x = gc.input("x", shape=(3, 2))
+    line = line_after()
+    with pytest.raises(gc.ArgumentError) as info:
+        x.sum(axes=1)
+    assert str(info.value).startswith("Tensor.sum() got an unexpected keyword argument 'axes'; "
+                                      "did you mean 'axis'?")
+    assert_located(info.value, line)
+    with pytest.raises(gc.ArgumentError, match=r"the signature is Tensor\.mean\(axis"):
+        x.mean(0, True, 3)
+    for convert in (float, int):
+        with pytest.raises(gc.ConcretizationError, match="return it as an output"):
+            convert(x)
+
+
+def test_builders_present_their_public_names_and_signatures() -> None:
+    import pydoc
+
+    assert gc.sum.__name__ == "sum" and gc.max.__qualname__ == "max"
+    assert list(inspect.signature(gc.sum).parameters) == ["x", "axis", "keepdims"]
+    page = pydoc.render_doc(gc.sum, renderer=pydoc.plaintext)
+    assert "sum_" not in page and "sum(x: Any, axis: Any = None" in page
+    from graphc import ir
+
+    for name, builder in ir.FUNCTIONS.items():
+        assert not builder.__name__.endswith("_"), name
+    assert "sum_" not in repr(gc.sum)
+
+
+def _frames(error: BaseException) -> list[str]:
+    import traceback
+
+    return [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
+
+
+def test_graphc_frames_are_trimmed_from_build_errors() -> None:
+    x = gc.input("x", shape=(3,))
+    y = gc.input("y", shape=(4,))
+    failing = [lambda: x + y, lambda: gc.add(x, y), lambda: gc.sum(x, axes=0), lambda: bool(x),
+               lambda: gc.grad(x * 2.0, x), lambda: np.exp(x, out=np.empty(3)),
+               lambda: gc.reshape(x, (5,)), lambda: x.T @ y]
+    for build in failing:
+        with pytest.raises(gc.GraphcError) as info:
+            build()
+        frames = _frames(info.value)
+        assert frames[-1].endswith(HERE), frames
+        assert not any("/graphc/" in f for f in frames), frames
+
+
+def test_the_traceback_filter_can_be_turned_off() -> None:
+    from graphc import errors
+
+    x = gc.input("x", shape=(3,))
+    errors.FILTER_TRACEBACKS = False
+    try:
+        with pytest.raises(gc.ShapeError) as info:
+            x + gc.input("y", shape=(4,))
+    finally:
+        errors.FILTER_TRACEBACKS = True
+    assert any("/graphc/" in f for f in _frames(info.value))
+
+
+def test_grad_of_a_non_scalar_names_the_line_and_suggests_a_reduction() -> None:
+    x = gc.input("x", shape=("n", 3))
+    line = line_after()
+    with pytest.raises(gc.ShapeError) as info:
+        gc.grad(x * 2.0, x)
+    assert_located(info.value, line, "grad needs a scalar y", "[n,3]", "gc.sum(y)", "gc.mean(y)")
+
+
+@pytest.mark.parametrize("declared, value, fragments", [
+    ("float32", np.array([1.0, 1e39, 2.0]), ["'x'", "1e+39", "overflows float32"]),
+    ("float32", np.array([-1e300]), ["'x'", "overflows float32"]),
+    ("int32", np.array([1, 2**32 + 1, 3]), ["'x'", "4294967297", "does not fit int32"]),
+    ("int32", np.array([-2**31 - 1]), ["'x'", "does not fit int32"]),
+    ("int64", np.array([2**63], dtype=np.uint64), ["'x'", "9223372036854775808", "does not fit int64"]),
+])
+def test_data_that_does_not_fit_the_input_dtype_is_refused(declared: str, value: np.ndarray,
+                                                          fragments: list[str]) -> None:
+    x = gc.input("x", shape=(None,), dtype=declared)
+    f = gc.compile([x], x * 1, backend="numpy")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy RuntimeWarning either
+        with pytest.raises(gc.InputError) as info:
+            f(value)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_data_that_fits_still_converts() -> None:
+    x = gc.input("x", shape=(3,), dtype="float32")
+    i = gc.input("i", shape=(2,), dtype="int32")
+    f = gc.compile([x, i], [x * 1, i * 1], backend="numpy")
+    got = f(np.array([1.0, np.inf, -3.0e38]), np.array([-2**31, 2**31 - 1], dtype=np.int64))
+    np.testing.assert_array_equal(got[0], np.array([1.0, np.inf, -3.0e38], dtype=np.float32))
+    np.testing.assert_array_equal(got[1], np.array([-2**31, 2**31 - 1], dtype=np.int32))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_one_hot_labels_out_of_range_raise_at_call_time(backend: str) -> None:
+    labels = gc.input("labels", shape=("n",), dtype="int64")
+    f = gc.compile([labels], gc.one_hot(labels, 4) * 2.0, backend=backend)
+    np.testing.assert_array_equal(f(np.array([0, 3])), 2.0 * np.eye(4)[[0, 3]])
+    for bad, shown in [(np.array([0, 4, 1]), "label 4"), (np.array([-1]), "label -1")]:
+        with pytest.raises(gc.InputError) as info:
+            f(bad)
+        assert shown in str(info.value) and "out of range for 4 classes" in str(info.value)
+        assert "numba" not in str(info.value).lower()
+
+
+def test_compile_names_none_keeps_the_gradient_name() -> None:
+    x = gc.input("x", shape=(3,))
+    loss = gc.sum(x * x)
+    f = gc.compile([x], [loss, gc.grad(loss, x)], names=["loss", None])
+    assert "loss" in f.source and "d_x" in f.source, f.source
+    with pytest.raises(gc.GraphcError, match="2 names for 1 outputs"):
+        gc.compile([x], loss, names=["a", "b"], backend="numpy")
+
+
+@pytest.mark.parametrize("mistake, error, words", [
+    (lambda x: x + [[1, 2], [3]], gc.ShapeError, ["nested lists have different lengths"]),
+    (lambda x: gc.compile([x], []), gc.GraphcError, ["at least one output"]),
+    (lambda x: bool(x > 0), gc.ConcretizationError, ["truth value", "gc.where"]),
+    (lambda x: [v for v in x], gc.ConcretizationError, ["not iterable"]),
+    (lambda x: len(x), gc.ConcretizationError, ["symbolic"]),
+    (lambda x: x + [x, x], gc.GraphcError, ["gc.stack"]),
+    (lambda x: gc.one_hot(gc.input("l", ("n",), "int64"), 2**61), gc.ShapeError,
+     ["one_hot", "EB of memory"]),
+    (lambda x: gc.outer(gc.input("a", (10**6,)), gc.input("b", (10**6,))), gc.ShapeError,
+     ["[1000000,1000000]", "8.0 TB of memory"]),
+])
+def test_build_time_mistakes_are_graphc_errors(mistake, error, words) -> None:  # type: ignore[no-untyped-def]
+    x = gc.input("x", shape=("n",))
+    with pytest.raises(error) as info:
+        mistake(x)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    assert _frames(info.value)[-1].endswith(HERE)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_static_index_past_a_symbolic_axis_is_refused_at_call_time(backend: str) -> None:
+    """x[5] of a length-3 x: NumPy raises IndexError; graphc must neither read nor write past it."""
+    x = gc.input("x", shape=("n",))
+    y = x[5] * 3.0
+    cases = [(x[5] * 1.0, np.arange(3.0), "index 5"), (x[-5] * 1.0, np.arange(3.0), "index -5"),
+             (x[0] * 1.0, np.zeros(0), "index 0"), (gc.grad(y, x), np.arange(3.0), "index 5")]
+    for output, value, words in cases:
+        f = gc.compile([x], output, backend=backend)
+        with pytest.raises(gc.InputError) as info:
+            f(value)
+        assert words in str(info.value) and "out of bounds" in str(info.value), str(info.value)
+        assert f"{HERE}:" in str(info.value)
+    f = gc.compile([x], [x[2] * 1.0, x[-3] * 1.0, gc.grad(y, x)], backend=backend)
+    got = f(np.arange(6.0))
+    np.testing.assert_allclose(got[0], 2.0)
+    np.testing.assert_allclose(got[1], 3.0)
+    np.testing.assert_allclose(got[2], 3.0 * np.eye(6)[5])

@@ -185,3 +185,70 @@ def test_print_names_follow_user_names_and_are_unique() -> None:
     assert lines[0] == "a: f64[2]  t0: f64[2]"
     defined = [line.split(":")[0] for line in lines[1:-1]]
     assert len(defined) == len(set(defined)) and "t0" not in defined
+
+
+# ------------------------------------------------- .shape as written (issue 12)
+
+def test_a_named_size_is_its_name() -> None:
+    a = gc.input("a", shape=("n", 3))
+    assert a.shape == ("n", 3) and ("n", 3) == a.shape
+    assert a.shape[0] == "n" and "n" == a.shape[0] and a.shape[0] != "m"
+    assert hash(a.shape[0]) == hash("n") and hash(a.shape) == hash(("n", 3))
+    assert {"n": 1}[a.shape[0]] == 1 and {a.shape[0]: 2}["n"] == 2
+    assert repr(a.shape) == "('n', 3)" and str(a.shape[0]) == "n"
+    b = gc.input("b", shape=(None, 3))
+    assert b.shape == (None, 3) and repr(b.shape) == "(None, 3)"
+
+
+def test_size_equality_stays_consistent_inside_the_shape_machinery() -> None:
+    """Equal sizes hash equal; two None sizes equal None but not each other."""
+    x = gc.input("x", shape=("n", None))
+    y = gc.input("y", shape=("n", None))
+    assert x.shape[0] == y.shape[0] and len({x.shape[0], y.shape[0], "n"}) == 1
+    assert x.shape[1] != y.shape[1] and len({x.shape[1], y.shape[1]}) == 2
+    assert x.shape[1] == None  # noqa: E711 - the contract: a None size compares equal to None
+    assert x[1:].shape[0] == y[1:].shape[0] and hash(x[1:].shape[0]) == hash(y[1:].shape[0])
+    assert x[1:].shape[0] != "n" and x.reshape(-1).shape[0] != "n"
+    # the constraint machinery still tells sizes apart: n vs m is checked at call time
+    z = gc.input("z", shape=("m", 2))
+    f = gc.compile([x, z], x + z, backend="numpy")
+    with pytest.raises(gc.InputError, match="must be equal"):
+        f(np.ones((3, 2)), np.ones((4, 2)))
+    import pickle
+
+    restored = pickle.loads(pickle.dumps(x.shape))  # noqa: S301 - our own bytes
+    assert restored == x.shape and restored[0] == "n" and restored[1] != y.shape[1]
+
+
+def test_derived_sizes_print_as_such() -> None:
+    x = gc.input("x", shape=("n", 3))
+    assert str(x[1:].shape[0]) == "n-1" and repr(x[:-2].shape[0]) == "Dim('n-2')"
+    assert str(x.reshape(-1).shape[0]) == "3*n" and repr(x.reshape(-1).shape) == "(Dim('3*n'),)"
+
+
+def test_another_tensors_shape_declares_an_input() -> None:
+    x = gc.input("x", shape=("n", None, 3))
+    y = gc.input("y", shape=x.shape)
+    assert y.shape[0] == "n" and y.shape[2] == 3 and y.shape[1] == None  # noqa: E711
+    with pytest.raises(gc.ShapeError, match="derived"):
+        gc.input("z", shape=x[1:].shape)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_symbolic_size_is_a_number_in_graph_arithmetic(backend: str) -> None:
+    x = gc.input("x", shape=("n", 3), dtype="float32")
+    mean = gc.sum(x) / x.shape[0]
+    assert mean.dtype == np.float32  # a Python int does not widen float32 (NEP 50)
+    outputs = [mean, x.shape[0] * 2.0, 1.0 / x.shape[0], x.shape[0] - 1, x[1:].shape[0] + 0,
+               x.reshape(-1).shape[0] * 1, gc.divide(gc.sum(x), x.shape[0]), x.shape[1] + x.shape[0]]
+    f = gc.compile([x], outputs, backend=backend)
+    value = np.arange(15, dtype=np.float32).reshape(5, 3)
+    got = f(value)
+    expected = [value.sum() / 5, 10.0, 0.2, 4, 4, 15, value.sum() / 5, 8]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-6)
+    assert got[0].dtype == np.float32 and got[3].dtype == np.int64
+    # the gradient of a mean written by hand is the mean's
+    xd = gc.input("xd", shape=("n",))
+    g = gc.compile([xd], gc.grad(gc.sum(xd * xd) / xd.shape[0], xd), backend="numpy")
+    np.testing.assert_allclose(g(np.arange(4.0)), 2 * np.arange(4.0) / 4)

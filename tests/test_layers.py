@@ -42,7 +42,7 @@ LAYERS: dict[str, int] = {
     "graphc.ops": 2, "graphc.ops.base": 2, "graphc.ops.elementwise": 2, "graphc.ops.linalg": 2,
     "graphc.ops.other": 2, "graphc.ops.reduce": 2, "graphc.ops.shape": 2,
     "graphc.autodiff": 3, "graphc.interpret": 3, "graphc.printing": 3, "graphc.serialize": 3, "graphc.calling": 3,
-    "graphc.stabilize": 3, "graphc.rewrite": 3, "graphc.gradcheck": 3, "graphc.optim": 3,
+    "graphc.stabilize": 3, "graphc.numpy_dispatch": 3, "graphc.rewrite": 3, "graphc.gradcheck": 3, "graphc.optim": 3,
     "graphc.simplify": 3, "graphc.simplify.passes": 3, "graphc.simplify.pipeline": 3,
     "graphc.simplify.rules": 3,
     "graphc.backend": 4, "graphc.backend.blocks": 4, "graphc.backend.cache": 4,

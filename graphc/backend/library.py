@@ -6,7 +6,7 @@ on a 2-D array whose last axis is the reduced one (codegen moves the op's
 rank-generic reshaping around them (`to_rows`), batched matmul and one-hot.
 Plain Python over NumPy: `graphc.backend.runtime` wraps each function with
 `numba.njit`, exactly like the scalar kernels in `kernels.py`; this module
-never imports numba. Imports: numpy only (layer L4).
+never imports numba. Imports: numpy and graphc.errors (layer L4).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from ..errors import InputError
 
 
 # Array allocation and BLAS go through these cached helpers, not np.* in the
@@ -182,12 +184,15 @@ def matmul_small(a: Any, b: Any) -> Any:
 
 
 def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
-    """(len(labels), depth) rows with `one` at each label's column; out-of-range rows stay 0."""
+    """(len(labels), depth) rows with `one` at each label's column; a label out of range raises."""
     out = np.full((labels.shape[0], depth), one)
     out[:, :] = 0
     for r in range(labels.shape[0]):
-        if 0 <= labels[r] < depth:
-            out[r, labels[r]] = one
+        if not 0 <= labels[r] < depth:
+            raise InputError("one_hot: label " + str(labels[r]) + " (at flat position " + str(r)
+                             + ") is out of range for " + str(depth) + " classes (0 to "
+                             + str(depth - 1) + ")")
+        out[r, labels[r]] = one
     return out
 
 

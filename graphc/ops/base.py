@@ -52,26 +52,86 @@ def input(name: str, shape: Any = (), dtype: Any = "float64") -> Node:  # noqa: 
 def constant(value: Any, dtype: Any = None, name: str | None = None) -> Node:
     """A constant tensor. A Python scalar is weakly typed (NEP 50) unless dtype is given."""
     weak = dtype is None and isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
-    if dtype is None:
-        if weak:
-            dtype = dtypes.scalar_dtype(value)
-        else:
-            dtype = np.asarray(value).dtype
-    array = np.array(value, dtype=dtypes.as_dtype(dtype))
+    if isinstance(value, (list, tuple)) and _holds_tensor(value):
+        raise GraphcError("a list holding symbolic tensors is not a constant; combine tensors "
+                          f"with gc.stack or gc.concatenate (at {user_origin()})")
+    try:
+        if dtype is None:
+            dtype = dtypes.scalar_dtype(value) if weak else np.asarray(value).dtype
+        array = np.array(value, dtype=dtypes.as_dtype(dtype))
+    except (ValueError, TypeError, OverflowError) as exc:
+        if isinstance(exc, GraphcError):
+            raise
+        raise ShapeError(f"cannot make a constant of the {type(value).__name__} given: "
+                         f"{_first_sentence(exc)}") from None
+    if array.dtype.kind == "O":
+        raise DTypeError(f"cannot make a constant of the {type(value).__name__} given: it holds "
+                         "Python objects, not numbers")
     array.setflags(write=False)
     return Node(CONSTANT, (), (), tuple(array.shape), array.dtype, name=name,
                 origin=user_origin(), value=array, weak=weak)
 
 
+def _holds_tensor(value: Any) -> bool:
+    return any(isinstance(v, Node) or (isinstance(v, (list, tuple)) and _holds_tensor(v))
+               for v in value)
+
+
+def _first_sentence(exc: Exception) -> str:
+    """NumPy's reason without its advice about dtype=object (which graphc cannot use)."""
+    text = str(exc)
+    if "inhomogeneous" in text:
+        return ("its nested lists have different lengths (NumPy: "
+                + text[text.index("The requested"):].split(". The detected")[0].rstrip(".")
+                + ")") if "The requested" in text else "its nested lists have different lengths"
+    return text.split(". ")[0].rstrip(".")
+
+
 def as_tensor(value: Any) -> Node:
-    """Tensors pass through; Python numbers and arrays become constants."""
+    """Tensors pass through; Python numbers, arrays and symbolic sizes become tensors."""
     if isinstance(value, Node):
         return value
+    if isinstance(value, shapes.Dim):
+        return size_of(value)
     if isinstance(value, (bool, int, float, np.ndarray, np.generic, list, tuple)):
         return constant(value)
     raise GraphcError(
         f"expected a tensor, a number or an array, got {type(value).__name__} (at {user_origin()})"
     )
+
+
+def size_of(size: shapes.Dim, like: Node | None = None) -> Node:
+    """A symbolic size (`x.shape[0]`) as a rank-0 tensor holding its run-time value.
+
+    Its dtype is what NumPy would give a Python int combined with `like`
+    (NEP 50: `like`'s dtype for numbers, int64 for bool), or int64 alone, so
+    `gc.sum(x) / x.shape[0]` stays float32 for a float32 x. The value is read
+    off the shape of the tensor that first carried the size (Dim._witness)
+    by the `size` op, which both backends compute from the inputs' shapes.
+    """
+    from .reduce import count  # the `size` op lives with the reductions that use it
+
+    dtype = like.dtype if like is not None and like.dtype.kind in "iuf" else np.dtype("int64")
+    witness = size._witness
+    if witness is None:
+        raise ShapeError(f"the symbolic size {size} belongs to no tensor; take it from "
+                         "a tensor of the graph, as in x.shape[0]")
+    return count(witness[0], (witness[1],), dtype)
+
+
+def _dim_arithmetic(name: str, a: Any, b: Any) -> Node:
+    """`x.shape[0] * 2` and friends: the size as a tensor, typed by the other operand."""
+    other = b if isinstance(a, shapes.Dim) else a
+    like = other if isinstance(other, Node) else None
+    if not isinstance(other, (Node, bool, int, float, np.ndarray, np.generic, shapes.Dim)):
+        return NotImplemented  # type: ignore[no-any-return]
+    a = size_of(a, like) if isinstance(a, shapes.Dim) else a
+    b = size_of(b, like) if isinstance(b, shapes.Dim) else b
+    return FUNCTIONS[name](a, b)  # type: ignore[no-any-return]
+
+
+FUNCTIONS["size_of"] = size_of
+shapes._arithmetic[0] = _dim_arithmetic
 
 
 def full_like_scalar(value: float, like: Node) -> Node:

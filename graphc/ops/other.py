@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import dtypes
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, InputError, ShapeError
 from ..ir import Node, Op, Sample, apply
 from .base import as_tensor, check_static_int, function, register, same_shape
 
@@ -48,7 +48,13 @@ STOP_GRADIENT = register(Op(
 
 
 def _one_hot_impl(labels: np.ndarray, depth: int, dtype: str) -> np.ndarray:
-    return (np.asarray(labels)[..., None] == np.arange(depth)).astype(dtype)
+    labels = np.asarray(labels)
+    outside = (labels < 0) | (labels >= depth)
+    if outside.any():  # the numba backend checks the same in library.one_hot_flat
+        position = int(np.flatnonzero(outside)[0])
+        raise InputError(f"one_hot: label {labels.flat[position]} (at flat position {position}) "
+                         f"is out of range for {depth} classes (0 to {depth - 1})")
+    return (labels[..., None] == np.arange(depth)).astype(dtype)
 
 
 ONE_HOT = register(Op(
