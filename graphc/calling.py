@@ -148,8 +148,8 @@ def _check_at_least(size: shapes.Size, bound: shapes.AtLeast, node: Node,
     value = size if isinstance(size, int) else size.resolve(binding)
     if value is not None and value < bound.minimum:
         raise InputError(
-            f"{_describe(size, value, bound_by)} is too small: {node.op.name} (built at "
-            f"{node.origin}) needs at least {bound.minimum} for {bound.why}")
+            f"{bound.why}: {_describe(size, value, bound_by)}, needs at least {bound.minimum} "
+            f"({node.op.name} built at {node.origin})")
 
 
 def _describe(size: shapes.Size, value: int, bound_by: dict[str, str]) -> str:

@@ -234,7 +234,7 @@ class AtLeast:
     index + 1 elements, a max over an axis needs one. Checked on every call."""
 
     minimum: int
-    why: str  # "index 5", "a max over it": said in the error a violating call gets
+    why: str  # "index 5 is out of bounds for axis 0": what the error of a violating call says
 
     def __str__(self) -> str:
         return f">= {self.minimum}"
@@ -279,7 +279,7 @@ def require_at_least(size: Size, minimum: int, why: str) -> None:
     """Record that a size must be at least `minimum` at run time (static ones checked now)."""
     if isinstance(size, int):
         if size < minimum:
-            raise ShapeError(f"{why} needs a size of at least {minimum}, got {size}")
+            raise ShapeError(f"{why}: the size is {size}, it needs at least {minimum}")
         return
     if _collecting.stack:
         _collecting.stack[-1].append((size, AtLeast(minimum, why)))

@@ -124,7 +124,7 @@ def test_static_index_on_a_symbolic_axis_is_checked_per_call(case: str, backend:
     build, short = OUT_OF_BOUNDS[case]
     x = gc.input("x", shape=("n",))
     f = gc.compile([x], build(x), backend=backend)
-    with pytest.raises(gc.InputError, match=r"dimension 'n' = \d+ .*too small.*test_reliability.py"):
+    with pytest.raises(gc.InputError, match=r"(out of bounds|empty axis).*dimension 'n' = \d+ .*at least.*test_reliability.py"):
         f(short)
     if case == "far past the end":
         return

@@ -109,7 +109,7 @@ MEAN = _declare_reduction(
 def _extremum_shape(inputs: Sequence[Node], axis: tuple[int, ...], keepdims: bool) -> shapes.Shape:
     """max/min have no identity: NumPy refuses an empty axis, and so do we (now or per call)."""
     for a in axis:
-        shapes.require_at_least(inputs[0].shape[a], 1, f"a max or min over axis {a}")
+        shapes.require_at_least(inputs[0].shape[a], 1, f"max and min have no value over an empty axis ({a})")
     return _reduce_shape(inputs, axis, keepdims)
 
 
