@@ -80,6 +80,7 @@ from .ops import (
 from .printing import format_graph
 from .simplify import simplify
 from .viz import to_dot, to_networkx
+from .vmap import vmap
 
 __version__ = "0.1.0"
 
@@ -93,5 +94,5 @@ __all__ = [
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "optim", "outer", "power",
     "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_dot", "to_networkx",
-    "transpose", "vjp", "where", "zeros_like",
+    "transpose", "vjp", "vmap", "where", "zeros_like",
 ]
