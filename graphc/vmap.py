@@ -248,7 +248,14 @@ def _batch_node(node: Node, inputs: Sequence[Batched]) -> Batched:
     args = [new for new, _ in inputs]
     axes = [axis for _, axis in inputs]
     with origin(f"vmap of {node.op.name} at {node.origin}"):
-        out, axis = rule(args, axes, **node.attr)
+        try:
+            out, axis = rule(args, axes, **node.attr)
+        except GraphcError as exc:
+            if getattr(exc, "located", False):
+                raise
+            located = type(exc)(f"vmap of {node.op.name} (node built at {node.origin}): {exc}")
+            located.located = True  # type: ignore[attr-defined]
+            raise located from None
     _check_rule(node, out, axis)
     return out, axis
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import shapes
+from ..errors import GraphcError
 from ..ir import FUNCTIONS, OPS, Node, apply
 
 Axis = int | None
@@ -132,6 +133,17 @@ def same_everywhere(name: str) -> Rule:
     return rule
 
 
+def unbatchable(reason: str) -> Rule:
+    """Rule of an op that cannot be batched: vmap stops with `reason` instead of guessing.
+
+    The registry test accepts such an op only if vmap raises this error.
+    """
+    def rule(args: Sequence[Node], batch_axes: Sequence[Axis], **attrs: Any) -> tuple[Node, Axis]:
+        raise GraphcError(f"cannot be batched: {reason}")
+    rule.unbatchable_reason = reason  # type: ignore[attr-defined]
+    return rule
+
+
 # --------------------------------------------------------------- shape ops
 
 def reshape(args: Sequence[Node], batch_axes: Sequence[Axis], shape: shapes.Shape) -> tuple[Node, Axis]:
@@ -206,10 +218,17 @@ def concatenate(args: Sequence[Node], batch_axes: Sequence[Axis], axis: int) -> 
     return apply(OPS["concatenate"], *pieces, axis=axis + 1), 0
 
 
+def _complete(index: tuple[Any, ...], rank: int) -> tuple[Any, ...]:
+    """The index with full slices for the trailing axes it leaves out (NumPy keeps them whole)."""
+    read = sum(1 for part in index if part[0] != "new")
+    return tuple(index) + (FULL,) * (rank - read)
+
+
 def getitem(args: Sequence[Node], batch_axes: Sequence[Axis], index: tuple[Any, ...]) -> tuple[Node, Axis]:
     """Index with a full slice inserted for the batch axis, before the part that reads axis b."""
     b = batch_axes[0]
     assert b is not None
+    index = _complete(index, args[0].ndim - 1)
     consumed = produced = 0
     at = len(index)
     for i, part in enumerate(index):
@@ -229,6 +248,7 @@ def scatter(args: Sequence[Node], batch_axes: Sequence[Axis], shape: shapes.Shap
     """The transpose of getitem's rule: a full slice where the indexed result has its batch axis."""
     g, b = args[0], batch_axes[0]
     assert b is not None
+    index = _complete(index, len(shape))
     consumed = produced = 0
     at = len(index)
     for i, part in enumerate(index):
@@ -296,4 +316,4 @@ def _matmul_as_one_product(args: Sequence[Node], batch_axes: Sequence[Axis]) -> 
 __all__ = ["Axis", "Rule", "along_axes", "batch_size", "broadcast_to", "concatenate",
            "elementwise", "expand_dims", "getitem", "keeps_axis", "matmul", "moveaxis",
            "reduction", "reshape", "same_everywhere", "scatter", "squeeze", "sum_to", "to_front",
-           "transpose"]
+           "transpose", "unbatchable"]
