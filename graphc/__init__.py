@@ -8,7 +8,7 @@ one function that returns the loss and every gradient.
 from . import optim
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
-from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
+from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .errors import (
     DTypeError,
     GradientCheckError,
@@ -89,7 +89,8 @@ __all__ = [
     "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "abs", "add", "arctan",
     "astype", "broadcast_to", "check_grad", "check_node_grads", "clip", "compile", "concatenate",
     "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",
-    "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacobian", "jvp", "less",
+    "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacfwd", "jacobian", "jacrev",
+    "jvp", "less",
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "optim", "outer", "power",
     "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",

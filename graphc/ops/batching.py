@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .. import shapes
 from ..errors import GraphcError
 from ..ir import FUNCTIONS, OPS, Node, apply
@@ -289,6 +291,19 @@ def matmul(args: Sequence[Node], batch_axes: Sequence[Axis]) -> tuple[Node, Axis
     return out, 0
 
 
+def _is_identity(x: Node) -> bool:
+    """A constant identity matrix: the basis jacrev/jacfwd batch over (the product is skipped)."""
+    value = x.value
+    if x.op.name != "constant" or value is None or value.ndim != 2 or value.shape[0] != value.shape[1]:
+        return False
+    return bool(np.array_equal(value, np.eye(value.shape[0])))
+
+
+def _cast(x: Node, args: Sequence[Node]) -> Node:
+    """x in the dtype matmul of `args` would have."""
+    return FUNCTIONS["astype"](x, OPS["matmul"].dtype(args))
+
+
 def _matmul_as_one_product(args: Sequence[Node], batch_axes: Sequence[Axis]) -> tuple[Node, Axis] | None:
     """The common Jacobian/per-example shapes as one 2-D product (one BLAS call), or None."""
     (a, b), (ia, ib) = args, batch_axes
@@ -296,13 +311,18 @@ def _matmul_as_one_product(args: Sequence[Node], batch_axes: Sequence[Axis]) -> 
     mm, reshape_ = FUNCTIONS["matmul"], FUNCTIONS["reshape"]
     if ib is None and ka in (1, 2) and kb in (1, 2):
         rows = moveaxis(a, ia, 0)  # type: ignore[arg-type]
+        if ka == 1 and kb == 2 and _is_identity(a):  # the basis of a Jacobian: I @ b = b
+            return _cast(b, args), 0
         if ka == 1:  # (B, k) @ (k[, n])
             return mm(rows, b), 0
         flat = reshape_(rows, (-1, rows.shape[2]))  # (B*m, k) @ (k[, n])
         return reshape_(mm(flat, b), rows.shape[:2] + b.shape[1:]), 0
     if ia is None and kb in (1, 2) and ka in (1, 2):
-        if kb == 1:  # (m, k) @ (k, B) or (k) @ (k, B)
-            return mm(a, moveaxis(b, ib, b.ndim - 1)), a.ndim - 1  # type: ignore[arg-type]
+        if kb == 1:  # (B, k) @ (k, m) or (B, k) @ (k): batch first, so users need no transpose
+            rows = moveaxis(b, ib, 0)  # type: ignore[arg-type]
+            if ka == 2 and _is_identity(b):
+                return _cast(FUNCTIONS["transpose"](a), args), 0
+            return mm(rows, FUNCTIONS["transpose"](a) if ka == 2 else a), 0
         cols = moveaxis(b, ib, 1)  # type: ignore[arg-type]  # (k, B, n) -> (k, B*n)
         flat = mm(a, reshape_(cols, (cols.shape[0], -1)))
         return reshape_(flat, a.shape[:-1] + cols.shape[1:]), a.ndim - 1
