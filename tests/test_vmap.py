@@ -207,3 +207,14 @@ def test_all_unbatched_and_out_axes_none_on_a_batched_output_are_refused() -> No
         gc.vmap(lambda a: a, in_axes=None)(x)
     with pytest.raises(gc.GraphcError, match="out_axes is None for output 0"):
         gc.vmap(lambda a: a * 2, out_axes=None)(x)
+
+
+def test_the_vmap_page_runs_as_written() -> None:
+    """Every python block of docs/vmap.md, in order, in one namespace (as a reader runs them)."""
+    from pathlib import Path
+    page = (Path(__file__).resolve().parent.parent / "docs" / "vmap.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in page.split("```python\n")[1:]]
+    assert len(blocks) >= 6
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/vmap.md", "exec"), namespace)  # noqa: S102 - the page's own code
