@@ -203,7 +203,8 @@ def child(tool: str, task: str, n: int) -> dict[str, Any]:
         nodes = _jaxpr_size(task, n)
     expected = hand_numpy(task)(*values)
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-9):
-        return {"wrong": f"max difference {np.max(np.abs(got - expected)) if got.shape == expected.shape else got.shape}"}
+        same = got.shape == expected.shape
+        return {"wrong": f"max difference {np.max(np.abs(got - expected))}" if same else f"shape {got.shape}"}
     return {"nodes": nodes, "compile": compile_seconds, "call": time_calls(fn, values)}
 
 

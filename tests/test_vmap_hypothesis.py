@@ -9,7 +9,7 @@ per-example graph on one example at a time with the interpreter.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from test_autodiff_hypothesis import INPUT_RANGE, REDUCTIONS, Program, in_domain, programs, squash
 
