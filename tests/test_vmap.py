@@ -154,6 +154,21 @@ def test_vmap_of_jvp_gives_jacobian_columns() -> None:
     np.testing.assert_allclose(run([x, tangents], columns, [xv, tv]), tv @ jac.T, rtol=1e-12)
 
 
+def test_vmap_of_hessian_gives_per_example_hessians() -> None:
+    X = gc.input("X", (4, 3))
+    H = gc.vmap(lambda x: gc.hessian(gc.sum(gc.sin(x) * x[0]), x))(X)
+    assert H.shape == (4, 3, 3)
+    xv = RNG.standard_normal((4, 3))
+
+    def analytic(x: np.ndarray) -> np.ndarray:
+        h = np.diag(-np.sin(x) * x[0])
+        h[0, :] += np.cos(x)
+        h[:, 0] += np.cos(x)
+        return h
+
+    np.testing.assert_allclose(run([X], H, [xv]), np.stack([analytic(x) for x in xv]), rtol=1e-12)
+
+
 def test_node_count_does_not_depend_on_the_batch_size() -> None:
     def build(n: int) -> int:
         X, w = gc.input("X", (n, 20)), gc.input("w", (20,))

@@ -142,3 +142,20 @@ def test_errors_name_what_is_wrong() -> None:
     k = gc.input("k", (3,), "int64")
     with pytest.raises(gc.GraphcError, match="cannot differentiate with respect to input 'k'"):
         gc.jacrev(k * 2, k)
+
+
+def test_benchmark_script_checks_and_prints_its_table() -> None:
+    """benchmarks/bench_jacobian.py with the NumPy-only tools (no compile): one checked row per task."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_jacobian.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--sizes", "10", "--tools", "graphc_numpy,numpy"],
+        capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| workload | graphc numpy | hand NumPy |"
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| hessian n=10", "| jacobian n=10", "| per-example grads 256x100"]
+    assert "WRONG" not in completed.stdout and "failed" not in completed.stdout
