@@ -115,14 +115,12 @@ def _bind_arguments(args: Sequence[Any], kwargs: dict[str, Any],
         per_argument = list(in_axes) + [0] * len(kwargs)
     else:
         per_argument = [in_axes] * len(trees)
-    leaves: list[Node] = []
     axes: list[Located | None] = []
     names: list[str] = []
     for position, (tree, spec) in enumerate(zip(trees, per_argument)):
         tree_leaves = [as_tensor(leaf) for leaf in _flatten(tree)[0]]
         where = f"for argument {position}"
         for leaf, axis in zip(tree_leaves, _broadcast_spec(spec, tree, "in_axes", where)):
-            leaves.append(leaf)
             names.append(_describe(position, leaf))
             if axis is None:
                 axes.append(None)
@@ -151,11 +149,16 @@ def _batch_size(axes: Sequence[Located | None], names: Sequence[str]) -> shapes.
 
 
 def _differ(a: shapes.Size, b: shapes.Size) -> bool:
-    """Sizes known to differ: two static ones, or two different named ones (None matches any)."""
+    """Sizes known to differ: two static ones, or two differently named ones.
+
+    A named or None size next to a static one may be equal at run time; ops that combine
+    the two record that equality, and the compiled function checks it per call.
+    """
     if a == b:
         return False
-    anonymous = any(isinstance(s, shapes.Dim) and s.is_anonymous for s in (a, b))
-    return not anonymous
+    if isinstance(a, int) and isinstance(b, int):
+        return True
+    return all(isinstance(s, shapes.Dim) and not s.is_anonymous for s in (a, b))
 
 
 def _placeholder(leaf: Node, axis: int) -> Node:

@@ -205,6 +205,14 @@ def test_batch_sizes_that_differ_are_refused() -> None:
         gc.vmap(lambda p, q: p + q)(a, b)
 
 
+def test_a_named_batch_next_to_a_static_one_is_checked_per_call() -> None:
+    X = gc.input("X", ("n", 3))
+    f = gc.compile([X], gc.vmap(lambda x, c: x * c)(X, np.ones((4, 3))), backend="numpy")
+    np.testing.assert_array_equal(f(np.full((4, 3), 2.0)), np.full((4, 3), 2.0))
+    with pytest.raises(gc.InputError, match="'n' = 5.*size 4 must be equal"):
+        f(np.ones((5, 3)))
+
+
 def test_in_axes_structure_must_match_the_arguments() -> None:
     x = gc.input("x", (3,))
     with pytest.raises(gc.GraphcError, match="in_axes has 2 entries but the function was called "
