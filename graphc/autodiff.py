@@ -271,10 +271,11 @@ def jacfwd(y: Node, x: Node) -> Node:
 
 
 def jacobian(y: Node, x: Node) -> Node:
-    """d y / d x with shape y.shape + x.shape: reverse mode unless y has more elements than x."""
+    """d y / d x with shape y.shape + x.shape: reverse mode unless y has more elements than x
+    (or only x has a static size)."""
     y = as_tensor(y)
     y_size, x_size = shapes.product(y.shape), shapes.product(x.shape)
-    if isinstance(y_size, int) and isinstance(x_size, int) and x_size < y_size:
+    if isinstance(x_size, int) and (not isinstance(y_size, int) or x_size < y_size):
         return jacfwd(y, x)
     return jacrev(y, x)
 

@@ -133,6 +133,18 @@ def test_symbolic_x_works_in_reverse_mode() -> None:
     np.testing.assert_allclose(got, np.stack([2 * point, np.cos(point)]), rtol=1e-14)
 
 
+def test_symbolic_y_and_static_x_use_forward_mode() -> None:
+    x = gc.input("x", (2,))
+    scale = gc.input("scale", ("m",))
+    y = gc.outer(scale, gc.exp(x))  # shape (m, 2): only x has a static size
+    jac = gc.jacobian(y, x)
+    assert jac.shape[1:] == (2, 2)
+    s_value, x_value = np.array([1.0, -2.0, 0.5]), np.array([0.1, 0.3])
+    got = gc.compile([x, scale], jac, backend="numpy")(x_value, s_value)
+    expected = s_value[:, None, None] * np.eye(2) * np.exp(x_value)
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+
+
 def test_errors_name_what_is_wrong() -> None:
     x = gc.input("x", ("n",))
     with pytest.raises(gc.ShapeError, match="jacfwd needs a statically sized tensor"):
