@@ -99,7 +99,8 @@ def _matmul_kernel(node: Node) -> str:
 MATMUL = register(Op(
     "matmul", shape=lambda inputs: _matmul_shape(inputs),
     dtype=lambda inputs: dtypes.promote([(i.dtype, i.weak) for i in inputs]),
-    impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul", batch=batching.matmul,
+    impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul",
+    batch=batching.matmul,
     kernel=lambda node: _matmul_kernel(node),
     samples=(Sample(((3, 4), (4, 2))), Sample(((4,), (4, 2))), Sample(((3, 4), (4,))),
              Sample(((4,), (4,))), Sample(((2, 3, 4), (4, 5))), Sample(((2, 1, 3, 4), (3, 4, 2))),

@@ -25,7 +25,8 @@ def _astype_vjp(g: Node, out: Node, x: Node, dtype: str) -> tuple[Node | None]:
 ASTYPE = register(Op(
     "astype", finite="if_inputs", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
     label="astype", impl=lambda x, dtype: np.asarray(x).astype(dtype), vjp=_astype_vjp,
-    elementwise=True, scalar="np.{dtype}({0})", linear=True, batch=batching.keeps_axis("astype"),
+    elementwise=True, scalar="np.{dtype}({0})", linear=True,
+    batch=batching.keeps_axis("astype"),
     samples=(Sample(((3, 2),), {"dtype": "float32"}), Sample(((4,),), {"dtype": "int64"})),
 ))
 ZEROS_LIKE = register(Op(
@@ -46,7 +47,8 @@ STOP_GRADIENT = register(Op(
     "stop_gradient", finite="if_inputs", nonnegative="if_inputs",
     shape=same_shape, dtype=lambda inputs: inputs[0].dtype, arity=1,
     label="stop_gradient", impl=lambda x: np.asarray(x), vjp=lambda g, out, x: (None,),
-    elementwise=True, scalar="{0}", samples=(Sample(((3,),)),), batch=batching.keeps_axis("stop_gradient"),
+    elementwise=True, scalar="{0}", samples=(Sample(((3,),)),),
+    batch=batching.keeps_axis("stop_gradient"),
 ))
 
 

@@ -152,7 +152,8 @@ SOFTMAX = register(Op(
 LOG_SOFTMAX = register(Op(
     "log_softmax", shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
     label="log_softmax", impl=_log_softmax_impl, samples=NORMALIZE_SAMPLES,
-    rows=("log_softmax_rows", False), batch=batching.along_axes("log_softmax"),
+    rows=("log_softmax_rows", False),
+    batch=batching.along_axes("log_softmax"),
     vjp=lambda g, out, x, axis: (g - exp(out) * sum_(g, axis=axis, keepdims=True),),
 ))
 

@@ -68,7 +68,8 @@ def _fmt(shape: Sequence[Any]) -> str:
 RESHAPE = register(Op(
     "reshape", rearranges=True, shape=_reshape_shape, dtype=same_dtype, arity=1, label="reshape", linear=True,
     impl=lambda x, shape: np.reshape(x, shape),
-    vjp=lambda g, out, x, shape: (reshape(g, x.shape),), batch=batching.reshape,
+    vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
+    batch=batching.reshape,
     kernel=lambda node: ("full({out_shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
                          else "contiguous({0}).flat[0]" if node.ndim == 0 else
                          "contiguous({0}).reshape({shape})"),
@@ -186,7 +187,8 @@ class _ShapeOnly:
 BROADCAST_TO = register(Op(
     "broadcast_to", rearranges=True, shape=_broadcast_to_shape, dtype=same_dtype, arity=1, linear=True,
     label="broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape),
-    vjp=lambda g, out, x, shape: (sum_to(g, x.shape),), batch=batching.broadcast_to,
+    vjp=lambda g, out, x, shape: (sum_to(g, x.shape),),
+    batch=batching.broadcast_to,
     kernel=lambda node: ("full({shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
                          else "np.broadcast_to({0}, {shape})"),
     index=lambda node, out: _broadcast_index(node.inputs[0].shape, node.shape, out),
@@ -232,7 +234,8 @@ def _expand_dims_shape(inputs: Sequence[Node], axis: tuple[int, ...]) -> Shape:
 EXPAND_DIMS = register(Op(
     "expand_dims", rearranges=True, shape=_expand_dims_shape, dtype=same_dtype, arity=1, linear=True,
     label="expand_dims", impl=lambda x, axis: np.expand_dims(x, axis),
-    vjp=lambda g, out, x, axis: (squeeze(g, axis),), batch=batching.expand_dims,
+    vjp=lambda g, out, x, axis: (squeeze(g, axis),),
+    batch=batching.expand_dims,
     index=lambda node, out: tuple(i for a, i in enumerate(out) if a not in node.attr["axis"]),
     samples=(Sample(((3,),), {"axis": (0,)}), Sample(((2, 3),), {"axis": (1, 3)})),
 ))
@@ -249,7 +252,8 @@ def _squeeze_shape(inputs: Sequence[Node], axis: tuple[int, ...]) -> Shape:
 SQUEEZE = register(Op(
     "squeeze", rearranges=True, shape=_squeeze_shape, dtype=same_dtype, arity=1, linear=True, label="squeeze",
     impl=lambda x, axis: np.squeeze(x, axis),
-    vjp=lambda g, out, x, axis: (expand_dims(g, axis),), batch=batching.squeeze,
+    vjp=lambda g, out, x, axis: (expand_dims(g, axis),),
+    batch=batching.squeeze,
     index=lambda node, out: _squeeze_index(node.attr["axis"], out),
     samples=(Sample(((1, 3),), {"axis": (0,)}), Sample(((2, 1, 3, 1),), {"axis": (1, 3)})),
 ))
@@ -452,7 +456,8 @@ SCATTER = register(Op(
     linear=True, label="scatter", impl=_scatter_impl,
     kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
                          + index_source(node.attr["index"]) + " = {0}"),
-    vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),), batch=batching.scatter,
+    vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
+    batch=batching.scatter,
     samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),
 ))
 
