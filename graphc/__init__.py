@@ -9,7 +9,7 @@ from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) b
 from . import optim
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
-from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
+from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .errors import (
     ArgumentError,
     ConcretizationError,
@@ -83,6 +83,7 @@ from .ops import (
 from .printing import format_graph
 from .simplify import simplify
 from .viz import to_dot, to_networkx
+from .vmap import vmap
 
 __version__ = "0.1.0"
 
@@ -92,10 +93,11 @@ __all__ = [
     "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "abs", "add", "arctan",
     "astype", "broadcast_to", "check_grad", "check_node_grads", "clip", "compile", "concatenate",
     "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",
-    "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacobian", "jvp", "less",
+    "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacfwd", "jacobian", "jacrev",
+    "jvp", "less",
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "optim", "outer", "power",
     "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_dot", "to_networkx",
-    "transpose", "vjp", "where", "zeros_like",
+    "transpose", "vjp", "vmap", "where", "zeros_like",
 ]

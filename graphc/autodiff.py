@@ -1,6 +1,7 @@
 """Reverse-mode differentiation by the chain rule, node by node (layer L3).
 
-Owns `grad`, `vjp`, `jvp`, `jacobian`, `hessian`, `hvp`. The reverse sweep
+Owns `grad`, `vjp`, `jvp`, `jacobian`, `jacrev`, `jacfwd`, `hessian`, `hvp`
+(the Jacobians are vmaps of one VJP or JVP over an identity basis, graphc/vmap.py). The reverse sweep
 walks the graph from the output back to the inputs; at each node it asks the
 op's declared `vjp` rule for the cotangents of the node's inputs. Rules are
 written with graphc ops, so every gradient is ordinary graph code: it prints,
@@ -14,7 +15,7 @@ Three things happen here and nowhere else:
   numerically stable forms (graphc.stabilize), so the derivative is taken of
   `log_softmax(z)` rather than of `log(softmax(z))`.
 
-Imports: ir, ops, stabilize and layer L0. Never simplify (DESIGN.md).
+Imports: ir, ops, stabilize, vmap and layer L0. Never simplify (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from .ops import (
     input,
     ones_like,
     reshape,
-    stack,
     sum,
     sum_to,
     zeros_like,
 )
 from .stabilize import stabilize
+from .vmap import vmap
 
 WrtArg = Node | Sequence[Node]
 
@@ -239,27 +240,54 @@ def _static_size(node: Node, what: str) -> int:
     return size
 
 
-def jacobian(y: Node, x: Node) -> Node:
-    """d y / d x with shape y.shape + x.shape, one VJP per element of y."""
+def _identity_basis(like: Node, what: str) -> Node:
+    """The rows of the identity, each shaped like `like`: (size,) + like.shape, one constant."""
+    size = _static_size(like, what)
+    return constant(np.eye(size, dtype=like.dtype).reshape((size,) + like.shape))
+
+
+def jacrev(y: Node, x: Node) -> Node:
+    """d y / d x, shape y.shape + x.shape, by reverse mode: vmap of one VJP over the identity.
+
+    One backward pass whose cotangent carries a batch axis of y.size rows, so
+    the graph does not grow with y's size and the rows are computed as
+    batched (BLAS) products.
+    """
     y = as_tensor(y)
-    count = _static_size(y, "jacobian")
     _check_differentiable_wrt([x])
+    if not dtypes.is_float(y.dtype):
+        raise GraphcError(f"jacrev needs a float y, got dtype {y.dtype}")
+    basis = _identity_basis(y, "jacrev")
     stable = _prepare(y, [x])
-    rows = []
-    for index in range(count):
-        basis = np.zeros(count, dtype=y.dtype)
-        basis[index] = 1
-        seed = constant(basis.reshape(tuple(s for s in y.shape if isinstance(s, int))))
-        rows.append(backward([stable], [seed], [x])[0])
-    if y.ndim == 0:
-        return rows[0]
-    return reshape(stack(rows), y.shape + x.shape)
+    rows = vmap(lambda cotangent: backward([stable], [cotangent], [x])[0])(basis)
+    return reshape(rows, y.shape + x.shape)
+
+
+def jacfwd(y: Node, x: Node) -> Node:
+    """d y / d x, shape y.shape + x.shape, by forward mode: vmap of one JVP over the identity."""
+    y = as_tensor(y)
+    _check_differentiable_wrt([x])
+    if not dtypes.is_float(y.dtype):
+        raise GraphcError(f"jacfwd needs a float y, got dtype {y.dtype}")
+    basis = _identity_basis(x, "jacfwd")
+    columns = vmap(lambda tangent: jvp(y, x, tangent), out_axes=-1)(basis)
+    return reshape(columns, y.shape + x.shape)
+
+
+def jacobian(y: Node, x: Node) -> Node:
+    """d y / d x with shape y.shape + x.shape: reverse mode unless y has more elements than x
+    (or only x has a static size)."""
+    y = as_tensor(y)
+    y_size, x_size = shapes.product(y.shape), shapes.product(x.shape)
+    if isinstance(x_size, int) and (not isinstance(y_size, int) or x_size < y_size):
+        return jacfwd(y, x)
+    return jacrev(y, x)
 
 
 def hessian(y: Node, x: Node) -> Node:
-    """Second derivatives of scalar y, shape x.shape + x.shape: the jacobian of the gradient."""
+    """Second derivatives of scalar y, shape x.shape + x.shape: the reverse-mode Jacobian of the gradient."""
     _static_size(x, "hessian")
-    return jacobian(grad(y, x), x)
+    return jacrev(grad(y, x), x)
 
 
 def hvp(y: Node, x: Node, v: Any) -> Node:
@@ -269,4 +297,4 @@ def hvp(y: Node, x: Node, v: Any) -> Node:
     return grad(sum(g * astype(v, g.dtype)), x)
 
 
-__all__ = ["backward", "grad", "hessian", "hvp", "jacobian", "jvp", "ones_like", "vjp"]
+__all__ = ["backward", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp", "ones_like", "vjp"]

@@ -77,6 +77,8 @@ class Op:
     impl: Callable[..., Any]  # NumPy reference: (*arrays, **attrs) -> array
     vjp: Callable[..., Sequence[Any]] | None = None  # (cotangent, out, *inputs, **attrs)
     jvp: Callable[..., Any] | None = None  # (tangents, out, *inputs, **attrs)
+    # vmap: (args, batch_axes, **attrs) -> (output, its batch axis or None); see ops/batching.py
+    batch: Callable[..., tuple[Any, int | None]] | None = None
     arity: int | None = None  # None: variadic
     label: str = ""
     infix: str | None = None  # "+" for add: the printer writes `x + y`

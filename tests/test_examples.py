@@ -46,7 +46,14 @@ def test_scipy_optimize_matches_scipy_and_scikit_learn() -> None:
     errors = load("scipy_optimize").main(["--backend", BACKEND])
     assert errors["gradient"] < 1e-10 and errors["hessian"] < 1e-9
     assert errors["solution"] < 1e-6
-    assert errors["logistic"] < 1e-4
+    assert errors["logistic"] < 1e-4 and errors["logistic_hessp"] < 1e-4
+
+
+def test_per_example_gradients_match_a_loop_and_clip() -> None:
+    result = load("per_example_gradients").main(["--backend", BACKEND, "--steps", "30"])
+    assert result["max_difference_from_loop"] < 1e-12
+    assert result["max_clipped_norm"] <= result["clip"] * (1 + 1e-12)
+    assert result["accuracy"] > 0.9
 
 
 def test_digits_training_learns() -> None:

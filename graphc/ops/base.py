@@ -18,6 +18,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import DTypeError, GraphcError, ShapeError, user_origin
 from ..ir import FUNCTIONS, REAL, Interval, Node, Op, Sample, function, register
+from . import batching
 
 
 def _leaf_shape(inputs: Sequence[Node], **attrs: Any) -> shapes.Shape:
@@ -216,7 +217,8 @@ def elementwise(name: str, impl: Callable[..., Any], *, arity: int, scalar: str,
     return register(Op(
         name, shape=broadcast_shape, dtype=dtype or numpy_dtype(impl), impl=impl, vjp=vjp,
         arity=arity, label=label or name, infix=infix, scalar=scalar, elementwise=True,
-        differentiable=differentiable, domain=domain or (REAL,) * arity, **properties,
+        differentiable=differentiable, domain=domain or (REAL,) * arity,
+        batch=batching.elementwise(name), **properties,
     ))
 
 

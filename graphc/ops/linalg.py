@@ -15,6 +15,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import ShapeError
 from ..ir import Node, Op, Sample, apply
+from . import batching
 from .base import as_tensor, function, register
 from .elementwise import multiply
 from .shape import expand_dims, reshape, squeeze, transpose
@@ -99,6 +100,7 @@ MATMUL = register(Op(
     "matmul", shape=lambda inputs: _matmul_shape(inputs),
     dtype=lambda inputs: dtypes.promote([(i.dtype, i.weak) for i in inputs]),
     impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul",
+    batch=batching.matmul,
     kernel=lambda node: _matmul_kernel(node),
     samples=(Sample(((3, 4), (4, 2))), Sample(((4,), (4, 2))), Sample(((3, 4), (4,))),
              Sample(((4,), (4,))), Sample(((2, 3, 4), (4, 5))), Sample(((2, 1, 3, 4), (3, 4, 2))),

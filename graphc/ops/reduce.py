@@ -15,6 +15,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import DTypeError
 from ..ir import Node, Op, Sample, apply
+from . import batching
 from .base import as_tensor, constant, float_dtype, function, register, same_dtype
 from .elementwise import equal, exp, where
 from .shape import broadcast_to, expand_dims
@@ -65,6 +66,7 @@ SIZE = register(Op(
     kernel=lambda node: "np.{dtype}(" + (" * ".join(
         f"{{shape0[{a}]}}" for a in node.attr["axis"]) or "1") + ")",
     samples=(Sample(((3, 4),), {"axis": (0, 1), "dtype": "float64"}),),
+    batch=batching.same_everywhere("size"),
 ))
 
 
@@ -95,7 +97,8 @@ SUM_ACCUMULATOR = ("0", "{acc} + {0}", "{acc}")
 def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, shape: Any = _reduce_shape,
                        **properties: Any) -> Op:
     return register(Op(name, shape=shape, dtype=dtype, impl=impl, vjp=vjp, arity=1,
-                       label=name, samples=REDUCE_SAMPLES, **properties))
+                       label=name, samples=REDUCE_SAMPLES, batch=batching.reduction(name),
+                       **properties))
 
 
 SUM = _declare_reduction(
@@ -151,12 +154,14 @@ SOFTMAX = register(Op(
     "softmax", nonnegative="always", finite="if_inputs",
     shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
     label="softmax", impl=_softmax_impl, samples=NORMALIZE_SAMPLES, rows=("softmax_rows", False),
+    batch=batching.along_axes("softmax"),
     vjp=lambda g, out, x, axis: (out * (g - sum_(g * out, axis=axis, keepdims=True)),),
 ))
 LOG_SOFTMAX = register(Op(
     "log_softmax", shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
     label="log_softmax", impl=_log_softmax_impl, samples=NORMALIZE_SAMPLES,
     rows=("log_softmax_rows", False),
+    batch=batching.along_axes("log_softmax"),
     vjp=lambda g, out, x, axis: (g - exp(out) * sum_(g, axis=axis, keepdims=True),),
 ))
 

@@ -16,6 +16,7 @@ import numpy as np
 from .. import shapes
 from ..errors import ShapeError
 from ..ir import Node, Op, Sample, apply
+from . import batching
 from .base import as_tensor, check_static_int, function, register, same_dtype
 
 Shape = shapes.Shape
@@ -68,6 +69,7 @@ RESHAPE = register(Op(
     "reshape", rearranges=True, shape=_reshape_shape, dtype=same_dtype, arity=1, label="reshape", linear=True,
     impl=lambda x, shape: np.reshape(x, shape),
     vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
+    batch=batching.reshape,
     kernel=lambda node: ("full({out_shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
                          else "contiguous({0}).flat[0]" if node.ndim == 0 else
                          "contiguous({0}).reshape({shape})"),
@@ -110,6 +112,7 @@ TRANSPOSE = register(Op(
     "transpose", rearranges=True, shape=_transpose_shape, dtype=same_dtype, arity=1, linear=True,
     label="transpose", impl=lambda x, axes: np.transpose(x, axes),
     vjp=lambda g, out, x, axes: (transpose(g, tuple(int(i) for i in np.argsort(axes))),),
+    batch=batching.transpose,
     kernel=lambda node: ("{0}.T" if node.attr["axes"] == tuple(reversed(range(node.ndim)))
                          else "np.transpose({0}, {axes})"),
     index=lambda node, out: tuple(out[node.attr["axes"].index(k)] for k in range(len(out))),
@@ -185,6 +188,7 @@ BROADCAST_TO = register(Op(
     "broadcast_to", rearranges=True, shape=_broadcast_to_shape, dtype=same_dtype, arity=1, linear=True,
     label="broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape),
     vjp=lambda g, out, x, shape: (sum_to(g, x.shape),),
+    batch=batching.broadcast_to,
     kernel=lambda node: ("full({shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
                          else "np.broadcast_to({0}, {shape})"),
     index=lambda node, out: _broadcast_index(node.inputs[0].shape, node.shape, out),
@@ -194,6 +198,7 @@ BROADCAST_TO = register(Op(
 SUM_TO = register(Op(
     "sum_to", shape=_sum_to_shape, dtype=same_dtype, arity=1, linear=True, label="sum_to",
     impl=_sum_to_impl, vjp=lambda g, out, x, shape: (broadcast_to(g, x.shape),),
+    batch=batching.sum_to,
     reduction=("0", "{acc} + {0}", "{acc}"),
     samples=(Sample(((2, 3),), {"shape": (3,)}), Sample(((4, 2, 5),), {"shape": (2, 1)}),
              Sample(((3,),), {"shape": ()})),
@@ -230,6 +235,7 @@ EXPAND_DIMS = register(Op(
     "expand_dims", rearranges=True, shape=_expand_dims_shape, dtype=same_dtype, arity=1, linear=True,
     label="expand_dims", impl=lambda x, axis: np.expand_dims(x, axis),
     vjp=lambda g, out, x, axis: (squeeze(g, axis),),
+    batch=batching.expand_dims,
     index=lambda node, out: tuple(i for a, i in enumerate(out) if a not in node.attr["axis"]),
     samples=(Sample(((3,),), {"axis": (0,)}), Sample(((2, 3),), {"axis": (1, 3)})),
 ))
@@ -247,6 +253,7 @@ SQUEEZE = register(Op(
     "squeeze", rearranges=True, shape=_squeeze_shape, dtype=same_dtype, arity=1, linear=True, label="squeeze",
     impl=lambda x, axis: np.squeeze(x, axis),
     vjp=lambda g, out, x, axis: (expand_dims(g, axis),),
+    batch=batching.squeeze,
     index=lambda node, out: _squeeze_index(node.attr["axis"], out),
     samples=(Sample(((1, 3),), {"axis": (0,)}), Sample(((2, 1, 3, 1),), {"axis": (1, 3)})),
 ))
@@ -310,6 +317,7 @@ CONCATENATE = register(Op(
     "concatenate", shape=_concatenate_shape, dtype=lambda inputs, axis: np.result_type(
         *(i.dtype for i in inputs)), arity=None, linear=True, label="concatenate",
     impl=lambda *arrays, axis: np.concatenate(arrays, axis=axis), vjp=_concatenate_vjp,
+    batch=batching.concatenate,
     kernel=lambda node: "np.concatenate((" + "".join(
         f"{{{i}}}" + ("" if item.dtype == node.dtype else ".astype({out_dtype})") + ", "
         for i, item in enumerate(node.inputs)) + "), axis={axis})",
@@ -456,6 +464,7 @@ GETITEM = register(Op(
     "getitem", shape=_getitem_shape, dtype=same_dtype, arity=1, linear=True, label="getitem",
     impl=lambda x, index: x[_index_tuple(index)],
     vjp=lambda g, out, x, index: (apply(SCATTER, g, shape=x.shape, index=index),),
+    batch=batching.getitem,
     kernel=lambda node: "{0}" + index_source(node.attr["index"]),
     samples=(Sample(((4, 3),), {"index": (("int", 1),)}),
              Sample(((5, 3),), {"index": (("slice", 1, None, 2), ("int", -1))}),
@@ -469,6 +478,7 @@ SCATTER = register(Op(
     kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
                          + index_source(node.attr["index"]) + " = {0}"),
     vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
+    batch=batching.scatter,
     samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),
 ))
 

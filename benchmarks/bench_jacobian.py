@@ -1,0 +1,281 @@
+"""Hessians, Jacobians and per-example gradients: graphc (vmap-based) against JAX, PyTorch and NumPy.
+
+One table (issue 14). Workloads, all float64:
+
+* hessian n:   H of f(x) = sum(log1p((x @ A)**2)) + sum(x**3), A fixed (n x n)
+* jacobian n:  J of g(x) = log1p((x @ A)**2) + x**3 (the vector inside f)
+* per-example: the gradient of each example's logistic loss, batch 256, 100 features
+
+Tools: graphc (numba and numpy backends; gc.hessian / gc.jacobian /
+gc.vmap(gc.grad)), `jax.jit(jax.hessian)` / `jax.jit(jax.jacrev)` /
+`jax.jit(jax.vmap(jax.grad))`, `torch.func.hessian` / `jacrev` / `vmap(grad)`,
+and the hand-written NumPy formula. Every result is checked against the
+formula before it is timed (a wrong one is reported, never timed).
+
+Columns per tool: graph size (graphc: nodes after simplify; JAX: jaxpr
+equations), cold compile (a fresh process with an empty graphc cache: build,
+differentiate, compile and the first call; for torch the first call), and
+the median per call. Every cell runs in its own child process. A tool that is
+not installed only empties its column. By default every tool runs on one
+thread (`--threads`), which keeps numbers comparable on a shared machine.
+
+    python benchmarks/bench_jacobian.py                  # the whole table
+    python benchmarks/bench_jacobian.py --sizes 10,100 --tools graphc_numpy,numpy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TOOLS = ["graphc_numba", "graphc_numpy", "jax", "torch", "numpy"]
+TITLES = {"graphc_numba": "graphc numba", "graphc_numpy": "graphc numpy", "jax": "JAX jit",
+          "torch": "torch.func", "numpy": "hand NumPy"}
+BATCH, FEATURES = 256, 100
+
+
+# ------------------------------------------------------------------ inputs and references
+
+def inputs(task: str, n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(n)
+    if task == "per_example":
+        X = rng.standard_normal((BATCH, FEATURES))
+        return [rng.standard_normal(FEATURES) / 10, X, (rng.uniform(size=BATCH) > 0.5) * 1.0]
+    return [rng.standard_normal(n), rng.standard_normal((n, n)) / np.sqrt(n)]
+
+
+def hand_numpy(task: str) -> Callable[..., np.ndarray]:
+    def hessian(x: np.ndarray, A: np.ndarray) -> np.ndarray:
+        z = x @ A
+        out = (A * ((2 - 2 * z ** 2) / (1 + z ** 2) ** 2)) @ A.T
+        out[np.diag_indices_from(out)] += 6 * x
+        return out
+
+    def jacobian(x: np.ndarray, A: np.ndarray) -> np.ndarray:
+        z = x @ A
+        out = (2 * z / (1 + z ** 2))[:, None] * A.T
+        out[np.diag_indices_from(out)] += 3 * x ** 2
+        return out
+
+    def per_example(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (1 / (1 + np.exp(-(X @ w))) - y)[:, None] * X
+
+    return {"hessian": hessian, "jacobian": jacobian, "per_example": per_example}[task]
+
+
+# ----------------------------------------------------------------- implementations
+
+def build_graphc(task: str, n: int, backend: str) -> tuple[Callable[..., Any], int]:
+    import graphc as gc
+
+    if task == "per_example":
+        w, X, y = gc.input("w", (FEATURES,)), gc.input("X", ("batch", FEATURES)), gc.input("y", ("batch",))
+
+        def loss(x: Any, label: Any) -> Any:
+            margin = x @ w
+            return gc.softplus(margin) - label * margin
+
+        out = gc.vmap(lambda x, label: gc.grad(loss(x, label), w))(X, y)
+        f = gc.compile([w, X, y], out, backend=backend)
+    else:
+        x, A = gc.input("x", (n,)), gc.input("A", (n, n))
+        inner = gc.log1p((x @ A) ** 2)
+        if task == "hessian":
+            out = gc.hessian(gc.sum(inner) + gc.sum(x ** 3), x)
+        else:
+            out = gc.jacobian(inner + x ** 3, x)
+        f = gc.compile([x, A], out, backend=backend)
+    return f, int(f.stats["simplify"]["nodes_after"])
+
+
+def build_jax(task: str, n: int) -> tuple[Callable[..., Any], int]:
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    if task == "per_example":
+        def loss(w: Any, x: Any, label: Any) -> Any:
+            margin = x @ w
+            return jax.nn.softplus(margin) - label * margin
+        fn = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
+    elif task == "hessian":
+        fn = jax.hessian(lambda x, A: jnp.sum(jnp.log1p((x @ A) ** 2)) + jnp.sum(x ** 3))
+    else:
+        fn = jax.jacrev(lambda x, A: jnp.log1p((x @ A) ** 2) + x ** 3)
+    jitted = jax.jit(fn)
+    return (lambda *a: np.asarray(jitted(*a).block_until_ready())), -1
+
+
+def _jaxpr_size(task: str, n: int) -> int:
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    values = inputs(task, n)
+    if task == "per_example":
+        def loss(w: Any, x: Any, label: Any) -> Any:
+            margin = x @ w
+            return jax.nn.softplus(margin) - label * margin
+        fn: Any = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
+    elif task == "hessian":
+        fn = jax.hessian(lambda x, A: jnp.sum(jnp.log1p((x @ A) ** 2)) + jnp.sum(x ** 3))
+    else:
+        fn = jax.jacrev(lambda x, A: jnp.log1p((x @ A) ** 2) + x ** 3)
+    return len(jax.make_jaxpr(fn)(*values).eqns)
+
+
+def build_torch(task: str, n: int) -> tuple[Callable[..., Any], int]:
+    import torch
+    from torch import func
+
+    if task == "per_example":
+        def loss(w: Any, x: Any, label: Any) -> Any:
+            margin = x @ w
+            return torch.nn.functional.softplus(margin) - label * margin
+        fn = func.vmap(func.grad(loss), in_dims=(None, 0, 0))
+    elif task == "hessian":
+        fn = func.hessian(lambda x, A: torch.sum(torch.log1p((x @ A) ** 2)) + torch.sum(x ** 3))
+    else:
+        fn = func.jacrev(lambda x, A: torch.log1p((x @ A) ** 2) + x ** 3)
+
+    def call(*arrays: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return fn(*(torch.from_numpy(a) for a in arrays)).numpy()
+    return call, -1
+
+
+def build(tool: str, task: str, n: int) -> tuple[Callable[..., Any], int]:
+    if tool.startswith("graphc_"):
+        return build_graphc(task, n, tool.removeprefix("graphc_"))
+    if tool == "jax":
+        return build_jax(task, n)
+    if tool == "torch":
+        return build_torch(task, n)
+    return hand_numpy(task), -1
+
+
+# ------------------------------------------------------------------------ measuring
+
+def time_calls(fn: Callable[..., Any], values: list[np.ndarray], budget: float = 1.0) -> float:
+    """Median seconds per call over rounds of a few calls each, within about `budget` seconds."""
+    start = time.perf_counter()
+    fn(*values)
+    once = max(time.perf_counter() - start, 1e-7)
+    per_round = max(1, int(0.02 / once))
+    samples = []
+    deadline = time.perf_counter() + budget
+    while len(samples) < 5 or (time.perf_counter() < deadline and len(samples) < 200):
+        begin = time.perf_counter()
+        for _ in range(per_round):
+            fn(*values)
+        samples.append((time.perf_counter() - begin) / per_round)
+    return statistics.median(samples)
+
+
+def child(tool: str, task: str, n: int) -> dict[str, Any]:
+    """One cell, in a fresh process: import, then build + compile + first call, check, time."""
+    if tool == "jax":
+        import jax  # noqa: F401 - imported before the clock starts, like graphc and torch below
+    elif tool == "torch":
+        import torch
+        torch.set_num_threads(max(1, int(os.environ.get("BENCH_THREADS", "1"))))
+    elif tool.startswith("graphc"):
+        import graphc  # noqa: F401
+        if tool == "graphc_numba":
+            import numba  # noqa: F401 - its import is not compile time
+    values = inputs(task, n)
+    start = time.perf_counter()
+    fn, nodes = build(tool, task, n)
+    got = np.asarray(fn(*values))
+    compile_seconds = time.perf_counter() - start
+    if tool == "jax":
+        nodes = _jaxpr_size(task, n)
+    expected = hand_numpy(task)(*values)
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-9):
+        same = got.shape == expected.shape
+        return {"wrong": f"max difference {np.max(np.abs(got - expected))}" if same else f"shape {got.shape}"}
+    return {"nodes": nodes, "compile": compile_seconds, "call": time_calls(fn, values)}
+
+
+def run_child(tool: str, task: str, n: int, threads: int) -> dict[str, Any]:
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(threads)
+    env["BENCH_THREADS"] = str(threads)
+    if threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    env["GRAPHC_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_jacobian_")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    command = [sys.executable, __file__, "--child", tool, task, str(n)]
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["failed"])[-1]
+        return {"missing" if "ModuleNotFoundError" in last else "failed": last[:100]}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} us"
+
+
+def cell(result: dict[str, Any]) -> str:
+    if "missing" in result:
+        return ""
+    if "wrong" in result:
+        return f"WRONG ({result['wrong']})"
+    if "failed" in result:
+        return f"failed: {result['failed']}"
+    nodes = f"{result['nodes']} / " if result["nodes"] >= 0 else ""
+    compile_text = format_seconds(result["compile"])
+    return f"{nodes}{compile_text} / {format_seconds(result['call'])}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", nargs=3, metavar=("TOOL", "TASK", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--tasks", default="hessian,jacobian,per_example")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.child:
+        tool, task, n = args.child
+        print(json.dumps(child(tool, task, int(n))))
+        return 0
+    tools = args.tools.split(",")
+    rows = [(task, n) for task in args.tasks.split(",") if task != "per_example"
+            for n in map(int, args.sizes.split(","))]
+    if "per_example" in args.tasks.split(","):
+        rows.append(("per_example", BATCH))
+    print(f"load average before: {os.getloadavg()[0]:.2f}; threads per tool: {args.threads}")
+    print("cells: graph size (graphc nodes after simplify, JAX jaxpr equations) / cold compile "
+          "(fresh process: build, differentiate, compile, first call) / median per call\n")
+    print("| workload | " + " | ".join(TITLES[t] for t in tools) + " |")
+    print("|---" * (len(tools) + 1) + "|")
+    failed = False
+    for task, n in rows:
+        label = f"{task} n={n}" if task != "per_example" else f"per-example grads {BATCH}x{FEATURES}"
+        results = [run_child(tool, task, n, args.threads) for tool in tools]
+        failed |= any("wrong" in r or "failed" in r for r in results)
+        print(f"| {label} | " + " | ".join(cell(r) for r in results) + " |", flush=True)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
