@@ -403,7 +403,8 @@ def _require_index(size: Any, axis: int, index: int) -> None:
         if not -size <= index < size:
             raise ShapeError(f"index {index} is out of bounds for axis {axis} with size {size}")
         return
-    shapes.require_at_least(size, index + 1 if index >= 0 else -index, f"index {index} is out of bounds for axis {axis}")
+    shapes.require_at_least(size, index + 1 if index >= 0 else -index,
+                            f"index {index} is out of bounds for axis {axis}")
 
 
 def _scatter_shape(inputs: Sequence[Node], shape: Shape, index: tuple[IndexPart, ...]) -> Shape:
