@@ -1,8 +1,8 @@
-"""`Interpreted`: a fused group run by the block interpreter (see graphc/backend/blocks.py).
+"""`Interpreted`: a fused group run by the block interpreter (see graphc/backend/policy.py).
 
 Owns: the program listing at module level, the per-block loads, the call of
 `interpret_f64`/`interpret_f32`, and the stores and sums of its results.
-Imports: loops, text, blocks. Entry point: subclassed by statements.Generator.
+Imports: loops, text, interpreter.program. Entry point: subclassed by statements.Generator.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 
 from ... import dtypes, shapes
 from ...ir import Node
-from .. import blocks
+from ..interpreter.opcodes import BLOCK
+from ..interpreter.program import Program, build
 from ..schedule import Group, kind
 from .loops import Loops, _broadcast
 from .text import RANGE_FLAG, literal, subscript
@@ -21,7 +22,7 @@ class Interpreted(Loops):
     """The emitter of interpreted groups."""
 
     def emit_interpreted(self, group: Group, dtype: np.dtype) -> None:
-        """A group run by the block interpreter (blocks.py): per block, load, run, store.
+        """A group run by the block interpreter (policy.py): per block, load, run, store.
 
         The values the program reads from arrays are copied into their
         registers with the same index arithmetic a loop would use (broadcasts
@@ -35,7 +36,7 @@ class Interpreted(Loops):
             value = self.access(source, _broadcast(source.shape, group.shape, index), reader)
             return None if "[" in value else value  # a literal, or a rank-0 variable
 
-        program = blocks.build(group, dtype, kept=lambda node: node in materialized,
+        program = build(group, dtype, kept=lambda node: node in materialized,
                                invariant=invariant)
         number = self.program_count
         self.program_count += 1
@@ -62,22 +63,22 @@ class Interpreted(Loops):
         total = " * ".join(self.size(size) for size in group.shape)
         if parallel:
             self.used_prange = True
-            self.writer.emit(f"for block_number in prange(({total} + {blocks.BLOCK - 1}) "
-                             f"// {blocks.BLOCK}):")
+            self.writer.emit(f"for block_number in prange(({total} + {BLOCK - 1}) "
+                             f"// {BLOCK}):")
             self.writer.depth += 1
-            self.writer.emit(f"block_start = block_number * {blocks.BLOCK}")
-        self.writer.emit(f"{registers} = empty(({program.registers}, {blocks.BLOCK}), "
+            self.writer.emit(f"block_start = block_number * {BLOCK}")
+        self.writer.emit(f"{registers} = empty(({program.registers}, {BLOCK}), "
                          f"np.{dtype.name})",
-                         f"{program_name}'s registers, {blocks.BLOCK} values each")
+                         f"{program_name}'s registers, {BLOCK} values each")
         if program.fills:  # a loop, not `registers[r, :] = v`: Numba's slice stores are big
-            self.writer.emit(f"for flat in range({blocks.BLOCK}):")
+            self.writer.emit(f"for flat in range({BLOCK}):")
             for register, text, source in program.fills:
                 self.writer.emit(f"    {registers}[{register}, flat] = {text}",
                                  f"r{register} = {self.text_of(source)}")
         if not parallel:
-            self.writer.emit(f"for block_start in range(0, {total}, {blocks.BLOCK}):")
+            self.writer.emit(f"for block_start in range(0, {total}, {BLOCK}):")
             self.writer.depth += 1
-        self.writer.emit(f"block_count = min({blocks.BLOCK}, {total} - block_start)")
+        self.writer.emit(f"block_count = min({BLOCK}, {total} - block_start)")
         position = "i0 - block_start" if len(group.shape) == 1 else "flat - block_start"
         if program.loads:  # none when every input is loop-invariant (a filled register)
             index, _ = self._open_block_elements(group.shape)
@@ -132,7 +133,7 @@ class Interpreted(Loops):
         self.writer.emit("i0 = rest")
         return [f"i{axis}" for axis in range(len(shape))], "flat - block_start"
 
-    def _list_program(self, program: blocks.Program, name: str) -> None:
+    def _list_program(self, program: Program, name: str) -> None:
         """The program as a module-level array, each instruction with the node it computes."""
         self.instructions += len(program.rows)
         lines = [f"{name} = np.array([  # block program: opcode, output, inputs (registers)"]
