@@ -259,3 +259,17 @@ def test_generated_code_imports_only_runtime_and_the_interpreters_link() -> None
                                       modules["graphc.backend.interpreter.run"], modules)
            if t.startswith("graphc")}
     assert run == {"graphc.backend.runtime"}
+
+
+def test_every_builder_is_listed_once_in_ops_public() -> None:
+    """One public-name list: graphc re-exports ops.PUBLIC, every builder is in it or internal."""
+    import graphc as gc
+    from graphc import ops
+    from graphc.ir import FUNCTIONS
+
+    missing = sorted(set(FUNCTIONS) - set(ops.PUBLIC) - set(ops.INTERNAL))
+    assert not missing, f"builders in neither ops.PUBLIC nor ops.INTERNAL: {missing}"
+    assert len(set(ops.PUBLIC)) == len(ops.PUBLIC)
+    assert all(getattr(gc, name) is getattr(ops, name) for name in ops.PUBLIC)
+    assert set(ops.PUBLIC) <= set(gc.__all__)
+    assert not any(hasattr(gc, name) for name in ops.INTERNAL if name not in ops.PUBLIC)
