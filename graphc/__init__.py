@@ -5,7 +5,7 @@ Build a graph with NumPy-named ops on symbolic inputs, differentiate it with
 one function that returns the loss and every gradient.
 """
 
-from . import optim
+from . import optim, special
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
@@ -30,6 +30,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DTypeError", "Function", "GradientCheckError", "GraphcError", "InputError",
     "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "check_grad", "check_node_grads",
-    "compile", "format_graph", "grad", "hessian", "hvp", "jacobian", "jvp", "optim", "simplify",
+    "compile", "format_graph", "grad", "hessian", "hvp", "jacobian", "jvp", "optim", "simplify", "special",
     "to_dot", "to_networkx", "vjp", *_PUBLIC,
 ]

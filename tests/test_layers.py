@@ -54,7 +54,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.lower": 4,
-    "graphc": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
+    "graphc": 5, "graphc.special": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",

@@ -15,6 +15,7 @@ from .elementwise import (
     cos,
     divide,
     equal,
+    erf,
     exp,
     expm1,
     greater,
@@ -62,7 +63,7 @@ from .shape import sum_to as sum_to  # internal: autodiff's un-broadcast
 # checks that every registered builder is listed or named internal).
 __all__ = [
     "abs", "add", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "cos",
-    "divide", "dot", "equal", "exp", "expand_dims", "expm1", "greater", "greater_equal", "input",
+    "divide", "dot", "equal", "erf", "exp", "expand_dims", "expm1", "greater", "greater_equal", "input",
     "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer",
     "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square",

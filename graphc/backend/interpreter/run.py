@@ -73,6 +73,7 @@ OPCODES = {
     'tanh': 33,
     'where': 34,
     'zeros_like': 35,
+    'erf': 36,
 }
 
 def run_f64(program, registers, count):
@@ -195,6 +196,9 @@ def run_f64(program, registers, count):
         elif code == 35:  # zeros_like
             for j in range(count):
                 out[j] = 0.0
+        elif code == 36:  # erf
+            for j in range(count):
+                out[j] = math.erf(a[j])
     return far
 
 
@@ -323,6 +327,9 @@ def run_f32(program, registers, count):
         elif code == 35:  # zeros_like
             for j in range(count):
                 out[j] = np.float32(0.0)
+        elif code == 36:  # erf
+            for j in range(count):
+                out[j] = math.erf(a[j])
     return far
 
 
