@@ -6,7 +6,7 @@ one function that returns the loss and every gradient.
 """
 
 from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) builds gc.exp
-from . import optim
+from . import optim, special
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
@@ -22,64 +22,8 @@ from .errors import (
 )
 from .gradcheck import check_grad, check_node_grads
 from .ir import Node as Tensor
-from .ops import (
-    abs,
-    add,
-    arctan,
-    astype,
-    broadcast_to,
-    clip,
-    concatenate,
-    constant,
-    cos,
-    divide,
-    dot,
-    equal,
-    exp,
-    expand_dims,
-    expm1,
-    greater,
-    greater_equal,
-    input,
-    less,
-    less_equal,
-    log,
-    log1p,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    multiply,
-    negative,
-    not_equal,
-    one_hot,
-    ones_like,
-    outer,
-    power,
-    relu,
-    reshape,
-    sigmoid,
-    sign,
-    sin,
-    softmax,
-    softplus,
-    sqrt,
-    square,
-    squeeze,
-    stack,
-    stop_gradient,
-    subtract,
-    sum,
-    tan,
-    tanh,
-    transpose,
-    where,
-    zeros_like,
-)
+from .ops import *  # noqa: F403 - the public builders, listed once in ops.PUBLIC
+from .ops import PUBLIC as _PUBLIC
 from .printing import format_graph
 from .simplify import simplify
 from .viz import to_dot, to_networkx
@@ -89,15 +33,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArgumentError", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
-    "GraphcError", "InputError",
-    "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "abs", "add", "arctan",
-    "astype", "broadcast_to", "check_grad", "check_node_grads", "clip", "compile", "concatenate",
-    "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",
-    "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacfwd", "jacobian", "jacrev",
-    "jvp", "less",
-    "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "optim", "outer", "power",
-    "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
-    "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_dot", "to_networkx",
-    "transpose", "vjp", "vmap", "where", "zeros_like",
+    "GraphcError", "InputError", "NotDifferentiableError", "ShapeError", "Tensor", "__version__",
+    "check_grad", "check_node_grads", "compile", "format_graph", "grad", "hessian", "hvp",
+    "jacfwd", "jacobian", "jacrev", "jvp", "optim", "simplify", "special", "to_dot", "to_networkx",
+    "vjp", "vmap", *_PUBLIC,
 ]

@@ -1,4 +1,4 @@
-"""The block interpreter (graphc/backend/blocks.py): large groups run as programs.
+"""The block interpreter (graphc/backend/interpreter/, policy.py): large groups run as programs.
 
 References: the NumPy backend (each op's NumPy `impl`), the same graph lowered
 to generated loops (the same scalar templates, so equal to the last bit except
@@ -22,30 +22,31 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend import blocks
+from graphc.backend import policy
+from graphc.backend.interpreter import opcodes, program, source
 from graphc.backend.schedule import Group
 from graphc.ir import OPS, REAL, Node, apply
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = 2 * blocks.BLOCK + 37  # three blocks, the last one partial
+SIZE = 2 * opcodes.BLOCK + 37  # three blocks, the last one partial
 
 
 @pytest.fixture
 def interpret_everything(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every interpretable group of any graph runs in the interpreter."""
-    monkeypatch.setattr(blocks, "LARGE_KERNEL_CALLS", -1)
-    monkeypatch.setattr(blocks, "LARGE_POINTWISE", -1)
-    monkeypatch.setattr(blocks, "MIN_MEMBERS", 1)
+    monkeypatch.setattr(policy, "LARGE_KERNEL_CALLS", -1)
+    monkeypatch.setattr(policy, "LARGE_POINTWISE", -1)
+    monkeypatch.setattr(policy, "MIN_MEMBERS", 1)
     yield
 
 
 def test_interpreter_file_is_generated_from_the_op_declarations() -> None:
-    assert blocks.INTERPRETER_PATH.read_text() == blocks.interpreter_source(), (
-        "graphc/backend/interpreter.py is stale: run `python -m graphc.backend.blocks`")
+    assert opcodes.INTERPRETER_PATH.read_text() == source.interpreter_source(), (
+        "graphc/backend/interpreter/run.py is stale: run `python -m graphc.backend.interpreter.source`")
 
 
 def test_every_elementwise_op_without_attributes_has_an_opcode() -> None:
-    table = blocks.opcodes()
+    table = opcodes.opcodes()
     for name, op in OPS.items():
         if op.scalar is not None and "{dtype}" not in op.scalar:
             assert name in table, name
@@ -58,7 +59,7 @@ def _op_cases(dtype: np.dtype) -> tuple[list[Node], list[np.ndarray], list[tuple
     inputs: list[Node] = []
     values: list[np.ndarray] = []
     cases: list[tuple[str, Node]] = []
-    for name in blocks.opcodes():
+    for name in opcodes.opcodes():
         op = OPS[name]
         assert op.scalar is not None and op.arity is not None
         arguments: list[Node] = []
@@ -89,8 +90,8 @@ def test_each_opcode_against_numpy_and_generated_loops(
     for (name, node), a, b in zip(cases, got, want):
         assert a.dtype == b.dtype and a.shape == b.shape, name
         np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance, err_msg=name)
-    monkeypatch.setattr(blocks, "LARGE_KERNEL_CALLS", 10**9)  # the same graph as loops
-    monkeypatch.setattr(blocks, "LARGE_POINTWISE", 10**9)
+    monkeypatch.setattr(policy, "LARGE_KERNEL_CALLS", 10**9)  # the same graph as loops
+    monkeypatch.setattr(policy, "LARGE_POINTWISE", 10**9)
     looped = gc.compile(inputs, outputs, simplify=False)
     assert looped.stats["interpreted_groups"] == 0
     for (name, _), a, b in zip(cases, got, looped(*values)):
@@ -167,28 +168,28 @@ def test_registers_are_reused_and_never_written_while_read(interpret_everything:
     loss = gc.sum(_chain(x, 30))
     outputs = [loss, gc.grad(loss, x)]
     f = gc.compile([x], outputs, simplify=False)
-    plan = blocks.schedule_for([x], outputs)
+    plan = policy.schedule_for([x], outputs)
     groups = [u for u in plan.units if isinstance(u, Group)]
-    program = blocks.build(groups[0], np.dtype("float64"), kept=lambda n: False,
-                           invariant=lambda source, reader: repr(source.value.flat[0])
-                           if blocks.is_literal(source) else None)
-    assert len(program.fills) == 2  # 0.9 and 1.0, each once however many nodes hold it
-    assert program.registers < len(program.rows) // 4  # live values, not one per node
-    for number, row in enumerate(program.rows):
-        assert row[1] not in program.operands(number)
-    assert f.stats["instructions"] == len(program.rows)
+    built = program.build(groups[0], np.dtype("float64"), kept=lambda n: False,
+                         invariant=lambda source, reader: repr(source.value.flat[0])
+                         if opcodes.is_literal(source) else None)
+    assert len(built.fills) == 2  # 0.9 and 1.0, each once however many nodes hold it
+    assert built.registers < len(built.rows) // 4  # live values, not one per node
+    for number, row in enumerate(built.rows):
+        assert row[1] not in built.operands(number)
+    assert f.stats["instructions"] == len(built.rows)
 
 
 def test_groups_it_cannot_run_stay_generated_loops() -> None:
     x = gc.input("x", shape=(8,))
     labels = gc.input("labels", shape=(8,), dtype="int64")
     mixed = gc.exp(x) * labels  # reads an int64 array: registers hold one float dtype
-    plan = blocks.schedule_for([x, labels], [mixed])
+    plan = policy.schedule_for([x, labels], [mixed])
     (group,) = [u for u in plan.units if isinstance(u, Group)]
-    assert blocks.interpretable(group) is None
+    assert policy.interpretable(group) is None
     cast = gc.astype(gc.exp(x), "float32")  # no opcode: the template needs the dtype
-    plan = blocks.schedule_for([x], [cast])
-    assert all(blocks.interpretable(u) is None for u in plan.units if isinstance(u, Group))
+    plan = policy.schedule_for([x], [cast])
+    assert all(policy.interpretable(u) is None for u in plan.units if isinstance(u, Group))
 
 
 CHILD = """
@@ -236,7 +237,7 @@ def test_bool_arithmetic_stays_out_of_the_registers(interpret_everything: None) 
     x = gc.input("x", shape=("n",))
     either = (x > 0.0) + (x > -1.0)
     out = either * x + gc.exp(x)
-    assert blocks.domain(either) is None and blocks.domain(out) == "float64"
+    assert opcodes.domain(either) is None and opcodes.domain(out) == "float64"
     f = gc.compile([x], [out, gc.sum(out)])
     value = np.array([-2.0, -0.5, 0.5, 3.0])
     want = np.logical_or(value > 0, value > -1) * value + np.exp(value)
@@ -252,13 +253,13 @@ def test_large_graphs_keep_the_cap_on_loops_the_interpreter_cannot_run() -> None
         h = gc.tanh(h * 1.0001 + 0.0001 * step)
         if step % 100 == 50:  # casts have no opcode: they must not join the float64 groups
             h = gc.astype(gc.astype(h, "float32"), "float64")
-    plan = blocks.schedule_for([x], [h])
-    chosen = blocks.choose(plan)
+    plan = policy.schedule_for([x], [h])
+    chosen = policy.choose(plan)
     loops = [u for u in plan.units if isinstance(u, Group) and u not in chosen]
-    assert chosen and max(len(g.members) for g in loops) <= blocks.GROUP_LIMIT
+    assert chosen and max(len(g.members) for g in loops) <= policy.GROUP_LIMIT
     comparisons = [x > float(k) for k in range(400)]  # bools only: still one float64 program
-    plan = blocks.schedule_for([x], comparisons)
-    assert [blocks.interpretable(u) for u in plan.units if isinstance(u, Group)] == [
+    plan = policy.schedule_for([x], comparisons)
+    assert [policy.interpretable(u) for u in plan.units if isinstance(u, Group)] == [
         np.dtype("float64")]
 
 
@@ -266,10 +267,10 @@ def test_opcodes_are_the_interpreters_not_the_registrys(monkeypatch: pytest.Monk
     """An op missing from the compiled table (registered at run time) is not interpreted."""
     x = gc.input("x", shape=(4,))
     node = gc.exp(x) + x
-    assert blocks.domain(node) == "float64"
-    table = {name: code for name, code in blocks.opcodes().items() if name != "add"}
-    monkeypatch.setattr(blocks, "_committed", [table])
-    assert blocks.domain(node) is None
+    assert opcodes.domain(node) == "float64"
+    table = {name: code for name, code in opcodes.opcodes().items() if name != "add"}
+    monkeypatch.setattr(opcodes, "opcodes", lambda: table)
+    assert opcodes.domain(node) is None
 
 
 def test_max_after_a_parallel_loop_float32(interpret_everything: None) -> None:

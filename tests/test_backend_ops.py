@@ -93,3 +93,22 @@ def test_numba_matches_numpy(contract: dict[str, Any], label: str) -> None:
         assert got.shape == want.shape and got.dtype == want.dtype, name
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=name)
     assert found
+
+
+def test_erf_is_public_in_both_namespaces_and_matches_scipy() -> None:
+    """gc.erf (added as the proof that an op is declared in one place) against scipy.special.erf
+    and its analytic derivative 2/sqrt(pi) exp(-x^2), on both backends."""
+    import math
+
+    import scipy.special
+
+    assert gc.special.erf is gc.erf
+    x = gc.input("x", shape=("n",))
+    y = gc.sum(gc.erf(x))
+    outputs = [gc.erf(x), gc.grad(y, x)]
+    value = np.linspace(-3.0, 3.0, 41)
+    for backend in ("numpy", "numba"):
+        got_erf, got_grad = gc.compile([x], outputs, backend=backend)(value)
+        np.testing.assert_allclose(got_erf, scipy.special.erf(value), rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(got_grad, 2 / math.sqrt(math.pi) * np.exp(-value ** 2),
+                                   rtol=1e-14)

@@ -1,6 +1,6 @@
 """Generated loops with many kernel call sites link the kernels noinline: same values.
 
-Large graphs run their big groups in the block interpreter (blocks.py); the
+Large graphs run their big groups in the block interpreter (graphc/backend/policy.py); the
 loops that remain are outlined when they still have more than
 OUTLINE_KERNEL_CALLS kernel call sites. To reach that path the test turns the
 interpreter off. The value and gradient must equal the NumPy backend's
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend import blocks
+from graphc.backend import policy
 from graphc.backend.codegen import OUTLINE_KERNEL_CALLS
 
 
 def test_many_kernel_calls_are_outlined_and_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(blocks, "LARGE_KERNEL_CALLS", 10**9)  # no block interpreter
-    monkeypatch.setattr(blocks, "LARGE_POINTWISE", 10**9)
+    monkeypatch.setattr(policy, "LARGE_KERNEL_CALLS", 10**9)  # no block interpreter
+    monkeypatch.setattr(policy, "LARGE_POINTWISE", 10**9)
     x = gc.input("x", shape=("n",))
     y = x
     steps = OUTLINE_KERNEL_CALLS // 2 + 4  # sin + cos per step in the gradient

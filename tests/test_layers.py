@@ -46,16 +46,16 @@ LAYERS: dict[str, int] = {
     "graphc.gradcheck": 3, "graphc.optim": 3,
     "graphc.simplify": 3, "graphc.simplify.passes": 3, "graphc.simplify.pipeline": 3,
     "graphc.simplify.rules": 3,
-    "graphc.backend": 4, "graphc.backend.blocks": 4, "graphc.backend.cache": 4,
+    "graphc.backend": 4, "graphc.backend.policy": 4, "graphc.backend.cache": 4,
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,
-    "graphc.backend.interpreter.run": 4, "graphc.backend.interpreter.link": 4,
+    **{f"graphc.backend.interpreter.{m}": 4 for m in ("opcodes", "program", "source", "run", "link")},
     "graphc.backend.jit": 4, "graphc.backend.runtime": 4,
     **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted",
                                                    "statements", "parts")},
     "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.lower": 4,
-    "graphc": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
+    "graphc": 5, "graphc.special": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
@@ -183,3 +183,94 @@ def test_import_graphc_loads_neither_numba_nor_networkx() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=PACKAGE.parent)
     assert result.stdout.strip() == "[]"
+
+
+# ------------------------------------------------ the back end's layout (docs/architecture.md)
+
+BACKEND = PACKAGE / "backend"
+GENERATED = {BACKEND / "interpreter" / "run.py"}  # written by interpreter/source.py
+MODULE_LINES = 400
+FUNCTION_LINES = 65  # "about 60"
+# Known exceptions, each with its size today: they may shrink, never grow.
+LONG_MODULES = {"kernels.py": 992}  # every kernel twice (f64, f32): the precision-generic rewrite is open
+LONG_FUNCTIONS: dict[str, int] = {}
+
+
+def test_backend_modules_and_functions_are_short() -> None:
+    problems = []
+    for path in sorted(BACKEND.rglob("*.py")):
+        if path in GENERATED:
+            continue
+        text = path.read_text()
+        relative = str(path.relative_to(BACKEND))
+        lines = len(text.splitlines())
+        if lines > LONG_MODULES.get(relative, MODULE_LINES):
+            problems.append(f"backend/{relative} has {lines} lines (at most {MODULE_LINES}): split it")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                key = f"{relative}:{node.name}"
+                if length > LONG_FUNCTIONS.get(key, FUNCTION_LINES):
+                    problems.append(f"backend/{key} has {length} lines (at most {FUNCTION_LINES})")
+    assert not problems, "\n".join(problems)
+
+
+def import_cycles(modules: Mapping[str, str]) -> list[list[str]]:
+    """Cycles among graphc's modules, counting every import (lazy ones too)."""
+    graph = {name: {t for t, _, _ in imports_of(name, source, modules) if t in modules and t != name}
+             for name, source in modules.items()}
+    cycles, state = [], dict.fromkeys(graph, 0)  # 0 new, 1 on the path, 2 done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state[target] == 1:
+                cycles.append(path[path.index(target):] + [target])
+            elif state[target] == 0:
+                visit(target, path + [target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if state[name] == 0:
+            visit(name, [name])
+    return cycles
+
+
+def test_the_backend_has_no_import_cycle() -> None:
+    modules = read_modules()
+    backend = {name: source for name, source in modules.items()
+               if name.startswith("graphc.backend")}
+    cycles = import_cycles(backend)
+    assert not cycles, cycles
+
+
+def test_the_cycle_checker_finds_a_cycle() -> None:
+    modules = {"graphc.backend.runtime": "from .interpreter import link",
+               "graphc.backend.interpreter": "", "graphc.backend.interpreter.link": "from .. import runtime"}
+    assert import_cycles(modules)
+
+
+def test_generated_code_imports_only_runtime_and_the_interpreters_link() -> None:
+    """runtime.py is what generated modules import; it must not import what imports it."""
+    modules = read_modules()
+    runtime = {t for t, _, _ in imports_of("graphc.backend.runtime", modules["graphc.backend.runtime"],
+                                         modules) if t.startswith("graphc")}
+    assert runtime <= {"graphc.backend.kernels", "graphc.backend.library", "graphc.backend.numba_hooks"}
+    run = {t for t, _, _ in imports_of("graphc.backend.interpreter.run",
+                                      modules["graphc.backend.interpreter.run"], modules)
+           if t.startswith("graphc")}
+    assert run == {"graphc.backend.runtime"}
+
+
+def test_every_builder_is_listed_once_in_ops_public() -> None:
+    """One public-name list: graphc re-exports ops.PUBLIC, every builder is in it or internal."""
+    import graphc as gc
+    from graphc import ops
+    from graphc.ir import FUNCTIONS
+
+    missing = sorted(set(FUNCTIONS) - set(ops.PUBLIC) - set(ops.INTERNAL))
+    assert not missing, f"builders in neither ops.PUBLIC nor ops.INTERNAL: {missing}"
+    assert len(set(ops.PUBLIC)) == len(ops.PUBLIC)
+    assert all(getattr(gc, name) is getattr(ops, name) for name in ops.PUBLIC)
+    assert set(ops.PUBLIC) <= set(gc.__all__)
+    assert not any(hasattr(gc, name) for name in ops.INTERNAL if name not in ops.PUBLIC)

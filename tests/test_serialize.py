@@ -18,7 +18,7 @@ from test_backend_ops import CASES, _values
 
 import graphc as gc
 from graphc import dtypes, serialize
-from graphc.backend.blocks import schedule_for
+from graphc.backend.policy import schedule_for
 from graphc.backend.codegen import generate
 from graphc.ir import Graph, Node, apply, toposort
 from graphc.simplify import simplify_graph

@@ -43,7 +43,8 @@ def digest(text: str) -> str:
 
 
 # The sources linked into (or interpreting for) every generated module: part of its cache key.
-LINKED_SOURCES = ("kernels.py", "library.py", "blocks.py", "interpreter/run.py")
+LINKED_SOURCES = ("kernels.py", "library.py", "policy.py", "interpreter/opcodes.py",
+                  "interpreter/program.py", "interpreter/run.py")
 
 
 @functools.cache

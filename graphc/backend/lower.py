@@ -2,7 +2,7 @@
 
 Owns: `lower(inputs, outputs, names, parallel) -> Lowered`, the one place
 that runs the lowering stages in sequence (tinygrad's codegen/__init__.py is
-the model: the backend as a visible list of named stages). Imports: blocks
+the model: the backend as a visible list of named stages). Imports: policy
 (fusion policy, which groups the block interpreter runs), codegen. Entry
 point: `lower`; jit.py stores, imports and compiles what it returns.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..ir import Node
-from . import blocks
+from . import policy
 from .codegen import Generated, generate
 from .schedule import Schedule
 
@@ -32,7 +32,7 @@ def lower(inputs: Sequence[Node], outputs: Sequence[Node],
           names: Sequence[str | None] | None = (), parallel: bool = False) -> Lowered:
     """The generated module for a graph: no file, no import, no Numba."""
     start = time.perf_counter()
-    plan = blocks.schedule_for(inputs, outputs)  # fusion policy + schedule
+    plan = policy.schedule_for(inputs, outputs)  # fusion policy + schedule
     scheduled = time.perf_counter()
     generated = generate(plan, names, parallel=parallel)  # choose interpreted groups + generate
     return Lowered(plan, generated, {"schedule": scheduled - start,

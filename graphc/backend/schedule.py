@@ -26,7 +26,7 @@ capped at `max_group_size` members, which bounds the size of one loop body
 
 Domains: `domain(node)` (default: None for every node) keeps pointwise nodes
 of different domains out of each other's groups. The block interpreter uses
-it for large graphs (blocks.py): nodes it can run get their register dtype as
+it for large graphs (policy.py): nodes it can run get their register dtype as
 domain, and those groups are not capped, since they become programs, not
 loop bodies; the rest (domain None) keep the cap.
 """

@@ -5,7 +5,8 @@ in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
 shape, reduce, linalg, other.
 """
 
-from .base import as_tensor, constant, input
+from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
+from .base import constant, input
 from .elementwise import (
     abs,
     add,
@@ -14,6 +15,7 @@ from .elementwise import (
     cos,
     divide,
     equal,
+    erf,
     exp,
     expm1,
     greater,
@@ -42,26 +44,31 @@ from .elementwise import (
 )
 from .linalg import dot, matmul, outer
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
-from .reduce import count, log_softmax, logsumexp, max, mean, min, softmax, sum
+from .reduce import count as count  # internal
+from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum
 from .shape import (
     broadcast_to,
     concatenate,
     expand_dims,
-    getitem,
     reshape,
     squeeze,
     stack,
-    sum_to,
     transpose,
 )
+from .shape import getitem as getitem  # internal: x[...] calls it
+from .shape import sum_to as sum_to  # internal: autodiff's un-broadcast
 
+# The public builders, listed once (`__all__`, also as PUBLIC): graphc/__init__.py
+# re-exports exactly these (`from .ops import *`), so a new op is one line here (tests/test_ops_contract.py
+# checks that every registered builder is listed or named internal).
 __all__ = [
-    "abs", "add", "arctan", "as_tensor", "astype", "broadcast_to", "clip", "concatenate",
-    "constant", "cos", "count", "divide", "dot", "equal", "exp", "expand_dims", "expm1",
-    "getitem", "greater", "greater_equal", "input", "less", "less_equal", "log", "log1p",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
-    "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer", "power", "relu",
-    "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square", "squeeze",
-    "stack", "stop_gradient", "subtract", "sum", "sum_to", "tan", "tanh", "transpose",
-    "where", "zeros_like",
+    "abs", "add", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "cos",
+    "divide", "dot", "equal", "erf", "exp", "expand_dims", "expm1", "greater", "greater_equal", "input",
+    "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum",
+    "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer",
+    "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square",
+    "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "transpose", "where",
+    "zeros_like",
 ]
+PUBLIC = tuple(__all__)
+INTERNAL = ("as_tensor", "count", "getitem", "sum_to")  # builders graphc uses, users do not

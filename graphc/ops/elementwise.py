@@ -29,6 +29,13 @@ def _as_float(x: np.ndarray) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
+def _special() -> Any:
+    """scipy.special, imported on first use: `import graphc` stays fast."""
+    import scipy.special
+
+    return scipy.special
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """Overflow-free logistic: exp of a non-positive number only."""
     x = _as_float(x)
@@ -115,6 +122,10 @@ TANH = elementwise("tanh", np.tanh, finite="if_inputs", arity=1, scalar="tanh_{s
                    vjp=lambda g, out, a: (times(g, 1 - square(out)),))
 ARCTAN = elementwise("arctan", np.arctan, finite="if_inputs", arity=1, scalar="math.atan({0})",
                      vjp=lambda g, out, a: (times(g, 1 / (1 + square(a))),))
+ERF = elementwise("erf", lambda x: _special().erf(x), finite="if_inputs", arity=1,
+                  scalar="math.erf({0})", dtype=float_dtype,
+                  # d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
+                  vjp=lambda g, out, a: (times(g, 1.1283791670955126 * exp(negative(square(a)))),))
 
 # --------------------------------------------------------------- activations
 
@@ -212,6 +223,8 @@ cos = _unary(COS)
 tan = _unary(TAN)
 tanh = _unary(TANH)
 arctan = _unary(ARCTAN)
+erf = _unary(ERF)
+erf.__doc__ = "Elementwise erf, as scipy.special.erf."
 sigmoid = _unary(SIGMOID)
 relu = _unary(RELU)
 softplus = _unary(SOFTPLUS)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import blocks
+from .. import policy
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
 from .loops import reduction_layout
@@ -54,7 +54,7 @@ __all__ = ["OUTLINE_KERNEL_CALLS", "RANGE_FLAG", "REDUCED_KERNELS", "SCALAR_KERN
 
 def kernel_calls(plan: Schedule, skip: Sequence[Group] = ()) -> int:
     """Scalar-kernel call sites the generated loops of `plan` will contain (`skip`: interpreted)."""
-    return blocks.kernel_calls([node for unit in plan.units
+    return policy.kernel_calls([node for unit in plan.units
                                 if isinstance(unit, Group) and unit not in skip
                                 for node in unit.members])
 
@@ -73,7 +73,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     outer loop of each group that allows it into a `prange`.
     """
     names = list(output_names or ()) + [None] * (len(plan.outputs) - len(output_names or ()))
-    interpreted = blocks.choose(plan)
+    interpreted = policy.choose(plan)
     inline = kernel_calls(plan, skip=list(interpreted)) <= OUTLINE_KERNEL_CALLS
     generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
     generator.bind_input_sizes()

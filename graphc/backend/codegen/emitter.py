@@ -19,7 +19,7 @@ from ... import dtypes, shapes
 from ...errors import GraphcError
 from ...ir import Node
 from ...printing import format_attrs, type_string
-from ..blocks import uniform as _uniform
+from ..interpreter.opcodes import uniform as _uniform
 from ..library import HELPERS
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Schedule, kind

@@ -49,7 +49,7 @@ class Generated:
     kernels_inlined: bool = True  # False: kernels are calls (a graph with many call sites)
     parallel: bool = False  # some loops are `prange`: jit with parallel=True
     range_flag: bool = False  # the function returns one more value: RANGE_FLAG
-    interpreted: int = 0  # groups run by the block interpreter (blocks.py)
+    interpreted: int = 0  # groups run by the block interpreter (interpreter/)
     instructions: int = 0  # their program rows, in all
 
 
