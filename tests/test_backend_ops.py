@@ -45,8 +45,8 @@ def _values(op: Any, sample: Sample, rng: np.random.Generator) -> list[np.ndarra
     for position, shape in enumerate(sample.shapes):
         dtype = np.dtype(sample.dtypes[position] if sample.dtypes else "float64")
         domain = op.domain[position] if position < len(op.domain) else REAL
-        if dtype.kind in "iu":
-            values.append(rng.integers(-1, 6, size=shape).astype(dtype))
+        if dtype.kind in "iu":  # labels and the like: in range (one_hot refuses others)
+            values.append(rng.integers(0, 4, size=shape).astype(dtype))
         else:
             values.append(domain.sample(rng, shape).astype(dtype))
     return values

@@ -71,4 +71,4 @@ __all__ = [
     "zeros_like",
 ]
 PUBLIC = tuple(__all__)
-INTERNAL = ("as_tensor", "count", "getitem", "sum_to")  # builders graphc uses, users do not
+INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to")  # builders graphc uses, users do not
