@@ -5,7 +5,7 @@ Build a graph with NumPy-named ops on symbolic inputs, differentiate it with
 one function that returns the loss and every gradient.
 """
 
-from . import optim
+from . import dask, optim
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
@@ -86,6 +86,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DTypeError", "Function", "GradientCheckError", "GraphcError", "InputError",
     "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "abs", "add", "arctan",
+    "dask",
     "astype", "broadcast_to", "check_grad", "check_node_grads", "clip", "compile", "concatenate",
     "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",
     "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacobian", "jvp", "less",
