@@ -8,12 +8,14 @@ the test that kills a worker runs last.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,7 +154,7 @@ def test_a_graphc_error_on_a_worker_names_the_chunk(client: Any, f_sum: gc.Funct
 def test_objective_fits_like_scipy_in_one_process(client: Any, arrays: dict[str, np.ndarray]) -> None:
     from scipy.optimize import minimize
 
-    f_mean = gc.compile(*logistic_terms(mean=True))
+    f_mean = gc.compile(*logistic_terms(mean=True), backend="numpy")  # numba: the tests above
     fun = gc.dask.objective(f_mean, chunked(arrays), params(arrays), combine="mean", client=client)
 
     def local(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -174,6 +176,16 @@ def test_objective_checks_its_function(arrays: dict[str, np.ndarray], f_sum: gc.
         gc.dask.objective(f_sum, chunked(arrays), {"W": arrays["W"], "b": arrays["b"], "X": 1.0})
     with pytest.raises(gc.GraphcError, match="flat vector of 5"):
         gc.dask.objective(f_sum, chunked(arrays), params(arrays))(np.zeros(4))
+
+
+def test_the_docs_code_runs(client: Any) -> None:
+    """docs/distributed.md's blocks in order, connected to this module's cluster
+    instead of starting another LocalCluster (the one line that differs)."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "distributed.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.S))
+    start = "LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)"
+    assert start in code
+    exec(compile(code.replace(start, repr(client.scheduler.address)), "distributed.md", "exec"), {})
 
 
 def test_graphc_imports_without_dask_and_says_how_to_install_it() -> None:
