@@ -110,3 +110,12 @@ def test_another_process_computes_the_same(spawned: Any, backend: str, options: 
         assert stats["cache_hit"] and stats["parallel"] == options.get("parallel", False)
     if options.get("tiered"):
         assert stats["tiered"] and stats["calls"]["numpy"] + stats["calls"]["numba"] == 1
+
+
+def test_joblib_processes_run_it(values: tuple[np.ndarray, ...]) -> None:
+    joblib = pytest.importorskip("joblib")
+    f = logistic("numpy")
+    outputs = joblib.Parallel(n_jobs=2)(joblib.delayed(f)(*values) for _ in range(2))
+    for result in outputs:
+        for ours, theirs in zip(result, numpy_logistic(*values)):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12)
