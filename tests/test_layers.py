@@ -15,8 +15,9 @@ other (they are the wiring).
 Every import counts, including those inside functions (lazy imports).
 
 Third-party rules: numba is imported only in graphc/backend/compile.py;
-networkx and pydot only in graphc/viz.py, and there only inside functions, so
-`import graphc` stays fast and works without them.
+networkx and pydot only in graphc/viz.py, dask and distributed only in
+graphc/dask.py, and there only inside functions, so `import graphc` stays fast
+and works without them.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ LAYERS: dict[str, int] = {
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 THIRD_PARTY_HOMES = {"numba": {"graphc.backend.compile"},
-                     "networkx": {"graphc.viz"}, "pydot": {"graphc.viz"}}
-MUST_BE_LAZY = {"networkx", "pydot"}
+                     "networkx": {"graphc.viz"}, "pydot": {"graphc.viz"},
+                     "dask": {"graphc.dask"}, "distributed": {"graphc.dask"}}
+MUST_BE_LAZY = {"networkx", "pydot", "dask", "distributed"}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -169,7 +171,8 @@ def test_the_checker_catches_breaches(module: str, source: str, complaint: str |
 
 def test_import_graphc_loads_neither_numba_nor_networkx() -> None:
     code = ("import sys, graphc; "
-            "print(sorted(m for m in ('numba', 'networkx', 'pydot') if m in sys.modules))")
+            "print(sorted(m for m in ('numba', 'networkx', 'pydot', 'dask', 'distributed') "
+            "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=PACKAGE.parent)
     assert result.stdout.strip() == "[]"
