@@ -117,7 +117,7 @@ def on_cluster(f: gc.Function, args: argparse.Namespace, params: dict[str, np.nd
     from distributed import Client, LocalCluster
 
     per_worker = args.rows * args.features * 8 / workers
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0",
                       memory_limit=int(3 * per_worker + 2**30)) as cluster, Client(cluster) as client:
         data = dask_data(chunk_sizes(args.rows, args.chunk_rows), args.features)
         data = dict(zip(data, client.persist(list(data.values()))))
@@ -134,7 +134,7 @@ def out_of_core(f: gc.Function, args: argparse.Namespace, params: dict[str, np.n
     limit = parse_bytes(args.ooc_memory)
     rows = 4 * limit // (args.features * 8 + 8) + 1
     sizes = chunk_sizes(rows, args.chunk_rows)
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0",
                       memory_limit=limit) as cluster, Client(cluster) as client:
         start = time.perf_counter()
         result = gc.dask.map_reduce(f, dask_data(sizes, args.features), params, client=client)

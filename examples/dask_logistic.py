@@ -70,7 +70,7 @@ def connect(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.scheduler:
         return Client(args.scheduler), None
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                           processes=not args.in_process, dashboard_address=None)
+                           processes=not args.in_process, dashboard_address=":0")
     return Client(cluster), cluster
 
 

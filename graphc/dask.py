@@ -12,9 +12,9 @@ per-chunk work; the chunking, scheduling, data movement, retries and clusters
 
 `data` are dask arrays cut into chunks along axis 0 only, with the same row
 chunks; `params` are NumPy arrays, sent to the workers once per call
-(not once per task, see `_shared`); the Function travels by pickle (graph + options,
-graphc/portable.py) and is rebuilt once per worker process through the disk
-cache. Each chunk's outputs are added by a tree reduction (`split_every`
+(not once per task, see `_shared`); the Function travels as its pickled
+state (graph + options, graphc/portable.py) and is rebuilt once per worker
+process through the disk cache. Each chunk's outputs are added by a tree reduction (`split_every`
 partials per node, a fixed tree, so a rerun gives the same bits whichever
 worker ran what) into NumPy arrays on the client.
 
@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from . import portable
 from .api import Function
 from .errors import GraphcError
 
@@ -121,6 +122,9 @@ def _chunks(data: Mapping[str, Any]) -> Chunks:
                 f"data {name!r} is chunked along axis {split[0]} too "
                 f"(chunks {array.chunks[split[0]]}); each chunk must hold whole rows: "
                 f"{name}.rechunk({{{split[0]}: -1}})")
+        if any(np.isnan(size) for size in array.chunks[0]):
+            raise GraphcError(f"data {name!r} has chunks of unknown size (after a filter or "
+                              f"map_blocks that changed them): {name}.compute_chunk_sizes() first")
         if not reference:
             reference, row_chunks = name, array.chunks[0]
         elif array.chunks[0] != row_chunks:
@@ -141,19 +145,29 @@ def _short(chunks: tuple[int, ...]) -> str:
     return text if len(text) < 60 else text[:56] + "...)"
 
 
-def evaluate_chunk(function: Function, index: int, rows: tuple[int, int], total: int,
+def evaluate_chunk(state: dict[str, Any], index: int, rows: tuple[int, int], total: int,
                    weight: float | None, params: dict[str, Any], names: tuple[str, ...],
                    *blocks: np.ndarray) -> list[np.ndarray]:
-    """One chunk's outputs (on a worker): `function` on its rows and the params.
+    """One chunk's outputs (on a worker): the function of `state` on its rows and the params.
 
-    A graphc error is raised again as the same type, naming the chunk.
+    The function arrives as its pickled state (plain data) and is rebuilt here
+    (once per process, portable.rebuild keeps it), so a function that cannot be
+    rebuilt on a worker is an error of this task, reported to the caller, not a
+    message the worker fails to read. A graphc error is raised again as the
+    same type, naming the chunk.
     """
     arguments = dict(params)
     arguments.update(zip(names, blocks))
     try:
+        function = portable.rebuild(state)
         results = function(**arguments)
     except GraphcError as exc:
-        raise type(exc)(f"chunk {index} (rows {rows[0]}:{rows[1]} of {total}): {exc}") from None
+        message = f"chunk {index} (rows {rows[0]}:{rows[1]} of {total}): {exc}"
+        try:
+            renamed = type(exc)(message)
+        except TypeError:  # an error type with other constructor arguments
+            renamed = GraphcError(message)
+        raise renamed from None
     results = [results] if function.structure == "single" else list(results)
     if weight is not None:
         return [np.asarray(np.asarray(r) * weight) for r in results]  # 0-d stays an array
@@ -201,8 +215,8 @@ def map_reduce(function: Function, data: Mapping[str, Any], params: Mapping[str,
     params = dict(params or {})
     _split_inputs(function, data, params)
     arrays = {name: np.asarray(value) for name, value in params.items()}
-    return _run(function, _chunks(data), _shared(function, "function"), _shared(arrays, "params"),
-                combine, _client(client), split_every)
+    return _run(function, _chunks(data), _shared(portable.state_of(function), "function"),
+                _shared(arrays, "params"), combine, _client(client), split_every)
 
 
 def _shared(value: Any, kind: str) -> Any:
@@ -214,17 +228,10 @@ def _shared(value: Any, kind: str) -> Any:
     scattered value lost with its worker cannot be recovered, while a key of
     the graph is simply computed again (the "worker dies" case).
     """
-    import hashlib
-    import pickle
-
     from dask import delayed
     from dask.base import tokenize
 
-    if kind == "function":  # its pickle is its graph and options (graphc/portable.py)
-        token = hashlib.sha256(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
-    else:
-        token = tokenize(value)
-    return delayed(value, name=f"graphc-{kind}-{token[:32]}", traverse=False)
+    return delayed(value, name=f"graphc-{kind}-{tokenize(value)[:32]}", traverse=False)
 
 
 def _run(function: Function, chunks: Chunks, function_ref: Any, params_ref: Any,
@@ -284,7 +291,7 @@ class Objective:
         self.x0 = np.concatenate([value.ravel() for value in starts.values()]).astype(np.float64)
         _split_inputs(function, self.data, starts)
         self._chunks = _chunks(self.data)
-        self._function_ref = _shared(function, "function")
+        self._function_ref = _shared(portable.state_of(function), "function")
         self.evaluations = 0
 
     def unflatten(self, x: Sequence[float] | np.ndarray) -> dict[str, np.ndarray]:

@@ -70,6 +70,7 @@ def state_of(function: Function) -> dict[str, Any]:
                                              "tiered": False, "parallel": False}),
         "simplify": function.stats.get("simplify"),
     }
+    state["key"] = _key(state)
     function.__dict__["_portable_state"] = state
     return state
 
@@ -87,9 +88,7 @@ def rebuild(state: dict[str, Any]) -> Function:
             f"this Function was pickled by another version of graphc (code {state.get('code')}, "
             f"this process has {_code_version()}): install the same graphc in every process "
             "that receives compiled functions (every Dask worker)")
-    key = hashlib.sha256(pickle.dumps(
-        {k: v for k, v in state.items() if k != "simplify"},
-        protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
+    key = state.get("key") or _key(state)  # a task per chunk rebuilds: keep this cheap
     with _lock:
         function = _rebuilt.get(key)
         if function is None:
@@ -99,6 +98,12 @@ def rebuild(state: dict[str, Any]) -> Function:
                 _rebuilt.popitem(last=False)
         _rebuilt.move_to_end(key)
     return function
+
+
+def _key(state: dict[str, Any]) -> str:
+    """The digest of what defines the function (everything but stats and the key itself)."""
+    defining = {k: v for k, v in state.items() if k not in ("simplify", "key")}
+    return hashlib.sha256(pickle.dumps(defining, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
 
 
 def _build(state: dict[str, Any]) -> Function:

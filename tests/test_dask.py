@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc import portable
 
 pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -35,7 +36,7 @@ LAMBDA = 0.1
 def client() -> Iterator[Any]:
     """2 worker processes, 1 thread each; not the default client, so tests pass it explicitly."""
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit="1GiB")
+                                       dashboard_address=":0", memory_limit="1GiB")
     client = distributed.Client(cluster, set_as_default=False)
     try:
         yield client
@@ -126,6 +127,9 @@ def test_misaligned_chunks_are_refused(client: Any, f_sum: gc.Function,
     data = dict(chunked(arrays), X=da.from_array(arrays["X"], chunks=(CHUNK, 2)))
     with pytest.raises(gc.GraphcError, match=r"'X' is chunked along axis 1 too"):
         gc.dask.map_reduce(f_sum, data, params(arrays), client=client)
+    data = dict(chunked(arrays), y=chunked(arrays)["y"][chunked(arrays)["y"] > -1])  # sizes unknown
+    with pytest.raises(gc.GraphcError, match=r"'y' has chunks of unknown size.*compute_chunk_sizes"):
+        gc.dask.map_reduce(f_sum, data, params(arrays), client=client)
     with pytest.raises(gc.GraphcError, match=r"'y' is a ndarray; data must be dask arrays"):
         gc.dask.map_reduce(f_sum, dict(chunked(arrays), y=arrays["y"]), params(arrays))
 
@@ -149,6 +153,14 @@ def test_a_graphc_error_on_a_worker_names_the_chunk(client: Any, f_sum: gc.Funct
     data["X"] = data["X"].map_blocks(drop_a_row_in_chunk_3, dtype=float)  # metadata now lies
     with pytest.raises(gc.InputError, match=r"^chunk 3 \(rows 390:520 of 1000\): input 'y'"):
         gc.dask.map_reduce(f_sum, data, params(arrays), client=client)
+
+
+def test_a_worker_with_another_graphc_reports_it(client: Any, arrays: dict[str, np.ndarray]) -> None:
+    f = gc.compile(*logistic_terms(mean=False), backend="numpy")
+    state = portable.state_of(f)  # what travels; as if made by other graphc code:
+    f.__dict__["_portable_state"] = dict(state, code="0123456789abcdef", key=None)
+    with pytest.raises(gc.GraphcError, match="another version of graphc"):
+        gc.dask.map_reduce(f, chunked(arrays), params(arrays), client=client)
 
 
 def test_objective_fits_like_scipy_in_one_process(client: Any, arrays: dict[str, np.ndarray]) -> None:
@@ -183,7 +195,7 @@ def test_the_docs_code_runs(client: Any) -> None:
     instead of starting another LocalCluster (the one line that differs)."""
     text = (Path(__file__).resolve().parent.parent / "docs" / "distributed.md").read_text()
     code = "\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.S))
-    start = "LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)"
+    start = "LocalCluster(n_workers=2, threads_per_worker=1)"
     assert start in code
     exec(compile(code.replace(start, repr(client.scheduler.address)), "distributed.md", "exec"), {})
 
