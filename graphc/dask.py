@@ -81,6 +81,16 @@ class Chunks:
     blocks: tuple[tuple[Any, ...], ...]  # blocks[chunk] = one dask Delayed per name
 
 
+def _check_options(caller: str, function: Any, combine: str, split_every: int) -> None:
+    _require_dask()
+    if not isinstance(function, Function):
+        raise GraphcError(f"{caller} needs a compiled gc.Function, got {type(function).__name__}")
+    if combine not in COMBINES:
+        raise GraphcError(f"combine must be 'sum' or 'mean', got {combine!r}")
+    if split_every < 2:
+        raise GraphcError(f"split_every must be at least 2, got {split_every}")
+
+
 def _split_inputs(function: Function, data: Mapping[str, Any],
                   params: Mapping[str, Any]) -> None:
     """Every input of `function` is in exactly one of data and params."""
@@ -205,13 +215,7 @@ def map_reduce(function: Function, data: Mapping[str, Any], params: Mapping[str,
     Client (default: the current one; with none, Dask's local threads).
     Returns the outputs like `function` does (one array, a list or a tuple).
     """
-    _require_dask()
-    if not isinstance(function, Function):
-        raise GraphcError(f"map_reduce needs a compiled gc.Function, got {type(function).__name__}")
-    if combine not in COMBINES:
-        raise GraphcError(f"combine must be 'sum' or 'mean', got {combine!r}")
-    if split_every < 2:
-        raise GraphcError(f"split_every must be at least 2, got {split_every}")
+    _check_options("map_reduce", function, combine, split_every)
     params = dict(params or {})
     _split_inputs(function, data, params)
     arrays = {name: np.asarray(value) for name, value in params.items()}
@@ -270,9 +274,7 @@ class Objective:
 
     def __init__(self, function: Function, data: Mapping[str, Any], params: Mapping[str, Any],
                  *, combine: str = "sum", client: Any = None, split_every: int = 8) -> None:
-        _require_dask()
-        if not isinstance(function, Function):
-            raise GraphcError(f"objective needs a compiled gc.Function, got {type(function).__name__}")
+        _check_options("objective", function, combine, split_every)
         if len(function.outputs) != 1 + len(params) or function.structure == "single":
             raise GraphcError(
                 f"objective's Function must return [loss, one gradient per param] "
@@ -287,7 +289,9 @@ class Objective:
         starts = {name: np.asarray(value) for name, value in params.items()}
         self.names = tuple(starts)
         self.shapes = {name: value.shape for name, value in starts.items()}
-        self.dtypes = {name: value.dtype for name, value in starts.items()}
+        # Each param in its input's dtype (a start value written as 0 must not make it an int).
+        declared = {str(node.name): node.dtype for node in function.inputs}
+        self.dtypes = {name: declared.get(name, value.dtype) for name, value in starts.items()}
         self.x0 = np.concatenate([value.ravel() for value in starts.values()]).astype(np.float64)
         _split_inputs(function, self.data, starts)
         self._chunks = _chunks(self.data)

@@ -188,6 +188,10 @@ def test_objective_checks_its_function(arrays: dict[str, np.ndarray], f_sum: gc.
         gc.dask.objective(f_sum, chunked(arrays), {"W": arrays["W"], "b": arrays["b"], "X": 1.0})
     with pytest.raises(gc.GraphcError, match="flat vector of 5"):
         gc.dask.objective(f_sum, chunked(arrays), params(arrays))(np.zeros(4))
+    with pytest.raises(gc.GraphcError, match="combine must be"):
+        gc.dask.objective(f_sum, chunked(arrays), params(arrays), combine="average")
+    fun = gc.dask.objective(f_sum, chunked(arrays), {"W": [0, 0, 0, 0], "b": 0})  # ints given
+    assert fun.unflatten(np.full(5, 0.5))["b"].dtype == np.float64  # the input's dtype
 
 
 def test_the_docs_code_runs(client: Any) -> None:
