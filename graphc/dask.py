@@ -235,7 +235,8 @@ def _shared(value: Any, kind: str) -> Any:
     from dask import delayed
     from dask.base import tokenize
 
-    return delayed(value, name=f"graphc-{kind}-{tokenize(value)[:32]}", traverse=False)
+    token = value["key"] if kind == "function" else tokenize(value)  # a state carries its digest
+    return delayed(value, name=f"graphc-{kind}-{token[:32]}", traverse=False)
 
 
 def _run(function: Function, chunks: Chunks, function_ref: Any, params_ref: Any,
