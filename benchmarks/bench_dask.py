@@ -90,18 +90,24 @@ def difference(ours: Any, theirs: Any) -> float:
                for a, b in zip(ours, theirs))
 
 
-def timed(call: Any, repeat: int) -> tuple[float, Any]:
+def timed(call: Any, repeat: int, cpu: Any = time.process_time) -> tuple[float, float, Any]:
+    """(median seconds per call, CPU seconds per call summed over the processes, result).
+
+    The CPU time does not grow when other jobs take the cores, so on a busy
+    machine it shows the parallel efficiency the wall time cannot: 2 workers
+    spending the CPU time of 1 would run 2x faster on 2 idle cores."""
     result = call()  # warm-up: workers load f, the cluster settles
     samples = []
+    cpu_start = cpu()
     for _ in range(repeat):
         start = time.perf_counter()
         result = call()
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
+    return statistics.median(samples), (cpu() - cpu_start) / repeat, result
 
 
 def one_process(f: gc.Function, args: argparse.Namespace, params: dict[str, np.ndarray],
-                ) -> tuple[float, Any]:
+                ) -> tuple[float, float, Any]:
     sizes = chunk_sizes(args.rows, args.chunk_rows)
     X = np.empty((args.rows, args.features))
     y = np.empty(args.rows)
@@ -113,7 +119,7 @@ def one_process(f: gc.Function, args: argparse.Namespace, params: dict[str, np.n
 
 
 def on_cluster(f: gc.Function, args: argparse.Namespace, params: dict[str, np.ndarray],
-               workers: int) -> tuple[float, Any]:
+               workers: int) -> tuple[float, float, Any]:
     from distributed import Client, LocalCluster
 
     per_worker = args.rows * args.features * 8 / workers
@@ -122,7 +128,12 @@ def on_cluster(f: gc.Function, args: argparse.Namespace, params: dict[str, np.nd
         data = dask_data(chunk_sizes(args.rows, args.chunk_rows), args.features)
         data = dict(zip(data, client.persist(list(data.values()))))
         client.wait_for_workers(workers)
-        return timed(lambda: gc.dask.map_reduce(f, data, params, client=client), args.repeat)
+
+        def worker_cpu() -> float:
+            return sum(client.run(time.process_time).values())
+
+        return timed(lambda: gc.dask.map_reduce(f, data, params, client=client), args.repeat,
+                     worker_cpu)
 
 
 def out_of_core(f: gc.Function, args: argparse.Namespace, params: dict[str, np.ndarray],
@@ -164,27 +175,28 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(1)
     params = {"W": rng.normal(size=args.features) * 0.1, "b": np.array(0.1)}
     load = os.getloadavg()
-    single, reference = one_process(f, args, params)
-    rows = [("one process (numba, 1 thread)", single, None)]
+    single, single_cpu, reference = one_process(f, args, params)
+    rows = [("one process (numba, 1 thread)", single, single_cpu, None)]
     for workers in (1, 2):
-        seconds, result = on_cluster(f, args, params, workers)
-        rows.append((f"LocalCluster, {workers} worker{'s' * (workers > 1)} x 1 thread", seconds,
+        seconds, cpu, result = on_cluster(f, args, params, workers)
+        rows.append((f"LocalCluster, {workers} worker{'s' * (workers > 1)} x 1 thread", seconds, cpu,
                      difference(result, reference)))
     gigabytes = need / 1e9
     print(f"\nLoss + gradient of logistic regression, {args.rows:,} rows x {args.features} features "
           f"(float64, {gigabytes:.1f} GB), chunks of {args.chunk_rows:,} rows; median of {args.repeat}; "
           f"load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)\n")
-    print("| configuration | seconds per call | rows/s | vs 1 worker | max rel. difference vs one process |")
-    print("|---|---|---|---|---|")
+    print("| configuration | seconds per call | rows/s | vs 1 worker | CPU seconds per call "
+          "(all workers) | max rel. difference vs one process |")
+    print("|---|---|---|---|---|---|")
     one_worker = rows[1][1]
-    for name, seconds, diff in rows:
+    for name, seconds, cpu, diff in rows:
         print(f"| {name} | {seconds:.3f} | {args.rows / seconds:.3g} | {one_worker / seconds:.2f}x | "
-              f"{'reference' if diff is None else f'{diff:.1e}'} |")
+              f"{cpu:.3f} | {'reference' if diff is None else f'{diff:.1e}'} |")
     if not args.skip_ooc:
         ooc = out_of_core(f, args, params)
         print(f"| out of core: 2 workers, memory_limit {ooc['limit'] / 2**30:.2f} GiB each, "
               f"{ooc['rows']:,} rows ({ooc['bytes'] / 2**30:.2f} GiB, generated during the call) | "
-              f"{ooc['seconds']:.3f} | {ooc['rows'] / ooc['seconds']:.3g} | - | "
+              f"{ooc['seconds']:.3f} | {ooc['rows'] / ooc['seconds']:.3g} | - | - | "
               f"{ooc['difference']:.1e} (vs the chunks added here) |")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
