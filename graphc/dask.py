@@ -235,7 +235,7 @@ def _shared(value: Any, kind: str) -> Any:
     from dask import delayed
     from dask.base import tokenize
 
-    token = value["key"] if kind == "function" else tokenize(value)  # a state carries its digest
+    token = (kind == "function" and value.get("key")) or tokenize(value)  # a state carries its digest
     return delayed(value, name=f"graphc-{kind}-{token[:32]}", traverse=False)
 
 
