@@ -5,8 +5,8 @@ Build a graph with NumPy-named ops on symbolic inputs, differentiate it with
 one function that returns the loss and every gradient.
 """
 
+from . import dask, optim, special
 from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) builds gc.exp
-from . import optim, special
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArgumentError", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
     "GraphcError", "InputError", "NotDifferentiableError", "ShapeError", "Tensor", "__version__",
-    "check_grad", "check_node_grads", "compile", "format_graph", "grad", "hessian", "hvp",
+    "check_grad", "check_node_grads", "compile", "dask", "format_graph", "grad", "hessian", "hvp",
     "jacfwd", "jacobian", "jacrev", "jvp", "optim", "simplify", "special", "to_dot", "to_networkx",
     "vjp", "vmap", *_PUBLIC,
 ]

@@ -42,6 +42,9 @@ class Function:
     # make_fast_call); None: every call takes the general path.
     fast: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     requirements: list[calling.Requirement] | None = None  # size equalities to check per call
+    # How compile built it (backend, names, tiered, parallel): what a pickle
+    # carries, with the graph, to build it again in another process.
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.requirements is None:
@@ -57,6 +60,14 @@ class Function:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._general(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the graph and the options, not machine code: the receiving process
+        compiles again through the disk cache (graphc/portable.py), so a Function
+        travels to multiprocessing, joblib and Dask workers."""
+        from . import portable
+
+        return portable.rebuild, (portable.state_of(self),)
 
     def _general(self, *args: Any, **kwargs: Any) -> Any:
         """Any call: arguments by position or name, converted and checked (calling.py)."""
@@ -223,11 +234,22 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     stats: dict[str, Any] = {}
     if simplify:
         output_nodes, stats["simplify"] = _simplified(input_nodes, output_nodes)
+    options = {"backend": backend, "names": names, "tiered": tiered, "parallel": parallel}
+    return build(input_nodes, output_nodes, structure, requirements, stats, options)
+
+
+def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structure: str,
+          requirements: list[calling.Requirement], stats: dict[str, Any],
+          options: dict[str, Any]) -> Function:
+    """The Function for a finished (simplified) graph: compile's last step, and what
+    an unpickled Function is rebuilt with (graphc/portable.py)."""
+    backend, names = options["backend"], options["names"]
+    tiered, parallel = options["tiered"], options["parallel"]
     if backend == "numpy":
         source = printing.format_graph(output_nodes, input_nodes)
         return Function(input_nodes, output_nodes, structure, backend,
                         numpy_runner(input_nodes, output_nodes), source, stats,
-                        requirements=requirements)
+                        requirements=requirements, options=options)
     if backend == "numba" and tiered:
         from .backend.tiered import compile_tiered
 
@@ -235,14 +257,14 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
             input_nodes, output_nodes, names, structure, requirements,
             numpy_runner(input_nodes, output_nodes), stats, parallel)
         return Function(input_nodes, output_nodes, structure, backend, tiered_runner,
-                        make_source, stats, None, requirements)
+                        make_source, stats, None, requirements, options)
     if backend == "numba":
         from .backend.jit import compile_graph
 
         compiled = compile_graph(input_nodes, output_nodes, names, structure, requirements, parallel)
         stats.update(compiled.stats.as_dict())
         return Function(input_nodes, output_nodes, structure, backend, compiled.runner,
-                        compiled.source, stats, compiled.fast, requirements)
+                        compiled.source, stats, compiled.fast, requirements, options)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")
 
 

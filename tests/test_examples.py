@@ -79,3 +79,10 @@ def test_backprop_graph_draws_the_textbook_numbers(tmp_path: Path,
     assert result == {"loss": 3.0, "dw": 2.0, "db": 1.0}
     dot = (tmp_path / "backprop.dot").read_text()
     assert "value 7" in dot and "grad 2" in dot and "grad 1" in dot
+
+
+def test_dask_logistic_fits_like_one_process() -> None:
+    pytest.importorskip("distributed")
+    result = load("dask_logistic").main(["--rows", "20000", "--chunk-rows", "5000", "--in-process",
+                                         "--backend", BACKEND])
+    assert result["weights"] < 1e-6 and result["loss_difference"] < 1e-10

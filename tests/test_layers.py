@@ -16,9 +16,9 @@ Every import counts, including those inside functions (lazy imports).
 
 Third-party rules: numba and llvmlite are imported only in graphc/backend/jit.py,
 runtime.py, numba_hooks.py and interpreter/link.py (numba_hooks.py alone touches
-Numba internals);
-networkx and pydot only in graphc/viz.py, and there only inside functions, so
-`import graphc` stays fast and works without them.
+Numba internals); networkx and pydot only in graphc/viz.py, dask and distributed
+only in graphc/dask.py, and there only inside functions, so `import graphc` stays
+fast and works without them.
 """
 
 from __future__ import annotations
@@ -56,13 +56,15 @@ LAYERS: dict[str, int] = {
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.lower": 4,
     "graphc": 5, "graphc.special": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
+    "graphc.portable": 5, "graphc.dask": 5,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
                "graphc.backend.interpreter.link"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
-                     "networkx": {"graphc.viz"}, "pydot": {"graphc.viz"}}
-MUST_BE_LAZY = {"networkx", "pydot"}
+                     "networkx": {"graphc.viz"}, "pydot": {"graphc.viz"},
+                     "dask": {"graphc.dask"}, "distributed": {"graphc.dask"}}
+MUST_BE_LAZY = {"networkx", "pydot", "dask", "distributed"}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -179,7 +181,8 @@ def test_the_checker_catches_breaches(module: str, source: str, complaint: str |
 
 def test_import_graphc_loads_neither_numba_nor_networkx() -> None:
     code = ("import sys, graphc; "
-            "print(sorted(m for m in ('numba', 'networkx', 'pydot') if m in sys.modules))")
+            "print(sorted(m for m in ('numba', 'networkx', 'pydot', 'dask', 'distributed') "
+            "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=PACKAGE.parent)
     assert result.stdout.strip() == "[]"
