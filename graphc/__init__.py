@@ -10,9 +10,11 @@ from . import printing as _printing  # noqa: F401 - installs the text form of te
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import (
+    CacheWarning,
     DTypeError,
     GradientCheckError,
     GraphcError,
+    GraphcWarning,
     InputError,
     NotDifferentiableError,
     ShapeError,
@@ -84,7 +86,8 @@ from .viz import to_dot, to_networkx
 __version__ = "0.1.0"
 
 __all__ = [
-    "DTypeError", "Function", "GradientCheckError", "GraphcError", "InputError",
+    "CacheWarning", "DTypeError", "Function", "GradientCheckError", "GraphcError", "GraphcWarning",
+    "InputError",
     "NotDifferentiableError", "ShapeError", "Tensor", "__version__", "abs", "add", "arctan",
     "astype", "broadcast_to", "check_grad", "check_node_grads", "clip", "compile", "concatenate",
     "constant", "cos", "divide", "dot", "equal", "exp", "expand_dims", "expm1", "format_graph",

@@ -7,8 +7,9 @@ text, and writing it atomically (temporary file + os.replace). An existing
 file with the right content is never rewritten, because Numba's own cache
 (`__pycache__/*.nbi|*.nbc` beside it) is keyed on the file's timestamp. An
 entry whose content does not match its name (a torn or edited file) is
-rewritten and its stale Numba cache files are removed. Imports: standard
-library only (layer L4); entry point `store(source)`.
+rewritten and its stale Numba cache files are removed. Whether the
+directory may be used at all (owner, modes, symlinks) is trust.py's job.
+Imports: standard library, errors, trust (layer L4); entry point `store(source)`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+from ..errors import GraphcError
+from . import trust
 
 ENVIRONMENT_VARIABLE = "GRAPHC_CACHE_DIR"
 
@@ -62,9 +66,27 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 def store(source: str, key: str) -> tuple[Path, bool]:
     """Put the source in the cache under the hash of `key` (the source plus what it links).
 
-    Returns its path and whether a good copy was there already.
+    Returns its path and whether a good copy was there already. The directory
+    is the configured one if it can be trusted (trust.py), else a private
+    one; a write that fails (disk full, read-only) moves this process to the
+    private directory with a CacheWarning instead of failing the compile.
     """
-    directory = cache_dir()
+    configured = cache_dir()
+    while True:
+        directory = trust.directory(configured)
+        if directory is None:
+            raise GraphcError(
+                f"graphc cannot write the generated code anywhere: the cache directory "
+                f"{configured} and a temporary directory ({tempfile.gettempdir()}) both failed; "
+                "set GRAPHC_CACHE_DIR (or TMPDIR) to a writable directory of your own")
+        try:
+            return _store_in(directory, source, key)
+        except OSError as exc:
+            trust.demote(directory, f"could not be written ({exc.strerror or exc})",
+                         "free some space or make it writable, or set GRAPHC_CACHE_DIR elsewhere")
+
+
+def _store_in(directory: Path, source: str, key: str) -> tuple[Path, bool]:
     path = directory / (module_name(key) + ".py")
     try:
         existing = path.read_text(encoding="utf-8")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import pickle
 import sys
 import textwrap
 import time
@@ -29,7 +28,7 @@ import numpy as np
 from .. import interpret
 from ..errors import GraphcError
 from ..ir import Node
-from . import blocks, cache, kernels, library
+from . import blocks, cache, concurrency, kernels, library, recovery
 from .codegen import REDUCED_KERNELS, SCALAR_KERNELS, Generated, fresh, generate
 
 _jitted: dict[str, Any] = {}
@@ -323,19 +322,22 @@ def finish(prepared: Prepared, structure: str = "list",
         [_numba_type(i.dtype, i.ndim) for i in inputs]
         + [_numba_type(c.dtype, c.ndim) for c in generated.constants])
     options = dict(JIT_OPTIONS, parallel=generated.parallel)
-    for number in range(generated.parts if generated.parts > 1 else 0):
-        part = f"{generated.function_name}_part{number}"
-        setattr(module, part, numba.njit(**options)(getattr(module, part)))
+    parts = [f"{generated.function_name}_part{n}" for n in range(generated.parts)
+             if generated.parts > 1]
+    originals = {part: getattr(module, part) for part in parts}
     function = getattr(module, generated.function_name)
+
+    def build(use_cache: bool) -> Any:  # recovery.jit retries it without the disk cache
+        for part in parts:
+            setattr(module, part, numba.njit(**dict(options, cache=use_cache))(originals[part]))
+        return numba.njit(signature, **dict(options, cache=use_cache))(function)
+
     _install_outlining()
     with numba.core.compiler_lock.global_compiler_lock:  # _outline is read while linking
         _outline["kernels"] = not generated.kernels_inlined
         try:
-            try:
-                dispatcher = numba.njit(signature, **options)(function)
-            except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
-                cache.forget_compiled(path)  # unreadable machine code: compile afresh
-                dispatcher = numba.njit(signature, **options)(function)
+            dispatcher = recovery.jit(build, path, module, parts,
+                                      fatal=(numba.core.errors.TypingError,))
         except numba.core.errors.TypingError as exc:
             raise GraphcError(
                 f"numba could not compile the generated code ({path}): {exc}") from exc
@@ -357,10 +359,30 @@ def finish(prepared: Prepared, structure: str = "list",
         "instructions": generated.instructions,
         "parallel": generated.parallel,
     }
+    if generated.parallel:  # thread- and fork-safe on any threading layer
+        dispatcher = concurrency.guard(dispatcher, *_threading_layer(), inputs, outputs,
+                                       generated.range_flag)
     fast = make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,
                           requirements, generated.range_flag)
     stats["fast_call"] = fast is not None
     return make_runner(dispatcher, inputs, outputs, generated), stats, fast
+
+
+def _threading_layer() -> tuple[str, str | None]:
+    """Numba's threading layer (launched if it was not yet) and, for omp, its vendor."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    try:
+        parallel._launch_threads()
+        layer = numba.threading_layer()
+    except (AttributeError, ValueError):  # a Numba without these internals
+        return "unknown", None
+    if layer != "omp":
+        return layer, None
+    from numba.np.ufunc import omppool  # type: ignore[attr-defined]
+
+    return layer, getattr(omppool, "openmp_vendor", None)
 
 
 def make_runner(dispatcher: Any, inputs: Sequence[Node], outputs: Sequence[Node],
