@@ -41,22 +41,28 @@ def jit(build: Callable[[bool], Any], path: Path, module: Any, names: Sequence[s
         return _checked(build(True), module, names)
     except fatal:
         raise
+    except OSError as exc:  # saving (or reading) failed: disk full, read-only, I/O error
+        return _without_disk(build, path, exc)
     except Exception as exc:  # noqa: BLE001 - whatever a damaged entry raises
         cache.forget_compiled(path)
-        if not isinstance(exc, OSError):
-            trust.warn_once(f"graphc could not use the cached machine code of {path} "
-                            f"({type(exc).__name__}: {_short(exc)}); removed it and compiling "
-                            "again")
+        trust.warn_once(f"graphc could not use the cached machine code of {path} "
+                        f"({type(exc).__name__}: {_short(exc)}); removed it and compiling again")
     try:
         return _checked(build(True), module, names)
-    except OSError as exc:  # the compile worked, saving it did not (disk full, read-only)
-        cache.forget_compiled(path)
-        trust.demote(path.parent, f"could not be written ({exc.strerror or exc})",
-                     "free some space or make it writable, or set GRAPHC_CACHE_DIR elsewhere")
-        trust.warn_once(f"graphc could not save machine code in {path.parent} "
-                        f"({exc.strerror or exc}); compiling without the disk cache, and using "
-                        "a private temporary directory for the rest of this process")
-        return build(False)
+    except OSError as exc:
+        return _without_disk(build, path, exc)
+
+
+def _without_disk(build: Callable[[bool], Any], path: Path, exc: OSError) -> Any:
+    """Compile without Numba's disk cache; later graphs go to a private directory."""
+    cache.forget_compiled(path)
+    reason = exc.strerror or str(exc)
+    trust.demote(path.parent, f"could not be written ({reason})",
+                 "free some space or make it writable, or set GRAPHC_CACHE_DIR elsewhere")
+    trust.warn_once(f"graphc could not save machine code in {path.parent} ({reason}); "
+                    "compiling without the disk cache, and in a private temporary directory "
+                    "for the rest of this process")
+    return build(False)
 
 
 def _checked(dispatcher: Any, module: Any, names: Sequence[str]) -> Any:

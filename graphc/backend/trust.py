@@ -79,12 +79,16 @@ def prepare(path: Path) -> Problem | None:
     """Create the cache directory and its entries (0700) if missing; then what is wrong, if anything."""
     try:
         make_private_directory(path)
+    except OSError as exc:
+        return (f"cannot be created ({_reason(exc)})",
+                "set GRAPHC_CACHE_DIR to a directory you can create, or remove what is in the way")
+    try:
         for name in ENTRIES:
             if not os.path.lexists(path / name) and path.is_dir() and not path.is_symlink():
                 make_private_directory(path / name)
     except OSError as exc:
-        return (f"cannot be created ({_reason(exc)})",
-                "set GRAPHC_CACHE_DIR to a directory you can create, or remove what is in the way")
+        return (f"is not writable ({_reason(exc)})",
+                "make it writable, free some space, or set GRAPHC_CACHE_DIR to another directory")
     problem = check(path)
     if problem is None and POSIX:
         problem = _check_writable(path)
