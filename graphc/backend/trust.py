@@ -82,9 +82,12 @@ def prepare(path: Path) -> Problem | None:
     except OSError as exc:
         return (f"cannot be created ({_reason(exc)})",
                 "set GRAPHC_CACHE_DIR to a directory you can create, or remove what is in the way")
+    problem = check(path)  # before writing anything into it
+    if problem is not None:
+        return problem
     try:
         for name in ENTRIES:
-            if not os.path.lexists(path / name) and path.is_dir() and not path.is_symlink():
+            if not os.path.lexists(path / name):
                 make_private_directory(path / name)
     except OSError as exc:
         return (f"is not writable ({_reason(exc)})",
