@@ -15,21 +15,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cache_support
 import numpy as np
 import pytest
-from cache_support import (  # noqa: F401 - own_cache is a fixture
+from cache_support import (
     check,
     compile_and_check,
     fill,
     leftovers,
     numba_files,
-    own_cache,
     run_as_unprivileged,
     tmpfs,
-    unprivileged_home,
 )
 
 import graphc as gc
+
+own_cache = cache_support.own_cache  # fixtures shared with the other cache tests
+unprivileged_home = cache_support.unprivileged_home
 
 
 def _private(function: gc.Function, configured: Path) -> None:

@@ -15,18 +15,20 @@ import stat
 import warnings
 from pathlib import Path
 
+import cache_support
 import pytest
-from cache_support import (  # noqa: F401 - own_cache and unprivileged_home are fixtures
+from cache_support import (
     compile_and_check,
     graph,
-    own_cache,
     run_as_unprivileged,
-    unprivileged_home,
 )
 
 import graphc as gc
 from graphc import serialize
 from graphc.backend import signed, trust
+
+own_cache = cache_support.own_cache  # fixtures shared with the other cache tests
+unprivileged_home = cache_support.unprivileged_home
 
 
 def _refused(match: str, backend: str = "numpy") -> gc.Function:
