@@ -39,6 +39,7 @@ POSIX = os.name == "posix"
 Problem = tuple[str, str]  # (what is wrong, how to fix it)
 Lstat = Callable[[Path], os.stat_result]
 
+_verified: dict[str, tuple[tuple[int, ...], ...] | None] = {}  # trusted, as it was then
 _demoted: dict[str, Problem] = {}  # configured directory -> why this process stopped using it
 _private: list[Path | None] = []  # the fallback directory once made (None: could not be made)
 _warned: set[str] = set()
@@ -48,8 +49,13 @@ def directory(configured: Path) -> Path | None:
     """The directory to cache in: `configured` if it can be trusted and written, else a
     private per-process directory (None if even that cannot be made)."""
     configured = Path(os.path.abspath(configured.expanduser()))
+    fingerprint = _fingerprint(configured)
+    if fingerprint is not None and fingerprint == _verified.get(str(configured)) \
+            and str(configured) not in _demoted:
+        return configured  # checked earlier in this process and unchanged since
     problem = _demoted.get(str(configured)) or prepare(configured)
     if problem is None:
+        _verified[str(configured)] = _fingerprint(configured)
         return configured
     fallback = private_directory()
     if fallback is not None and str(fallback) in _demoted:
@@ -61,6 +67,16 @@ def directory(configured: Path) -> Path | None:
     warn_once(f"graphc is not using the cache directory {configured}: it {what}. To fix: {fix}. "
               f"Until then {instead}.")
     return fallback
+
+
+def _fingerprint(path: Path) -> tuple[tuple[int, ...], ...] | None:
+    """Identity, owner and mode of the directory and its entries: a verdict stays valid
+    while these are unchanged (only their owner can change them once they pass)."""
+    try:
+        return tuple((s.st_dev, s.st_ino, s.st_uid, s.st_mode)
+                     for s in (os.lstat(path), *(os.lstat(path / n) for n in ENTRIES)))
+    except OSError:
+        return None
 
 
 def demote(configured: Path, what: str, fix: str) -> None:
@@ -212,6 +228,7 @@ def _remove(path: Path, owner: int) -> None:
 
 def reset() -> None:
     """Forget this process's verdicts (tests; a user who fixed the directory can call it too)."""
+    _verified.clear()
     _demoted.clear()
     _warned.clear()
 
