@@ -22,6 +22,7 @@ from cache_support import (
     check,
     compile_and_check,
     fill,
+    graph,
     leftovers,
     numba_files,
     run_as_unprivileged,
@@ -159,3 +160,18 @@ def test_a_removed_pycache_is_made_again(own_cache: Path) -> None:
     shutil.rmtree(own_cache / "__pycache__")
     assert not compile_and_check().stats["cache_hit"]
     assert oct((own_cache / "__pycache__").stat().st_mode & 0o777) == "0o700"
+
+
+def test_no_directory_anywhere_is_a_clear_error(own_cache: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache path and the temporary directory both unusable: a GraphcError naming both."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(blocked))
+    monkeypatch.setattr("tempfile.tempdir", str(blocked / "tmp"))
+    monkeypatch.setattr(trust, "_private", [])
+    with pytest.warns(gc.CacheWarning, match="no temporary directory could be made"), \
+            pytest.raises(gc.GraphcError, match="cannot write the generated code anywhere.*a-file"):
+        gc.compile(*graph("sin"))
+    monkeypatch.undo()
+    trust.reset()

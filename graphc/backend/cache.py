@@ -100,14 +100,20 @@ def _store_in(directory: Path, source: str, key: str) -> tuple[Path, bool]:
     return path, False
 
 
-def forget_compiled(path: Path) -> None:
-    """Remove Numba's cached machine code for a source file (after a corrupt or stale entry)."""
+def forget_compiled(path: Path) -> int:
+    """Remove Numba's cached machine code for a source file (after a corrupt or stale entry).
+
+    Returns how many files were removed (0: there was nothing cached to blame).
+    """
     pycache = path.parent / "__pycache__"
     if not pycache.is_dir():
-        return
+        return 0
+    removed = 0
     for entry in pycache.glob(path.stem + ".*"):
         if entry.suffix in (".nbi", ".nbc"):
             try:
                 entry.unlink()
+                removed += 1
             except OSError:
                 pass
+    return removed

@@ -44,7 +44,8 @@ def jit(build: Callable[[bool], Any], path: Path, module: Any, names: Sequence[s
     except OSError as exc:  # saving (or reading) failed: disk full, read-only, I/O error
         return _without_disk(build, path, exc)
     except Exception as exc:  # noqa: BLE001 - whatever a damaged entry raises
-        cache.forget_compiled(path)
+        if not cache.forget_compiled(path):
+            raise  # nothing was cached: a compile error, not a cache fault
         trust.warn_once(f"graphc could not use the cached machine code of {path} "
                         f"({type(exc).__name__}: {_short(exc)}); removed it and compiling again")
     try:
