@@ -213,3 +213,16 @@ def test_a_bad_key_disables_saved_graphs(own_cache: Path, tmp_path: Path,
         compile_and_check(backend="numpy")
     assert not compile_and_check(backend="numpy").stats["simplify"]["cached"]
     assert not list((own_cache / "graphs").iterdir())
+
+
+@pytest.mark.parametrize("entry", ["__pycache__", "graphs"])
+def test_entry_writable_by_others_or_owned_by_another_user(own_cache: Path, entry: str) -> None:
+    own_cache.mkdir(mode=0o700)
+    (own_cache / entry).mkdir(mode=0o700)
+    os.chmod(own_cache / entry, 0o777)
+    _refused(rf"has an entry {entry} that is writable by group and others.*chmod go-w")
+    if os.geteuid() == 0:
+        os.chmod(own_cache / entry, 0o700)
+        os.chown(own_cache / entry, 65534, 65534)
+        trust.reset()
+        _refused(rf"has an entry {entry} that is owned by .*uid 65534")
