@@ -175,3 +175,15 @@ def test_no_directory_anywhere_is_a_clear_error(own_cache: Path, tmp_path: Path,
         gc.compile(*graph("sin"))
     monkeypatch.undo()
     trust.reset()
+
+
+def test_damaged_pyc_of_a_generated_module(own_cache: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .pyc with a valid header and a damaged body (CPython checks only the header)."""
+    monkeypatch.setattr("sys.dont_write_bytecode", False)
+    compile_and_check()
+    (pyc,) = (own_cache / "__pycache__").glob("graphc_*.pyc")
+    data = pyc.read_bytes()
+    pyc.write_bytes(data[:16] + bytes(range(256)) * (len(data) // 256 + 1))
+    compile_and_check()
+    assert not pyc.exists() or pyc.read_bytes()[16:] == data[16:]

@@ -15,10 +15,13 @@ Imports: standard library, errors, trust (layer L4); entry point `store(source)`
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import tempfile
 from pathlib import Path
+from types import CodeType, ModuleType
 
 from ..errors import GraphcError
 from . import trust
@@ -117,3 +120,34 @@ def forget_compiled(path: Path) -> int:
             except OSError:
                 pass
     return removed
+
+
+class _GeneratedLoader(importlib.machinery.SourceFileLoader):
+    """CPython's loader, except that an unreadable .pyc is removed and the source compiled.
+
+    CPython checks a .pyc's header but not its body: a torn or damaged one
+    ends in "ValueError: bad marshal data" on import.
+    """
+
+    def get_code(self, fullname: str) -> CodeType:
+        try:
+            return super().get_code(fullname)  # type: ignore[return-value]
+        except (ValueError, EOFError, TypeError, MemoryError):
+            try:
+                os.unlink(importlib.util.cache_from_source(self.path))
+            except OSError:
+                pass
+            return self.source_to_code(self.get_data(self.path), self.path)  # type: ignore[return-value]
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import a generated module from its file (registered in sys.modules: Numba's cache
+    finds functions through their module)."""
+    loader = _GeneratedLoader(name, str(path))
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    if spec is None:
+        raise GraphcError(f"cannot import generated module {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module

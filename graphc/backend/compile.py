@@ -15,8 +15,6 @@ and keeps division branch-free so loops vectorize.
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -243,13 +241,7 @@ def _numba_type(dtype: np.dtype, ndim: int) -> Any:
 
 
 def _load(path: Path, name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise GraphcError(f"cannot import generated module {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # numba's cache locates functions through their module
-    spec.loader.exec_module(module)
-    return module
+    return cache.load_module(path, name)  # a damaged .pyc is removed, not a traceback
 
 
 def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
