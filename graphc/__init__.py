@@ -12,10 +12,12 @@ from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .errors import (
     ArgumentError,
+    CacheWarning,
     ConcretizationError,
     DTypeError,
     GradientCheckError,
     GraphcError,
+    GraphcWarning,
     InputError,
     NotDifferentiableError,
     ShapeError,
@@ -32,8 +34,9 @@ from .vmap import vmap
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArgumentError", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
-    "GraphcError", "InputError", "NotDifferentiableError", "ShapeError", "Tensor", "__version__",
+    "ArgumentError", "CacheWarning", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
+    "GraphcError", "GraphcWarning", "InputError", "NotDifferentiableError", "ShapeError", "Tensor",
+    "__version__",
     "check_grad", "check_node_grads", "compile", "dask", "format_graph", "grad", "hessian", "hvp",
     "jacfwd", "jacobian", "jacrev", "jvp", "optim", "simplify", "special", "to_dot", "to_networkx",
     "vjp", "vmap", *_PUBLIC,

@@ -106,12 +106,13 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
     simplified graph (~10 ms for 3000 nodes) instead of simplifying again
     (~0.2 s): most of what stands between a warm start and its first result
     (serialize.py). The key covers the graph as built (ops, values, names,
-    source lines), graphc's own code and NumPy's version; the entry holds its
-    key and a checksum of its payload, and one that does not match or cannot
-    be read is simplified again and rewritten; an unwritable directory only
-    costs time.
+    source lines), graphc's own code and NumPy's version. An entry carries an
+    HMAC under a per-user key kept outside the cache (backend/signed.py),
+    checked before unpickling: one that fails it (forged, foreign, torn) or
+    cannot be loaded is simplified again and rewritten; an unwritable
+    directory only costs time.
     """
-    from .backend import cache
+    from .backend import signed
 
     start = time.perf_counter()
     try:
@@ -119,27 +120,20 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
     except (pickle.PicklingError, TypeError, AttributeError):  # an attr pickle cannot hold
         simplified, outcome = simplify_graph(Graph(inputs, tuple(outputs)))
         return tuple(simplified.outputs), dict(outcome.as_dict(), cached=False)
-    path = cache.cache_dir() / "graphs" / (key + ".pickle")
-    try:
-        saved_key, payload, checksum = pickle.loads(path.read_bytes())  # noqa: S301 - our cache
-        if saved_key != key or hashlib.sha256(payload).hexdigest() != checksum:
-            raise ValueError("a torn or foreign entry")
-        loaded, report = serialize.loads(payload, inputs)
-        report = dict(report, cached=True, seconds=time.perf_counter() - start)
-    except FileNotFoundError:
-        pass
-    except Exception:  # noqa: BLE001, S110 - a torn or stale entry: simplify again
-        pass
-    else:
-        return tuple(loaded), report
+    payload = signed.load_graph(key)  # authenticated (HMAC) before anything is unpickled
+    if payload is not None:
+        try:
+            loaded, report = serialize.loads(payload, inputs)
+        except Exception:  # noqa: BLE001, S110 - a stale entry: simplify again
+            pass
+        else:
+            return tuple(loaded), dict(report, cached=True, seconds=time.perf_counter() - start)
     simplified, outcome = simplify_graph(Graph(inputs, tuple(outputs)))
     report = outcome.as_dict()
     try:
-        payload = serialize.dumps(inputs, simplified.outputs, report)
-        entry = (key, payload, hashlib.sha256(payload).hexdigest())
-        cache.write_atomic(path, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        pass  # no cache, or a graph pickle cannot hold: compiling still works
+        signed.save_graph(key, serialize.dumps(inputs, simplified.outputs, report))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        pass  # a graph pickle cannot hold: compiling still works
     return tuple(simplified.outputs), dict(report, cached=False)
 
 

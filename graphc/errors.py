@@ -59,6 +59,18 @@ class GradientCheckError(GraphcError, AssertionError):
     """The symbolic gradient disagrees with finite differences."""
 
 
+class GraphcWarning(UserWarning):
+    """Base class of the warnings graphc gives: something was worked around, not failed."""
+
+
+class CacheWarning(GraphcWarning):
+    """The disk cache could not be used as configured (untrusted, unwritable, full).
+
+    Compiling still works: graphc falls back to a private temporary directory
+    or to no disk cache, and says which directory and what to fix.
+    """
+
+
 _origin_override: list[str] = []
 
 

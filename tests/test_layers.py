@@ -57,6 +57,8 @@ LAYERS: dict[str, int] = {
     "graphc.backend.numba_hooks": 4, "graphc.backend.lower": 4,
     "graphc": 5, "graphc.special": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
     "graphc.portable": 5, "graphc.dask": 5,
+    "graphc.backend.trust": 4, "graphc.backend.signed": 4, "graphc.backend.recovery": 4,
+    "graphc.backend.concurrency": 4,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",

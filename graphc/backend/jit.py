@@ -11,9 +11,6 @@ runner and fast call); numba lazily. Entry point: `compile_graph`, used by
 
 from __future__ import annotations
 
-import importlib.util
-import pickle
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,7 +22,7 @@ import numpy as np
 from .. import calling
 from ..errors import GraphcError
 from ..ir import Node
-from . import cache
+from . import cache, concurrency, numba_hooks, recovery
 from .codegen import fresh
 from .lower import Lowered, lower
 from .runtime import JIT_OPTIONS, LINKING
@@ -107,13 +104,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
 
 
 def _load(path: Path, name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise GraphcError(f"cannot import generated module {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # numba's cache locates functions through their module
-    spec.loader.exec_module(module)
-    return module
+    return cache.load_module(path, name)  # a damaged .pyc is removed, not a traceback
 
 
 def _numba_type(dtype: np.dtype, ndim: int) -> Any:
@@ -131,19 +122,21 @@ def _jit(prepared: Prepared) -> Any:
     signature = tuple([_numba_type(i.dtype, i.ndim) for i in prepared.inputs]
                       + [_numba_type(c.dtype, c.ndim) for c in generated.constants])
     options = dict(JIT_OPTIONS, parallel=generated.parallel)
-    for number in range(generated.parts if generated.parts > 1 else 0):
-        part = f"{generated.function_name}_part{number}"
-        setattr(module, part, numba.njit(**options)(getattr(module, part)))
+    parts = [f"{generated.function_name}_part{n}" for n in range(generated.parts)
+             if generated.parts > 1]
+    originals = {part: getattr(module, part) for part in parts}
     function = getattr(module, generated.function_name)
+
+    def build(use_cache: bool) -> Any:  # recovery.jit retries it without the disk cache
+        for part in parts:
+            setattr(module, part, numba.njit(**dict(options, cache=use_cache))(originals[part]))
+        return numba.njit(signature, **dict(options, cache=use_cache))(function)
+
     # Linking reads LINKING.outline_kernels; it runs under Numba's compiler lock.
     with numba.core.compiler_lock.global_compiler_lock, \
             LINKING.kernels_outlined(not generated.kernels_inlined):
         try:
-            try:
-                return numba.njit(signature, **options)(function)
-            except (EOFError, OSError, ValueError, TypeError, pickle.UnpicklingError):
-                cache.forget_compiled(path)  # unreadable machine code: compile afresh
-                return numba.njit(signature, **options)(function)
+            return recovery.jit(build, path, module, parts, fatal=(numba.core.errors.TypingError,))
         except numba.core.errors.TypingError as exc:
             raise GraphcError(
                 f"numba could not compile the generated code ({path}): {exc}") from exc
@@ -161,12 +154,15 @@ def finish(prepared: Prepared, structure: str = "list",
     dispatcher = _jit(prepared)
     seconds["numba"] = time.perf_counter() - start
     generated, inputs, outputs = prepared.generated, prepared.inputs, prepared.outputs
+    hits = dispatcher.stats.cache_hits
+    if generated.parallel:  # thread- and fork-safe on any threading layer
+        dispatcher = concurrency.guard(dispatcher, *numba_hooks.threading_layer(), inputs, outputs,
+                                       generated.range_flag)
     may_alias = [not fresh(node) for node in outputs]  # leaves, views, some kernels
     fast = calling.make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,
                                   requirements, generated.range_flag, may_alias)
     runner = calling.make_runner(dispatcher, inputs, outputs, generated.constants,
                                  generated.range_flag, may_alias)
-    hits = dispatcher.stats.cache_hits
     plan = prepared.lowered.plan
     stats = CompileStats(
         cache_hit=bool(sum(hits.values())) if hasattr(hits, "values") else bool(hits),

@@ -108,3 +108,26 @@ def install_linking(classify: Callable[[str], str | None]) -> bool:
 
     numba_codegen.CPUCodeLibrary._get_module_for_linking = module_for_linking  # type: ignore[method-assign]
     return True
+
+
+def threading_layer() -> tuple[str, str | None]:
+    """Numba's threading layer (launched if it was not yet) and, for omp, its vendor.
+
+    Why: concurrency.guard must know whether parallel calls are thread-safe (workqueue is not)
+    and fork-safe (GNU OpenMP is not). Numba has no public way to launch its threads or to name
+    the OpenMP vendor; without these internals the layer is "unknown" and every call is guarded.
+    Tested by tests/test_concurrency.py and tests/test_backend_numba_hooks.py.
+    """
+    import numba
+    from numba.np.ufunc import parallel
+
+    try:
+        parallel._launch_threads()
+        layer = numba.threading_layer()
+    except (AttributeError, ValueError):  # a Numba without these internals
+        return "unknown", None
+    if layer != "omp":
+        return layer, None
+    from numba.np.ufunc import omppool  # type: ignore[attr-defined]
+
+    return layer, getattr(omppool, "openmp_vendor", None)

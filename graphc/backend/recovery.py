@@ -1,0 +1,82 @@
+"""Numba-compiling through a disk cache that may be damaged, foreign or full.
+
+Why: Numba trusts its cache files. Random bytes in a `.nbc` data file end in
+an unpickling error; a data file of another graph (two graphs' files
+swapped) loads that graph's machine code for this one (silently wrong, or a
+crash if the types differ); a full or read-only disk makes saving raise
+OSError after the compile succeeded. `jit` turns each of these into "compile
+again, with one CacheWarning": an unreadable or foreign entry is removed and
+compiled afresh; when saving fails the function is compiled without the
+disk cache and the directory is given up for the rest of the process
+(trust.demote), so later graphs go to a private directory. Numba writes
+each file through a temporary name and os.replace, and the index after the
+data, so a failed save leaves no half-written entry behind.
+Imports: the standard library, cache, trust (layer L4; numba itself is
+reached only through the `build` callable compile.py passes). Entry point:
+`jit(build, path, module, names)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import cache, trust
+
+
+class ForeignEntry(Exception):
+    """The cache held machine code compiled from another module (a swapped data file)."""
+
+
+def jit(build: Callable[[bool], Any], path: Path, module: Any, names: Sequence[str],
+        fatal: tuple[type[BaseException], ...] = ()) -> Any:
+    """`build(use_disk_cache)` -> the compiled dispatcher, recovering from cache faults.
+
+    The dispatcher and `names` (the module's other jitted functions: parts)
+    must hold machine code compiled from this module; `fatal` errors (a typing error in generated code) are
+    not cache faults and propagate at once.
+    """
+    try:
+        return _checked(build(True), module, names)
+    except fatal:
+        raise
+    except OSError as exc:  # saving (or reading) failed: disk full, read-only, I/O error
+        return _without_disk(build, path, exc)
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged entry raises
+        if not cache.forget_compiled(path):
+            raise  # nothing was cached: a compile error, not a cache fault
+        trust.warn_once(f"graphc could not use the cached machine code of {path} "
+                        f"({type(exc).__name__}: {_short(exc)}); removed it and compiling again")
+    try:
+        return _checked(build(True), module, names)
+    except OSError as exc:
+        return _without_disk(build, path, exc)
+
+
+def _without_disk(build: Callable[[bool], Any], path: Path, exc: OSError) -> Any:
+    """Compile without Numba's disk cache; later graphs go to a private directory."""
+    cache.forget_compiled(path)
+    reason = exc.strerror or str(exc)
+    trust.demote(path.parent, f"could not be written ({reason})",
+                 "free some space or make it writable, or set GRAPHC_CACHE_DIR elsewhere")
+    trust.warn_once(f"graphc could not save machine code in {path.parent} ({reason}); "
+                    "compiling without the disk cache, and in a private temporary directory "
+                    "for the rest of this process")
+    return build(False)
+
+
+def _checked(dispatcher: Any, module: Any, names: Sequence[str]) -> Any:
+    """The dispatcher, after checking that every loaded overload was compiled from `module`."""
+    expected = getattr(module, "__name__", None)
+    for function in (dispatcher, *(getattr(module, name, None) for name in names)):
+        for result in getattr(function, "overloads", {}).values():
+            found = getattr(getattr(result, "fndesc", None), "modname", expected)
+            if found != expected:
+                raise ForeignEntry(f"{expected} was loaded with machine code of {found}")
+    return dispatcher
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:200]
