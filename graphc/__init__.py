@@ -78,6 +78,7 @@ from .ops import (
     zeros_like,
 )
 from .printing import format_graph
+from .scope import scope
 from .simplify import simplify
 from .viz import to_dot, to_networkx
 
@@ -91,7 +92,7 @@ __all__ = [
     "grad", "greater", "greater_equal", "hessian", "hvp", "input", "jacobian", "jvp", "less",
     "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "optim", "outer", "power",
-    "relu", "reshape", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
+    "relu", "reshape", "scope", "sigmoid", "sign", "simplify", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "to_dot", "to_networkx",
     "transpose", "vjp", "where", "zeros_like",
 ]

@@ -77,10 +77,10 @@ class Function:
 
     @property
     def graph(self) -> Any:
-        """The optimized graph as a networkx.DiGraph."""
+        """The optimized graph as a networkx.DiGraph (outputs keyed by their names: d_W, ...)."""
         from .viz import to_networkx
 
-        return to_networkx(list(self.outputs))
+        return to_networkx(self)
 
     def __repr__(self) -> str:
         names = ", ".join(str(i.name) for i in self.inputs)
@@ -207,7 +207,7 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     requirements = calling.collect_constraints(output_nodes)
     if names is None:
         names = [gradient_name(node) for node in output_nodes]
-    stats: dict[str, Any] = {}
+    stats: dict[str, Any] = {"output_names": list(names)}  # for pictures (graphc.viz)
     if simplify:
         output_nodes, stats["simplify"] = _simplified(input_nodes, output_nodes)
     if backend == "numpy":

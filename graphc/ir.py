@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes, shapes
+from .scope import current as current_scope
 from .errors import DTypeError, GraphcError, ShapeError, user_origin
 
 ShapeRule = Callable[..., shapes.Shape]
@@ -163,6 +164,7 @@ class Node:
     weak: bool = False  # a Python scalar: does not widen other operands (NEP 50)
     constraints: tuple[shapes.Constraint, ...] = ()
     id: int = field(default_factory=lambda: next(_node_ids))
+    scope: str = field(default_factory=current_scope)  # gc.scope's name, for pictures
 
     __eq__ = object.__eq__  # type: ignore[assignment]
     __hash__ = object.__hash__  # type: ignore[assignment]
