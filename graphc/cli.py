@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import runpy
+import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,55 +45,47 @@ class Target:
     outputs: list[Node]
     function: Any  # a gc.Function, or None for tensors
     namespace: dict[str, Any]
+    declared: list[Node] | None = None  # compile's inputs, in order, for a recorded compile
+    output_names: list[str | None] | None = None  # compile(names=...) of a recorded compile
+    tensor_names: dict[Node, str] = field(default_factory=dict)  # found while the script ran
 
     @property
     def inputs(self) -> list[Node]:
         if self.function is not None:
             return list(self.function.inputs)
+        if self.declared is not None:
+            return list(self.declared)
         return [n for n in toposort(self.outputs) if n.op.name == "input"]
 
     def variable_names(self) -> dict[Node, str]:
-        """The script's own names for the tensors it built (first name wins)."""
+        """The script's own names for the tensors it built (first name wins), output names first."""
         names: dict[Node, str] = {}
+        for node, name in zip(self.outputs, self.output_names or ()):
+            if name:
+                names.setdefault(node, name)
         for key, value in self.namespace.items():
             if isinstance(value, Node) and not key.startswith("_") and value not in names:
                 names[value] = key
+        for node, name in self.tensor_names.items():
+            names.setdefault(node, name)
         return names
 
 
-def _describe_graphs(namespace: dict[str, Any]) -> str:
+def _is_graph(value: Any) -> bool:
     from .api import Function
 
-    found = sorted(k for k, v in namespace.items() if not k.startswith("_") and (
-        isinstance(v, (Node, Function)) or (isinstance(v, (list, tuple)) and v
-                                             and all(isinstance(i, Node) for i in v))))
+    return isinstance(value, (Node, Function)) or (
+        isinstance(value, (list, tuple)) and bool(value) and all(isinstance(i, Node) for i in value))
+
+
+def _describe_graphs(namespace: dict[str, Any]) -> str:
+    found = sorted(k for k, v in namespace.items() if not k.startswith("_") and _is_graph(v))
     return ", ".join(found) if found else "none"
 
 
-def load(spec: str) -> Target:
-    """Run `script.py` and fetch NAME from it, or raise CommandError saying what is wrong."""
+def _from_namespace(script: Path, name: str, namespace: dict[str, Any]) -> Target:
     from .api import Function
 
-    script_text, colon, name = spec.rpartition(":")
-    if not colon or not script_text or not name:
-        raise CommandError(f"expected SCRIPT.py:NAME (a script and a name in it), got {spec!r}")
-    script = Path(script_text)
-    if not script.is_file():
-        raise CommandError(f"no such script: {script}")
-    saved_path, saved_argv = list(sys.path), list(sys.argv)
-    sys.path.insert(0, str(script.resolve().parent))
-    sys.argv = [str(script)]
-    try:
-        namespace = runpy.run_path(str(script), run_name="__graphc__")
-    except SystemExit as exc:
-        raise CommandError(f"{script} exited (code {exc.code}) while being loaded") from None
-    except Exception as exc:  # the user's script failed: say where, in one line
-        raise CommandError(f"running {script} failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        sys.path[:], sys.argv[:] = saved_path, saved_argv
-    if name not in namespace:
-        raise CommandError(f"{script} defines no name {name!r} "
-                           f"(graphs it defines: {_describe_graphs(namespace)})")
     value = namespace[name]
     if isinstance(value, Function):
         return Target(script, name, list(value.outputs), value, namespace)
@@ -107,6 +99,49 @@ def load(spec: str) -> Target:
         f"{_describe_graphs(namespace)})")
 
 
+def load(spec: str, script_arguments: str | None = None) -> Target:
+    """Find the graph SPEC names, or raise CommandError saying what is wrong.
+
+    `script.py:NAME`: NAME among the script's module-level graphs (the script
+    runs without its __main__ block); if it is not there, or for a bare
+    `script.py`, the script runs as a program (`script_arguments` its command
+    line) until it first calls a compiled function, and NAME is one of the
+    functions it compiled (bare: the first).
+    """
+    from .runscript import ScriptError, namespace, record
+
+    script_text, colon, name = spec.rpartition(":")
+    if not colon or not name.strip() or "/" in name or name.endswith(".py"):
+        script_text, name = spec, ""
+    script = Path(script_text)
+    try:
+        found: dict[str, Any] = {}
+        if name:
+            found = namespace(script)
+            if name in found:
+                return _from_namespace(script, name, found)
+        run = record(script, shlex.split(script_arguments or ""))
+    except ScriptError as exc:
+        raise CommandError(str(exc)) from None
+    compiled = {r.name: r for r in run.compiled}
+    chosen = compiled.get(name) if name else next(iter(compiled.values()), None)
+    if chosen is not None:
+        if not name and len(compiled) > 1:
+            print(f"graphc: {script} compiles {', '.join(compiled)}; showing {chosen.name} "
+                  f"(choose with {script}:NAME)", file=sys.stderr)
+        return Target(script, chosen.name, list(chosen.outputs), None, run.globals,
+                      list(chosen.inputs), chosen.output_names, run.tensor_names)
+    if name in run.globals:
+        return _from_namespace(script, name, run.globals)
+    graphs = sorted(set(_describe_graphs({**found, **run.globals}).split(", ")) - {"none"})
+    listing = ", ".join(list(compiled) + graphs) or "none"
+    if name:
+        raise CommandError(f"{script} defines no name {name!r} (graphs it defines or compiles "
+                           f"when run: {listing})")
+    raise CommandError(f"{script} compiled nothing before it ended (module-level graphs: "
+                       f"{listing}); name one with {script}:NAME")
+
+
 def _compile(target: Target, backend: str) -> tuple[Any, float | None]:
     """The target's compiled function (compiled now, timed, unless it already is one)."""
     if target.function is not None:
@@ -114,7 +149,8 @@ def _compile(target: Target, backend: str) -> tuple[Any, float | None]:
     from .api import compile
 
     start = time.perf_counter()
-    function = compile(target.inputs, target.outputs, backend=backend)
+    function = compile(target.inputs, target.outputs, backend=backend,
+                       names=target.output_names)
     return function, time.perf_counter() - start
 
 
@@ -124,7 +160,7 @@ def show(arguments: argparse.Namespace) -> int:
     from .printing import format_graph
     from .simplify import simplify
 
-    target = load(arguments.target)
+    target = load(arguments.target, arguments.args)
     inputs = target.inputs
     if target.function is not None:
         if arguments.raw:
@@ -147,7 +183,7 @@ def show(arguments: argparse.Namespace) -> int:
 
 
 def source(arguments: argparse.Namespace) -> int:
-    target = load(arguments.target)
+    target = load(arguments.target, arguments.args)
     function, _ = _compile(target, arguments.backend)
     print(function.source)
     return 0
@@ -156,7 +192,7 @@ def source(arguments: argparse.Namespace) -> int:
 def dot(arguments: argparse.Namespace) -> int:
     from .viz import INSTALL_HINT, render, to_dot
 
-    target = load(arguments.target)
+    target = load(arguments.target, arguments.args)
     values = None
     if arguments.values is not None:
         values = target.namespace.get(arguments.values)
@@ -164,7 +200,11 @@ def dot(arguments: argparse.Namespace) -> int:
             raise CommandError(f"--values {arguments.values}: {target.script} has no dict of "
                                f"input values by that name")
     graph = target.function if target.function is not None else target.outputs
-    text = to_dot(graph, values=values, names=target.variable_names())
+    if target.function is not None and not arguments.simplified:
+        print("graphc: a compiled function keeps only its simplified graph; drawing that",
+              file=sys.stderr)
+    text = to_dot(graph, values=values, names=target.variable_names(),
+                  simplified=arguments.simplified)
     if arguments.output is None:
         if arguments.format:
             raise CommandError("--format needs -o/--output: where to write the DOT file")
@@ -187,7 +227,7 @@ def stats(arguments: argparse.Namespace) -> int:
     from .simplify import PassRecord
     from .viz import classify
 
-    target = load(arguments.target)
+    target = load(arguments.target, arguments.args)
     function, seconds = _compile(target, arguments.backend)
     nodes = toposort(function.outputs)
     parts = classify(list(function.outputs))
@@ -238,6 +278,64 @@ def warmup(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _size(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"
+
+
+def cache(arguments: argparse.Namespace) -> int:
+    from .backend import cache as kernels_cache
+    from .backend import cachesize
+
+    action = arguments.action or "info"
+    if action == "info":
+        report = cachesize.summary()
+        cap = report["limit"]
+        print(f"graph cache: {report['location']}")
+        print(f"  {_plural(int(report['entries']), 'entry', 'entries')}, "  # type: ignore[call-overload]
+              f"{_size(report['size'])}; size cap "  # type: ignore[arg-type]
+              f"{_size(cap) if cap else 'none'} ({report['limit_source']}); "  # type: ignore[arg-type]
+              "least recently used entries go first")
+        print(f"graphc's own kernels: {kernels_cache.describe_kernels()}")
+    elif action == "clear":
+        count, freed = cachesize.clear()
+        print(f"removed {_plural(count, 'entry', 'entries')} ({_size(freed)}) from "
+              f"{kernels_cache.cache_dir()}")
+    else:  # limit
+        if arguments.size is None:
+            cap, source = cachesize.limit()
+            print(f"size cap: {_size(cap) if cap else 'none'} ({source})")
+            return 0
+        try:
+            size = cachesize.parse_size(arguments.size)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        path = cachesize.set_limit(size)
+        removed = cachesize.enforce_limit()
+        print(f"size cap {_size(size) if size else 'none'} saved in {path}"
+              + (f"; removed {_plural(removed, 'entry', 'entries')}" if removed else ""))
+    return 0
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _cache_parser(commands: Any) -> None:
+    summary = ("the graph cache (generated modules, their machine code, simplified graphs): "
+               "info (default), clear, or limit [SIZE]")
+    sub = commands.add_parser("cache", help=summary, description=summary + ". The cache lives in "
+                              "$GRAPHC_CACHE_DIR, else the user cache directory; it is kept "
+                              "under a size cap (default 500MB; $GRAPHC_CACHE_LIMIT overrides "
+                              "`limit`) by removing the least recently used entries.")
+    sub.add_argument("action", nargs="?", choices=["info", "clear", "limit"], default="info")
+    sub.add_argument("size", nargs="?", help="for limit: the cap, e.g. 200MB, 2GB, 0 for none")
+    sub.set_defaults(handler=cache)
+
+
 def _format_stat(value: Any) -> str:
     """Timings dicts ({stage: seconds}) as `stage 1.2 ms, ...`; anything else as it is."""
     if isinstance(value, dict) and all(isinstance(v, float) for v in value.values()):
@@ -247,20 +345,29 @@ def _format_stat(value: Any) -> str:
 
 # ---------------------------------------------------------------- parser
 
+TARGET_HELP = ("SCRIPT.py:NAME runs the script without its __main__ block and takes NAME from "
+               "it (a tensor, a list of tensors or a compiled function); if NAME is not there, "
+               "or for a bare SCRIPT.py, the script runs as a program (with --args) until it "
+               "first calls a compiled function, and NAME is a function it compiled (bare: "
+               "the first), named after the script's variable")
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(
         prog="graphc", description="graphc: see the graphs, gradients and generated code of a "
-        "define-then-run script. SCRIPT.py:NAME runs the script (its __main__ block excluded) "
-        "and takes NAME from it: a tensor, a list of tensors or a compiled function.")
+        "define-then-run script, and manage graphc's caches. " + TARGET_HELP + ".")
     parser.add_argument("--version", action="version", version=f"graphc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, handler: Any) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=summary, description=summary)
-        sub.add_argument("target", metavar="SCRIPT.py:NAME",
-                         help="a script and a tensor, list of tensors or compiled function in it")
+        sub = commands.add_parser(name, help=summary, description=summary + ". " + TARGET_HELP)
+        sub.add_argument("target", metavar="SCRIPT.py[:NAME]",
+                         help="a script, and a tensor, list of tensors or compiled function in it")
+        sub.add_argument("--args", metavar="ARGS",
+                         help="the script's own command line when it runs as a program, "
+                         "e.g. --args='--hidden 8'")
         sub.set_defaults(handler=handler)
         return sub
 
@@ -272,13 +379,18 @@ def _parser() -> argparse.ArgumentParser:
         sub = command(name, summary, handler)
         sub.add_argument("--backend", choices=["numba", "numpy"], default="numba",
                          help="backend to compile tensors with (default numba)")
-    sub = command("dot", "write the graph as Graphviz DOT, optionally rendered to svg/png", dot)
+    sub = command("dot", "write the graph as Graphviz DOT, optionally rendered to svg/png. The "
+                  "picture is the graph as built (your ops, gc.scope clusters, forward / "
+                  "backward / update parts) unless --simplified; a compiled function keeps "
+                  "only its simplified graph", dot)
     sub.add_argument("-o", "--output", help="DOT file to write (default: standard output)")
     sub.add_argument("--format", choices=["svg", "png"],
                      help="also render OUTPUT with Graphviz's dot, next to it")
     sub.add_argument("--values", metavar="VALUES",
                      help="name of a dict in the script mapping inputs (or their names) to "
                      "values: annotate values, gradients and local derivatives")
+    sub.add_argument("--simplified", action="store_true",
+                     help="draw the graph after gc.simplify (what compile runs), not as built")
     sub = commands.add_parser(
         "warmup", help="compile graphc's kernels, helpers and block interpreter once, "
         "after installing, so the first real run does not", description=warmup.__doc__ or
@@ -286,6 +398,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--dtype", action="append", choices=["float64", "float32"],
                      help="warm up this dtype only (repeatable; default both)")
     sub.set_defaults(handler=warmup)
+    _cache_parser(commands)
     return parser
 
 

@@ -23,6 +23,7 @@ import numpy as np
 SMALL_ARRAY = 6  # values with at most this many entries are shown in full
 STYLE = {  # (shape, style, fill, border) per kind and part
     ("input", "forward"): ("box", "rounded,filled", "#dbeafe", "#1d4ed8"),
+    ("input", "update"): ("box", "rounded,filled", "#dbeafe", "#1d4ed8"),
     ("constant", "forward"): ("box", "filled", "#f3f4f6", "#9ca3af"),
     ("constant", "backward"): ("box", "filled", "#f3f4f6", "#9ca3af"),
     ("constant", "update"): ("box", "filled", "#f3f4f6", "#9ca3af"),

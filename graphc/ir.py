@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from . import dtypes, shapes
-from .scope import current as current_scope
 from .errors import DTypeError, GraphcError, ShapeError, user_origin
+from .scope import current as current_scope
 
 ShapeRule = Callable[..., shapes.Shape]
 DTypeRule = Callable[..., np.dtype]

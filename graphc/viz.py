@@ -72,33 +72,31 @@ def _is_backward_built(node: Node) -> bool:
 def classify(outputs: Sequence[Node]) -> dict[Node, str]:
     """"forward", "backward" or "update" for every node (see the module docstring).
 
-    Forward outputs are the outputs that neither autodiff built nor depend on
-    what it built; everything they need is forward. Of the rest, autodiff-built
-    nodes are backward, nodes computed from them are the update, and a
-    constant belongs to the part of its users when they agree.
+    Decided from the users down (a node's users are classified first):
+    autodiff-built nodes are backward unless a forward node uses them (a
+    subexpression shared with the forward pass); nodes computed from backward
+    ones, and nodes (inputs included) that only the update uses, are the
+    update -- an optimizer's state and step counter too; the rest is forward,
+    and a constant goes with its users when they agree.
     """
     order = toposort(outputs)
-    downstream: set[int] = set()  # depends on an autodiff-built node
-    for node in order:
-        if any(_is_backward_built(i) or id(i) in downstream for i in node.inputs):
-            downstream.add(id(node))
-    forward_outputs = [o for o in outputs
-                       if not _is_backward_built(o) and id(o) not in downstream]
-    needed = {id(n) for n in toposort(forward_outputs)}
+    downstream: set[int] = set()  # computed from an autodiff-built node
     users: dict[Node, list[Node]] = {}
     for node in order:
+        if any(_is_backward_built(i) or id(i) in downstream for i in node.inputs):
+            if not _is_backward_built(node):
+                downstream.add(id(node))
         for source in node.inputs:
             users.setdefault(source, []).append(node)
     part: dict[Node, str] = {}
     for node in reversed(order):
-        if id(node) in needed or node.op.name == "input":
-            part[node] = "forward"
-        elif _is_backward_built(node):
-            part[node] = "backward"
-        elif id(node) in downstream:
+        kinds = {part[u] for u in users.get(node, ())}
+        if _is_backward_built(node):
+            part[node] = "forward" if "forward" in kinds else "backward"
+        elif id(node) in downstream or kinds == {"update"}:
             part[node] = "update"
-        elif node.op.name == "constant" and len({part[u] for u in users[node]}) == 1:
-            part[node] = part[users[node][0]]
+        elif node.op.name == "constant" and len(kinds) == 1:
+            part[node] = kinds.pop()
         else:
             part[node] = "forward"
     return part

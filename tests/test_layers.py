@@ -44,11 +44,11 @@ LAYERS: dict[str, int] = {
     "graphc.stabilize": 3, "graphc.dotfile": 3, "graphc.rewrite": 3, "graphc.gradcheck": 3, "graphc.optim": 3,
     "graphc.simplify": 3, "graphc.simplify.passes": 3, "graphc.simplify.pipeline": 3,
     "graphc.simplify.rules": 3,
-    "graphc.backend": 4, "graphc.backend.blocks": 4, "graphc.backend.cache": 4,
+    "graphc.backend": 4, "graphc.backend.blocks": 4, "graphc.backend.cache": 4, "graphc.backend.cachesize": 4,
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,
     "graphc.backend.compile": 4, "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
-    "graphc": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
+    "graphc": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.runscript": 5, "graphc.warmup": 5,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 THIRD_PARTY_HOMES = {"numba": {"graphc.backend.compile"},

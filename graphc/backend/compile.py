@@ -63,6 +63,7 @@ def jitted(name: str) -> Any:
             raise AttributeError(name)
         import numba
 
+        cache.install_kernel_locator(numba)  # where graphc's own machine code is cached
         _jitted[name] = numba.njit(**options)(function)
         if name in library.HELPERS:
             _without_literals(_jitted[name])
@@ -116,6 +117,7 @@ def _interpreter(suffix: str) -> Any:
     from . import interpreter
 
     _install_outlining()  # kernels inline into the interpreter's loops
+    cache.install_kernel_locator(numba)  # where graphc's own machine code is cached
     run = f"run_{suffix}"
     if not isinstance(getattr(interpreter, run), numba.core.dispatcher.Dispatcher):
         setattr(interpreter, run, numba.njit(**JIT_OPTIONS)(getattr(interpreter, run)))
