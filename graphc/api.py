@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from . import calling, interpret, printing, serialize
+from . import calling, interpret, notices, printing, serialize
 from .autodiff import gradient_name
-from .errors import GraphcError
+from .errors import GraphcError, user_origin
 from .ir import Graph, Node, toposort
 from .ops import as_tensor
 from .simplify import simplify_graph
@@ -185,7 +185,7 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
 
 def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
             simplify: bool = True, names: Any = None, tiered: bool = False,
-            parallel: bool = False) -> Function:
+            parallel: bool = False, verbose: bool | None = None) -> Function:
     """Compile a graph into a callable: one call returns every output.
 
     The graph is simplified first (graphc.simplify) unless simplify=False;
@@ -198,7 +198,37 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     that allows it with `prange` on all cores: about 2x on 2 cores for large
     arrays, but compile takes ~30% longer and each call ~2 us more,
     so it is for big inputs (docs/codegen.md, "Parallel loops").
+    A compile that takes more than a second says so, once, with what it is
+    compiling and how long it took (graphc/notices.py: INFO records of the
+    "graphc" logger, on stderr when logging is not configured);
+    `verbose=True` reports every compile, `verbose=False` none.
     """
+    where = user_origin()
+
+    def what() -> str:
+        roots = [o for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])
+                 if isinstance(o, Node)]
+        count = len(roots) if isinstance(outputs, (list, tuple)) else 1
+        return notices.describe(len(toposort(roots)), count, backend, where)
+
+    def first_kernels() -> bool:
+        if backend != "numba" or tiered:
+            return False
+        from .backend.cache import kernels_cached
+
+        return not kernels_cached()
+
+    with notices.announce(what, first_kernels, verbose if not tiered else False) as note:
+        function = _compile(inputs, outputs, backend=backend, simplify=simplify, names=names,
+                            tiered=tiered, parallel=parallel)
+        if function.stats.get("cache_hit"):
+            note.details = "machine code from the cache"
+    return function
+
+
+def _compile(inputs: Any, outputs: Any, *, backend: str, simplify: bool, names: Any,
+             tiered: bool, parallel: bool) -> Function:
+    """compile() without its notices."""
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
     _check_closed(input_nodes, output_nodes)
@@ -207,7 +237,9 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     requirements = calling.collect_constraints(output_nodes)
     if names is None:
         names = [gradient_name(node) for node in output_nodes]
-    stats: dict[str, Any] = {"output_names": list(names)}  # for pictures (graphc.viz)
+    stats: dict[str, Any] = {"output_names": [  # for pictures (graphc.viz)
+        given if given is not None else gradient_name(node)
+        for given, node in zip(list(names), output_nodes)]}
     if simplify:
         output_nodes, stats["simplify"] = _simplified(input_nodes, output_nodes)
     if backend == "numpy":

@@ -114,15 +114,20 @@ def load(spec: str, script_arguments: str | None = None) -> Target:
     if not colon or not name.strip() or "/" in name or name.endswith(".py"):
         script_text, name = spec, ""
     script = Path(script_text)
+    found: dict[str, Any] = {}
     try:
-        found: dict[str, Any] = {}
         if name:
             found = namespace(script)
             if name in found:
                 return _from_namespace(script, name, found)
         run = record(script, shlex.split(script_arguments or ""))
     except ScriptError as exc:
+        if name and found:  # it loaded, NAME is not there, and running it as a program failed
+            raise CommandError(f"{script} defines no name {name!r} (graphs it defines: "
+                               f"{_describe_graphs(found)}; run as a program: {exc})") from None
         raise CommandError(str(exc)) from None
+    if run.failure:
+        print(f"graphc: note: {run.failure}; showing what it compiled before", file=sys.stderr)
     compiled = {r.name: r for r in run.compiled}
     chosen = compiled.get(name) if name else next(iter(compiled.values()), None)
     if chosen is not None:

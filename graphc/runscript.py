@@ -66,6 +66,7 @@ class Run:
     compiled: list[Recorded]
     globals: dict[str, Any]
     tensor_names: dict[Node, str] = field(default_factory=dict)
+    failure: str = ""  # the script failed after compiling (its graphs are still whole)
 
 
 @contextmanager
@@ -81,7 +82,7 @@ def _script_environment(script: Path, argv: Sequence[str]) -> Iterator[None]:
 
 def _failure(script: Path, exc: BaseException) -> ScriptError:
     """`running s.py failed: ValueError: ... (at s.py:12)`: the script's innermost line."""
-    where = ""
+    where = f" (at {script}:{exc.lineno})" if isinstance(exc, SyntaxError) else ""
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == script.resolve():
             where = f" (at {script}:{frame.lineno})"
@@ -145,11 +146,15 @@ def record(script: Path, argv: Sequence[str]) -> Run:
     """Run the script as __main__ until it first calls a compiled function; see the docstring."""
     check(script)
     compiled: list[Recorded] = []
+    failure = ""
     module = types.ModuleType("__main__")
     module.__file__ = str(script)
     module.__dict__["__builtins__"] = __builtins__
     saved_main = sys.modules.get("__main__")
-    code = compile(script.read_bytes(), str(script), "exec")
+    try:
+        code = compile(script.read_bytes(), str(script), "exec")
+    except (SyntaxError, ValueError) as exc:
+        raise _failure(script, exc) from None
     with _script_environment(script, argv), _recording(compiled), \
             contextlib.redirect_stdout(sys.stderr):  # the script's prints are not our output
         sys.modules["__main__"] = module
@@ -162,11 +167,13 @@ def record(script: Path, argv: Sequence[str]) -> Run:
                 raise ScriptError(f"{script} exited (code {exc.code}) before calling a compiled "
                                   "function; pass its options with --args") from None
         except Exception as exc:
-            raise _failure(script, exc) from None
+            if not compiled:
+                raise _failure(script, exc) from None
+            failure = str(_failure(script, exc))  # after its compiles: their graphs are whole
         finally:
             if saved_main is not None:
                 sys.modules["__main__"] = saved_main
-    run = Run(compiled, dict(module.__dict__))
+    run = Run(compiled, dict(module.__dict__), failure=failure)
     _name_everything(run)
     return run
 

@@ -236,3 +236,9 @@ def install_kernel_locator(numba: Any) -> None:
     classes = impl._locator_classes
     position = 1 if classes and "UserProvided" in classes[0].__name__ else 0
     classes.insert(position, KernelLocator)
+
+
+def kernels_cached() -> bool:
+    """Whether graphc's kernels have machine code in the cache (a warm-up or an earlier compile)."""
+    directory, _ = kernels_dir()
+    return any(directory.glob("kernels.*.nbi")) or any(package_kernels_dir().glob("kernels.*.nbi"))
