@@ -346,3 +346,44 @@ def test_compiles_keep_the_cache_under_its_cap(tmp_path: Path,
     assert sum(e.size for e in cachesize.entries(tmp_path)) <= 3 * 1024
     kept = {p.name for p in tmp_path.glob("graphc_*.py")}
     assert paths[1].name in kept and paths[5].name in kept and paths[0].name not in kept
+
+
+# ---------------------------------------------------------------- a shared installation
+
+KERNEL_RUN = """
+import sys
+from graphc.backend import cache
+if sys.argv[1] == "other-user":  # cannot write the package (root owns site-packages)
+    package, writable = cache.package_kernels_dir(), cache.writable
+    cache.writable = lambda directory: directory != package and writable(directory)
+from graphc.backend.compile import jitted
+kernel = jitted("exp_f64")
+assert abs(kernel(1.0) - 2.718281828459045) < 1e-15
+print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+print(cache.describe_kernels())
+"""
+
+
+def test_one_warm_up_serves_every_user_of_an_installation(tmp_path: Path) -> None:
+    """Root warms the kernels inside the package; a user who cannot write there loads them."""
+    site = tmp_path / "site"
+    shutil.copytree(HERE.parent / "graphc", site / "graphc",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "home")}
+    for variable in ("GRAPHC_KERNEL_CACHE_DIR", "NUMBA_CACHE_DIR"):
+        env.pop(variable, None)
+
+    def run(who: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", KERNEL_RUN, who], capture_output=True,
+                              text=True, env=env, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    root = run("root")
+    assert root[0] == "0 1" and "next to the package" in root[1]  # compiled, saved in the package
+    package_cache = site / "graphc" / "backend" / "__pycache__"
+    assert list(package_cache.glob("kernels.exp_f64-*.nbi"))
+    other = run("other-user")
+    assert other[0] == "1 0", other  # loaded, not compiled again
+    assert "this user's copy" in other[1] and str(tmp_path / "home") in other[1]
+    assert list((tmp_path / "home" / "graphc-kernels").rglob("kernels.exp_f64-*.nbi"))
