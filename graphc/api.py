@@ -84,7 +84,9 @@ class Function:
 
     def __repr__(self) -> str:
         names = ", ".join(str(i.name) for i in self.inputs)
-        return f"<graphc.Function ({names}) -> {len(self.outputs)} outputs, backend={self.backend}>"
+        count = len(self.outputs)
+        outputs = f"{count} output{'' if count == 1 else 's'}"
+        return f"<graphc.Function ({names}) -> {outputs}, backend={self.backend}>"
 
 
 def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],

@@ -238,16 +238,20 @@ def stats(arguments: argparse.Namespace) -> int:
     parts = classify(list(function.outputs))
     counts = {kind: sum(1 for n in nodes if n.op.name == kind) for kind in ("input", "constant")}
     operations = len(nodes) - counts["input"] - counts["constant"]
-    backward = sum(1 for n in nodes if parts[n] == "backward")
-    print(f"{target.name}: {len(function.outputs)} outputs, {len(nodes)} nodes "
-          f"({counts['input']} inputs, {counts['constant']} constants, {operations} ops; "
-          f"{len(nodes) - backward} forward, {backward} backward)")
+    sizes = [f"{sum(1 for n in nodes if parts[n] == part)} {part}"
+             for part in ("forward", "backward", "update")
+             if part == "forward" or any(parts[n] == part for n in nodes)]
+    print(f"{target.name}: {_plural(len(function.outputs), 'output', 'outputs')}, "
+          f"{_plural(len(nodes), 'node', 'nodes')} ({_plural(counts['input'], 'input', 'inputs')}, "
+          f"{_plural(counts['constant'], 'constant', 'constants')}, "
+          f"{_plural(operations, 'op', 'ops')}; {', '.join(sizes)})")
     report = dict(function.stats)
     simplified = report.pop("simplify", None)
     if simplified:
+        ending = "converged" if simplified["converged"] else "capped"
         print(f"simplify: {simplified['ops_before']} -> {simplified['ops_after']} ops in "
-              f"{simplified['rounds']} rounds ({'converged' if simplified['converged'] else 'capped'}"
-              f", {simplified['seconds'] * 1e3:.2f} ms)")
+              f"{_plural(simplified['rounds'], 'round', 'rounds')} ({ending}, "
+              f"{simplified['seconds'] * 1e3:.2f} ms)")
         for record in simplified["passes"]:
             print("  " + str(PassRecord(**record)))
     else:
@@ -268,7 +272,7 @@ def stats(arguments: argparse.Namespace) -> int:
     else:
         print("cache: not reported by this backend")
     for key, value in report.items():
-        if key not in cache and key != "backend":
+        if key not in cache and key not in ("backend", "output_names"):
             print(f"{key}: {_format_stat(value)}")
     return 0
 

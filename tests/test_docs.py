@@ -3,7 +3,9 @@
 A small markdown runner, so the docs cannot drift from the program again:
 
 - ```python blocks run in order, in one namespace per page (a page builds on
-  its earlier blocks), in a temporary directory with examples/ beside it.
+  its earlier blocks, and starts with `import numpy as np` and `import
+  graphc as gc`, the pages' convention), in a temporary directory with
+  examples/ beside it.
   A block written as a `>>>` session is checked as a doctest.
 - An ```output block right after a python block is what that block prints:
   the printed text must contain it, `...` standing for any text (doctest's
@@ -109,27 +111,38 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def check_page(page: Path) -> list[str]:
+    """Run the page's blocks in order; every problem found, not only the first."""
+    namespace: dict = {"__name__": f"docs_{page.stem}"}
+    exec("import numpy as np\nimport graphc as gc", namespace)  # noqa: S102 - the pages' convention
+    printed: str | None = None
+    problems: list[str] = []
+    for block in blocks(page):
+        try:
+            if block.kind == "python":
+                printed = None
+                if not SKIP.match(block.text):
+                    printed = run_python(block, namespace, page)
+            elif block.kind == "output":
+                assert printed is not None, f"{block.where(page)}: output after no python block"
+                assert matches(block.text, printed), (
+                    f"{block.where(page)}: the block printed\n{printed}\nbut the page shows\n"
+                    f"{block.text}")
+            elif block.kind == "" and block.text.startswith("$ graphc "):
+                transcript(block, page)
+            elif block.kind == "sh":
+                for line in block.text.splitlines():
+                    if line.startswith("graphc "):
+                        run_graphc(line.split("  #")[0])
+        except Exception as exc:  # noqa: BLE001 - collected, reported together below
+            problems.append(f"{block.where(page)}: {type(exc).__name__}: {exc}")
+    return problems
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_every_block_runs_and_prints_what_the_page_shows(page: Path, workdir: Path) -> None:
-    namespace: dict = {"__name__": f"docs_{page.stem}"}
-    printed: str | None = None
-    for block in blocks(page):
-        if block.kind == "python":
-            if SKIP.match(block.text):
-                printed = None
-                continue
-            printed = run_python(block, namespace, page)
-        elif block.kind == "output":
-            assert printed is not None, f"{block.where(page)}: output block after no python block"
-            assert matches(block.text, printed), (
-                f"{block.where(page)}: the block printed\n{printed}\nbut the page shows\n"
-                f"{block.text}")
-        elif block.kind == "" and block.text.startswith("$ graphc "):
-            transcript(block, page)
-        elif block.kind == "sh":
-            for line in block.text.splitlines():
-                if line.startswith("graphc "):
-                    run_graphc(line.split("  #")[0])
+    problems = check_page(page)
+    assert not problems, "\n\n".join(problems)
 
 
 def test_skipped_blocks_say_why() -> None:
