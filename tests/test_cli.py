@@ -45,7 +45,11 @@ def test_help_lists_every_subcommand_and_each_has_help() -> None:
         sub = graphc(command, "--help")
         assert sub.returncode == 0 and "SCRIPT.py[:NAME]" in sub.stdout
     assert "--raw" in graphc("show", "--help").stdout
-    assert "--format" in graphc("dot", "--help").stdout
+    dot_help = " ".join(graphc("dot", "--help").stdout.split())
+    assert "--format" in dot_help and "--simplified" in dot_help
+    assert "the graph as built" in dot_help and "after gc.simplify" in dot_help
+    cache_help = " ".join(graphc("cache", "--help").stdout.split())
+    assert "info" in cache_help and "clear" in cache_help and "least recently used" in cache_help
 
 
 def test_show_prints_the_simplified_graph_and_raw_the_graph_as_built(fixture: dict) -> None:
