@@ -391,3 +391,19 @@ def test_one_warm_up_serves_every_user_of_an_installation(tmp_path: Path) -> Non
     assert other[0] == "1 0", other  # loaded, not compiled again
     assert "this user's copy" in other[1] and str(tmp_path / "home") in other[1]
     assert list((tmp_path / "home" / "graphc-kernels").rglob("kernels.exp_f64-*.nbi"))
+
+
+def test_counts_read_as_english() -> None:
+    """"1 output", "1 argument", "1 round": singular for one, plural otherwise."""
+    x = gc.input("x")
+    f = gc.compile([x], x * 2.0, backend="numpy")
+    assert "-> 1 output," in repr(f)
+    assert "-> 2 outputs," in repr(gc.compile([x], [x * 2.0, x + 1.0], backend="numpy"))
+    with pytest.raises(gc.InputError, match=r"expected 1 argument \(x\), got 2"):
+        f(1.0, 2.0)
+    with pytest.raises(gc.InputError, match=r"expected 1 argument, missing x"):
+        f()
+    done = graphc("stats", "--backend", "numpy", f"{SCRIPT}:loss")
+    assert done.returncode == 0 and re.search(r"^loss: 1 output, \d+ nodes", done.stdout, re.M)
+    assert re.search(r"in \d+ rounds? \(", done.stdout)
+    assert not re.search(r"\b1 (outputs|rounds|constants|inputs)\b", done.stdout), done.stdout
