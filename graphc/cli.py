@@ -1,17 +1,21 @@
 """The `graphc` command line: show a define-then-run script's graphs (layer L5).
 
-    graphc show   script.py:NAME [--raw]          the printed graph
-    graphc source script.py:NAME [--backend B]    the generated code
-    graphc dot    script.py:NAME -o out.dot [--format svg|png] [--values VALUES]
-    graphc stats  script.py:NAME [--backend B]    node counts per pass, compile time, cache
+    graphc show   script.py[:NAME] [--raw]        the printed graph
+    graphc source script.py[:NAME] [--backend B]  the generated code
+    graphc dot    script.py[:NAME] -o out.dot [--format svg|png] [--values VALUES] [--simplified]
+    graphc stats  script.py[:NAME] [--backend B]  node counts per pass, compile time, cache
+    graphc cache  [info|clear|limit [SIZE]]       the graph cache (graphc/cachecommand.py)
     graphc warmup [--dtype float64|float32]       compile the package's kernels once, after installing
 
-The script is run with runpy under the module name `__graphc__` (so its
-`if __name__ == "__main__":` block, e.g. a training loop, does not run) and
-NAME is looked up in its namespace: a tensor, a list of tensors or a
-compiled function. Mistakes (no such file, no such name, a name that is not a
-graph, a script that fails) end with a one-line message and exit code 2.
-Imports: the graphc package (api, printing, simplify, viz). Entry point: main.
+NAME is first looked up among the script's module-level names (the script
+runs as `__graphc__`, so its `if __name__ == "__main__":` block does not
+run); if it is not there, or there is no NAME, the script runs as a program
+(`--args`) until it first calls a compiled function, and NAME is one of the
+functions it compiled (graphc/runscript.py). Mistakes (no such file, no such
+name, a name that is not a graph, a script that fails, a file that cannot be
+written) end with a one-line message and exit code 2, never a traceback.
+Imports: the graphc package (api, printing, simplify, viz, runscript,
+cachecommand). Entry point: main.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cachecommand import add_parser as add_cache_parser
+from .cachecommand import plural
 from .errors import GraphcError
 from .ir import Node, toposort
 
@@ -241,16 +247,16 @@ def stats(arguments: argparse.Namespace) -> int:
     sizes = [f"{sum(1 for n in nodes if parts[n] == part)} {part}"
              for part in ("forward", "backward", "update")
              if part == "forward" or any(parts[n] == part for n in nodes)]
-    print(f"{target.name}: {_plural(len(function.outputs), 'output', 'outputs')}, "
-          f"{_plural(len(nodes), 'node', 'nodes')} ({_plural(counts['input'], 'input', 'inputs')}, "
-          f"{_plural(counts['constant'], 'constant', 'constants')}, "
-          f"{_plural(operations, 'op', 'ops')}; {', '.join(sizes)})")
+    print(f"{target.name}: {plural(len(function.outputs), 'output', 'outputs')}, "
+          f"{plural(len(nodes), 'node', 'nodes')} ({plural(counts['input'], 'input', 'inputs')}, "
+          f"{plural(counts['constant'], 'constant', 'constants')}, "
+          f"{plural(operations, 'op', 'ops')}; {', '.join(sizes)})")
     report = dict(function.stats)
     simplified = report.pop("simplify", None)
     if simplified:
         ending = "converged" if simplified["converged"] else "capped"
         print(f"simplify: {simplified['ops_before']} -> {simplified['ops_after']} ops in "
-              f"{_plural(simplified['rounds'], 'round', 'rounds')} ({ending}, "
+              f"{plural(simplified['rounds'], 'round', 'rounds')} ({ending}, "
               f"{simplified['seconds'] * 1e3:.2f} ms)")
         for record in simplified["passes"]:
             print("  " + str(PassRecord(**record)))
@@ -285,64 +291,6 @@ def warmup(arguments: argparse.Namespace) -> int:
     print(f"warmed up in {time.perf_counter() - start:.1f} s: later processes load the kernels, "
           "helpers and block interpreter from graphc's Numba cache")
     return 0
-
-
-def _size(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} GB"
-
-
-def cache(arguments: argparse.Namespace) -> int:
-    from .backend import cache as kernels_cache
-    from .backend import cachesize
-
-    action = arguments.action or "info"
-    if action == "info":
-        report = cachesize.summary()
-        cap = report["limit"]
-        print(f"graph cache: {report['location']}")
-        print(f"  {_plural(int(report['entries']), 'entry', 'entries')}, "  # type: ignore[call-overload]
-              f"{_size(report['size'])}; size cap "  # type: ignore[arg-type]
-              f"{_size(cap) if cap else 'none'} ({report['limit_source']}); "  # type: ignore[arg-type]
-              "least recently used entries go first")
-        print(f"graphc's own kernels: {kernels_cache.describe_kernels()}")
-    elif action == "clear":
-        count, freed = cachesize.clear()
-        print(f"removed {_plural(count, 'entry', 'entries')} ({_size(freed)}) from "
-              f"{kernels_cache.cache_dir()}")
-    else:  # limit
-        if arguments.size is None:
-            cap, source = cachesize.limit()
-            print(f"size cap: {_size(cap) if cap else 'none'} ({source})")
-            return 0
-        try:
-            size = cachesize.parse_size(arguments.size)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        path = cachesize.set_limit(size)
-        removed = cachesize.enforce_limit()
-        print(f"size cap {_size(size) if size else 'none'} saved in {path}"
-              + (f"; removed {_plural(removed, 'entry', 'entries')}" if removed else ""))
-    return 0
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
-def _cache_parser(commands: Any) -> None:
-    summary = ("the graph cache (generated modules, their machine code, simplified graphs): "
-               "info (default), clear, or limit [SIZE]")
-    sub = commands.add_parser("cache", help=summary, description=summary + ". The cache lives in "
-                              "$GRAPHC_CACHE_DIR, else the user cache directory; it is kept "
-                              "under a size cap (default 500MB; $GRAPHC_CACHE_LIMIT overrides "
-                              "`limit`) by removing the least recently used entries.")
-    sub.add_argument("action", nargs="?", choices=["info", "clear", "limit"], default="info")
-    sub.add_argument("size", nargs="?", help="for limit: the cap, e.g. 200MB, 2GB, 0 for none")
-    sub.set_defaults(handler=cache)
 
 
 def _format_stat(value: Any) -> str:
@@ -407,7 +355,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--dtype", action="append", choices=["float64", "float32"],
                      help="warm up this dtype only (repeatable; default both)")
     sub.set_defaults(handler=warmup)
-    _cache_parser(commands)
+    add_cache_parser(commands)
     return parser
 
 

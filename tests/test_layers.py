@@ -48,7 +48,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,
     "graphc.backend.compile": 4, "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
-    "graphc": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.runscript": 5, "graphc.warmup": 5,
+    "graphc": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.runscript": 5, "graphc.cachecommand": 5, "graphc.warmup": 5,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 THIRD_PARTY_HOMES = {"numba": {"graphc.backend.compile"},

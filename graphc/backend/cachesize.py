@@ -9,7 +9,7 @@ directory, else DEFAULT_LIMIT. After each new entry the least recently used
 entries are removed until the cache is under the cap (entries are small, so
 this rarely removes more than a few). graphc's own kernels are not here (see
 kernels_dir in cache.py). Imports: cache.py and the standard library.
-Entry points: `entries`, `summary`, `clear`, `enforce_limit`, `parse_size`.
+Entry points: `entries`, `limit`, `set_limit`, `clear`, `enforce_limit`, `parse_size`.
 """
 
 from __future__ import annotations
@@ -126,15 +126,6 @@ def enforce_limit(directory: Path | None = None, keep: Path | None = None) -> in
         return removed
     except (OSError, ValueError):
         return 0
-
-
-def summary(directory: Path | None = None) -> dict[str, object]:
-    """Location, entry count, total size and cap: what `graphc cache info` prints."""
-    root = directory or cache_dir()
-    found = entries(root)
-    cap, source = limit(root)
-    return {"location": root, "entries": len(found), "size": sum(e.size for e in found),
-            "limit": cap, "limit_source": source}
 
 
 def clear(directory: Path | None = None) -> tuple[int, int]:
