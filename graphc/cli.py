@@ -132,11 +132,12 @@ def load(spec: str, script_arguments: str | None = None) -> Target:
             raise CommandError(f"{script} defines no name {name!r} (graphs it defines: "
                                f"{_describe_graphs(found)}; run as a program: {exc})") from None
         raise CommandError(str(exc)) from None
-    if run.failure:
-        print(f"graphc: note: {run.failure}; showing what it compiled before", file=sys.stderr)
     compiled = {r.name: r for r in run.compiled}
     chosen = compiled.get(name) if name else next(iter(compiled.values()), None)
     if chosen is not None:
+        if run.failure:
+            print(f"graphc: note: {run.failure}; showing what it compiled before",
+                  file=sys.stderr)
         if not name and len(compiled) > 1:
             print(f"graphc: {script} compiles {', '.join(compiled)}; showing {chosen.name} "
                   f"(choose with {script}:NAME)", file=sys.stderr)
@@ -145,7 +146,7 @@ def load(spec: str, script_arguments: str | None = None) -> Target:
     if name in run.globals:
         return _from_namespace(script, name, run.globals)
     graphs = sorted(set(_describe_graphs({**found, **run.globals}).split(", ")) - {"none"})
-    listing = ", ".join(list(compiled) + graphs) or "none"
+    listing = ", ".join(list(compiled) + [g for g in graphs if g not in compiled]) or "none"
     if name:
         raise CommandError(f"{script} defines no name {name!r} (graphs it defines or compiles "
                            f"when run: {listing})")

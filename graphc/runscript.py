@@ -164,8 +164,10 @@ def record(script: Path, argv: Sequence[str]) -> Run:
             pass
         except SystemExit as exc:
             if exc.code not in (0, None):
-                raise ScriptError(f"{script} exited (code {exc.code}) before calling a compiled "
-                                  "function; pass its options with --args") from None
+                if not compiled:
+                    raise ScriptError(f"{script} exited (code {exc.code}) before calling a "
+                                      "compiled function; pass its options with --args") from None
+                failure = f"{script} exited (code {exc.code})"
         except Exception as exc:
             if not compiled:
                 raise _failure(script, exc) from None

@@ -145,7 +145,7 @@ def test_errors_are_one_line_with_exit_code_2(command: str, tmp_path: Path) -> N
         f"{SCRIPT}:empty": "'empty' in .* is a list, not a graph",
         f"{BROKEN}:x": "running .*cli_broken.py failed: RuntimeError: this script is broken "
                        r"on purpose \(at .*cli_broken.py:3\)",
-        str(SCRIPT): r"cli_graphs.py exited \(code the command line must not run",
+        str(BROKEN): r"running .*cli_broken.py failed: RuntimeError",
     }
     if command != "show":  # the loading code is shared: the three errors the issue names
         cases = dict(list(cases.items())[:3])
@@ -251,6 +251,10 @@ def test_program_failures_are_one_line() -> None:
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and lines[-1].startswith("graphc: error: ") and "exited" in lines[-1]
     assert "Traceback" not in done.stderr
+    # Compiled, then exited: the graphs it compiled are whole, so they are shown.
+    done = graphc("show", str(SCRIPT))
+    assert done.returncode == 0 and done.stdout.startswith("# step: after simplification")
+    assert "note: " in done.stderr and "exited (code the command line must not run" in done.stderr
 
 
 def test_more_failures_end_in_one_line_without_traceback(tmp_path: Path) -> None:
