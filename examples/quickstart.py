@@ -4,7 +4,7 @@ A logistic-regression loss on a small random problem: its gradient is built by
 the chain rule as ordinary graph nodes, checked against finite differences,
 and compiled together with the loss into one function.
 
-    python examples/quickstart.py [--backend numpy|numba]
+    python examples/quickstart.py [--backend numba|numpy]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def build() -> tuple[list[gc.Tensor], gc.Tensor, list[gc.Tensor]]:
 
 def main(argv: list[str] | None = None) -> dict[str, np.ndarray]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "numba"])
+    parser.add_argument("--backend", default="numba", choices=["numba", "numpy"])
     args = parser.parse_args(argv)
 
     inputs, loss, (dW, db) = build()

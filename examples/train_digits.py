@@ -26,10 +26,13 @@ def build_model(n_features: int, hidden: int, n_classes: int, dtype: str) -> dic
     b1 = gc.input("b1", shape=(hidden,), dtype=dtype)
     W2 = gc.input("W2", shape=(hidden, n_classes), dtype=dtype)
     b2 = gc.input("b2", shape=(n_classes,), dtype=dtype)
-    hidden_layer = gc.relu(x @ W1 + b1)
-    logits = hidden_layer @ W2 + b2
-    targets = gc.one_hot(labels, n_classes, dtype=dtype)
-    loss = -gc.mean(gc.sum(targets * gc.log_softmax(logits, axis=1), axis=1))
+    with gc.scope("layer1"):  # scopes only label nodes: clusters in `graphc dot`
+        hidden_layer = gc.relu(x @ W1 + b1)
+    with gc.scope("layer2"):
+        logits = hidden_layer @ W2 + b2
+    with gc.scope("loss"):
+        targets = gc.one_hot(labels, n_classes, dtype=dtype)
+        loss = -gc.mean(gc.sum(targets * gc.log_softmax(logits, axis=1), axis=1))
     return {"x": x, "labels": labels, "params": [W1, b1, W2, b2], "loss": loss, "logits": logits}
 
 

@@ -27,6 +27,7 @@ from .ir import Node as Tensor
 from .ops import *  # noqa: F403 - the public builders, listed once in ops.PUBLIC
 from .ops import PUBLIC as _PUBLIC
 from .printing import format_graph
+from .scope import scope
 from .simplify import simplify
 from .viz import to_dot, to_networkx
 from .vmap import vmap
@@ -38,6 +39,6 @@ __all__ = [
     "GraphcError", "GraphcWarning", "InputError", "NotDifferentiableError", "ShapeError", "Tensor",
     "__version__",
     "check_grad", "check_node_grads", "compile", "dask", "format_graph", "grad", "hessian", "hvp",
-    "jacfwd", "jacobian", "jacrev", "jvp", "optim", "simplify", "special", "to_dot", "to_networkx",
+    "jacfwd", "jacobian", "jacrev", "jvp", "optim", "scope", "simplify", "special", "to_dot", "to_networkx",
     "vjp", "vmap", *_PUBLIC,
 ]

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from . import calling, interpret, printing, serialize
+from . import calling, interpret, notices, printing, serialize
 from .autodiff import gradient_name
-from .errors import GraphcError, api_boundary
+from .errors import GraphcError, api_boundary, user_origin
 from .ir import Graph, Node, toposort
 from .ops import as_tensor
 from .simplify import simplify_graph
@@ -88,14 +88,16 @@ class Function:
 
     @property
     def graph(self) -> Any:
-        """The optimized graph as a networkx.DiGraph."""
+        """The optimized graph as a networkx.DiGraph (outputs keyed by their names: d_W, ...)."""
         from .viz import to_networkx
 
-        return to_networkx(list(self.outputs))
+        return to_networkx(self)
 
     def __repr__(self) -> str:
         names = ", ".join(str(i.name) for i in self.inputs)
-        return f"<graphc.Function ({names}) -> {len(self.outputs)} outputs, backend={self.backend}>"
+        count = len(self.outputs)
+        outputs = f"{count} output{'' if count == 1 else 's'}"
+        return f"<graphc.Function ({names}) -> {outputs}, backend={self.backend}>"
 
 
 def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
@@ -204,7 +206,7 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
 
 def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
             simplify: bool = True, names: Any = None, tiered: bool = False,
-            parallel: bool = False) -> Function:
+            parallel: bool = False, verbose: bool | None = None) -> Function:
     """Compile a graph into a callable: one call returns every output.
 
     The graph is simplified first (graphc.simplify) unless simplify=False;
@@ -217,7 +219,37 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     that allows it with `prange` on all cores: about 2x on 2 cores for large
     arrays, but compile takes ~30% longer and each call ~2 us more,
     so it is for big inputs (docs/codegen.md, "Parallel loops").
+    A compile that takes more than a second says so, once, with what it is
+    compiling and how long it took (graphc/notices.py: INFO records of the
+    "graphc" logger, on stderr when logging is not configured);
+    `verbose=True` reports every compile, `verbose=False` none.
     """
+    where = user_origin()
+
+    def what() -> str:
+        roots = [o for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])
+                 if isinstance(o, Node)]
+        count = len(roots) if isinstance(outputs, (list, tuple)) else 1
+        return notices.describe(len(toposort(roots)), count, backend, where)
+
+    def first_kernels() -> bool:
+        if backend != "numba" or tiered:
+            return False
+        from .backend.cache import kernels_cached
+
+        return not kernels_cached()
+
+    with notices.announce(what, first_kernels, verbose if not tiered else False) as note:
+        function = _compile(inputs, outputs, backend=backend, simplify=simplify, names=names,
+                            tiered=tiered, parallel=parallel)
+        if function.stats.get("cache_hit"):
+            note.details = "machine code from the cache"
+    return function
+
+
+def _compile(inputs: Any, outputs: Any, *, backend: str, simplify: bool, names: Any,
+             tiered: bool, parallel: bool) -> Function:
+    """compile() without its notices."""
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
     _check_closed(input_nodes, output_nodes)
@@ -225,7 +257,9 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     # n == m (x + zeros_like(y)), but the call must still be rejected.
     requirements = calling.collect_constraints(output_nodes)
     names = _output_names(names, output_nodes)
-    stats: dict[str, Any] = {}
+    stats: dict[str, Any] = {"output_names": [  # for pictures (graphc.viz)
+        given if given is not None else gradient_name(node)
+        for given, node in zip(list(names), output_nodes)]}
     if simplify:
         output_nodes, stats["simplify"] = _simplified(input_nodes, output_nodes)
     options = {"backend": backend, "names": names, "tiered": tiered, "parallel": parallel}

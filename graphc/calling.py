@@ -35,7 +35,7 @@ def order_arguments(inputs: Sequence[Node], args: Sequence[Any], kwargs: dict[st
     """Positional and keyword arguments -> one value per input, in declared order."""
     names = [i.name for i in inputs]
     if len(args) > len(inputs):
-        raise InputError(f"expected {len(inputs)} arguments ({', '.join(map(str, names))}), "
+        raise InputError(f"expected {_arguments(len(inputs))} ({', '.join(map(str, names))}), "
                          f"got {len(args) + len(kwargs)}")
     values: list[Any] = list(args) + [None] * (len(inputs) - len(args))
     given = [True] * len(args) + [False] * (len(inputs) - len(args))
@@ -49,8 +49,12 @@ def order_arguments(inputs: Sequence[Node], args: Sequence[Any], kwargs: dict[st
         values[position], given[position] = value, True
     missing = [n for n, g in zip(names, given) if not g]
     if missing:
-        raise InputError(f"expected {len(inputs)} arguments, missing {', '.join(map(str, missing))}")
+        raise InputError(f"expected {_arguments(len(inputs))}, missing {', '.join(map(str, missing))}")
     return values
+
+
+def _arguments(count: int) -> str:
+    return f"{count} argument{'' if count == 1 else 's'}"
 
 
 def _expected_shape(node: Node) -> str:

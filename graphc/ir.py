@@ -32,6 +32,7 @@ from .errors import (
     argument_error,
     user_origin,
 )
+from .scope import current as current_scope
 
 ShapeRule = Callable[..., shapes.Shape]
 DTypeRule = Callable[..., np.dtype]
@@ -188,6 +189,7 @@ class Node:
     weak: bool = False  # a Python scalar: does not widen other operands (NEP 50)
     constraints: tuple[shapes.Constraint, ...] = ()
     id: int = field(default_factory=lambda: next(_node_ids))
+    scope: str = field(default_factory=current_scope)  # gc.scope's name, for pictures
 
     __eq__ = object.__eq__  # type: ignore[assignment]
     __hash__ = object.__hash__  # type: ignore[assignment]

@@ -6,6 +6,8 @@
     t2: f64[] = sum[axis=(0,1)] t1
     -> t2
 
+Nodes built inside `gc.scope("layer1")` print as `layer1/t0`.
+
 This is the form used by `print(tensor)`, docs, error messages and golden
 tests. Imports: ir and layer L0 (layer L3).
 """
@@ -27,15 +29,29 @@ def type_string(node: Node) -> str:
     return dtypes.short_name(node.dtype) + shapes.format_shape(node.shape)
 
 
-def _literal(node: Node) -> str | None:
-    """Rank-0 constants print inline, as the number they are."""
+def format_number(value: Any, dtype: Any) -> str:
+    """The shortest text that reads back as the same number in `dtype`.
+
+    float32 0.003 is `0.003`, not the float64 expansion of the nearest float32
+    (0.003000000026077032); float64 keeps every digit it needs.
+    """
+    return str(np.asarray(value).astype(np.dtype(dtype))[()])
+
+
+def _literal(node: Node, consumer: Node | None = None) -> str | None:
+    """Rank-0 constants print inline, as the number they are.
+
+    A weak constant (a Python number) takes its consumer's dtype (NEP 50), so
+    it is written in that dtype: `1 - 0.999` times a float32 tensor is 0.001.
+    """
     if node.value is None or node.value.ndim != 0:
         return None
-    value = node.value.item()
-    text = repr(value)
-    if not node.weak:
-        text = f"{text}:{dtypes.short_name(node.dtype)}"
-    return text
+    if node.weak:
+        dtype = node.dtype
+        if consumer is not None and node.dtype.kind == "f" and consumer.dtype.kind == "f":
+            dtype = consumer.dtype
+        return format_number(node.value, dtype)
+    return f"{format_number(node.value, node.dtype)}:{dtypes.short_name(node.dtype)}"
 
 
 def _format_value(value: Any) -> str:
@@ -55,20 +71,26 @@ def format_attrs(node: Node) -> str:
 
 
 class Namer:
-    """Stable names for nodes: inputs by their names, others t0, t1, ... in order."""
+    """Stable names for nodes: inputs by their names, others t0, t1, ... in order.
 
-    def __init__(self, inline_literals: bool = True, reserved: Iterable[str] = ()) -> None:
+    A node built inside `gc.scope("layer1")` is named `layer1/t0` (when
+    `scoped`): the printed graph and the pictures show where it came from.
+    """
+
+    def __init__(self, inline_literals: bool = True, reserved: Iterable[str] = (),
+                 scoped: bool = True) -> None:
         self.inline_literals = inline_literals
+        self.scoped = scoped
         self.names: dict[Node, str] = {}
         self._used: set[str] = set()
         # User names in the graph: a generated t3 must not read like the user's t3.
         self._reserved = set(reserved)
         self._counter = 0
 
-    def __call__(self, node: Node) -> str:
+    def __call__(self, node: Node, consumer: Node | None = None) -> str:
         if node in self.names:
             return self.names[node]
-        literal = _literal(node) if self.inline_literals else None
+        literal = _literal(node, consumer) if self.inline_literals else None
         if literal is not None:
             return literal
         if node.name and node.name not in self._used:
@@ -80,6 +102,8 @@ class Namer:
             while name in self._used or name in self._reserved:
                 name = f"{prefix}{self._counter}"
                 self._counter += 1
+            if self.scoped and node.scope:
+                name = f"{node.scope}/{name}"
         self._used.add(name)
         self.names[node] = name
         return name
@@ -104,7 +128,7 @@ def format_graph(outputs: Iterable[Node], inputs: Sequence[Node] = ()) -> str:
                              + np.array2string(np.asarray(node.value), threshold=6, separator=",")
                              .replace("\n", ""))
             continue
-        args = [name(i) for i in node.inputs]
+        args = [name(i, node) for i in node.inputs]
         if node.op.infix and len(args) == 2:
             expression = f"{args[0]} {node.op.infix} {args[1]}"
         else:

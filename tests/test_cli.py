@@ -43,9 +43,13 @@ def test_help_lists_every_subcommand_and_each_has_help() -> None:
     for command in ("show", "source", "dot", "stats"):
         assert command in done.stdout
         sub = graphc(command, "--help")
-        assert sub.returncode == 0 and "SCRIPT.py:NAME" in sub.stdout
+        assert sub.returncode == 0 and "SCRIPT.py[:NAME]" in sub.stdout
     assert "--raw" in graphc("show", "--help").stdout
-    assert "--format" in graphc("dot", "--help").stdout
+    dot_help = " ".join(graphc("dot", "--help").stdout.split())
+    assert "--format" in dot_help and "--simplified" in dot_help
+    assert "the graph as built" in dot_help and "after gc.simplify" in dot_help
+    cache_help = " ".join(graphc("cache", "--help").stdout.split())
+    assert "info" in cache_help and "clear" in cache_help and "least recently used" in cache_help
 
 
 def test_show_prints_the_simplified_graph_and_raw_the_graph_as_built(fixture: dict) -> None:
@@ -139,8 +143,9 @@ def test_errors_are_one_line_with_exit_code_2(command: str, tmp_path: Path) -> N
         f"{SCRIPT}:nope": "defines no name 'nope'",
         f"{SCRIPT}:not_a_graph": "'not_a_graph' in .* is a int, not a graph",
         f"{SCRIPT}:empty": "'empty' in .* is a list, not a graph",
-        f"{BROKEN}:x": "running .*cli_broken.py failed: RuntimeError: this script is broken",
-        str(SCRIPT): "expected SCRIPT.py:NAME",
+        f"{BROKEN}:x": "running .*cli_broken.py failed: RuntimeError: this script is broken "
+                       r"on purpose \(at .*cli_broken.py:3\)",
+        str(BROKEN): r"running .*cli_broken.py failed: RuntimeError",
     }
     if command != "show":  # the loading code is shared: the three errors the issue names
         cases = dict(list(cases.items())[:3])
@@ -190,3 +195,219 @@ def test_warmup_compiles_and_checks_every_kind_of_graph(tmp_path: Path) -> None:
     assert "(1 interpreted group)" in lines[1] and lines[3].startswith("warmed up in")
     assert not any(tmp_path.iterdir())  # the user's graph cache is left alone
     assert "--dtype" in graphc("warmup", "--help").stdout
+
+
+# ---------------------------------------------------------------- scripts that compile when run
+
+PROGRAM = HERE / "scripts" / "cli_program.py"
+DIGITS = HERE.parent / "examples" / "train_digits.py"
+
+
+def _program_graph(width: int) -> tuple[list, list, list]:
+    """The fixture program's step, built here in-process as the reference."""
+    spec = runpy.run_path(str(PROGRAM), run_name="reference")
+    model = spec["build"](width)
+    gradient = gc.grad(model["loss"], model["w"])
+    return [model["x"], model["w"]], [model["loss"], gradient], [model["prediction"]]
+
+
+def test_show_finds_what_a_program_compiles_inside_main() -> None:
+    inputs, outputs, _ = _program_graph(5)
+    done = graphc("show", str(PROGRAM), "--args=--width 5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# step: after simplification")
+    assert gc.format_graph(gc.simplify(outputs), inputs) in done.stdout
+    assert "compiles step, value_only; showing step" in done.stderr
+    assert "compiled; training now" in done.stderr  # the script's prints go to stderr
+    raw = graphc("show", "--raw", f"{PROGRAM}:value_only", "--args", "--width 5")
+    assert raw.returncode == 0 and "model/t1: f64[n] = tanh model/t0" in raw.stdout
+
+
+def test_source_and_dot_of_a_program_use_its_names(tmp_path: Path) -> None:
+    done = graphc("source", f"{PROGRAM}:step")  # numba: the names and scopes in the code
+    assert done.returncode == 0, done.stderr
+    assert "return (loss, d_w)" in done.stdout
+    assert re.search(r"= tanh t\d+  \[scope model\]", done.stdout)
+    out = tmp_path / "step.dot"
+    done = graphc("dot", f"{PROGRAM}:step", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    (graph,) = pydot.graph_from_dot_data(out.read_text())
+    names = {n.get_name().strip('"') for n in graph.get_nodes()}
+    for sub in graph.get_subgraphs():
+        names |= {n.get_name().strip('"') for n in sub.get_nodes()}
+        for inner in sub.get_subgraphs():
+            names |= {n.get_name().strip('"') for n in inner.get_nodes()}
+    assert {"loss", "d_w", "prediction", "x", "w"} <= names
+
+
+def test_program_failures_are_one_line() -> None:
+    done = graphc("show", str(PROGRAM), "--args=--fail")
+    assert done.returncode == 0  # the failure comes after the compiles: the graphs exist
+    assert "note: running" in done.stderr and "on purpose (at " in done.stderr
+    done = graphc("show", f"{PROGRAM}:nope")
+    assert done.returncode == 2 and "defines no name 'nope'" in done.stderr
+    assert "step, value_only" in done.stderr
+    done = graphc("show", str(PROGRAM), "--args=--width")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and lines[-1].startswith("graphc: error: ") and "exited" in lines[-1]
+    assert "Traceback" not in done.stderr
+    # Compiled, then exited: the graphs it compiled are whole, so they are shown.
+    done = graphc("show", str(SCRIPT))
+    assert done.returncode == 0 and done.stdout.startswith("# step: after simplification")
+    assert "note: " in done.stderr and "exited (code the command line must not run" in done.stderr
+
+
+def test_more_failures_end_in_one_line_without_traceback(tmp_path: Path) -> None:
+    bad_syntax = tmp_path / "bad.py"
+    bad_syntax.write_text("x = (\n")
+    nothing = tmp_path / "nothing.py"
+    nothing.write_text("import graphc as gc\nx = gc.input('x')\ny = x * 2\nvals = {'q': 1.0}\n")
+    cases = [
+        (("show", f"{bad_syntax}:x"), "SyntaxError"),
+        (("show", str(bad_syntax)), "SyntaxError"),
+        (("show", str(nothing)), r"compiled nothing .*module-level graphs: x, y"),
+        (("dot", f"{SCRIPT}:loss", "-o", str(tmp_path / "no" / "such" / "dir.dot")),
+         "No such file or directory"),
+        (("dot", f"{nothing}:y", "--values", "vals"), "to_dot values: 'q' is not an input"),
+        (("dot", f"{nothing}:y", "-o", str(tmp_path / "y.dot"), "--format", "svg",
+          "--values", "x"), "no dict of input values"),
+        (("cache", "limit", "lots"), "not a size"),
+    ]
+    for arguments, message in cases:
+        done = graphc(*arguments)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2, (arguments, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert lines and lines[-1].startswith("graphc: error: "), done.stderr
+        assert re.search(message, lines[-1]), lines[-1]
+
+
+def test_show_of_the_digits_example_is_its_training_step() -> None:
+    """`graphc show examples/train_digits.py` shows the step it compiles (without training)."""
+    pytest.importorskip("sklearn")
+    done = graphc("show", "--raw", str(DIGITS), "--args=--hidden 8 --optimizer sgd")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# train_step: the graph as built")
+    declared = done.stdout.splitlines()[1]
+    assert declared.split("  ")[:4] == ["x: f32[n,64]", "labels: i64[n]", "W1: f32[64,8]",
+                                        "b1: f32[8]"]
+    outputs = done.stdout.strip().splitlines()[-1]
+    assert outputs.startswith("-> ") and len(outputs.split(", ")) == 1 + 4 + 4  # loss, W', v'
+    assert "layer1/" in done.stdout and "loss/" in done.stdout
+
+
+# ---------------------------------------------------------------- graphc cache
+
+def _entry(directory: Path, stem: str, size: int, used: float) -> None:
+    (directory / "__pycache__").mkdir(parents=True, exist_ok=True)
+    for path, part in ((directory / f"{stem}.py", size // 2),
+                       (directory / "__pycache__" / f"{stem}.graph-5.py311.nbi", size // 4),
+                       (directory / "__pycache__" / f"{stem}.graph-5.py311.1.nbc",
+                        size - size // 2 - size // 4)):
+        path.write_bytes(b"x" * part)
+        os.utime(path, (used, used))
+
+
+def test_cache_info_clear_and_limit(tmp_path: Path) -> None:
+    env = {**os.environ, "GRAPHC_CACHE_DIR": str(tmp_path)}
+    env.pop("GRAPHC_CACHE_LIMIT", None)
+    for number in range(5):
+        _entry(tmp_path, f"graphc_{number:020d}", 100_000, 1_000_000 + number)
+    (tmp_path / "graphs").mkdir()
+    (tmp_path / "graphs" / "abc.pickle").write_bytes(b"y" * 5000)
+    os.utime(tmp_path / "graphs" / "abc.pickle", (2_000_000, 2_000_000))
+    done = graphc("cache", env=env)
+    assert done.returncode == 0, done.stderr
+    total = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    assert str(tmp_path) in done.stdout and "6 entries" in done.stdout
+    assert f"{total / 1024:.1f} KB" in done.stdout and "500.0 MB (default)" in done.stdout
+    assert "graphc's own kernels:" in done.stdout
+    # A cap of 250 KB keeps the newest entries that fit: the pickle and the last two modules.
+    done = graphc("cache", "limit", "250KB", env=env)
+    assert done.returncode == 0 and "removed 3 entries" in done.stdout, done.stdout
+    left = sorted(p.name for p in tmp_path.glob("graphc_*.py"))
+    assert left == ["graphc_00000000000000000003.py", "graphc_00000000000000000004.py"]
+    assert not list((tmp_path / "__pycache__").glob("graphc_00000000000000000000.*"))
+    assert "250.0 KB (set with `graphc cache limit`" in graphc("cache", "info", env=env).stdout
+    env_cap = graphc("cache", "limit", env={**env, "GRAPHC_CACHE_LIMIT": "1GB"})
+    assert "1.0 GB ($GRAPHC_CACHE_LIMIT)" in env_cap.stdout
+    done = graphc("cache", "clear", env=env)
+    assert done.returncode == 0 and "removed 3 entries" in done.stdout
+    assert not list(tmp_path.glob("graphc_*")) and not list((tmp_path / "graphs").iterdir())
+    assert (tmp_path / "size-limit").exists()  # the cap survives a clear
+
+
+def test_compiles_keep_the_cache_under_its_cap(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphc.backend import cache, cachesize
+
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("GRAPHC_CACHE_LIMIT", "3KB")
+    paths = []
+    for number in range(6):  # each module ~1 KB: at most three fit
+        source = f"# module {number}\n" + "x = 1\n" * 170
+        path, found = cache.store(source, source)
+        assert not found
+        os.utime(path.with_suffix(".used"), (1_000_000 + number,) * 2)
+        paths.append(path)
+    cache.store("# module 1\n" + "x = 1\n" * 170, "# module 1\n" + "x = 1\n" * 170)  # used again
+    assert sum(e.size for e in cachesize.entries(tmp_path)) <= 3 * 1024
+    kept = {p.name for p in tmp_path.glob("graphc_*.py")}
+    assert paths[1].name in kept and paths[5].name in kept and paths[0].name not in kept
+
+
+# ---------------------------------------------------------------- a shared installation
+
+KERNEL_RUN = """
+import sys
+from graphc.backend import cache
+if sys.argv[1] == "other-user":  # cannot write the package (root owns site-packages)
+    package, writable = cache.package_kernels_dir(), cache.writable
+    cache.writable = lambda directory: directory != package and writable(directory)
+from graphc.backend.compile import jitted
+kernel = jitted("exp_f64")
+assert abs(kernel(1.0) - 2.718281828459045) < 1e-15
+print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+print(cache.describe_kernels())
+"""
+
+
+def test_one_warm_up_serves_every_user_of_an_installation(tmp_path: Path) -> None:
+    """Root warms the kernels inside the package; a user who cannot write there loads them."""
+    site = tmp_path / "site"
+    shutil.copytree(HERE.parent / "graphc", site / "graphc",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "home")}
+    for variable in ("GRAPHC_KERNEL_CACHE_DIR", "NUMBA_CACHE_DIR"):
+        env.pop(variable, None)
+
+    def run(who: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", KERNEL_RUN, who], capture_output=True,
+                              text=True, env=env, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    root = run("root")
+    assert root[0] == "0 1" and "next to the package" in root[1]  # compiled, saved in the package
+    package_cache = site / "graphc" / "backend" / "__pycache__"
+    assert list(package_cache.glob("kernels.exp_f64-*.nbi"))
+    other = run("other-user")
+    assert other[0] == "1 0", other  # loaded, not compiled again
+    assert "this user's copy" in other[1] and str(tmp_path / "home") in other[1]
+    assert list((tmp_path / "home" / "graphc-kernels").rglob("kernels.exp_f64-*.nbi"))
+
+
+def test_counts_read_as_english() -> None:
+    """"1 output", "1 argument", "1 round": singular for one, plural otherwise."""
+    x = gc.input("x")
+    f = gc.compile([x], x * 2.0, backend="numpy")
+    assert "-> 1 output," in repr(f)
+    assert "-> 2 outputs," in repr(gc.compile([x], [x * 2.0, x + 1.0], backend="numpy"))
+    with pytest.raises(gc.InputError, match=r"expected 1 argument \(x\), got 2"):
+        f(1.0, 2.0)
+    with pytest.raises(gc.InputError, match=r"expected 1 argument, missing x"):
+        f()
+    done = graphc("stats", "--backend", "numpy", f"{SCRIPT}:loss")
+    assert done.returncode == 0 and re.search(r"^loss: 1 output, \d+ nodes", done.stdout, re.M)
+    assert re.search(r"in \d+ rounds? \(", done.stdout)
+    assert not re.search(r"\b1 (outputs|rounds|constants|inputs)\b", done.stdout), done.stdout

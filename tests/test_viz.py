@@ -336,3 +336,128 @@ def test_networkx_and_pydot_are_imported_lazily() -> None:
     code = "import sys, graphc; print(sorted({'networkx', 'pydot'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- a plain install, quoting
+
+def test_dot_needs_no_pydot(tmp_path: Path) -> None:
+    """A plain `pip install graphc` (no pydot) draws: to_dot must not import it."""
+    code = ("import sys; sys.modules['pydot'] = None\n"  # `import pydot` now raises ImportError
+            "import graphc as gc\n"
+            "x = gc.input('x'); y = gc.sum(gc.exp(x) * 2.0)\n"
+            "print(gc.to_dot([y, gc.grad(y, x)]), end='')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    nodes = all_nodes(parse(done.stdout))  # pydot here is only the independent parser
+    assert "x" in nodes and len(nodes) >= 4
+
+
+AWKWARD = ['plain', 'with space', 'quote " inside', 'back\\slash', 'trailing\\', 'new\nline',
+           'node', 'Graph', '<angle>', '', '1.5', 'x->y', 'ünïcödé']
+
+
+def test_quoted_strings_read_back_as_written() -> None:
+    from graphc.dotfile import attributes, quote
+
+    lines = ["digraph g {"]
+    for number, text in enumerate(AWKWARD):
+        lines.append(f"  {quote(text)} {attributes({'tooltip': text, 'label': text})};")
+        lines.append(f"  n{number} [tooltip={quote(text)}];")
+    text = "\n".join(lines + ["}"])
+    graph = parse(text)
+    found = {n.get_name() for n in graph.get_nodes()}
+    assert len([n for n in found if not n.startswith("n")]) >= len(set(AWKWARD)) - 1
+    for number, original in enumerate(AWKWARD):
+        (node,) = graph.get_node(f"n{number}")
+        raw = node.get("tooltip")
+        assert raw is not None
+        if raw.startswith('"'):  # DOT's own unescaping of a quoted string: \" -> ", \\ -> \
+            raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\").replace("\\n", "\n")
+        assert raw == original
+    if shutil.which("dot"):
+        done = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------- real models
+
+def test_scopes_are_clusters_and_name_prefixes() -> None:
+    x = gc.input("x", shape=("n", 3))
+    W1, W2 = gc.input("W1", shape=(3, 4)), gc.input("W2", shape=(4, 2))
+    with gc.scope("encoder"):
+        with gc.scope("layer1"):
+            h = gc.relu(x @ W1)
+        h2 = gc.tanh(h @ W2)
+    loss = gc.sum(h2)
+    assert (h.scope, h2.scope, loss.scope) == ("encoder/layer1", "encoder", "")
+    printed = gc.format_graph([loss])
+    assert "encoder/layer1/t0: f64[n,4] = matmul x W1" in printed
+    assert "encoder/t2: f64[n,2] = matmul encoder/layer1/t1 W2" in printed
+    dot = parse(gc.to_dot(loss))
+    (encoder,) = [s for s in dot.get_subgraphs() if s.get("label") == "encoder"]
+    (layer1,) = [s for s in encoder.get_subgraphs() if s.get("label") == "layer1"]
+    assert set(all_nodes(layer1)) == {"encoder/layer1/t0", "encoder/layer1/t1"}
+    assert set(all_nodes(encoder)) - set(all_nodes(layer1)) == {"encoder/t2", "encoder/t3"}
+    with pytest.raises(gc.GraphcError, match="non-empty name"):
+        with gc.scope("a/b"):
+            pass
+
+
+def test_constants_print_shortest_in_their_own_dtype() -> None:
+    x = gc.input("x", shape=(3,), dtype="float32")
+    lr = gc.astype(gc.constant(3e-3), "float32")
+    beta2 = 0.999
+    y = gc.sum((1 - beta2) * x) * gc.constant(np.float32(0.003)) + lr
+    printed = gc.format_graph([y])
+    assert "0.001 * x" in printed and "0.003:f32" in printed
+    assert "0.0010000000000000009" not in printed and "0.003000000026077032" not in printed
+    # Each literal reads back as the very number the graph holds, in its dtype.
+    for text in re.findall(r"([0-9.e+-]+):f32", printed):
+        assert np.float32(text) == np.float32(0.003)
+    z = gc.input("z") * (1 - beta2)
+    assert "0.0010000000000000009" in gc.format_graph([z])  # float64: that is the value
+    labels = [plain(n.get("label")) for n in all_nodes(parse(gc.to_dot(y))).values()]
+    assert any("0.001 * x" in label for label in labels)
+    simplified = [plain(n.get("label")) for n in
+                  all_nodes(parse(gc.to_dot(y, simplified=True))).values()]
+    assert not any("000000" in label for label in simplified), simplified
+
+
+def test_output_names_from_compile_name_the_picture() -> None:
+    x, w = gc.input("x", shape=(3,)), gc.input("w", shape=(3,))
+    loss = gc.sum((x * w - 1.0) ** 2)
+    f = gc.compile([x, w], [loss, gc.grad(loss, w)], backend="numpy", names=["loss", None])
+    nodes = all_nodes(parse(gc.to_dot(f)))
+    assert {"loss", "d_w"} <= set(nodes)
+    assert nodes["loss"].get("peripheries") == "2" and nodes["d_w"].get("peripheries") == "2"
+
+
+def test_forward_backward_and_update_are_apart() -> None:
+    x = gc.input("x", shape=("n", 3))
+    W, b = gc.input("W", shape=(3, 2)), gc.input("b", shape=(2,))
+    loss = gc.mean(gc.softplus(x @ W + b))
+    grads = gc.grad(loss, [W, b])
+    update = gc.optim.adam([W, b], grads, lr=1e-3)
+    outputs = [loss, *update.new_params, *update.new_state]
+    graph = gc.to_networkx(outputs)
+    key = dict(zip(toposort(outputs), _keys(graph, toposort(outputs))))
+    dot = parse(gc.to_dot(outputs))
+    clusters = {s.get_name().strip('"'): set(all_nodes(s)) for s in dot.get_subgraphs()}
+    assert set(clusters) == {"cluster_forward", "cluster_backward", "cluster_update"}
+    # Reference: forward = what the loss needs; backward = what the gradients add to it;
+    # update = everything else (the optimizer's arithmetic, state and step counter).
+    forward = {key[n] for n in toposort([loss])}
+    backward = {key[n] for n in toposort([loss, *grads])} - forward
+    assert clusters["cluster_forward"] == forward
+    assert clusters["cluster_backward"] == backward
+    assert clusters["cluster_update"] == set(graph.nodes) - forward - backward
+    assert {"W_m", "W_v", "adam_step"} <= clusters["cluster_update"]
+
+
+def test_simplified_picture_is_the_graph_compile_runs() -> None:
+    x = gc.input("x", shape=(3,))
+    y = gc.sum(gc.log(gc.exp(x)) * 1.0 + 0.0)
+    as_built = all_nodes(parse(gc.to_dot(y)))
+    simplified = all_nodes(parse(gc.to_dot(y, simplified=True)))
+    assert len(as_built) == len(toposort([y]))
+    assert len(simplified) == len(toposort(gc.simplify([y]))) < len(as_built)

@@ -9,7 +9,9 @@ file with the right content is never rewritten, because Numba's own cache
 entry whose content does not match its name (a torn or edited file) is
 rewritten and its stale Numba cache files are removed. Whether the
 directory may be used at all (owner, modes, symlinks) is trust.py's job.
-Imports: standard library, errors, trust (layer L4); entry point `store(source)`.
+Entries are marked used (mark_used) and the cache is kept under its size cap
+by cachesize.py. Imports: standard library, errors, trust (layer L4); entry
+point `store(source)`.
 """
 
 from __future__ import annotations
@@ -115,10 +117,15 @@ def _store_in(directory: Path, source: str, key: str) -> tuple[Path, bool]:
     except (OSError, UnicodeDecodeError):
         existing = None
     if existing == source:
+        mark_used(path)
         return path, True
     if existing is not None:
         forget_compiled(path)
     write_atomic(path, source)
+    mark_used(path)
+    from .cachesize import enforce_limit  # a new entry may take the cache over its cap
+
+    enforce_limit(directory, keep=path)
     return path, False
 
 
@@ -170,3 +177,109 @@ def load_module(path: Path, name: str) -> ModuleType:
     sys.modules[name] = module
     loader.exec_module(module)
     return module
+
+
+# ---------------------------------------------------------------- size cap (graphc cache)
+# Kept apart from store()'s writing: see graphc/backend/cachesize.py for the entries, the
+# size cap and least-recently-used eviction. store() only marks an entry used.
+
+def mark_used(path: Path) -> None:
+    """Record that a generated module was used now, for least-recently-used eviction.
+
+    The mark is a separate empty file (`graphc_<hash>.used`): the module's own
+    timestamp must not change, because Numba's cache is keyed on it.
+    """
+    marker = path.with_suffix(".used")
+    try:
+        marker.touch()
+        os.utime(marker)
+    except OSError:  # a read-only cache only loses the ordering
+        pass
+
+
+# ---------------------------------------------------------------- graphc's own kernels
+# Numba caches graphc's kernels, helpers and block interpreter (cache=True functions in
+# graphc/backend/) in `__pycache__` next to the package when that is writable. In a shared
+# install (root ran `graphc warmup` into site-packages) it is not writable for other users,
+# and Numba then ignores it and compiles everything again into ~/.cache/numba. The locator
+# below keeps the package's cache for them: their own kernel cache starts as a copy of it.
+
+KERNELS_VARIABLE = "GRAPHC_KERNEL_CACHE_DIR"
+_PACKAGE_BACKEND = Path(__file__).resolve().parent
+_seeded: set[str] = set()
+
+
+def user_cache_root() -> Path:
+    """The per-user cache root of the platform (~/.cache, ~/Library/Caches, %LOCALAPPDATA%)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def writable(directory: Path) -> bool:
+    """Whether this process can create files in `directory` (made if missing), as Numba tests it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+        return True
+    except OSError:
+        return False
+
+
+def package_kernels_dir() -> Path:
+    return _PACKAGE_BACKEND / "__pycache__"
+
+
+def user_kernels_dir() -> Path:
+    """Where a user who cannot write the package keeps graphc's kernels (one per installation)."""
+    override = os.environ.get(KERNELS_VARIABLE)
+    if override:
+        return Path(override).expanduser()
+    tag = hashlib.sha1(str(_PACKAGE_BACKEND).encode()).hexdigest()[:12]
+    return user_cache_root() / "graphc-kernels" / tag
+
+
+def kernels_dir() -> tuple[Path, bool]:
+    """(where graphc's kernels are cached, whether that is the installation's shared copy)."""
+    if os.environ.get(KERNELS_VARIABLE):
+        return user_kernels_dir(), False
+    if writable(package_kernels_dir()):
+        return package_kernels_dir(), True
+    return user_kernels_dir(), False
+
+
+def describe_kernels() -> str:
+    directory, shared = kernels_dir()
+    if shared:
+        return f"{directory} (next to the package: one `graphc warmup` serves every user)"
+    return (f"{directory} (this user's copy: the package's cache {package_kernels_dir()} is "
+            "not writable here; its warm kernels are copied in when first needed)")
+
+
+def seed(source: Path, target: Path, module: str) -> None:
+    """Copy the package's cached machine code for `module` (kernels, library, ...) to `target`.
+
+    Numba's index files record the source file's hash, which is the same
+    file for every user, so the copies load as they are; a file the user
+    already has is replaced only by a newer one (a later warm-up).
+    """
+    if module in _seeded or not source.is_dir():
+        return
+    _seeded.add(module)
+    for path in source.glob(f"{module}.*"):
+        if path.suffix not in (".nbi", ".nbc"):
+            continue
+        copy = target / path.name
+        try:
+            if not copy.exists() or copy.stat().st_mtime < path.stat().st_mtime:
+                write_atomic(copy, path.read_bytes())
+        except OSError:
+            pass
+
+
+def kernels_cached() -> bool:
+    """Whether graphc's kernels have machine code in the cache (a warm-up or an earlier compile)."""
+    directory, _ = kernels_dir()
+    return any(directory.glob("kernels.*.nbi")) or any(package_kernels_dir().glob("kernels.*.nbi"))

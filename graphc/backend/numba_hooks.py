@@ -131,3 +131,63 @@ def threading_layer() -> tuple[str, str | None]:
     from numba.np.ufunc import omppool  # type: ignore[attr-defined]
 
     return layer, getattr(omppool, "openmp_vendor", None)
+
+
+_KERNEL_LOCATOR: list[bool] = []
+
+
+def install_kernel_locator() -> bool:
+    """Cache graphc's own jitted functions where every user of an installation finds them.
+
+    Why: Numba caches a `cache=True` function in the `__pycache__` beside its
+    source only when that is writable; in a shared install (root ran `graphc
+    warmup` into site-packages) other users recompile everything (~7 s) into
+    ~/.cache/numba. This locator, consulted before Numba's own, gives such a
+    user a per-installation copy (cache.user_kernels_dir) seeded from the
+    package's warm cache. Numba has no public way to add a cache locator, so
+    this inserts one into `_CacheImpl._locator_classes`; without those
+    internals it does nothing (Numba's default behaviour). Idempotent;
+    NUMBA_CACHE_DIR still wins. Tested by tests/test_cli.py's shared-install case.
+    """
+    if _KERNEL_LOCATOR:
+        return True
+    import os
+    from pathlib import Path
+
+    import numba
+
+    from . import cache
+
+    caching = numba.core.caching
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    in_tree = (getattr(caching, "InTreeCacheLocator", None)
+               or getattr(caching, "_InTreeCacheLocator", None))
+    if impl is None or in_tree is None or not hasattr(impl, "_locator_classes"):
+        return False
+    _KERNEL_LOCATOR.append(True)
+    backend = Path(cache.__file__).resolve().parent
+
+    class KernelLocator(in_tree):  # type: ignore[misc, valid-type]
+        def __init__(self, py_func: Any, py_file: str) -> None:
+            super().__init__(py_func, py_file)
+            self._cache_path = str(cache.user_kernels_dir())
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> Any:
+            source = Path(py_file).resolve()
+            if backend not in source.parents or numba.config.CACHE_DIR:  # type: ignore[attr-defined]
+                return None  # not graphc's, or NUMBA_CACHE_DIR: Numba's own locators
+            in_package = source.parent / "__pycache__"
+            if not os.environ.get(cache.KERNELS_VARIABLE) and cache.writable(in_package):
+                return None  # Numba's in-tree locator: the package's __pycache__
+            locator = cls(py_func, py_file)
+            if not cache.writable(Path(locator._cache_path)):
+                return None
+            cache.seed(in_package, Path(locator._cache_path), source.stem)
+            return locator
+
+    classes = impl._locator_classes
+    position = 1 if classes and "UserProvided" in classes[0].__name__ else 0
+    classes.insert(position, KernelLocator)
+    HOOKS["kernel_locator"] = True
+    return True

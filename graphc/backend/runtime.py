@@ -87,6 +87,7 @@ class _Jitted:
         import numba
 
         LINKING.install()
+        numba_hooks.install_kernel_locator()  # where graphc's own machine code is cached
         compiled = numba.njit(**JIT_OPTIONS)(function)
         if name in library.HELPERS:
             numba_hooks.unliteral_calls(compiled)

@@ -100,7 +100,8 @@ class Emitter:
             expression = f"{args[0]} {node.op.infix} {args[1]}"
         else:
             expression = " ".join([node.op.label + format_attrs(node)] + args)
-        return f"{self.name(node)}: {type_string(node)} = {expression}"
+        scope = f"  [scope {node.scope}]" if node.scope else ""  # gc.scope, as in pictures
+        return f"{self.name(node)}: {type_string(node)} = {expression}{scope}"
 
     def text_of(self, node: Node) -> str:
         if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import runtime
+from .. import numba_hooks, runtime
 from . import run
 
 INTERPRETERS = ("interpret_f64", "interpret_f32")
@@ -43,6 +43,7 @@ def _entry_point(suffix: str) -> str:
     from numba import types
 
     runtime.LINKING.install()  # kernels inline into the interpreter's loops
+    numba_hooks.install_kernel_locator()  # where graphc's own machine code is cached
     name = f"run_{suffix}"
     if not isinstance(getattr(run, name), numba.core.dispatcher.Dispatcher):
         setattr(run, name, numba.njit(**runtime.JIT_OPTIONS)(getattr(run, name)))
