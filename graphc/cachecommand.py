@@ -28,32 +28,36 @@ def _size(count: float) -> str:
 
 def run(arguments: argparse.Namespace) -> int:
     from .backend import cache as kernels_cache
-    from .backend import cachesize
+    from .backend import cachesize, trust
 
     action = arguments.action or "info"
+    root = kernels_cache.cache_dir()
+    if action != "info" and trust.directory(root) != root:  # never clear what we do not own
+        raise GraphcError(f"the cache directory {root} cannot be trusted (see the warning above); "
+                          "graphc leaves it alone")
     if action == "info":
-        found = cachesize.entries()
-        cap, source = cachesize.limit()
+        found = cachesize.entries(root)
+        cap, source = cachesize.limit(root)
         print(f"graph cache: {kernels_cache.cache_dir()}")
         print(f"  {plural(len(found), 'entry', 'entries')}, {_size(sum(e.size for e in found))}; "
               f"size cap {_size(cap) if cap else 'none'} ({source}); "
               "least recently used entries go first")
         print(f"graphc's own kernels: {kernels_cache.describe_kernels()}")
     elif action == "clear":
-        count, freed = cachesize.clear()
+        count, freed = cachesize.clear(root)
         print(f"removed {plural(count, 'entry', 'entries')} ({_size(freed)}) from "
               f"{kernels_cache.cache_dir()}")
     else:  # limit
         if arguments.size is None:
-            cap, source = cachesize.limit()
+            cap, source = cachesize.limit(root)
             print(f"size cap: {_size(cap) if cap else 'none'} ({source})")
             return 0
         try:
             size = cachesize.parse_size(arguments.size)
         except ValueError as exc:
             raise GraphcError(str(exc)) from None
-        path = cachesize.set_limit(size)
-        removed = cachesize.enforce_limit()
+        path = cachesize.set_limit(size, root)
+        removed = cachesize.enforce_limit(root)
         print(f"size cap {_size(size) if size else 'none'} saved in {path}"
               + (f"; removed {plural(removed, 'entry', 'entries')}" if removed else ""))
     return 0

@@ -364,7 +364,7 @@ from graphc.backend import cache
 if sys.argv[1] == "other-user":  # cannot write the package (root owns site-packages)
     package, writable = cache.package_kernels_dir(), cache.writable
     cache.writable = lambda directory: directory != package and writable(directory)
-from graphc.backend.compile import jitted
+from graphc.backend.runtime import jitted
 kernel = jitted("exp_f64")
 assert abs(kernel(1.0) - 2.718281828459045) < 1e-15
 print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 
 from ..errors import GraphcError
-from . import trust
+from . import cachesize, trust
 
 ENVIRONMENT_VARIABLE = "GRAPHC_CACHE_DIR"
 
@@ -123,9 +123,7 @@ def _store_in(directory: Path, source: str, key: str) -> tuple[Path, bool]:
         forget_compiled(path)
     write_atomic(path, source)
     mark_used(path)
-    from .cachesize import enforce_limit  # a new entry may take the cache over its cap
-
-    enforce_limit(directory, keep=path)
+    cachesize.enforce_limit(directory, keep=path)  # a new entry may take the cache over its cap
     return path, False
 
 

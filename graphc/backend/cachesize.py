@@ -8,7 +8,7 @@ and Numba's machine code `__pycache__/graphc_<hash>.*`, or a simplified graph
 directory, else DEFAULT_LIMIT. After each new entry the least recently used
 entries are removed until the cache is under the cap (entries are small, so
 this rarely removes more than a few). graphc's own kernels are not here (see
-kernels_dir in cache.py). Imports: cache.py and the standard library.
+kernels_dir in cache.py). Imports: the standard library only (cache.py calls it; callers pass the directory).
 Entry points: `entries`, `limit`, `set_limit`, `clear`, `enforce_limit`, `parse_size`.
 """
 
@@ -18,8 +18,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from .cache import cache_dir
 
 LIMIT_VARIABLE = "GRAPHC_CACHE_LIMIT"
 LIMIT_FILE = "size-limit"  # in the cache directory: the cap `graphc cache limit` set
@@ -47,9 +45,9 @@ def _add(entry: Entry, path: Path) -> None:
     entry.used = max(entry.used, status.st_mtime)
 
 
-def entries(directory: Path | None = None) -> list[Entry]:
+def entries(directory: Path) -> list[Entry]:
     """Every entry of the cache directory, least recently used first."""
-    root = directory or cache_dir()
+    root = directory
     found: dict[str, Entry] = {}
     if not root.is_dir():
         return []
@@ -73,19 +71,19 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * UNITS[match.group(2).lower()])
 
 
-def limit(directory: Path | None = None) -> tuple[int, str]:
+def limit(directory: Path) -> tuple[int, str]:
     """(cap in bytes, where it comes from); 0 means no cap."""
     if os.environ.get(LIMIT_VARIABLE):
         return parse_size(os.environ[LIMIT_VARIABLE]), f"${LIMIT_VARIABLE}"
-    saved = (directory or cache_dir()) / LIMIT_FILE
+    saved = directory / LIMIT_FILE
     try:
         return parse_size(saved.read_text()), f"set with `graphc cache limit` ({saved})"
     except (OSError, ValueError):
         return DEFAULT_LIMIT, "default"
 
 
-def set_limit(size: int, directory: Path | None = None) -> Path:
-    root = directory or cache_dir()
+def set_limit(size: int, directory: Path) -> Path:
+    root = directory
     root.mkdir(parents=True, exist_ok=True)
     path = root / LIMIT_FILE
     path.write_text(f"{size}\n", encoding="utf-8")
@@ -104,7 +102,7 @@ def _remove(entry: Entry) -> int:
     return freed
 
 
-def enforce_limit(directory: Path | None = None, keep: Path | None = None) -> int:
+def enforce_limit(directory: Path, keep: Path | None = None) -> int:
     """Remove least recently used entries until the cache is under its cap: the entries removed.
 
     Never fails a compile: an unreadable or read-only cache is left as it is.
@@ -128,7 +126,7 @@ def enforce_limit(directory: Path | None = None, keep: Path | None = None) -> in
         return 0
 
 
-def clear(directory: Path | None = None) -> tuple[int, int]:
+def clear(directory: Path) -> tuple[int, int]:
     """Remove every entry (not the saved cap): (entries removed, bytes freed)."""
     found = entries(directory)
     return len(found), sum(_remove(e) for e in found)
