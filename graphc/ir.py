@@ -367,7 +367,7 @@ def freeze_attrs(attrs: dict[str, Any]) -> Attrs:
 
 
 def apply(op: Op, *inputs: Node, name: str | None = None, origin: str | None = None,
-          **attrs: Any) -> Node:
+          scope: str | None = None, **attrs: Any) -> Node:
     """Build a node: check arity, run the shape and dtype rules, record the user's line.
 
     Rule errors are re-raised with the op and the user's file:line prepended.
@@ -388,7 +388,8 @@ def apply(op: Op, *inputs: Node, name: str | None = None, origin: str | None = N
         raise located from None
     _check_memory(op, inputs, shape, np.dtype(dtype), where)
     return Node(op, tuple(inputs), freeze_attrs(attrs), tuple(shape), np.dtype(dtype),
-                name=name, origin=where, constraints=tuple(constraints))
+                name=name, origin=where, constraints=tuple(constraints),
+                scope=current_scope() if scope is None else scope)
 
 
 def memory_limit() -> int:
@@ -489,5 +490,6 @@ def substitute(outputs: Sequence[Node], replacements: dict[Node, Node]) -> list[
             memo[node] = node
         else:
             memo[node] = apply(node.op, *new_inputs, name=node.name, origin=node.origin,
+                               scope=node.scope,
                                **node.attr)
     return [memo[o] for o in outputs]

@@ -38,6 +38,7 @@ from . import shapes
 from .errors import DTypeError, GraphcError, ShapeError, origin
 from .ir import OPS, Node, apply
 from .ops import constant
+from .scope import restored as restored_scope
 
 # ------------------------------------------------------------------ patterns
 
@@ -337,7 +338,8 @@ class Rewriter:
             found = Match(node, bindings)
             if item.when is not None and not item.when(found):
                 continue
-            built = instantiate(item.replacement, found)
+            with restored_scope(node.scope):  # the replacement stays in the node's scope
+                built = instantiate(item.replacement, found)
             fitted = fit(built, node) if built is not None else None
             if fitted is None or fitted is node:
                 continue
@@ -377,7 +379,8 @@ def rebuild_node(node: Node, inputs: Sequence[Node]) -> Node:
     """`node` on new inputs (itself if they are the same), with its shape and dtype rules re-run."""
     if all(a is b for a, b in zip(inputs, node.inputs)):
         return node
-    new = apply(node.op, *inputs, name=node.name, origin=node.origin, **node.attr)
+    new = apply(node.op, *inputs, name=node.name, origin=node.origin, scope=node.scope,
+                **node.attr)
     if new.dtype != node.dtype or len(new.shape) != len(node.shape):
         raise GraphcError(f"rewriting changed {node.op.name} (built at {node.origin}) from "
                           f"{node.dtype}{shapes.format_shape(node.shape)} to "

@@ -40,3 +40,14 @@ def scope(name: str) -> Iterator[str]:
         yield _current.get()
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def restored(full: str) -> Iterator[None]:
+    """Build nodes in the exact scope `full` ("a/b"): a rewrite's replacement stays where
+    the node it replaces was, so simplified pictures keep their clusters."""
+    token = _current.set(full)
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -403,6 +403,16 @@ def test_scopes_are_clusters_and_name_prefixes() -> None:
             pass
 
 
+def test_simplified_nodes_stay_in_their_scope() -> None:
+    """Nodes the simplifier rebuilds, and the stable forms its rules put in, keep the scope."""
+    x = gc.input("x", shape=(3,))
+    with gc.scope("layer1"):
+        hidden = gc.log(1 + gc.exp(x * 2.0)) * 3.0  # log(1 + exp(z)) becomes softplus(z)
+    (simplified,) = gc.simplify([gc.sum(hidden)])
+    scopes = {n.op.name: n.scope for n in gc.ir.toposort([simplified]) if n.inputs}
+    assert scopes == {"multiply": "layer1", "softplus": "layer1", "sum": ""}, scopes
+
+
 def test_constants_print_shortest_in_their_own_dtype() -> None:
     x = gc.input("x", shape=(3,), dtype="float32")
     lr = gc.astype(gc.constant(3e-3), "float32")
