@@ -97,8 +97,8 @@ def in_domain(node: gc.Tensor, interval: ir.Interval) -> bool:
     return node.op.name in BOUNDED and interval.low <= -np.pi / 2 and np.pi / 2 <= interval.high
 
 
-def build(program: Program) -> tuple[list[gc.Tensor], gc.Tensor]:
-    inputs = [gc.input(f"x{k}", shape) for k, shape in enumerate(program.shapes)]
+def sinks_of(program: Program, inputs: list[gc.Tensor]) -> list[gc.Tensor]:
+    """The program's steps applied to `inputs`; returns the nodes no step consumed."""
     nodes: list[gc.Tensor] = list(inputs)
     used: set[int] = set()
     for step in program.steps:
@@ -111,15 +111,18 @@ def build(program: Program) -> tuple[list[gc.Tensor], gc.Tensor]:
             operands.append(node if in_domain(node, interval) else squash(node, interval))
         if step.op in REDUCTIONS:
             builder = getattr(gc, step.op)
-            if step.op in ("softmax", "log_softmax"):
-                nodes.append(builder(operands[0], axis=step.axis))
-            else:
-                nodes.append(builder(operands[0], axis=step.axis, keepdims=True))
+            keep = {} if step.op in ("softmax", "log_softmax") else {"keepdims": True}
+            nodes.append(builder(operands[0], axis=step.axis, **keep))
         else:
             nodes.append(ir.apply(op, *operands))
-    sinks = [node for k, node in enumerate(nodes) if k not in used and node.op.name != "input"]
-    loss = sinks[0].sum() if len(sinks) == 1 else gc.add(*[s.sum() for s in sinks[:2]])
-    for extra in sinks[2:]:
+    return [node for k, node in enumerate(nodes) if k not in used and node.op.name != "input"]
+
+
+def build(program: Program) -> tuple[list[gc.Tensor], gc.Tensor]:
+    inputs = [gc.input(f"x{k}", shape) for k, shape in enumerate(program.shapes)]
+    sinks = sinks_of(program, inputs)
+    loss = sinks[0].sum()
+    for extra in sinks[1:]:
         loss = loss + extra.sum()
     return inputs, loss
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
-from test_autodiff_hypothesis import INPUT_RANGE, REDUCTIONS, Program, in_domain, programs, squash
+from test_autodiff_hypothesis import INPUT_RANGE, Program, programs, sinks_of
 
 import graphc as gc
-from graphc import ir
 from graphc.interpret import evaluate
 
 BATCH = 3
@@ -22,23 +21,7 @@ BATCH = 3
 
 def apply_program(program: Program, inputs: list[gc.Tensor]) -> list[gc.Tensor]:
     """The program's sinks, its scalar loss and the loss's gradients, built on `inputs`."""
-    nodes: list[gc.Tensor] = list(inputs)
-    used: set[int] = set()
-    for step in program.steps:
-        op = ir.OPS[step.op]
-        operands = []
-        for position, index in enumerate(step.operands):
-            used.add(index)
-            interval = op.domain[position] if op.domain else ir.REAL
-            node = nodes[index]
-            operands.append(node if in_domain(node, interval) else squash(node, interval))
-        if step.op in REDUCTIONS:
-            builder = getattr(gc, step.op)
-            keep = {} if step.op in ("softmax", "log_softmax") else {"keepdims": True}
-            nodes.append(builder(operands[0], axis=step.axis, **keep))
-        else:
-            nodes.append(ir.apply(op, *operands))
-    sinks = [node for k, node in enumerate(nodes) if k not in used and node.op.name != "input"]
+    sinks = sinks_of(program, inputs)
     loss = sinks[0].sum()
     for extra in sinks[1:]:
         loss = loss + extra.sum()
