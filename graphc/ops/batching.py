@@ -115,24 +115,21 @@ def reduction(name: str) -> Rule:
     return rule
 
 
-def along_axes(name: str) -> Rule:
-    """Rule of a same-shape op working along `axis` (softmax, log_softmax)."""
+def along_axes(name: str, batched_result: bool = True) -> Rule:
+    """Rule of an op working along `axis` (softmax, log_softmax): shift the axes past the
+    batch axis. `batched_result=False`: the op reads only sizes (size), so one unbatched
+    result serves every example."""
     def rule(args: Sequence[Node], batch_axes: Sequence[Axis], axis: tuple[int, ...],
              **attrs: Any) -> tuple[Node, Axis]:
         b = batch_axes[0]
         assert b is not None
-        return apply(OPS[name], args[0], axis=_shift(axis, b), **attrs), b
+        return apply(OPS[name], args[0], axis=_shift(axis, b), **attrs), b if batched_result else None
     return rule
 
 
 def same_everywhere(name: str) -> Rule:
     """Rule of an op reading only sizes over `axis` (size): one unbatched result for all examples."""
-    def rule(args: Sequence[Node], batch_axes: Sequence[Axis], axis: tuple[int, ...],
-             **attrs: Any) -> tuple[Node, Axis]:
-        b = batch_axes[0]
-        assert b is not None
-        return apply(OPS[name], args[0], axis=_shift(axis, b), **attrs), None
-    return rule
+    return along_axes(name, batched_result=False)
 
 
 def unbatchable(reason: str) -> Rule:
