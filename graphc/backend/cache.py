@@ -64,7 +64,8 @@ def code_version() -> str:
     a tiered start must not wait for `import numba` (~0.4 s).
     """
     here = Path(__file__).parent
-    texts = [(here / name).read_text() for name in LINKED_SOURCES]
+    families = sorted(path.name for path in here.glob("library_*.py"))  # op families' helpers
+    texts = [(here / name).read_text() for name in (*LINKED_SOURCES, *families)]
     return digest("".join(texts) + importlib.metadata.version("numba"))
 
 

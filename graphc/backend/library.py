@@ -196,6 +196,23 @@ def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
     return out
 
 
-HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "maximum", "minimum",
-           "sum_block", "to_rows", "logsumexp_rows", "softmax_rows", "log_softmax_rows",
-           "matmul_batched", "matmul_small", "one_hot_flat")
+OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "maximum", "minimum",
+                "sum_block", "to_rows", "logsumexp_rows", "softmax_rows", "log_softmax_rows",
+                "matmul_batched", "matmul_small", "one_hot_flat")
+
+# An op family with array helpers of its own keeps them in a sibling module
+# `library_<family>.py` (plain Python over NumPy, a `HELPERS` tuple) listed here,
+# so adding a family touches one line of this file.
+FAMILIES: tuple[Any, ...] = ()
+
+HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for name in family.HELPERS)
+
+
+def helper(name: str) -> Any:
+    """The plain-Python function of helper `name`, from this module or a family module."""
+    if name in OWN_HELPERS:
+        return globals()[name]
+    for family in FAMILIES:
+        if name in family.HELPERS:
+            return getattr(family, name)
+    raise AttributeError(name)

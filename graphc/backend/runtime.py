@@ -77,7 +77,7 @@ class _Jitted:
         elif name.endswith(CALLED) and name[:-len(CALLED)] in SCALAR_KERNELS:
             function = getattr(kernels, name[:-len(CALLED)])
         elif name in library.HELPERS:
-            function = getattr(library, name)
+            function = library.helper(name)
         elif name == "carray":  # for the interpreter's C entry points
             import numba
 
