@@ -42,6 +42,8 @@ LAYERS: dict[str, int] = {
     "graphc.ir": 1,
     "graphc.ops": 2, "graphc.ops.base": 2, "graphc.ops.elementwise": 2, "graphc.ops.linalg": 2,
     "graphc.ops.other": 2, "graphc.ops.reduce": 2, "graphc.ops.shape": 2, "graphc.ops.batching": 2,
+    "graphc.ops.matrix": 2, "graphc.ops.decompositions": 2, "graphc.ops.einsum": 2, "graphc.linalg": 5,
+    "graphc.backend.library_linalg": 4,
     "graphc.autodiff": 3, "graphc.interpret": 3, "graphc.printing": 3, "graphc.serialize": 3, "graphc.calling": 3,
     "graphc.stabilize": 3, "graphc.numpy_dispatch": 3, "graphc.dotfile": 3, "graphc.rewrite": 3,
     "graphc.vmap": 3, "graphc.gradcheck": 3, "graphc.optim": 3,

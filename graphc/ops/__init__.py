@@ -2,7 +2,7 @@
 
 Importing this package registers all ops in `ir.OPS` and all public builders
 in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
-shape, reduce, linalg, other.
+shape, reduce, linalg, other, matrix, decompositions, einsum.
 """
 
 from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
@@ -42,7 +42,10 @@ from .elementwise import (
     tanh,
     where,
 )
+from .decompositions import cholesky, det, eigh, inv, norm, slogdet, solve, solve_triangular
+from .einsum import einsum
 from .linalg import dot, matmul, outer
+from .matrix import diag, diagonal, eye, trace, tril, triu
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count as count  # internal
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum
@@ -69,6 +72,9 @@ __all__ = [
     "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "transpose", "where",
     "zeros_like",
+    "diag", "diagonal", "einsum", "eye", "trace", "tril", "triu",  # matrix structure, einsum
 ]
 PUBLIC = tuple(__all__)
-INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to")  # builders graphc uses, users do not
+# gc.linalg's builders (graphc/linalg.py re-exports them), not top-level names, as in NumPy
+LINALG = ("cholesky", "det", "eigh", "inv", "norm", "slogdet", "solve", "solve_triangular")
+INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to") + LINALG  # builders not at gc.*
