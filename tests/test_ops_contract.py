@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.special
 
 import graphc as gc
@@ -69,6 +70,31 @@ def _multiply_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(a == 0, np.zeros_like(product), product)
 
 
+def _symmetric(a: np.ndarray) -> np.ndarray:
+    return (a + np.swapaxes(a, -1, -2)) / 2
+
+
+def _eigh_packed(a: np.ndarray) -> np.ndarray:
+    """scipy's eigh (the same LAPACK driver as NumPy's, so the same eigenvector signs), packed."""
+    w, v = np.vectorize(lambda m: scipy.linalg.eigh(m, driver="evd"), signature="(n,n)->(n),(n,n)")(
+        _symmetric(a))
+    out = np.zeros(a.shape[:-2] + (2,) + a.shape[-2:], a.dtype)
+    out[..., 0, 0, :], out[..., 1, :, :] = w, v
+    return out
+
+
+def _triangular(a: np.ndarray, b: np.ndarray, lower: bool, unit: bool) -> np.ndarray:
+    n = a.shape[-1]
+    part = a * np.tri(n, n, -1 if unit else 0, dtype=bool) if lower else \
+        a * ~np.tri(n, n, 0 if unit else -1, dtype=bool)
+    return np.linalg.solve(part + (np.eye(n, dtype=a.dtype) if unit else 0), b)
+
+
+def _diag_embed(v: np.ndarray, offset: int, rows: int, columns: int) -> np.ndarray:
+    flat = [np.diag(row, offset)[:rows, :columns] for row in v.reshape(-1, v.shape[-1])]
+    return np.stack(flat).reshape(v.shape[:-1] + (rows, columns))
+
+
 REFERENCES: dict[str, Callable[..., Any]] = {
     # elementwise
     "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
@@ -103,6 +129,16 @@ REFERENCES: dict[str, Callable[..., Any]] = {
                                      "i,...ij->...j" if a.ndim == 1 and b.ndim > 1 else
                                      "...ij,j->...i" if b.ndim == 1 and a.ndim > 1 else "i,i->",
                                      a, b),
+    # linear algebra (graphc/ops/matrix.py, decompositions.py)
+    "band": lambda x, k, lower: x * (np.tri(*x.shape[-2:], k, dtype=bool) if lower
+                                     else ~np.tri(*x.shape[-2:], k - 1, dtype=bool)),
+    "diagonal": lambda x, offset: np.diagonal(x, offset, -2, -1), "diag_embed": _diag_embed,
+    "cholesky": np.vectorize(lambda a: scipy.linalg.cholesky(_symmetric(a), lower=True),
+                             signature="(n,n)->(n,n)"),
+    "solve": np.vectorize(scipy.linalg.solve, signature="(n,n),(n,k)->(n,k)"),
+    "solve_triangular": _triangular, "eigh": _eigh_packed,
+    "inv": np.vectorize(scipy.linalg.inv, signature="(n,n)->(n,n)"),
+    "slogdet": lambda a: np.stack([np.sign(np.linalg.det(a)), np.log(np.abs(np.linalg.det(a)))], -1),
     # reductions
     "size": lambda x, axis, dtype: np.array(math.prod(x.shape[a] for a in axis), dtype=dtype),
     "sum": lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
