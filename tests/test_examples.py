@@ -59,6 +59,15 @@ def test_scipy_optimize_matches_scipy_and_scikit_learn(backend: str) -> None:
 
 
 @BACKENDS
+def test_gaussian_process_matches_scikit_learn(backend: str) -> None:
+    pytest.importorskip("sklearn")
+    result = load("gaussian_process").main(["--backend", backend, "--size", "60"])
+    assert result["value_error"] < 1e-9 and result["gradient_error"] < 1e-8
+    assert abs(result["log_likelihood"] - result["sklearn_log_likelihood"]) < 1e-4
+    np.testing.assert_allclose(result["theta"], result["sklearn_theta"], atol=1e-3)
+
+
+@BACKENDS
 def test_per_example_gradients_match_a_loop_and_clip(backend: str) -> None:
     result = load("per_example_gradients").main(["--backend", backend, "--steps", "30"])
     assert result["max_difference_from_loop"] < 1e-12

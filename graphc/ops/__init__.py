@@ -5,8 +5,10 @@ in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
 shape, reduce, linalg, other, matrix, decompositions, einsum.
 """
 
+from . import decompositions as decompositions  # registers gc.linalg's ops (graphc/linalg.py)
 from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
 from .base import constant, input
+from .einsum import einsum
 from .elementwise import (
     abs,
     add,
@@ -42,8 +44,6 @@ from .elementwise import (
     tanh,
     where,
 )
-from .decompositions import cholesky, det, eigh, inv, norm, slogdet, solve, solve_triangular
-from .einsum import einsum
 from .linalg import dot, matmul, outer
 from .matrix import diag, diagonal, eye, trace, tril, triu
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like

@@ -52,7 +52,8 @@ def _samples(extra: tuple[tuple[int, ...], ...] = (), **attrs: Any) -> tuple[Sam
 def _float_dtype(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
     kinds = {i.dtype for i in inputs}
     if len(kinds) != 1 or inputs[0].dtype.kind != "f":
-        raise DTypeError(f"expects float operands of one dtype, got {', '.join(str(i.dtype) for i in inputs)}")
+        found = ", ".join(str(i.dtype) for i in inputs)
+        raise DTypeError(f"expects float operands of one dtype, got {found}")
     return inputs[0].dtype
 
 
@@ -103,7 +104,8 @@ def _solve_shape(inputs: Sequence[Node], **attrs: Any) -> shapes.Shape:
     a, b = inputs
     n = square_matrix(a)
     if b.ndim != a.ndim:
-        raise ShapeError(f"b must be (..., n, k) with a's leading axes, got rank {b.ndim} for a of rank {a.ndim}")
+        raise ShapeError(f"b must be (..., n, k) with a's leading axes, got rank {b.ndim} "
+                         f"for a of rank {a.ndim}")
     shapes.require_equal(b.shape[-2], n)
     for left, right in zip(a.shape[:-2], b.shape[:-2]):
         shapes.require_equal(left, right)

@@ -35,11 +35,13 @@ def _parse(subscripts: str, operands: Sequence[Node]) -> tuple[list[str], str]:
     inputs_text, arrow, output_text = text.partition("->")
     parts = inputs_text.split(",")
     if len(parts) != len(operands):
-        raise GraphcError(f"einsum: the subscripts name {len(parts)} operands, {len(operands)} were given")
+        raise GraphcError(f"einsum: the subscripts name {len(parts)} operands, "
+                          f"{len(operands)} were given")
     for part in parts + [output_text]:
         if any(c not in string.ascii_letters and c != "." for c in part) or \
                 part.replace("...", "").count(".") or part.count("...") > 1:
-            raise GraphcError(f"einsum: invalid subscripts {subscripts!r} (letters and one '...' per operand)")
+            raise GraphcError(f"einsum: invalid subscripts {subscripts!r} "
+                              "(letters and one '...' per operand)")
     if any(c in string.ascii_uppercase for c in text):
         raise GraphcError("einsum: use lower-case subscript letters (graphc spells '...' with capitals)")
     ellipsis_rank = 0
