@@ -83,6 +83,11 @@ def contract() -> dict[str, Any]:
             "source": numba_f.source}
 
 
+# Ops whose numba lowering runs another LAPACK build (Numba calls SciPy's, NumPy its own) or
+# another algorithm (blocked triangular solves): float32 results agree to float32 rounding.
+OTHER_ALGORITHM = {"cholesky", "solve", "solve_triangular", "inv", "slogdet", "eigh"}
+
+
 @pytest.mark.parametrize("label", [c[0] for c in CASES])
 def test_numba_matches_numpy(contract: dict[str, Any], label: str) -> None:
     found = False
@@ -91,7 +96,9 @@ def test_numba_matches_numpy(contract: dict[str, Any], label: str) -> None:
             continue
         found = True
         assert got.shape == want.shape and got.dtype == want.dtype, name
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=name)
+        loose = got.dtype == np.float32 and label.rsplit("_", 1)[0] in OTHER_ALGORITHM
+        np.testing.assert_allclose(got, want, rtol=1e-5 if loose else 1e-12, atol=1e-7 if loose else 1e-14,
+                                   err_msg=name)
     assert found
 
 

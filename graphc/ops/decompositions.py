@@ -41,12 +41,13 @@ class Positive(Interval):
 
 
 SPD = Positive()
-SAMPLES = (((3, 3),), ((2, 4, 4),))
+SQUARE = (((3, 3),), ((2, 4, 4),))  # one matrix, a (2,) stack
 
 
-def _samples(extra: tuple[tuple[int, ...], ...] = (), **attrs: Any) -> tuple[Sample, ...]:
-    return tuple(Sample(shapes_ + extra if extra else shapes_, attrs, dtypes=(dtype,) * (1 + len(extra)))
-                 for shapes_ in SAMPLES for dtype in ("float64", "float32"))
+def _samples(*shape_sets: tuple[tuple[int, ...], ...], **attrs: Any) -> tuple[Sample, ...]:
+    """Contract-test calls in float64 and float32 (integers are cast by the builders)."""
+    return tuple(Sample(shapes_, attrs, dtypes=(dtype,) * len(shapes_))
+                 for shapes_ in shape_sets for dtype in ("float64", "float32"))
 
 
 def _float_dtype(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
@@ -88,7 +89,7 @@ def _cholesky_vjp(g: Node, factor: Node, a: Node) -> tuple[Node]:
 CHOLESKY = register(Op(
     "cholesky", shape=_square_shape, dtype=_float_dtype, impl=_cholesky_impl, arity=1,
     label="cholesky", vjp=_cholesky_vjp, batch=trailing("cholesky", 2), domain=(SPD,),
-    kernel="cholesky_stack(to_stack({0})).reshape({out_shape})", samples=_samples(),
+    kernel="cholesky_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
 ))
 
 
@@ -128,7 +129,7 @@ SOLVE = register(Op(
     "solve", shape=_solve_shape, dtype=_float_dtype, impl=_solve_impl, arity=2, label="solve",
     vjp=_solve_vjp, batch=trailing("solve", 2), domain=(SPD, Interval()),
     kernel="solve_stack(to_stack({0}), to_stack({1})).reshape({out_shape})",
-    samples=_samples(((3, 2),))[:2] + _samples(((2, 4, 1),))[2:],
+    samples=_samples(((3, 3), (3, 2)), ((2, 4, 4), (2, 4, 1))),
 ))
 
 
@@ -156,9 +157,9 @@ SOLVE_TRIANGULAR = register(Op(
     label="solve_triangular", vjp=_triangular_vjp, batch=trailing("solve_triangular", 2),
     domain=(SPD, Interval()),
     kernel="solve_triangular_stack(to_stack({0}), to_stack({1}), {lower}, {unit}).reshape({out_shape})",
-    samples=(_samples(((3, 2),), lower=True, unit=False)[:2]
-             + _samples(((2, 4, 1),), lower=False, unit=False)[2:]
-             + _samples(((3, 3),), lower=False, unit=True)[:1]),
+    samples=(_samples(((3, 3), (3, 2)), lower=True, unit=False)
+             + _samples(((2, 4, 4), (2, 4, 1)), lower=False, unit=False)
+             + _samples(((3, 3), (3, 3)), lower=False, unit=True)[:1]),
 ))
 
 
@@ -221,7 +222,7 @@ INV = register(Op(
     "inv", shape=_square_shape, dtype=_float_dtype, impl=_inv_impl, arity=1, label="inv",
     vjp=lambda g, out, a: (-matmul(swap_last(out), matmul(g, swap_last(out))),),
     batch=trailing("inv", 2), domain=(SPD,),
-    kernel="inv_stack(to_stack({0})).reshape({out_shape})", samples=_samples(),
+    kernel="inv_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
 ))
 
 
@@ -251,7 +252,7 @@ SLOGDET = register(Op(
     "slogdet", shape=_slogdet_shape,
     dtype=_float_dtype, impl=_slogdet_impl, arity=1, label="slogdet", vjp=_slogdet_vjp,
     batch=trailing("slogdet", 2), domain=(SPD,),
-    kernel="slogdet_stack(to_stack({0})).reshape({out_shape})", samples=_samples(),
+    kernel="slogdet_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
 ))
 
 
@@ -304,7 +305,7 @@ def _eigh_vjp(g: Node, out: Node, a: Node) -> tuple[Node]:
 EIGH = register(Op(
     "eigh", shape=_eigh_shape, dtype=_float_dtype, impl=_eigh_impl, arity=1, label="eigh",
     vjp=_eigh_vjp, batch=trailing("eigh", 2), domain=(SPD,),
-    kernel="eigh_stack(to_stack({0})).reshape({out_shape})", samples=_samples(),
+    kernel="eigh_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
 ))
 
 
