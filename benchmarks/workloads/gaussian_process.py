@@ -35,14 +35,15 @@ def make_inputs(quick: bool) -> dict[str, np.ndarray]:
     return {"x": x, "y": y, "theta": np.log(np.array([1.0, 1.5, 0.1]))}
 
 
-def _distances(x, xp):
-    squared = (x * x).sum(axis=1)
-    return xp.maximum(squared[:, None] + squared[None, :] - 2.0 * (x @ x.T), 0.0)
+def _distances(x):
+    """Squared distances between the rows, as |a|^2 + |b|^2 - 2 a.b (clip at 0 after)."""
+    squared = (x * x).sum(1)
+    return squared[:, None] + squared[None, :] - 2.0 * (x @ x.T)
 
 
 def hand_numpy(x, y, theta):
     signal, lengthscale, noise = np.exp(theta)
-    distances = _distances(x, np) / lengthscale ** 2
+    distances = np.maximum(_distances(x), 0.0) / lengthscale ** 2
     smooth = signal * np.exp(-0.5 * distances)
     n = y.shape[0]
     factor = scipy.linalg.cholesky(smooth + noise * np.eye(n), lower=True)
@@ -74,7 +75,7 @@ def jax_loss(x, y, theta):
     import jax.scipy.linalg
 
     scaled = x / jnp.exp(theta[1])
-    kernel = jnp.exp(theta[0]) * jnp.exp(-0.5 * _distances(scaled, jnp)) \
+    kernel = jnp.exp(theta[0]) * jnp.exp(-0.5 * jnp.maximum(_distances(scaled), 0.0)) \
         + jnp.exp(theta[2]) * jnp.eye(y.shape[0])
     factor = jnp.linalg.cholesky(kernel)
     alpha = jax.scipy.linalg.solve_triangular(factor, y, lower=True)
@@ -85,7 +86,7 @@ def torch_loss(x, y, theta):
     import torch
 
     scaled = x / torch.exp(theta[1])
-    kernel = torch.exp(theta[0]) * torch.exp(-0.5 * _distances(scaled, torch)) \
+    kernel = torch.exp(theta[0]) * torch.exp(-0.5 * torch.clamp(_distances(scaled), min=0.0)) \
         + torch.exp(theta[2]) * torch.eye(y.shape[0], dtype=y.dtype)
     factor = torch.linalg.cholesky(kernel)
     alpha = torch.linalg.solve_triangular(factor, y[:, None], upper=False)[:, 0]
