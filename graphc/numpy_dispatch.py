@@ -47,6 +47,10 @@ UFUNCS: dict[str, str] = {
     "greater_equal": "greater_equal", "matmul": "matmul",
     # graphc's second-version functions, used when present
     "logaddexp": "logaddexp", "floor": "floor", "ceil": "ceil", "remainder": "mod",
+    "logaddexp2": "logaddexp2", "rint": "round",
+    # scipy.special's ufuncs (scipy.special.gammaln(x) on a tensor)
+    "erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "psi": "digamma", "logit": "logit",
+    "expit": "sigmoid", "xlogy": "xlogy", "log_ndtr": "log_ndtr",
 }
 
 

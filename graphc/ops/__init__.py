@@ -2,11 +2,13 @@
 
 Importing this package registers all ops in `ir.OPS` and all public builders
 in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
-shape, reduce, linalg, other.
+shape, reduce, linalg, other, special_ops,
+statistics, sorting, rounding, construct.
 """
 
 from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
 from .base import constant, input
+from .construct import arange, pad, roll
 from .elementwise import (
     abs,
     add,
@@ -46,6 +48,7 @@ from .linalg import dot, matmul, outer
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count as count  # internal
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum
+from .rounding import ceil, floor, logaddexp, logaddexp2, mod, round
 from .shape import (
     broadcast_to,
     concatenate,
@@ -57,6 +60,10 @@ from .shape import (
 )
 from .shape import getitem as getitem  # internal: x[...] calls it
 from .shape import sum_to as sum_to  # internal: autodiff's un-broadcast
+from .sorting import argsort as argsort  # internal: sort's permutation
+from .sorting import cumsum, sort
+from .special_ops import digamma, erfc, gammaln, log_ndtr, logit, polygamma, xlogy
+from .statistics import argmax, argmin, prod, std, var
 
 # The public builders, listed once (`__all__`, also as PUBLIC): graphc/__init__.py
 # re-exports exactly these (`from .ops import *`), so a new op is one line here (tests/test_ops_contract.py
@@ -69,6 +76,11 @@ __all__ = [
     "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "transpose", "where",
     "zeros_like",
+    # second version: special functions (also gc.special), statistics, scans, rounding, building
+    "arange", "argmax", "argmin", "ceil", "cumsum", "digamma", "erfc", "floor", "gammaln",
+    "log_ndtr", "logaddexp", "logaddexp2", "logit", "mod", "pad", "polygamma", "prod", "roll",
+    "round", "sort", "std", "var", "xlogy",
 ]
 PUBLIC = tuple(__all__)
-INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to")  # builders graphc uses, users do not
+# builders graphc uses, users do not
+INTERNAL = ("argsort", "as_tensor", "count", "getitem", "size_of", "sum_to")
