@@ -97,11 +97,28 @@ def _xlogy_vjp(g: Node, out: Node, x: Node, y: Node) -> tuple[Node, Node]:
 XLOGY = elementwise(
     "xlogy", _xlogy_impl, arity=2, scalar="xlogy({0}, {1})", dtype=numpy_dtype(np.true_divide),
     domain=(Interval(), POSITIVE), vjp=_xlogy_vjp)
+# (-1)^k (2k-1)!! for k = 0..10: Phi(x) ~ phi(x) / -x * sum_k c_k / x^2k for x < -20
+MILLS_SERIES = (1.0, -1.0, 3.0, -15.0, 105.0, -945.0, 10395.0, -135135.0, 2027025.0, -34459425.0,
+                654729075.0)
+
+
+def _log_ndtr_vjp(g: Node, out: Node, x: Node) -> tuple[Node]:
+    """d/dx log Phi(x) = phi(x) / Phi(x): exp(-x^2/2 - log_ndtr(x)) / sqrt(2 pi) down to -20,
+    below that -x / sum_k c_k / x^2k (the asymptotic series; no x^2 to overflow or cancel)."""
+    tail = x < -20
+    far = where(tail, x, -20.0)
+    inverse_square = 1 / square(far)
+    series: Any = MILLS_SERIES[-1]
+    for c in reversed(MILLS_SERIES[:-1]):
+        series = series * inverse_square + c
+    near = where(tail, 0.0, x)
+    direct = INV_SQRT_2PI * exp(-0.5 * square(near) - where(tail, 0.0, out))
+    return (times(g, where(tail, negative(far) / series, direct)),)
+
+
 LOG_NDTR = elementwise(
     "log_ndtr", _in_float("log_ndtr"), arity=1, scalar="log_ndtr({0})", dtype=float_dtype,
-    # d/dx log(Phi(x)) = phi(x) / Phi(x) = exp(-x^2/2 - log_ndtr(x)) / sqrt(2 pi): finite at x = -40
-    vjp=lambda g, out, x: (times(g, INV_SQRT_2PI * exp(-0.5 * square(x) - out)),),
-    domain=(Interval(-8.0, 5.0),))
+    vjp=_log_ndtr_vjp, domain=(Interval(-30.0, 5.0),))
 
 
 def _unary(op: Any, doc: str) -> Any:
