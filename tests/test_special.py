@@ -64,7 +64,8 @@ def _graph() -> tuple[list[gc.Tensor], dict[str, gc.Tensor]]:
     pos32, small32 = gc.input("pos32", shape=("n",), dtype="float32"), gc.input("small32", shape=("n",),
                                                                                    dtype="float32")
     values = {
-        "digamma": gc.special.digamma(pos), "digamma_neg": gc.special.digamma(neg), "gammaln": gc.special.gammaln(pos),
+        "digamma": gc.special.digamma(pos), "digamma_neg": gc.special.digamma(neg),
+        "gammaln": gc.special.gammaln(pos),
         "polygamma1": gc.special.polygamma(1, pos), "polygamma2": gc.special.polygamma(2, pos),
         "polygamma3": gc.special.polygamma(3, pos), "log_ndtr": gc.special.log_ndtr(real),
         "logit": gc.special.logit(prob), "erfc": gc.special.erfc(small),

@@ -1,7 +1,8 @@
 """Scalar functions generated loops call: digamma, polygamma, log_ndtr, xlogy, logit, logaddexp.
 
 Owns one plain-Python scalar function per SciPy function that Numba's `math`
-module lacks (it has `erf`, `erfc` and `lgamma`, which the ops use directly).
+module lacks or gets wrong at an edge (`gammaln` wraps `math.lgamma`; `erf`
+and `erfc` use `math` directly).
 Each computes in float64 whatever its argument's precision: a float32 caller
 gets the float64 value rounded once (generated code wraps float32 results in
 `np.float32(...)`), so the float32 results are as good as SciPy's, which
@@ -166,6 +167,12 @@ def xlogy(x_value: float, y_value: float) -> float:
     return x * math.log(y) if y > 0.0 else x * (-math.inf if y == 0.0 else math.nan)
 
 
+def gammaln(value: float) -> float:
+    """scipy.special.gammaln: libm's lgamma in float64, but -inf at -inf as SciPy (libm says +inf)."""
+    x = np.float64(value)
+    return -math.inf if x == -math.inf else math.lgamma(x)
+
+
 def logaddexp(a_value: float, b_value: float) -> float:
     """np.logaddexp: max + log1p(exp(-|a - b|)); equal arguments give a + log(2) (inf stays inf)."""
     a, b = np.float64(a_value), np.float64(b_value)
@@ -190,4 +197,4 @@ def logit(value: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-HELPERS = ("digamma", "polygamma", "log_ndtr", "xlogy", "logit", "logaddexp")
+HELPERS = ("digamma", "polygamma", "log_ndtr", "xlogy", "logit", "logaddexp", "gammaln")

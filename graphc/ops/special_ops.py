@@ -1,7 +1,7 @@
 """SciPy's special functions: erfc, gammaln, digamma, polygamma, logit, xlogy, log_ndtr.
 
 Owns their declarations (NumPy reference: scipy.special; scalar template for
-fused loops: Numba's `math.erfc`/`math.lgamma`, or the float64 scalar helpers
+fused loops: Numba's `math.erfc`, or the float64 scalar helpers
 of graphc/backend/library_special.py; VJP rules) and builders. `erf` lives
 with the other transcendental ops (graphc/ops/elementwise.py), `expit` is
 `sigmoid`; graphc/special.py gathers them all as `gc.special`.
@@ -61,7 +61,7 @@ ERFC = elementwise(
     # d/dx erfc(x) = -2/sqrt(pi) exp(-x^2)
     vjp=lambda g, out, x: (times(g, -TWO_OVER_SQRT_PI * exp(negative(square(x)))),))
 GAMMALN = elementwise(
-    "gammaln", _in_float("gammaln"), arity=1, scalar="math.lgamma({0})", dtype=float_dtype,
+    "gammaln", _in_float("gammaln"), arity=1, scalar="gammaln({0})", dtype=float_dtype,
     domain=(POSITIVE,),
     # d/dx log|Gamma(x)| = digamma(x), for negative x too
     vjp=lambda g, out, x: (times(g, digamma(x)),))

@@ -20,6 +20,7 @@ from graphc.backend.runtime import (
     exp_f64,
     expm1_f32,
     expm1_f64,
+    gammaln,
     log1p_f32,
     log1p_f64,
     log_f32,
@@ -229,7 +230,7 @@ def run_f64(program, registers, count):
                 out[j] = np.floor(a[j])
         elif code == 41:  # gammaln
             for j in range(count):
-                out[j] = math.lgamma(a[j])
+                out[j] = gammaln(a[j])
         elif code == 42:  # log_ndtr
             for j in range(count):
                 out[j] = log_ndtr(a[j])
@@ -393,7 +394,7 @@ def run_f32(program, registers, count):
                 out[j] = np.floor(a[j])
         elif code == 41:  # gammaln
             for j in range(count):
-                out[j] = math.lgamma(a[j])
+                out[j] = gammaln(a[j])
         elif code == 42:  # log_ndtr
             for j in range(count):
                 out[j] = log_ndtr(a[j])
