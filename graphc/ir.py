@@ -279,6 +279,8 @@ class Node:
     def __pow__(self, other: Any) -> Node: return FUNCTIONS["power"](self, _size(other, self))
     def __rpow__(self, other: Any) -> Node: return FUNCTIONS["power"](_size(other, self), self)
     def __matmul__(self, other: Any) -> Node: return FUNCTIONS["matmul"](self, other)
+    def __mod__(self, other: Any) -> Node: return FUNCTIONS["mod"](self, _size(other, self))
+    def __rmod__(self, other: Any) -> Node: return FUNCTIONS["mod"](_size(other, self), self)
     def __rmatmul__(self, other: Any) -> Node: return FUNCTIONS["matmul"](other, self)
     def __neg__(self) -> Node: return FUNCTIONS["negative"](self)
     def __pos__(self) -> Node: return self
@@ -337,7 +339,8 @@ def _method_arguments(name: str, method: Callable[..., Any]) -> Callable[..., Ex
 
 for _method in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
                 "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__matmul__",
-                "__rmatmul__", "__neg__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__",
+                "__rmatmul__", "__mod__", "__rmod__",
+                "__neg__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__",
                 "__getitem__", "__bool__", "__len__", "__iter__", "__float__", "__int__",
                 "__array__", "__array_ufunc__", "__array_function__"):
     setattr(Node, _method, api_boundary(getattr(Node, _method)))

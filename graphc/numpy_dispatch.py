@@ -47,6 +47,12 @@ UFUNCS: dict[str, str] = {
     "greater_equal": "greater_equal", "matmul": "matmul",
     # graphc's second-version functions, used when present
     "logaddexp": "logaddexp", "floor": "floor", "ceil": "ceil", "remainder": "mod",
+    "logaddexp2": "logaddexp2",
+}
+# scipy.special's ufuncs reach tensors the same way (scipy.special.gammaln(x) is gc.gammaln(x)).
+SCIPY_UFUNCS: dict[str, str] = {
+    "erf": "erf", "erfc": "erfc", "gammaln": "gammaln", "psi": "digamma", "logit": "logit",
+    "expit": "sigmoid", "xlogy": "xlogy", "log_ndtr": "log_ndtr",
 }
 
 
@@ -127,7 +133,8 @@ FUNCTIONS: dict[str, Entry] = {
     # graphc's second-version functions, used when present (same signatures as NumPy)
     **{name: Entry(name, passthrough=True) for name in (
         "var", "std", "cumsum", "prod", "round", "roll", "pad", "argmax", "argmin", "sort",
-        "diag", "diagonal", "trace", "tril", "triu", "einsum", "take", "take_along_axis")},
+        "diag", "diagonal", "trace", "tril", "triu", "einsum", "take", "take_along_axis",
+        "arange")},  # np.arange(n, like=tensor)
 }
 
 # NumPy functions that only read a tensor's static facts: no node is built.
@@ -142,7 +149,7 @@ class Handlers:
     def ufunc(self, ufunc: Any, method: str, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         name = ufunc.__name__
         label = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
-        builder = ir.FUNCTIONS.get(UFUNCS.get(name, ""))
+        builder = ir.FUNCTIONS.get(UFUNCS.get(name) or SCIPY_UFUNCS.get(name, ""))
         if method != "__call__" or builder is None:
             raise _unsupported(label, "reduce with gc.sum, gc.max or gc.min" if method == "reduce" else "")
         kwargs = dict(kwargs)

@@ -93,6 +93,58 @@ def _triangular(a: np.ndarray, b: np.ndarray, lower: bool, unit: bool) -> np.nda
 def _diag_embed(v: np.ndarray, offset: int, rows: int, columns: int) -> np.ndarray:
     flat = [np.diag(row, offset)[:rows, :columns] for row in v.reshape(-1, v.shape[-1])]
     return np.stack(flat).reshape(v.shape[:-1] + (rows, columns))
+def _float_of(x: np.ndarray) -> np.dtype:
+    return x.dtype if x.dtype.kind == "f" else np.dtype("float64")
+
+
+def _arg_reference(function: Callable[..., Any]) -> Callable[..., np.ndarray]:
+    """np.argmax over several axes: a loop over the kept positions, the flat index of the rest."""
+    def reference(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        kept = [a for a in range(x.ndim) if a not in axis]
+        out = np.zeros([x.shape[a] for a in kept], np.int64)
+        for position in np.ndindex(*out.shape):
+            index: list[Any] = [slice(None)] * x.ndim
+            for a, p in zip(kept, position):
+                index[a] = p
+            out[position] = function(x[tuple(index)])
+        return out.reshape([1 if a in axis else x.shape[a] for a in range(x.ndim)]) if keepdims else out
+    return reference
+
+
+def _scatter_last(g: np.ndarray, index: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(g)
+    for position in np.ndindex(*g.shape):
+        out[position[:-1] + (index[position],)] += g[position]
+    return out
+
+
+_SECOND_VERSION_REFERENCES: dict[str, Callable[..., Any]] = {
+    "erfc": lambda x: scipy.special.erfc(x).astype(_float_of(x)),
+    "gammaln": lambda x: scipy.special.gammaln(x).astype(_float_of(x)),
+    "digamma": lambda x: scipy.special.psi(x).astype(_float_of(x)),
+    "polygamma": lambda x, n: scipy.special.polygamma(n, x).astype(_float_of(x)),
+    "logit": lambda x: scipy.special.logit(x).astype(_float_of(x)),
+    "log_ndtr": lambda x: scipy.special.log_ndtr(x).astype(_float_of(x)),
+    "xlogy": lambda x, y: _xlogy(*(np.asarray(v, np.result_type(x, y, 1.0)) for v in (x, y))),
+    "logaddexp": np.logaddexp, "floor": np.floor, "ceil": np.ceil, "round": np.around,
+    "mod": np.remainder,
+    "prod": lambda x, axis, keepdims: np.multiply.reduce(x, axis=axis, keepdims=keepdims,
+                                                         dtype=_sum_dtype(x)),
+    "argmax": _arg_reference(np.argmax), "argmin": _arg_reference(np.argmin),
+    "cumsum": lambda x, axis: np.add.accumulate(x, axis=axis[0], dtype=_sum_dtype(x)),
+    "argsort": lambda x: np.argsort(x, axis=-1, kind="mergesort"),
+    "gather_last": lambda v, i: np.take_along_axis(v, i, axis=-1),
+    "scatter_last": _scatter_last,
+    "iota": lambda x, axis: np.arange(x.shape[axis[0]]),
+}
+
+
+def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.where(x == 0, np.zeros((), x.dtype), x * np.log(np.where(x == 0, 1, y)))
+
+
+def _sum_dtype(x: np.ndarray) -> np.dtype:
+    return x.dtype if x.dtype.kind == "f" else np.dtype("int64")
 
 
 REFERENCES: dict[str, Callable[..., Any]] = {
@@ -148,13 +200,16 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "logsumexp": lambda x, axis, keepdims: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
     "softmax": lambda x, axis: scipy.special.softmax(x, axis=axis),
     "log_softmax": lambda x, axis: scipy.special.log_softmax(x, axis=axis),
+    # special functions, rounding, statistics, scans (second version)
+    **_SECOND_VERSION_REFERENCES,
 }
 
 # Inputs whose dtype is fixed whatever the case's dtypes (where's condition).
 FIXED_INPUT_DTYPES: dict[str, dict[int, str]] = {"where": {0: "bool"}}
 # Integer domains that differ from the rounded float domain (NumPy refuses
 # integers to negative integer powers).
-INTEGER_DOMAINS: dict[str, dict[int, ir.Interval]] = {"power": {1: ir.Interval(0.0, 2.0)}}
+INTEGER_DOMAINS: dict[str, dict[int, ir.Interval]] = {"power": {1: ir.Interval(0.0, 2.0)},
+                                                      "logit": {0: ir.Interval(0.0, 1.0)}}
 
 # Ops that refuse integer input on purpose (NumPy/SciPy would compute in float64).
 FLOAT_ONLY = {"softmax", "log_softmax"}

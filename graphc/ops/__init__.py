@@ -2,12 +2,14 @@
 
 Importing this package registers all ops in `ir.OPS` and all public builders
 in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
-shape, reduce, linalg, other, matrix, decompositions, einsum.
+shape, reduce, linalg, other, matrix, decompositions, einsum, special_ops,
+statistics, sorting, rounding, construct.
 """
 
 from . import decompositions as decompositions  # registers gc.linalg's ops (graphc/linalg.py)
 from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
 from .base import constant, input
+from .construct import arange, pad, roll
 from .einsum import einsum
 from .elementwise import (
     abs,
@@ -49,6 +51,7 @@ from .matrix import diag, diagonal, eye, trace, tril, triu
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count as count  # internal
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum
+from .rounding import ceil, floor, logaddexp, logaddexp2, mod, round
 from .shape import (
     broadcast_to,
     concatenate,
@@ -60,6 +63,10 @@ from .shape import (
 )
 from .shape import getitem as getitem  # internal: x[...] calls it
 from .shape import sum_to as sum_to  # internal: autodiff's un-broadcast
+from .sorting import argsort as argsort  # internal: sort's permutation
+from .sorting import cumsum, sort
+from .special_ops import digamma, erfc, gammaln, log_ndtr, logit, polygamma, xlogy
+from .statistics import argmax, argmin, prod, std, var
 
 # The public builders, listed once (`__all__`, also as PUBLIC): graphc/__init__.py
 # re-exports exactly these (`from .ops import *`), so a new op is one line here (tests/test_ops_contract.py
@@ -73,8 +80,13 @@ __all__ = [
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "transpose", "where",
     "zeros_like",
     "diag", "diagonal", "einsum", "eye", "trace", "tril", "triu",  # matrix structure, einsum
+    # second version: special functions (also gc.special), statistics, scans, rounding, building
+    "arange", "argmax", "argmin", "ceil", "cumsum", "digamma", "erfc", "floor", "gammaln",
+    "log_ndtr", "logaddexp", "logaddexp2", "logit", "mod", "pad", "polygamma", "prod", "roll",
+    "round", "sort", "std", "var", "xlogy",
 ]
 PUBLIC = tuple(__all__)
 # gc.linalg's builders (graphc/linalg.py re-exports them), not top-level names, as in NumPy
 LINALG = ("cholesky", "det", "eigh", "inv", "norm", "slogdet", "solve", "solve_triangular")
-INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to") + LINALG  # builders not at gc.*
+# builders graphc uses, users do not, and gc.linalg's
+INTERNAL = ("argsort", "as_tensor", "count", "getitem", "size_of", "sum_to") + LINALG

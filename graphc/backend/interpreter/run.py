@@ -15,14 +15,19 @@ from graphc.backend.runtime import (
     carray,
     cos_reduced_f32,
     cos_reduced_f64,
+    digamma,
     exp_f32,
     exp_f64,
     expm1_f32,
     expm1_f64,
+    gammaln,
     log1p_f32,
     log1p_f64,
     log_f32,
     log_f64,
+    log_ndtr,
+    logaddexp,
+    logit,
     maximum,
     minimum,
     select,
@@ -34,6 +39,7 @@ from graphc.backend.runtime import (
     softplus_f64,
     tanh_f32,
     tanh_f64,
+    xlogy,
 )
 
 OPCODES = {
@@ -74,6 +80,17 @@ OPCODES = {
     'where': 34,
     'zeros_like': 35,
     'erf': 36,
+    'ceil': 37,
+    'digamma': 38,
+    'erfc': 39,
+    'floor': 40,
+    'gammaln': 41,
+    'log_ndtr': 42,
+    'logaddexp': 43,
+    'logit': 44,
+    'mod': 45,
+    'round': 46,
+    'xlogy': 47,
 }
 
 def run_f64(program, registers, count):
@@ -199,6 +216,39 @@ def run_f64(program, registers, count):
         elif code == 36:  # erf
             for j in range(count):
                 out[j] = math.erf(a[j])
+        elif code == 37:  # ceil
+            for j in range(count):
+                out[j] = np.ceil(a[j])
+        elif code == 38:  # digamma
+            for j in range(count):
+                out[j] = digamma(a[j])
+        elif code == 39:  # erfc
+            for j in range(count):
+                out[j] = math.erfc(a[j])
+        elif code == 40:  # floor
+            for j in range(count):
+                out[j] = np.floor(a[j])
+        elif code == 41:  # gammaln
+            for j in range(count):
+                out[j] = gammaln(a[j])
+        elif code == 42:  # log_ndtr
+            for j in range(count):
+                out[j] = log_ndtr(a[j])
+        elif code == 43:  # logaddexp
+            for j in range(count):
+                out[j] = logaddexp(a[j], b[j])
+        elif code == 44:  # logit
+            for j in range(count):
+                out[j] = logit(a[j])
+        elif code == 45:  # mod
+            for j in range(count):
+                out[j] = (a[j] % b[j])
+        elif code == 46:  # round
+            for j in range(count):
+                out[j] = np.rint(a[j])
+        elif code == 47:  # xlogy
+            for j in range(count):
+                out[j] = xlogy(a[j], b[j])
     return far
 
 
@@ -330,6 +380,39 @@ def run_f32(program, registers, count):
         elif code == 36:  # erf
             for j in range(count):
                 out[j] = math.erf(a[j])
+        elif code == 37:  # ceil
+            for j in range(count):
+                out[j] = np.ceil(a[j])
+        elif code == 38:  # digamma
+            for j in range(count):
+                out[j] = digamma(a[j])
+        elif code == 39:  # erfc
+            for j in range(count):
+                out[j] = math.erfc(a[j])
+        elif code == 40:  # floor
+            for j in range(count):
+                out[j] = np.floor(a[j])
+        elif code == 41:  # gammaln
+            for j in range(count):
+                out[j] = gammaln(a[j])
+        elif code == 42:  # log_ndtr
+            for j in range(count):
+                out[j] = log_ndtr(a[j])
+        elif code == 43:  # logaddexp
+            for j in range(count):
+                out[j] = logaddexp(a[j], b[j])
+        elif code == 44:  # logit
+            for j in range(count):
+                out[j] = logit(a[j])
+        elif code == 45:  # mod
+            for j in range(count):
+                out[j] = (a[j] % b[j])
+        elif code == 46:  # round
+            for j in range(count):
+                out[j] = np.rint(a[j])
+        elif code == 47:  # xlogy
+            for j in range(count):
+                out[j] = xlogy(a[j], b[j])
     return far
 
 
