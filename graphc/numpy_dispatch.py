@@ -135,6 +135,9 @@ FUNCTIONS: dict[str, Entry] = {
         "var", "std", "cumsum", "prod", "round", "roll", "pad", "argmax", "argmin", "sort",
         "diag", "diagonal", "trace", "tril", "triu", "einsum", "take", "take_along_axis",
         "arange")},  # np.arange(n, like=tensor)
+    # numpy.linalg -> gc.linalg (builders registered under their plain names)
+    **{f"linalg.{name}": Entry(f"linalg.{name}", passthrough=True) for name in (
+        "solve", "inv", "det", "slogdet", "cholesky", "eigh", "norm")},
 }
 
 # NumPy functions that only read a tensor's static facts: no node is built.
@@ -170,7 +173,7 @@ class Handlers:
         if name in FACTS and len(args) == 1 and not kwargs and isinstance(args[0], Node):
             return FACTS[name](args[0])
         entry = FUNCTIONS.get(name)
-        builder = ir.FUNCTIONS.get(entry.graphc) if entry is not None else None
+        builder = ir.FUNCTIONS.get(_builder_name(entry.graphc)) if entry is not None else None
         if entry is None or builder is None:
             raise _unsupported(label)
         if entry.passthrough:
@@ -251,11 +254,16 @@ def qualified_name(func: Any) -> str:
     return ".".join(parts + [func.__name__])
 
 
+def _builder_name(graphc: str) -> str:
+    """The ir.FUNCTIONS key of a graphc name: `solve` for `linalg.solve`."""
+    return graphc.rsplit(".", 1)[-1]
+
+
 def supported_names() -> dict[str, str]:
     """NumPy name -> graphc name for every NumPy function that builds a graph today."""
     names = {f"{numpy}": graphc for numpy, graphc in UFUNCS.items() if graphc in ir.FUNCTIONS}
     names.update({numpy: entry.graphc for numpy, entry in FUNCTIONS.items()
-                  if entry.graphc in ir.FUNCTIONS})
+                  if _builder_name(entry.graphc) in ir.FUNCTIONS})
     return dict(sorted(names.items()))
 
 
