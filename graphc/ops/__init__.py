@@ -42,6 +42,7 @@ from .elementwise import (
     tanh,
     where,
 )
+from .indexing import add_at, take, take_along_axis
 from .linalg import dot, matmul, outer
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count as count  # internal
@@ -69,6 +70,7 @@ __all__ = [
     "power", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "sqrt", "square",
     "squeeze", "stack", "stop_gradient", "subtract", "sum", "tan", "tanh", "transpose", "where",
     "zeros_like",
+    "take", "take_along_axis", "add_at",
 ]
 PUBLIC = tuple(__all__)
 INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to")  # builders graphc uses, users do not

@@ -486,8 +486,12 @@ SCATTER = register(Op(
 
 @function
 def getitem(x: Any, index: Any) -> Node:
-    """Basic indexing x[index] with static ints, slices, None and '...'."""
+    """x[index]: static ints, slices, None and '...'; integer tensors gather (ops/indexing_plan.py)."""
+    from .indexing_plan import advanced_getitem, is_advanced  # integer tensors: a gather
+
     x = as_tensor(x)
+    if is_advanced(index):
+        return advanced_getitem(x, index)
     normalized = _normalize_index(x, index)
     if all(p == ("slice", None, None, None) for p in normalized):
         return x
