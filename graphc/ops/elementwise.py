@@ -246,6 +246,10 @@ def power(x: Any, y: Any) -> Node:
         # NumPy raises at run time; generated code would silently give 0. Say so while building.
         raise DTypeError("integers to negative integer powers are not allowed (as in NumPy); "
                          "make the base a float, e.g. x.astype('float64') ** -1")
+    if exponent.value is None and base.dtype.kind in "iu" and exponent.dtype.kind in "iu":
+        from .checks import check_exponent  # known only at run time: checked on every call
+
+        exponent = check_exponent(exponent)
     return apply(POWER, base, exponent)
 
 
