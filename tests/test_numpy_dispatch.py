@@ -62,6 +62,8 @@ CASES: dict[str, tuple[list[Spec], Callable[..., Any]]] = {
     "pad": ([((3, 4), F64)], lambda f, x: f(x, 1)),
     "einsum": ([((3, 4), F64), ((4, 2), F64)], lambda f, a, b: f("ij,jk->ik", a, b)),
     "round": ([((3, 4), F64)], lambda f, x: f(x * 10.0)),
+    "take": ([((3, 4), F64)], lambda f, x: f(x, [0, 3, -1, 3], axis=1)),
+    "take_along_axis": ([((3, 4), F64)], lambda f, x: f(x, np.array([[0], [3], [-2]]), axis=1)),
 }
 
 
