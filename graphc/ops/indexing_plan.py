@@ -37,9 +37,12 @@ def _is_basic(item: Any) -> bool:
 
 
 def is_advanced(index: Any) -> bool:
-    """Whether `x[index]` needs a gather: the index holds a tensor, an array, a list or a bool."""
+    """Whether `x[index]` needs a gather: the index holds a tensor, an array, a list or a bool.
+
+    Anything else that is not basic (a float, a string) stays with basic indexing's error.
+    """
     items = index if isinstance(index, tuple) else (index,)
-    return not all(_is_basic(item) for item in items)
+    return any(isinstance(item, (Node, list, np.ndarray, bool, np.bool_)) for item in items)
 
 
 def _entries(x: Node, index: Any) -> list[Any]:

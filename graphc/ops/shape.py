@@ -377,7 +377,8 @@ def _normalize_index(x: Node, index: Any) -> tuple[IndexPart, ...]:
             parts.append(("int", int(item)))
         else:
             raise ShapeError(
-                f"unsupported index {item!r}: graphc supports static ints, slices, None and ..."
+                f"unsupported index {item!r}: graphc supports static ints, slices, None, ... "
+                "and integer tensors (or lists and integer arrays)"
             )
     taken = sum(1 for p in parts if p[0] != "new")
     parts.extend([("slice", None, None, None)] * (x.ndim - taken))
