@@ -129,6 +129,50 @@ def test_advanced_indexing_matches_numpy(backend: str, rng: np.random.Generator)
         np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
+@st.composite
+def index_expressions(draw: Any) -> tuple[tuple[int, ...], tuple[Any, ...]]:
+    """A shape and a NumPy index mixing integer arrays, ints, slices, None and '...'."""
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    index_shape = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    entries: list[Any] = []
+    for size in shape:
+        kind = draw(st.sampled_from(["array", "array", "int", "slice", "full"]))
+        if kind == "array":
+            entries.append(random_indices(rng, size, index_shape[draw(st.integers(0, len(index_shape))):]))
+        elif kind == "int":
+            entries.append(int(rng.integers(-size, size)))
+        elif kind == "slice":
+            entries.append(slice(draw(st.integers(-size, size)), None, draw(st.sampled_from([1, 2, -1]))))
+        else:
+            entries.append(slice(None))
+        if draw(st.integers(0, 5)) == 0:
+            entries.append(None)
+    if draw(st.booleans()):  # drop trailing entries, or replace a run of full slices by '...'
+        cut = draw(st.integers(0, len(entries)))
+        entries = entries[:cut] + [Ellipsis] if draw(st.booleans()) else entries[:cut]
+    return shape, tuple(entries)
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=index_expressions(), seed=st.integers(0, 2**16))
+def test_random_advanced_indexing_and_add_at_match_numpy(case: tuple[Any, Any], seed: int) -> None:
+    shape, index = case
+    rng = np.random.default_rng(seed)
+    x_value = rng.standard_normal(shape)
+    expected = x_value[index]
+    x = gc.input("x", shape=shape)
+    picked = x[tuple(gc.constant(e) if isinstance(e, np.ndarray) else e for e in index)]
+    assert picked.shape == expected.shape, (index, picked.shape, expected.shape)
+    values = rng.standard_normal(expected.shape)
+    added = x_value.copy()
+    np.add.at(added, index, values)
+    f = gc.compile([x], [picked, gc.add_at(x, index, values)], backend="numpy")
+    got, got_added = f(x_value)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(got_added, added, rtol=1e-14, atol=1e-14)
+
+
 def test_indexing_with_symbolic_sizes(rng: np.random.Generator) -> None:
     x = gc.input("x", shape=("n", "m"))
     i = gc.input("i", shape=("k",), dtype="int64")
