@@ -231,8 +231,15 @@ def test_add_at_with_tensor_indices_and_dtypes() -> None:
     value = gc.compile([x, idx], out, backend="numpy")(np.zeros(4, np.float32),
                                                        np.array([1, 1, -1], np.int32))
     np.testing.assert_array_equal(value, [0, 3, 0, 1.5])
-    with pytest.raises(gc.DTypeError, match="same_kind"):
-        gc.add_at(gc.input("k", shape=(4,), dtype="int64"), [0], gc.input("v", shape=(1,)))
+    for values in (gc.input("v", shape=(1,)), 0.5):  # NumPy's np.add.at refuses both too
+        with pytest.raises(gc.DTypeError, match="same_kind"):
+            gc.add_at(gc.input("k", shape=(4,), dtype="int64"), [0], values)
+    counts = gc.add_at(gc.input("k", shape=(4,), dtype="int64"), [0, 0], 1)
+    assert counts.dtype == np.int64
+    with pytest.raises(gc.ShapeError, match="mode='raise'"):
+        gc.take(x, [0], mode="wrap")
+    np.testing.assert_array_equal(  # NumPy's own np.take on a tensor builds gc.take
+        gc.compile([x], np.take(x, [3, 0], mode="raise"), backend="numpy")(np.arange(4.0)), [3, 0])
 
 
 # --------------------------------------------------------------- gradients

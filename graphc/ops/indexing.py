@@ -246,8 +246,12 @@ def as_index(value: Any, what: str) -> Node:
 
 
 @function
-def take(a: Any, indices: Any, axis: Any = None) -> Node:
+def take(a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Node:
     """Elements of `a` at integer `indices` along `axis` (numpy.take; axis=None: of a flattened)."""
+    if mode != "raise":
+        raise ShapeError(f"take: mode={mode!r} is not supported; graphc's indices are checked "
+                         "(mode='raise': an index out of range raises gc.InputError when the "
+                         "function runs)")
     x = as_tensor(a)
     idx = as_index(indices, "take")
     if axis is None:
@@ -292,7 +296,7 @@ def add_at(x: Any, indices: Any, values: Any) -> Node:
 
     x = as_tensor(x)
     values = as_tensor(values)
-    if not np.can_cast(values.dtype, x.dtype, casting="same_kind") and not values.weak:
+    if not np.can_cast(values.dtype, x.dtype, casting="same_kind"):
         raise DTypeError(f"add_at: cannot add {values.dtype} values into a {x.dtype} tensor "
                          "(NumPy's same_kind casting)")
     chain = index_chain(x, indices)
