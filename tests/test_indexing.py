@@ -322,6 +322,15 @@ def test_out_of_range_indices_raise_input_error(backend: str) -> None:
     assert value.shape == (0,) and grad.shape == (0,)
 
 
+def test_constant_indices_on_static_axes_are_checked_while_building() -> None:
+    x = gc.input("x", shape=(3, "n"))
+    for build in (lambda: x[[0, 3]], lambda: gc.take(x, [-4], axis=0), lambda: x[np.array([[1], [5]]), 0],
+                  lambda: gc.add_at(x, [7], 1.0), lambda: gc.take(gc.input("z", shape=(2, 2)), [4])):
+        with pytest.raises(gc.ShapeError, match="out of bounds for an axis of size"):
+            build()
+    assert x[:, [5, -9]].shape[1] == 2  # a symbolic axis: checked when the function runs
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_gradient_scatter_checks_its_indices_too(backend: str) -> None:
     """The backward scatter writes at the indices: it must not write out of bounds either."""

@@ -67,6 +67,16 @@ def _same_sizes(a: Sequence[Any], b: Sequence[Any], what: str) -> None:
         shapes.require_equal(s, t)
 
 
+def _constant_in_bounds(idx: Node, size: Any, what: str) -> None:
+    """Constant indices on an axis of static size are checked now, as a static x[5] is."""
+    if idx.value is None or not isinstance(size, int) or not idx.value.size:
+        return
+    low, high = int(idx.value.min()), int(idx.value.max())
+    if low < -size or high >= size:
+        bad = high if high >= size else low
+        raise ShapeError(f"{what}: index {bad} is out of bounds for an axis of size {size}")
+
+
 def _layout(x_shape: Sequence[int], idx_shape: Sequence[int], axis: int,
             batch: int) -> tuple[int, int, int, int, int]:
     """(batches, outer, size, inner, count): the 4-D view both kernels work on."""
@@ -87,6 +97,7 @@ def _gather_shape(inputs: Sequence[Node], axis: int, batch: int) -> shapes.Shape
     if not 0 <= batch <= axis < x.ndim or idx.ndim < batch:
         raise ShapeError(f"gather: axis {axis} and batch {batch} do not fit ranks {x.ndim} and {idx.ndim}")
     _same_sizes(x.shape[:batch], idx.shape[:batch], "gather")
+    _constant_in_bounds(idx, x.shape[axis], "take")
     return x.shape[:axis] + idx.shape[batch:] + x.shape[axis + 1:]
 
 
@@ -164,6 +175,7 @@ def _scatter_add_shape(inputs: Sequence[Node], shape: shapes.Shape, axis: int,
         raise ShapeError(f"scatter_add: values of rank {values.ndim}, expected "
                          f"{shapes.format_shape(expected)}")
     _same_sizes(values.shape, expected, "scatter_add")
+    _constant_in_bounds(idx, shape[axis], "add_at")
     return tuple(shape)
 
 
