@@ -238,6 +238,8 @@ def test_add_at_with_tensor_indices_and_dtypes() -> None:
     assert counts.dtype == np.int64
     with pytest.raises(gc.ShapeError, match="mode='raise'"):
         gc.take(x, [0], mode="wrap")
+    with pytest.raises(gc.ArgumentError, match=r"np.add.at .*gc.add_at\(x, indices, values\)"):
+        np.add.at(x, [0], 1.0)
     np.testing.assert_array_equal(  # NumPy's own np.take on a tensor builds gc.take
         gc.compile([x], np.take(x, [3, 0], mode="raise"), backend="numpy")(np.arange(4.0)), [3, 0])
 
