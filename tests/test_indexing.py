@@ -423,3 +423,20 @@ def test_float_powers_are_not_checked() -> None:
     f = gc.compile([x, k], x ** k, backend="numpy")
     np.testing.assert_allclose(f(np.array([2.0, 4.0, 0.5]), np.array([-1, -2, 3])), [0.5, 1 / 16, 0.125])
     assert "check_exponent" not in gc.format_graph([x ** k], [x, k])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jacobian_and_hessian_through_a_gather(backend: str, rng: np.random.Generator) -> None:
+    """jacrev/jacfwd/hessian are vmaps of the VJP/JVP: the batched scatter-add and gather."""
+    x = gc.input("x", shape=(4,))
+    idx = np.array([2, -1, 2])
+    y = x[idx] ** 2
+    f = gc.compile([x], [gc.jacrev(y, x), gc.jacfwd(y, x), gc.hessian(gc.sum(gc.take(x, idx) ** 3), x)],
+                   backend=backend)
+    x_value = rng.standard_normal(4)
+    jac_rev, jac_fwd, hess = f(x_value)
+    expected = np.eye(4)[idx] * 2 * x_value[idx][:, None]
+    np.testing.assert_allclose(jac_rev, expected)
+    np.testing.assert_allclose(jac_fwd, expected)
+    counts = np.bincount(idx % 4, minlength=4)
+    np.testing.assert_allclose(hess, np.diag(6 * x_value * counts))
