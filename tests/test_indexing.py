@@ -440,3 +440,18 @@ def test_jacobian_and_hessian_through_a_gather(backend: str, rng: np.random.Gene
     np.testing.assert_allclose(jac_fwd, expected)
     counts = np.bincount(idx % 4, minlength=4)
     np.testing.assert_allclose(hess, np.diag(6 * x_value * counts))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integer_and_bool_tensors_gather_and_add(backend: str) -> None:
+    k = gc.input("k", shape=(4,), dtype="int32")
+    b = gc.input("b", shape=(4,), dtype="bool")
+    i = gc.input("i", shape=(3,), dtype="int64")
+    f = gc.compile([k, b, i], [gc.add_at(k, i, 2), b[i], gc.take(k, i)], backend=backend)
+    k_value, b_value, i_value = np.arange(4, dtype=np.int32), np.array([True, False, True, False]), \
+        np.array([0, 0, -1])
+    counted = k_value.copy()
+    np.add.at(counted, i_value, 2)
+    for got, expected in zip(f(k_value, b_value, i_value), (counted, b_value[i_value], k_value[i_value])):
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
