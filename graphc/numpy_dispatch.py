@@ -154,7 +154,9 @@ class Handlers:
         label = f"np.{name}" if method == "__call__" else f"np.{name}.{method}"
         builder = ir.FUNCTIONS.get(UFUNCS.get(name) or SCIPY_UFUNCS.get(name, ""))
         if method != "__call__" or builder is None:
-            raise _unsupported(label, "reduce with gc.sum, gc.max or gc.min" if method == "reduce" else "")
+            raise _unsupported(label, {"reduce": "reduce with gc.sum, gc.max or gc.min",
+                                       "at": "tensors are immutable: gc.add_at(x, indices, values) "
+                                             "returns x with the values added"}.get(method, ""))
         kwargs = dict(kwargs)
         dtype = kwargs.pop("dtype", None)
         for key, value in kwargs.items():

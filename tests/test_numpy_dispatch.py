@@ -71,6 +71,8 @@ CASES: dict[str, tuple[list[Spec], Callable[..., Any]]] = {
     "linalg.cholesky": ([((3, 3), F64)], lambda f, a: f(a @ a.T + 3.0 * np.eye(3))),
     "linalg.eigh": ([((3, 3), F64)], lambda f, a: f(a @ a.T + 3.0 * np.eye(3))[0]),
     "linalg.norm": ([((3, 4), F64)], lambda f, x: f(x, axis=1)),
+    "take": ([((3, 4), F64)], lambda f, x: f(x, [0, 3, -1, 3], axis=1)),
+    "take_along_axis": ([((3, 4), F64)], lambda f, x: f(x, np.array([[0], [3], [-2]]), axis=1)),
 }
 
 

@@ -93,6 +93,8 @@ def _triangular(a: np.ndarray, b: np.ndarray, lower: bool, unit: bool) -> np.nda
 def _diag_embed(v: np.ndarray, offset: int, rows: int, columns: int) -> np.ndarray:
     flat = [np.diag(row, offset)[:rows, :columns] for row in v.reshape(-1, v.shape[-1])]
     return np.stack(flat).reshape(v.shape[:-1] + (rows, columns))
+
+
 def _float_of(x: np.ndarray) -> np.dtype:
     return x.dtype if x.dtype.kind == "f" else np.dtype("float64")
 
@@ -147,6 +149,24 @@ def _sum_dtype(x: np.ndarray) -> np.dtype:
     return x.dtype if x.dtype.kind == "f" else np.dtype("int64")
 
 
+def _gather(x: np.ndarray, idx: np.ndarray, axis: int, batch: int) -> np.ndarray:
+    """np.take, once per shared leading (batch) position."""
+    if batch == 0:
+        return np.take(x, idx, axis=axis)
+    return np.stack([_gather(x[k], idx[k], axis - 1, batch - 1) for k in range(x.shape[0])])
+
+
+def _scatter_add(values: np.ndarray, idx: np.ndarray, shape: tuple[int, ...], axis: int,
+                 batch: int) -> np.ndarray:
+    """np.add.at into zeros, once per shared leading (batch) position."""
+    if batch:
+        return np.stack([_scatter_add(values[k], idx[k], shape[1:], axis - 1, batch - 1)
+                         for k in range(shape[0])])
+    out = np.zeros(shape, values.dtype)
+    np.add.at(out, (slice(None),) * axis + (idx,), values)
+    return out
+
+
 REFERENCES: dict[str, Callable[..., Any]] = {
     # elementwise
     "add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
@@ -177,6 +197,8 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "concatenate": lambda *arrays, axis: np.concatenate(arrays, axis=axis),
     "getitem": lambda x, index: x[_index(index)],
     "scatter": _scatter,
+    "gather": _gather, "scatter_add": _scatter_add,  # indexing with integer tensors
+    "check_exponent": lambda x: x.copy(),  # raises only for negative values (tests/test_indexing.py)
     "matmul": lambda a, b: np.einsum("...ij,...jk->...ik" if a.ndim > 1 and b.ndim > 1 else
                                      "i,...ij->...j" if a.ndim == 1 and b.ndim > 1 else
                                      "...ij,j->...i" if b.ndim == 1 and a.ndim > 1 else "i,i->",

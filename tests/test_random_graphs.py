@@ -4,8 +4,9 @@ A seeded generator (derandomized: the same graphs every run) builds small
 programs over every family of ops: elementwise (smooth and kinked, unary and
 binary, comparisons feeding `where`), reductions with and without keepdims
 and over all axes (rank-0 results), softmax/log_softmax, squeeze to rank 0,
-expand_dims, transpose, reshape, broadcast_to, static indexing, concatenate
-and matmul. Each program's value and the gradient of a weighted sum of all
+expand_dims, transpose, reshape, broadcast_to, static indexing, gathers with
+integer arrays and their scatter-add (`gc.add_at`), concatenate and
+matmul. Each program's value and the gradient of a weighted sum of all
 programs (so the backward pass, with its `sum_to`s and scatters, is in every
 batch) are compiled on both backends, many programs per compiled function so
 that the whole run costs a few dozen Numba compiles. Every generated module
@@ -109,6 +110,8 @@ def _step(rng: np.random.Generator, nodes: list[Twin]) -> Twin | None:
         return apply(str(rng.choice(["softmax", "log_softmax"])), x, axis=int(rng.integers(0, x.ndim)))
     if kind == 9:
         return _reshape_like(rng, x)
+    if kind == 10 and x.ndim > 0 and rng.integers(0, 3) == 0:
+        return _gather(rng, x, nodes)
     if kind == 10 and x.ndim > 0:
         index = tuple(int(rng.integers(-s, s)) if rng.integers(0, 2) else slice(None, None, -1)
                       for s in x.shape)
@@ -121,6 +124,24 @@ def _step(rng: np.random.Generator, nodes: list[Twin]) -> Twin | None:
         return Twin(gc.concatenate([x.tensor, x.tensor * 2.0], axis=axis),
                     np.concatenate([x.array, x.array * 2.0], axis=axis))
     return None
+
+
+def _gather(rng: np.random.Generator, x: Twin, nodes: list[Twin]) -> Twin:
+    """x[..., idx] with an integer array on a random axis (repeats, negatives; never empty, as max
+    over an empty axis has no value),
+    or gc.add_at of another node's values there: the gather and its scatter-add (issue 16)."""
+    axis = int(rng.integers(0, x.ndim))
+    size = x.shape[axis]
+    idx = rng.integers(-size, size, size=tuple(rng.integers(1, 4, size=rng.integers(0, 3))))
+    index = (slice(None),) * axis + (idx,)
+    gathered = Twin(x.tensor[index], x.array[index])
+    values = _pick(rng, nodes, lambda n: _broadcastable(n.shape, gathered.shape)
+                   and np.broadcast_shapes(n.shape, gathered.shape) == gathered.shape)
+    if values is None or rng.integers(0, 2):
+        return gathered
+    added = x.array.copy()
+    np.add.at(added, index, values.array)
+    return Twin(gc.add_at(x.tensor, index, values.tensor), added)
 
 
 def _reduce(rng: np.random.Generator, x: Twin) -> Twin:
@@ -177,7 +198,7 @@ def test_rank0_shapes_are_generated() -> None:
     inputs = leaves(rng)
     ops = {n.op.name for _ in range(300) for n in gc.ir.toposort([build(rng, inputs).tensor])}
     assert {"squeeze", "max", "getitem", "matmul", "where", "log_softmax", "concatenate",
-            "logsumexp"} <= ops
+            "logsumexp", "gather", "scatter_add"} <= ops
 
 
 def _batches(count: int, size: int, seed: int) -> Iterator[tuple[list[Twin], list[Twin], gc.Tensor]]:

@@ -46,6 +46,7 @@ from .elementwise import (
     tanh,
     where,
 )
+from .indexing import add_at, take, take_along_axis
 from .linalg import dot, matmul, outer
 from .matrix import diag, diagonal, eye, trace, tril, triu
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
@@ -84,6 +85,7 @@ __all__ = [
     "arange", "argmax", "argmin", "ceil", "cumsum", "digamma", "erfc", "floor", "gammaln",
     "log_ndtr", "logaddexp", "logaddexp2", "logit", "mod", "pad", "polygamma", "prod", "roll",
     "round", "sort", "std", "var", "xlogy",
+    "take", "take_along_axis", "add_at",
 ]
 PUBLIC = tuple(__all__)
 # gc.linalg's builders (graphc/linalg.py re-exports them), not top-level names, as in NumPy

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import DTypeError, ShapeError
 from ..ir import Interval, Node, apply
 from .base import as_tensor, bool_dtype, elementwise, float_dtype, function
+from .checks import check_exponent
 
 POSITIVE = Interval(0.1, 3.0)
 NONZERO = Interval(-3.0, 3.0, avoid=0.0)
@@ -246,6 +247,8 @@ def power(x: Any, y: Any) -> Node:
         # NumPy raises at run time; generated code would silently give 0. Say so while building.
         raise DTypeError("integers to negative integer powers are not allowed (as in NumPy); "
                          "make the base a float, e.g. x.astype('float64') ** -1")
+    if exponent.value is None and base.dtype.kind in "iu" and exponent.dtype.kind in "iu":
+        exponent = check_exponent(exponent)  # known only at run time: checked on every call
     return apply(POWER, base, exponent)
 
 

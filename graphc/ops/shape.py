@@ -377,7 +377,8 @@ def _normalize_index(x: Node, index: Any) -> tuple[IndexPart, ...]:
             parts.append(("int", int(item)))
         else:
             raise ShapeError(
-                f"unsupported index {item!r}: graphc supports static ints, slices, None and ..."
+                f"unsupported index {item!r}: graphc supports static ints, slices, None, ... "
+                "and integer tensors (or lists and integer arrays)"
             )
     taken = sum(1 for p in parts if p[0] != "new")
     parts.extend([("slice", None, None, None)] * (x.ndim - taken))
@@ -486,8 +487,12 @@ SCATTER = register(Op(
 
 @function
 def getitem(x: Any, index: Any) -> Node:
-    """Basic indexing x[index] with static ints, slices, None and '...'."""
+    """x[index]: static ints, slices, None and '...'; integer tensors gather (ops/indexing_plan.py)."""
+    from .indexing_plan import advanced_getitem, is_advanced  # integer tensors: a gather
+
     x = as_tensor(x)
+    if is_advanced(index):
+        return advanced_getitem(x, index)
     normalized = _normalize_index(x, index)
     if all(p == ("slice", None, None, None) for p in normalized):
         return x

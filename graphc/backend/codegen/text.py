@@ -32,7 +32,8 @@ RANGE_FLAG = "sin_cos_far"  # counts arguments beyond a reduced sin/cos's range
 
 # Calls that always return a new array: a kernel whose template starts with one
 # cannot hand the caller a view of an argument (no defensive copy needed).
-ALLOCATING = ("blas_dot(", "np.concatenate(", "zeros(", "full(", "one_hot_flat(",
+ALLOCATING = ("blas_dot(", "np.concatenate(", "zeros(", "full(", "one_hot_flat(", "take_rows(",
+              "scatter_add_rows(",
               "matmul_batched(", "matmul_small(", "{out} = zeros(")
 
 
