@@ -1,0 +1,76 @@
+"""Running a loop: the Python loop over a body's step, shared by both backends.
+
+Owns `run_loop(body, arguments, length, reverse, wanted, step, binding)`:
+slices xs per step, passes carries on, stacks the per-step outputs and
+saves the carries each step received ("history") when asked. `step` runs
+the body once: `interpreter_step` with the NumPy interpreter; the numba
+backend passes a compiled body instead (graphc/backend/loops.py). A
+zero-step loop returns the init and empty stacks, their shapes found from the
+body's shapes (or one step on zeros when a size is only known by running).
+Imports: interpret, shapes, subgraph (layer L3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import shapes
+from ..errors import ShapeError
+from ..interpret import evaluate
+from ..subgraph import Subgraph
+
+Step = Callable[[Subgraph, list[np.ndarray], dict[str, int]], list[np.ndarray]]
+
+
+def interpreter_step(body: Subgraph, values: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
+    """The body's outputs for one step, by the NumPy interpreter."""
+    return evaluate(body.outputs, dict(zip(body.inputs, values)), binding)
+
+
+def run_loop(body: Subgraph, arguments: Sequence[np.ndarray], length: Any, reverse: bool,
+             wanted: Sequence[tuple[str, int]], step: Step, binding: dict[str, int]) -> list[np.ndarray]:
+    """The wanted outputs of the loop: ("carry", i), ("ys", j) or ("history", i)."""
+    nc, nx = body.carries, body.xs
+    carries = [np.asarray(a) for a in arguments[:nc]]
+    xs = [np.asarray(a) for a in arguments[nc:nc + nx]]
+    consts = [np.asarray(a) for a in arguments[nc + nx:]]
+    count = xs[0].shape[0] if xs else int(length)
+    for x in xs:
+        if x.shape[0] != count:
+            raise ShapeError(f"scan: xs entries have {count} and {x.shape[0]} steps at run time")
+    kinds = {kind for kind, _ in wanted}
+    histories = [np.empty((count,) + c.shape, c.dtype) for c in carries] if "history" in kinds else []
+    stacks: list[np.ndarray | None] = [None] * body.ys
+    for t in (range(count - 1, -1, -1) if reverse else range(count)):
+        for i, c in enumerate(histories):
+            c[t] = carries[i]
+        results = step(body, carries + [x[t] for x in xs] + consts, binding)
+        carries = results[:nc]
+        for j, y in enumerate(results[nc:]):
+            if stacks[j] is None:
+                stacks[j] = np.empty((count,) + np.shape(y), body.outputs[nc + j].dtype)
+            stacks[j][t] = y  # type: ignore[index]
+    if count == 0 and "ys" in kinds:
+        stacks = _empty_stacks(body, carries, xs, consts, step, binding)
+    chosen = {"carry": carries, "ys": stacks, "history": histories}
+    return [np.asarray(chosen[kind][index]) for kind, index in wanted]
+
+
+def _empty_stacks(body: Subgraph, carries: list[np.ndarray], xs: list[np.ndarray],
+                  consts: list[np.ndarray], step: Step, binding: dict[str, int]) -> list[Any]:
+    """Zero-row stacks of the per-step outputs: shapes from the graph, else one step on zeros."""
+    outputs = body.outputs[body.carries:]
+    zeros = [np.zeros(x.shape[1:], x.dtype) for x in xs]
+    sizes = dict(binding)
+    for placeholder, value in zip(body.inputs, carries + zeros + consts):
+        for axis, size in enumerate(placeholder.shape):
+            if isinstance(size, shapes.Dim) and len(size.factors) == 1 and size.coefficient == 1:
+                sizes.setdefault(size.factors[0], value.shape[axis])
+    try:
+        found = [shapes.resolve(y.shape, sizes) for y in outputs]
+    except ShapeError:
+        found = [np.shape(y) for y in step(body, carries + zeros + consts, binding)[body.carries:]]
+    return [np.empty((0,) + tuple(shape), y.dtype) for shape, y in zip(found, outputs)]
