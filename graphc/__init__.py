@@ -9,8 +9,8 @@ from . import dask, optim, special
 from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) builds gc.exp
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
-from .control import scan, while_loop
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
+from .control import scan, while_loop
 from .errors import (
     ArgumentError,
     CacheWarning,

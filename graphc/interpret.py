@@ -16,7 +16,6 @@ from . import shapes
 from .errors import GraphcError
 from .ir import Node, toposort
 
-
 # Ops whose nodes come in families that one run computes together (a scan's final
 # carry, its stacked per-step outputs and its saved carries are three nodes of one
 # loop): op name -> (family key of a node, run(members, arguments, binding) -> one

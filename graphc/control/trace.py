@@ -55,8 +55,8 @@ def trace_body(fn: Callable[..., Any], what: str, init: Sequence[Node], structur
     slices = [slice_placeholder(x, f"x{k}") for k, x in enumerate(xs)]
     new_carry, ys, ys_structure = _call(fn, what, carries, structure, slices, xs_structure, where)
     if any(c.weak for c in init):
-        adopted = [placeholder(astype(c, n.dtype) if c.weak and n.dtype != c.dtype else c,
-                               f"carry{k}") for k, (c, n) in enumerate(zip(init, new_carry))]
+        adopted = [placeholder(astype(c, n.dtype) if _adopts(c, n) else c, f"carry{k}")
+                   for k, (c, n) in enumerate(zip(init, new_carry))]
         if any(a.dtype != c.dtype for a, c in zip(adopted, carries)):
             carries = adopted
             new_carry, ys, ys_structure = _call(fn, what, carries, structure, slices,
@@ -64,6 +64,12 @@ def trace_body(fn: Callable[..., Any], what: str, init: Sequence[Node], structur
     _check_invariant(what, carries, new_carry, structure, where)
     body, consts = close(carries, slices, list(new_carry) + list(ys))
     return Traced(body, consts, ys_structure)
+
+
+def _adopts(init: Node, new: Node) -> bool:
+    """A Python float init takes the float dtype the body computes its carry in."""
+    return init.weak and new.dtype != init.dtype and dtypes.is_float(init.dtype) \
+        and dtypes.is_float(new.dtype)
 
 
 def _call(fn: Callable[..., Any], what: str, carries: list[Node], structure: Any,
