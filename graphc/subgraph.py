@@ -9,7 +9,7 @@ and the outer node lists what the body reads as its own inputs.
 Hashing and equality are identity (like `Node`), so a body is a valid,
 cheap CSE key; pickling writes the body as plain records (op names, input
 positions, attrs, shapes; serialize.py's format), so a graph holding a body
-has a digest and can be cached. Imports: ir and layer L0 (layer L1).
+has a digest and can be cached. Imports: ir and layer L0 (layer L2, beside the ops).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ LAYERS: dict[str, int] = {
     "graphc.portable": 5, "graphc.dask": 5, "graphc.runscript": 5, "graphc.cachecommand": 5,
     "graphc.backend.trust": 4, "graphc.backend.signed": 4, "graphc.backend.recovery": 4,
     "graphc.backend.concurrency": 4,
-    "graphc.subgraph": 1,
+    "graphc.subgraph": 2,
     **{f"graphc.control{m}": 3 for m in ("", ".pytree", ".trace", ".scan", ".run", ".scan_vjp",
                                          ".scan_batch", ".while_loop")},
 }
