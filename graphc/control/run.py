@@ -55,7 +55,7 @@ def run_loop(body: Subgraph, arguments: Sequence[np.ndarray], length: Any, rever
             stacks[j][t] = y  # type: ignore[index]
     if count == 0 and "ys" in kinds:
         stacks = _empty_stacks(body, carries, xs, consts, step, binding)
-    chosen = {"carry": carries, "ys": stacks, "history": histories}
+    chosen: dict[str, list[Any]] = {"carry": carries, "ys": stacks, "history": histories}
     return [np.asarray(chosen[kind][index]) for kind, index in wanted]
 
 

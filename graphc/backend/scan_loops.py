@@ -1,0 +1,199 @@
+"""The numba backend for graphs holding loops: each scan body compiled, the loop itself jitted.
+
+Owns `compile_with_loops(inputs, outputs) -> (runner, source, stats)`, used by
+`graphc.api` when a graph holds a `scan` or `while_loop` node. A scan body is
+compiled like any graph (lower -> Numba, disk-cached) into one function of
+(carries, x slices, consts); a small generated driver, jitted too, runs the
+`for` loop around it: it slices xs, passes carries on and writes each step's
+outputs (and, for a reverse pass, the carry each step received) into buffers
+allocated once before the loop. Neither the body nor the driver depends on
+the number of steps, so compile time is flat in T.
+
+What runs where (stated in docs/scan.md): the loops run compiled; the code
+around them (slicing, the loss, what the loops' results feed) runs in the
+NumPy interpreter, which also runs a `while_loop`, a body that holds a loop
+of its own (its inner loops compiled), and the rare call whose output sizes
+are known only by running a step. Imports: interpret, shapes, subgraph,
+control.run, backend.jit/lower (layer L4); numba lazily.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import interpret, shapes
+from ..errors import ShapeError
+from ..ir import Node, toposort
+from ..subgraph import Subgraph, subgraphs_of
+from .jit import _jit, prepare
+from .runtime import JIT_OPTIONS
+
+
+def holds_loops(outputs: Sequence[Node]) -> bool:
+    """Whether the graph has a node that runs a loop (scan, while_loop)."""
+    return any(node.op.name in interpret.FAMILIES for node in toposort(outputs))
+
+
+def _driver_source(body: Subgraph, history: bool, range_flag: bool, constants: int) -> str:
+    """The jitted loop around the compiled body, as Python source for Numba."""
+    nc, nx, nk = body.carries, body.xs, body.consts
+    carries = [f"c{i}" for i in range(nc)]
+    xs = [f"x{i}" for i in range(nx)]
+    consts = [f"k{i}" for i in range(nk)] + [f"const{i}" for i in range(constants)]
+    ys = [f"ys{j}" for j in range(body.ys)]
+    saved = [f"h{i}" for i in range(nc)] if history else []
+    arguments = ["count", "reverse"] + carries + xs + consts + ys + saved
+    lines = [f"def drive({', '.join(arguments)}):", "    flag = 0",
+             "    for s in range(count):", "        t = count - 1 - s if reverse else s"]
+    lines += [f"        {h}[t] = {c}" for h, c in zip(saved, carries)]
+    call = ", ".join(carries + [f"{x}[t]" for x in xs] + consts)
+    lines.append(f"        r = body({call})")
+    for i, (c, node) in enumerate(zip(carries, body.outputs)):
+        lines.append(f"        {c} = np.ascontiguousarray(r[{i}])" if node.ndim else f"        {c} = r[{i}]")
+    lines += [f"        {y}[t] = r[{nc + j}]" for j, y in enumerate(ys)]
+    if range_flag:
+        lines.append(f"        flag += r[{len(body.outputs)}]")
+    lines.append(f"    return ({', '.join(carries + ['flag'])},)")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class LoopKernel:
+    """A compiled scan body and its drivers (with and without saved carries)."""
+
+    body: Subgraph
+    dispatcher: Any
+    constants: list[np.ndarray]
+    range_flag: bool
+    source: str
+    drivers: dict[bool, Any] = field(default_factory=dict)
+
+    def driver(self, history: bool) -> Any:
+        if history not in self.drivers:
+            import numba
+
+            text = _driver_source(self.body, history, self.range_flag, len(self.constants))
+            scope: dict[str, Any] = {"np": np, "body": self.dispatcher}
+            exec(compile(text, f"<graphc scan driver {self.body!r}>", "exec"), scope)  # noqa: S102
+            options = {k: v for k, v in JIT_OPTIONS.items() if k not in ("parallel", "cache")}
+            self.drivers[history] = numba.njit(**options)(scope["drive"])
+        return self.drivers[history]
+
+
+def _compile_body(body: Subgraph) -> LoopKernel | None:
+    """The body as a Numba function; None when it holds a loop itself (run interpreted)."""
+    if any(subgraphs_of(node) for node in body.nodes()):
+        return None
+    prepared = prepare(body.inputs, body.outputs)
+    dispatcher = _jit(prepared)
+    generated = prepared.generated
+    return LoopKernel(body, dispatcher, list(generated.constants), bool(generated.range_flag),
+                      generated.source)
+
+
+def _sizes(body: Subgraph, values: Sequence[np.ndarray], binding: dict[str, int]) -> dict[str, int]:
+    sizes = dict(binding)
+    for node, value in zip(body.inputs, values):
+        for axis, size in enumerate(node.shape):
+            if isinstance(size, shapes.Dim) and len(size.factors) == 1 and size.coefficient == 1:
+                sizes.setdefault(size.factors[0], np.shape(value)[axis])
+    return sizes
+
+
+def _scalar(value: np.ndarray) -> Any:
+    return value[()] if value.ndim == 0 else np.ascontiguousarray(value)
+
+
+class LoopRunner:
+    """Runs scan families with compiled kernels inside interpret.evaluate (its `runners`)."""
+
+    def __init__(self, outputs: Sequence[Node]) -> None:
+        self.kernels: dict[int, LoopKernel | None] = {}
+        self.seconds = 0.0
+        for node in toposort(outputs):
+            if node.op.name == "scan":
+                self._kernel(node.attr["body"])
+
+    def _kernel(self, body: Subgraph) -> LoopKernel | None:
+        if body.number not in self.kernels:
+            start = time.perf_counter()
+            self.kernels[body.number] = _compile_body(body)
+            self.seconds += time.perf_counter() - start
+        return self.kernels[body.number]
+
+    def run_scan(self, members: list[Node], arguments: list[np.ndarray],
+                 binding: dict[str, int]) -> list[np.ndarray]:
+        from ..control import run
+
+        attrs = members[0].attr
+        body, reverse = attrs["body"], attrs["reverse"]
+        wanted = [m.attr["output"] for m in members]
+        length = shapes.resolve_attr(attrs["length"], binding)
+        kernel = self._kernel(body)
+        if kernel is not None:
+            result = self._compiled(kernel, arguments, length, reverse, wanted, binding)
+            if result is not None:
+                return result
+
+        def step(b: Subgraph, values: list[np.ndarray], sizes: dict[str, int]) -> list[np.ndarray]:
+            return interpret.evaluate(b.outputs, dict(zip(b.inputs, values)), sizes,
+                                      runners={"scan": self.run_scan})
+
+        return run.run_loop(body, arguments, length, reverse, wanted, step, binding)
+
+    def _compiled(self, kernel: LoopKernel, arguments: list[np.ndarray], length: Any, reverse: bool,
+                  wanted: list[tuple[str, int]], binding: dict[str, int]) -> list[np.ndarray] | None:
+        """The loop by the jitted driver; None when an output size is known only by running."""
+        body = kernel.body
+        nc, nx = body.carries, body.xs
+        carries, xs, consts = arguments[:nc], arguments[nc:nc + nx], arguments[nc + nx:]
+        count = xs[0].shape[0] if xs else int(length)
+        if any(x.shape[0] != count for x in xs):
+            raise ShapeError(f"scan: xs entries have {count} and {[x.shape[0] for x in xs]} steps")
+        slices = [np.zeros(x.shape[1:], x.dtype) for x in xs]
+        sizes = _sizes(body, list(carries) + slices + list(consts), binding)
+        try:
+            ys = [np.empty((count,) + shapes.resolve(y.shape, sizes), y.dtype)
+                  for y in body.outputs[nc:]]
+        except ShapeError:
+            return None
+        history = any(kind == "history" for kind, _ in wanted)
+        saved = [np.empty((count,) + c.shape, c.dtype) for c in carries] if history else []
+        drive = kernel.driver(history)
+        results = drive(count, bool(reverse), *[_scalar(c) for c in carries],
+                        *[np.ascontiguousarray(x) for x in xs], *[_scalar(k) for k in consts],
+                        *kernel.constants, *ys, *saved)
+        if results[-1]:  # a sin/cos argument beyond the fast kernels' range: exactly, by NumPy
+            return None
+        finals = [np.array(r, dtype=c.dtype, copy=True) for r, c in zip(results[:-1], carries)]
+        chosen = {"carry": finals, "ys": ys, "history": saved}
+        return [chosen[kind][index] for kind, index in wanted]
+
+
+def compile_with_loops(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple[Any, str, dict[str, Any]]:
+    """(runner, source, stats) for a graph holding loops."""
+    loops = LoopRunner(outputs)
+
+    def runner(arrays: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
+        results = interpret.evaluate(outputs, dict(zip(inputs, arrays)), binding,
+                                     runners={"scan": loops.run_scan})
+        return [np.array(r, copy=True) if r.base is not None or not r.flags.writeable else r
+                for r in results]
+
+    from ..printing import format_graph
+
+    parts = [format_graph(outputs, inputs)]
+    for number, kernel in loops.kernels.items():
+        if kernel is not None:
+            parts.append(f"# loop body body#{number}, compiled; run by a jitted driver:\n"
+                         + _driver_source(kernel.body, False, kernel.range_flag, len(kernel.constants))
+                         + kernel.source)
+    stats = {"backend": "numba", "loops": {"bodies": len(loops.kernels),
+                                           "compiled": sum(k is not None for k in loops.kernels.values()),
+                                           "seconds": loops.seconds}}
+    return runner, "\n\n".join(parts), stats
