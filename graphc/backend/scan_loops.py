@@ -30,6 +30,7 @@ from .. import interpret, shapes
 from ..errors import ShapeError
 from ..ir import Node, toposort
 from ..subgraph import Subgraph, subgraphs_of
+from . import cache
 from .jit import _jit, prepare
 from .runtime import JIT_OPTIONS
 
@@ -74,14 +75,18 @@ class LoopKernel:
     drivers: dict[bool, Any] = field(default_factory=dict)
 
     def driver(self, history: bool) -> Any:
+        """The jitted loop, from graphc's disk cache like a compiled graph (numba cache=True):
+        a second process loads its machine code instead of compiling it again."""
         if history not in self.drivers:
             import numba
 
-            text = _driver_source(self.body, history, self.range_flag, len(self.constants))
-            scope: dict[str, Any] = {"np": np, "body": self.dispatcher}
-            exec(compile(text, f"<graphc scan driver {self.body!r}>", "exec"), scope)  # noqa: S102
-            options = {k: v for k, v in JIT_OPTIONS.items() if k not in ("parallel", "cache")}
-            self.drivers[history] = numba.njit(**options)(scope["drive"])
+            text = ("import numpy as np\n\nbody = None  # the compiled loop body, set before jitting\n\n\n"
+                    + _driver_source(self.body, history, self.range_flag, len(self.constants)))
+            key = text + self.source + cache.code_version()
+            path, _ = cache.store(text, key)
+            module = cache.load_module(path, cache.module_name(key))
+            module.body = self.dispatcher
+            self.drivers[history] = numba.njit(**JIT_OPTIONS)(module.drive)
         return self.drivers[history]
 
 
@@ -106,7 +111,11 @@ def _sizes(body: Subgraph, values: Sequence[np.ndarray], binding: dict[str, int]
 
 
 def _scalar(value: np.ndarray) -> Any:
-    return value[()] if value.ndim == 0 else np.ascontiguousarray(value)
+    """A loop argument as the compiled body takes it: rank 0 as a scalar, else a writable C array
+    (a constant's array is read-only, a type the body was not compiled for)."""
+    if value.ndim == 0:
+        return value[()]
+    return value if value.flags.c_contiguous and value.flags.writeable else np.array(value, order="C")
 
 
 class LoopRunner:
@@ -166,7 +175,7 @@ class LoopRunner:
         saved = [np.empty((count,) + c.shape, c.dtype) for c in carries] if history else []
         drive = kernel.driver(history)
         results = drive(count, bool(reverse), *[_scalar(c) for c in carries],
-                        *[np.ascontiguousarray(x) for x in xs], *[_scalar(k) for k in consts],
+                        *[_scalar(x) for x in xs], *[_scalar(k) for k in consts],
                         *kernel.constants, *ys, *saved)
         if results[-1]:  # a sin/cos argument beyond the fast kernels' range: exactly, by NumPy
             return None

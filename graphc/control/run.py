@@ -19,15 +19,58 @@ import numpy as np
 
 from .. import shapes
 from ..errors import ShapeError
-from ..interpret import evaluate
+from ..interpret import FAMILIES, evaluate
+from ..ir import Node
 from ..subgraph import Subgraph
 
 Step = Callable[[Subgraph, list[np.ndarray], dict[str, int]], list[np.ndarray]]
 
 
 def interpreter_step(body: Subgraph, values: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
-    """The body's outputs for one step, by the NumPy interpreter."""
-    return evaluate(body.outputs, dict(zip(body.inputs, values)), binding)
+    """The body's outputs for one step, by the NumPy interpreter.
+
+    The body's order and its nodes' attributes are worked out once per body and
+    sizes, not per step (interpret.evaluate would sort the body every step);
+    a body holding a loop of its own goes through evaluate, which runs loop families.
+    """
+    key = (body.number, tuple(sorted(binding.items())))
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plan(body, binding)
+        if len(_plans) > 64:
+            _plans.clear()
+        _plans[key] = plan
+    if plan == "evaluate":
+        return evaluate(body.outputs, dict(zip(body.inputs, values)), binding)
+    env: dict[Node, Any] = dict(zip(body.inputs, values))
+    with np.errstate(all="ignore"):
+        for node, impl, attrs in plan:
+            if impl is None:
+                env[node] = node.value
+                continue
+            result = np.asarray(impl(*[env[i] for i in node.inputs], **attrs))
+            env[node] = result if result.dtype == node.dtype else result.astype(node.dtype)
+    return [env[o] for o in body.outputs]
+
+
+_plans: dict[Any, Any] = {}
+
+
+def _plan(body: Subgraph, binding: dict[str, int]) -> Any:
+    """(node, impl or None for a constant, resolved attrs) in order, or "evaluate"."""
+    own = set(body.inputs)
+    steps = []
+    for node in body.nodes():
+        if node in own:
+            continue
+        if node.op.name in FAMILIES or node.op.name == "input":
+            return "evaluate"
+        if node.value is not None:
+            steps.append((node, None, {}))
+        else:
+            steps.append((node, node.op.impl,
+                           {k: shapes.resolve_attr(v, binding) for k, v in node.attrs}))
+    return steps
 
 
 def run_loop(body: Subgraph, arguments: Sequence[np.ndarray], length: Any, reverse: bool,

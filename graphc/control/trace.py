@@ -136,8 +136,18 @@ def close(carries: Sequence[Node], slices: Sequence[Node],
         if node not in inside and node.op.name != "constant" and node not in seen:
             seen.add(node)
             outer.append(node)
-    stand_ins = {node: placeholder(node, node.name if node.op.name == "input" and node.name
-                                   else f"k{next(_ids)}") for node in outer}
+    stand_ins: dict[Node, Node] = {}
+    same: dict[Any, Node] = {}  # `rates[0]` read four times is one loop input, not four
+    for node in outer:
+        key = (node.op.name, node.inputs, node.attrs) if node.inputs else node
+        if key in same:
+            stand_ins[node] = stand_ins[same[key]]
+            continue
+        same[key] = node
+        stand_ins[node] = placeholder(node, node.name if node.op.name == "input" and node.name
+                                      else f"k{next(_ids)}")
+    outer = [node for node in outer if same.get(
+        (node.op.name, node.inputs, node.attrs) if node.inputs else node) is node]
     closed = substitute(list(outputs), stand_ins) if stand_ins else list(outputs)
     inputs = tuple(carries) + tuple(slices) + tuple(stand_ins[n] for n in outer)
     return Subgraph(inputs, tuple(closed), len(carries), len(slices)), tuple(outer)
