@@ -85,7 +85,7 @@ class LoopKernel:
             key = text + self.source + cache.code_version()
             path, _ = cache.store(text, key)
             module = cache.load_module(path, cache.module_name(key))
-            module.body = self.dispatcher
+            setattr(module, "body", self.dispatcher)  # noqa: B010 - the module global the driver calls
             self.drivers[history] = numba.njit(**JIT_OPTIONS)(module.drive)
         return self.drivers[history]
 

@@ -59,7 +59,7 @@ _plans: dict[Any, Any] = {}
 def _plan(body: Subgraph, binding: dict[str, int]) -> Any:
     """(node, impl or None for a constant, resolved attrs) in order, or "evaluate"."""
     own = set(body.inputs)
-    steps = []
+    steps: list[tuple[Node, Any, dict[str, Any]]] = []
     for node in body.nodes():
         if node in own:
             continue
