@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import interpret, shapes
+from .. import autodiff, interpret, shapes
 from ..errors import GraphcError, ShapeError, api_boundary, user_origin
 from ..ir import Node, Op, apply, register
 from ..ops import as_tensor
@@ -101,6 +101,15 @@ def _run_family(members: list[Node], arguments: list[np.ndarray],
 
 
 interpret.FAMILIES["scan"] = (family_key, _run_family)
+
+
+def _family_vjp(cotangents: Any, out: Node, *inputs: Node, **attrs: Any) -> Any:
+    from .scan_vjp import scan_family_vjp
+
+    return scan_family_vjp(cotangents, out, *inputs, **attrs)
+
+
+autodiff.FAMILY_VJPS["scan"] = (family_key, _family_vjp)
 
 
 def scan_outputs(body: Subgraph, inputs: Sequence[Node], wanted: Sequence[Output], *,

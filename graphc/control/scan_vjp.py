@@ -18,6 +18,7 @@ the same rule. Imports: autodiff, ops, subgraph, control.scan/trace (layer L3).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .. import dtypes
@@ -34,8 +35,9 @@ def _float(node: Node) -> bool:
     return dtypes.is_float(node.dtype)
 
 
-def _backward_body(body: Subgraph, kind: str, index: int) -> tuple[Subgraph, list[int], list[int], list[int]]:
-    """The step of the reverse loop for a cotangent on output (kind, index).
+def _backward_body(body: Subgraph, incoming: Sequence[tuple[str, int]],
+                   ) -> tuple[Subgraph, list[int], list[int], list[int]]:
+    """The step of the reverse loop, given which ys / saved-carry outputs receive a cotangent.
 
     Returns the body and the positions (in the forward body's inputs) of the
     float carries, float xs and float consts it differentiates.
@@ -46,50 +48,56 @@ def _backward_body(body: Subgraph, kind: str, index: int) -> tuple[Subgraph, lis
     const_in = [k for k in range(nc + nx, len(body.inputs)) if _float(body.inputs[k])]
     g_carry = {k: placeholder(body.inputs[k], f"g_carry{k}") for k in carry_in}
     g_const = {k: placeholder(body.inputs[k], f"g_{body.inputs[k].name}") for k in const_in}
-    outputs, cotangents = [], []
-    for k in carry_in:  # new carry k's cotangent is the running g_carry k
-        if _float(body.outputs[k]):
-            outputs.append(body.outputs[k])
-            cotangents.append(g_carry[k])
-    incoming: list[Node] = []
-    if kind == "ys" and _float(body.outputs[nc + index]):
-        incoming = [placeholder(body.outputs[nc + index], "g_y")]
-        outputs.append(body.outputs[nc + index])
-        cotangents.append(incoming[0])
-    if kind == "history":
-        incoming = [placeholder(body.inputs[index], "g_saved")]
+    outputs = [body.outputs[k] for k in carry_in if _float(body.outputs[k])]
+    cotangents = [g_carry[k] for k in carry_in if _float(body.outputs[k])]
+    slices: list[Node] = []
+    for kind, index in incoming:
+        like = body.outputs[nc + index] if kind == "ys" else body.inputs[index]
+        slices.append(placeholder(like, f"g_{kind}{index}"))
+        if kind == "ys":
+            outputs.append(like)
+            cotangents.append(slices[-1])
     wrt = [body.inputs[k] for k in carry_in + x_in + const_in]
     pulled = backward(outputs, cotangents, wrt) if outputs else [zeros_like(w) for w in wrt]
     by_input = dict(zip(carry_in + x_in + const_in, pulled))
-    if kind == "history":
-        by_input[index] = add(by_input[index], incoming[0])
+    for (kind, index), cotangent in zip(incoming, slices):
+        if kind == "history":  # the carry step t received was also read directly
+            by_input[index] = add(by_input[index], cotangent)
     new_carries = [by_input[k] for k in carry_in] + [add(g_const[k], by_input[k]) for k in const_in]
     inputs = ([g_carry[k] for k in carry_in] + [g_const[k] for k in const_in]
-              + list(body.inputs[:nc + nx]) + incoming + list(body.inputs[nc + nx:]))
+              + list(body.inputs[:nc + nx]) + slices + list(body.inputs[nc + nx:]))
     step = Subgraph(tuple(inputs), tuple(new_carries + [by_input[k] for k in x_in]),
-                    len(carry_in) + len(const_in), nc + nx + len(incoming))
+                    len(carry_in) + len(const_in), nc + nx + len(slices))
     return step, carry_in, x_in, const_in
 
 
-def scan_vjp(cotangent: Node, out: Node, *inputs: Node, body: Subgraph, output: tuple[str, int],
-             length: Any, reverse: bool, unroll: int, **extra: Any) -> list[Node | None]:
-    """Cotangents of (init..., xs..., consts...) for a cotangent on one scan output."""
-    kind, index = output
+def scan_family_vjp(cotangents: Sequence[tuple[tuple[str, int], Node]], out: Node, *inputs: Node,
+                    body: Subgraph, length: Any, reverse: bool, unroll: int,
+                    **extra: Any) -> list[Node | None]:
+    """Cotangents of (init..., xs..., consts...) for cotangents on several outputs of one loop:
+    one reverse loop for all of them (autodiff.FAMILY_VJPS calls it once per loop)."""
     nc, nx = body.carries, body.xs
+    on_carry = {index: c for (kind, index), c in cotangents if kind == "carry"}
+    incoming = [(output, c) for output, c in cotangents if output[0] != "carry"
+                and _float(body.outputs[nc + output[1]] if output[0] == "ys" else body.inputs[output[1]])]
     with origin(f"backward of scan at {out.origin}"):
-        step, carry_in, x_in, const_in = _backward_body(body, kind, index)
+        step, carry_in, x_in, const_in = _backward_body(body, [o for o, _ in incoming])
         saved = scan_outputs(body, inputs, [("history", i) for i in range(nc)], length=length,
                              reverse=reverse, unroll=unroll, **extra)
-        g_init = [cotangent if kind == "carry" and k == index else zeros_like(inputs[k])
-                  for k in carry_in]
+        g_init = [on_carry[k] if k in on_carry else zeros_like(inputs[k]) for k in carry_in]
         g_consts = [zeros_like(inputs[k]) for k in const_in]
-        incoming = [cotangent] if kind in ("ys", "history") and step.xs > nc + nx else []
-        loop_inputs = (g_init + g_consts + saved + list(inputs[nc:nc + nx]) + incoming
+        loop_inputs = (g_init + g_consts + saved + list(inputs[nc:nc + nx]) + [c for _, c in incoming]
                        + list(inputs[nc + nx:]))
         wanted = [("carry", i) for i in range(step.carries)] + [("ys", j) for j in range(len(x_in))]
         results = scan_outputs(step, loop_inputs, wanted, length=length, reverse=not reverse,
                                unroll=unroll)
-    cotangents: list[Node | None] = [None] * len(inputs)
+    pulled: list[Node | None] = [None] * len(inputs)
     for k, node in zip(carry_in + const_in + x_in, results):
-        cotangents[k] = node
-    return cotangents
+        pulled[k] = node
+    return pulled
+
+
+def scan_vjp(cotangent: Node, out: Node, *inputs: Node, output: tuple[str, int],
+             **attrs: Any) -> list[Node | None]:
+    """The op's per-node VJP rule: the family rule for one output."""
+    return scan_family_vjp([(output, cotangent)], out, *inputs, **attrs)

@@ -24,6 +24,7 @@ from ..errors import GraphcError, NotDifferentiableError, ShapeError, api_bounda
 from ..interpret import evaluate
 from ..ir import Node, Op, apply, register
 from ..ops import as_tensor, constant, equal, where
+from ..ops.batching import unbatchable
 from ..subgraph import Subgraph
 from . import pytree
 from .scan import scan
@@ -62,7 +63,9 @@ def _vjp(cotangent: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node |
 
 
 WHILE = register(Op("while_loop", shape=_shape, dtype=_dtype, impl=_impl, vjp=_vjp,
-                    label="while_loop"))
+                    label="while_loop", batch=unbatchable(
+                        "each example may need a different number of steps; give while_loop "
+                        "max_steps=n (then it is a scan, which vmap batches)")))
 
 
 def _run_family(members: list[Node], arguments: list[np.ndarray],
