@@ -273,6 +273,11 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
     an unpickled Function is rebuilt with (graphc/portable.py)."""
     backend, names = options["backend"], options["names"]
     tiered, parallel = options["tiered"], options["parallel"]
+    from .control.scan import saved_bytes
+
+    saved = saved_bytes(output_nodes)  # carries loops keep for a reverse pass (docs/scan.md)
+    if saved is not None:
+        stats["saved_bytes"] = saved
     if backend == "numpy":
         source = printing.format_graph(output_nodes, input_nodes)
         return Function(input_nodes, output_nodes, structure, backend,

@@ -231,3 +231,35 @@ def test_a_graph_with_a_scan_pickles_and_caches():
     f = gc.compile([xs], c, backend="numpy")
     data = RNG.normal(size=(4, 3))
     np.testing.assert_allclose(pickle.loads(pickle.dumps(f))(data), data.prod(0))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_checkpointed_gradients_equal_the_saved_ones(reverse):
+    xs = gc.input("xs", (23, 2))
+    W = gc.input("W", (3, 3))
+    U = gc.input("U", (2, 3))
+    c0 = gc.input("c0", (3,))
+    values = [RNG.normal(size=(23, 2)), RNG.normal(size=(3, 3)) * 0.5, RNG.normal(size=(2, 3)),
+              RNG.normal(size=3)]
+    results, saved = [], []
+    for every in (None, 5, 23, 40):
+        c, ys = gc.scan(rnn_step(W, U), c0, xs, reverse=reverse, checkpoint=every)
+        loss = (ys * gc.constant(np.arange(23.0))).sum() + (c * c).sum()
+        f = gc.compile([xs, W, U, c0], [loss, *gc.grad(loss, [xs, W, U, c0])], backend="numpy")
+        results.append(f(*values))
+        saved.append(f.stats["saved_bytes"])
+    for result in results[1:]:
+        for a, b in zip(result, results[0]):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert saved == [23 * 3 * 8, 5 * 3 * 8, 1 * 3 * 8, 1 * 3 * 8]
+
+
+def test_checkpoint_errors():
+    c0 = gc.input("c0", (3,))
+    with pytest.raises(gc.ShapeError, match="static number of steps"):
+        gc.scan(lambda c, x: (c * x, None), c0, gc.input("xs", ("T", 3)), checkpoint=4)
+    xs = gc.input("xs", (8, 3))
+    c, _ = gc.scan(lambda c, x: (gc.sin(c) * x, None), c0, xs, checkpoint=4)
+    g = gc.grad(c.sum(), c0)
+    with pytest.raises(gc.NotDifferentiableError, match="checkpoint=None"):
+        gc.grad(g.sum(), c0)

@@ -69,3 +69,13 @@ def test_vmap_of_scan_compiles():
 
     out = gc.vmap(model)(batch)
     both([batch, W], [out, gc.grad(out.sum(), W)], RNG.normal(size=(5, 7, 3)), RNG.normal(size=(3, 3)))
+
+
+def test_checkpointed_loop_on_numba():
+    xs = gc.input("xs", (50, 3))
+    c0 = gc.input("c0", (3,))
+    c, ys = gc.scan(lambda c, x: (gc.sin(c) * 0.9 + x, (c * c).sum()), c0, xs, checkpoint=7,
+                    reverse=True)
+    loss = ys.sum() + c.sum()
+    f, _ = both([xs, c0], [loss, *gc.grad(loss, [xs, c0])], RNG.normal(size=(50, 3)), RNG.normal(size=3))
+    assert f.stats["saved_bytes"] == 8 * 3 * 8

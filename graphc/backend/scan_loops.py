@@ -138,22 +138,35 @@ class LoopRunner:
     def run_scan(self, members: list[Node], arguments: list[np.ndarray],
                  binding: dict[str, int]) -> list[np.ndarray]:
         from ..control import run
+        from ..control.scan import checkpoints_of
 
         attrs = members[0].attr
         body, reverse = attrs["body"], attrs["reverse"]
         wanted = [m.attr["output"] for m in members]
         length = shapes.resolve_attr(attrs["length"], binding)
         kernel = self._kernel(body)
-        if kernel is not None:
+        checkpoints = checkpoints_of(attrs)
+        plain = checkpoints == run.Checkpoints()
+        if kernel is not None and plain:
             result = self._compiled(kernel, arguments, length, reverse, wanted, binding)
             if result is not None:
                 return result
+        if checkpoints.forward is not None:
+            self._kernel(checkpoints.forward)
+        # Checkpointed loops (and the rare fallbacks): a Python loop calling compiled steps.
+        return run.run_loop(body, arguments, length, reverse, wanted, self._step, binding,
+                            checkpoints)
 
-        def step(b: Subgraph, values: list[np.ndarray], sizes: dict[str, int]) -> list[np.ndarray]:
-            return interpret.evaluate(b.outputs, dict(zip(b.inputs, values)), sizes,
-                                      runners={"scan": self.run_scan})
-
-        return run.run_loop(body, arguments, length, reverse, wanted, step, binding)
+    def _step(self, body: Subgraph, values: list[np.ndarray], sizes: dict[str, int]) -> list[np.ndarray]:
+        """One step of a body: its compiled function, else the interpreter (inner loops compiled)."""
+        kernel = self.kernels.get(body.number)
+        if kernel is not None:
+            results = list(kernel.dispatcher(*[_scalar(np.asarray(v)) for v in values],
+                                             *kernel.constants))
+            if not (kernel.range_flag and results.pop()):
+                return [np.asarray(r) for r in results]
+        return interpret.evaluate(body.outputs, dict(zip(body.inputs, values)), sizes,
+                                  runners={"scan": self.run_scan})
 
     def _compiled(self, kernel: LoopKernel, arguments: list[np.ndarray], length: Any, reverse: bool,
                   wanted: list[tuple[str, int]], binding: dict[str, int]) -> list[np.ndarray] | None:

@@ -13,6 +13,7 @@ Imports: interpret, shapes, subgraph (layer L3).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,33 +74,95 @@ def _plan(body: Subgraph, binding: dict[str, int]) -> Any:
     return steps
 
 
+@dataclass(frozen=True)
+class Checkpoints:
+    """How a loop keeps the carries a reverse pass reads.
+
+    `every=k` on a forward loop: its ("history", i) outputs hold the carry of
+    every k-th step only. `forward` set on a reverse loop: its first
+    `forward.carries` xs are such checkpoints, and the loop rebuilds the k
+    carries of a segment from its checkpoint (running `forward`, the forward
+    body) when it enters the segment, so only k carries are live at a time.
+    """
+
+    every: int = 1
+    forward: Subgraph | None = None
+    forward_reverse: bool = False
+
+
 def run_loop(body: Subgraph, arguments: Sequence[np.ndarray], length: Any, reverse: bool,
-             wanted: Sequence[tuple[str, int]], step: Step, binding: dict[str, int]) -> list[np.ndarray]:
+             wanted: Sequence[tuple[str, int]], step: Step, binding: dict[str, int],
+             checkpoints: Checkpoints = Checkpoints()) -> list[np.ndarray]:
     """The wanted outputs of the loop: ("carry", i), ("ys", j) or ("history", i)."""
     nc, nx = body.carries, body.xs
     carries = [np.asarray(a) for a in arguments[:nc]]
     xs = [np.asarray(a) for a in arguments[nc:nc + nx]]
     consts = [np.asarray(a) for a in arguments[nc + nx:]]
-    count = xs[0].shape[0] if xs else int(length)
-    for x in xs:
+    rebuilt = _Rebuilder(checkpoints, xs, consts, int(length) if length is not None else 0, step,
+                         binding) if checkpoints.forward is not None else None
+    sliced = xs[rebuilt.saved:] if rebuilt else xs
+    count = sliced[0].shape[0] if sliced else int(length)
+    for x in sliced:
         if x.shape[0] != count:
             raise ShapeError(f"scan: xs entries have {count} and {x.shape[0]} steps at run time")
     kinds = {kind for kind, _ in wanted}
-    histories = [np.empty((count,) + c.shape, c.dtype) for c in carries] if "history" in kinds else []
+    every = checkpoints.every
+    histories = [np.empty((-(-count // every),) + c.shape, c.dtype) for c in carries] \
+        if "history" in kinds else []
     stacks: list[np.ndarray | None] = [None] * body.ys
-    for t in (range(count - 1, -1, -1) if reverse else range(count)):
-        for i, c in enumerate(histories):
-            c[t] = carries[i]
-        results = step(body, carries + [x[t] for x in xs] + consts, binding)
+    for s in range(count):
+        t = count - 1 - s if reverse else s
+        if s % every == 0:  # all carries by data index, or every k-th in the loop's order
+            for i, c in enumerate(histories):
+                c[t if every == 1 else s // every] = carries[i]
+        rows = rebuilt.carries_at(t) if rebuilt else []
+        results = step(body, carries + rows + [x[t] for x in sliced] + consts, binding)
         carries = results[:nc]
         for j, y in enumerate(results[nc:]):
             if stacks[j] is None:
                 stacks[j] = np.empty((count,) + np.shape(y), body.outputs[nc + j].dtype)
             stacks[j][t] = y  # type: ignore[index]
     if count == 0 and "ys" in kinds:
-        stacks = _empty_stacks(body, carries, xs, consts, step, binding)
+        zero_rows = [np.zeros(x.shape[1:], x.dtype) for x in xs[:rebuilt.saved]] if rebuilt else []
+        stacks = _empty_stacks(body, carries + zero_rows, sliced, consts, step, binding)
     chosen: dict[str, list[Any]] = {"carry": carries, "ys": stacks, "history": histories}
     return [np.asarray(chosen[kind][index]) for kind, index in wanted]
+
+
+class _Rebuilder:
+    """The carries a checkpointed forward loop did not save, rebuilt one segment at a time."""
+
+    def __init__(self, checkpoints: Checkpoints, xs: list[np.ndarray], consts: list[np.ndarray],
+                 count: int, step: Step, binding: dict[str, int]) -> None:
+        forward = checkpoints.forward
+        assert forward is not None
+        self.forward, self.every, self.reverse = forward, checkpoints.every, checkpoints.forward_reverse
+        self.saved = forward.carries
+        self.points = xs[:self.saved]
+        self.forward_xs = xs[self.saved:self.saved + forward.xs]
+        self.forward_consts = consts[len(consts) - forward.consts:] if forward.consts else []
+        self.count, self.step, self.binding = count, step, binding
+        self.segment = -1
+        self.buffer: list[list[np.ndarray]] = []
+
+    def carries_at(self, t: int) -> list[np.ndarray]:
+        """The carry the forward loop's step at data index t received."""
+        position = self.count - 1 - t if self.reverse else t  # its place in the forward order
+        segment = position // self.every
+        if segment != self.segment:
+            self._rebuild(segment)
+        return self.buffer[position - segment * self.every]
+
+    def _rebuild(self, segment: int) -> None:
+        carries = [p[segment] for p in self.points]
+        self.buffer = []
+        for position in range(segment * self.every, min((segment + 1) * self.every, self.count)):
+            self.buffer.append(carries)
+            t = self.count - 1 - position if self.reverse else position
+            results = self.step(self.forward, carries + [x[t] for x in self.forward_xs]
+                                + self.forward_consts, self.binding)
+            carries = results[:self.saved]
+        self.segment = segment
 
 
 def _empty_stacks(body: Subgraph, carries: list[np.ndarray], xs: list[np.ndarray],

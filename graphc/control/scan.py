@@ -39,21 +39,25 @@ from .trace import trace_body
 Output = tuple[str, int]
 
 
-def steps(inputs: Sequence[Node], body: Subgraph, length: Any) -> shapes.Size:
-    """The number of steps: `length` without xs, else the size of the xs' axis 0."""
-    if body.xs:
+def steps(inputs: Sequence[Node], body: Subgraph, length: Any, recompute: Any = None) -> shapes.Size:
+    """The number of steps: `length` without xs (or when rebuilding from checkpoints, whose
+    first xs are the checkpoints), else the size of the xs' axis 0."""
+    if body.xs and recompute is None:
         return inputs[body.carries].shape[0]
     return length  # type: ignore[no-any-return]
 
 
 def _shape(inputs: Sequence[Node], *, body: Subgraph, output: Output, length: Any,
-           reverse: bool, unroll: int, **rest: Any) -> shapes.Shape:
+           reverse: bool, unroll: int, checkpoint: int = 1, recompute: Any = None,
+           **rest: Any) -> shapes.Shape:
     kind, index = output
     if kind == "carry":
         return body.outputs[index].shape
-    count = steps(inputs, body, length)
+    count = steps(inputs, body, length, recompute)
     if kind == "ys":
         return (count,) + tuple(body.outputs[body.carries + index].shape)
+    if checkpoint > 1:
+        count = -(-count // checkpoint)  # static: scan() checks
     return (count,) + tuple(body.inputs[index].shape)
 
 
@@ -64,10 +68,19 @@ def _dtype(inputs: Sequence[Node], *, body: Subgraph, output: Output, **rest: An
     return body.inputs[index].dtype
 
 
+def checkpoints_of(attrs: dict[str, Any]) -> run.Checkpoints:
+    """How the loop with these attributes keeps or rebuilds saved carries."""
+    if attrs.get("recompute") is not None:
+        forward, every, forward_reverse = attrs["recompute"]
+        return run.Checkpoints(every, forward, forward_reverse)
+    return run.Checkpoints(attrs.get("checkpoint", 1))
+
+
 def _impl(*arrays: np.ndarray, body: Subgraph, output: Output, length: Any, reverse: bool,
           **rest: Any) -> np.ndarray:
     """One node alone (constant folding): the loop run for this output only."""
-    return run.run_loop(body, list(arrays), length, reverse, [output], run.interpreter_step, {})[0]
+    return run.run_loop(body, list(arrays), length, reverse, [output], run.interpreter_step, {},
+                        checkpoints_of(rest))[0]
 
 
 def _vjp(cotangent: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node | None]:
@@ -97,7 +110,7 @@ def _run_family(members: list[Node], arguments: list[np.ndarray],
     wanted = [m.attr["output"] for m in members]
     length = shapes.resolve_attr(attrs["length"], binding)
     return run.run_loop(attrs["body"], arguments, length, attrs["reverse"], wanted,
-                        run.interpreter_step, binding)
+                        run.interpreter_step, binding, checkpoints_of(attrs))
 
 
 interpret.FAMILIES["scan"] = (family_key, _run_family)
@@ -117,6 +130,27 @@ def scan_outputs(body: Subgraph, inputs: Sequence[Node], wanted: Sequence[Output
     """The nodes of one loop for the `wanted` outputs (same inputs and attributes)."""
     return [apply(SCAN, *inputs, body=body, output=output, length=length, reverse=reverse,
                   unroll=unroll, **extra) for output in wanted]
+
+
+def saved_bytes(outputs: Sequence[Node]) -> int | str | None:
+    """Bytes of the carries the graph's loops save for their reverse passes (f.stats["saved_bytes"]):
+    an int, a formula in the symbolic sizes (`8*T*3`), or None when nothing is saved."""
+    from ..ir import toposort
+
+    total: Any = 0
+    symbolic: list[str] = []
+    found = False
+    for node in toposort(outputs):
+        if node.op is SCAN and node.attr["output"][0] == "history":
+            found = True
+            size = shapes.product(node.shape)
+            if isinstance(size, int):
+                total += size * node.dtype.itemsize
+            else:
+                symbolic.append(f"{node.dtype.itemsize}*{size}")
+    if not found:
+        return None
+    return " + ".join([str(total)] * bool(total) + symbolic) if symbolic else int(total)
 
 
 def _leaves(tree: Any, what: str, where: str) -> tuple[list[Node], Any]:
@@ -151,13 +185,28 @@ def _check_length(xs: Sequence[Node], length: Any, where: str) -> Any:
     return None
 
 
+def _checkpoint_attrs(checkpoint: Any, xs: Sequence[Node], length: Any, where: str) -> dict[str, Any]:
+    if checkpoint is None or checkpoint == 1:
+        return {}
+    every = shapes.static_int(checkpoint)
+    if every is None or every < 1:
+        raise GraphcError(f"scan: checkpoint must be a positive int, got {checkpoint!r} (at {where})")
+    count = xs[0].shape[0] if xs else length
+    if not isinstance(count, int):
+        raise ShapeError(f"scan: checkpoint={every} needs a static number of steps, but xs have "
+                         f"{count} rows (at {where})")
+    return {"checkpoint": every}
+
+
 @api_boundary
 def scan(fn: Callable[..., Any], init: Any, xs: Any = None, length: int | None = None,
-         reverse: bool = False, unroll: int = 1) -> tuple[Any, Any]:
+         reverse: bool = False, unroll: int = 1, checkpoint: int | None = None) -> tuple[Any, Any]:
     """Loop `fn(carry, x) -> (new_carry, y)` over axis 0 of `xs`: (final carry, stacked ys).
 
     jax.lax.scan semantics. The body is traced once into a subgraph; the
-    graph does not grow with the number of steps.
+    graph does not grow with the number of steps. `checkpoint=k`: the reverse
+    pass saves every k-th carry and recomputes the others (k ~ sqrt(T) keeps
+    O(sqrt(T)) carries live).
     """
     where = user_origin()
     if not callable(fn):
@@ -167,13 +216,14 @@ def scan(fn: Callable[..., Any], init: Any, xs: Any = None, length: int | None =
     init_leaves, structure = _leaves(init, "init", where)
     xs_leaves, xs_structure = _leaves(xs, "xs", where)
     static_length = _check_length(xs_leaves, length, where)
+    extra = _checkpoint_attrs(checkpoint, xs_leaves, static_length, where)
     traced = trace_body(fn, "scan", init_leaves, structure, xs_leaves, xs_structure, where)
     body = traced.body
     inputs = [c if c.dtype == p.dtype else c.astype(p.dtype)
               for c, p in zip(init_leaves, body.inputs)] + xs_leaves + list(traced.consts)
     wanted = [("carry", i) for i in range(body.carries)] + [("ys", j) for j in range(body.ys)]
     nodes = scan_outputs(body, inputs, wanted, length=static_length, reverse=bool(reverse),
-                         unroll=int(unroll))
+                         unroll=int(unroll), **extra)
     carry = pytree.unflatten(structure, nodes[:body.carries])
     ys = pytree.unflatten(traced.ys_structure, nodes[body.carries:])
     return carry, ys

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import GraphcError
 from ..ir import Node
 from ..ops.batching import batch_size, moveaxis, to_front
 from ..subgraph import Subgraph
@@ -71,6 +72,9 @@ def _batched_loop(args: Sequence[Node], axes: Sequence[int | None],
 def scan_batch(args: Sequence[Node], axes: Sequence[int | None], *, body: Subgraph,
                output: tuple[str, int], **attrs: Any) -> tuple[Node, int | None]:
     """The batching rule of the scan op: (batched node, its batch axis)."""
+    if attrs.get("recompute") is not None:
+        raise GraphcError("the reverse pass of a checkpointed scan cannot be vmapped; vmap the "
+                          "function before differentiating it, or use checkpoint=None")
     inputs, new_body, ys_axes = _batched_loop(args, axes, body)
     node = scan_outputs(new_body, inputs, [output], **attrs)[0]
     kind, index = output

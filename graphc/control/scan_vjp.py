@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import dtypes
 from ..autodiff import backward
-from ..errors import origin
+from ..errors import NotDifferentiableError, origin
 from ..ir import Node
 from ..ops import add, zeros_like
 from ..subgraph import Subgraph
@@ -77,6 +77,10 @@ def scan_family_vjp(cotangents: Sequence[tuple[tuple[str, int], Node]], out: Nod
     """Cotangents of (init..., xs..., consts...) for cotangents on several outputs of one loop:
     one reverse loop for all of them (autodiff.FAMILY_VJPS calls it once per loop)."""
     nc, nx = body.carries, body.xs
+    if extra.get("recompute") is not None:
+        raise NotDifferentiableError(
+            f"the reverse pass of a checkpointed scan (built at {out.origin}) cannot be "
+            "differentiated again: use checkpoint=None for second derivatives")
     on_carry = {index: c for (kind, index), c in cotangents if kind == "carry"}
     incoming = [(output, c) for output, c in cotangents if output[0] != "carry"
                 and _float(body.outputs[nc + output[1]] if output[0] == "ys" else body.inputs[output[1]])]
@@ -89,8 +93,11 @@ def scan_family_vjp(cotangents: Sequence[tuple[tuple[str, int], Node]], out: Nod
         loop_inputs = (g_init + g_consts + saved + list(inputs[nc:nc + nx]) + [c for _, c in incoming]
                        + list(inputs[nc + nx:]))
         wanted = [("carry", i) for i in range(step.carries)] + [("ys", j) for j in range(len(x_in))]
-        results = scan_outputs(step, loop_inputs, wanted, length=length, reverse=not reverse,
-                               unroll=unroll)
+        every = extra.get("checkpoint", 1)
+        rebuild = {} if every == 1 else {"recompute": (body, every, reverse)}
+        count = length if every == 1 else out.inputs[nc].shape[0] if nx else length
+        results = scan_outputs(step, loop_inputs, wanted, length=count, reverse=not reverse,
+                               unroll=unroll, **rebuild)
     pulled: list[Node | None] = [None] * len(inputs)
     for k, node in zip(carry_in + const_in + x_in, results):
         pulled[k] = node
