@@ -65,7 +65,7 @@ def _batched_loop(args: Sequence[Node], axes: Sequence[int | None],
     new_body, ys_axes = _batched_body(body, flags, size)
     if len(_memo) > 256:
         _memo.clear()
-    _memo[key] = (list(args), inputs, new_body, ys_axes)  # args kept: their ids stay theirs
+    _memo[key] = (list(args) + [body], inputs, new_body, ys_axes)  # kept: their ids stay theirs
     return inputs, new_body, ys_axes
 
 
