@@ -94,7 +94,11 @@ def _compile_body(body: Subgraph) -> LoopKernel | None:
     """The body as a Numba function; None when it holds a loop itself (run interpreted)."""
     if any(subgraphs_of(node) for node in body.nodes()):
         return None
-    prepared = prepare(body.inputs, body.outputs)
+    from ..ir import Graph
+    from ..simplify import simplify_graph
+
+    simplified, _ = simplify_graph(Graph(body.inputs, body.outputs))  # rewrites inside the body
+    prepared = prepare(body.inputs, simplified.outputs)
     dispatcher = _jit(prepared)
     generated = prepared.generated
     return LoopKernel(body, dispatcher, list(generated.constants), bool(generated.range_flag),
