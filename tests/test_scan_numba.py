@@ -79,3 +79,11 @@ def test_checkpointed_loop_on_numba():
     loss = ys.sum() + c.sum()
     f, _ = both([xs, c0], [loss, *gc.grad(loss, [xs, c0])], RNG.normal(size=(50, 3)), RNG.normal(size=3))
     assert f.stats["saved_bytes"] == 8 * 3 * 8
+
+
+def test_while_loop_on_numba():
+    x = gc.input("x", ())
+    value, steps = gc.while_loop(lambda c: c[0] < 1000.0, lambda c: (c[0] * x + 1.0, c[1] + 1),
+                                 (gc.constant(1.0), gc.constant(0)))
+    f, (v, n) = both([x], [value, steps], np.array(2.5))
+    assert int(n) == 7 and f.stats["loops"]["compiled"] == 1

@@ -11,9 +11,10 @@ the number of steps, so compile time is flat in T.
 
 What runs where (stated in docs/scan.md): the loops run compiled; the code
 around them (slicing, the loss, what the loops' results feed) runs in the
-NumPy interpreter, which also runs a `while_loop`, a body that holds a loop
-of its own (its inner loops compiled), and the rare call whose output sizes
-are known only by running a step. Imports: interpret, shapes, subgraph,
+NumPy interpreter; a `while_loop`, a checkpointed scan and a body that holds
+a loop of its own run as a Python loop of compiled steps (inner loops
+compiled), as does the rare call whose output sizes are known only by running
+a step. Imports: interpret, shapes, subgraph,
 control.run, backend.jit/lower (layer L4); numba lazily.
 """
 
@@ -129,8 +130,9 @@ class LoopRunner:
         self.kernels: dict[int, LoopKernel | None] = {}
         self.seconds = 0.0
         for node in toposort(outputs):
-            if node.op.name == "scan":
+            if node.op.name in ("scan", "while_loop"):
                 self._kernel(node.attr["body"])
+        self.runners = {"scan": self.run_scan, "while_loop": self.run_while}
 
     def _kernel(self, body: Subgraph) -> LoopKernel | None:
         if body.number not in self.kernels:
@@ -170,7 +172,19 @@ class LoopRunner:
             if not (kernel.range_flag and results.pop()):
                 return [np.asarray(r) for r in results]
         return interpret.evaluate(body.outputs, dict(zip(body.inputs, values)), sizes,
-                                  runners={"scan": self.run_scan})
+                                  runners=self.runners)
+
+    def run_while(self, members: list[Node], arguments: list[np.ndarray],
+                  binding: dict[str, int]) -> list[np.ndarray]:
+        """A while_loop: a Python loop of compiled steps (the body also gives cond(carry))."""
+        body = members[0].attr["body"]
+        carries, consts = list(arguments[:body.carries]), list(arguments[body.carries:])
+        while True:
+            results = self._step(body, carries + consts, binding)
+            if not bool(results[-1]):
+                break
+            carries = results[:-1]
+        return [np.array(carries[m.attr["output"]], copy=True) for m in members]
 
     def _compiled(self, kernel: LoopKernel, arguments: list[np.ndarray], length: Any, reverse: bool,
                   wanted: list[tuple[str, int]], binding: dict[str, int]) -> list[np.ndarray] | None:
@@ -207,7 +221,7 @@ def compile_with_loops(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple
 
     def runner(arrays: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
         results = interpret.evaluate(outputs, dict(zip(inputs, arrays)), binding,
-                                     runners={"scan": loops.run_scan})
+                                     runners=loops.runners)
         return [np.array(r, copy=True) if r.base is not None or not r.flags.writeable else r
                 for r in results]
 
