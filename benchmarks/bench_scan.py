@@ -153,13 +153,52 @@ print(json.dumps({{"seconds": time.perf_counter() - start, "size": size}}))
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def memory(steps: int, checkpoint: int | None, points: int = 1000) -> dict[str, Any]:
+    """Peak RSS of a gradient through `steps` explicit heat-equation steps (a carry of `points`
+    floats), in a fresh process: saved carries vs checkpoint=k."""
+    code = f"""
+import json, resource, time
+import numpy as np
+import graphc as gc
+u0 = gc.input("u0", ({points},))
+kappa = gc.input("kappa", ())
+def step(u, _):
+    lap = gc.concatenate([u[1:2] - u[:1], u[2:] - 2 * u[1:-1] + u[:-2], u[-2:-1] - u[-1:]])
+    return u + 0.1 * kappa * lap, None
+final, _ = gc.scan(step, u0, length={steps}, checkpoint={checkpoint!r})
+loss = gc.sum(final * final)
+f = gc.compile([u0, kappa], [loss, *gc.grad(loss, [u0, kappa])], verbose=False)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+f(np.sin(np.linspace(0, 3, {points})), np.array(0.5))  # first call: compiles the loop driver
+start = time.perf_counter()
+f(np.sin(np.linspace(0, 3, {points})), np.array(0.5))
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"saved_bytes": f.stats["saved_bytes"], "peak_rss_mb": peak / 1024,
+                  "growth_mb": (peak - before) / 1024, "seconds": seconds}}))
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--compile-steps", default="10,100,1000")
     parser.add_argument("--tools", default="graphc,jax")
+    parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args(argv)
+    if args.memory_only:
+        print("| heat equation, 1000 points, 10,000 steps, gradient | saved bytes | peak RSS | "
+              "RSS growth during the calls | second call |\n|---|---|---|---|---|")
+        for every in (None, 100):
+            row = memory(10000, every)
+            print(f"| checkpoint={every} | {row['saved_bytes'] / 1e6:.1f} MB | "
+                  f"{row['peak_rss_mb']:.0f} MB | {row['growth_mb']:.0f} MB | {row['seconds']:.2f} s |")
+        return {}
     rows = per_call(args.steps, args.repeat)
     print(f"RK4 Lotka-Volterra, {args.steps} steps, misfit + gradient w.r.t. 4 rates (float64)")
     print("| implementation | median per call | agrees with graphc numpy |\n|---|---|---|")
