@@ -8,7 +8,11 @@ and its two biases are mapped from graphc's i, f, o, g), and the losses must
 agree to float32 rounding before anything is timed. A hand-written NumPy
 LSTM backward pass is not included (not written yet).
 
-    /work/benchvenv/bin/python benchmarks/bench_lstm.py [--repeat 20] [--threads 1]
+    /work/benchvenv/bin/python benchmarks/bench_lstm.py [--repeat 20] [--tools graphc,jax,torch]
+
+On a shared machine give every tool one thread (docs/benchmarks.md): OPENBLAS_NUM_THREADS=1
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".
 """
 
 from __future__ import annotations
