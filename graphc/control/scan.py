@@ -200,7 +200,7 @@ def _checkpoint_attrs(checkpoint: Any, xs: Sequence[Node], length: Any, where: s
 
 @api_boundary
 def scan(fn: Callable[..., Any], init: Any, xs: Any = None, length: int | None = None,
-         reverse: bool = False, unroll: int = 1, checkpoint: int | None = None) -> tuple[Any, Any]:
+         reverse: bool = False, unroll: int | bool = 1, checkpoint: int | None = None) -> tuple[Any, Any]:
     """Loop `fn(carry, x) -> (new_carry, y)` over axis 0 of `xs`: (final carry, stacked ys).
 
     jax.lax.scan semantics. The body is traced once into a subgraph; the
@@ -211,8 +211,10 @@ def scan(fn: Callable[..., Any], init: Any, xs: Any = None, length: int | None =
     where = user_origin()
     if not callable(fn):
         raise GraphcError(f"scan needs a function fn(carry, x), got {type(fn).__name__} (at {where})")
+    if isinstance(unroll, bool):  # JAX's unroll=True: unroll fully (a code generation hint here)
+        unroll = 1
     if shapes.static_int(unroll) is None or unroll < 1:
-        raise GraphcError(f"scan: unroll must be a positive int, got {unroll!r} (at {where})")
+        raise GraphcError(f"scan: unroll must be a positive int or a bool, got {unroll!r} (at {where})")
     init_leaves, structure = _leaves(init, "init", where)
     xs_leaves, xs_structure = _leaves(xs, "xs", where)
     static_length = _check_length(xs_leaves, length, where)
