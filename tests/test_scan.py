@@ -263,3 +263,19 @@ def test_checkpoint_errors():
     g = gc.grad(c.sum(), c0)
     with pytest.raises(gc.NotDifferentiableError, match="checkpoint=None"):
         gc.grad(g.sum(), c0)
+
+
+def test_jacobians_of_scan_outputs_by_both_modes():
+    xs = gc.input("xs", (4, 3))
+    w = gc.input("w", (3,))
+    c, ys = gc.scan(lambda c, x: (gc.sin(c * w) + x, c.sum()), w, xs)
+    values = RNG.normal(size=(4, 3)), RNG.normal(size=3)
+    g = gc.compile([xs, w], [ys, c], backend="numpy")
+    eps = 1e-6
+    for which, out in enumerate((ys, c)):
+        numeric = np.stack([(g(values[0], values[1] + eps * u)[which]
+                             - g(values[0], values[1] - eps * u)[which]) / (2 * eps)
+                            for u in np.eye(3)], -1)
+        for jacobian in (gc.jacfwd(out, w), gc.jacrev(out, w)):
+            got = gc.compile([xs, w], jacobian, backend="numpy")(*values)
+            np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8)
