@@ -87,3 +87,16 @@ def test_while_loop_on_numba():
                                  (gc.constant(1.0), gc.constant(0)))
     f, (v, n) = both([x], [value, steps], np.array(2.5))
     assert int(n) == 7 and f.stats["loops"]["compiled"] == 1
+
+
+def test_a_body_numba_cannot_compile_runs_interpreted(monkeypatch):
+    from graphc.backend import scan_loops
+
+    def refuse(body):
+        raise gc.GraphcError("numba could not compile the generated code (simulated)")
+
+    monkeypatch.setattr(scan_loops, "_compile_body", refuse)
+    xs = gc.input("xs", (5, 2))
+    c, ys = gc.scan(lambda c, x: (c * x, c.sum()), gc.constant(np.ones(2)), xs)
+    f, _ = both([xs], [c, ys], RNG.normal(size=(5, 2)))
+    assert f.stats["loops"]["compiled"] == 0 and "simulated" in f.stats["loops"]["interpreted"][0]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import interpret, shapes
-from ..errors import ShapeError
+from ..errors import GraphcError, ShapeError
 from ..ir import Node, toposort
 from ..subgraph import Subgraph, subgraphs_of
 from . import cache
@@ -128,6 +128,7 @@ class LoopRunner:
 
     def __init__(self, outputs: Sequence[Node]) -> None:
         self.kernels: dict[int, LoopKernel | None] = {}
+        self.failures: list[str] = []  # bodies Numba could not compile (run interpreted)
         self.seconds = 0.0
         for node in toposort(outputs):
             if node.op.name in ("scan", "while_loop"):
@@ -137,7 +138,11 @@ class LoopRunner:
     def _kernel(self, body: Subgraph) -> LoopKernel | None:
         if body.number not in self.kernels:
             start = time.perf_counter()
-            self.kernels[body.number] = _compile_body(body)
+            try:
+                self.kernels[body.number] = _compile_body(body)
+            except GraphcError as exc:  # Numba cannot compile it: the interpreter runs its steps
+                self.kernels[body.number] = None
+                self.failures.append(f"{body!r}: {exc}")
             self.seconds += time.perf_counter() - start
         return self.kernels[body.number]
 
@@ -235,5 +240,5 @@ def compile_with_loops(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple
                          + kernel.source)
     stats = {"backend": "numba", "loops": {"bodies": len(loops.kernels),
                                            "compiled": sum(k is not None for k in loops.kernels.values()),
-                                           "seconds": loops.seconds}}
+                                           "seconds": loops.seconds, "interpreted": loops.failures}}
     return runner, "\n\n".join(parts), stats
