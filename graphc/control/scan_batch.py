@@ -20,7 +20,6 @@ from ..ops.batching import batch_size, moveaxis, to_front
 from ..subgraph import Subgraph
 from ..vmap import batch_graph
 from .scan import scan_outputs
-from .trace import placeholder
 
 _memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
@@ -85,4 +84,4 @@ def scan_batch(args: Sequence[Node], axes: Sequence[int | None], *, body: Subgra
     return node, None if ys_axes[index] is None else 1
 
 
-__all__ = ["placeholder", "scan_batch"]
+__all__ = ["scan_batch"]

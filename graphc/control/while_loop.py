@@ -23,12 +23,13 @@ from .. import interpret, shapes
 from ..errors import GraphcError, NotDifferentiableError, ShapeError, api_boundary, user_origin
 from ..interpret import evaluate
 from ..ir import Node, Op, apply, register
-from ..ops import as_tensor, constant, equal, where
+from ..ops import as_tensor, constant, equal
+from ..ops import where as select
 from ..ops.batching import unbatchable
 from ..subgraph import Subgraph
 from . import pytree
 from .scan import scan
-from .trace import close, placeholder
+from .trace import close
 
 
 def _shape(inputs: Sequence[Node], *, body: Subgraph, output: int, **rest: Any) -> shapes.Shape:
@@ -131,18 +132,14 @@ def _bounded(cond_fn: Callable[..., Any], body_fn: Callable[..., Any], init: Any
 
     def step(state: Any, _: Any) -> tuple[Any, None]:
         carry, done = state
-        running = where_(done, constant(False), _condition(cond_fn, carry, where))
+        running = select(done, constant(False), _condition(cond_fn, carry, where))
         new_leaves, structure = pytree.flatten(body_fn(carry))
         old_leaves, _ = pytree.flatten(carry)
-        kept = [where_(running, as_tensor(n), o) for n, o in zip(new_leaves, old_leaves)]
+        kept = [select(running, as_tensor(n), o) for n, o in zip(new_leaves, old_leaves)]
         return (pytree.unflatten(structure, kept), equal(running, constant(False))), None
 
     (final, _), _ = scan(step, (init, constant(False)), length=count)
     return final
 
 
-def where_(condition: Node, a: Node, b: Node) -> Node:
-    return where(condition, a, b)
-
-
-__all__ = ["WHILE", "placeholder", "while_loop"]
+__all__ = ["WHILE", "while_loop"]
