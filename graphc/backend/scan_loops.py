@@ -49,10 +49,13 @@ def _driver_source(body: Subgraph, history: bool, range_flag: bool, constants: i
     consts = [f"k{i}" for i in range(nk)] + [f"const{i}" for i in range(constants)]
     ys = [f"ys{j}" for j in range(body.ys)]
     saved = [f"h{i}" for i in range(nc)] if history else []
-    arguments = ["count", "reverse"] + carries + xs + consts + ys + saved
+    arguments = ["count", "reverse", "every"] + carries + xs + consts + ys + saved
     lines = [f"def drive({', '.join(arguments)}):", "    flag = 0",
              "    for s in range(count):", "        t = count - 1 - s if reverse else s"]
-    lines += [f"        {h}[t] = {c}" for h, c in zip(saved, carries)]
+    if saved:  # every carry by data index, or (checkpoint=every) each every-th in loop order
+        lines.append("        if s % every == 0:")
+        lines.append("            saved_at = t if every == 1 else s // every")
+        lines += [f"            {h}[saved_at] = {c}" for h, c in zip(saved, carries)]
     call = ", ".join(carries + [f"{x}[t]" for x in xs] + consts)
     lines.append(f"        r = body({call})")
     for i, (c, node) in enumerate(zip(carries, body.outputs)):
@@ -157,14 +160,14 @@ class LoopRunner:
         length = shapes.resolve_attr(attrs["length"], binding)
         kernel = self._kernel(body)
         checkpoints = checkpoints_of(attrs)
-        plain = checkpoints == run.Checkpoints()
-        if kernel is not None and plain:
-            result = self._compiled(kernel, arguments, length, reverse, wanted, binding)
+        if kernel is not None and checkpoints.forward is None:  # not a loop rebuilding carries
+            result = self._compiled(kernel, arguments, length, reverse, wanted, binding,
+                                    checkpoints.every)
             if result is not None:
                 return result
         if checkpoints.forward is not None:
             self._kernel(checkpoints.forward)
-        # Checkpointed loops (and the rare fallbacks): a Python loop calling compiled steps.
+        # A reverse loop rebuilding carries (and the rare fallbacks): a Python loop of compiled steps.
         return run.run_loop(body, arguments, length, reverse, wanted, self._step, binding,
                             checkpoints)
 
@@ -192,7 +195,8 @@ class LoopRunner:
         return [np.array(carries[m.attr["output"]], copy=True) for m in members]
 
     def _compiled(self, kernel: LoopKernel, arguments: list[np.ndarray], length: Any, reverse: bool,
-                  wanted: list[tuple[str, int]], binding: dict[str, int]) -> list[np.ndarray] | None:
+                  wanted: list[tuple[str, int]], binding: dict[str, int],
+                  every: int = 1) -> list[np.ndarray] | None:
         """The loop by the jitted driver; None when an output size is known only by running."""
         body = kernel.body
         nc, nx = body.carries, body.xs
@@ -208,9 +212,9 @@ class LoopRunner:
         except ShapeError:
             return None
         history = any(kind == "history" for kind, _ in wanted)
-        saved = [np.empty((count,) + c.shape, c.dtype) for c in carries] if history else []
+        saved = [np.empty((-(-count // every),) + c.shape, c.dtype) for c in carries] if history else []
         drive = kernel.driver(history)
-        results = drive(count, bool(reverse), *[_scalar(c) for c in carries],
+        results = drive(count, bool(reverse), every, *[_scalar(c) for c in carries],
                         *[_scalar(x) for x in xs], *[_scalar(k) for k in consts],
                         *kernel.constants, *ys, *saved)
         if results[-1]:  # a sin/cos argument beyond the fast kernels' range: exactly, by NumPy
