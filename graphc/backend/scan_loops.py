@@ -11,7 +11,8 @@ the number of steps, so compile time is flat in T.
 
 What runs where (stated in docs/scan.md): the loops run compiled; the code
 around them (slicing, the loss, what the loops' results feed) runs in the
-NumPy interpreter; a `while_loop`, a checkpointed scan and a body that holds
+NumPy interpreter; a `while_loop`, the reverse loop of a checkpointed scan
+(it rebuilds carries from checkpoints) and a body that holds
 a loop of its own run as a Python loop of compiled steps (inner loops
 compiled), as does the rare call whose output sizes are known only by running
 a step. Imports: interpret, shapes, subgraph,
