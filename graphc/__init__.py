@@ -10,6 +10,7 @@ from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) b
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
+from .control import scan, while_loop
 from .errors import (
     ArgumentError,
     CacheWarning,
@@ -41,4 +42,5 @@ __all__ = [
     "check_grad", "check_node_grads", "compile", "dask", "format_graph", "grad", "hessian", "hvp",
     "jacfwd", "jacobian", "jacrev", "jvp", "optim", "scope", "simplify", "special", "to_dot", "to_networkx",
     "linalg", "vjp", "vmap", *_PUBLIC,
+    "scan", "while_loop",
 ]

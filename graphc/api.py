@@ -273,11 +273,24 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
     an unpickled Function is rebuilt with (graphc/portable.py)."""
     backend, names = options["backend"], options["names"]
     tiered, parallel = options["tiered"], options["parallel"]
+    from .control.scan import saved_bytes
+
+    saved = saved_bytes(output_nodes)  # carries loops keep for a reverse pass (docs/scan.md)
+    if saved is not None:
+        stats["saved_bytes"] = saved
     if backend == "numpy":
         source = printing.format_graph(output_nodes, input_nodes)
         return Function(input_nodes, output_nodes, structure, backend,
                         numpy_runner(input_nodes, output_nodes), source, stats,
                         requirements=requirements, options=options)
+    if backend == "numba":
+        from .backend.scan_loops import compile_with_loops, holds_loops
+
+        if holds_loops(output_nodes):  # loops run compiled, the code around them by NumPy
+            runner, source_text, loop_stats = compile_with_loops(input_nodes, output_nodes)
+            stats.update(loop_stats)
+            return Function(input_nodes, output_nodes, structure, backend, runner, source_text,
+                            stats, requirements=requirements, options=options)
     if backend == "numba" and tiered:
         from .backend.tiered import compile_tiered
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,26 @@ def _sum_contributions(parts: list[Node]) -> Node:
     return functools.reduce(add, parts)
 
 
+# Ops whose nodes come in families sharing inputs (graphc.control: the final carry, stacked
+# outputs and saved carries of one loop): op name -> (family key of a node,
+# rule(((member's output attr, cotangent), ...), node, *inputs, **attrs) -> input cotangents).
+# The sweep calls the rule once per family, at its earliest member (by then every member's
+# cotangent is complete), so one loop gets one reverse loop.
+FAMILY_VJPS: dict[str, tuple[Callable[[Node], Any], Callable[..., Sequence[Any]]]] = {}
+
+
+def _family_cotangents(node: Node, order: list[Node], contributions: dict[Node, list[Node]],
+                       ) -> list[tuple[Any, Node]] | None:
+    """(output, total cotangent) of node's family if node is its earliest member, else None."""
+    key = FAMILY_VJPS[node.op.name][0]
+    mine = key(node)
+    members = [m for m in order if m.op is node.op and key(m) == mine]
+    if members[0] is not node:
+        return None
+    return [(m.attr["output"], _sum_contributions(contributions[m])) for m in members
+            if contributions.get(m)]
+
+
 def backward(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]) -> list[Node]:
     """The reverse sweep: cotangents of `wrt` given cotangents of `outputs`."""
     live = _depends_on(outputs, wrt)
@@ -120,8 +140,12 @@ def backward(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
         if out in live:
             _accumulate(contributions, out, cotangent)
     wanted = set(wrt)
-    for node in reversed(toposort(outputs)):
+    order = toposort(outputs)
+    for node in reversed(order):
         parts = contributions.get(node)
+        if node.op.name in FAMILY_VJPS and node in live and node not in wanted:
+            _family_backward(node, order, contributions, live)
+            continue
         if not parts or not node.inputs:
             continue
         total = _sum_contributions(parts)
@@ -147,6 +171,21 @@ def backward(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
         with origin(f"gradient of {w.name or w.op.name}"):
             gradients.append(_sum_contributions(parts) if parts else zeros_like(w))
     return gradients
+
+
+def _family_backward(node: Node, order: list[Node], contributions: dict[Node, list[Node]],
+                     live: set[Node]) -> None:
+    """One VJP for every member of node's family with a cotangent (FAMILY_VJPS)."""
+    incoming = _family_cotangents(node, order, contributions)
+    if not incoming or not any(dtypes.is_float(i.dtype) for i in node.inputs if i in live):
+        return
+    with origin(f"backward of {node.op.name} at {node.origin}"):
+        attrs = {k: v for k, v in node.attrs if k != "output"}
+        results = FAMILY_VJPS[node.op.name][1](incoming, node, *node.inputs, **attrs)
+        for source, cotangent in zip(node.inputs, results):
+            if cotangent is None or source not in live or not dtypes.is_float(source.dtype):
+                continue
+            _accumulate(contributions, source, as_tensor(cotangent))
 
 
 def _prepare(y: Node, wrt: Sequence[Node]) -> Node:

@@ -181,6 +181,20 @@ class _Cluster:
             child.write(out, f"{ident}_{number}", indent)
 
 
+def _body_cluster(owner: str, body: Mapping[str, Any]) -> list[str]:
+    """A loop body (graphc.control) as its own cluster, tied to the loop node by a dotted edge."""
+    ident = quote("cluster_" + body["title"].split(":")[0])
+    lines = [f"  subgraph {ident} {{",
+             f"    label={quote(body['title'])}; color=\"#7c3aed\"; style=\"rounded,dashed\";"]
+    lines += [f"    {quote(key)} {attributes(dict(label=label, shape='box', style='rounded'))};"
+              for key, label in body["nodes"]]
+    lines.append("  }")
+    lines += [f"  {quote(a)} -> {quote(b)};" for a, b in body["edges"]]
+    lines += [f"  {quote(o)} -> {quote(owner)} {attributes(dict(style='dotted', color='#7c3aed'))};"
+              for o in body["outputs"][:1]]
+    return lines
+
+
 def write(graph: Any) -> str:
     """The DOT text of a picture graph: parts and scopes as clusters, edges after them."""
     out = ['digraph "graphc" {',
@@ -201,6 +215,9 @@ def write(graph: Any) -> str:
             parts[part].write(out, part, "  ")
     for source, target in graph.edges:
         out.extend("  " + line for line in _edges(graph, source, target))
+    for key, data in graph.nodes(data=True):
+        for body in data.get("bodies", ()):
+            out.extend(_body_cluster(key, body))
     if any("gradient" in data for _, data in graph.nodes(data=True)):
         legend = (f"value: the forward value    grad: ∂{graph.graph['loss']}/∂node    "
                   "red dashed arrow from v back to u: the gradient flowing back, "

@@ -7,7 +7,7 @@ layer L0 (layer L3).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,15 +16,25 @@ from . import shapes
 from .errors import GraphcError
 from .ir import Node, toposort
 
+# Ops whose nodes come in families that one run computes together (a scan's final
+# carry, its stacked per-step outputs and its saved carries are three nodes of one
+# loop): op name -> (family key of a node, run(members, arguments, binding) -> one
+# array per member). graphc.control registers scan here; `runners` in evaluate()
+# replaces a run (the numba backend runs compiled loops).
+FamilyRun = Callable[[list[Node], list[np.ndarray], dict[str, int]], list[np.ndarray]]
+FAMILIES: dict[str, tuple[Callable[[Node], Any], FamilyRun]] = {}
+
 
 def evaluate(outputs: Sequence[Node], feed: Mapping[Node, np.ndarray],
-             binding: Mapping[str, int] | None = None) -> list[np.ndarray]:
+             binding: Mapping[str, int] | None = None,
+             runners: Mapping[str, FamilyRun] | None = None) -> list[np.ndarray]:
     """Values of `outputs` given values for the input nodes in `feed`.
 
     Intermediates are released after their last use, so memory stays at the
     graph's live set rather than its size.
     """
     order = toposort(outputs)
+    families = _families(order)
     remaining_uses: dict[Node, int] = {}
     for node in order:
         for source in node.inputs:
@@ -39,6 +49,9 @@ def evaluate(outputs: Sequence[Node], feed: Mapping[Node, np.ndarray],
             env[node] = node.value
         elif node.op.name == "input":
             raise GraphcError(f"no value given for input {node.name!r}")
+        elif node in families:
+            if node not in env:
+                _run_family(node.op.name, families[node], env, sizes, runners)
         else:
             env[node] = _run(node, [env[i] for i in node.inputs], sizes)
         for source in node.inputs:
@@ -46,6 +59,26 @@ def evaluate(outputs: Sequence[Node], feed: Mapping[Node, np.ndarray],
             if remaining_uses[source] == 0 and source not in keep:
                 del env[source]
     return [env[o] for o in outputs]
+
+
+def _families(order: list[Node]) -> dict[Node, list[Node]]:
+    """Each family-op node -> every node of its family in the graph (FAMILIES)."""
+    members: dict[Any, list[Node]] = {}
+    found: dict[Node, list[Node]] = {}
+    for node in order:
+        family = FAMILIES.get(node.op.name)
+        if family is not None:
+            found[node] = members.setdefault((node.op.name, family[0](node)), [])
+            found[node].append(node)
+    return found
+
+
+def _run_family(op_name: str, members: list[Node], env: dict[Node, np.ndarray],
+                sizes: dict[str, int], runners: Mapping[str, FamilyRun] | None) -> None:
+    run = (runners or {}).get(op_name) or FAMILIES[op_name][1]
+    arguments = [env[i] for i in members[0].inputs]
+    for member, value in zip(members, run(members, arguments, sizes)):
+        env[member] = value
 
 
 def _run(node: Node, arguments: list[np.ndarray], binding: dict[str, int]) -> np.ndarray:

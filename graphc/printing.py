@@ -22,6 +22,7 @@ import numpy as np
 from . import dtypes, shapes
 from .ir import Node, set_formatter, toposort
 from .ops.shape import index_source
+from .subgraph import subgraphs_of
 
 
 def type_string(node: Node) -> str:
@@ -116,7 +117,8 @@ def format_graph(outputs: Iterable[Node], inputs: Sequence[Node] = ()) -> str:
     name = Namer(reserved={n.name for n in order if n.name})
     leaves = [n for n in order if n.op.name == "input"]
     declared = list(inputs) + [n for n in leaves if n not in inputs]
-    lines = []
+    lines: list[str] = []
+    shown: set[int] = set()  # bodies already listed (a loop's output nodes share one)
     if declared:
         lines.append("  ".join(f"{name(n)}: {type_string(n)}" for n in declared))
     for node in order:
@@ -134,8 +136,24 @@ def format_graph(outputs: Iterable[Node], inputs: Sequence[Node] = ()) -> str:
         else:
             expression = " ".join([node.op.label + format_attrs(node)] + args)
         lines.append(f"{name(node)}: {type_string(node)} = {expression}")
+        lines.extend(_bodies(node, shown))
     lines.append("-> " + ", ".join(name(o) for o in outputs))
     return "\n".join(lines)
+
+
+def _bodies(node: Node, shown: set[int]) -> list[str]:
+    """A loop's body, listed once under the first node that holds it, indented."""
+    lines = []
+    for body in subgraphs_of(node):
+        if body.number in shown:
+            continue
+        shown.add(body.number)
+        lines.append(f"  {body!r}: {body.carries} carries, {body.xs} per-step inputs, "
+                     f"{body.consts} loop-invariant inputs {{")
+        text = format_graph(body.outputs, body.inputs)
+        lines.extend("    " + line for line in text.splitlines())
+        lines.append("  }")
+    return lines
 
 
 def format_node(node: Node) -> str:

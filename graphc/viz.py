@@ -43,6 +43,7 @@ from .interpret import evaluate
 from .ir import Node, apply, toposort
 from .ops import input
 from .printing import Namer, format_attrs, type_string
+from .subgraph import Subgraph, subgraphs_of
 
 BACKWARD_ORIGINS = ("backward of ", "gradient of ")
 __all__ = ["classify", "describe_value", "render", "to_dot", "to_networkx"]
@@ -278,6 +279,7 @@ def to_networkx(outputs: Any, values: Mapping[Any, Any] | None = None,
             taken.add(name)
             keys[node] = text_of[node] = name
     graph = nx.DiGraph(loss=keys[notes.loss] if notes and notes.loss is not None else None)
+    drawn: set[int] = set()  # a loop body is drawn once, beside its first output node
     for node in order:
         attributes: dict[str, Any] = dict(
             op=node.op.name, shape=tuple(str(s) if isinstance(s, shapes.Dim) else s
@@ -289,6 +291,10 @@ def to_networkx(outputs: Any, values: Mapping[Any, Any] | None = None,
             expression=_expression(node, keys[node], text_of, namer))
         if node.value is not None:
             attributes["constant"] = describe_value(node.value)
+        bodies = [body_picture(body) for body in subgraphs_of(node) if body.number not in drawn]
+        drawn.update(body.number for body in subgraphs_of(node))
+        if bodies:
+            attributes["bodies"] = bodies
         if notes is not None:
             attributes["value"] = notes.values[node]
             if node in notes.gradients:
@@ -306,6 +312,21 @@ def to_networkx(outputs: Any, values: Mapping[Any, Any] | None = None,
             data["position"] = data["positions"][0]
             graph.add_edge(*edge, **data)
     return graph
+
+
+def body_picture(body: Subgraph) -> dict[str, Any]:
+    """A loop body for a DOT cluster: its title, nodes (key, label) and edges."""
+    namer = Namer(inline_literals=False, scoped=False)
+    order = [n for n in body.inputs] + [n for n in toposort(body.outputs) if n not in body.inputs]
+    prefix = f"{body!r}/"
+    nodes = []
+    for node in order:
+        label = namer(node) + ("" if node.op.name in ("input", "constant") else f" = {node.op.label}")
+        nodes.append((prefix + namer(node), f"{label}\n{type_string(node)}"))
+    edges = [(prefix + namer(source), prefix + namer(node)) for node in order for source in node.inputs]
+    title = f"{body!r}: loop body ({body.carries} carries, {body.xs} per-step inputs)"
+    return {"title": title, "nodes": nodes, "edges": edges,
+            "outputs": [prefix + namer(o) for o in body.outputs]}
 
 
 # ---------------------------------------------------------------- DOT

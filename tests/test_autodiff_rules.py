@@ -166,7 +166,8 @@ def test_missing_rule_is_detected() -> None:
 
 def test_every_op_is_exercised() -> None:
     """Every non-leaf op has contract cases (a domain-sampled elementwise op or samples)."""
-    untested = sorted(name for name, op in ir.OPS.items() if op.arity != 0 and not cases_of(op))
+    untested = sorted(name for name, op in ir.OPS.items() if op.arity != 0 and not cases_of(op)
+                      and name not in ("scan", "while_loop"))  # loop bodies: tests/test_scan.py
     assert untested == []
     assert {c.op.name for c in CASES} >= {"add", "matmul", "sum", "log_softmax", "getitem", "where"}
 

@@ -67,10 +67,13 @@ LAYERS: dict[str, int] = {
     "graphc.backend.trust": 4, "graphc.backend.signed": 4, "graphc.backend.recovery": 4,
     "graphc.backend.concurrency": 4,
     "graphc.ops.indexing": 2, "graphc.ops.checks": 2, "graphc.ops.indexing_plan": 2, "graphc.backend.library_indexing": 4,
+    "graphc.subgraph": 2, "graphc.backend.scan_loops": 4,
+    **{f"graphc.control{m}": 3 for m in ("", ".pytree", ".trace", ".scan", ".run", ".scan_vjp",
+                                         ".scan_batch", ".while_loop")},
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
-               "graphc.backend.interpreter.link"}
+               "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),
                      "dask": {"graphc.dask"}, "distributed": {"graphc.dask"}}

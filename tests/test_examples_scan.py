@@ -1,0 +1,42 @@
+"""The loop examples run under the test suite, on both backends, small, and their numbers are right."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name: str) -> ModuleType:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+@pytest.mark.parametrize("backend, steps", [("numpy", 150), ("numba", 400)])
+def test_ode_fit_recovers_the_rates_with_an_exact_gradient(backend: str, steps: int) -> None:
+    result = load("ode_fit").main(["--backend", backend, "--steps", str(steps)])
+    assert result["integrator_error"] < 1e-10
+    assert result["gradient_error"] < 1e-6
+    assert result["rate_error"] < 0.1
+    assert result["misfit"] < 0.05  # the noise variance is 0.04
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_char_lstm_learns_and_samples(backend: str) -> None:
+    result = load("char_lstm").main(["--backend", backend, "--epochs", "2", "--hidden", "16",
+                                     "--length", "12", "--batch", "8", "--chars", "3000"])
+    losses = result["losses"]
+    assert losses[0] < result["uniform"] + 0.05 and losses[-1] < losses[0] - 0.2
+    assert isinstance(result["sample"], str)
