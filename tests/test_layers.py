@@ -61,6 +61,8 @@ LAYERS: dict[str, int] = {
     "graphc.portable": 5, "graphc.dask": 5, "graphc.runscript": 5, "graphc.cachecommand": 5,
     "graphc.backend.trust": 4, "graphc.backend.signed": 4, "graphc.backend.recovery": 4,
     "graphc.backend.concurrency": 4,
+    "graphc.ops.conv": 2, "graphc.ops.pool": 2, "graphc.ops.nn": 2, "graphc.nn": 5,
+    "graphc.backend.library_conv": 4,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",

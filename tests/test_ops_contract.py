@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import conv_reference
 import numpy as np
 import pytest
 import scipy.special
@@ -112,6 +113,8 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "logsumexp": lambda x, axis, keepdims: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
     "softmax": lambda x, axis: scipy.special.softmax(x, axis=axis),
     "log_softmax": lambda x, axis: scipy.special.log_softmax(x, axis=axis),
+    # convolution and pooling: direct loops (tests/conv_reference.py)
+    **conv_reference.REFERENCES,
 }
 
 # Inputs whose dtype is fixed whatever the case's dtypes (where's condition).

@@ -2,7 +2,7 @@
 
 Importing this package registers all ops in `ir.OPS` and all public builders
 in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
-shape, reduce, linalg, other.
+shape, reduce, linalg, other, conv, pool, nn.
 """
 
 from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
@@ -43,6 +43,11 @@ from .elementwise import (
     where,
 )
 from .linalg import dot, matmul, outer
+from .nn import avg_pool2d as avg_pool2d  # gc.nn only (see NN below)
+from .nn import conv1d as conv1d
+from .nn import conv2d as conv2d
+from .nn import convolve, correlate
+from .nn import max_pool2d as max_pool2d
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count as count  # internal
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum
@@ -62,7 +67,8 @@ from .shape import sum_to as sum_to  # internal: autodiff's un-broadcast
 # re-exports exactly these (`from .ops import *`), so a new op is one line here (tests/test_ops_contract.py
 # checks that every registered builder is listed or named internal).
 __all__ = [
-    "abs", "add", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "cos",
+    "abs", "add", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "convolve",
+    "correlate", "cos",
     "divide", "dot", "equal", "erf", "exp", "expand_dims", "expm1", "greater", "greater_equal", "input",
     "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer",
@@ -71,4 +77,5 @@ __all__ = [
     "zeros_like",
 ]
 PUBLIC = tuple(__all__)
-INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to")  # builders graphc uses, users do not
+NN = ("avg_pool2d", "conv1d", "conv2d", "max_pool2d")  # builders reached as gc.nn.<name> only
+INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to") + NN  # not top-level gc names
