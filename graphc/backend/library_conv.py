@@ -28,120 +28,143 @@ import numpy as np
 #     end = min(out_w, ceil((width - offset) / stride)), or 0 when width <= offset
 
 
-def conv2d_forward(x: Any, w: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-                   out_shape: Any) -> Any:
-    """out[n, o, i, j] = sum over the group's channels and the kernel of x (zero-padded) * w."""
+def conv2d_im2col(x: Any, w_shape: Any, stride: Any, padding: Any, dilation: Any, y_shape: Any) -> Any:
+    """The im2col matrix, (C*kH*kW, N*H'*W'): row (c, kh, kw), column (n, i, j) holds
+    x[n, c, i*sh + kh*dh - top, j*sw + kw*dw - left], zero in the padding."""
     n_, channels, height, width = x.shape
-    out_channels, per_group, kernel_h, kernel_w = w.shape
-    out_h, out_w = out_shape[2], out_shape[3]
-    per_out = out_channels // groups
-    out = np.zeros((n_, out_channels, out_h, out_w), x.dtype)
-    for n in range(n_):
-        for o in range(out_channels):
-            base = (o // per_out) * per_group
-            for c in range(per_group):
-                for kh in range(kernel_h):
-                    for kw in range(kernel_w):
-                        weight = w[o, c, kh, kw]
-                        offset = kw * dilation[1] - padding[1][0]
-                        first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
-                        end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) \
-                            if width > offset else 0
-                        for i in range(out_h):
-                            h = i * stride[0] + kh * dilation[0] - padding[0][0]
-                            if h < 0 or h >= height:
-                                continue
-                            for j in range(first, end):
-                                out[n, o, i, j] += weight * x[n, base + c, h, j * stride[1] + offset]
+    kernel_h, kernel_w = w_shape[2], w_shape[3]
+    out_h, out_w = y_shape[2], y_shape[3]
+    plane = out_h * out_w
+    cols = np.zeros((channels * kernel_h * kernel_w, n_ * plane), x.dtype)
+    for c in range(channels):
+        for kh in range(kernel_h):
+            for kw in range(kernel_w):
+                row = (c * kernel_h + kh) * kernel_w + kw
+                offset = kw * dilation[1] - padding[1][0]
+                first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
+                end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) if width > offset else 0
+                for n in range(n_):
+                    for i in range(out_h):
+                        h = i * stride[0] + kh * dilation[0] - padding[0][0]
+                        if h < 0 or h >= height:
+                            continue
+                        start = n * plane + i * out_w
+                        for j in range(first, end):
+                            cols[row, start + j] = x[n, c, h, j * stride[1] + offset]
+    return cols
+
+
+def conv2d_col2im(columns: Any, w_shape: Any, stride: Any, padding: Any, dilation: Any,
+                  x_shape: Any, y_shape: Any) -> Any:
+    """The transpose of conv2d_im2col: each column entry added back at its input pixel."""
+    n_, channels, height, width = x_shape[0], x_shape[1], x_shape[2], x_shape[3]
+    kernel_h, kernel_w = w_shape[2], w_shape[3]
+    out_h, out_w = y_shape[2], y_shape[3]
+    plane = out_h * out_w
+    out = np.zeros((n_, channels, height, width), columns.dtype)
+    for c in range(channels):
+        for kh in range(kernel_h):
+            for kw in range(kernel_w):
+                row = (c * kernel_h + kh) * kernel_w + kw
+                offset = kw * dilation[1] - padding[1][0]
+                first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
+                end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) if width > offset else 0
+                for n in range(n_):
+                    for i in range(out_h):
+                        h = i * stride[0] + kh * dilation[0] - padding[0][0]
+                        if h < 0 or h >= height:
+                            continue
+                        start = n * plane + i * out_w
+                        for j in range(first, end):
+                            out[n, c, h, j * stride[1] + offset] += columns[row, start + j]
     return out
 
 
-def conv2d_transpose(g: Any, w: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-                     out_shape: Any) -> Any:
-    """The input gradient of conv2d_forward: every output cotangent scattered back through w."""
-    n_, out_channels, out_h, out_w = g.shape
-    _, per_group, kernel_h, kernel_w = w.shape
-    height, width = out_shape[2], out_shape[3]
+def conv2d_gemm(columns: Any, w: Any, groups: int, out_shape: Any) -> Any:
+    """The convolution from its im2col matrix: W @ columns per group, one BLAS call for the
+    whole batch, then laid out (N, O, H', W')."""
+    out_channels = w.shape[0]
+    taps = w.shape[1] * w.shape[2] * w.shape[3]
+    weights = w.reshape((out_channels, taps))
     per_out = out_channels // groups
-    out = np.zeros((n_, per_group * groups, height, width), g.dtype)
+    product = np.empty((out_channels, columns.shape[1]), columns.dtype)
+    for g in range(groups):
+        product[g * per_out:(g + 1) * per_out] = np.dot(
+            np.ascontiguousarray(weights[g * per_out:(g + 1) * per_out]),
+            np.ascontiguousarray(columns[g * taps:(g + 1) * taps]))
+    n_, plane = out_shape[0], out_shape[2] * out_shape[3]
+    out = np.empty((n_, out_channels, plane), columns.dtype)
     for n in range(n_):
         for o in range(out_channels):
-            base = (o // per_out) * per_group
-            for c in range(per_group):
-                for kh in range(kernel_h):
-                    for kw in range(kernel_w):
-                        weight = w[o, c, kh, kw]
-                        offset = kw * dilation[1] - padding[1][0]
-                        first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
-                        end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) \
-                            if width > offset else 0
-                        for i in range(out_h):
-                            h = i * stride[0] + kh * dilation[0] - padding[0][0]
-                            if h < 0 or h >= height:
-                                continue
-                            for j in range(first, end):
-                                out[n, base + c, h, j * stride[1] + offset] += weight * g[n, o, i, j]
-    return out
+            out[n, o, :] = product[o, n * plane:(n + 1) * plane]
+    return out.reshape((out_shape[0], out_shape[1], out_shape[2], out_shape[3]))
 
 
-def conv2d_weight_grad(x: Any, g: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-                       kernel_size: Any) -> Any:
-    """The weight gradient of conv2d_forward: per tap, the sum over images and positions of x * g.
-
-    Sums go into a row of partial sums (one per output column), added at the
-    end: the inner loop then has no dependency between iterations and vectorizes.
-    """
-    n_, channels, height, width = x.shape
-    _, out_channels, out_h, out_w = g.shape
-    kernel_h, kernel_w = kernel_size[0], kernel_size[1]
-    per_group = channels // groups
-    per_out = out_channels // groups
-    out = np.zeros((out_channels, per_group, kernel_h, kernel_w), x.dtype)
-    partial = np.zeros(out_w, x.dtype)
+def conv2d_weight_gemm(columns: Any, g: Any, groups: int, w_shape: Any) -> Any:
+    """The weight gradient from the input's im2col matrix: G @ columns.T per group, where G is
+    the cotangent laid out (O, N*H'*W')."""
+    n_, out_channels, plane = g.shape[0], g.shape[1], g.shape[2] * g.shape[3]
+    rows = np.empty((out_channels, n_ * plane), g.dtype)
+    flat = g.reshape((n_, out_channels, plane))
     for o in range(out_channels):
-        base = (o // per_out) * per_group
-        for c in range(per_group):
-            for kh in range(kernel_h):
-                for kw in range(kernel_w):
-                    offset = kw * dilation[1] - padding[1][0]
-                    first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
-                    end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) \
-                        if width > offset else 0
-                    partial[:] = 0
-                    for n in range(n_):
-                        for i in range(out_h):
-                            h = i * stride[0] + kh * dilation[0] - padding[0][0]
-                            if h < 0 or h >= height:
-                                continue
-                            for j in range(first, end):
-                                partial[j] += x[n, base + c, h, j * stride[1] + offset] * g[n, o, i, j]
-                    total = partial[0] * 0
-                    for j in range(out_w):
-                        total += partial[j]
-                    out[o, c, kh, kw] = total
+        for n in range(n_):
+            rows[o, n * plane:(n + 1) * plane] = flat[n, o, :]
+    taps = w_shape[1] * w_shape[2] * w_shape[3]
+    per_out = out_channels // groups
+    out = np.empty((out_channels, taps), g.dtype)
+    for k in range(groups):
+        out[k * per_out:(k + 1) * per_out] = np.dot(
+            np.ascontiguousarray(rows[k * per_out:(k + 1) * per_out]),
+            np.ascontiguousarray(columns[k * taps:(k + 1) * taps]).T)
+    return out.reshape((w_shape[0], w_shape[1], w_shape[2], w_shape[3]))
+
+
+def conv2d_columns_grad(g: Any, w: Any, groups: int) -> Any:
+    """The cotangent of the im2col matrix: W.T @ G per group (G: the cotangent as (O, N*H'*W'))."""
+    n_, out_channels, plane = g.shape[0], g.shape[1], g.shape[2] * g.shape[3]
+    rows = np.empty((out_channels, n_ * plane), g.dtype)
+    flat = g.reshape((n_, out_channels, plane))
+    for o in range(out_channels):
+        for n in range(n_):
+            rows[o, n * plane:(n + 1) * plane] = flat[n, o, :]
+    taps = w.shape[1] * w.shape[2] * w.shape[3]
+    weights = w.reshape((out_channels, taps))
+    per_out = out_channels // groups
+    out = np.empty((taps * groups, n_ * plane), g.dtype)
+    for k in range(groups):
+        out[k * taps:(k + 1) * taps] = np.dot(
+            np.ascontiguousarray(weights[k * per_out:(k + 1) * per_out]).T,
+            np.ascontiguousarray(rows[k * per_out:(k + 1) * per_out]))
     return out
 
 
 def max_pool2d_forward(x: Any, kernel: Any, stride: Any, padding: Any, out_shape: Any) -> Any:
-    """Max over each window, -inf padding, NaN propagating (np.max)."""
+    """Max over each window, -inf padding, NaN propagating (np.max).
+
+    Loops run window offset (a, b) outside and the output column j inside, so
+    the inner loop is a branch-free running max over a row (it vectorizes).
+    """
     height, width = x.shape[2], x.shape[3]
-    out = np.empty((x.shape[0], x.shape[1], out_shape[2], out_shape[3]), x.dtype)
+    out_h, out_w = out_shape[2], out_shape[3]
+    out = np.full((x.shape[0], x.shape[1], out_h, out_w), -np.inf, x.dtype)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
-            for i in range(out_shape[2]):
-                for j in range(out_shape[3]):
-                    best = -np.inf
-                    for a in range(kernel[0]):
-                        h = i * stride[0] - padding[0] + a
-                        if h < 0 or h >= height:
-                            continue
-                        for b in range(kernel[1]):
-                            v = j * stride[1] - padding[1] + b
-                            if 0 <= v < width:
-                                value = x[n, c, h, v]
-                                if value > best or (value != value and best == best):
-                                    best = value  # once NaN, nothing replaces it
-                    out[n, c, i, j] = best
+            for i in range(out_h):
+                for a in range(kernel[0]):
+                    h = i * stride[0] - padding[0] + a
+                    if h < 0 or h >= height:
+                        continue
+                    for b in range(kernel[1]):
+                        offset = b - padding[1]
+                        first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
+                        end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) \
+                            if width > offset else 0
+                        for j in range(first, end):
+                            value = x[n, c, h, j * stride[1] + offset]
+                            best = out[n, c, i, j]
+                            # NaN wins and stays: take value if it is larger or NaN, unless best is NaN
+                            out[n, c, i, j] = value if (value > best or value != value) and best == best \
+                                else best
     return out
 
 
@@ -149,26 +172,40 @@ def max_pool2d_argmax(x: Any, kernel: Any, stride: Any, padding: Any, out_shape:
     """Per window, the flat position h * W + w in x of its first maximum, -1 if that is padding.
 
     The window is scanned in row-major order with padding read as -inf and the
-    first NaN winning, exactly as np.argmax over the padded window.
+    first NaN winning, exactly as np.argmax over the padded window. As in
+    max_pool2d_forward the output column is the inner loop; a window that
+    reaches into the padding starts at -1 with -inf (its first cell is padding).
     """
     height, width = x.shape[2], x.shape[3]
-    out = np.empty((x.shape[0], x.shape[1], out_shape[2], out_shape[3]), np.int64)
+    out_h, out_w = out_shape[2], out_shape[3]
+    out = np.empty((x.shape[0], x.shape[1], out_h, out_w), np.int64)
+    best = np.empty(out_w, x.dtype)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
-            for i in range(out_shape[2]):
-                for j in range(out_shape[3]):
-                    best = -np.inf
-                    position = -2
-                    for a in range(kernel[0]):
-                        h = i * stride[0] - padding[0] + a
-                        for b in range(kernel[1]):
-                            v = j * stride[1] - padding[1] + b
-                            inside = 0 <= h < height and 0 <= v < width
-                            value = x[n, c, h, v] if inside else -np.inf
-                            if position == -2 or value > best or (value != value and best == best):
-                                best = value
-                                position = h * width + v if inside else -1
-                    out[n, c, i, j] = position
+            for i in range(out_h):
+                top = i * stride[0] - padding[0]
+                for j in range(out_w):
+                    left = j * stride[1] - padding[1]
+                    inside = 0 <= top < height and 0 <= left < width
+                    best[j] = x[n, c, top, left] if inside else -np.inf
+                    out[n, c, i, j] = top * width + left if inside else -1
+                for a in range(kernel[0]):
+                    h = top + a
+                    if h < 0 or h >= height:
+                        continue
+                    for b in range(kernel[1]):
+                        if a == 0 and b == 0:
+                            continue  # the first cell seeded the window above
+                        offset = b - padding[1]
+                        first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
+                        end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) \
+                            if width > offset else 0
+                        for j in range(first, end):
+                            value = x[n, c, h, j * stride[1] + offset]
+                            current = best[j]
+                            if (value > current or value != value) and current == current:
+                                best[j] = value
+                                out[n, c, i, j] = h * width + j * stride[1] + offset
     return out
 
 
@@ -199,5 +236,6 @@ def max_pool2d_select(positions: Any, values: Any) -> Any:
     return out
 
 
-HELPERS = ("conv2d_forward", "conv2d_transpose", "conv2d_weight_grad", "max_pool2d_forward",
+HELPERS = ("conv2d_im2col", "conv2d_col2im", "conv2d_gemm", "conv2d_weight_gemm",
+           "conv2d_columns_grad", "max_pool2d_forward",
            "max_pool2d_argmax", "max_pool2d_scatter", "max_pool2d_select")

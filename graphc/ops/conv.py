@@ -260,15 +260,20 @@ F64 = ("float64", "float64")
 F32 = ("float32", "float32")
 
 
-def _kernel(helper: str, extra: str) -> str:
-    return (f"{helper}(contiguous({{0}}), contiguous({{1}}), {{stride}}, {{padding}}, {{dilation}}, "
-            f"{{groups}}, {extra})")
+# Lowering (backend/library_conv.py): im2col + one BLAS product over the whole batch per group.
+_IM2COL = "conv2d_im2col(contiguous({0}), {%s}, {stride}, {padding}, {dilation}, {%s})"
+_CONV_KERNEL = (f"conv2d_gemm({_IM2COL % ('shape1', 'out_shape')}, contiguous({{1}}), "
+                "{groups}, {out_shape})")
+_TRANSPOSE_KERNEL = ("conv2d_col2im(conv2d_columns_grad(contiguous({0}), contiguous({1}), {groups}), "
+                     "{shape1}, {stride}, {padding}, {dilation}, {out_shape}, {shape0})")
+_WEIGHT_KERNEL = (f"conv2d_weight_gemm({_IM2COL % ('out_shape', 'shape1')}, contiguous({{1}}), "
+                  "{groups}, {out_shape})")
 
 
 CONV = register(Op(
     "conv", shape=_conv_shape, dtype=_conv_dtype, impl=conv_impl, vjp=_conv_vjp, arity=2,
     label="conv", linear=False, batch=_batch_rule("conv", (1, 0, 1)),
-    kernel=_kernel("conv2d_forward", "{out_shape}"),
+    kernel=_CONV_KERNEL,
     samples=(Sample(((2, 3, 5, 4), (4, 3, 3, 2)), _GEOMETRY, F64),
              Sample(((2, 4, 6, 5), (4, 2, 2, 3)), _STRIDED, F64),
              Sample(((1, 2, 4, 4), (2, 2, 3, 3)), dict(_GEOMETRY, padding=((1, 1), (1, 1))), F32)),
@@ -277,7 +282,7 @@ CONV_TRANSPOSE = register(Op(
     "conv_transpose", shape=_transpose_shape, dtype=_conv_dtype, impl=conv_transpose_impl,
     vjp=_conv_transpose_vjp, arity=2, label="conv_transpose",
     batch=_batch_rule("conv_transpose", (1, 0, 1)),
-    kernel=_kernel("conv2d_transpose", "{out_shape}"),
+    kernel=_TRANSPOSE_KERNEL,
     samples=(Sample(((2, 4, 3, 3), (4, 3, 3, 2)), dict(_GEOMETRY, input_size=(5, 4)), F64),
              Sample(((2, 4, 3, 4), (4, 2, 2, 3)), dict(_STRIDED, input_size=(6, 5)), F64)),
 ))
@@ -285,7 +290,7 @@ CONV_WEIGHT_GRAD = register(Op(
     "conv_weight_grad", shape=_weight_grad_shape, dtype=_conv_dtype, impl=conv_weight_grad_impl,
     vjp=_conv_weight_grad_vjp, arity=2, label="conv_weight_grad",
     batch=_batch_rule("conv_weight_grad", (1, 1, 0)),
-    kernel=_kernel("conv2d_weight_grad", "{kernel_size}"),
+    kernel=_WEIGHT_KERNEL,
     samples=(Sample(((2, 3, 5, 4), (2, 4, 3, 3)), dict(_GEOMETRY, kernel_size=(3, 2)), F64),
              Sample(((2, 4, 6, 5), (2, 4, 3, 4)), dict(_STRIDED, kernel_size=(2, 3)), F64)),
 ))
