@@ -313,6 +313,13 @@ def test_numba_backend_equals_numpy_backend(rng: np.random.Generator) -> None:
     outputs += [gc.convolve(a, v), gc.correlate(a, v, "same")]
     inputs += [a, v]
     values += _values(rng, (9,), (4,))
+    xs, ws = gc.input("xs", (3, 2, 4, 5, 5)), gc.input("ws", (3, 4, 2, 2, 2))  # vmap: batch into groups
+
+    def layer(x: gc.Tensor, w: gc.Tensor) -> gc.Tensor:
+        return gc.sum(gc.nn.conv2d(x, w, stride=2, groups=2) ** 2)
+    outputs += list(gc.vmap(lambda x, w: gc.grad(layer(x, w), [x, w]))(xs, ws))
+    inputs += [xs, ws]
+    values += _values(rng, (3, 2, 4, 5, 5), (3, 4, 2, 2, 2))
     expected = gc.compile(inputs, outputs, backend="numpy")(*values)
     got = gc.compile(inputs, outputs)(*values)
     for number, (g, e) in enumerate(zip(got, expected)):
