@@ -138,50 +138,63 @@ def _windows(x: np.ndarray, kernel: Pair, out: Pair, stride: Pair, padding: Padd
                       writeable=False)
 
 
+def _out_hw(x_hw: Sequence[int], kernel: Sequence[int], stride: Pair, padding: Padding,
+            dilation: Pair) -> Pair:
+    return (out_size(x_hw[0], kernel[0], stride[0], padding[0], dilation[0]),
+            out_size(x_hw[1], kernel[1], stride[1], padding[1], dilation[1]))
+
+
 def conv_impl(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Padding, dilation: Pair,
               groups: int) -> np.ndarray:
-    n, channels = x.shape[:2]
+    """Per group, one tensordot (one BLAS product) of the im2col view with the weights."""
     out_channels, per_group, kh, kw = w.shape
-    out = (out_size(x.shape[2], kh, stride[0], padding[0], dilation[0]),
-           out_size(x.shape[3], kw, stride[1], padding[1], dilation[1]))
+    out = _out_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
     cols = _windows(x, (kh, kw), out, stride, padding, dilation)
-    cols = cols.reshape(n, groups, per_group, kh, kw, *out)
-    weights = w.reshape(groups, out_channels // groups, per_group, kh, kw)
-    result = np.einsum("ngcklhw,gockl->ngohw", cols, weights, optimize=True)
-    return np.ascontiguousarray(result.reshape(n, out_channels, *out), dtype=np.result_type(x, w))
+    per_out = out_channels // groups
+    result = np.empty((x.shape[0], out_channels, *out), np.result_type(x, w))
+    for k in range(groups):
+        product = np.tensordot(cols[:, k * per_group:(k + 1) * per_group],
+                               w[k * per_out:(k + 1) * per_out], axes=([1, 2, 3], [1, 2, 3]))
+        result[:, k * per_out:(k + 1) * per_out] = product.transpose(0, 3, 1, 2)
+    return result
 
 
 def conv_transpose_impl(g: np.ndarray, w: np.ndarray, stride: Pair, padding: Padding, dilation: Pair,
                         groups: int, input_size: Pair) -> np.ndarray:
+    """Per group, the column cotangents (a tensordot), added back tap by tap (col2im)."""
     n, out_channels, oh, ow = g.shape
     _, per_group, kh, kw = w.shape
-    grouped = g.reshape(n, groups, out_channels // groups, oh, ow)
-    weights = w.reshape(groups, out_channels // groups, per_group, kh, kw)
-    cols = np.einsum("ngohw,gockl->ngcklhw", grouped, weights, optimize=True)
-    cols = cols.reshape(n, groups * per_group, kh, kw, oh, ow)
+    per_out = out_channels // groups
     height = input_size[0] + sum(padding[0])
     width = input_size[1] + sum(padding[1])
     padded = np.zeros((n, groups * per_group, height, width), np.result_type(g, w))
-    for i in range(kh):
-        for j in range(kw):
-            top, left = i * dilation[0], j * dilation[1]
-            padded[:, :, top:top + stride[0] * (oh - 1) + 1:stride[0],
-                   left:left + stride[1] * (ow - 1) + 1:stride[1]] += cols[:, :, i, j]
+    for k in range(groups):
+        cols = np.tensordot(g[:, k * per_out:(k + 1) * per_out], w[k * per_out:(k + 1) * per_out],
+                            axes=([1], [0]))  # (n, oh, ow, per_group, kh, kw)
+        target = padded[:, k * per_group:(k + 1) * per_group]
+        for i in range(kh):
+            for j in range(kw):
+                top, left = i * dilation[0], j * dilation[1]
+                target[:, :, top:top + stride[0] * (oh - 1) + 1:stride[0],
+                       left:left + stride[1] * (ow - 1) + 1:stride[1]] += \
+                    cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
     return np.ascontiguousarray(padded[:, :, padding[0][0]:padding[0][0] + input_size[0],
                                        padding[1][0]:padding[1][0] + input_size[1]])
 
 
 def conv_weight_grad_impl(x: np.ndarray, g: np.ndarray, stride: Pair, padding: Padding,
                           dilation: Pair, groups: int, kernel_size: Pair) -> np.ndarray:
-    n, channels = x.shape[:2]
+    """Per group, one tensordot of the cotangent with the im2col view over (n, i, j)."""
+    channels = x.shape[1]
     out_channels, oh, ow = g.shape[1:]
-    per_group = channels // groups
+    per_group, per_out = channels // groups, out_channels // groups
     cols = _windows(x, kernel_size, (oh, ow), stride, padding, dilation)
-    cols = cols.reshape(n, groups, per_group, *kernel_size, oh, ow)
-    grouped = g.reshape(n, groups, out_channels // groups, oh, ow)
-    result = np.einsum("ngcklhw,ngohw->gockl", cols, grouped, optimize=True)
-    return np.ascontiguousarray(result.reshape(out_channels, per_group, *kernel_size),
-                                dtype=np.result_type(x, g))
+    result = np.empty((out_channels, per_group, *kernel_size), np.result_type(x, g))
+    for k in range(groups):
+        result[k * per_out:(k + 1) * per_out] = np.tensordot(
+            g[:, k * per_out:(k + 1) * per_out], cols[:, k * per_group:(k + 1) * per_group],
+            axes=([0, 2, 3], [0, 4, 5]))
+    return result
 
 
 # ------------------------------------------------------------------- VJPs

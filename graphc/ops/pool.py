@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .. import shapes
 from ..errors import DTypeError, ShapeError
@@ -81,43 +80,57 @@ def _gather_shape(inputs: Sequence[Node], kernel: Pair, stride: Pair, padding: P
 
 # ------------------------------------------------------- NumPy references
 
-def _windows(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, fill: float) -> np.ndarray:
-    """(N, C, H', W', kH*kW) copy of the windows of the padded input."""
-    padded = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
-    n, c, height, width = padded.shape
-    out = ((height - kernel[0]) // stride[0] + 1, (width - kernel[1]) // stride[1] + 1)
-    sn, sc, sh, sw = padded.strides
-    view = as_strided(padded, (n, c, *out, *kernel), (sn, sc, sh * stride[0], sw * stride[1], sh, sw),
-                      writeable=False)
-    return view.reshape(n, c, *out, kernel[0] * kernel[1])
+def _taps(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, fill: float) -> Any:
+    """(a, b, view): for each window offset in row-major order, the (N, C, H', W') strided view of
+    the padded input at that offset (of x itself when there is no padding)."""
+    padded = x if padding == (0, 0) else np.pad(
+        x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
+    out_h = (padded.shape[2] - kernel[0]) // stride[0] + 1
+    out_w = (padded.shape[3] - kernel[1]) // stride[1] + 1
+    for a in range(kernel[0]):
+        for b in range(kernel[1]):
+            yield a, b, padded[:, :, a:a + stride[0] * (out_h - 1) + 1:stride[0],
+                               b:b + stride[1] * (out_w - 1) + 1:stride[1]]
 
 
-def _argmax_positions(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> tuple[Any, ...]:
-    """Index arrays (n, c, row, col) into the padded input of each window's first maximum."""
-    flat = _windows(x, kernel, stride, padding, -np.inf).argmax(axis=-1)
-    n, c, oh, ow = flat.shape
-    rows = np.arange(oh)[:, None] * stride[0] + flat // kernel[1]
-    cols = np.arange(ow)[None, :] * stride[1] + flat % kernel[1]
-    return (np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols)
+def _argmax(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(max, flat window offset of the first maximum) per window, as np.max/np.argmax over the
+    padded window (padding -inf, the first NaN wins)."""
+    taps = _taps(x, kernel, stride, padding, -np.inf)
+    _, _, first = next(taps)
+    best: np.ndarray = first.copy()
+    position: np.ndarray = np.zeros(first.shape, np.int64)
+    for a, b, view in taps:
+        better = ((view > best) | np.isnan(view)) & ~np.isnan(best)
+        best = np.where(better, view, best)
+        position = np.where(better, a * kernel[1] + b, position)
+    return best, position
 
 
 def max_pool2d_impl(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
-    return np.ascontiguousarray(_windows(x, kernel, stride, padding, -np.inf).max(axis=-1))
+    return np.ascontiguousarray(_argmax(x, kernel, stride, padding)[0])
 
 
 def max_pool2d_grad_impl(x: np.ndarray, g: np.ndarray, kernel: Pair, stride: Pair,
                          padding: Pair) -> np.ndarray:
+    """Tap by tap, each window's cotangent added where that tap is the window's maximum."""
+    position = _argmax(x, kernel, stride, padding)[1]
     n, c, height, width = x.shape
     padded = np.zeros((n, c, height + 2 * padding[0], width + 2 * padding[1]), g.dtype)
-    np.add.at(padded, _argmax_positions(x, kernel, stride, padding), g)
+    zero = np.zeros((), g.dtype)
+    for a, b, view in _taps(padded, kernel, stride, (0, 0), 0.0):
+        view += np.where(position == a * kernel[1] + b, g, zero)  # a view of `padded` (no padding given)
     return np.ascontiguousarray(padded[:, :, padding[0]:padding[0] + height,
                                        padding[1]:padding[1] + width])
 
 
 def max_pool2d_gather_impl(x: np.ndarray, h: np.ndarray, kernel: Pair, stride: Pair,
                            padding: Pair) -> np.ndarray:
-    padded = np.pad(h, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
-    return np.ascontiguousarray(padded[_argmax_positions(x, kernel, stride, padding)])
+    position = _argmax(x, kernel, stride, padding)[1]
+    out = np.zeros(position.shape, h.dtype)
+    for a, b, view in _taps(h, kernel, stride, padding, 0.0):
+        out = np.where(position == a * kernel[1] + b, view, out)
+    return out
 
 
 # ----------------------------------------------------------- VJPs, batching
