@@ -163,8 +163,8 @@ def max_pool2d_forward(x: Any, kernel: Any, stride: Any, padding: Any, out_shape
                             value = x[n, c, h, j * stride[1] + offset]
                             best = out[n, c, i, j]
                             # NaN wins and stays: take value if it is larger or NaN, unless best is NaN
-                            out[n, c, i, j] = value if (value > best or value != value) and best == best \
-                                else best
+                            take = ((value > best) | (value != value)) & (best == best)
+                            out[n, c, i, j] = value if take else best
     return out
 
 
@@ -173,13 +173,15 @@ def max_pool2d_argmax(x: Any, kernel: Any, stride: Any, padding: Any, out_shape:
 
     The window is scanned in row-major order with padding read as -inf and the
     first NaN winning, exactly as np.argmax over the padded window. As in
-    max_pool2d_forward the output column is the inner loop; a window that
-    reaches into the padding starts at -1 with -inf (its first cell is padding).
+    max_pool2d_forward the output column is the inner loop (over one row of
+    running maxima and positions); a window reaching into the padding starts
+    at -1 with -inf (its first cell is padding).
     """
     height, width = x.shape[2], x.shape[3]
     out_h, out_w = out_shape[2], out_shape[3]
     out = np.empty((x.shape[0], x.shape[1], out_h, out_w), np.int64)
     best = np.empty(out_w, x.dtype)
+    where = np.empty(out_w, np.int64)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
             for i in range(out_h):
@@ -188,24 +190,23 @@ def max_pool2d_argmax(x: Any, kernel: Any, stride: Any, padding: Any, out_shape:
                     left = j * stride[1] - padding[1]
                     inside = 0 <= top < height and 0 <= left < width
                     best[j] = x[n, c, top, left] if inside else -np.inf
-                    out[n, c, i, j] = top * width + left if inside else -1
+                    where[j] = top * width + left if inside else -1
                 for a in range(kernel[0]):
                     h = top + a
                     if h < 0 or h >= height:
                         continue
-                    for b in range(kernel[1]):
-                        if a == 0 and b == 0:
-                            continue  # the first cell seeded the window above
+                    for b in range(1 if a == 0 else 0, kernel[1]):  # (0, 0) seeded the row above
                         offset = b - padding[1]
                         first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
                         end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) \
                             if width > offset else 0
-                        for j in range(first, end):
+                        for j in range(first, end):  # branch-free, so it vectorizes
                             value = x[n, c, h, j * stride[1] + offset]
                             current = best[j]
-                            if (value > current or value != value) and current == current:
-                                best[j] = value
-                                out[n, c, i, j] = h * width + j * stride[1] + offset
+                            take = ((value > current) | (value != value)) & (current == current)
+                            best[j] = value if take else current
+                            where[j] = h * width + j * stride[1] + offset if take else where[j]
+                out[n, c, i, :] = where
     return out
 
 
