@@ -285,7 +285,7 @@ _WEIGHT_KERNEL = (f"conv2d_weight_gemm({_IM2COL % ('out_shape', 'shape1')}, cont
 
 CONV = register(Op(
     "conv", shape=_conv_shape, dtype=_conv_dtype, impl=conv_impl, vjp=_conv_vjp, arity=2,
-    label="conv", linear=False, batch=_batch_rule("conv", (1, 0, 1)),
+    label="conv", batch=_batch_rule("conv", (1, 0, 1)),
     kernel=_CONV_KERNEL,
     samples=(Sample(((2, 3, 5, 4), (4, 3, 3, 2)), _GEOMETRY, F64),
              Sample(((2, 4, 6, 5), (4, 2, 2, 3)), _STRIDED, F64),
