@@ -184,6 +184,21 @@ def test_second_order_through_the_conv_family(rng: np.random.Generator) -> None:
     gc.check_grad(second, [x, w], {"x": xv, "w": wv}, rtol=1e-5, atol=1e-7)
 
 
+def test_hessian_through_conv_and_pooling(rng: np.random.Generator) -> None:
+    """gc.hessian (a vmap of jvp over a basis: the weights batched, folded into groups) vs differences."""
+    x, w = gc.input("x", (2, 2, 4, 4)), gc.input("w", (2, 1, 2, 2))
+    loss = gc.sum(gc.tanh(gc.nn.max_pool2d(gc.nn.conv2d(x, w, groups=2, padding=1), 2)))
+    xv, wv = _values(rng, (2, 2, 4, 4), (2, 1, 2, 2))
+    f = gc.compile([x, w], [gc.hessian(loss, w), gc.grad(loss, w)], backend="numpy")
+    hessian = f(xv, wv)[0]
+    eps, numeric = 1e-6, np.zeros_like(hessian)
+    for index in np.ndindex(wv.shape):
+        step = np.zeros_like(wv)
+        step[index] = eps
+        numeric[(...,) + index] = (f(xv, wv + step)[1] - f(xv, wv - step)[1]) / (2 * eps)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-7)
+
+
 def test_pooling_gradients_match_finite_differences(rng: np.random.Generator) -> None:
     x = gc.input("x", (2, 2, 5, 6))
     loss = (gc.sum(gc.nn.max_pool2d(x, (3, 2), (1, 2), 1) ** 2)
