@@ -46,7 +46,8 @@ from .linalg import dot, matmul, outer
 from .nn import avg_pool2d as avg_pool2d  # gc.nn only (see NN below)
 from .nn import conv1d as conv1d
 from .nn import conv2d as conv2d
-from .nn import convolve, correlate
+from .nn import convolve as convolve
+from .nn import correlate as correlate
 from .nn import max_pool2d as max_pool2d
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count as count  # internal
@@ -67,8 +68,7 @@ from .shape import sum_to as sum_to  # internal: autodiff's un-broadcast
 # re-exports exactly these (`from .ops import *`), so a new op is one line here (tests/test_ops_contract.py
 # checks that every registered builder is listed or named internal).
 __all__ = [
-    "abs", "add", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "convolve",
-    "correlate", "cos",
+    "abs", "add", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "cos",
     "divide", "dot", "equal", "erf", "exp", "expand_dims", "expm1", "greater", "greater_equal", "input",
     "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer",
@@ -77,5 +77,7 @@ __all__ = [
     "zeros_like",
 ]
 PUBLIC = tuple(__all__)
-NN = ("avg_pool2d", "conv1d", "conv2d", "max_pool2d")  # builders reached as gc.nn.<name> only
+# Builders reached as gc.nn.<name> only (convolve/correlate have SciPy's semantics, not NumPy's
+# np.convolve/np.correlate, so they are not top-level names that np.<name> would dispatch to).
+NN = ("avg_pool2d", "conv1d", "conv2d", "convolve", "correlate", "max_pool2d")
 INTERNAL = ("as_tensor", "count", "getitem", "size_of", "sum_to") + NN  # not top-level gc names

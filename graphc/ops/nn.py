@@ -1,5 +1,5 @@
 """The public convolution and pooling builders: `gc.nn.conv1d/conv2d/max_pool2d/avg_pool2d`,
-`gc.convolve`/`gc.correlate` (layer L2).
+`gc.nn.convolve`/`gc.nn.correlate` (layer L2).
 
 Owns argument handling in PyTorch's terms (`torch.nn.functional.conv2d(input,
 weight, bias, stride, padding, dilation, groups)`: NCHW input, OIHW weights,
