@@ -86,3 +86,13 @@ def test_hand_numpy_gradients_match_directional_differences(module) -> None:
         numeric = (up - down) / (2 * step)
         analytic = float(np.sum(outputs[1 + position] * direction))
         assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(analytic)), (name, numeric, analytic)
+
+
+def test_conv_benchmark_checks_each_tool_then_prints_one_table() -> None:
+    """benchmarks/bench_conv.py (issue 16): runs, prints its table; only the NumPy backend here."""
+    pytest.importorskip("sklearn")
+    command = [sys.executable, str(BENCHMARKS / "bench_conv.py"), "--tools", "graphc_numpy", "--rounds", "3"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "| tool | us per step | vs PyTorch eager |" in completed.stdout
+    assert "| graphc numpy |" in completed.stdout

@@ -83,6 +83,14 @@ def test_digits_training_learns(backend: str) -> None:
     assert accuracy > 0.8, "three epochs should be far above chance (0.1)"
 
 
+@BACKENDS
+def test_conv_digits_learns(backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sklearn")
+    accuracy = load("conv_digits").main(["--epochs", "2", "--backend", backend])
+    assert accuracy > 0.6, "two epochs of the conv net should be far above chance (0.1)"
+    assert "epoch  2: loss" in capsys.readouterr().out  # accuracy is printed per epoch
+
+
 def test_matrix_function_gradient_is_analytic() -> None:
     result = load("matrix_function").main(["--backend", "numpy"])
     np.random.seed(190204)

@@ -70,6 +70,8 @@ LAYERS: dict[str, int] = {
     "graphc.subgraph": 2, "graphc.backend.scan_loops": 4,
     **{f"graphc.control{m}": 3 for m in ("", ".pytree", ".trace", ".scan", ".run", ".scan_vjp",
                                          ".scan_batch", ".while_loop")},
+    "graphc.ops.conv": 2, "graphc.ops.pool": 2, "graphc.ops.nn": 2, "graphc.nn": 5,
+    "graphc.backend.library_conv": 4,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",

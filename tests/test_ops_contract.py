@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import conv_reference
 import numpy as np
 import pytest
 import scipy.linalg
@@ -226,6 +227,8 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "log_softmax": lambda x, axis: scipy.special.log_softmax(x, axis=axis),
     # special functions, rounding, statistics, scans (second version)
     **_SECOND_VERSION_REFERENCES,
+    # convolution and pooling: direct loops (tests/conv_reference.py)
+    **conv_reference.REFERENCES,
 }
 
 # Inputs whose dtype is fixed whatever the case's dtypes (where's condition).

@@ -3,7 +3,7 @@
 Importing this package registers all ops in `ir.OPS` and all public builders
 in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
 shape, reduce, linalg, other, matrix, decompositions, einsum, special_ops,
-statistics, sorting, rounding, construct.
+statistics, sorting, rounding, construct, indexing, conv, pool, nn.
 """
 
 from . import decompositions as decompositions  # registers gc.linalg's ops (graphc/linalg.py)
@@ -49,6 +49,12 @@ from .elementwise import (
 from .indexing import add_at, take, take_along_axis
 from .linalg import dot, matmul, outer
 from .matrix import diag, diagonal, eye, trace, tril, triu
+from .nn import avg_pool2d as avg_pool2d  # gc.nn only (see NN below)
+from .nn import conv1d as conv1d
+from .nn import conv2d as conv2d
+from .nn import convolve as convolve
+from .nn import correlate as correlate
+from .nn import max_pool2d as max_pool2d
 from .other import astype, one_hot, ones_like, stop_gradient, zeros_like
 from .reduce import count as count  # internal
 from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum
@@ -90,5 +96,8 @@ __all__ = [
 PUBLIC = tuple(__all__)
 # gc.linalg's builders (graphc/linalg.py re-exports them), not top-level names, as in NumPy
 LINALG = ("cholesky", "det", "eigh", "inv", "norm", "slogdet", "solve", "solve_triangular")
-# builders graphc uses, users do not, and gc.linalg's
-INTERNAL = ("argsort", "as_tensor", "count", "getitem", "size_of", "sum_to") + LINALG
+# Builders reached as gc.nn.<name> only (convolve/correlate have SciPy's semantics, not NumPy's
+# np.convolve/np.correlate, so they are not top-level names that np.<name> would dispatch to).
+NN = ("avg_pool2d", "conv1d", "conv2d", "convolve", "correlate", "max_pool2d")
+# builders graphc uses, users do not, and those reached only as gc.linalg.<name> / gc.nn.<name>
+INTERNAL = ("argsort", "as_tensor", "count", "getitem", "size_of", "sum_to") + LINALG + NN
