@@ -5,7 +5,12 @@ Build a graph with NumPy-named ops on symbolic inputs, differentiate it with
 one function that returns the loss and every gradient.
 """
 
-from . import dask, optim, special
+from . import (
+    dask,
+    optim,
+    random,  # noqa: A004 - gc.random, as numpy.random and jax.random
+    special,
+)
 from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) builds gc.exp
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
@@ -39,6 +44,7 @@ __all__ = [
     "GraphcError", "GraphcWarning", "InputError", "NotDifferentiableError", "ShapeError", "Tensor",
     "__version__",
     "check_grad", "check_node_grads", "compile", "dask", "format_graph", "grad", "hessian", "hvp",
-    "jacfwd", "jacobian", "jacrev", "jvp", "optim", "scope", "simplify", "special", "to_dot", "to_networkx",
+    "jacfwd", "jacobian", "jacrev", "jvp", "optim", "random", "scope", "simplify", "special", "to_dot",
+    "to_networkx",
     "vjp", "vmap", *_PUBLIC,
 ]

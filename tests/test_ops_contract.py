@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import random_reference
 import scipy.special
 
 import graphc as gc
@@ -112,6 +113,9 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "logsumexp": lambda x, axis, keepdims: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
     "softmax": lambda x, axis: scipy.special.softmax(x, axis=axis),
     "log_softmax": lambda x, axis: scipy.special.log_softmax(x, axis=axis),
+    # random (tests/random_reference.py: threefry on Python ints, SciPy's ndtri)
+    "random_split": random_reference.split, "random_uniform": random_reference.uniform,
+    "random_normal": random_reference.normal,
 }
 
 # Inputs whose dtype is fixed whatever the case's dtypes (where's condition).

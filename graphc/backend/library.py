@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from . import library_random
 
 
 # Array allocation and BLAS go through these cached helpers, not np.* in the
@@ -203,7 +204,7 @@ OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "ma
 # An op family with array helpers of its own keeps them in a sibling module
 # `library_<family>.py` (plain Python over NumPy, a `HELPERS` tuple) listed here,
 # so adding a family touches one line of this file.
-FAMILIES: tuple[Any, ...] = ()
+FAMILIES: tuple[Any, ...] = (library_random,)
 
 HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for name in family.HELPERS)
 

@@ -1,0 +1,137 @@
+"""Counter-based random numbers: threefry-2x32 bits and their uniform and normal floats.
+
+Owns the bit generator behind `gc.random` and the transforms of its bits into
+floats. Written ONCE, as plain Python over NumPy arrays of uint64 words: the
+random ops' NumPy `impl` (graphc/ops/random_ops.py, the numpy backend) calls
+these functions directly (vectorized), and graphc/backend/library_random.py
+lists the same functions as helpers that `graphc.backend.runtime` wraps with
+`numba.njit` for the generated code, so both backends give the same bits, and
+the same floats, for the same key. It sits in layer L0 (numpy only) because
+both the ops (L2) and the backend (L4) need it. Only integer operations, +, -, *, / and sqrt are used (no
+libm `log`, whose last bit differs between NumPy's SIMD loops and libm): the
+logarithm the normal transform needs is fdlibm's, written out below.
+
+The generator is JAX's threefry-2x32 (20 rounds, Salmon et al., "Parallel
+random numbers: as easy as 1, 2, 3", SC 2011) in JAX's "partitionable" layout:
+a key is one int64 holding the two 32-bit key words (high, low), as
+`jax.random.PRNGKey(seed)` makes them from a 64-bit seed; element i of a draw
+hashes the counter (high, low word of i); `split` hashes the counters 0..n-1
+into new keys. Uniform floats are JAX's (the top mantissa bits of the bits,
+[0, 1)); normals are the inverse normal CDF (Wichura's AS 241, relative error
+~1e-16) of a uniform at the midpoint of its cell, so never 0 or 1.
+
+No helper calls another (numba cannot call plain Python functions), so the
+round function and the logarithm are written inline. Imports: numpy (layer L0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MASK32 = np.uint64(0xFFFFFFFF)
+PARITY = np.uint64(0x1BD11BDA)  # threefry's key schedule constant
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))  # alternate groups of four rounds
+
+
+def random_bits(keys: Any, count: int, first: Any = 0) -> Any:
+    """uint64 words (len(keys) * count,): threefry-2x32 of each key with counters first + 0..count-1.
+
+    `keys` is a 1-D int64 array; word i*count + j is (high << 32) | low of the
+    hash of the 64-bit counter first + j (high word, low word) under key i:
+    JAX's random_bits for 64 bits (partitionable) when first is 0, and the
+    published known-answer vectors of threefry-2x32-20 for one counter.
+    """
+    total = keys.shape[0] * count
+    words = np.ascontiguousarray(keys).view(np.uint64)
+    key0 = np.repeat(words >> np.uint64(32), count)
+    key1 = np.repeat(words & MASK32, count)
+    key2 = (key0 ^ key1 ^ PARITY) & MASK32
+    schedule = (key0, key1, key2)
+    counter = np.arange(total).astype(np.uint64) % np.uint64(max(count, 1)) + np.uint64(first)
+    x0 = ((counter >> np.uint64(32)) + key0) & MASK32
+    x1 = ((counter & MASK32) + key1) & MASK32
+    for block in range(5):
+        for r in ROTATIONS[block % 2]:
+            x0 = (x0 + x1) & MASK32
+            x1 = ((x1 << np.uint64(r)) | (x1 >> np.uint64(32 - r))) & MASK32
+            x1 = x1 ^ x0
+        x0 = (x0 + schedule[(block + 1) % 3]) & MASK32
+        x1 = (x1 + schedule[(block + 2) % 3] + np.uint64(block + 1)) & MASK32
+    return (x0 << np.uint64(32)) | x1
+
+
+def uniform_from_bits(bits: Any, wide: bool) -> Any:
+    """Floats in [0, 1) as float64: the top 52 bits (wide) or 23 bits of the 32-bit fold (narrow).
+
+    Exactly JAX's uniform: k * 2**-52 for float64, k * 2**-23 for float32 (exact
+    in float32, so the caller's cast does not round).
+    """
+    if wide:
+        return (bits >> np.uint64(12)).astype(np.float64) * (2.0 ** -52)
+    folded = (bits >> np.uint64(32)) ^ (bits & MASK32)
+    return (folded >> np.uint64(9)).astype(np.float64) * (2.0 ** -23)
+
+
+def normal_from_bits(bits: Any, wide: bool) -> Any:
+    """Standard normal float64: Wichura's AS 241 inverse CDF of (k + 1/2) / 2**m, m = 52 or 23."""
+    if wide:
+        p = ((bits >> np.uint64(12)).astype(np.float64) + 0.5) * (2.0 ** -52)
+    else:
+        folded = (bits >> np.uint64(32)) ^ (bits & MASK32)
+        p = ((folded >> np.uint64(9)).astype(np.float64) + 0.5) * (2.0 ** -23)
+    q = p - 0.5
+    # central region |q| <= 0.425
+    r = 0.180625 - q * q
+    central = q * (((((((2509.0809287301226727 * r + 33430.575583588128105) * r
+                        + 67265.770927008700853) * r + 45921.953931549871457) * r
+                      + 13731.693765509461125) * r + 1971.5909503065514427) * r
+                    + 133.14166789178437745) * r + 3.387132872796366608) \
+        / (((((((5226.495278852854561 * r + 28729.085735721942674) * r
+                + 39307.89580009271061) * r + 21213.794301586595867) * r
+              + 5394.1960214247511077) * r + 687.1870074920579083) * r
+            + 42.313330701600911252) * r + 1.0)
+    # tails: s = sqrt(-log(min(p, 1 - p))), with fdlibm's log (below) for identical bits
+    tail = np.minimum(p, 1.0 - p)
+    words = np.ascontiguousarray(tail).view(np.uint64)
+    high = words >> np.uint64(32)
+    exponent = (high >> np.uint64(20)).astype(np.int64) - 1023
+    high = high & np.uint64(0x000FFFFF)
+    carry = (high + np.uint64(0x95F64)) & np.uint64(0x100000)
+    scaled = (((high | (carry ^ np.uint64(0x3FF00000))) << np.uint64(32))
+              | (words & MASK32)).view(np.float64)  # in [sqrt(2)/2, sqrt(2))
+    k = (exponent + (carry >> np.uint64(20)).astype(np.int64)).astype(np.float64)
+    f = scaled - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01
+                                              + w * 1.531383769920937332e-01))
+    t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01 + w * (
+        1.818357216161805012e-01 + w * 1.479819860511658591e-01)))
+    half_square = 0.5 * f * f
+    log_tail = k * 6.93147180369123816490e-01 - (
+        (half_square - (s * (half_square + t2 + t1) + k * 1.90821492927058770002e-10)) - f)
+    root = np.sqrt(-log_tail)
+    near = root - 1.6
+    middle = (((((((7.7454501427834140764e-4 * near + 0.0227238449892691845833) * near
+                   + 0.24178072517745061177) * near + 1.27045825245236838258) * near
+                 + 3.64784832476320460504) * near + 5.7694972214606914055) * near
+               + 4.6303378461565452959) * near + 1.42343711074968357734) \
+        / (((((((1.05075007164441684324e-9 * near + 5.475938084995344946e-4) * near
+                + 0.0151986665636164571966) * near + 0.14810397642748007459) * near
+              + 0.68976733498510000455) * near + 1.6763848301838038494) * near
+            + 2.05319162663775882187) * near + 1.0)
+    far = root - 5.0
+    extreme = (((((((2.01033439929228813265e-7 * far + 2.71155556874348757815e-5) * far
+                    + 0.0012426609473880784386) * far + 0.026532189526576123093) * far
+                  + 0.29656057182850489123) * far + 1.7848265399172913358) * far
+                + 5.4637849111641143699) * far + 6.6579046435011037772) \
+        / (((((((2.04426310338993978564e-15 * far + 1.4215117583164458887e-7) * far
+                + 1.8463183175100546818e-5) * far + 7.868691311456132591e-4) * far
+              + 0.0148753612908506148525) * far + 0.13692988092273580531) * far
+            + 0.59983220655588793769) * far + 1.0)
+    magnitude = np.where(root <= 5.0, middle, extreme)
+    signed = np.where(q < 0.0, -magnitude, magnitude)
+    return np.where(np.abs(q) <= 0.425, central, signed)
