@@ -15,6 +15,7 @@ from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) b
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
+from .custom import custom_jvp, custom_vjp, register_op
 from .errors import (
     ArgumentError,
     CacheWarning,
@@ -29,6 +30,7 @@ from .errors import (
 )
 from .gradcheck import check_grad, check_node_grads
 from .ir import Node as Tensor
+from .ir import Op, apply
 from .ops import *  # noqa: F403 - the public builders, listed once in ops.PUBLIC
 from .ops import PUBLIC as _PUBLIC
 from .printing import format_graph
@@ -43,7 +45,8 @@ __all__ = [
     "ArgumentError", "CacheWarning", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
     "GraphcError", "GraphcWarning", "InputError", "NotDifferentiableError", "ShapeError", "Tensor",
     "__version__",
-    "check_grad", "check_node_grads", "compile", "dask", "format_graph", "grad", "hessian", "hvp",
+    "Op", "apply", "check_grad", "check_node_grads", "compile", "custom_jvp", "custom_vjp", "dask",
+    "format_graph", "grad", "hessian", "hvp", "register_op",
     "jacfwd", "jacobian", "jacrev", "jvp", "optim", "random", "scope", "simplify", "special", "to_dot",
     "to_networkx",
     "vjp", "vmap", *_PUBLIC,

@@ -5,6 +5,7 @@ in `ir.FUNCTIONS`. Family modules: base (leaves, factories), elementwise,
 shape, reduce, linalg, other.
 """
 
+from . import custom_ops as custom_ops  # custom_call: gc.custom_vjp's node (graphc/custom.py)
 from . import random_ops as random_ops  # the random family (gc.random): registers its ops
 from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
 from .base import constant, input
