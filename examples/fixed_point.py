@@ -10,9 +10,10 @@ x* = f(a, x*), the implicit function theorem gives
 
 and u is found by the same kind of iteration. So the backward pass reads
 only x*, not every iterate the forward made, and it is right even when the
-iterations themselves are not differentiable (a clamp, a stopping rule). Checked here against calculus (Newton's iteration for
-sqrt(a), first and second derivatives) and central differences (an
-equilibrium x* = tanh(W x* + a)).
+iterations themselves are not differentiable (a clamp, a stopping rule).
+Checked here against calculus (Newton's iteration for sqrt(a), first and
+second derivatives) and central differences (an equilibrium
+x* = tanh(W x* + a)).
 Run: python3 examples/fixed_point.py [--backend numpy|numba]
 """
 

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name, function in (("custom_vjp", log1mexp), ("op", log1mexp_op)):
         value = function(x)
         gradient = gc.grad(gc.sum(value), x)
-        batched = gc.vmap(lambda row: gc.grad(gc.sum(function(row)), row))(rows)
+        batched = gc.vmap(lambda row, fn=function: gc.grad(gc.sum(fn(row)), row))(rows)
         f = gc.compile([x, rows], [value, gradient, batched], backend=args.backend)
         got, got_slopes, got_batched = f(points, points.reshape(-1, 2))
         errors[f"{name}_value"] = float(np.max(np.abs(got - expected) / np.abs(expected)))
