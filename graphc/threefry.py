@@ -33,6 +33,7 @@ import numpy as np
 MASK32 = np.uint64(0xFFFFFFFF)
 PARITY = np.uint64(0x1BD11BDA)  # threefry's key schedule constant
 ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))  # alternate groups of four rounds
+CHUNK = 4096  # words per pass: temporaries of 32 KB stay in cache (NumPy and Numba alike)
 
 
 def random_bits(keys: Any, count: int, first: Any = 0) -> Any:
@@ -42,24 +43,28 @@ def random_bits(keys: Any, count: int, first: Any = 0) -> Any:
     hash of the 64-bit counter first + j (high word, low word) under key i:
     JAX's random_bits for 64 bits (partitionable) when first is 0, and the
     published known-answer vectors of threefry-2x32-20 for one counter.
+    Computed CHUNK words at a time, so the temporaries stay in cache.
     """
     total = keys.shape[0] * count
     words = np.ascontiguousarray(keys).view(np.uint64)
-    key0 = np.repeat(words >> np.uint64(32), count)
-    key1 = np.repeat(words & MASK32, count)
-    key2 = (key0 ^ key1 ^ PARITY) & MASK32
-    schedule = (key0, key1, key2)
-    counter = np.arange(total).astype(np.uint64) % np.uint64(max(count, 1)) + np.uint64(first)
-    x0 = ((counter >> np.uint64(32)) + key0) & MASK32
-    x1 = ((counter & MASK32) + key1) & MASK32
-    for block in range(5):
-        for r in ROTATIONS[block % 2]:
-            x0 = (x0 + x1) & MASK32
-            x1 = ((x1 << np.uint64(r)) | (x1 >> np.uint64(32 - r))) & MASK32
-            x1 = x1 ^ x0
-        x0 = (x0 + schedule[(block + 1) % 3]) & MASK32
-        x1 = (x1 + schedule[(block + 2) % 3] + np.uint64(block + 1)) & MASK32
-    return (x0 << np.uint64(32)) | x1
+    out = np.empty(total, np.uint64)
+    for start in range(0, total, CHUNK):
+        index = np.arange(start, min(start + CHUNK, total))
+        owner = words[index // max(count, 1)]
+        key0 = owner >> np.uint64(32)
+        key1 = owner & MASK32
+        schedule = (key0, key1, (key0 ^ key1 ^ PARITY) & MASK32)
+        counter = (index % max(count, 1)).astype(np.uint64) + np.uint64(first)
+        x0 = ((counter >> np.uint64(32)) + key0) & MASK32
+        x1 = ((counter & MASK32) + key1) & MASK32
+        for block in range(5):
+            for r in ROTATIONS[block % 2]:
+                x0 = (x0 + x1) & MASK32
+                x1 = (((x1 << np.uint64(r)) | (x1 >> np.uint64(32 - r))) & MASK32) ^ x0
+            x0 = (x0 + schedule[(block + 1) % 3]) & MASK32
+            x1 = (x1 + schedule[(block + 2) % 3] + np.uint64(block + 1)) & MASK32
+        out[start:start + index.shape[0]] = (x0 << np.uint64(32)) | x1
+    return out
 
 
 def uniform_from_bits(bits: Any, wide: bool) -> Any:
@@ -74,64 +79,70 @@ def uniform_from_bits(bits: Any, wide: bool) -> Any:
     return (folded >> np.uint64(9)).astype(np.float64) * (2.0 ** -23)
 
 
+# Wichura's AS 241 (PPND16) rational approximations, highest power first, for Horner loops.
+CENTRAL = ((2509.0809287301226727, 33430.575583588128105, 67265.770927008700853,
+            45921.953931549871457, 13731.693765509461125, 1971.5909503065514427,
+            133.14166789178437745, 3.387132872796366608),
+           (5226.495278852854561, 28729.085735721942674, 39307.89580009271061,
+            21213.794301586595867, 5394.1960214247511077, 687.1870074920579083,
+            42.313330701600911252, 1.0))
+MIDDLE = ((7.7454501427834140764e-4, 0.0227238449892691845833, 0.24178072517745061177,
+           1.27045825245236838258, 3.64784832476320460504, 5.7694972214606914055,
+           4.6303378461565452959, 1.42343711074968357734),
+          (1.05075007164441684324e-9, 5.475938084995344946e-4, 0.0151986665636164571966,
+           0.14810397642748007459, 0.68976733498510000455, 1.6763848301838038494,
+           2.05319162663775882187, 1.0))
+EXTREME = ((2.01033439929228813265e-7, 2.71155556874348757815e-5, 0.0012426609473880784386,
+            0.026532189526576123093, 0.29656057182850489123, 1.7848265399172913358,
+            5.4637849111641143699, 6.6579046435011037772),
+           (2.04426310338993978564e-15, 1.4215117583164458887e-7, 1.8463183175100546818e-5,
+            7.868691311456132591e-4, 0.0148753612908506148525, 0.13692988092273580531,
+            0.59983220655588793769, 1.0))
+LOG = (1.479819860511658591e-01, 1.531383769920937332e-01, 1.818357216161805012e-01,
+       2.222219843214978396e-01, 2.857142874366239149e-01, 3.999999999940941908e-01,
+       6.666666666666735130e-01)  # fdlibm's Lg7 .. Lg1
+
+
 def normal_from_bits(bits: Any, wide: bool) -> Any:
     """Standard normal float64: Wichura's AS 241 inverse CDF of (k + 1/2) / 2**m, m = 52 or 23."""
-    if wide:
-        p = ((bits >> np.uint64(12)).astype(np.float64) + 0.5) * (2.0 ** -52)
-    else:
-        folded = (bits >> np.uint64(32)) ^ (bits & MASK32)
-        p = ((folded >> np.uint64(9)).astype(np.float64) + 0.5) * (2.0 ** -23)
-    q = p - 0.5
-    # central region |q| <= 0.425
-    r = 0.180625 - q * q
-    central = q * (((((((2509.0809287301226727 * r + 33430.575583588128105) * r
-                        + 67265.770927008700853) * r + 45921.953931549871457) * r
-                      + 13731.693765509461125) * r + 1971.5909503065514427) * r
-                    + 133.14166789178437745) * r + 3.387132872796366608) \
-        / (((((((5226.495278852854561 * r + 28729.085735721942674) * r
-                + 39307.89580009271061) * r + 21213.794301586595867) * r
-              + 5394.1960214247511077) * r + 687.1870074920579083) * r
-            + 42.313330701600911252) * r + 1.0)
-    # tails: s = sqrt(-log(min(p, 1 - p))), with fdlibm's log (below) for identical bits
-    tail = np.minimum(p, 1.0 - p)
-    words = np.ascontiguousarray(tail).view(np.uint64)
-    high = words >> np.uint64(32)
-    exponent = (high >> np.uint64(20)).astype(np.int64) - 1023
-    high = high & np.uint64(0x000FFFFF)
-    carry = (high + np.uint64(0x95F64)) & np.uint64(0x100000)
-    scaled = (((high | (carry ^ np.uint64(0x3FF00000))) << np.uint64(32))
-              | (words & MASK32)).view(np.float64)  # in [sqrt(2)/2, sqrt(2))
-    k = (exponent + (carry >> np.uint64(20)).astype(np.int64)).astype(np.float64)
-    f = scaled - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01
-                                              + w * 1.531383769920937332e-01))
-    t2 = z * (6.666666666666735130e-01 + w * (2.857142874366239149e-01 + w * (
-        1.818357216161805012e-01 + w * 1.479819860511658591e-01)))
-    half_square = 0.5 * f * f
-    log_tail = k * 6.93147180369123816490e-01 - (
-        (half_square - (s * (half_square + t2 + t1) + k * 1.90821492927058770002e-10)) - f)
-    root = np.sqrt(-log_tail)
-    near = root - 1.6
-    middle = (((((((7.7454501427834140764e-4 * near + 0.0227238449892691845833) * near
-                   + 0.24178072517745061177) * near + 1.27045825245236838258) * near
-                 + 3.64784832476320460504) * near + 5.7694972214606914055) * near
-               + 4.6303378461565452959) * near + 1.42343711074968357734) \
-        / (((((((1.05075007164441684324e-9 * near + 5.475938084995344946e-4) * near
-                + 0.0151986665636164571966) * near + 0.14810397642748007459) * near
-              + 0.68976733498510000455) * near + 1.6763848301838038494) * near
-            + 2.05319162663775882187) * near + 1.0)
-    far = root - 5.0
-    extreme = (((((((2.01033439929228813265e-7 * far + 2.71155556874348757815e-5) * far
-                    + 0.0012426609473880784386) * far + 0.026532189526576123093) * far
-                  + 0.29656057182850489123) * far + 1.7848265399172913358) * far
-                + 5.4637849111641143699) * far + 6.6579046435011037772) \
-        / (((((((2.04426310338993978564e-15 * far + 1.4215117583164458887e-7) * far
-                + 1.8463183175100546818e-5) * far + 7.868691311456132591e-4) * far
-              + 0.0148753612908506148525) * far + 0.13692988092273580531) * far
-            + 0.59983220655588793769) * far + 1.0)
-    magnitude = np.where(root <= 5.0, middle, extreme)
-    signed = np.where(q < 0.0, -magnitude, magnitude)
-    return np.where(np.abs(q) <= 0.425, central, signed)
+    out = np.empty(bits.shape[0], np.float64)
+    for start in range(0, bits.shape[0], CHUNK):
+        chunk = bits[start:start + CHUNK]
+        if wide:
+            p = ((chunk >> np.uint64(12)).astype(np.float64) + 0.5) * (2.0 ** -52)
+        else:
+            folded = (chunk >> np.uint64(32)) ^ (chunk & MASK32)
+            p = ((folded >> np.uint64(9)).astype(np.float64) + 0.5) * (2.0 ** -23)
+        q = p - 0.5
+        r = 0.180625 - q * q
+        top, bottom = np.zeros_like(r), np.zeros_like(r)
+        for a, b in zip(CENTRAL[0], CENTRAL[1]):
+            top, bottom = top * r + a, bottom * r + b
+        central = q * top / bottom
+        # the tails: s = sqrt(-log(min(p, 1 - p))), with fdlibm's log for the same bits everywhere
+        words = np.ascontiguousarray(np.minimum(p, 1.0 - p)).view(np.uint64)
+        high = (words >> np.uint64(32)) & np.uint64(0x000FFFFF)
+        carry = (high + np.uint64(0x95F64)) & np.uint64(0x100000)
+        k = ((words >> np.uint64(52)).astype(np.int64) - 1023
+             + (carry >> np.uint64(20)).astype(np.int64)).astype(np.float64)
+        f = (((high | (carry ^ np.uint64(0x3FF00000))) << np.uint64(32))
+             | (words & MASK32)).view(np.float64) - 1.0  # mantissa in [sqrt(2)/2, sqrt(2)), minus 1
+        s = f / (2.0 + f)
+        z = s * s
+        series = np.zeros_like(z)
+        for coefficient in LOG:
+            series = series * z + coefficient
+        half_square = 0.5 * f * f
+        log_tail = k * 6.93147180369123816490e-01 - (
+            (half_square - (s * (half_square + z * series) + k * 1.90821492927058770002e-10)) - f)
+        root = np.sqrt(-log_tail)
+        near, far = root - 1.6, root - 5.0
+        top, bottom, top_far, bottom_far = (np.zeros_like(r), np.zeros_like(r), np.zeros_like(r),
+                                            np.zeros_like(r))
+        for a, b, c, d in zip(MIDDLE[0], MIDDLE[1], EXTREME[0], EXTREME[1]):
+            top, bottom = top * near + a, bottom * near + b
+            top_far, bottom_far = top_far * far + c, bottom_far * far + d
+        magnitude = np.where(root <= 5.0, top / bottom, top_far / bottom_far)
+        tail = np.where(q < 0.0, -magnitude, magnitude)
+        out[start:start + chunk.shape[0]] = np.where(np.abs(q) <= 0.425, central, tail)
+    return out
