@@ -29,6 +29,7 @@ autodiff, vmap and layer L0 (layer L3).
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import threading
 from collections.abc import Callable, Sequence
@@ -141,12 +142,17 @@ class CustomFunction:
         self.nondiff_argnums = tuple(sorted(int(i) for i in nondiff_argnums))
         self._boundary = api_boundary(self._call)  # graphc errors leave with the user's frames
 
-    def __call__(self, *args: Any) -> Any:
-        return self._boundary(*args)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._boundary(*args, **kwargs)
 
-    def _call(self, *args: Any) -> Any:
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
         self._require_rule()
         where = user_origin()
+        if kwargs:  # keyword arguments by the function's signature, as JAX resolves them
+            try:
+                args = inspect.signature(self.fun).bind(*args, **kwargs).args
+            except TypeError as exc:
+                raise GraphcError(f"{self.kind} function {self.__name__!r}: {exc} (at {where})") from None
         statics = tuple((i, args[i]) for i in self.nondiff_argnums if i < len(args))
         tensors = []
         for position, value in enumerate(args):

@@ -90,7 +90,7 @@ def test_nondiff_argnums_pass_python_values_to_the_rules() -> None:
 
     power.defvjp(lambda x, n: (power(x, n), x), lambda n, x, g: (n * x ** (n - 1) * g,))
     x = gc.input("x", shape=(3,))
-    gradient = gc.grad(gc.sum(power(x, 4)), x)
+    gradient = gc.grad(gc.sum(power(x, n=4)), x)  # a keyword argument binds by the signature
     value = np.array([0.5, -2.0, 1.5])
     np.testing.assert_allclose(gc.compile([x], gradient, backend="numpy")(value), 4 * value ** 3)
 
