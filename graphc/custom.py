@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import dtypes, shapes
 from .autodiff import backward
 from .errors import DTypeError, GraphcError, ShapeError, api_boundary, user_origin
@@ -158,7 +160,7 @@ class CustomFunction:
         for position, value in enumerate(args):
             if position in self.nondiff_argnums:
                 continue
-            if not isinstance(value, (Node, int, float)) or isinstance(value, bool):
+            if not isinstance(value, (Node, int, float, np.ndarray, np.generic)) or isinstance(value, bool):
                 raise GraphcError(
                     f"{self.kind} function {self.__name__!r}: argument {position} is a "
                     f"{type(value).__name__}; differentiable arguments are tensors or numbers, "
