@@ -40,45 +40,56 @@ def _keys_flat(keys: np.ndarray) -> np.ndarray:
 
 def _split_impl(keys: np.ndarray, n: int) -> np.ndarray:
     keys = np.asarray(keys)
-    words = threefry.random_bits(_keys_flat(keys), n)
-    return words.view(np.int64).reshape(keys.shape + (n,))
+    return threefry.words(_keys_flat(keys), n).view(np.int64).reshape(keys.shape + (n,))
 
 
 def _draw_impl(transform: Callable[[Any, bool], Any]) -> Callable[..., np.ndarray]:
     def impl(keys: np.ndarray, shape: tuple[int, ...], dtype: str) -> np.ndarray:
         keys = np.asarray(keys)
-        words = threefry.random_bits(_keys_flat(keys), math.prod(shape))
-        values = transform(words, dtype == "float64")
+        values = threefry.draw(_keys_flat(keys), math.prod(shape), transform, dtype == "float64")
         return np.asarray(values.astype(dtype).reshape(keys.shape + tuple(shape)))
     return impl
 
 
-def _keys_text(node: Node) -> str:
-    """The generated-code expression of the node's keys as a flat int64 array."""
-    return "full((1,), {0}, np.int64)" if node.inputs[0].ndim == 0 else \
-        "contiguous({0}).reshape(-1)"
-
-
 def _count_text(node: Node) -> str:
     """Draws per key: the product of the output sizes after the key's axes."""
-    return " * ".join(f"{{out_shape[{axis}]}}" for axis in range(node.inputs[0].ndim, node.ndim)) or "1"
+    sizes = [f"{{out_shape[{axis}]}}" for axis in range(node.inputs[0].ndim, node.ndim)]
+    return "(" + " * ".join(sizes) + ")" if sizes else "1"
 
 
-def _shaped(values: str, node: Node) -> str:
-    return f"{values}[0]" if node.ndim == 0 else f"{values}.reshape({{out_shape}})"
+def _loop_kernel(node: Node, value: str, dtype: str) -> str:
+    """Generated code: one loop over keys and counters, `value` of each word (`{word}`).
+
+    The helpers are graphc/threefry.py's elementwise functions, called on
+    scalars here and on arrays by the NumPy impl: the same code, the same bits.
+    """
+    if node.ndim == 0:
+        return "{out} = " + value.format(word="threefry_word(np.uint64({0}), np.uint64(0))")
+    count = _count_text(node)
+    if node.inputs[0].ndim == 0:
+        word = "threefry_word(np.uint64({0}), np.uint64({out}_i))"
+        lines = [f"{{out}} = empty(({count},), {dtype})",
+                 f"for {{out}}_i in range({count}):",
+                 "    {out}[{out}_i] = " + value.format(word=word)]
+    else:
+        word = "threefry_word(np.uint64({out}_keys[{out}_k]), np.uint64({out}_i))"
+        lines = ["{out}_keys = contiguous({0}).reshape(-1)",
+                 f"{{out}} = empty(({{out}}_keys.shape[0] * {count},), {dtype})",
+                 "for {out}_k in range({out}_keys.shape[0]):",
+                 f"    for {{out}}_i in range({count}):",
+                 f"        {{out}}[{{out}}_k * {count} + {{out}}_i] = " + value.format(word=word)]
+    return "\n".join(lines + ["{out} = {out}.reshape({out_shape})"])
 
 
 def _split_kernel(node: Node) -> str:
-    return _shaped(f"random_bits({_keys_text(node)}, {{n}}).view(np.int64)", node)
+    return _loop_kernel(node, "np.int64({word})", "np.int64")
 
 
 def _draw_kernel(transform: str) -> Callable[[Node], str]:
     def kernel(node: Node) -> str:
-        wide = node.dtype == np.dtype("float64")
-        values = f"{transform}(random_bits({_keys_text(node)}, {_count_text(node)}), {wide})"
-        if not wide:
-            values += ".astype(np.float32)"
-        return _shaped(values, node)
+        if node.dtype == np.dtype("float64"):
+            return _loop_kernel(node, f"{transform}({{word}}, True)", "np.float64")
+        return _loop_kernel(node, f"np.float32({transform}({{word}}, False))", "np.float32")
     return kernel
 
 
@@ -106,8 +117,8 @@ RANDOM_SPLIT = register(Op(
     kernel=_split_kernel,
     samples=(Sample(((),), {"n": 3}, dtypes=("int64",)), Sample(((2,),), {"n": 2}, dtypes=("int64",))),
 ))
-RANDOM_UNIFORM = _draw_op("random_uniform", threefry.uniform_from_bits, "uniform_from_bits")
-RANDOM_NORMAL = _draw_op("random_normal", threefry.normal_from_bits, "normal_from_bits")
+RANDOM_UNIFORM = _draw_op("random_uniform", threefry.uniform_from_word, "uniform_from_word")
+RANDOM_NORMAL = _draw_op("random_normal", threefry.normal_from_word, "normal_from_word")
 
 
 # ------------------------------------------------------------------ builders
