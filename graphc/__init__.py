@@ -5,12 +5,20 @@ Build a graph with NumPy-named ops on symbolic inputs, differentiate it with
 one function that returns the loss and every gradient.
 """
 
-from . import dask, linalg, nn, optim, special
+from . import (
+    dask,
+    linalg,
+    nn,
+    optim,
+    random,  # noqa: A004 - gc.random, as numpy.random and jax.random
+    special,
+)
 from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) builds gc.exp
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
 from .control import scan, while_loop
+from .custom import custom_jvp, custom_vjp, register_op
 from .errors import (
     ArgumentError,
     CacheWarning,
@@ -25,6 +33,7 @@ from .errors import (
 )
 from .gradcheck import check_grad, check_node_grads
 from .ir import Node as Tensor
+from .ir import Op, apply
 from .ops import *  # noqa: F403 - the public builders, listed once in ops.PUBLIC
 from .ops import PUBLIC as _PUBLIC
 from .printing import format_graph
@@ -39,8 +48,8 @@ __all__ = [
     "ArgumentError", "CacheWarning", "ConcretizationError", "DTypeError", "Function", "GradientCheckError",
     "GraphcError", "GraphcWarning", "InputError", "NotDifferentiableError", "ShapeError", "Tensor",
     "__version__",
-    "check_grad", "check_node_grads", "compile", "dask", "format_graph", "grad", "hessian", "hvp",
-    "jacfwd", "jacobian", "jacrev", "jvp", "linalg", "nn", "optim", "scope", "simplify", "special",
-    "to_dot", "to_networkx", "vjp", "vmap", *_PUBLIC,
-    "scan", "while_loop",
+    "Op", "apply", "check_grad", "check_node_grads", "compile", "custom_jvp", "custom_vjp", "dask",
+    "format_graph", "grad", "hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp", "linalg", "nn",
+    "optim", "random", "register_op", "scan", "scope", "simplify", "special", "to_dot", "to_networkx",
+    "vjp", "vmap", "while_loop", *_PUBLIC,
 ]

@@ -30,6 +30,7 @@ NOT_DIFFERENTIABLE: dict[str, str] = {}
 # Ops with a rule whose result is deliberately not the derivative of the NumPy reference.
 NOT_THE_DERIVATIVE = {
     "stop_gradient": "blocks the gradient by definition; its value is the identity",
+    "custom_call": "its rule is a user's (gc.custom_vjp), not the derivative of its value (input 0)",
 }
 
 ELEMENTWISE_SHAPES = {

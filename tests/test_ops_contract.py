@@ -26,6 +26,7 @@ import conv_reference
 import numpy as np
 import pytest
 import scipy.linalg
+import random_reference
 import scipy.special
 
 import graphc as gc
@@ -229,6 +230,11 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     **_SECOND_VERSION_REFERENCES,
     # convolution and pooling: direct loops (tests/conv_reference.py)
     **conv_reference.REFERENCES,
+    # random (tests/random_reference.py: threefry on Python ints, SciPy's ndtri)
+    "random_split": random_reference.split, "random_uniform": random_reference.uniform,
+    "random_normal": random_reference.normal,
+    # gc.custom_vjp's node: the value of its first input (the rest feed the user's rule)
+    "custom_call": lambda value, *arguments, rule: value.copy(),
 }
 
 # Inputs whose dtype is fixed whatever the case's dtypes (where's condition).

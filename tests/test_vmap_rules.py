@@ -56,7 +56,8 @@ def rule_cases() -> list[Case]:
     chosen: list[Case] = []
     for case in CASES:
         if case.label:  # a declared sample: keep float64 and int32 variants
-            if case.dtypes[0] in ("float64", "int32") or case.op.name == "one_hot":
+            if case.dtypes[0] in ("float64", "int32") or case.op.name == "one_hot" \
+                    or case.op.name.startswith("random_"):  # keys are int64
                 chosen.append(case)
             continue
         if set(case.dtypes) != {"float64"} and case.dtypes[0] != "int32":

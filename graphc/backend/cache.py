@@ -53,7 +53,8 @@ def digest(text: str) -> str:
 
 # The sources linked into (or interpreting for) every generated module: part of its cache key.
 LINKED_SOURCES = ("kernels.py", "library.py", "policy.py", "interpreter/opcodes.py",
-                  "interpreter/program.py", "interpreter/run.py")
+                  "interpreter/program.py", "interpreter/run.py",
+                  "../threefry.py")  # the random helpers' code (library_random re-exports it)
 
 
 @functools.cache

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from . import library_conv, library_indexing, library_linalg, library_sorting, library_special
+from . import (
+    library_conv,
+    library_indexing,
+    library_linalg,
+    library_random,
+    library_sorting,
+    library_special,
+)
 
 
 # Array allocation and BLAS go through these cached helpers, not np.* in the
@@ -205,7 +212,7 @@ OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "ma
 # `library_<family>.py` (plain Python over NumPy, a `HELPERS` tuple) listed here,
 # so adding a family touches one line of this file.
 FAMILIES: tuple[Any, ...] = (library_linalg, library_special, library_sorting, library_indexing,
-                              library_conv)
+                              library_conv, library_random)
 
 HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for name in family.HELPERS)
 

@@ -6,7 +6,9 @@ shape, reduce, linalg, other, matrix, decompositions, einsum, special_ops,
 statistics, sorting, rounding, construct, indexing, conv, pool, nn.
 """
 
+from . import custom_ops as custom_ops  # custom_call: gc.custom_vjp's node (graphc/custom.py)
 from . import decompositions as decompositions  # registers gc.linalg's ops (graphc/linalg.py)
+from . import random_ops as random_ops  # the random family (gc.random): registers its ops
 from .base import as_tensor as as_tensor  # internal: explicit imports only (not in PUBLIC)
 from .base import constant, input
 from .construct import arange, pad, roll
