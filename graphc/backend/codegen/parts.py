@@ -39,22 +39,26 @@ def _names(lines: list[str]) -> tuple[set[str], set[str]]:
     loaded: set[str] = set()
     stored: set[str] = set()
 
-    def names(node: ast.AST, context: type) -> set[str]:
-        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-                and isinstance(n.ctx, context)}
+    def names(node: ast.AST) -> tuple[set[str], set[str]]:  # one walk: (loads, stores)
+        reads: set[str] = set()
+        writes: set[str] = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                (reads if isinstance(n.ctx, ast.Load) else writes).add(n.id)
+        return reads, writes
 
     def scan(statements: list[ast.stmt]) -> None:
         for statement in statements:
             if isinstance(statement, ast.For):
-                loaded.update(names(statement.iter, ast.Load) - stored)
-                stored.update(names(statement.target, ast.Store))
+                loaded.update(names(statement.iter)[0] - stored)
+                stored.update(names(statement.target)[1])
                 scan(statement.body)
                 continue
-            reads = names(statement, ast.Load)
+            reads, writes = names(statement)
             if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
                 reads.add(statement.target.id)
             loaded.update(reads - stored)
-            stored.update(names(statement, ast.Store))
+            stored.update(writes)
 
     scan(ast.parse(textwrap.dedent("\n".join(lines))).body)
     return loaded, stored
