@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -59,9 +60,14 @@ def wants_one_thread(nodes: Sequence[Node]) -> bool:
     return bool(products) and max(products) < MEDIUM_PRODUCT
 
 
-@functools.cache
 def _controls() -> tuple[tuple[Any, Any], ...]:
-    """(get, set) of each OpenBLAS loaded now (numpy's, and scipy's, which Numba's np.dot uses)."""
+    """(get, set) of each OpenBLAS loaded now (numpy's, and scipy's, which Numba's np.dot uses;
+    scipy.linalg may be imported after the first call: looked up again then)."""
+    return _controls_of("scipy.linalg" in sys.modules)
+
+
+@functools.cache
+def _controls_of(scipy_loaded: bool) -> tuple[tuple[Any, Any], ...]:
     try:
         import threadpoolctl
     except ImportError:

@@ -172,20 +172,24 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
 
 
 _ALLOCATION = re.compile(r"    (\w+) = (?:empty|full)\(")
+_REBINDING = re.compile(r"\s*(\w+) = ")  # e.g. `t3 = t3 / (n)`, a mean's finish: a new array
 
 
 def _hoist(chunk: list[str], outputs: set[str]) -> tuple[list[str], list[str]]:
     """(allocations of the kernel's output arrays, the other lines).
 
     They stand before the loops, at the function's level, so moving them out
-    changes nothing but who allocates (the caller, with NumPy).
+    changes nothing but who allocates (the caller, with NumPy). An array the
+    kernel binds to a new value later (a mean's finish, `t = t / (n)`) stays.
     """
     hoisted: list[str] = []
     rest: list[str] = []
     for line in chunk:
         match = _ALLOCATION.match(line)
         (hoisted if match and match.group(1) in outputs else rest).append(line)
-    return hoisted, rest
+    rebound = {m.group(1) for line in rest if (m := _REBINDING.match(line))}
+    kept = [line for line in hoisted if _ALLOCATION.match(line).group(1) in rebound]  # type: ignore[union-attr]
+    return [line for line in hoisted if line not in kept], kept + rest
 
 
 def _describe(chunk: Sequence[str]) -> list[str]:
