@@ -101,7 +101,7 @@ def test_a_users_name_that_looks_like_a_size_is_not_taken_for_one() -> None:
     np.testing.assert_allclose(f(value), want.sum(), rtol=1e-13)
 
 
-def test_medium_products_run_on_one_blas_thread_when_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_products_run_on_one_blas_thread_when_busy(monkeypatch: pytest.MonkeyPatch) -> None:
     threadpoolctl = pytest.importorskip("threadpoolctl")
     seen: list[int] = []
 
@@ -128,7 +128,9 @@ def test_which_graphs_get_one_blas_thread() -> None:
     a, b = gc.input("a", ("batch", 64)), gc.input("b", (64, 200))
     assert blas_threads.wants_one_thread([a @ b])  # 256 * 64 * 200 estimated
     big = gc.input("big", (784, 4096))
-    assert not blas_threads.wants_one_thread([gc.input("c", ("batch", 784)) @ big])
+    assert blas_threads.wants_one_thread([gc.input("c", ("batch", 784)) @ big])
+    tiny = gc.input("tiny", (32, 10)) @ gc.input("w", (10,))  # OpenBLAS never threads it
+    assert not blas_threads.wants_one_thread([tiny])
     assert not blas_threads.wants_one_thread([gc.sin(a)])  # no product at all
 
 

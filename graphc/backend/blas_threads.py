@@ -1,7 +1,7 @@
-"""One BLAS thread during a call whose matrix products are small or medium.
+"""One BLAS thread during a call, on a machine with no core to spare.
 
-Owns: `MEDIUM_PRODUCT` (the size below which a product runs on one thread),
-`wants_one_thread(nodes)` (the graph's products are all below it) and
+Owns: `THREADED_PRODUCT` (the size from which OpenBLAS may use threads),
+`wants_one_thread(nodes)` (the graph has such a product) and
 `one_thread(function)` (the function, calling with every loaded OpenBLAS set
 to one thread and restored afterwards). Imports: shapes, ir; threadpoolctl
 lazily (optional: without it nothing changes). Entry point: jit.finish.
@@ -12,15 +12,15 @@ process holds a core, a spinning thread is descheduled and every product
 waits for it: the MLP classifier of issue 17 (products of 1-5 M
 multiply-adds) took 81-117 ms per call with two BLAS threads on the loaded
 2-core machine, 11 ms with one, and JAX 5-9 ms (hand NumPy collapses the same
-way). graphc's own loops are serial unless `parallel=True`, so its products
-are too when they are small or medium; a large product (an estimated
-2^24 multiply-adds or more, a named size counted as 256) keeps BLAS's threads,
-where they pay on an idle machine. The thread count is process-wide, so it is
-set for the duration of the call and restored (2-6 us per call, measured).
-On a machine with a core to spare (1-minute load average below the number
-of cores minus one half, this process's own running thread included) BLAS
-keeps its threads: JAX uses both cores of an idle 2-core machine for these
-products, and one thread there would give up half the speed.
+way; the 784x512 products of the benchmark MLP too: 237 ms per step against
+JAX's 22 ms). When the machine has no core to spare (1-minute load average at
+least the number of cores minus one half, this process's own running thread
+included) another BLAS thread cannot run anyway, so a graph with a product
+OpenBLAS may thread (an estimated THREADED_PRODUCT multiply-adds or more, a
+named size counted as 256) is called with one BLAS thread. On a machine with
+a core to spare BLAS keeps its threads: JAX uses both cores of an idle 2-core
+machine for these products. The thread count is process-wide, so it is set
+for the duration of the call and restored (2-6 us per call, measured).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 from .. import shapes
 from ..ir import Node
 
-MEDIUM_PRODUCT = 2 ** 24  # multiply-adds of the largest product run on one thread
+THREADED_PRODUCT = 2 ** 16  # below this OpenBLAS runs one thread anyway: no wrapper
 NAMED_SIZE = 256  # what a named size counts as in that estimate
 
 
@@ -55,9 +55,9 @@ def multiply_adds(node: Node) -> int:
 
 
 def wants_one_thread(nodes: Sequence[Node]) -> bool:
-    """Whether the graph has BLAS products and all are below MEDIUM_PRODUCT."""
+    """Whether the graph has a product OpenBLAS may run on several threads."""
     products = [multiply_adds(n) for n in nodes if n.op.name == "matmul" and len(n.inputs) == 2]
-    return bool(products) and max(products) < MEDIUM_PRODUCT
+    return bool(products) and max(products) >= THREADED_PRODUCT
 
 
 def _controls() -> tuple[tuple[Any, Any], ...]:
