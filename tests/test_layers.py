@@ -57,7 +57,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,
     **{f"graphc.backend.interpreter.{m}": 4 for m in ("opcodes", "program", "source", "run", "link")},
     "graphc.backend.jit": 4, "graphc.backend.runtime": 4,
-    **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted",
+    **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted", "outline",
                                                    "statements", "parts")},
     "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,
@@ -67,13 +67,13 @@ LAYERS: dict[str, int] = {
     "graphc": 5, "graphc.special": 5, "graphc.random": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,
     "graphc.portable": 5, "graphc.dask": 5, "graphc.runscript": 5, "graphc.cachecommand": 5,
     "graphc.backend.trust": 4, "graphc.backend.signed": 4, "graphc.backend.recovery": 4,
-    "graphc.backend.concurrency": 4,
     "graphc.ops.indexing": 2, "graphc.ops.checks": 2, "graphc.ops.indexing_plan": 2, "graphc.backend.library_indexing": 4,
     "graphc.subgraph": 2, "graphc.backend.scan_loops": 4,
     **{f"graphc.control{m}": 3 for m in ("", ".pytree", ".trace", ".scan", ".run", ".scan_vjp",
                                          ".scan_batch", ".while_loop")},
     "graphc.ops.conv": 2, "graphc.ops.pool": 2, "graphc.ops.nn": 2, "graphc.nn": 5,
     "graphc.backend.library_conv": 4,
+    "graphc.backend.concurrency": 4, "graphc.backend.blas_threads": 4,
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",

@@ -8,4 +8,5 @@ differentiate), `RTOL`/`ATOL`, and one function per tool in that tool's idiom
 framework at import time. Entry point: benchmarks/compare.py.
 """
 
-PER_CALL = ("mlp", "elementwise", "rosenbrock", "logistic", "sigmoid_matmul", "gaussian_process")
+PER_CALL = ("mlp", "elementwise", "rosenbrock", "logistic", "sigmoid_matmul", "gaussian_process",
+            "classifier")

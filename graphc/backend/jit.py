@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 from .. import calling
 from ..errors import GraphcError
 from ..ir import Node
-from . import cache, concurrency, numba_hooks, recovery
+from . import blas_threads, cache, concurrency, numba_hooks, recovery
 from .codegen import fresh
 from .lower import Lowered, lower
 from .runtime import JIT_OPTIONS, LINKING
@@ -44,6 +44,8 @@ class CompileStats:
     instructions: int
     parallel: bool
     fast_call: bool
+    kernels: int = 0  # kernel mode: shared fused kernels the graph calls (0: one njit function)
+    kernels_new: int = 0  # of which this cache had no module yet
 
     def as_dict(self) -> dict[str, Any]:
         return {"backend": "numba", **asdict(self)}
@@ -64,6 +66,7 @@ class Prepared:
     found: bool  # the source file was already in the cache
     module: Any
     seconds: dict[str, float]
+    kernels: list[tuple[Any, Path, bool]] = field(default_factory=list)  # (Kernel, path, found)
 
     @property
     def generated(self) -> Any:
@@ -98,9 +101,13 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
     start = time.perf_counter()
     key = lowered.generated.source + cache.code_version()  # helpers are linked in: part of the key
     path, found = cache.store(lowered.generated.source, key)
+    kernels = []
+    for kernel in lowered.generated.kernels:  # each in its own module, keyed by its text alone
+        kernel_path, kernel_found = cache.store(kernel.source, kernel.source + cache.code_version())
+        kernels.append((kernel, kernel_path, kernel_found))
     module = _load(path, cache.module_name(key)) if load else None
     seconds = dict(lowered.seconds, **{"import": time.perf_counter() - start})
-    return Prepared(inputs, outputs, lowered, path, found, module, seconds)
+    return Prepared(inputs, outputs, lowered, path, found, module, seconds, kernels)
 
 
 def _load(path: Path, name: str) -> Any:
@@ -142,6 +149,57 @@ def _jit(prepared: Prepared) -> Any:
                 f"numba could not compile the generated code ({path}): {exc}") from exc
 
 
+_SHARED: dict[str, Any] = {}  # kernel name -> its Numba dispatcher, once per process
+
+
+def _shared_kernel(kernel: Any, path: Path) -> Any:
+    """The dispatcher of a shared fused kernel; it compiles (or loads) on its first call.
+
+    A kernel with many scalar-kernel call sites links them `noinline` (see
+    runtime.LINKING): its compile holds Numba's lock with the flag set.
+    """
+    if kernel.name in _SHARED:
+        return _SHARED[kernel.name]
+    import numba
+
+    function = getattr(_load(path, path.stem), kernel.name)
+    dispatcher = numba.njit(**JIT_OPTIONS)(function)
+    if not kernel.inline:
+        compile_ = dispatcher.compile
+
+        def compile_outlined(signature: Any) -> Any:
+            with numba.core.compiler_lock.global_compiler_lock, LINKING.kernels_outlined(True):
+                return compile_(signature)
+
+        dispatcher.compile = compile_outlined
+    _SHARED[kernel.name] = dispatcher
+    return dispatcher
+
+
+class _FirstCall:
+    """The kernel-mode graph function; its first call (which compiles the kernels) is timed."""
+
+    def __init__(self, function: Callable[..., Any], seconds: dict[str, float]) -> None:
+        self.function, self.seconds, self.timed = function, seconds, False
+
+    def __call__(self, *arguments: Any) -> Any:
+        if self.timed:
+            return self.function(*arguments)
+        start = time.perf_counter()
+        result = self.function(*arguments)
+        self.seconds["first_call"] = time.perf_counter() - start
+        self.timed = True
+        return result
+
+
+def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
+    """Kernel mode: put each shared kernel's dispatcher in the graph module; the Python function."""
+    LINKING.install()
+    for kernel, path, _ in prepared.kernels:
+        setattr(prepared.module, kernel.name, _shared_kernel(kernel, path))
+    return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds)
+
+
 def finish(prepared: Prepared, structure: str = "list",
            requirements: Sequence[Any] | None = None) -> Compiled:
     """Numba-compile a prepared module (or load its machine code)."""
@@ -151,10 +209,13 @@ def finish(prepared: Prepared, structure: str = "list",
         prepared.module = _load(prepared.path, prepared.path.stem)
         seconds["import"] += time.perf_counter() - start
     start = time.perf_counter()
-    dispatcher = _jit(prepared)
+    dispatcher = _link_kernels(prepared, seconds) if prepared.kernels else _jit(prepared)
     seconds["numba"] = time.perf_counter() - start
     generated, inputs, outputs = prepared.generated, prepared.inputs, prepared.outputs
-    hits = dispatcher.stats.cache_hits
+    hits = dispatcher.stats.cache_hits if not prepared.kernels else \
+        all(found for _, _, found in prepared.kernels)
+    if not generated.parallel and blas_threads.wants_one_thread(prepared.lowered.plan.order):
+        dispatcher = blas_threads.one_thread(dispatcher)  # small products must not wait for spinners
     if generated.parallel:  # thread- and fork-safe on any threading layer
         dispatcher = concurrency.guard(dispatcher, *numba_hooks.threading_layer(), inputs, outputs,
                                        generated.range_flag)
@@ -170,5 +231,14 @@ def finish(prepared: Prepared, structure: str = "list",
         groups=sum(1 for u in plan.units if not isinstance(u, Node)), parts=generated.parts,
         nodes=len(plan.order), kernels_outlined=not generated.kernels_inlined,
         interpreted_groups=generated.interpreted, instructions=generated.instructions,
-        parallel=generated.parallel, fast_call=fast is not None)
-    return Compiled(runner, fast, generated.source, stats)
+        parallel=generated.parallel, fast_call=fast is not None, kernels=len(prepared.kernels),
+        kernels_new=sum(not found for _, _, found in prepared.kernels))
+    return Compiled(runner, fast, _readable(prepared), stats)
+
+
+def _readable(prepared: Prepared) -> str:
+    """`f.source`: in kernel mode the kernels' modules first, then the graph's module."""
+    texts = [f"# ---- kernel {kernel.name} (a module of its own in the cache)\n{kernel.source}"
+             for kernel, _, _ in prepared.kernels]
+    header = [f"# ---- {prepared.generated.function_name}, calling them\n"] if texts else []
+    return "\n\n".join([*texts, "".join(header) + prepared.generated.source])

@@ -26,19 +26,23 @@ the Generator) <- this module (`generate`: the whole function) with parts
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from ...ir import Node
 from .. import policy
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
 from .loops import reduction_layout
-from .parts import _parts, _return, _split
+from .outline import Kernel, outline
+from .parts import _names, _parts, _return, _split
 from .statements import Generator
 from .text import (
     OUTLINE_KERNEL_CALLS,
     RANGE_FLAG,
+    RESERVED,
     SUM_BLOCK,
     Generated,
     fresh,
@@ -47,9 +51,17 @@ from .text import (
     template_of,
 )
 
-__all__ = ["OUTLINE_KERNEL_CALLS", "RANGE_FLAG", "REDUCED_KERNELS", "SCALAR_KERNELS", "SUM_BLOCK",
-           "Generated", "Generator", "fresh", "generate", "kernel_calls", "literal",
-           "reduction_layout", "subscript", "template_of"]
+__all__ = ["KERNEL_MODE_GROUPS", "OUTLINE_KERNEL_CALLS", "RANGE_FLAG", "REDUCED_KERNELS",
+           "SCALAR_KERNELS", "SUM_BLOCK", "Generated", "Generator", "Kernel", "fresh", "generate",
+           "kernel_calls", "kernel_mode", "literal", "reduction_layout", "subscript", "template_of"]
+
+# A graph with at least this many fused loop nests is generated in kernel mode
+# (codegen/outline.py): shared kernels called from a plain Python function.
+# Below it one njit function is cheaper per call (no Python between the
+# groups: ~1 us per call saved per unit) and compiles in about a second anyway.
+KERNEL_MODE_GROUPS = 6
+# Helpers the kernel-mode graph function (plain Python) calls as the NumPy functions they wrap.
+NUMPY_LEVEL = ("blas_dot", "contiguous", "empty", "full", "zeros")
 
 
 def kernel_calls(plan: Schedule, skip: Sequence[Group] = ()) -> int:
@@ -59,9 +71,21 @@ def kernel_calls(plan: Schedule, skip: Sequence[Group] = ()) -> int:
                                 for node in unit.members])
 
 
+def kernel_mode(plan: Schedule, parallel: bool = False) -> bool:
+    """Whether the graph is generated as shared kernels called from Python (see outline.py)."""
+    return not parallel and sum(isinstance(u, Group) for u in plan.units) >= KERNEL_MODE_GROUPS
+
+
+def _outlined(unit: Group | Node) -> bool:
+    """Units that become kernels: loop nests (groups, copies of views), not whole-array statements."""
+    if isinstance(unit, Group):
+        return True
+    return kind(unit) == "view" and unit.op.kernel is None and unit.ndim > 0
+
+
 def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
              function_name: str = "graph", part_budget: int = 400,
-             parallel: bool = False) -> Generated:
+             parallel: bool = False, kernels: bool | None = None) -> Generated:
     """The source of one function computing every output of the scheduled graph.
 
     A graph whose code exceeds `part_budget` lines is split into parts (one njit
@@ -74,13 +98,17 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     """
     names = list(output_names or ()) + [None] * (len(plan.outputs) - len(output_names or ()))
     interpreted = policy.choose(plan)
-    inline = kernel_calls(plan, skip=list(interpreted)) <= OUTLINE_KERNEL_CALLS
+    shared = kernel_mode(plan, parallel) if kernels is None else kernels
+    inline = shared or kernel_calls(plan, skip=list(interpreted)) <= OUTLINE_KERNEL_CALLS
     generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
+    while any(name.startswith(generator.size_prefix) for name in generator.used - RESERVED):
+        generator.size_prefix += "_"  # a user's name must not look like a static size
     generator.bind_input_sizes()
     prologue = generator.writer.lines
     chunks_of_code: list[list[str]] = []
     for unit in plan.units:
         generator.writer.lines = []
+        generator.symbolic_sizes = shared and _outlined(unit)
         if isinstance(unit, Group) and unit in interpreted:
             generator.emit_interpreted(unit, interpreted[unit])
         elif isinstance(unit, Group):
@@ -90,6 +118,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         else:
             generator.emit_kernel(unit)
         chunks_of_code.append(generator.writer.lines)
+        generator.symbolic_sizes = False
     results = [generator.variable(o) for o in plan.outputs]
     if generator.range_flag:
         prologue.append(f"    {RANGE_FLAG} = 0  # sin/cos arguments that need libm: "
@@ -97,6 +126,9 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         results.append(RANGE_FLAG)
     parameters = [generator.names[i] for i in plan.inputs] + \
         [generator.names[c] for c in generator.constants]
+    if shared:
+        return _kernel_mode(generator, plan, prologue, chunks_of_code, results, parameters,
+                            len(interpreted))
     chunks = _split(chunks_of_code, part_budget)
     if len(chunks) <= 1:
         body = [f"def {function_name}({', '.join(parameters)}):", *prologue,
@@ -132,3 +164,53 @@ def _imports(helpers: list[str], inline: bool) -> list[str]:
                      + ", ".join(f"{h}_call as {h}" for h in called)
                      + "  # calls, not inlined: faster compile")
     return lines
+
+
+def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
+                 chunks_of_code: list[list[str]], results: list[str], parameters: list[str],
+                 interpreted: int) -> Generated:
+    """The module of a graph in kernel mode: programs, a plain Python function calling kernels."""
+    programs = {m.group(1) for line in generator.programs
+                if (m := re.match(r"(\w+) = np\.array\(", line))}
+    by_name = {name: node for node, name in generator.names.items()}
+
+    def imports(code: str) -> list[str]:
+        return _imports(_used(code, generator.helpers), True)
+
+    def retype(name: str) -> str | None:
+        node = by_name.get(name)
+        if node is None or node.ndim or node.dtype.name in ("float64", "int64", "bool"):
+            return None
+        return f"np.{node.dtype.name}"
+
+    def inline(code: str) -> bool:
+        return sum(len(re.findall(rf"(?<![\w.]){k}\(", code))
+                   for k in (*SCALAR_KERNELS, *REDUCED_KERNELS)) <= OUTLINE_KERNEL_CALLS
+
+    sizes = {text for text in generator.sizes.values() if text.isidentifier()}
+    outlined = outline(prologue, chunks_of_code, [_outlined(u) for u in plan.units],
+                       set(parameters) | _names(prologue)[1] | programs, results, imports,
+                       generator.size_prefix, sizes, set(generator.names.values()), inline, retype)
+    function_name = generator.function_name
+    body = [f"def {function_name}({', '.join(parameters)}):", *outlined.body, _return(results)]
+    top = "\n".join(body)
+    called = _used(top, generator.helpers | {"empty", "full"})
+    numpy_level = [h for h in called if h in NUMPY_LEVEL]  # plain NumPy in Python: no dispatch
+    header = ["import numpy as np", *_imports([h for h in called if h not in NUMPY_LEVEL], True)]
+    if numpy_level:
+        header.append(f"from graphc.backend.library import {', '.join(numpy_level)}"
+                      "  # NumPy itself at this level")
+    header.append("# fused kernels, one cached module each (shared by every graph that has them): "
+                  + ", ".join(k.name for k in outlined.kernels))
+    header += ["", *generator.programs]
+    source = "\n".join(header + ["", top]) + "\n"
+    constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
+    return Generated(source, function_name, parameters, constants, sorted(generator.helpers),
+                     parts=1, kernels_inlined=True, parallel=False,
+                     range_flag=generator.range_flag, interpreted=interpreted,
+                     instructions=generator.instructions, kernels=outlined.kernels)
+
+
+def _used(code: str, helpers: set[str]) -> list[str]:
+    """The helpers (and kernels) `code` calls."""
+    return sorted(h for h in helpers if re.search(rf"(?<![\w.]){h}\(", code))

@@ -18,7 +18,7 @@ from typing import Any
 from ... import dtypes, shapes
 from ...errors import GraphcError
 from ...ir import Node
-from ...printing import format_attrs, type_string
+from ...printing import _format_value, format_attrs, type_string
 from ..interpreter.opcodes import uniform as _uniform
 from ..library import HELPERS
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
@@ -32,6 +32,9 @@ from .text import (
     literal,
     subscript,
 )
+
+_CALL = re.compile(r"(?<![\w.])(\w+)\(")
+_CALLABLE = frozenset((*HELPERS, *SCALAR_KERNELS, *REDUCED_KERNELS))
 
 
 class Emitter:
@@ -60,6 +63,10 @@ class Emitter:
         self.programs: list[str] = []  # module-level lines: the interpreted groups' programs
         self.program_count = 0
         self.instructions = 0
+        # Kernel mode (codegen/outline.py): static sizes inside a fused kernel are names
+        # (`size_32`), so one kernel serves every width; the caller passes the numbers.
+        self.symbolic_sizes = False
+        self.size_prefix = "size_"
         for node in plan.inputs:
             self._claim(node, str(node.name))
         for node, wanted in zip(plan.outputs, output_names):
@@ -94,12 +101,25 @@ class Emitter:
         return self.names[node]
 
     def describe(self, node: Node) -> str:
-        """The printer's equation for the node: `t1: f64[n,2] = sigmoid t0`."""
+        """The printer's equation for the node: `t1: f64[n,2] = sigmoid t0`.
+
+        Inside a shared kernel (symbolic sizes) the comment must not name a
+        graph's sizes or scopes: shapes are the size names, `shape=` attributes too.
+        """
         args = [self.text_of(i) for i in node.inputs]
+        attributes = format_attrs(node)
+        if self.symbolic_sizes and isinstance(node.attr.get("shape"), tuple):
+            sizes = self.shape(node.attr["shape"])
+            attributes = attributes.replace(
+                "shape=" + _format_value(node.attr["shape"]),
+                "shape=(" + ",".join(sizes) + ("," if len(sizes) == 1 else "") + ")")
         if node.op.infix and len(args) == 2:
             expression = f"{args[0]} {node.op.infix} {args[1]}"
         else:
-            expression = " ".join([node.op.label + format_attrs(node)] + args)
+            expression = " ".join([node.op.label + attributes] + args)
+        if self.symbolic_sizes:
+            kind_of = type_string(node).split("[", 1)[0]
+            return f"{self.name(node)}: {kind_of}[{','.join(self.shape(node.shape))}] = {expression}"
         scope = f"  [scope {node.scope}]" if node.scope else ""  # gc.scope, as in pictures
         return f"{self.name(node)}: {type_string(node)} = {expression}{scope}"
 
@@ -113,7 +133,7 @@ class Emitter:
 
     def size(self, size: shapes.Size) -> str:
         if isinstance(size, int):
-            return str(size)
+            return f"{self.size_prefix}{size}" if self.symbolic_sizes and size > 1 else str(size)
         factors = []
         for factor in size.factors:
             if factor not in self.sizes and factor in shapes.SLICES:
@@ -206,8 +226,8 @@ class Emitter:
         return name if node.ndim == 0 else subscript(name, index)
 
     def _note_helpers(self, template: str) -> None:
-        for helper in (*HELPERS, *SCALAR_KERNELS, *REDUCED_KERNELS):
-            if re.search(rf"(?<![\w.]){helper}\(", template):  # `empty(`, not `np.empty(`
+        for helper in _CALL.findall(template):  # `empty(`, not `np.empty(`
+            if helper in _CALLABLE:
                 self.helpers.add(helper)
 
     def _is_literal(self, node: Node) -> bool:

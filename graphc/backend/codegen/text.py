@@ -52,6 +52,8 @@ class Generated:
     range_flag: bool = False  # the function returns one more value: RANGE_FLAG
     interpreted: int = 0  # groups run by the block interpreter (interpreter/)
     instructions: int = 0  # their program rows, in all
+    # Kernel mode (outline.py): the shared kernels the function calls; empty: one njit function
+    kernels: list[Any] = field(default_factory=list)
 
 
 class ShapeText(list):  # type: ignore[type-arg]

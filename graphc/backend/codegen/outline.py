@@ -1,0 +1,203 @@
+"""Kernel mode: each fused loop nest becomes a named kernel function, shared by identical groups.
+
+Owns: `outline(...)` -> (the graph function's lines, its kernels), the
+canonical form of a kernel (`canonical`), and `Kernel`. Why: Numba types,
+lowers and LLVM-compiles every fused group of the one big graph function
+anew, though the groups of a deep model are the same code on other buffers
+(every layer of an MLP); that cost grew ~0.3 s per layer. Here a group's code
+(generated with its static sizes as names, `size_32`) is renamed canonically:
+parameters a0, a1, ... and sizes n0, n1, ... in order of first use, locals
+t0, t1, ...; identical groups then have identical text, hence one kernel
+named by its hash (`fused_<hash>`), compiled once and cached on disk in its
+own module, so another graph (another depth, width or batch size) that
+contains it loads its machine code instead of compiling it. The graph
+function itself is plain Python: a sequence of kernel calls and whole-array
+statements (BLAS products, views), which costs no Numba compile at all.
+Imports: parts (`_names`), text. Entry point: codegen.generate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .parts import _names
+from .text import RESERVED
+
+_TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One shared kernel: its module's source, and whether its scalar kernels may be inlined."""
+
+    name: str
+    source: str
+    inline: bool
+
+
+@dataclass
+class Outlined:
+    """The graph function's body lines and the kernels it calls (each listed once)."""
+
+    body: list[str]
+    kernels: list[Kernel]
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    code, mark, comment = line.partition("  # ")
+    return code, (mark + comment if mark else "")
+
+
+def _first_use(lines: Sequence[str], wanted: set[str]) -> list[str]:
+    """The names of `wanted` in order of first appearance in the code (comments ignored)."""
+    seen: list[str] = []
+    for line in lines:
+        for token in _TOKEN.findall(_split_comment(line)[0]):
+            if token in wanted and token not in seen:
+                seen.append(token)
+    return seen
+
+
+def canonical(lines: Sequence[str], parameters: Sequence[str], returns: Sequence[str],
+              is_size: Callable[[str], bool], named: set[str],
+              stored: set[str]) -> tuple[list[str], list[str], list[str]]:
+    """The group's lines with every graph-specific name replaced: (lines, parameters, returns).
+
+    Parameters become a0.. (arrays, scalars) or n0.. (sizes), assigned names
+    t0.., names only mentioned in comments (`named`: the graph's value names) v0...
+    `stored`: the names the lines assign (parts._names).
+    """
+    renamed: dict[str, str] = {}
+    counts = {"a": 0, "n": 0, "t": 0, "v": 0}
+
+    def claim(name: str, prefix: str) -> None:
+        if name not in renamed:
+            renamed[name] = f"{prefix}{counts[prefix]}"
+            counts[prefix] += 1
+
+    for name in parameters:
+        claim(name, "n" if is_size(name) else "a")
+    for name in _first_use(lines, stored - set(RESERVED)):
+        claim(name, "t")
+
+    def rename(text: str, extra: bool) -> str:
+        def one(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token not in renamed and extra and token in named:
+                claim(token, "v")
+            return renamed.get(token, token)
+        return _TOKEN.sub(one, text)
+
+    out = []
+    for line in lines:
+        code, comment = _split_comment(line)
+        out.append(rename(code, False) + rename(comment, True))
+    return out, [renamed[p] for p in parameters], [renamed[r] for r in returns]
+
+
+def kernel_source(name: str, lines: Sequence[str], parameters: Sequence[str],
+                  returns: Sequence[str], imports: Sequence[str]) -> str:
+    result = "    return (" + ", ".join(returns) + ("," if len(returns) == 1 else "") + ")"
+    header = ["import numpy as np", *imports]
+    if any("math." in _split_comment(line)[0] for line in lines):
+        header[:0] = ["import math"]
+    return "\n".join([*header, "", "", f"def {name}({', '.join(parameters)}):", *lines,
+                      result]) + "\n"
+
+
+def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[bool],
+            defined: set[str], results: list[str], imports: Callable[[str], list[str]],
+            size_prefix: str, size_names: set[str], named: set[str], inline: Callable[[str], bool],
+            retype: Callable[[str], str | None]) -> Outlined:
+    """The graph function's body: kernel units become calls of shared kernels.
+
+    `defined`: names the graph function has before the first unit (parameters,
+    the prologue's sizes, module-level programs); `size_names`: the variables
+    holding symbolic sizes (`n`); `named`: every value name of the graph
+    (renamed where a comment mentions them); `imports(code)` gives a
+    kernel's import lines; `retype(name)` wraps a rank-0 result that Python
+    would widen (float32 comes back from Numba as a Python float) or None.
+    """
+    size_literal = re.compile(rf"{re.escape(size_prefix)}(\d+)$")
+    size_text = re.compile(rf"(?<![\w.]){re.escape(size_prefix)}(\d+)\b")
+    summaries = [_names(chunk) if chunk else (set(), set()) for chunk in chunks]
+    needed_later: list[set[str]] = []
+    later = set(results)
+    for loaded, _ in reversed(summaries):
+        needed_later.append(set(later))
+        later |= loaded
+    needed_later.reverse()
+    known = set(defined)
+    body = list(prologue)
+    kernels: dict[str, Kernel] = {}
+    for chunk, outlined, (loaded, stored), wanted in zip(chunks, kernel_units, summaries, needed_later):
+        if not outlined:
+            body += chunk
+            known |= stored
+            continue
+        hoisted, chunk = _hoist(chunk, stored & wanted)
+        for line in hoisted:  # NumPy allocates the kernel's output arrays: no allocation code in it
+            body.append(size_text.sub(r"\1", line))
+        allocated = {_ALLOCATION.match(line).group(1) for line in hoisted}  # type: ignore[union-attr]
+        known |= allocated
+        parameters = _first_use(chunk, {n for n in loaded | allocated
+                                        if n in known or size_literal.match(n)})
+        returns = _first_use(chunk, stored & wanted - allocated)
+        stored = stored - allocated
+        lines, formal, formal_returns = canonical(
+            chunk, parameters, returns, lambda p: bool(size_literal.match(p)) or p in size_names,
+            named, stored)
+        text = kernel_source("KERNEL", lines, formal, formal_returns, imports("\n".join(lines)))
+        name = "fused_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        if name not in kernels:
+            kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1),
+                                   inline("\n".join(lines)))
+        arguments = [str(int(m.group(1))) if (m := size_literal.match(p)) else p for p in parameters]
+        call = f"{name}({', '.join(arguments)})"
+        comment = "  # " + size_text.sub(r"\1", "; ".join(_describe(chunk)))
+        if returns:
+            target = ", ".join(returns) + ("," if len(returns) == 1 else "")
+            body.append(f"    {target} = {call}{comment}")
+        else:
+            body.append(f"    {call}{comment}")
+        for name_ in returns:
+            wrapped = retype(name_)
+            if wrapped:
+                body.append(f"    {name_} = {wrapped}({name_})  # keep its dtype")
+        known |= stored
+    return Outlined(body, list(kernels.values()))
+
+
+_ALLOCATION = re.compile(r"    (\w+) = (?:empty|full)\(")
+_REBINDING = re.compile(r"\s*(\w+) = ")  # e.g. `t3 = t3 / (n)`, a mean's finish: a new array
+
+
+def _hoist(chunk: list[str], outputs: set[str]) -> tuple[list[str], list[str]]:
+    """(allocations of the kernel's output arrays, the other lines).
+
+    They stand before the loops, at the function's level, so moving them out
+    changes nothing but who allocates (the caller, with NumPy). An array the
+    kernel binds to a new value later (a mean's finish, `t = t / (n)`) stays.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    for line in chunk:
+        match = _ALLOCATION.match(line)
+        (hoisted if match and match.group(1) in outputs else rest).append(line)
+    rebound = {m.group(1) for line in rest if (m := _REBINDING.match(line))}
+    kept = [line for line in hoisted if _ALLOCATION.match(line).group(1) in rebound]  # type: ignore[union-attr]
+    return [line for line in hoisted if line not in kept], kept + rest
+
+
+def _describe(chunk: Sequence[str]) -> list[str]:
+    """The equations a kernel call computes (its statements' comments, shortened)."""
+    notes = []
+    for line in chunk:
+        _, comment = _split_comment(line)
+        text = comment.removeprefix("  # ")
+        if ": " in text and " = " in text:
+            notes.append(text.split(": ", 1)[0] + " = " + text.split(" = ", 1)[1])
+    return notes[:3] + (["..."] if len(notes) > 3 else [])

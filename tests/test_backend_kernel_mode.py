@@ -1,0 +1,163 @@
+"""Kernel mode: identical fused groups are one shared kernel, reused within and across graphs.
+
+A graph with at least KERNEL_MODE_GROUPS loop nests is generated as shared
+kernels (codegen/outline.py) called from a plain Python function. References:
+the MLP's loss and gradients by hand in NumPy (independent of graphc), and the
+NumPy backend. The BLAS thread policy (backend/blas_threads.py) is checked by
+reading OpenBLAS's thread count from inside a call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backend import blas_threads
+from graphc.backend.codegen import KERNEL_MODE_GROUPS
+
+
+def mlp(depth: int, width: int, dtype: str = "float64") -> tuple[list[Any], list[Any]]:
+    x, y = gc.input("x", ("n", width), dtype=dtype), gc.input("y", ("n", width), dtype=dtype)
+    Ws = [gc.input(f"W{i}", (width, width), dtype=dtype) for i in range(depth)]
+    bs = [gc.input(f"b{i}", (width,), dtype=dtype) for i in range(depth)]
+    h = x
+    for W, b in zip(Ws, bs):
+        h = gc.tanh(h @ W + b)
+    loss = gc.mean((h - y) ** 2)
+    return [x, y, *Ws, *bs], [loss, *gc.grad(loss, Ws + bs)]
+
+
+def values(depth: int, width: int, batch: int, dtype: str = "float64") -> list[np.ndarray]:
+    rng = np.random.default_rng(depth + width)
+    arrays = [rng.standard_normal((batch, width)), rng.standard_normal((batch, width))]
+    arrays += [rng.standard_normal((width, width)) / np.sqrt(width) for _ in range(depth)]
+    arrays += [rng.standard_normal(width) * 0.1 for _ in range(depth)]
+    return [a.astype(dtype) for a in arrays]
+
+
+def by_hand(arrays: list[np.ndarray], depth: int) -> list[np.ndarray]:
+    x, y, Ws, bs = arrays[0], arrays[1], arrays[2:2 + depth], arrays[2 + depth:]
+    hs = [x]
+    for W, b in zip(Ws, bs):
+        hs.append(np.tanh(hs[-1] @ W + b))
+    dh = 2 * (hs[-1] - y) / hs[-1].size
+    dWs, dbs = [], []
+    for i in reversed(range(depth)):
+        dz = dh * (1 - hs[i + 1] ** 2)
+        dWs.insert(0, hs[i].T @ dz)
+        dbs.insert(0, dz.sum(axis=0))
+        dh = dz @ Ws[i].T
+    return [np.mean((hs[-1] - y) ** 2), *dWs, *dbs]
+
+
+def test_layers_share_kernels_and_agree_with_numpy() -> None:
+    inputs, outputs = mlp(6, 5)
+    f = gc.compile(inputs, outputs)
+    assert f.stats["groups"] >= KERNEL_MODE_GROUPS and f.stats["kernels"] > 0
+    # every hidden layer's forward group is one kernel: far fewer kernels than groups
+    assert f.stats["kernels"] < f.stats["groups"] // 2
+    graph_part = f.source.split("# ---- graph")[1]
+    assert graph_part.count("def ") == 1 and "for i0" not in graph_part  # a sequence of calls
+    arrays = values(6, 5, batch=7)
+    for got, want in zip(f(*arrays), by_hand(arrays, 6)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_another_depth_and_width_compile_no_new_kernel() -> None:
+    first = gc.compile(*mlp(7, 6))
+    again = gc.compile(*mlp(9, 11))  # new graph: other depth, other width, same kernels
+    assert again.stats["kernels"] == first.stats["kernels"] and again.stats["kernels_new"] == 0
+    arrays = values(9, 11, batch=3)
+    for got, want in zip(again(*arrays), by_hand(arrays, 9)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_float32_scalars_keep_their_dtype_between_kernels() -> None:
+    inputs, outputs = mlp(6, 4, dtype="float32")
+    f = gc.compile(inputs, outputs)
+    assert f.stats["kernels"] > 0
+    arrays = values(6, 4, batch=5, dtype="float32")
+    got = f(*arrays)
+    want = gc.compile(inputs, outputs, backend="numpy")(*arrays)
+    assert all(np.asarray(g).dtype == np.float32 for g in got)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_a_users_name_that_looks_like_a_size_is_not_taken_for_one() -> None:
+    x = gc.input("size_3", ("n", 3))
+    h = x
+    for _ in range(KERNEL_MODE_GROUPS + 1):
+        h = gc.sin(h @ np.eye(3) + 1.0)
+    f = gc.compile([x], [gc.sum(h)])
+    assert f.stats["kernels"] > 0
+    value = np.linspace(-1, 1, 6).reshape(2, 3)
+    want = value
+    for _ in range(KERNEL_MODE_GROUPS + 1):
+        want = np.sin(want @ np.eye(3) + 1.0)
+    np.testing.assert_allclose(f(value), want.sum(), rtol=1e-13)
+
+
+def test_products_run_on_one_blas_thread_when_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen: list[int] = []
+
+    def probe(*arguments: Any) -> int:
+        info = threadpoolctl.threadpool_info()
+        seen.extend(entry["num_threads"] for entry in info if entry["internal_api"] == "openblas")
+        return 0
+
+    before = [e["num_threads"] for e in threadpoolctl.threadpool_info() if e["internal_api"] == "openblas"]
+    if not before:
+        pytest.skip("no OpenBLAS loaded")
+    monkeypatch.setattr(blas_threads, "busy", lambda: True)
+    blas_threads.one_thread(probe)()
+    assert seen and set(seen) == {1}
+    after = [e["num_threads"] for e in threadpoolctl.threadpool_info() if e["internal_api"] == "openblas"]
+    assert after == before
+    seen.clear()
+    monkeypatch.setattr(blas_threads, "busy", lambda: False)
+    blas_threads.one_thread(probe)()
+    assert seen == before  # a core to spare: BLAS keeps its threads
+
+
+def test_which_graphs_get_one_blas_thread() -> None:
+    a, b = gc.input("a", ("batch", 64)), gc.input("b", (64, 200))
+    assert blas_threads.wants_one_thread([a @ b])  # 256 * 64 * 200 estimated
+    big = gc.input("big", (784, 4096))
+    assert blas_threads.wants_one_thread([gc.input("c", ("batch", 784)) @ big])
+    tiny = gc.input("tiny", (32, 10)) @ gc.input("w", (10,))  # OpenBLAS never threads it
+    assert not blas_threads.wants_one_thread([tiny])
+    assert not blas_threads.wants_one_thread([gc.sin(a)])  # no product at all
+
+
+def test_the_line_scanner_reads_generated_code_as_ast_does() -> None:
+    from graphc.backend import policy
+    from graphc.backend.codegen import Generator, generate
+    from graphc.backend.codegen.parts import _names, _names_ast
+
+    x = gc.input("x", ("n",))
+    chain = x
+    for _ in range(60):  # large: the block interpreter's groups too
+        chain = gc.tanh(gc.sin(chain) * 0.9 + x)
+    graphs = [mlp(3, 4), ([x], [gc.sum(chain), gc.grad(gc.sum(chain), x)])]
+    for inputs, outputs in graphs:
+        plan = policy.schedule_for(inputs, outputs)
+        assert generate(plan, kernels=True).source  # kernel mode generates
+        generator = Generator(plan, [None] * len(outputs), "graph")
+        generator.bind_input_sizes()
+        for unit in plan.units:
+            generator.writer.lines = []
+            if unit in policy.choose(plan):
+                generator.emit_interpreted(unit, policy.choose(plan)[unit])
+            elif hasattr(unit, "members"):
+                generator.emit_group(unit)
+            elif unit.op.index is not None:
+                generator.emit_view_copy(unit)
+            else:
+                generator.emit_kernel(unit)
+            lines = generator.writer.lines
+            assert _names(lines) == _names_ast(lines), "\n".join(lines)
