@@ -54,6 +54,9 @@ class ExampleRule:
     def __repr__(self) -> str:
         return "example"
 
+    def __reduce__(self) -> str:
+        return "EXAMPLE_RULE"  # unpickles as the one instance: saved graphs compare equal
+
 
 EXAMPLE_RULE = ExampleRule()
 
