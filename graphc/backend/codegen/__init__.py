@@ -188,7 +188,11 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                    for k in (*SCALAR_KERNELS, *REDUCED_KERNELS)) <= OUTLINE_KERNEL_CALLS
 
     sizes = {text for text in generator.sizes.values() if text.isidentifier()}
-    outlined = outline(prologue, chunks_of_code, [_outlined(u) for u in plan.units],
+    # An op whose own lowering is a loop (gc.random's draws) runs compiled too: in plain
+    # Python it would be slow and would follow Python's integer rules, not Numba's wrapping.
+    units = [_outlined(u) or any(line.lstrip().startswith("for ") for line in chunk)
+             for u, chunk in zip(plan.units, chunks_of_code)]
+    outlined = outline(prologue, chunks_of_code, units,
                        set(parameters) | _names(prologue)[1] | programs, results, imports,
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype)
     function_name = generator.function_name

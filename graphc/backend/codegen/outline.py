@@ -182,14 +182,19 @@ def _hoist(chunk: list[str], outputs: set[str]) -> tuple[list[str], list[str]]:
     changes nothing but who allocates (the caller, with NumPy). An array the
     kernel binds to a new value later (a mean's finish, `t = t / (n)`) stays.
     """
+    rebound = {m.group(1) for line in chunk if not _ALLOCATION.match(line)
+               and (m := _REBINDING.match(line))}
     hoisted: list[str] = []
-    rest: list[str] = []
+    leading = True  # only the allocations before the chunk's first other statement can move:
+    rest: list[str] = []  # a later one may size itself by a local (gc.random's `keys.shape[0]`)
     for line in chunk:
         match = _ALLOCATION.match(line)
-        (hoisted if match and match.group(1) in outputs else rest).append(line)
-    rebound = {m.group(1) for line in rest if (m := _REBINDING.match(line))}
-    kept = [line for line in hoisted if _ALLOCATION.match(line).group(1) in rebound]  # type: ignore[union-attr]
-    return [line for line in hoisted if line not in kept], kept + rest
+        if leading and match and match.group(1) in outputs and match.group(1) not in rebound:
+            hoisted.append(line)
+            continue
+        leading = leading and bool(match)
+        rest.append(line)
+    return hoisted, rest
 
 
 def _describe(chunk: Sequence[str]) -> list[str]:
