@@ -100,3 +100,24 @@ def test_a_body_numba_cannot_compile_runs_interpreted(monkeypatch):
     c, ys = gc.scan(lambda c, x: (c * x, c.sum()), gc.constant(np.ones(2)), xs)
     f, _ = both([xs], [c, ys], RNG.normal(size=(5, 2)))
     assert f.stats["loops"]["compiled"] == 0 and "simulated" in f.stats["loops"]["interpreted"][0]
+
+
+def test_a_body_large_enough_for_kernel_mode_is_still_compiled():
+    """A body with many fused groups (an RK4 step) is one njit function, not kernel mode's Python."""
+    rates = gc.input("rates", (2,))
+
+    def field(s):
+        return gc.stack([rates[0] * s[0] - s[0] * s[1], s[0] * s[1] - rates[1] * s[1]])
+
+    def rk4(s, _):
+        k1 = field(s)
+        k2 = field(s + 0.05 * k1)
+        k3 = field(s + 0.05 * k2)
+        k4 = field(s + 0.1 * k3)
+        s = s + 0.1 / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return s, s
+
+    _, states = gc.scan(rk4, gc.constant(np.array([1.0, 0.5])), length=30)
+    loss = gc.sum(states ** 2)
+    f, _ = both([rates], [loss, gc.grad(loss, rates)], np.array([1.0, 0.4]))
+    assert f.stats["loops"]["interpreted"] == [] and f.stats["loops"]["compiled"] == 2

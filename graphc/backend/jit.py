@@ -95,19 +95,19 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
 
 def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
             output_names: Sequence[str | None] | None = (), parallel: bool = False,
-            load: bool = True) -> Prepared:
+            load: bool = True, kernels: bool | None = None) -> Prepared:
     """Lower, write to the cache and (if `load`) import: no Numba compile yet."""
-    lowered = lower(inputs, outputs, output_names, parallel)
+    lowered = lower(inputs, outputs, output_names, parallel, kernels)
     start = time.perf_counter()
     key = lowered.generated.source + cache.code_version()  # helpers are linked in: part of the key
     path, found = cache.store(lowered.generated.source, key)
-    kernels = []
+    stored = []
     for kernel in lowered.generated.kernels:  # each in its own module, keyed by its text alone
         kernel_path, kernel_found = cache.store(kernel.source, kernel.source + cache.code_version())
-        kernels.append((kernel, kernel_path, kernel_found))
+        stored.append((kernel, kernel_path, kernel_found))
     module = _load(path, cache.module_name(key)) if load else None
     seconds = dict(lowered.seconds, **{"import": time.perf_counter() - start})
-    return Prepared(inputs, outputs, lowered, path, found, module, seconds, kernels)
+    return Prepared(inputs, outputs, lowered, path, found, module, seconds, stored)
 
 
 def _load(path: Path, name: str) -> Any:

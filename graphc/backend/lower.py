@@ -29,11 +29,17 @@ class Lowered:
 
 
 def lower(inputs: Sequence[Node], outputs: Sequence[Node],
-          names: Sequence[str | None] | None = (), parallel: bool = False) -> Lowered:
-    """The generated module for a graph: no file, no import, no Numba."""
+          names: Sequence[str | None] | None = (), parallel: bool = False,
+          kernels: bool | None = None) -> Lowered:
+    """The generated module for a graph: no file, no import, no Numba.
+
+    `kernels`: kernel mode on/off (None: codegen decides); a loop body called
+    from a jitted driver must be one njit function (False).
+    """
     start = time.perf_counter()
     plan = policy.schedule_for(inputs, outputs)  # fusion policy + schedule
     scheduled = time.perf_counter()
-    generated = generate(plan, names, parallel=parallel)  # choose interpreted groups + generate
+    # choose interpreted groups + generate
+    generated = generate(plan, names, parallel=parallel, kernels=kernels)
     return Lowered(plan, generated, {"schedule": scheduled - start,
                                      "codegen": time.perf_counter() - scheduled})

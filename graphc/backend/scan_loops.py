@@ -103,7 +103,7 @@ def _compile_body(body: Subgraph) -> LoopKernel | None:
     from ..simplify import simplify_graph
 
     simplified, _ = simplify_graph(Graph(body.inputs, body.outputs))  # rewrites inside the body
-    prepared = prepare(body.inputs, simplified.outputs)
+    prepared = prepare(body.inputs, simplified.outputs, kernels=False)  # called from a jitted loop
     dispatcher = _jit(prepared)
     generated = prepared.generated
     return LoopKernel(body, dispatcher, list(generated.constants), bool(generated.range_flag),
