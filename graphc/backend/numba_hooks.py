@@ -133,6 +133,24 @@ def threading_layer() -> tuple[str, str | None]:
     return layer, getattr(omppool, "openmp_vendor", None)
 
 
+def disable_disk_cache(dispatcher: Any) -> bool:
+    """Stop a dispatcher from loading or saving machine code on disk (its later compiles).
+
+    Why: a kernel-mode kernel compiles on its first call; if its cache
+    directory became read-only or vanished since, saving fails after the
+    compile (recovery.lazy). Numba has no public way to turn caching off on
+    an existing dispatcher; its constructor's `NullCache` is what `cache=False`
+    gives. Returns whether it applied (without it the error propagates).
+    """
+    from numba.core import caching
+
+    null = getattr(caching, "NullCache", None)
+    if null is None or not hasattr(dispatcher, "_cache"):
+        return False
+    dispatcher._cache = null()
+    return True
+
+
 _KERNEL_LOCATOR: list[bool] = []
 
 
