@@ -17,6 +17,7 @@ from . import numpy_dispatch as _numpy_dispatch  # noqa: F401 - np.exp(tensor) b
 from . import printing as _printing  # noqa: F401 - installs the text form of tensors
 from .api import Function, compile
 from .autodiff import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, vjp
+from .backend import concurrency as _concurrency  # noqa: F401 - fork handlers, before any fork
 from .control import scan, while_loop
 from .custom import custom_jvp, custom_vjp, register_op
 from .errors import (

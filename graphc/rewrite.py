@@ -18,26 +18,29 @@ rules in, so a rule reads like the math it rewrites:
   kept only if it has the matched node's dtype and shape (a smaller shape that
   broadcasts is wrapped in `broadcast_to`), else the rule does not fire.
 
-`rebuild(outputs, visit)` walks the graph once, inputs first, rebuilding each
-node on its (possibly replaced) inputs with `ir.apply` and handing it to
-`visit`; unchanged subgraphs keep their identity. Iterative and linear.
-Imports: ir, ops, errors, shapes (layers L0-L2).
+`rebuild(outputs, visit)` (rebuilding.py, re-exported here) walks the graph
+once, inputs first, rebuilding each node on its (possibly replaced) inputs
+and handing it to `visit`. Imports: ir, ops, errors, shapes, rebuilding
+(layers L0-L3).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import shapes
-from .errors import DTypeError, GraphcError, ShapeError, origin
+from .errors import DTypeError, ShapeError, origin
 from .ir import OPS, Node, apply
 from .ops import constant
+from .rebuilding import rebuild as rebuild
+from .rebuilding import rebuild_node as rebuild_node
+from .rebuilding import toposort_until as toposort_until
 from .scope import restored as restored_scope
 
 # ------------------------------------------------------------------ patterns
@@ -346,68 +349,3 @@ class Rewriter:
             self.fired[item.name] += 1
             return fitted
         return None
-
-
-# --------------------------------------------------------------------- rebuild
-
-
-def toposort_until(outputs: Iterable[Node], stop: frozenset[Node] | set[Node]) -> list[Node]:
-    """Like ir.toposort, but does not descend below nodes in `stop`. Iterative DFS."""
-    order: list[Node] = []
-    seen: set[Node] = set()
-    for root in outputs:
-        if root in seen:
-            continue
-        seen.add(root)
-        stack: list[tuple[Node, int]] = [(root, 0)]
-        while stack:
-            node, next_input = stack[-1]
-            inputs = () if node in stop else node.inputs
-            if next_input < len(inputs):
-                stack[-1] = (node, next_input + 1)
-                child = inputs[next_input]
-                if child not in seen:
-                    seen.add(child)
-                    stack.append((child, 0))
-            else:
-                stack.pop()
-                order.append(node)
-    return order
-
-
-def rebuild_node(node: Node, inputs: Sequence[Node]) -> Node:
-    """`node` on new inputs (itself if they are the same), with its shape and dtype rules re-run."""
-    if all(a is b for a, b in zip(inputs, node.inputs)):
-        return node
-    new = apply(node.op, *inputs, name=node.name, origin=node.origin, scope=node.scope,
-                **node.attr)
-    if new.dtype != node.dtype or len(new.shape) != len(node.shape):
-        raise GraphcError(f"rewriting changed {node.op.name} (built at {node.origin}) from "
-                          f"{node.dtype}{shapes.format_shape(node.shape)} to "
-                          f"{new.dtype}{shapes.format_shape(new.shape)}")
-    if new.shape != node.shape:
-        # A reshape's -1 gets a fresh anonymous size each time; keep the original one.
-        for was, now in zip(node.shape, new.shape):
-            if was != now and not (isinstance(was, shapes.Dim) and was.is_anonymous):
-                raise GraphcError(f"rewriting changed the shape of {node.op.name} (built at "
-                                  f"{node.origin}) from {shapes.format_shape(node.shape)} "
-                                  f"to {shapes.format_shape(new.shape)}")
-        new = replace(new, shape=node.shape)
-    return new
-
-
-def rebuild(outputs: Sequence[Node], visit: Callable[[Node], Node], *,
-            keep: Iterable[Node] = ()) -> list[Node]:
-    """Rebuild the graph inputs-first, passing each (re)built node through `visit`.
-
-    Nodes in `keep` are left alone with everything below them. Leaves are
-    visited too (CSE merges equal constants); inputs must come back as is.
-    """
-    kept = frozenset(keep)
-    memo: dict[Node, Node] = {}
-    for node in toposort_until(outputs, kept):
-        if node in kept:
-            memo[node] = node
-            continue
-        memo[node] = visit(rebuild_node(node, [memo[i] for i in node.inputs]))
-    return [memo[o] for o in outputs]

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import cache_support
 import numpy as np
@@ -96,19 +97,83 @@ def test_cache_dir_cannot_be_created(own_cache: Path, monkeypatch: pytest.Monkey
         compile_and_check()
 
 
+def _mlp(offset: float) -> tuple[list[gc.Tensor], list[gc.Tensor], Any]:
+    """A graph compiled in kernel mode (its fused kernels compile on the first call), and
+    its NumPy reference; `offset` makes its kernels new to this process."""
+    x, w = gc.input("x", shape=("n", 4)), gc.input("w", shape=(4, 4))
+    h = x
+    for _ in range(4):
+        h = gc.tanh(h @ w + offset) * 0.5
+    y = gc.sum(h)
+
+    def reference(xv: np.ndarray, wv: np.ndarray) -> float:
+        hv = xv
+        for _ in range(4):
+            hv = np.tanh(hv @ wv + offset) * 0.5
+        return float(np.sum(hv))
+
+    return [x, w], [y, gc.grad(y, w)], reference
+
+
+def _call_mlp(function: gc.Function, reference: Any) -> None:
+    xv = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    wv = np.linspace(-0.5, 0.7, 16).reshape(4, 4)
+    value, gradient = function(xv, wv)
+    np.testing.assert_allclose(value, reference(xv, wv), rtol=1e-12)
+    step = 1e-6 * np.eye(16)[5].reshape(4, 4)  # one entry, by central differences
+    numeric = (reference(xv, wv + step) - reference(xv, wv - step)) / 2e-6
+    np.testing.assert_allclose(gradient[1, 1], numeric, rtol=1e-6)
+
+
+def _numba_user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where Numba caches when it cannot write beside a module (must stay empty)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    return tmp_path / "user-cache"
+
+
 def test_read_only_cache_dir(tmp_path: Path, own_cache: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """A read-only file system (root ignores mode bits, so a remounted tmpfs)."""
-    with tmpfs(tmp_path / "mnt", "1m") as mount:
+    """The file system turns read-only after a good compile in the same process (root
+    ignores mode bits, so a remounted tmpfs): a kernel compiled on its first call, the
+    same graph again and a new one all work, with a warning, and Numba never falls back
+    to caching in its own per-user directory."""
+    user_cache = _numba_user_cache(tmp_path, monkeypatch)
+    with tmpfs(tmp_path / "mnt", "2m") as mount:
         monkeypatch.setenv("GRAPHC_CACHE_DIR", str(mount))
         compile_and_check()
+        *mlp, reference = _mlp(0.2517)
+        uncalled = gc.compile(*mlp)
+        assert uncalled.stats["kernels"] > 0, uncalled.stats
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        compile_and_check("sin")  # the source is there: nothing of graphc's to write
-        with pytest.warns(gc.CacheWarning, match="could not be written .Read-only file system"):
-            _private(compile_and_check("cos"), mount)  # a new graph: private directory
+        with pytest.warns(gc.CacheWarning, match="Read-only file system"):
+            _call_mlp(uncalled, reference)  # its kernels compile now: saving them fails
+        _private(compile_and_check("sin"), mount)  # compiled before: in a private directory
+        _private(compile_and_check("cos"), mount)  # a new graph, likewise
         trust.reset()  # as a fresh process sees it
         with pytest.warns(gc.CacheWarning, match="is not writable .Read-only file system"):
             _private(compile_and_check("sin"), mount)
+        assert not leftovers(mount)
+    assert not user_cache.exists() or not any(user_cache.rglob("*.nb*"))
+
+
+def test_cache_dir_vanishes_mid_process(tmp_path: Path, own_cache: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache directory is removed after a good compile (a cleaner, `rm -rf`): it is
+    made again (0700) and everything works, quietly; nothing goes to Numba's own cache."""
+    user_cache = _numba_user_cache(tmp_path, monkeypatch)
+    compile_and_check("sin")
+    *mlp, reference = _mlp(0.3183)
+    uncalled = gc.compile(*mlp)
+    shutil.rmtree(own_cache)
+    _call_mlp(uncalled, reference)  # its kernels compile now, into a vanished directory
+    function = compile_and_check("cos")
+    assert Path(function.stats["cache_path"]).parent == own_cache
+    assert compile_and_check("sin").stats["cache_path"].startswith(str(own_cache))
+    for path in (own_cache, own_cache / "__pycache__", own_cache / "graphs"):
+        assert oct(path.stat().st_mode & 0o777) == "0o700", path
+    assert not leftovers(own_cache)
+    assert not user_cache.exists() or not any(user_cache.rglob("*.nb*"))
 
 
 def test_read_only_cache_dir_for_an_ordinary_user(unprivileged_home: Path) -> None:

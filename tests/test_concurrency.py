@@ -86,3 +86,66 @@ def test_eight_threads_call_one_parallel_function(layer: str) -> None:
 def test_fork_after_a_parallel_function(layer: str, when: str) -> None:
     """Forked after the function was called (or only compiled); the child calls it."""
     _run(FORK, layer, when)
+
+
+USER_FIRST = """
+import os, sys, threading, warnings
+import numba
+import numpy as np
+numba.config.THREADING_LAYER = sys.argv[-1]  # the user's code chooses the layer ...
+@numba.njit(parallel=True)
+def users_own(a):
+    total = 0.0
+    for i in numba.prange(a.size):
+        total += a[i]
+    return total
+assert users_own(np.ones(1000)) == 1000.0  # ... and starts it before graphc compiles anything
+assert numba.threading_layer() == sys.argv[-1]
+import graphc as gc
+values = np.linspace(-3.0, 3.0, 200_000)
+def compile_and_check(calls):
+    x = gc.input("x", shape=("n",))
+    f = gc.compile([x], gc.sin(x) * 2.0 + x * x, parallel=True)
+    for _ in range(calls):
+        np.testing.assert_allclose(f(values), np.sin(values) * 2.0 + values * values, rtol=1e-13)
+    return f
+pid = os.fork()
+if pid == 0:  # graphc's first parallel compile happens in a child of the layer's process
+    code = 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gc.GraphcWarning)
+            compile_and_check(2)
+        code = 0
+    finally:
+        os._exit(code)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, os.waitstatus_to_exitcode(status)
+f = compile_and_check(1)
+errors = []
+def work():
+    try:
+        for _ in range(10):
+            np.testing.assert_allclose(f(values), np.sin(values) * 2.0 + values * values, rtol=1e-13)
+    except BaseException as exc:
+        errors.append(exc)
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+print("user first ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.parametrize("layer", ["omp", "workqueue"])
+def test_layer_chosen_and_started_by_the_users_code_first(layer: str) -> None:
+    """The user's own `parallel=True` function picks and starts the layer before graphc's
+    first compile; a child forked then compiles and calls a graphc parallel function
+    (GNU OpenMP would kill it: graphc runs it on the interpreter), and eight threads call
+    one in the parent (workqueue would abort: graphc serializes)."""
+    result = run_python(USER_FIRST.replace("sys.argv[-1]", repr(layer)), {})
+    if "No threading layer could be loaded" in result.stderr:
+        pytest.skip(f"Numba's {layer} layer is not available here")
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
+    assert "user first ok" in result.stdout

@@ -74,6 +74,7 @@ LAYERS: dict[str, int] = {
     "graphc.ops.conv": 2, "graphc.ops.pool": 2, "graphc.ops.nn": 2, "graphc.nn": 5,
     "graphc.backend.library_conv": 4,
     "graphc.backend.concurrency": 4, "graphc.backend.blas_threads": 4,
+    "graphc.dims": 0, "graphc.rebuilding": 3, "graphc.ops.basic_indexing": 2,  # reliab: split from shapes.py, rewrite.py, ops/shape.py
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",

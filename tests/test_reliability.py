@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import special
 
 import graphc as gc
 
@@ -124,7 +125,8 @@ def test_static_index_on_a_symbolic_axis_is_checked_per_call(case: str, backend:
     build, short = OUT_OF_BOUNDS[case]
     x = gc.input("x", shape=("n",))
     f = gc.compile([x], build(x), backend=backend)
-    with pytest.raises(gc.InputError, match=r"(out of bounds|empty axis).*dimension 'n' = \d+ .*at least.*test_reliability.py"):
+    with pytest.raises(gc.InputError, match=r"(out of bounds|empty axis).*dimension 'n' = \d+ "
+                       r".*at least.*test_reliability.py"):
         f(short)
     if case == "far past the end":
         return
@@ -191,3 +193,48 @@ def test_strided_and_read_only_matrices_and_memory_maps(backend: str, tmp_path: 
     for value in (np.arange(24.0).reshape(8, 3)[::2], np.asfortranarray(np.arange(12.0).reshape(4, 3)),
                   np.load(path, mmap_mode="r"), _read_only(np.ones((2, 3)))):
         np.testing.assert_allclose(f(value), np.sum(np.asarray(value) @ np.arange(3.0)))
+
+
+# ------------------------------------------------ cases the audit (docs/reliability.md) added
+
+LOGISTIC_BY_HAND = {
+    "1/(1+exp(-z))": lambda z: 1 / (1 + gc.exp(-z)),
+    "exp(z)/(1+exp(z))": lambda z: gc.exp(z) / (1 + gc.exp(z)),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(LOGISTIC_BY_HAND))
+def test_bare_hand_written_logistic_has_the_sigmoid_gradient_far_out(name: str, dtype: str) -> None:
+    """Not under a log: the naive gradient is inf/inf = nan at |z| >> 0 (e^800 overflows);
+    graphc rewrites the expression to sigmoid first, so value and gradient are expit's."""
+    z = gc.input("z", shape=(6,), dtype=dtype)
+    p = LOGISTIC_BY_HAND[name](z)
+    f = gc.compile([z], [p, gc.grad(gc.sum(p), z)], backend="numpy")
+    values = np.array([-800.0, -60.0, -3.0, 0.5, 60.0, 800.0], dtype=dtype)
+    value, gradient = f(values)
+    expit = special.expit(values.astype(np.float64))
+    assert value.dtype == np.dtype(dtype) and np.all(np.isfinite(gradient))
+    np.testing.assert_allclose(value, expit, rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(gradient, expit * (1 - expit), rtol=1e-5, atol=1e-30)
+
+
+@pytest.mark.parametrize("declared, value, shown", [
+    ("int32", np.array([1, 2**32 + 1]), "4294967297 does not fit int32"),
+    ("int64", np.array([2**63], dtype=np.uint64), "9223372036854775808 does not fit int64"),
+])
+def test_data_that_does_not_fit_is_refused_on_numba_too(declared: str, value: np.ndarray,
+                                                        shown: str) -> None:
+    """tests/test_errors.py has every case on the NumPy backend; the numba fast path too."""
+    x = gc.input("x", shape=(None,), dtype=declared)
+    f = gc.compile([x], x * 2)
+    with pytest.raises(gc.InputError, match=f"input 'x': value {shown}"):
+        f(value)
+    np.testing.assert_array_equal(f(np.array([3, -4])), [6, -8])
+
+
+@pytest.mark.parametrize("depth", [2**61, 2**62])
+def test_one_hot_of_an_impossible_depth_says_how_much_memory(depth: int) -> None:
+    labels = gc.input("labels", shape=("n",), dtype="int64")
+    with pytest.raises(gc.ShapeError, match=r"one_hot.*EB of memory"):
+        gc.one_hot(labels, depth)

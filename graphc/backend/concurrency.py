@@ -11,15 +11,19 @@ NUMBA_THREADING_LAYER). Not every layer survives every use:
     workqueue    the process aborts          safe
 
 graphc keeps Numba's choice (it is process-wide; user code shares it) and
-guards each parallel function for what its layer cannot do: on workqueue
-the calls of every graphc parallel function are serialized with one
+guards each parallel function for what its layer cannot do, whoever started
+the layer (the user's own `parallel=True` code may have, before graphc
+compiled anything: the fork handler asks Numba, not graphc's own record).
+On workqueue the calls of every graphc parallel function are serialized with one
 process-wide lock (on 2 cores a parallel call uses them all anyway; fork
 waits for a running call and the child gets a fresh lock); in a child forked
 after a fork-unsafe layer started, the function runs on graphc's NumPy
 interpreter instead (correct, slower, one GraphcWarning), since the child
-must never enter the layer. With `pip install tbb` Numba picks tbb and no
-guard is needed. Imports: the standard library, interpret, calling, errors
-(layer L4; compile.py reports the layer). Entry point: `guard(...)`.
+must never enter the layer. (A process that imports graphc only after it
+was forked cannot be told from its parent: import graphc before forking.)
+With `pip install tbb` Numba picks tbb and no guard is needed. Imports: the
+standard library, interpret, calling, errors, numba_hooks (layer L4; jit.py
+reports the layer). Entry point: `guard(...)`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 from .. import calling, interpret
 from ..errors import GraphcWarning
 from ..ir import Node
+from . import numba_hooks
 
 THREAD_SAFE = {"tbb", "omp"}
 
@@ -102,8 +107,14 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()
-    if _state["unsafe_parent"]:
+    if _state["unsafe_parent"] or _started_unsafe_layer():
         _state["unsafe_child"] = True
+
+
+def _started_unsafe_layer() -> bool:
+    """Whether anyone (the user's own Numba code too) started a fork-unsafe layer before the fork."""
+    started = numba_hooks.started_layer()
+    return started is not None and not is_fork_safe(*started)
 
 
 if hasattr(os, "register_at_fork"):

@@ -163,7 +163,15 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
     import numba
 
     function = getattr(_load(path, path.stem), kernel.name)
-    dispatcher = numba.njit(**JIT_OPTIONS)(function)
+    try:
+        recovery.numba_can_cache(path)  # else Numba would cache in its own per-user directory
+        use_cache = True
+    except OSError as exc:
+        recovery.give_up(path, exc)
+        use_cache = False
+    dispatcher = numba.njit(**dict(JIT_OPTIONS, cache=use_cache))(function)
+    recovery.lazy(dispatcher, path, numba_hooks.disable_disk_cache,
+                  fatal=(numba.core.errors.TypingError,))
     if not kernel.inline:
         compile_ = dispatcher.compile
 

@@ -133,6 +133,43 @@ def threading_layer() -> tuple[str, str | None]:
     return layer, getattr(omppool, "openmp_vendor", None)
 
 
+def started_layer() -> tuple[str, str | None] | None:
+    """Numba's threading layer if this process (or the one it was forked from) started it,
+    else None; never imports or launches anything (it runs in a fork handler).
+
+    Why: the user's own `parallel=True` code may start GNU OpenMP before graphc compiles
+    anything parallel; a child forked after that must not enter the layer either.
+    """
+    import sys
+
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if parallel is None or not getattr(parallel, "_is_initialized", False):
+        return None
+    layer = getattr(parallel, "_threading_layer", None)
+    if not isinstance(layer, str):
+        return None
+    omppool = sys.modules.get("numba.np.ufunc.omppool")
+    return layer, getattr(omppool, "openmp_vendor", None) if layer == "omp" else None
+
+
+def disable_disk_cache(dispatcher: Any) -> bool:
+    """Stop a dispatcher from loading or saving machine code on disk (its later compiles).
+
+    Why: a kernel-mode kernel compiles on its first call; if its cache
+    directory became read-only or vanished since, saving fails after the
+    compile (recovery.lazy). Numba has no public way to turn caching off on
+    an existing dispatcher; its constructor's `NullCache` is what `cache=False`
+    gives. Returns whether it applied (without it the error propagates).
+    """
+    from numba.core import caching
+
+    null = getattr(caching, "NullCache", None)
+    if null is None or not hasattr(dispatcher, "_cache"):
+        return False
+    dispatcher._cache = null()
+    return True
+
+
 _KERNEL_LOCATOR: list[bool] = []
 
 

@@ -11,13 +11,20 @@ disk cache and the directory is given up for the rest of the process
 (trust.demote), so later graphs go to a private directory. Numba writes
 each file through a temporary name and os.replace, and the index after the
 data, so a failed save leaves no half-written entry behind.
+A directory that was good at the process's first compile may become
+read-only or vanish later: before each cached compile `jit` checks that
+Numba can write beside the module (else Numba would quietly cache in its
+own per-user directory, outside trust.py's checks), and `lazy` gives the
+same recovery to kernel-mode dispatchers, which compile on their first call.
 Imports: the standard library, cache, trust (layer L4; numba itself is
-reached only through the `build` callable compile.py passes). Entry point:
-`jit(build, path, module, names)`.
+reached only through the callables jit.py passes). Entry points:
+`jit(build, path, module, names)`, `lazy(dispatcher, path, disable_cache)`.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,7 @@ def jit(build: Callable[[bool], Any], path: Path, module: Any, names: Sequence[s
     not cache faults and propagate at once.
     """
     try:
+        numba_can_cache(path)
         return _checked(build(True), module, names)
     except fatal:
         raise
@@ -54,8 +62,63 @@ def jit(build: Callable[[bool], Any], path: Path, module: Any, names: Sequence[s
         return _without_disk(build, path, exc)
 
 
+def numba_can_cache(path: Path) -> None:
+    """Raise OSError unless Numba can cache beside `path` (its own test: a temporary file).
+
+    Numba keeps machine code in `__pycache__` beside the module when it can
+    write there and otherwise silently in its per-user directory, which
+    trust.py never checked; so an unwritable directory is a fault here. A
+    vanished `__pycache__` is made again 0700 (Numba would use the umask).
+    NUMBA_CACHE_DIR, when set, is the user's choice and Numba's rules apply.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    pycache = path.parent / "__pycache__"
+    trust.make_private_directory(pycache)
+    tempfile.TemporaryFile(dir=pycache).close()
+
+
+def lazy(dispatcher: Any, path: Path, disable_cache: Callable[[Any], bool],
+         fatal: tuple[type[BaseException], ...] = ()) -> None:
+    """Give a dispatcher that compiles on its first call (a kernel-mode kernel) `jit`'s recovery.
+
+    Wraps `dispatcher.compile`: a save that fails (the directory became
+    read-only, vanished or filled since the module was stored) turns the
+    disk cache off for this dispatcher (`disable_cache`) and gives the
+    directory up; a damaged entry is removed and compiled again. Numba adds
+    the compiled overload before saving it, so the retry after a failed save
+    does not compile twice.
+    """
+    compile_ = dispatcher.compile
+
+    def compile_recovering(signature: Any) -> Any:
+        try:
+            numba_can_cache(path)  # a vanished directory is made again 0700, not by Numba
+            return compile_(signature)
+        except fatal:
+            raise
+        except OSError as exc:
+            give_up(path, exc)
+            disable_cache(dispatcher)
+            return compile_(signature)
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged entry raises
+            if not cache.forget_compiled(path):
+                raise
+            trust.warn_once(f"graphc could not use the cached machine code of {path} "
+                            f"({type(exc).__name__}: {_short(exc)}); removed it and compiling again")
+            return compile_(signature)
+
+    dispatcher.compile = compile_recovering
+
+
 def _without_disk(build: Callable[[bool], Any], path: Path, exc: OSError) -> Any:
     """Compile without Numba's disk cache; later graphs go to a private directory."""
+    give_up(path, exc)
+    return build(False)
+
+
+def give_up(path: Path, exc: OSError) -> None:
+    """Remove what may be half-saved, stop using the directory for this process, warn once."""
     cache.forget_compiled(path)
     reason = exc.strerror or str(exc)
     trust.demote(path.parent, f"could not be written ({reason})",
@@ -63,7 +126,6 @@ def _without_disk(build: Callable[[bool], Any], path: Path, exc: OSError) -> Any
     trust.warn_once(f"graphc could not save machine code in {path.parent} ({reason}); "
                     "compiling without the disk cache, and in a private temporary directory "
                     "for the rest of this process")
-    return build(False)
 
 
 def _checked(dispatcher: Any, module: Any, names: Sequence[str]) -> Any:

@@ -51,12 +51,15 @@ def directory(configured: Path) -> Path | None:
     configured = Path(os.path.abspath(configured.expanduser()))
     fingerprint = _fingerprint(configured)
     if fingerprint is not None and fingerprint == _verified.get(str(configured)) \
-            and str(configured) not in _demoted:
+            and str(configured) not in _demoted and still_writable(configured):
         return configured  # checked earlier in this process and unchanged since
     problem = _demoted.get(str(configured)) or prepare(configured)
     if problem is None:
         _verified[str(configured)] = _fingerprint(configured)
         return configured
+    if str(configured) in _verified:  # it was good earlier in this process: give it up for good
+        _verified.pop(str(configured))
+        _demoted[str(configured)] = problem
     fallback = private_directory()
     if fallback is not None and str(fallback) in _demoted:
         fallback = None
@@ -77,6 +80,17 @@ def _fingerprint(path: Path) -> tuple[tuple[int, ...], ...] | None:
                      for s in (os.lstat(path), *(os.lstat(path / n) for n in ENTRIES)))
     except OSError:
         return None
+
+
+def still_writable(path: Path) -> bool:
+    """Whether the directory and its `__pycache__` can still be written (~2 us).
+
+    Why: a verdict is remembered while owner and mode are unchanged, but a
+    file system remounted read-only keeps both, and Numba, finding
+    `__pycache__` unwritable, would quietly cache graphc's machine code in its
+    own per-user directory instead (outside these checks).
+    """
+    return all(os.access(place, os.W_OK | os.X_OK) for place in (path, path / "__pycache__"))
 
 
 def demote(configured: Path, what: str, fix: str) -> None:

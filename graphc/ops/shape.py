@@ -1,9 +1,10 @@
-"""Shape ops: reshape, transpose, broadcasting, axes, joining, basic indexing.
+"""Shape ops: reshape, transpose, broadcasting, axes, joining.
 
-Owns their declarations and builders, plus two ops the autodiff pass emits:
-`sum_to` (the un-broadcast: sum a cotangent back to an input's shape) and
-`scatter` (the transpose of basic indexing). Shape attributes may hold
-symbolic sizes (`Dim`); executors resolve them from the inputs' sizes.
+Owns their declarations and builders, plus an op the autodiff pass emits:
+`sum_to` (the un-broadcast: sum a cotangent back to an input's shape).
+Basic indexing (`getitem` and its transpose `scatter`) is declared in
+basic_indexing.py and re-exported here. Shape attributes may hold symbolic
+sizes (`Dim`); executors resolve them from the inputs' sizes.
 """
 
 from __future__ import annotations
@@ -347,157 +348,12 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Node:
     return concatenate([expand_dims(t, normalized) for t in items], axis=normalized)
 
 
-# ---------------------------------------------------------- basic indexing
-
-IndexPart = tuple[Any, ...]
-
-
-def _normalize_index(x: Node, index: Any) -> tuple[IndexPart, ...]:
-    """Static basic index -> tuple of ("int", i) / ("slice", a, b, c) / ("new",)."""
-    if not isinstance(index, tuple):
-        index = (index,)
-    consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
-    if sum(1 for i in index if i is Ellipsis) > 1:
-        raise ShapeError("an index can only have a single ellipsis ('...')")
-    if consumed > x.ndim:
-        raise ShapeError(f"too many indices ({consumed}) for a tensor of rank {x.ndim}")
-    parts: list[IndexPart] = []
-    for item in index:
-        if item is Ellipsis:
-            parts.extend([("slice", None, None, None)] * (x.ndim - consumed))
-        elif item is None:
-            parts.append(("new",))
-        elif isinstance(item, slice):
-            bounds = [None if b is None else check_static_int(b, "a slice bound")
-                      for b in (item.start, item.stop, item.step)]
-            if bounds[2] == 0:
-                raise ShapeError("slice step cannot be zero")
-            parts.append(("slice", *bounds))
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-            parts.append(("int", int(item)))
-        else:
-            raise ShapeError(
-                f"unsupported index {item!r}: graphc supports static ints, slices, None, ... "
-                "and integer tensors (or lists and integer arrays)"
-            )
-    taken = sum(1 for p in parts if p[0] != "new")
-    parts.extend([("slice", None, None, None)] * (x.ndim - taken))
-    return tuple(parts)
-
-
-def _index_tuple(index: tuple[IndexPart, ...]) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for part in index:
-        if part[0] == "int":
-            out.append(part[1])
-        elif part[0] == "new":
-            out.append(None)
-        else:
-            out.append(slice(*part[1:]))
-    return tuple(out)
-
-
-def _require_index(size: Any, axis: int, index: int) -> None:
-    """A static index must fall inside its axis: now if the size is static, else on every call
-    (the generated code reads without bounds checks, so this is what keeps reads in bounds)."""
-    if isinstance(size, int):
-        if not -size <= index < size:
-            raise ShapeError(f"index {index} is out of bounds for axis {axis} with size {size}")
-        return
-    shapes.require_at_least(size, index + 1 if index >= 0 else -index,
-                            f"index {index} is out of bounds for axis {axis}")
-
-
-def _scatter_shape(inputs: Sequence[Node], shape: Shape, index: tuple[IndexPart, ...]) -> Shape:
-    """The gradient of x[i] writes at i: the same bound as the read it differentiates."""
-    axes = iter(enumerate(shape))
-    for part in index:
-        if part[0] == "new":
-            continue
-        axis, size = next(axes)
-        if part[0] == "int":
-            _require_index(size, axis, part[1])
-    return tuple(shape)
-
-
-def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shape:
-    dims = iter(enumerate(inputs[0].shape))
-    result: list[Any] = []
-    for part in index:
-        if part[0] == "new":
-            result.append(1)
-            continue
-        axis, size = next(dims)
-        if part[0] == "int":
-            _require_index(size, axis, part[1])
-            continue
-        start, stop, step = part[1:]
-        if isinstance(size, int):
-            result.append(len(range(*slice(start, stop, step).indices(size))))
-        elif start is None and stop is None and step in (None, 1, -1):
-            result.append(size)
-        else:
-            result.append(shapes.sliced(size, start, stop, step))
-    result.extend(size for _, size in dims)  # axes the index leaves out are kept whole
-    return tuple(result)
-
-
-def index_source(index: tuple[IndexPart, ...], separator: str = ", ") -> str:
-    """`[1:, None]`: the index as Python source, for generated code and the printer."""
-    pieces = []
-    for part in index:
-        if part[0] == "int":
-            pieces.append(str(part[1]))
-        elif part[0] == "new":
-            pieces.append("None")
-        else:
-            start, stop, step = ("" if b is None else str(b) for b in part[1:])
-            pieces.append(f"{start}:{stop}" + (f":{step}" if step else ""))
-    return "[" + separator.join(pieces) + "]"
-
-
-def _scatter_impl(g: np.ndarray, shape: tuple[int, ...], index: tuple[IndexPart, ...]) -> np.ndarray:
-    out = np.zeros(shape, dtype=g.dtype)
-    out[_index_tuple(index)] = g
-    return out
-
-
-GETITEM = register(Op(
-    "getitem", shape=_getitem_shape, dtype=same_dtype, arity=1, linear=True, label="getitem",
-    impl=lambda x, index: x[_index_tuple(index)],
-    vjp=lambda g, out, x, index: (apply(SCATTER, g, shape=x.shape, index=index),),
-    batch=batching.getitem,
-    kernel=lambda node: "{0}" + index_source(node.attr["index"]),
-    samples=(Sample(((4, 3),), {"index": (("int", 1),)}),
-             Sample(((5, 3),), {"index": (("slice", 1, None, 2), ("int", -1))}),
-             Sample(((5,),), {"index": (("slice", None, None, -1),)}),
-             Sample(((2, 3),), {"index": (("slice", None, None, None), ("new",),
-                                          ("slice", 0, 2, None))})),
-))
-SCATTER = register(Op(
-    "scatter", shape=_scatter_shape, dtype=same_dtype, arity=1,
-    linear=True, label="scatter", impl=_scatter_impl,
-    kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
-                         + index_source(node.attr["index"]) + " = {0}"),
-    vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
-    batch=batching.scatter,
-    samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),
-))
-
-
-@function
-def getitem(x: Any, index: Any) -> Node:
-    """x[index]: static ints, slices, None and '...'; integer tensors gather (ops/indexing_plan.py)."""
-    from .indexing_plan import advanced_getitem, is_advanced  # integer tensors: a gather
-
-    x = as_tensor(x)
-    if is_advanced(index):
-        return advanced_getitem(x, index)
-    normalized = _normalize_index(x, index)
-    if all(p == ("slice", None, None, None) for p in normalized):
-        return x
-    return apply(GETITEM, x, index=normalized)
-
+# Basic indexing (getitem, scatter) lives in basic_indexing.py; re-exported here.
+from .basic_indexing import GETITEM as GETITEM  # noqa: E402
+from .basic_indexing import SCATTER as SCATTER  # noqa: E402
+from .basic_indexing import IndexPart as IndexPart  # noqa: E402
+from .basic_indexing import getitem as getitem  # noqa: E402
+from .basic_indexing import index_source as index_source  # noqa: E402
 
 __all__ = ["broadcast_to", "concatenate", "expand_dims", "getitem", "reshape",
            "squeeze", "stack", "sum_to", "transpose"]
