@@ -80,6 +80,13 @@ def run(cache: str) -> dict[str, list[float]]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _pick(result: dict[str, list[float]], phase: str, column: int) -> float:
+    """A phase's CPU (column 0) or wall (1) seconds; "total" sums the phases."""
+    if phase == "total":
+        return sum(result[p][column] for p in PHASES)
+    return result[phase][column]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -95,13 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     if cold["cached"][0] or not all(w["cached"][0] for w in warm):
         raise SystemExit("the cold round found machine code cached, or a warm round did not")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    print("\n| phase | cold CPU | cold wall | warm CPU (median) | warm wall (median) |\n|---|---|---|---|---|")
+    print("\n| phase | cold CPU | cold wall | warm CPU (median) | warm wall (median) |")
+    print("|---|---|---|---|---|")
     for phase in [*PHASES, "total"]:
-        def pick(r: dict[str, list[float]], i: int) -> float:
-            return sum(r[p][i] for p in PHASES) if phase == "total" else r[phase][i]
-        print(f"| {phase} | {pick(cold, 0):.2f} s | {pick(cold, 1):.2f} s | "
-              f"{statistics.median(pick(w, 0) for w in warm):.2f} s | "
-              f"{statistics.median(pick(w, 1) for w in warm):.2f} s |")
+        print(f"| {phase} | {_pick(cold, phase, 0):.2f} s | {_pick(cold, phase, 1):.2f} s | "
+              f"{statistics.median(_pick(w, phase, 0) for w in warm):.2f} s | "
+              f"{statistics.median(_pick(w, phase, 1) for w in warm):.2f} s |")
     return 0
 
 
