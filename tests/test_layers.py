@@ -62,6 +62,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,
     "graphc.backend.kernels": 4, "graphc.backend.library": 4, "graphc.backend.library_random": 4,
+    "graphc.backend.library_views": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.lower": 4,
     "graphc": 5, "graphc.special": 5, "graphc.random": 5, "graphc.api": 5, "graphc.cli": 5, "graphc.warmup": 5,

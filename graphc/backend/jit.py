@@ -137,7 +137,13 @@ def _jit(prepared: Prepared) -> Any:
     def build(use_cache: bool) -> Any:  # recovery.jit retries it without the disk cache
         for part in parts:
             setattr(module, part, numba.njit(**dict(options, cache=use_cache))(originals[part]))
-        return numba.njit(signature, **dict(options, cache=use_cache))(function)
+        # numba.njit(signature) without compiling in the decorator: a warm load skips
+        # Numba's full target set-up (numba_hooks.light_cache_loads)
+        dispatcher = numba.njit(**dict(options, cache=use_cache))(function)
+        numba_hooks.light_cache_loads(dispatcher)
+        dispatcher.compile(signature)
+        dispatcher.disable_compile()
+        return dispatcher
 
     # Linking reads LINKING.outline_kernels; it runs under Numba's compiler lock.
     with numba.core.compiler_lock.global_compiler_lock, \
@@ -172,6 +178,7 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
     dispatcher = numba.njit(**dict(JIT_OPTIONS, cache=use_cache))(function)
     recovery.lazy(dispatcher, path, numba_hooks.disable_disk_cache,
                   fatal=(numba.core.errors.TypingError,))
+    numba_hooks.light_cache_loads(dispatcher)
     if not kernel.inline:
         compile_ = dispatcher.compile
 

@@ -228,3 +228,42 @@ def install_kernel_locator() -> bool:
     classes.insert(position, KernelLocator)
     HOOKS["kernel_locator"] = True
     return True
+
+
+def light_cache_loads(dispatcher: Any) -> bool:
+    """Load this dispatcher's cached machine code without Numba's whole target set-up.
+
+    Why: before it loads a cached overload Numba calls `target_context.refresh()`,
+    which imports and installs every lowering registry it has (typed containers,
+    random, datetime, linalg, ...): 0.5-0.6 s of CPU once per process, the largest
+    part of a warm start (a graph already in the disk cache, loaded in a fresh
+    process). Loading machine code needs only the runtime's (NRT) symbols, which
+    this initializes; the registries matter to a compile, and a compile still
+    refreshes first (`compiler.compile_extra`). A load that misses or fails goes
+    on through Numba's own `load_overload` (refresh, then load), so the worst
+    case is Numba's behaviour. Set on one dispatcher's cache object, not on the
+    class: a user's own cached functions keep Numba's path. Returns whether the
+    hook applied (not with `cache=False`, or without these internals).
+    """
+    cache: Any = getattr(dispatcher, "_cache", None)
+    original = getattr(cache, "load_overload", None)
+    load = getattr(cache, "_load_overload", None)
+    try:
+        from numba.core.runtime import rtsys
+    except ImportError:  # a Numba that moved its runtime
+        HOOKS["light_cache_loads"] = False
+        return False
+    HOOKS.setdefault("light_cache_loads", hasattr(rtsys, "initialize"))
+    if not HOOKS["light_cache_loads"] or original is None or load is None:
+        return False
+
+    def load_overload(signature: Any, target_context: Any) -> Any:
+        try:
+            rtsys.initialize(target_context)
+            found = load(signature, target_context)
+        except Exception:  # noqa: BLE001 - Numba's own path decides (and reports) below
+            found = None
+        return found if found is not None else original(signature, target_context)
+
+    cache.load_overload = load_overload
+    return True

@@ -89,6 +89,7 @@ class _Jitted:
         LINKING.install()
         numba_hooks.install_kernel_locator()  # where graphc's own machine code is cached
         compiled = numba.njit(**JIT_OPTIONS)(function)
+        numba_hooks.light_cache_loads(compiled)  # a warm start loads it without Numba's set-up
         if name in library.HELPERS:
             numba_hooks.unliteral_calls(compiled)
         self.functions[name] = compiled

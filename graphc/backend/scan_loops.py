@@ -32,7 +32,7 @@ from .. import interpret, shapes
 from ..errors import GraphcError, ShapeError
 from ..ir import Node, toposort
 from ..subgraph import Subgraph, subgraphs_of
-from . import cache
+from . import cache, numba_hooks
 from .jit import _jit, prepare
 from .runtime import JIT_OPTIONS
 
@@ -92,6 +92,7 @@ class LoopKernel:
             module = cache.load_module(path, cache.module_name(key))
             setattr(module, "body", self.dispatcher)  # noqa: B010 - the module global the driver calls
             self.drivers[history] = numba.njit(**JIT_OPTIONS)(module.drive)
+            numba_hooks.light_cache_loads(self.drivers[history])
         return self.drivers[history]
 
 

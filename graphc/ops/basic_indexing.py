@@ -138,6 +138,16 @@ def _scatter_impl(g: np.ndarray, shape: tuple[int, ...], index: tuple[IndexPart,
     return out
 
 
+
+def _scatter_kernel(node: Node) -> str:
+    """zeros, then the values copied into the view the index selects: a loop helper
+    (backend/library_views.py), because Numba compiles a slice assignment slowly."""
+    view = "{out}" + index_source(node.attr["index"])
+    if node.inputs[0].ndim == 0:  # the index selects one element, not a view
+        return "{out} = zeros({shape}, {out_dtype})\n" + view + " = {0}"
+    return "{out} = zeros({shape}, {out_dtype})\ncopy_into(" + view + ", {0})"
+
+
 GETITEM = register(Op(
     "getitem", shape=_getitem_shape, dtype=same_dtype, arity=1, linear=True, label="getitem",
     impl=lambda x, index: x[_index_tuple(index)],
@@ -153,8 +163,7 @@ GETITEM = register(Op(
 SCATTER = register(Op(
     "scatter", shape=_scatter_shape, dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
-    kernel=lambda node: ("{out} = zeros({shape}, {out_dtype})\n{out}"
-                         + index_source(node.attr["index"]) + " = {0}"),
+    kernel=lambda node: _scatter_kernel(node),
     vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
     batch=batching.scatter,
     samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),

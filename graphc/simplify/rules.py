@@ -229,6 +229,9 @@ def property_rules() -> list[Rule]:
         if declared.arity == 2 and declared.identity is not None:
             # x op e = x (the matcher also tries e op x when op is commutative)
             found.append(rule(Call(name, (x, Const(declared.identity))), x, f"{name}_identity"))
+            if declared.commutative:  # 1 * ones(n): the first order binds x to the scalar 1,
+                # whose replacement does not fit the node's shape; this order keeps the array
+                found.append(rule(Call(name, (Const(declared.identity), x)), x, f"{name}_identity"))
         if declared.arity == 2 and declared.absorbing is not None:
             # x op z = z: not for inf/NaN x (inf * 0 is NaN), so fast_math only
             found.append(rule(Call(name, (x, Const(declared.absorbing))), declared.absorbing,
@@ -240,6 +243,7 @@ def property_rules() -> list[Rule]:
 
 
 EXPLICIT = [
+    rule(x ** 0, 1, "power_zero"),                                   # x⁰ = 1, also for 0, inf, NaN
     rule(x ** 1, x, "power_one"),                                    # x¹ = x
     rule(x ** 2, square(x), "power_two"),                            # x² is one multiply
     rule(x * -1, -x, "times_minus_one"),                             # x·(-1) = -x
