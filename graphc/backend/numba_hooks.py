@@ -1,9 +1,12 @@
-"""The only module that touches Numba internals: two hooks, each with a feature check.
+"""The only module that touches Numba internals: hooks, each with a feature check.
 
-Owns: `unliteral_calls(dispatcher)` (helpers typed without literal sizes) and
+Owns: `unliteral_calls(dispatcher)` (helpers typed without literal sizes),
 `install_linking(classify)` (how LLVM links graphc's kernels into a caller:
-alwaysinline, noinline, or Numba's default). Imports: numba and llvmlite,
-lazily. Entry points: the two functions above and `HOOKS`, the record of which
+alwaysinline, noinline, or Numba's default), `install_shape_errors()` (slice
+assignments without a compiled string formatter), `guard_cache(dispatcher,
+fault)` (a damaged or foreign cache entry of a lazily compiled kernel) and the
+kernel cache locator. Imports: numba and llvmlite,
+lazily. Entry points: the functions above and `HOOKS`, the record of which
 hooks are active on this Numba (tests/test_backend_numba_hooks.py fails loudly
 when a Numba release moves what a hook relies on).
 
@@ -190,4 +193,45 @@ def install_kernel_locator() -> bool:
     position = 1 if classes and "UserProvided" in classes[0].__name__ else 0
     classes.insert(position, KernelLocator)
     HOOKS["kernel_locator"] = True
+    return True
+
+
+def install_shape_errors() -> bool:
+    """Slice assignment from an array raises its shape mismatch without formatting strings.
+
+    Why: Numba's CPU implementation of the mismatch error (`ValueError:
+    cannot assign slice of shape (3,) from input of shape (4,)`) builds the
+    text with f-strings, `str(int)` and `str.join`, which Numba compiles from
+    scratch in every process that compiles a slice assignment (`out[i] =
+    row`): 3-5 s of a fresh installation's first GP or conv net, most of
+    what its helpers cost (measured: a helper with one such assignment
+    compiled in 16.6 s against 3.3 s, loaded machine). The replacement raises
+    the same ValueError with the two shapes as arguments (Numba's dynamic
+    exceptions: Python formats them when the error happens). `fancy_setslice`
+    resolves the module-level stub `numba.np.arrayobj.raise_with_shape_context`
+    each time it lowers; this puts another stub there, with a cheap CPU
+    overload. Process-wide: a user's own jitted slice assignment compiled
+    after graphc's first compile gets this form of the message too. Without
+    the stub (another Numba) compile stays correct and slower. Idempotent.
+    """
+    if "shape_errors" in HOOKS:
+        return HOOKS["shape_errors"]
+    from numba.core.extending import overload
+    from numba.np import arrayobj
+
+    HOOKS["shape_errors"] = hasattr(arrayobj, "raise_with_shape_context")
+    if not HOOKS["shape_errors"]:
+        return False
+
+    def raise_with_shape_context(src_shapes: Any, index_shape: Any) -> None:
+        raise NotImplementedError  # only its overload below is ever called (in compiled code)
+
+    @overload(raise_with_shape_context, target="CPU")
+    def _cheap(src_shapes: Any, index_shape: Any) -> Any:
+        def impl(src_shapes: Any, index_shape: Any) -> None:
+            raise ValueError("cannot assign slice from input of a different shape "
+                             "(the slice's shape, the input's shape)", index_shape, src_shapes)
+        return impl
+
+    arrayobj.raise_with_shape_context = raise_with_shape_context
     return True

@@ -49,6 +49,7 @@ class Linking:
 
     def install(self) -> None:
         numba_hooks.install_linking(self.attribute)
+        numba_hooks.install_shape_errors()  # every compile path of graphc passes here
 
     @contextmanager
     def kernels_outlined(self, outlined: bool) -> Iterator[None]:
