@@ -235,3 +235,49 @@ def install_shape_errors() -> bool:
 
     arrayobj.raise_with_shape_context = raise_with_shape_context
     return True
+
+
+def guard_cache(dispatcher: Any, fault: Callable[[str], None], expected_module: str) -> bool:
+    """Turn a damaged or foreign disk-cache entry of `dispatcher` into a fresh compile.
+
+    Why: a lazily compiled function (kernel mode's shared kernels compile on
+    the graph's first call) cannot be rebuilt from outside the way
+    recovery.jit rebuilds an eagerly compiled one, because the graph module
+    already holds its dispatcher. Numba's `Dispatcher.compile` asks
+    `dispatcher._cache.load_overload(signature, context)` first and compiles
+    when it returns None; this wraps that call on this one dispatcher: an
+    entry that raises while loading (random bytes, a torn file), or holds
+    machine code compiled from another module than `expected_module` (two
+    data files swapped), calls `fault(reason)` (which removes the entry and
+    warns) and returns None, so Numba compiles and saves a good entry. Also
+    wraps `save_overload`: an OSError while saving (full or read-only disk)
+    calls `fault` and keeps the compiled code. Returns whether it applied.
+    """
+    cache = getattr(dispatcher, "_cache", None)
+    load = getattr(cache, "load_overload", None)
+    save = getattr(cache, "save_overload", None)
+    HOOKS["guard_cache"] = load is not None and save is not None
+    if load is None or save is None:
+        return False
+
+    def load_overload(signature: Any, context: Any) -> Any:
+        try:
+            result = load(signature, context)
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged entry raises
+            fault(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
+            return None
+        found = getattr(getattr(result, "fndesc", None), "modname", expected_module)
+        if result is not None and found != expected_module:
+            fault(f"it holds the machine code of {found}")
+            return None
+        return result
+
+    def save_overload(signature: Any, data: Any) -> None:
+        try:
+            save(signature, data)
+        except OSError as exc:
+            fault(f"saving failed: {exc.strerror or exc}")
+
+    cache.load_overload = load_overload
+    cache.save_overload = save_overload
+    return True

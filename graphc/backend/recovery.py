@@ -12,8 +12,10 @@ disk cache and the directory is given up for the rest of the process
 each file through a temporary name and os.replace, and the index after the
 data, so a failed save leaves no half-written entry behind.
 Imports: the standard library, cache, trust (layer L4; numba itself is
-reached only through the `build` callable compile.py passes). Entry point:
-`jit(build, path, module, names)`.
+reached only through the `build` callable compile.py passes, and
+numba_hooks). Entry points: `jit(build, path, module, names)`, and
+`guard_lazy(dispatcher, path, module)` for kernel mode's shared kernels, which
+compile on the graph's first call.
 """
 
 from __future__ import annotations
@@ -80,3 +82,27 @@ def _checked(dispatcher: Any, module: Any, names: Sequence[str]) -> Any:
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return text[:200]
+
+
+def guard_lazy(dispatcher: Any, path: Path, module: Any) -> bool:
+    """Recover a lazily compiled dispatcher (a shared kernel) from a damaged, foreign or
+    unwritable cache entry: the entry is removed, Numba compiles, one CacheWarning says so.
+
+    A failed save is not a fault of the entry: the code compiled is kept, and the
+    directory is given up for the rest of the process as in `jit`.
+    """
+    from . import numba_hooks
+
+    def fault(reason: str) -> None:
+        if reason.startswith("saving failed"):
+            cache.forget_compiled(path)
+            trust.demote(path.parent, "could not be written",
+                         "free some space or make it writable, or set GRAPHC_CACHE_DIR elsewhere")
+            trust.warn_once(f"graphc could not save machine code in {path.parent} ({reason}); "
+                            "later graphs of this process use a private temporary directory")
+            return
+        cache.forget_compiled(path)
+        trust.warn_once(f"graphc could not use the cached machine code of {path} ({reason}); "
+                        "removed it and compiling again")
+
+    return numba_hooks.guard_cache(dispatcher, fault, getattr(module, "__name__", path.stem))
