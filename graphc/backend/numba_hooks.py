@@ -253,7 +253,7 @@ def guard_cache(dispatcher: Any, fault: Callable[[str], None], expected_module: 
     wraps `save_overload`: an OSError while saving (full or read-only disk)
     calls `fault` and keeps the compiled code. Returns whether it applied.
     """
-    cache = getattr(dispatcher, "_cache", None)
+    cache: Any = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "load_overload", None)
     save = getattr(cache, "save_overload", None)
     HOOKS["guard_cache"] = load is not None and save is not None
