@@ -11,8 +11,9 @@ graph large enough for the block interpreter, a small network (BLAS,
 row-wise log-softmax, one-hot), a Gaussian process (the linear-algebra
 helpers) and a conv net (the convolution and pooling helpers). Everything
 else compiles lazily: a graph compiles only the kernels and helpers it calls.
-The graphs are compiled in a temporary graph cache, so the user's cache directory is left alone, and their results are checked
-against the NumPy backend. Imports: the graphc package (layer L5); entry
+The graphs are compiled in a temporary graph cache, so the user's cache
+directory is left alone, and their results are checked against the NumPy
+backend. Imports: the graphc package (layer L5); entry
 point `warm_up`.
 """
 
