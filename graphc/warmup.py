@@ -6,11 +6,14 @@ needs one compiles it (an MLP step's set: ~14 s; the block interpreter:
 ~6 s per dtype); every later process loads it. Running `graphc warmup` after
 installing (in a Dockerfile, say) moves that cost out of the first real run.
 
-It compiles three small graphs per dtype: every kernel in a fused loop, a
-graph large enough for the block interpreter, and a small network (BLAS,
-row-wise log-softmax, one-hot). They are compiled in a temporary graph cache,
-so the user's cache directory is left alone, and their results are checked
-against the NumPy backend. Imports: the graphc package (layer L5); entry
+It compiles five small graphs per dtype: every kernel in a fused loop, a
+graph large enough for the block interpreter, a small network (BLAS,
+row-wise log-softmax, one-hot), a Gaussian process (the linear-algebra
+helpers) and a conv net (the convolution and pooling helpers). Everything
+else compiles lazily: a graph compiles only the kernels and helpers it calls.
+The graphs are compiled in a temporary graph cache, so the user's cache
+directory is left alone, and their results are checked against the NumPy
+backend. Imports: the graphc package (layer L5); entry
 point `warm_up`.
 """
 
@@ -61,7 +64,43 @@ def _cases(dtype: np.dtype) -> list[Case]:
         ("a large graph (block interpreter)", [x], [large, autodiff.grad(large, x)], [value]),
         ("a small network (BLAS, log-softmax rows)", [X, labels, *parameters],
          [network, *autodiff.grad(network, parameters)], batch),
+        _gaussian_process(dtype, rng),
+        _conv_net(dtype, rng),
     ]
+
+
+def _gaussian_process(dtype: np.dtype, rng: np.random.Generator) -> Case:
+    """The linear-algebra family's helpers: Cholesky, triangular solves, diagonals, triangles."""
+    from . import autodiff, linalg, ops
+
+    x = ops.input("points", shape=("n", 2), dtype=dtype)
+    y = ops.input("targets", shape=("n",), dtype=dtype)
+    scale = ops.input("scale", shape=(), dtype=dtype)
+    squared = ops.sum(x * x, axis=1)
+    distances = ops.maximum(squared[:, None] + squared[None, :] - 2.0 * (x @ x.T), 0.0)
+    kernel = ops.exp(-distances * scale) + ops.diag(0.5 + 0.0 * y)
+    factor = linalg.cholesky(kernel)
+    alpha = linalg.solve_triangular(factor, y, lower=True)
+    loss = 0.5 * ops.sum(alpha * alpha) + ops.sum(ops.log(ops.diagonal(factor)))
+    values = [rng.normal(size=(12, 2)).astype(dtype), rng.normal(size=12).astype(dtype),
+              np.asarray(0.7, dtype)]
+    return ("a Gaussian process (linear algebra)", [x, y, scale],
+            [loss, *autodiff.grad(loss, [x, scale])], values)
+
+
+def _conv_net(dtype: np.dtype, rng: np.random.Generator) -> Case:
+    """The convolution family's helpers: im2col, the three products, max pooling both ways."""
+    from . import autodiff, nn, ops
+
+    images = ops.input("images", shape=("n", 1, 6, 6), dtype=dtype)
+    K = ops.input("K", shape=(3, 1, 3, 3), dtype=dtype)
+    c = ops.input("c", shape=(3,), dtype=dtype)
+    hidden = nn.max_pool2d(ops.relu(nn.conv2d(images, K, c, padding="same")), 2)
+    loss = ops.sum(ops.tanh(hidden))
+    values = [rng.normal(size=(4, 1, 6, 6)).astype(dtype), rng.normal(size=(3, 1, 3, 3)).astype(dtype),
+              rng.normal(size=3).astype(dtype)]
+    return ("a conv net (convolution, pooling)", [images, K, c],
+            [loss, *autodiff.grad(loss, [images, K, c])], values)
 
 
 def warm_up(dtypes: Sequence[str] = ("float64", "float32"),

@@ -52,3 +52,24 @@ def test_helpers_compile_once_for_every_literal_size() -> None:
     assert two_sizes(2) == 8
     signatures = [s for s in empty.signatures if len(s) and isinstance(s[0], numba.types.BaseTuple)]
     assert all(not isinstance(t, numba.types.Literal) for s in signatures for t in s[0]), signatures
+
+
+def test_slice_assignment_errors_compile_no_string_formatting() -> None:
+    """A mismatched slice assignment still raises ValueError naming both shapes, through the
+    cheap stub (numba_hooks.install_shape_errors), not Numba's f-string formatter."""
+    from numba.np import arrayobj
+
+    jitted("empty")  # any graphc compile path installs the hooks
+    assert numba_hooks.install_shape_errors(), "numba.np.arrayobj.raise_with_shape_context moved"
+    assert arrayobj.raise_with_shape_context.__module__ == numba_hooks.__name__
+
+    @numba.njit
+    def assign(out: np.ndarray, row: np.ndarray) -> np.ndarray:
+        for i in range(out.shape[0]):
+            out[i] = row
+        return out
+
+    np.testing.assert_array_equal(assign(np.zeros((2, 3)), np.arange(3.0)), [np.arange(3.0)] * 2)
+    with pytest.raises(ValueError, match="different shape") as info:
+        assign(np.zeros((2, 3)), np.arange(4.0))
+    assert info.value.args[1:] == ((3,), (4,))

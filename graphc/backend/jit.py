@@ -25,7 +25,7 @@ from ..ir import Node
 from . import blas_threads, cache, concurrency, numba_hooks, recovery
 from .codegen import fresh
 from .lower import Lowered, lower
-from .runtime import JIT_OPTIONS, LINKING
+from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class CompileStats:
     kernels_new: int = 0  # of which this cache had no module yet
 
     def as_dict(self) -> dict[str, Any]:
-        return {"backend": "numba", **asdict(self)}
+        # `seconds` itself, not a copy: in kernel mode the first call adds the kernels' compile
+        return {"backend": "numba", **asdict(self), "seconds": self.seconds}
 
 
 @dataclass
@@ -168,17 +169,19 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
         return _SHARED[kernel.name]
     import numba
 
-    function = getattr(_load(path, path.stem), kernel.name)
+    module = _load(path, path.stem)
     try:
         recovery.numba_can_cache(path)  # else Numba would cache in its own per-user directory
         use_cache = True
     except OSError as exc:
         recovery.give_up(path, exc)
         use_cache = False
-    dispatcher = numba.njit(**dict(JIT_OPTIONS, cache=use_cache))(function)
+    dispatcher = numba.njit(**dict(JIT_OPTIONS, cache=use_cache))(getattr(module, kernel.name))
+    # order matters: the guard wraps the light load, so a foreign entry is caught either way
+    numba_hooks.light_cache_loads(dispatcher)
+    recovery.guard_lazy(dispatcher, path, module)  # a damaged or foreign cache entry: compile
     recovery.lazy(dispatcher, path, numba_hooks.disable_disk_cache,
                   fatal=(numba.core.errors.TypingError,))
-    numba_hooks.light_cache_loads(dispatcher)
     if not kernel.inline:
         compile_ = dispatcher.compile
 
@@ -187,12 +190,17 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
                 return compile_(signature)
 
         dispatcher.compile = compile_outlined
-    _SHARED[kernel.name] = dispatcher
+    _SHARED[kernel.name] = COMPILE_CLOCK.watch(dispatcher)
     return dispatcher
 
 
 class _FirstCall:
-    """The kernel-mode graph function; its first call (which compiles the kernels) is timed."""
+    """The kernel-mode graph function; its first call (which compiles the kernels) is timed.
+
+    `seconds` is the graph's `f.stats["seconds"]`: the first call adds the time
+    Numba spent compiling or loading the kernels and helpers it needed to
+    `numba`, and its whole duration as `first_call`.
+    """
 
     def __init__(self, function: Callable[..., Any], seconds: dict[str, float]) -> None:
         self.function, self.seconds, self.timed = function, seconds, False
@@ -200,11 +208,14 @@ class _FirstCall:
     def __call__(self, *arguments: Any) -> Any:
         if self.timed:
             return self.function(*arguments)
-        start = time.perf_counter()
-        result = self.function(*arguments)
-        self.seconds["first_call"] = time.perf_counter() - start
-        self.timed = True
-        return result
+        start, compiling = time.perf_counter(), COMPILE_CLOCK.seconds
+        try:
+            return self.function(*arguments)
+        finally:
+            self.seconds["numba"] = self.seconds.get("numba", 0.0) \
+                + COMPILE_CLOCK.seconds - compiling
+            self.seconds["first_call"] = time.perf_counter() - start
+            self.timed = True
 
 
 def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:

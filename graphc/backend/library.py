@@ -192,15 +192,26 @@ def matmul_small(a: Any, b: Any) -> Any:
     return out
 
 
+class LabelOutOfRange(InputError):
+    """one_hot's label outside 0..depth-1; the text is made here, in Python.
+
+    Raised from compiled code with the numbers as arguments (Numba's dynamic
+    exceptions): building the text there compiled Numba's `str(int)` and
+    string concatenation, ~1.5 s of the helper's first compile.
+    """
+
+    def __init__(self, label: int, position: int, depth: int) -> None:
+        super().__init__(f"one_hot: label {label} (at flat position {position}) is out of range "
+                         f"for {depth} classes (0 to {depth - 1})")
+
+
 def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
     """(len(labels), depth) rows with `one` at each label's column; a label out of range raises."""
     out = np.full((labels.shape[0], depth), one)
     out[:, :] = 0
     for r in range(labels.shape[0]):
         if not 0 <= labels[r] < depth:
-            raise InputError("one_hot: label " + str(labels[r]) + " (at flat position " + str(r)
-                             + ") is out of range for " + str(depth) + " classes (0 to "
-                             + str(depth - 1) + ")")
+            raise LabelOutOfRange(labels[r], r, depth)
         out[r, labels[r]] = one
     return out
 

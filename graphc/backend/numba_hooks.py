@@ -1,9 +1,12 @@
-"""The only module that touches Numba internals: two hooks, each with a feature check.
+"""The only module that touches Numba internals: hooks, each with a feature check.
 
-Owns: `unliteral_calls(dispatcher)` (helpers typed without literal sizes) and
+Owns: `unliteral_calls(dispatcher)` (helpers typed without literal sizes),
 `install_linking(classify)` (how LLVM links graphc's kernels into a caller:
-alwaysinline, noinline, or Numba's default). Imports: numba and llvmlite,
-lazily. Entry points: the two functions above and `HOOKS`, the record of which
+alwaysinline, noinline, or Numba's default), `install_shape_errors()` (slice
+assignments without a compiled string formatter), `guard_cache(dispatcher,
+fault)` (a damaged or foreign cache entry of a lazily compiled kernel) and the
+kernel cache locator. Imports: numba and llvmlite,
+lazily. Entry points: the functions above and `HOOKS`, the record of which
 hooks are active on this Numba (tests/test_backend_numba_hooks.py fails loudly
 when a Numba release moves what a hook relies on).
 
@@ -266,4 +269,88 @@ def light_cache_loads(dispatcher: Any) -> bool:
         return found if found is not None else original(signature, target_context)
 
     cache.load_overload = load_overload
+def install_shape_errors() -> bool:
+    """Slice assignment from an array raises its shape mismatch without formatting strings.
+
+    Why: Numba's CPU implementation of the mismatch error (`ValueError:
+    cannot assign slice of shape (3,) from input of shape (4,)`) builds the
+    text with f-strings, `str(int)` and `str.join`, which Numba compiles from
+    scratch in every process that compiles a slice assignment (`out[i] =
+    row`): 3-5 s of a fresh installation's first GP or conv net, most of
+    what its helpers cost (measured: a helper with one such assignment
+    compiled in 16.6 s against 3.3 s, loaded machine). The replacement raises
+    the same ValueError with the two shapes as arguments (Numba's dynamic
+    exceptions: Python formats them when the error happens). `fancy_setslice`
+    resolves the module-level stub `numba.np.arrayobj.raise_with_shape_context`
+    each time it lowers; this puts another stub there, with a cheap CPU
+    overload. Process-wide: a user's own jitted slice assignment compiled
+    after graphc's first compile gets this form of the message too. Without
+    the stub (another Numba) compile stays correct and slower. Idempotent.
+    """
+    if "shape_errors" in HOOKS:
+        return HOOKS["shape_errors"]
+    from numba.core.extending import overload
+    from numba.np import arrayobj
+
+    HOOKS["shape_errors"] = hasattr(arrayobj, "raise_with_shape_context")
+    if not HOOKS["shape_errors"]:
+        return False
+
+    def raise_with_shape_context(src_shapes: Any, index_shape: Any) -> None:
+        raise NotImplementedError  # only its overload below is ever called (in compiled code)
+
+    @overload(raise_with_shape_context, target="CPU")
+    def _cheap(src_shapes: Any, index_shape: Any) -> Any:
+        def impl(src_shapes: Any, index_shape: Any) -> None:
+            raise ValueError("cannot assign slice from input of a different shape "
+                             "(the slice's shape, the input's shape)", index_shape, src_shapes)
+        return impl
+
+    arrayobj.raise_with_shape_context = raise_with_shape_context
+    return True
+
+
+def guard_cache(dispatcher: Any, fault: Callable[[str], None], expected_module: str) -> bool:
+    """Turn a damaged or foreign disk-cache entry of `dispatcher` into a fresh compile.
+
+    Why: a lazily compiled function (kernel mode's shared kernels compile on
+    the graph's first call) cannot be rebuilt from outside the way
+    recovery.jit rebuilds an eagerly compiled one, because the graph module
+    already holds its dispatcher. Numba's `Dispatcher.compile` asks
+    `dispatcher._cache.load_overload(signature, context)` first and compiles
+    when it returns None; this wraps that call on this one dispatcher: an
+    entry that raises while loading (random bytes, a torn file), or holds
+    machine code compiled from another module than `expected_module` (two
+    data files swapped), calls `fault(reason)` (which removes the entry and
+    warns) and returns None, so Numba compiles and saves a good entry. Also
+    wraps `save_overload`: an OSError while saving (full or read-only disk)
+    calls `fault` and keeps the compiled code. Returns whether it applied.
+    """
+    cache: Any = getattr(dispatcher, "_cache", None)
+    load = getattr(cache, "load_overload", None)
+    save = getattr(cache, "save_overload", None)
+    HOOKS["guard_cache"] = load is not None and save is not None
+    if load is None or save is None:
+        return False
+
+    def load_overload(signature: Any, context: Any) -> Any:
+        try:
+            result = load(signature, context)
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged entry raises
+            fault(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
+            return None
+        found = getattr(getattr(result, "fndesc", None), "modname", expected_module)
+        if result is not None and found != expected_module:
+            fault(f"it holds the machine code of {found}")
+            return None
+        return result
+
+    def save_overload(signature: Any, data: Any) -> None:
+        try:
+            save(signature, data)
+        except OSError as exc:
+            fault(f"saving failed: {exc.strerror or exc}")
+
+    cache.load_overload = load_overload
+    cache.save_overload = save_overload
     return True

@@ -17,8 +17,12 @@ Numba can write beside the module (else Numba would quietly cache in its
 own per-user directory, outside trust.py's checks), and `lazy` gives the
 same recovery to kernel-mode dispatchers, which compile on their first call.
 Imports: the standard library, cache, trust (layer L4; numba itself is
-reached only through the callables jit.py passes). Entry points:
-`jit(build, path, module, names)`, `lazy(dispatcher, path, disable_cache)`.
+reached only through the callables jit.py passes, and numba_hooks). Entry
+points: `jit(build, path, module, names)`; for kernel mode's shared kernels,
+which compile on the graph's first call, `guard_lazy(dispatcher, path,
+module)` (a damaged or foreign entry when loading, a failed save) and
+`lazy(dispatcher, path, disable_cache)` (the directory gone or read-only
+since the module was stored).
 """
 
 from __future__ import annotations
@@ -142,3 +146,27 @@ def _checked(dispatcher: Any, module: Any, names: Sequence[str]) -> Any:
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return text[:200]
+
+
+def guard_lazy(dispatcher: Any, path: Path, module: Any) -> bool:
+    """Recover a lazily compiled dispatcher (a shared kernel) from a damaged, foreign or
+    unwritable cache entry: the entry is removed, Numba compiles, one CacheWarning says so.
+
+    A failed save is not a fault of the entry: the code compiled is kept, and the
+    directory is given up for the rest of the process as in `jit`.
+    """
+    from . import numba_hooks
+
+    def fault(reason: str) -> None:
+        if reason.startswith("saving failed"):
+            cache.forget_compiled(path)
+            trust.demote(path.parent, "could not be written",
+                         "free some space or make it writable, or set GRAPHC_CACHE_DIR elsewhere")
+            trust.warn_once(f"graphc could not save machine code in {path.parent} ({reason}); "
+                            "later graphs of this process use a private temporary directory")
+            return
+        cache.forget_compiled(path)
+        trust.warn_once(f"graphc could not use the cached machine code of {path} ({reason}); "
+                        "removed it and compiling again")
+
+    return numba_hooks.guard_cache(dispatcher, fault, getattr(module, "__name__", path.stem))

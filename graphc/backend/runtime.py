@@ -3,7 +3,8 @@
 Owns: `jitted(name)` and the PEP 562 `__getattr__` that let a generated module
 write `from graphc.backend.runtime import exp_f64, empty`; `JIT_OPTIONS`, the
 Numba options every graphc function is compiled with; `LINKING`, how each
-Numba library links into its caller (kernels alwaysinline, parts noinline).
+Numba library links into its caller (kernels alwaysinline, parts noinline);
+`COMPILE_CLOCK`, the time lazily compiled functions spent compiling.
 Imports: kernels and library (plain Python), numba_hooks; numba lazily. It
 imports nothing that imports it (the block interpreter's generated module and
 its C entry point, backend/interpreter/, sit above it), so there is no cycle.
@@ -14,6 +15,7 @@ and keeps division branch-free so loops vectorize.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,6 +51,7 @@ class Linking:
 
     def install(self) -> None:
         numba_hooks.install_linking(self.attribute)
+        numba_hooks.install_shape_errors()  # every compile path of graphc passes here
 
     @contextmanager
     def kernels_outlined(self, outlined: bool) -> Iterator[None]:
@@ -61,6 +64,42 @@ class Linking:
 
 
 LINKING = Linking()
+
+
+class CompileClock:
+    """Seconds spent compiling (or loading from the disk cache) graphc's lazily compiled functions.
+
+    Why: in kernel mode the shared kernels, and the helpers the plain-Python
+    graph function calls, compile on the graph's first call, after
+    `gc.compile` returned; jit.py reads this clock around that call so
+    `f.stats["seconds"]["numba"]` shows the cost. `watch(dispatcher)` wraps
+    the dispatcher's `compile` (public, called by Numba for every new
+    signature); nested compiles (a kernel typing its helpers) count once.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._depth = 0
+
+    def watch(self, dispatcher: Any) -> Any:
+        compile_ = dispatcher.compile
+
+        def timed(signature: Any) -> Any:
+            if self._depth:
+                return compile_(signature)
+            start = time.perf_counter()
+            self._depth += 1
+            try:
+                return compile_(signature)
+            finally:
+                self._depth -= 1
+                self.seconds += time.perf_counter() - start
+
+        dispatcher.compile = timed
+        return dispatcher
+
+
+COMPILE_CLOCK = CompileClock()
 
 
 class _Jitted:
@@ -92,7 +131,7 @@ class _Jitted:
         numba_hooks.light_cache_loads(compiled)  # a warm start loads it without Numba's set-up
         if name in library.HELPERS:
             numba_hooks.unliteral_calls(compiled)
-        self.functions[name] = compiled
+        self.functions[name] = COMPILE_CLOCK.watch(compiled)
         return compiled
 
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...ir import Node
-from .. import policy
+from .. import library, policy
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
 from .loops import reduction_layout
@@ -60,8 +60,10 @@ __all__ = ["KERNEL_MODE_GROUPS", "OUTLINE_KERNEL_CALLS", "RANGE_FLAG", "REDUCED_
 # Below it one njit function is cheaper per call (no Python between the
 # groups: ~1 us per call saved per unit) and compiles in about a second anyway.
 KERNEL_MODE_GROUPS = 6
-# Helpers the kernel-mode graph function (plain Python) calls as the NumPy functions they wrap.
-NUMPY_LEVEL = ("blas_dot", "contiguous", "empty", "full", "zeros")
+# Helpers the kernel-mode graph function (plain Python) calls as the NumPy functions they wrap:
+# whole-array NumPy with no loop of their own, so NumPy runs them as fast, and a fresh
+# installation compiles nothing for them (to_rows's np.transpose: ~2-3 s of Numba's first use).
+NUMPY_LEVEL = ("blas_dot", "contiguous", "empty", "full", "zeros", "to_rows", "to_stack")
 
 
 def kernel_calls(plan: Schedule, skip: Sequence[Group] = ()) -> int:
@@ -201,9 +203,9 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     called = _used(top, generator.helpers | {"empty", "full"})
     numpy_level = [h for h in called if h in NUMPY_LEVEL]  # plain NumPy in Python: no dispatch
     header = ["import numpy as np", *_imports([h for h in called if h not in NUMPY_LEVEL], True)]
-    if numpy_level:
-        header.append(f"from graphc.backend.library import {', '.join(numpy_level)}"
-                      "  # NumPy itself at this level")
+    for module in sorted({library.helper(h).__module__ for h in numpy_level}):
+        names = ", ".join(h for h in numpy_level if library.helper(h).__module__ == module)
+        header.append(f"from {module} import {names}  # NumPy itself at this level")
     header.append("# fused kernels, one cached module each (shared by every graph that has them): "
                   + ", ".join(k.name for k in outlined.kernels))
     header += ["", *generator.programs]

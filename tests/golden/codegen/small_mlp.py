@@ -110,8 +110,8 @@ def fused_82e6de61d422(n0, n1, a0, a1, a2, a3):
 
 # ---- graph, calling them
 import numpy as np
-from graphc.backend.runtime import log_softmax_rows, one_hot_flat, to_rows
-from graphc.backend.library import blas_dot, contiguous, empty, full  # NumPy itself at this level
+from graphc.backend.runtime import log_softmax_rows, one_hot_flat
+from graphc.backend.library import blas_dot, contiguous, empty, full, to_rows  # NumPy itself at this level
 # fused kernels, one cached module each (shared by every graph that has them): fused_5bb351d96a78, fused_579620520fa2, fused_0d19ba65f5f1, fused_0ac78708005e, fused_5303eb5ee639, fused_4215c59c9bb3, fused_9a1ce76824ce, fused_82e6de61d422
 
 
