@@ -5,7 +5,8 @@
     python benchmarks/compare.py --only mlp,elementwise --impls hand_numba,graphc_numba,jax
 
 Sections (--only): mlp, elementwise, rosenbrock, logistic, sigmoid_matmul, gaussian_process,
-classifier (median time per call), startup (MLP step in a fresh process, cold and warm
+classifier, hmm (median time per call; hmm is a large graph: autograd's HMM
+forward pass unrolled over 100 steps, ~1,500 nodes), startup (MLP step in a fresh process, cold and warm
 caches), chain (1000-op chain: cold, warm, per call), compile (graphc compile
 time for chains of 10..10000 ops). Implementations (--impls): hand_numba,
 graphc_numba, graphc_parallel (elementwise: gc.compile(parallel=True)),
@@ -55,6 +56,8 @@ GOALS = {
     "sigmoid_matmul": ("<= 2x hand Numba", [("hand_numba", 2.0)]),
     "gaussian_process": ("<= JAX (issue 16)", [("jax", 1.0)]),
     "classifier": ("<= 1.2x JAX (idle machine; 1.5x with a core busy)", [("jax", 1.2)]),
+    "hmm": ("large graph: <= graphc numpy and <= 1.5x JAX (issue 17)",
+            [("graphc_numpy", 1.0), ("jax", 1.5)]),
     "startup cold": ("first result <= 0.5 s (full speed <= 3 s)", [(None, 0.5)]),
     "startup warm": ("<= 0.4 s", [(None, 0.4)]),
     "chain cold": ("<= 5 s", [(None, 5.0)]),

@@ -9,4 +9,4 @@ framework at import time. Entry point: benchmarks/compare.py.
 """
 
 PER_CALL = ("mlp", "elementwise", "rosenbrock", "logistic", "sigmoid_matmul", "gaussian_process",
-            "classifier")
+            "classifier", "hmm")

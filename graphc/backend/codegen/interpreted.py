@@ -19,6 +19,14 @@ from ..schedule import Group, kind
 from .loops import Loops, _broadcast
 from .text import RANGE_FLAG, literal, subscript
 
+# A register's row in the register file: BLOCK values and a cache line of padding.
+# Rows exactly 4 KiB apart (512 float64) all map to one L1 cache set, so the
+# per-element loads and stores, which touch one value in each of many rows,
+# evicted each other: a group adding 100 arrays of 20x101 ran 16x slower than a
+# loop (issue 17, the HMM's d_log_B). The interpreter only reads the first
+# block_count values of a row.
+ROW = BLOCK + 8
+
 
 @dataclass(frozen=True)
 class _Run:
@@ -93,7 +101,7 @@ class Interpreted(Loops):
             self.writer.emit(f"for block_number in prange(({total} + {BLOCK - 1}) // {BLOCK}):")
             self.writer.depth += 1
             self.writer.emit(f"block_start = block_number * {BLOCK}")
-        self.writer.emit(f"{run.registers} = empty(({run.program.registers}, {BLOCK}), "
+        self.writer.emit(f"{run.registers} = empty(({run.program.registers}, {ROW}), "
                          f"np.{run.dtype.name})",
                          f"{run.program_name}'s registers, {BLOCK} values each")
         if run.program.fills:  # a loop, not `registers[r, :] = v`: Numba's slice stores are big

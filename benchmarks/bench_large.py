@@ -1,0 +1,96 @@
+"""Large graphs (issue 17): cold compile and per-call time of the unrolled HMM forward pass.
+
+The graph is benchmarks/workloads/hmm.py (autograd's hmm_em forward pass and
+its gradient, unrolled over T steps; ~15 nodes per step after simplify). For
+each T, a fresh process with an empty graphc cache (graphc's own kernels stay
+warm, as after `graphc warmup`) times build + grad + gc.compile + first call;
+then it times calls of the numba and the numpy backends, round-robin, after
+checking both against the hand-written forward-backward recursion. Goals:
+a ~400-node graph cold in <= 3 s, a ~4,000-node graph in <= 10 s, and per
+call no slower than the numpy backend.
+
+    PYTHONPATH=$PWD python3 benchmarks/bench_large.py                 # T = 27, 100, 270
+    PYTHONPATH=$PWD python3 benchmarks/bench_large.py --steps 27 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def child(steps: int, rounds: int) -> None:
+    """In a fresh process: cold compile, then check and time both backends."""
+    sys.path.insert(0, str(HERE))
+    import numpy as np
+    from workloads import adapters, hmm
+
+    import graphc as gc
+
+    hmm.configure(steps)
+    inputs = hmm.make_inputs(False)
+    start = time.perf_counter()
+    graph_inputs, loss = hmm.graphc_graph()
+    outputs = [loss, *gc.grad(loss, graph_inputs)]
+    function = gc.compile(graph_inputs, outputs, verbose=False)
+    arrays = [inputs[node.name] for node in graph_inputs]
+    result = function(*arrays)
+    cold = time.perf_counter() - start
+    numpy_function = gc.compile(graph_inputs, outputs, backend="numpy")
+    want = hmm.hand_numpy(*arrays)
+    mismatch = [adapters.max_error(list(f(*arrays)), want, hmm.RTOL, hmm.ATOL)
+                for f in (function, numpy_function)]
+    times: dict[str, list[float]] = {"numba": [], "numpy": []}
+    for _ in range(rounds):
+        for name, f in (("numba", function), ("numpy", numpy_function)):
+            begin = time.perf_counter()
+            f(*arrays)
+            times[name].append(time.perf_counter() - begin)
+    del result
+    print(json.dumps({"steps": steps, "nodes": function.stats.get("nodes"), "cold": cold,
+                      "kernels": function.stats.get("kernels"),
+                      "interpreted": function.stats.get("interpreted_groups"),
+                      "numba": statistics.median(times["numba"]),
+                      "numpy": statistics.median(times["numpy"]), "mismatch": mismatch,
+                      "load": os.getloadavg()[0], "ok": bool(np.isfinite(function(*arrays)[0]))}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, nargs="*", default=[27, 100, 270])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child is not None:
+        child(options.child, options.rounds)
+        return
+    print("| T | nodes | kernels | interpreted groups | cold compile + first call | numba per call "
+          "| numpy per call | numba / numpy | load (1 min) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for steps in options.steps:
+        with tempfile.TemporaryDirectory() as cache:
+            environment = dict(os.environ, GRAPHC_CACHE_DIR=cache)
+            completed = subprocess.run([sys.executable, __file__, "--child", str(steps),
+                                        "--rounds", str(options.rounds)],
+                                       capture_output=True, text=True, env=environment, check=False)
+        if completed.returncode:
+            print(f"| {steps} | failed: {completed.stderr.strip().splitlines()[-1:]} |")
+            continue
+        row = json.loads(completed.stdout.strip().splitlines()[-1])
+        wrong = "" if row["mismatch"] == [None, None] else f" WRONG {row['mismatch']}"
+        print(f"| {steps} | {row['nodes']} | {row['kernels']} | {row['interpreted']} | {row['cold']:.2f} s "
+              f"| {row['numba'] * 1e3:.2f} ms | {row['numpy'] * 1e3:.2f} ms "
+              f"| {row['numba'] / row['numpy']:.2f}x{wrong} | {row['load']:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
