@@ -269,6 +269,9 @@ def light_cache_loads(dispatcher: Any) -> bool:
         return found if found is not None else original(signature, target_context)
 
     cache.load_overload = load_overload
+    return True
+
+
 def install_shape_errors() -> bool:
     """Slice assignment from an array raises its shape mismatch without formatting strings.
 
