@@ -112,14 +112,15 @@ def one_thread(function: Callable[..., Any]) -> Callable[..., Any]:
         with _LOCK:
             mine = _HELD[0] is None
             if mine:
-                _HELD[0] = _controller().limit(limits=1, user_api="blas")
-                _HELD[0].__enter__()
+                limiter = _controller().limit(limits=1, user_api="blas")
+                limiter.__enter__()
+                _HELD[0] = limiter
         try:
             return function(*arguments)
         finally:
             if mine:
                 with _LOCK:
-                    limiter, _HELD[0] = _HELD[0], None
+                    _HELD[0] = None
                     limiter.__exit__(None, None, None)
 
     call.__wrapped__ = function  # type: ignore[attr-defined]
