@@ -14,12 +14,19 @@ only slices batches and carries arrays from one call to the next.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
 
 import graphc as gc
 from graphc import optim
+
+try:  # the training loop is train_digits.py's
+    from train_digits import train
+except ImportError:  # run from elsewhere
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from train_digits import train
 
 SHAPES = {"K1": (8, 1, 3, 3), "c1": (8,), "K2": (16, 8, 3, 3), "c2": (16,), "W": (64, 10), "b": (10,)}
 
@@ -93,24 +100,16 @@ def main(argv: list[str] | None = None) -> float:
     print(f"built and compiled the training step in {time.perf_counter() - start:.2f} s "
           f"(backend={args.backend})")
 
-    values = init_params(args.dtype, args.seed)
-    state = update.init_state(values)
-    rng = np.random.default_rng(args.seed)
-    steps, train_time, accuracy = 0, 0.0, 0.0
-    for epoch in range(args.epochs):
-        order = rng.permutation(len(x_train))
-        total = 0.0
-        for first in range(0, len(order), args.batch_size):
-            batch = order[first:first + args.batch_size]
-            tick = time.perf_counter()
-            loss, *rest = train_step(x_train[batch], y_train[batch], *values, *state)
-            train_time += time.perf_counter() - tick
-            values, state = update.split(rest)
-            total += float(loss) * len(batch)
-            steps += 1
-        accuracy = float(np.mean(np.argmax(predict(x_test, *values), axis=1) == y_test))
-        print(f"epoch {epoch + 1:2d}: loss {total / len(order):.4f}, test accuracy {accuracy:.4f}")
+    accuracy = 0.0
 
+    def report(epoch: int, loss: float, values: list) -> None:
+        nonlocal accuracy
+        accuracy = float(np.mean(np.argmax(predict(x_test, *values), axis=1) == y_test))
+        print(f"epoch {epoch + 1:2d}: loss {loss:.4f}, test accuracy {accuracy:.4f}")
+
+    values = init_params(args.dtype, args.seed)  # trained by train_digits.py's loop:
+    values, steps, train_time = train(train_step, update, values, x_train, y_train, epochs=range(args.epochs),
+                                      batch_size=args.batch_size, seed=args.seed, after_epoch=report)
     print(f"test accuracy {accuracy:.4f} on {len(y_test)} held-out digits")
     print(f"total {time.perf_counter() - start:.2f} s; {steps} steps, "
           f"{1e6 * train_time / max(steps, 1):.1f} us per step")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -93,8 +94,6 @@ def main(argv: list[str] | None = None) -> float:
           f"(backend={args.backend})")
 
     values = init_params(n_features, args.hidden, n_classes, args.dtype, args.seed)
-    state = update.init_state(values)
-    rng = np.random.default_rng(args.seed)
     epochs = range(args.epochs)
     progress = None
     if not args.quiet:
@@ -105,29 +104,48 @@ def main(argv: list[str] | None = None) -> float:
             epochs = progress
         except ImportError:
             pass
-    steps, train_time = 0, 0.0
-    for epoch in epochs:
-        order = rng.permutation(len(x_train))
-        total, seen = 0.0, 0
-        for first in range(0, len(order), args.batch_size):
-            batch = order[first:first + args.batch_size]
-            tick = time.perf_counter()
-            loss, *rest = train_step(x_train[batch], y_train[batch], *values, *state)
-            train_time += time.perf_counter() - tick
-            values, state = update.split(rest)
-            total += float(loss) * len(batch)
-            seen += len(batch)
-            steps += 1
+
+    def report(epoch: int, loss: float, values: list) -> None:
         if progress is not None:
-            progress.set_postfix(loss=f"{total / seen:.4f}")
+            progress.set_postfix(loss=f"{loss:.4f}")
         elif not args.quiet:
-            print(f"epoch {epoch + 1}: loss {total / seen:.4f}")
+            print(f"epoch {epoch + 1}: loss {loss:.4f}")
+
+    values, steps, train_time = train(train_step, update, values, x_train, y_train, epochs=epochs,
+                                      batch_size=args.batch_size, seed=args.seed, after_epoch=report)
 
     accuracy = float(np.mean(np.argmax(predict(x_test, *values), axis=1) == y_test))
     print(f"test accuracy {accuracy:.4f} on {len(y_test)} held-out digits")
     print(f"total {time.perf_counter() - start:.2f} s; {steps} steps, "
           f"{1e6 * train_time / max(steps, 1):.1f} us per step")
     return accuracy
+
+
+def train(train_step: Callable, update: optim.Update, values: list, x: np.ndarray, y: np.ndarray, *,
+          epochs: Iterable[int], batch_size: int, seed: int,
+          after_epoch: Callable[[int, float, list], None]) -> tuple[list, int, float]:
+    """Epochs of shuffled mini-batches through the compiled step (examples/conv_digits.py too).
+
+    `train_step(x, labels, *params, *optimizer state)` returns the loss, the new
+    parameters and the new state; `after_epoch(epoch, mean loss, params)` reports.
+    Returns the trained parameters, the number of steps and the seconds spent in steps.
+    """
+    state = update.init_state(values)
+    rng = np.random.default_rng(seed)
+    steps, train_time = 0, 0.0
+    for epoch in epochs:
+        order = rng.permutation(len(x))
+        total = 0.0
+        for first in range(0, len(order), batch_size):
+            batch = order[first:first + batch_size]
+            tick = time.perf_counter()
+            loss, *rest = train_step(x[batch], y[batch], *values, *state)
+            train_time += time.perf_counter() - tick
+            values, state = update.split(rest)
+            total += float(loss) * len(batch)
+            steps += 1
+        after_epoch(epoch, total / len(order), values)
+    return values, steps, train_time
 
 
 if __name__ == "__main__":

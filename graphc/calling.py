@@ -192,7 +192,10 @@ def make_runner(jitted: Callable[..., Any], inputs: Sequence[Node], outputs: Seq
         arguments: list[Any] = list(arrays)
         for i in scalar_inputs:
             arguments[i] = arrays[i][()]
-        results = list(jitted(*arguments, *constants))
+        try:
+            results = list(jitted(*arguments, *constants))
+        except InputError as error:  # a bad index or label met inside compiled code
+            raise located(error, inputs, outputs, arrays, binding) from None
         if range_flag and results.pop():
             return exactly(inputs, outputs, arrays, binding)
         for i, dtype in scalar_outputs:
@@ -205,6 +208,21 @@ def make_runner(jitted: Callable[..., Any], inputs: Sequence[Node], outputs: Seq
         return results
 
     return run
+
+
+def located(error: InputError, inputs: Sequence[Node], outputs: Sequence[Node],
+            arrays: list[np.ndarray], binding: dict[str, int]) -> InputError:
+    """The InputError the NumPy interpreter raises for the same call, naming the node and
+    the user's line (compiled code knows neither); `error` itself if it does not raise.
+
+    Only a call that already failed pays for this second run: the helpers that raise
+    inside compiled code (index and label checks) check exactly what the ops' NumPy
+    references check, with the same message."""
+    try:
+        interpret.evaluate(outputs, dict(zip(inputs, arrays)), binding)
+    except InputError as same:
+        return same
+    return error
 
 
 def exactly(inputs: Sequence[Node], outputs: Sequence[Node], arrays: list[np.ndarray],
@@ -270,7 +288,8 @@ def make_fast_call(jitted: Callable[..., Any], inputs: Sequence[Node], outputs: 
     calls the jitted function. Anything else (keywords, a list, a wrong dtype
     or count) goes to `general(*args, **kwargs)`, the checked path that
     converts or raises the precise InputError; so does a call whose sin/cos
-    needed libm (`range_flag`), which general recomputes. Being the whole call
+    needed libm (`range_flag`), which general recomputes, and one whose compiled
+    code raised InputError (general names the node). Being the whole call
     (no wrapper around it) saves ~0.3 us per call.
     """
     if any(node.ndim > 0 and alias for node, alias in zip(outputs, may_alias)) or \
@@ -294,13 +313,16 @@ def make_fast_call(jitted: Callable[..., Any], inputs: Sequence[Node], outputs: 
     source = (f"def bind(general):\n"
               f"    def call({', '.join([n + '=MISSING' for n in names] + ['*rest'])}, **named):\n"
               f"        if not rest and not named and {' and '.join(checks) or 'True'}:\n"
-              f"            r = jitted({', '.join(arguments)})\n"
+              f"            try:\n"
+              f"                r = jitted({', '.join(arguments)})\n"
+              f"            except InputError:  # general names the node and the user's line\n"
+              f"                return {fallback}\n"
               + textwrap.indent(flag_check, "    ") +
               f"            return {result}\n"
               f"        return {fallback}\n"
               f"    return call\n")
     scope: dict[str, Any] = {"ndarray": np.ndarray, "array": np.array, "jitted": jitted,
-                             "MISSING": _MISSING}
+                             "MISSING": _MISSING, "InputError": InputError}
     scope.update({f"dtype{i}": node.dtype for i, node in enumerate(inputs)})
     scope.update({f"dtype_out{i}": node.dtype for i, node in enumerate(outputs)})
     scope.update({f"c{i}": value for i, value in enumerate(constants)})

@@ -121,6 +121,25 @@ def test_second_order_through_sort_and_prod() -> None:
     np.testing.assert_allclose(hessian, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_sort_jvp_and_vjp_follow_the_permutation(backend: str) -> None:
+    """Sort's tangent is the tangent taken in sorted order; its cotangent goes back to where
+    each value came from (NumPy's stable argsort as the reference, ties included)."""
+    x, t = gc.input("x", shape=(4, 5)), gc.input("t", shape=(4, 5))
+    jvp0, jvp1 = gc.jvp(gc.sort(x, axis=0), x, t), gc.jvp(gc.sort(x), x, t)
+    vjp1 = gc.vjp(gc.sort(x), x, t)
+    tangent = RNG.standard_normal((4, 5))
+    got = gc.compile([x, t], [jvp0, jvp1, vjp1], backend=backend)(X, tangent)
+    order0, order1 = np.argsort(X, axis=0, kind="stable"), np.argsort(X, axis=1, kind="stable")
+    np.testing.assert_array_equal(got[0], np.take_along_axis(tangent, order0, axis=0))
+    np.testing.assert_array_equal(got[1], np.take_along_axis(tangent, order1, axis=1))
+    back = np.zeros_like(tangent)
+    for row in range(4):
+        for column in range(5):
+            back[row, order1[row, column]] += tangent[row, column]
+    np.testing.assert_array_equal(got[2], back)
+
+
 @pytest.mark.parametrize("in_axes", [0, 1])
 def test_vmap_matches_a_loop(in_axes: int) -> None:
     value = X if in_axes == 0 else X.T.copy()

@@ -4,15 +4,17 @@ A graph with at least KERNEL_MODE_GROUPS loop nests is generated as shared
 kernels (codegen/outline.py) called from a plain Python function. References:
 the MLP's loss and gradients by hand in NumPy (independent of graphc), and the
 NumPy backend. The BLAS thread policy (backend/blas_threads.py) is checked by
-reading OpenBLAS's thread count from inside a call.
+reading each BLAS's thread count (threadpoolctl.threadpool_info) from inside a call.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 import graphc as gc
 from graphc.backend import blas_threads
@@ -101,27 +103,74 @@ def test_a_users_name_that_looks_like_a_size_is_not_taken_for_one() -> None:
     np.testing.assert_allclose(f(value), want.sum(), rtol=1e-13)
 
 
-def test_products_run_on_one_blas_thread_when_busy(monkeypatch: pytest.MonkeyPatch) -> None:
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    seen: list[int] = []
+def blas_threads_now() -> list[int]:
+    """Each loaded BLAS's thread count, read by threadpoolctl (independent of one_thread)."""
+    return [entry["num_threads"] for entry in threadpoolctl.threadpool_info() if entry["user_api"] == "blas"]
 
-    def probe(*arguments: Any) -> int:
-        info = threadpoolctl.threadpool_info()
-        seen.extend(entry["num_threads"] for entry in info if entry["internal_api"] == "openblas")
-        return 0
 
-    before = [e["num_threads"] for e in threadpoolctl.threadpool_info() if e["internal_api"] == "openblas"]
-    if not before:
-        pytest.skip("no OpenBLAS loaded")
+def test_the_blas_limiter_is_active(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails if one_thread is a no-op: threadpoolctl missing, no BLAS found, or nothing set."""
+    import scipy.linalg  # noqa: F401 - Numba's np.dot calls SciPy's BLAS: it must be limited too
+
+    assert blas_threads._controller().lib_controllers, "threadpoolctl found no BLAS to limit"
+    seen: list[list[int]] = []
+    before = blas_threads_now()
+    assert len(before) >= 2, before  # NumPy's and SciPy's
     monkeypatch.setattr(blas_threads, "busy", lambda: True)
-    blas_threads.one_thread(probe)()
-    assert seen and set(seen) == {1}
-    after = [e["num_threads"] for e in threadpoolctl.threadpool_info() if e["internal_api"] == "openblas"]
-    assert after == before
-    seen.clear()
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # a count one_thread must change
+        blas_threads.one_thread(lambda: seen.append(blas_threads_now()))()
+        assert blas_threads_now() == [2] * len(before)  # restored after the call
+    assert seen == [[1] * len(before)]
+    assert blas_threads_now() == before
     monkeypatch.setattr(blas_threads, "busy", lambda: False)
-    blas_threads.one_thread(probe)()
-    assert seen == before  # a core to spare: BLAS keeps its threads
+    blas_threads.one_thread(lambda: seen.append(blas_threads_now()))()
+    assert seen[-1] == before  # a core to spare: BLAS keeps its threads
+
+
+def test_overlapping_calls_from_threads_leave_blas_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The call that set the limit may end first or last; no limit is left behind either way."""
+    monkeypatch.setattr(blas_threads, "busy", lambda: True)
+    original = blas_threads_now()
+    set_blas_threads(2)  # a count one_thread must change, set from a thread that then ends:
+    try:  # threadpoolctl lets only one live thread at a time set OpenBLAS's process-wide pool
+        before = blas_threads_now()
+        for first_ends_first in (True, False):
+            seen = run_overlapping_calls(first_ends_first)
+            assert seen == {"first": [1] * len(before), "second": [1] * len(before)}
+            assert blas_threads_now() == before, first_ends_first
+            assert blas_threads._HELD == [None]
+    finally:
+        set_blas_threads(max(original))
+
+
+def set_blas_threads(count: int) -> None:
+    setter = threading.Thread(target=lambda: threadpoolctl.threadpool_limits(limits=count, user_api="blas"))
+    setter.start()
+    setter.join(10)
+
+
+def run_overlapping_calls(first_ends_first: bool) -> dict[str, list[int]]:
+    """Two limited calls in two threads, the second starting while the first runs."""
+    started, release_first, release_second = (threading.Event() for _ in range(3))
+    seen: dict[str, list[int]] = {}
+
+    def body(name: str, release: threading.Event) -> None:
+        seen[name] = blas_threads_now()
+        started.set()
+        assert release.wait(10)
+
+    first = threading.Thread(target=blas_threads.one_thread(body), args=("first", release_first))
+    first.start()
+    assert started.wait(10)
+    started.clear()
+    second = threading.Thread(target=blas_threads.one_thread(body), args=("second", release_second))
+    second.start()
+    assert started.wait(10)
+    for release in [release_first, release_second] if first_ends_first else [release_second, release_first]:
+        release.set()
+    first.join(10)
+    second.join(10)
+    return seen
 
 
 def test_which_graphs_get_one_blas_thread() -> None:

@@ -7,28 +7,11 @@ a slow compile shows up here -- running NumPy alone once hid a 62 s one.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-BACKENDS = pytest.mark.parametrize("backend", ["numpy", "numba"])
-
-
-def load(name: str) -> ModuleType:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(EXAMPLES))
+from examples_support import BACKENDS, EXAMPLES, load
 
 
 @BACKENDS

@@ -8,7 +8,7 @@ Bayesian linear regression by SVI against the closed-form optimal Gaussian.
 from __future__ import annotations
 
 import pytest
-from test_examples import BACKENDS, load
+from examples_support import BACKENDS, load
 
 
 @BACKENDS

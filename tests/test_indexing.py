@@ -11,6 +11,7 @@ symbolic sizes and call it on many shapes, so the file stays fast.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -322,6 +323,24 @@ def test_out_of_range_indices_raise_input_error(backend: str) -> None:
             forward(empty_x, index)
     value, grad = forward(np.zeros(0), np.zeros(0, np.int64))  # nothing to read: fine
     assert value.shape == (0,) and grad.shape == (0,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_of_range_errors_name_the_users_line(backend: str) -> None:
+    """Compiled code cannot know where a node was built: the error must say it all the same,
+    on the fast call, the general path (a list argument) and a gradient's scatter."""
+    x = gc.input("x", shape=("n",))
+    idx = gc.input("idx", shape=(2,), dtype="int64")
+    line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+    y = gc.take(x, idx) * 2.0
+    [dx] = gc.grad(gc.sum(gc.add_at(gc.zeros_like(x), idx, y)), [x])  # the scatter: same line
+    f = gc.compile([x, idx], [y, dx], backend=backend)
+    where = f"{__file__}:{line}"
+    for arguments in [(np.arange(5.0), np.array([0, 7])), ([0.0, 1.0, 2.0], [-4, 1])]:
+        with pytest.raises(gc.InputError, match="take: index (7|-4) .* out of bounds") as info:
+            f(*arguments)
+        assert where in str(info.value), str(info.value)
+    np.testing.assert_array_equal(f(np.arange(5.0), np.array([4, -1]))[0], [8.0, 8.0])  # still runs
 
 
 def test_constant_indices_on_static_axes_are_checked_while_building() -> None:

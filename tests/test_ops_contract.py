@@ -117,13 +117,6 @@ def _arg_reference(function: Callable[..., Any]) -> Callable[..., np.ndarray]:
     return reference
 
 
-def _scatter_last(g: np.ndarray, index: np.ndarray) -> np.ndarray:
-    out = np.zeros_like(g)
-    for position in np.ndindex(*g.shape):
-        out[position[:-1] + (index[position],)] += g[position]
-    return out
-
-
 _SECOND_VERSION_REFERENCES: dict[str, Callable[..., Any]] = {
     "erfc": lambda x: scipy.special.erfc(x).astype(_float_of(x)),
     "gammaln": lambda x: scipy.special.gammaln(x).astype(_float_of(x)),
@@ -139,8 +132,6 @@ _SECOND_VERSION_REFERENCES: dict[str, Callable[..., Any]] = {
     "argmax": _arg_reference(np.argmax), "argmin": _arg_reference(np.argmin),
     "cumsum": lambda x, axis: np.add.accumulate(x, axis=axis[0], dtype=_sum_dtype(x)),
     "argsort": lambda x: np.argsort(x, axis=-1, kind="mergesort"),
-    "gather_last": lambda v, i: np.take_along_axis(v, i, axis=-1),
-    "scatter_last": _scatter_last,
     "iota": lambda x, axis: np.arange(x.shape[axis[0]]),
 }
 

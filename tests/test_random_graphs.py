@@ -254,11 +254,3 @@ def test_random_graphs_agree_on_both_backends(size: int) -> None:
 @pytest.fixture(scope="session")
 def random_graph_count(request: pytest.FixtureRequest) -> int:
     return int(request.config.getoption("--random-graphs"))
-
-
-def generated_source(inputs: list[gc.Tensor], outputs: list[gc.Tensor]) -> str:
-    """The numba backend's module for the simplified graph, generated but not compiled by Numba."""
-    from graphc.simplify import simplify_graph
-
-    simplified, _ = simplify_graph(gc.ir.Graph(tuple(inputs), tuple(outputs)))
-    return lower(simplified.inputs, simplified.outputs).generated.source

@@ -2,9 +2,10 @@
 
 Owns: `THREADED_PRODUCT` (the size from which OpenBLAS may use threads),
 `wants_one_thread(nodes)` (the graph has such a product) and
-`one_thread(function)` (the function, calling with every loaded OpenBLAS set
-to one thread and restored afterwards). Imports: shapes, ir; threadpoolctl
-lazily (optional: without it nothing changes). Entry point: jit.finish.
+`one_thread(function)` (the function, calling with every loaded BLAS set
+to one thread and restored afterwards). Imports: shapes, ir; threadpoolctl (a
+runtime dependency, imported on the first limited call: its public
+`ThreadpoolController.limit`). Entry point: jit.finish.
 
 Why: OpenBLAS runs a product of more than a few ten thousand multiply-adds on
 all its threads, which spin while they wait for each other. When another
@@ -20,7 +21,10 @@ OpenBLAS may thread (an estimated THREADED_PRODUCT multiply-adds or more, a
 named size counted as 256) is called with one BLAS thread. On a machine with
 a core to spare BLAS keeps its threads: JAX uses both cores of an idle 2-core
 machine for these products. The thread count is process-wide, so it is set
-for the duration of the call and restored (2-6 us per call, measured).
+for the duration of the call and restored; the controller is built once (a
+scan of the loaded libraries, ~1.5 ms), setting and restoring costs 25-60 us
+per limited call (threadpoolctl reads each library's state; measured,
+docs/codegen.md), only paid by calls with such a product on a busy machine.
 """
 
 from __future__ import annotations
@@ -60,33 +64,22 @@ def wants_one_thread(nodes: Sequence[Node]) -> bool:
     return bool(products) and max(products) >= THREADED_PRODUCT
 
 
-def _controls() -> tuple[tuple[Any, Any], ...]:
-    """(get, set) of each OpenBLAS loaded now (numpy's, and scipy's, which Numba's np.dot uses;
-    scipy.linalg may be imported after the first call: looked up again then)."""
-    return _controls_of("scipy.linalg" in sys.modules)
+def _controller() -> Any:
+    """A threadpoolctl controller of the BLAS libraries loaded now (numpy's; scipy's, which
+    Numba's np.dot uses: scipy.linalg may be imported after the first call, so it is built
+    again then). Built once per state: building one scans the loaded libraries (~1.5 ms)."""
+    return _controller_of("scipy.linalg" in sys.modules)
 
 
 @functools.cache
-def _controls_of(scipy_loaded: bool) -> tuple[tuple[Any, Any], ...]:
-    try:
-        import threadpoolctl
-    except ImportError:
-        return ()
-    found = []
-    try:
-        for library in threadpoolctl.ThreadpoolController().select(internal_api="openblas").lib_controllers:
-            get = library._get_symbol("openblas_get_num_threads")
-            set_ = library._get_symbol("openblas_set_num_threads")
-            if get is not None and set_ is not None:
-                found.append((get, set_))
-    except Exception:  # noqa: BLE001 - an unknown threadpoolctl: leave BLAS alone
-        return ()
-    return tuple(found)
+def _controller_of(scipy_loaded: bool) -> Any:
+    import threadpoolctl  # a runtime dependency (pyproject.toml); imported on first use (10 ms)
+
+    return threadpoolctl.ThreadpoolController().select(user_api="blas")
 
 
 _LOCK = threading.Lock()
-_DEPTH = [0]  # calls in progress that hold BLAS at one thread (nested or from several threads)
-_SAVED: list[int] = []
+_HELD: list[Any] = [None]  # the limiter in force (entered by the call that set it), or None
 
 
 _LOAD = [-1.0, True]  # (when it was read, busy?): os.getloadavg reads /proc (~20 us), once a second
@@ -105,27 +98,30 @@ def busy() -> bool:
 
 
 def one_thread(function: Callable[..., Any]) -> Callable[..., Any]:
-    """`function`, with every OpenBLAS at one thread while it runs on a busy machine
-    (restored after the last call in progress)."""
+    """`function`, with every BLAS at one thread while it runs on a busy machine.
+
+    The call that sets the limit restores it, from its own thread: threadpoolctl lets only
+    one thread at a time change a process-wide OpenBLAS pool, and hands that control back
+    when that thread leaves its `with` block. Calls that overlap it (nested, or from other
+    threads) run under its limit; if it ends first they finish with BLAS's own threads (a
+    slower call, never a limit left behind)."""
 
     def call(*arguments: Any) -> Any:
-        controls = _controls()
-        if not controls or (_DEPTH[0] == 0 and not busy()):
+        if _HELD[0] is not None or not busy():
             return function(*arguments)
         with _LOCK:
-            if _DEPTH[0] == 0:
-                _SAVED[:] = [get() for get, _ in controls]
-                for _, set_ in controls:
-                    set_(1)
-            _DEPTH[0] += 1
+            mine = _HELD[0] is None
+            if mine:
+                limiter = _controller().limit(limits=1, user_api="blas")
+                limiter.__enter__()
+                _HELD[0] = limiter
         try:
             return function(*arguments)
         finally:
-            with _LOCK:
-                _DEPTH[0] -= 1
-                if _DEPTH[0] == 0:
-                    for (_, set_), count in zip(controls, _SAVED):
-                        set_(count)
+            if mine:
+                with _LOCK:
+                    _HELD[0] = None
+                    limiter.__exit__(None, None, None)
 
     call.__wrapped__ = function  # type: ignore[attr-defined]
     return call

@@ -1,15 +1,16 @@
 """Array helpers that generated code calls for convolution and max pooling (ops/conv.py, ops/pool.py).
 
-Owns the im2col lowering of the three conv ops: `conv2d_im2col` (the
-(C*kH*kW, N*H'*W') column matrix of the zero-padded input) and its transpose
-`conv2d_col2im`, and the products `conv2d_gemm` (conv), `conv2d_columns_grad`
-(conv_transpose, followed by col2im) and `conv2d_weight_gemm`
-(conv_weight_grad), each ONE BLAS call per group over the whole batch; and
-max pooling's loops (`max_pool2d_forward`, `max_pool2d_argmax` and the
-`max_pool2d_scatter`/`max_pool2d_select` that use its positions). Generated
-code composes them in one statement (`conv2d_gemm(conv2d_im2col(x, ...), w,
-...)`): a helper cannot call another helper's plain-Python version, since
-numba jits each alone. Plain Python over NumPy: graphc.backend.runtime jits
+Owns the im2col lowering of the three conv ops: `conv2d_unfold` (one walk,
+both ways: the (C*kH*kW, N*H'*W') column matrix of the zero-padded input,
+im2col, or its transpose, col2im), `conv2d_cotangent_rows` (the cotangent laid
+out as the columns run) and the products `conv2d_gemm` (conv),
+`conv2d_columns_grad` (conv_transpose, followed by col2im) and
+`conv2d_weight_gemm` (conv_weight_grad), each ONE BLAS call per group over the
+whole batch; and max pooling's loops (`max_pool2d_forward`, `max_pool2d_argmax`
+and `max_pool2d_route`, which uses its positions both ways).
+Generated code composes them in one statement (`conv2d_gemm(conv2d_unfold(x,
+...), w, ...)`): a helper cannot call another helper's plain-Python version,
+since numba jits each alone. Plain Python over NumPy: graphc.backend.runtime jits
 each with numba (cache=True); this module never imports numba. Imports: numpy
 only (layer L4).
 
@@ -28,49 +29,32 @@ import numpy as np
 
 # Helpers cannot call each other's plain-Python versions (numba jits each one
 # alone), so the clipped column range j with 0 <= j*stride + offset < width is
-# written out in each conv loop:
+# written out in each loop over output columns:
 #     first = ceil(-offset / stride) if offset < 0 else 0
 #     end = min(out_w, ceil((width - offset) / stride)), or 0 when width <= offset
 
 
-def conv2d_im2col(x: Any, w_shape: Any, stride: Any, padding: Any, dilation: Any, y_shape: Any) -> Any:
-    """The im2col matrix, (C*kH*kW, N*H'*W'): row (c, kh, kw), column (n, i, j) holds
-    x[n, c, i*sh + kh*dh - top, j*sw + kw*dw - left], zero in the padding."""
-    n_, channels, height, width = x.shape
-    kernel_h, kernel_w = w_shape[2], w_shape[3]
-    out_h, out_w = y_shape[2], y_shape[3]
-    plane = out_h * out_w
-    cols = np.zeros((channels * kernel_h * kernel_w, n_ * plane), x.dtype)
-    for c in range(channels):
-        for kh in range(kernel_h):
-            for kw in range(kernel_w):
-                row = (c * kernel_h + kh) * kernel_w + kw
-                offset = kw * dilation[1] - padding[1][0]
-                first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
-                end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) if width > offset else 0
-                for n in range(n_):
-                    for i in range(out_h):
-                        h = i * stride[0] + kh * dilation[0] - padding[0][0]
-                        if h < 0 or h >= height:
-                            continue
-                        start = n * plane + i * out_w
-                        for j in range(first, end):
-                            cols[row, start + j] = x[n, c, h, j * stride[1] + offset]
-    return cols
+def conv2d_unfold(source: Any, x_shape: Any, w_shape: Any, stride: Any, padding: Any, dilation: Any,
+                  y_shape: Any, fold: bool) -> Any:
+    """The im2col walk, both ways, over flat arrays: entry (row (c, kh, kw), column (n, i, j))
+    of the (C*kH*kW, N*H'*W') column matrix stands for pixel
+    x[n, c, i*sh + kh*dh - top, j*sw + kw*dw - left] of the (N, C, H, W) image.
 
-
-def conv2d_col2im(columns: Any, w_shape: Any, stride: Any, padding: Any, dilation: Any,
-                  x_shape: Any, y_shape: Any) -> Any:
-    """The transpose of conv2d_im2col: each column entry added back at its input pixel."""
+    fold=False: source is the image; returns the column matrix (flat, zero in the padding).
+    fold=True: source is the column matrix; returns the image (flat) with each entry added
+    back at its pixel: col2im, the transpose. One walk serves conv, its input gradient
+    (conv_transpose) and its weight gradient."""
+    flat = source.ravel()
     n_, channels, height, width = x_shape[0], x_shape[1], x_shape[2], x_shape[3]
     kernel_h, kernel_w = w_shape[2], w_shape[3]
     out_h, out_w = y_shape[2], y_shape[3]
     plane = out_h * out_w
-    out = np.zeros((n_, channels, height, width), columns.dtype)
+    size = n_ * channels * height * width if fold else channels * kernel_h * kernel_w * n_ * plane
+    out = np.zeros(size, source.dtype)
     for c in range(channels):
         for kh in range(kernel_h):
             for kw in range(kernel_w):
-                row = (c * kernel_h + kh) * kernel_w + kw
+                row = ((c * kernel_h + kh) * kernel_w + kw) * n_ * plane
                 offset = kw * dilation[1] - padding[1][0]
                 first = (-offset + stride[1] - 1) // stride[1] if offset < 0 else 0
                 end = min(out_w, (width - offset + stride[1] - 1) // stride[1]) if width > offset else 0
@@ -79,25 +63,31 @@ def conv2d_col2im(columns: Any, w_shape: Any, stride: Any, padding: Any, dilatio
                         h = i * stride[0] + kh * dilation[0] - padding[0][0]
                         if h < 0 or h >= height:
                             continue
-                        start = n * plane + i * out_w
-                        for j in range(first, end):
-                            out[n, c, h, j * stride[1] + offset] += columns[row, start + j]
+                        column = row + n * plane + i * out_w
+                        pixel = ((n * channels + c) * height + h) * width + offset
+                        if fold:
+                            for j in range(first, end):
+                                out[pixel + j * stride[1]] += flat[column + j]
+                        else:
+                            for j in range(first, end):
+                                out[column + j] = flat[pixel + j * stride[1]]
     return out
 
 
 def conv2d_gemm(columns: Any, w: Any, groups: int, out_shape: Any) -> Any:
-    """The convolution from its im2col matrix: W @ columns per group, one BLAS call for the
-    whole batch, then laid out (N, O, H', W')."""
+    """The convolution from its im2col matrix (flat, from conv2d_unfold): W @ columns per group,
+    one BLAS call for the whole batch, then laid out (N, O, H', W')."""
     out_channels = w.shape[0]
     taps = w.shape[1] * w.shape[2] * w.shape[3]
+    n_, plane = out_shape[0], out_shape[2] * out_shape[3]
+    columns = columns.reshape((taps * groups, n_ * plane))
     weights = w.reshape((out_channels, taps))
     per_out = out_channels // groups
-    product = np.empty((out_channels, columns.shape[1]), columns.dtype)
+    product = np.empty((out_channels, n_ * plane), columns.dtype)
     for g in range(groups):
         product[g * per_out:(g + 1) * per_out] = np.dot(
             np.ascontiguousarray(weights[g * per_out:(g + 1) * per_out]),
             np.ascontiguousarray(columns[g * taps:(g + 1) * taps]))
-    n_, plane = out_shape[0], out_shape[2] * out_shape[3]
     out = np.empty((n_, out_channels, plane), columns.dtype)
     for n in range(n_):
         for o in range(out_channels):
@@ -105,18 +95,25 @@ def conv2d_gemm(columns: Any, w: Any, groups: int, out_shape: Any) -> Any:
     return out.reshape((out_shape[0], out_shape[1], out_shape[2], out_shape[3]))
 
 
-def conv2d_weight_gemm(columns: Any, g: Any, groups: int, w_shape: Any) -> Any:
-    """The weight gradient from the input's im2col matrix: G @ columns.T per group, where G is
-    the cotangent laid out (O, N*H'*W')."""
+def conv2d_cotangent_rows(g: Any) -> Any:
+    """The (N, O, H', W') cotangent laid out (O, N*H'*W'), as the im2col matrix's columns run."""
     n_, out_channels, plane = g.shape[0], g.shape[1], g.shape[2] * g.shape[3]
     rows = np.empty((out_channels, n_ * plane), g.dtype)
     flat = g.reshape((n_, out_channels, plane))
     for o in range(out_channels):
         for n in range(n_):
             rows[o, n * plane:(n + 1) * plane] = flat[n, o, :]
+    return rows
+
+
+def conv2d_weight_gemm(columns: Any, rows: Any, groups: int, w_shape: Any) -> Any:
+    """The weight gradient: rows @ columns.T per group, from the input's im2col matrix (flat)
+    and the cotangent's rows (conv2d_cotangent_rows)."""
+    out_channels = rows.shape[0]
     taps = w_shape[1] * w_shape[2] * w_shape[3]
+    columns = columns.reshape((taps * groups, rows.shape[1]))
     per_out = out_channels // groups
-    out = np.empty((out_channels, taps), g.dtype)
+    out = np.empty((out_channels, taps), rows.dtype)
     for k in range(groups):
         out[k * per_out:(k + 1) * per_out] = np.dot(
             np.ascontiguousarray(rows[k * per_out:(k + 1) * per_out]),
@@ -124,18 +121,13 @@ def conv2d_weight_gemm(columns: Any, g: Any, groups: int, w_shape: Any) -> Any:
     return out.reshape((w_shape[0], w_shape[1], w_shape[2], w_shape[3]))
 
 
-def conv2d_columns_grad(g: Any, w: Any, groups: int) -> Any:
-    """The cotangent of the im2col matrix: W.T @ G per group (G: the cotangent as (O, N*H'*W'))."""
-    n_, out_channels, plane = g.shape[0], g.shape[1], g.shape[2] * g.shape[3]
-    rows = np.empty((out_channels, n_ * plane), g.dtype)
-    flat = g.reshape((n_, out_channels, plane))
-    for o in range(out_channels):
-        for n in range(n_):
-            rows[o, n * plane:(n + 1) * plane] = flat[n, o, :]
+def conv2d_columns_grad(rows: Any, w: Any, groups: int) -> Any:
+    """The cotangent of the im2col matrix: W.T @ rows per group (rows: conv2d_cotangent_rows)."""
+    out_channels = w.shape[0]
     taps = w.shape[1] * w.shape[2] * w.shape[3]
     weights = w.reshape((out_channels, taps))
     per_out = out_channels // groups
-    out = np.empty((taps * groups, n_ * plane), g.dtype)
+    out = np.empty((taps * groups, rows.shape[1]), rows.dtype)
     for k in range(groups):
         out[k * taps:(k + 1) * taps] = np.dot(
             np.ascontiguousarray(weights[k * per_out:(k + 1) * per_out]).T,
@@ -215,33 +207,26 @@ def max_pool2d_argmax(x: Any, kernel: Any, stride: Any, padding: Any, out_shape:
     return out
 
 
-def max_pool2d_scatter(positions: Any, g: Any, x_shape: Any) -> Any:
-    """Each window's cotangent added at its maximum's position (overlapping windows accumulate)."""
-    out = np.zeros((x_shape[0], x_shape[1], x_shape[2] * x_shape[3]), g.dtype)
-    for n in range(g.shape[0]):
-        for c in range(g.shape[1]):
-            for i in range(g.shape[2]):
-                for j in range(g.shape[3]):
-                    position = positions[n, c, i, j]
-                    if position >= 0:
-                        out[n, c, position] += g[n, c, i, j]
-    return out.reshape((x_shape[0], x_shape[1], x_shape[2], x_shape[3]))
+def max_pool2d_route(positions: Any, source: Any, x_shape: Any, scatter: bool) -> Any:
+    """Between each window (positions: max_pool2d_argmax's) and its maximum's pixel in x, flat.
 
-
-def max_pool2d_select(positions: Any, values: Any) -> Any:
-    """`values` (x's shape) read at each window's maximum; 0 where that is padding."""
-    flat = values.reshape((values.shape[0], values.shape[1], values.shape[2] * values.shape[3]))
-    out = np.zeros(positions.shape, values.dtype)
-    for n in range(positions.shape[0]):
-        for c in range(positions.shape[1]):
-            for i in range(positions.shape[2]):
-                for j in range(positions.shape[3]):
-                    position = positions[n, c, i, j]
-                    if position >= 0:
-                        out[n, c, i, j] = flat[n, c, position]
+    scatter=True: source is the pooled cotangent; each window's value is added at its pixel
+    (overlapping windows accumulate), giving x's size: max_pool2d's VJP. scatter=False:
+    source has x's shape; it is read at each window's pixel, 0 where that is padding, giving
+    the pooled size: the transpose. One walk serves both."""
+    flat, where = source.ravel(), positions.ravel()
+    windows, pixels = positions.shape[2] * positions.shape[3], x_shape[2] * x_shape[3]
+    out = np.zeros(x_shape[0] * x_shape[1] * pixels if scatter else where.size, source.dtype)
+    for k in range(where.size):
+        if where[k] >= 0:
+            pixel = (k // windows) * pixels + where[k]
+            if scatter:
+                out[pixel] += flat[k]
+            else:
+                out[k] = flat[pixel]
     return out
 
 
-HELPERS = ("conv2d_im2col", "conv2d_col2im", "conv2d_gemm", "conv2d_weight_gemm",
+HELPERS = ("conv2d_unfold", "conv2d_gemm", "conv2d_cotangent_rows", "conv2d_weight_gemm",
            "conv2d_columns_grad", "max_pool2d_forward",
-           "max_pool2d_argmax", "max_pool2d_scatter", "max_pool2d_select")
+           "max_pool2d_argmax", "max_pool2d_route")

@@ -274,13 +274,14 @@ F32 = ("float32", "float32")
 
 
 # Lowering (backend/library_conv.py): im2col + one BLAS product over the whole batch per group.
-_IM2COL = "conv2d_im2col(contiguous({0}), {%s}, {stride}, {padding}, {dilation}, {%s})"
+_IM2COL = "conv2d_unfold(contiguous({0}), {shape0}, {%s}, {stride}, {padding}, {dilation}, {%s}, False)"
 _CONV_KERNEL = (f"conv2d_gemm({_IM2COL % ('shape1', 'out_shape')}, contiguous({{1}}), "
                 "{groups}, {out_shape})")
-_TRANSPOSE_KERNEL = ("conv2d_col2im(conv2d_columns_grad(contiguous({0}), contiguous({1}), {groups}), "
-                     "{shape1}, {stride}, {padding}, {dilation}, {out_shape}, {shape0})")
-_WEIGHT_KERNEL = (f"conv2d_weight_gemm({_IM2COL % ('out_shape', 'shape1')}, contiguous({{1}}), "
-                  "{groups}, {out_shape})")
+_TRANSPOSE_KERNEL = ("conv2d_unfold(conv2d_columns_grad(conv2d_cotangent_rows(contiguous({0})), "
+                     "contiguous({1}), {groups}), {out_shape}, {shape1}, {stride}, {padding}, "
+                     "{dilation}, {shape0}, True).reshape({out_shape})")
+_WEIGHT_KERNEL = (f"conv2d_weight_gemm({_IM2COL % ('out_shape', 'shape1')}, "
+                  "conv2d_cotangent_rows(contiguous({1})), {groups}, {out_shape})")
 
 
 CONV = register(Op(

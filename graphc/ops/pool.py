@@ -169,6 +169,7 @@ _OVERLAP = {"kernel": (3, 2), "stride": (1, 2), "padding": (1, 1)}
 
 
 _ARGMAX = "max_pool2d_argmax(contiguous({0}), {kernel}, {stride}, {padding}, {%s})"
+_ROUTE = "max_pool2d_route(%s, contiguous({1}), {%s}, %s).reshape({out_shape})"  # both ways
 
 
 MAX_POOL2D = register(Op(
@@ -182,14 +183,14 @@ MAX_POOL2D = register(Op(
 MAX_POOL2D_GRAD = register(Op(
     "max_pool2d_grad", shape=_grad_shape, dtype=_float_dtype, impl=max_pool2d_grad_impl, vjp=_grad_vjp,
     arity=2, label="max_pool2d_grad", batch=_batch_rule("max_pool2d_grad"),
-    kernel=f"max_pool2d_scatter({_ARGMAX % 'shape1'}, contiguous({{1}}), {{out_shape}})",
+    kernel=_ROUTE % (_ARGMAX % "shape1", "out_shape", True),
     samples=(Sample(((2, 3, 4, 6), (2, 3, 2, 3)), _ATTRS, ("float64",) * 2),
              Sample(((1, 2, 5, 5), (1, 2, 5, 3)), _OVERLAP, ("float64",) * 2)),
 ))
 MAX_POOL2D_GATHER = register(Op(
     "max_pool2d_gather", shape=_gather_shape, dtype=_float_dtype, impl=max_pool2d_gather_impl,
     vjp=_gather_vjp, arity=2, label="max_pool2d_gather", batch=_batch_rule("max_pool2d_gather"),
-    kernel=f"max_pool2d_select({_ARGMAX % 'out_shape'}, contiguous({{1}}))",
+    kernel=_ROUTE % (_ARGMAX % "out_shape", "shape1", False),
     samples=(Sample(((2, 3, 4, 6), (2, 3, 4, 6)), _ATTRS, ("float64",) * 2),
              Sample(((1, 2, 5, 5), (1, 2, 5, 5)), _OVERLAP, ("float64",) * 2)),
 ))

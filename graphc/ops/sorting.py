@@ -1,14 +1,15 @@
-"""Scans and orderings: cumsum and sort, with the internal argsort / gather / scatter they use.
+"""Scans and orderings: cumsum and sort, with the internal argsort sort uses.
 
 Owns: `cumsum` (an op; its VJP is the reversed cumsum of the cotangent,
 reversed back), `sort` (a composition: the stable argsort of the values,
-then a gather of the values in that order, both along the last axis, with
-other axes moved there first), and three internal last-axis ops:
-`argsort` (int64, no gradient), `gather_last` (`np.take_along_axis(v, i, -1)`)
-and `scatter_last` (its transpose, an additive scatter). The gradient of
-`sort` is therefore the cotangent routed back through the permutation, and
-the gradient of that is a gather again: sort is twice differentiable.
-Imports: ir, shapes, base, batching, shape builders (layer L2).
+then `take_along_axis` of the values in that order, both along the last
+axis, with other axes moved there first), and the internal last-axis op
+`argsort` (int64, no gradient). Sort's gradient is take_along_axis's: the
+gather's transpose, the scatter-add under `add_at` (graphc/ops/indexing.py),
+routes the cotangent back through the permutation; its JVP gathers the
+tangent the same way, and the gradient of the scatter is a gather again:
+sort is twice differentiable. Imports: ir, shapes, base, batching, shape and
+indexing builders (layer L2).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import ArgumentError, DTypeError, ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..ir import Node, Op, Sample, apply
 from . import batching
 from .base import as_tensor, function, register
+from .indexing import take_along_axis
 from .other import astype
 from .shape import getitem, reshape
 
@@ -60,58 +62,20 @@ def _cumsum_dtype_of(x: Any) -> np.dtype:
     return dtype if dtype.kind == "f" else np.dtype("int64")
 
 
-def _last_axis_rule(name: str) -> batching.Rule:
-    """Batch a last-axis op: apply as is unless the batch axis is the last one (then move it first)."""
-    def rule(args: Sequence[Node], batch_axes: Sequence[batching.Axis], **attrs: Any
-             ) -> tuple[Node, batching.Axis]:
-        if len(args) == 1 and batch_axes[0] is not None and batch_axes[0] < args[0].ndim - 1:
-            return apply(_OPS[name], args[0], **attrs), batch_axes[0]
-        size = batching.batch_size(args, batch_axes)
-        front = [batching.to_front(x, a, size) for x, a in zip(args, batch_axes)]
-        return apply(_OPS[name], *front, **attrs), 0
-    return rule
-
-
-def _same_shapes(inputs: Sequence[Node]) -> shapes.Shape:
-    values, index = inputs
-    if values.ndim != index.ndim or values.ndim == 0:
-        raise ShapeError(f"values {shapes.format_shape(values.shape)} and indices "
-                         f"{shapes.format_shape(index.shape)} must have one shape of rank >= 1")
-    for a, b in zip(values.shape, index.shape):
-        shapes.require_equal(a, b)
-    if index.dtype.kind not in "iu":
-        raise DTypeError(f"indices must be integers, got {index.dtype}")
-    return values.shape
+def _argsort_batch(args: Sequence[Node], batch_axes: Sequence[batching.Axis]
+                   ) -> tuple[Node, batching.Axis]:
+    """Apply the last-axis argsort as is, unless the batch axis is the last one (then move it first)."""
+    (x,), (axis,) = args, batch_axes
+    if axis is not None and axis < x.ndim - 1:
+        return apply(ARGSORT, x), axis
+    return apply(ARGSORT, batching.to_front(x, axis, batching.batch_size(args, batch_axes))), 0
 
 
 ARGSORT = register(Op(
     "argsort", shape=lambda inputs: inputs[0].shape, dtype=lambda inputs: np.dtype("int64"),
     arity=1, label="argsort", impl=lambda x: np.argsort(x, axis=-1, kind="stable"),
     vjp=lambda g, out, x: (None,), kernel="argsort_last({0})", samples=LAST,
-    batch=_last_axis_rule("argsort"), finite="always", nonnegative="always"))
-GATHER_LAST = register(Op(
-    "gather_last", shape=lambda inputs: _same_shapes(inputs), dtype=lambda inputs: inputs[0].dtype,
-    arity=2, label="gather_last", impl=lambda v, i: np.take_along_axis(v, i, axis=-1),
-    vjp=lambda g, out, v, i: (apply(SCATTER_LAST, g, i), None), kernel="gather_last({0}, {1})",
-    samples=(Sample(((3, 4), (3, 4)), dtypes=("float64", "int64")),
-             Sample(((2, 2, 4), (2, 2, 4)), dtypes=("float32", "int64"))),
-    batch=_last_axis_rule("gather_last"), rearranges=True))
-
-
-def _scatter_last_impl(g: np.ndarray, index: np.ndarray) -> np.ndarray:
-    out = np.zeros_like(g)
-    rows = np.indices(index.shape)[:-1]
-    np.add.at(out, (*rows, index), g)
-    return out
-
-
-SCATTER_LAST = register(Op(
-    "scatter_last", shape=lambda inputs: _same_shapes(inputs), dtype=lambda inputs: inputs[0].dtype,
-    arity=2, label="scatter_last", impl=_scatter_last_impl, linear=True,
-    vjp=lambda g, out, c, i: (apply(GATHER_LAST, g, i), None), kernel="scatter_last({0}, {1})",
-    samples=(Sample(((3, 4), (3, 4)), dtypes=("float64", "int64")),),
-    batch=_last_axis_rule("scatter_last")))
-_OPS = {"argsort": ARGSORT, "gather_last": GATHER_LAST, "scatter_last": SCATTER_LAST}
+    batch=_argsort_batch, finite="always", nonnegative="always"))
 
 
 @function
@@ -145,7 +109,7 @@ def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable:
         raise ShapeError("sort of a rank-0 tensor needs axis=None")
     position = shapes.normalize_axis(axis, x.ndim)
     moved = batching.moveaxis(x, position, x.ndim - 1)
-    result = apply(GATHER_LAST, moved, argsort(moved))
+    result = take_along_axis(moved, argsort(moved), axis=-1)
     return batching.moveaxis(result, x.ndim - 1, position)
 
 

@@ -65,8 +65,9 @@ def _arg_impl(function_: Callable[..., Any]) -> Callable[..., np.ndarray]:
     return impl
 
 
-def _rows_kernel(helper: str) -> Callable[[Node], str]:
-    """Generated code: the helper on a (kept, reduced) table of the input (codegen's to_rows)."""
+def _rows_kernel(helper: str, extra: str = "") -> Callable[[Node], str]:
+    """Generated code: the helper on a (kept, reduced) table of the input (codegen's to_rows),
+    then `extra` arguments."""
     def template(node: Node) -> str:
         source, axis = node.inputs[0], tuple(node.attr["axis"])
         kept = tuple(a for a in range(source.ndim) if a not in axis)
@@ -74,7 +75,7 @@ def _rows_kernel(helper: str) -> Callable[[Node], str]:
         rows = " * ".join(f"{{shape0[{a}]}}" for a in kept) or "1"
         columns = " * ".join(f"{{shape0[{a}]}}" for a in axis) or "1"
         order_text = "(" + ", ".join(map(str, order)) + ("," if len(order) == 1 else "") + ")"
-        call = f"{helper}(to_rows({{0}}, {order_text}, {rows}, {columns}))"
+        call = f"{helper}(to_rows({{0}}, {order_text}, {rows}, {columns}){extra})"
         return call + "[0, 0]" if node.ndim == 0 else call + ".reshape({out_shape})"
     return template
 
@@ -83,7 +84,7 @@ def _declare_arg(name: str, function_: Callable[..., Any]) -> Op:
     return register(Op(
         name, shape=_arg_shape, dtype=lambda inputs, axis, keepdims: np.dtype("int64"), arity=1,
         label=name, impl=_arg_impl(function_), vjp=lambda g, out, x, axis, keepdims: (None,),
-        kernel=_rows_kernel(f"{name}_rows"), samples=REDUCE_SAMPLES,
+        kernel=_rows_kernel("arg_extreme_rows", f", {name == 'argmax'}"), samples=REDUCE_SAMPLES,
         batch=batching.reduction(name), finite="always", nonnegative="always"))
 
 
