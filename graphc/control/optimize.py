@@ -12,7 +12,13 @@ loop family (the `scan` nodes of one loop, see control/scan.py) it
    cotangent of an xs no one differentiates), carries that feed neither a
    wanted output nor a needed carry, and inputs the body no longer reads;
 4. hoists loop-invariant work: body nodes that read only loop-invariant
-   inputs are computed once, outside the loop, and passed in.
+   inputs are computed once, outside the loop, and passed in;
+5. turns accumulators into one reduction after the loop: a carry that is
+   only ever `carry + f` (a weight gradient in a reverse loop) becomes the
+   per-step output f and `init + sum(f over steps)`; when f is a product
+   `transpose(a) @ b` of per-step matrices the sum is ONE product of the
+   stacked a and b (T*B rows: a big, efficient BLAS call instead of T small
+   ones, and no per-step allocation of the accumulator).
 
 A rewritten body is remembered, so the pass reaches a fixed point. Loops that
 rebuild carries from checkpoints (`recompute`) are left as they are.
@@ -26,8 +32,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..ir import Graph, Node, apply, substitute, toposort
+from ..ops import add, matmul, reshape, transpose
+from ..ops import sum as reduce_sum
 from ..subgraph import Subgraph
-from .scan import SCAN, family_key
+from .scan import SCAN, family_key, steps
 from .trace import placeholder
 
 _DONE: set[int] = set()  # bodies this pass built or found already simple
@@ -85,6 +93,34 @@ def _needed(body: Subgraph, wanted: set[tuple[str, int]]) -> tuple[list[int], li
         carries |= more
 
 
+def _accumulators(body: Subgraph, carries: list[int], ys: list[int],
+                  wanted: set[tuple[str, int]]) -> dict[int, Node]:
+    """Carries i whose new value is `carry_i + f`, read nowhere else: i -> f."""
+    nc = body.carries
+    found: dict[int, Node] = {}
+    for i in carries:
+        new, own = body.outputs[i], body.inputs[i]
+        if ("history", i) in wanted or new.op.name != "add" or own not in new.inputs:
+            continue
+        f = new.inputs[1] if new.inputs[0] is own else new.inputs[0]
+        if f is own or tuple(f.shape) != tuple(own.shape) or f.dtype != own.dtype:
+            continue
+        others = [body.outputs[k] for k in carries if k != i] + [body.outputs[nc + j] for j in ys]
+        if own in _reached(body, others + [f]):
+            continue
+        found[i] = f
+    return found
+
+
+def _parts(f: Node, static: bool) -> list[Node]:
+    """What the loop stacks for accumulator f: [a, b] for a static `transpose(a) @ b`, else [f]."""
+    if static and f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
+        a, b = f.inputs[0].inputs[0], f.inputs[1]
+        if a.ndim == 2 and b.ndim == 2 and all(isinstance(d, int) for d in a.shape + b.shape):
+            return [a, b]
+    return [f]
+
+
 def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[Node],
            ) -> tuple[list[Node], list[Node], list[Node]]:
     """(body outputs, const placeholders, outer tensors) with loop-invariant work moved out."""
@@ -126,7 +162,21 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
     carries, ys, reached = _needed(work, wanted)
     xs = [k for k in range(nc, nc + nx) if body.inputs[k] in reached] or ([nc] if nx else [])
     consts = [k for k in range(nc + nx, len(body.inputs)) if body.inputs[k] in reached]
-    kept = [outputs[i] for i in carries] + [outputs[nc + j] for j in ys]
+    accumulators = _accumulators(work, carries, ys, wanted)
+    static = isinstance(steps(inputs, body, attrs["length"], attrs.get("recompute")), int)
+    residual_from = body.ys - attrs.get("residuals", 0)
+    plain, saved = [j for j in ys if j < residual_from], [j for j in ys if j >= residual_from]
+    xs_of = {body.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
+    stacks: list[Node] = []  # per-step values the accumulators need stacked (not already xs)
+    for f in accumulators.values():
+        stacks += [p for p in _parts(f, static) if p not in xs_of and p not in stacks]
+    carries = [i for i in carries if i not in accumulators]
+    kept = ([outputs[i] for i in carries] + [outputs[nc + j] for j in plain] + stacks
+            + [outputs[nc + j] for j in saved])
+    if accumulators:
+        reached = _reached(work, kept)
+        xs = [k for k in range(nc, nc + nx) if body.inputs[k] in reached] or ([nc] if nx else [])
+        consts = [k for k in range(nc + nx, len(body.inputs)) if body.inputs[k] in reached]
     const_nodes = [body.inputs[k] for k in consts]
     outer = [inputs[k] for k in consts]
     kept, const_nodes, outer = _hoist(work, kept, const_nodes, outer)
@@ -141,24 +191,49 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
                               + const_nodes), tuple(kept), len(carries), len(xs))
     _DONE.add(new_body.number)
     fired["loops_pruned" if pruned else "loops_rewritten"] += 1
-    if attrs.get("residuals"):
-        attrs["residuals"] = sum(j >= body.ys - attrs["residuals"] for j in ys)
-        if not attrs["residuals"]:
-            del attrs["residuals"]
+    fired["loops_accumulators"] += len(accumulators)
+    if saved:
+        attrs["residuals"] = len(saved)
+    else:
+        attrs.pop("residuals", None)
     attrs["body"] = new_body
     loop_inputs = [inputs[i] for i in carries] + [inputs[k] for k in xs] + outer
     where = {("carry", i): ("carry", n) for n, i in enumerate(carries)}
     where.update({("history", i): ("history", n) for n, i in enumerate(carries)})
-    where.update({("ys", j): ("ys", n) for n, j in enumerate(ys)})
+    where.update({("ys", j): ("ys", n) for n, j in enumerate(plain)})
+    where.update({("ys", j): ("ys", len(plain) + len(stacks) + n) for n, j in enumerate(saved)})
     made: dict[tuple[str, int], Node] = {}
+
+    def loop_output(output: tuple[str, int], like: Node) -> Node:
+        if output not in made:
+            made[output] = apply(SCAN, *loop_inputs, output=output, name=like.name,
+                                 origin=like.origin, scope=like.scope, **attrs)
+        return made[output]
+
+    def stacked(part: Node) -> Node:
+        if part in xs_of:
+            return xs_of[part]
+        return loop_output(("ys", len(plain) + stacks.index(part)), head)
+
     result = {}
     for member in members:
-        output = where[member.attr["output"]]
-        if output not in made:
-            made[output] = apply(SCAN, *loop_inputs, output=output, name=member.name,
-                                 origin=member.origin, scope=member.scope, **attrs)
-        result[member] = made[output]
+        kind, index = member.attr["output"]
+        if kind == "carry" and index in accumulators:
+            result[member] = _reduced(inputs[index], _parts(accumulators[index], static), stacked)
+        else:
+            result[member] = loop_output(where[member.attr["output"]], member)
     return result
+
+
+def _reduced(init: Node, parts: list[Node], stacked: Any) -> Node:
+    """init + the sum over steps of f, from the stacked per-step values (`_parts`)."""
+    if len(parts) == 2:  # sum_t a_t^T b_t = A^T B over the T*B stacked rows: one product
+        a, b = (stacked(p) for p in parts)
+        rows = a.shape[0] * a.shape[1]
+        total = matmul(transpose(reshape(a, (rows, a.shape[2]))), reshape(b, (rows, b.shape[2])))
+    else:
+        total = reduce_sum(stacked(parts[0]), axis=0)
+    return add(init, total.astype(init.dtype) if total.dtype != init.dtype else total)
 
 
 def loops(graph: Graph, options: Any, fired: Counter[str]) -> Graph:
