@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from .. import shapes
 from ..ir import Graph, Node, apply, substitute, toposort
 from ..ops import add, matmul, reshape, transpose
 from ..ops import sum as reduce_sum
@@ -94,7 +95,7 @@ def _needed(body: Subgraph, wanted: set[tuple[str, int]]) -> tuple[list[int], li
 
 
 def _accumulators(body: Subgraph, carries: list[int], ys: list[int],
-                  wanted: set[tuple[str, int]]) -> dict[int, Node]:
+                  wanted: set[tuple[str, int]], static: bool) -> dict[int, Node]:
     """Carries i whose new value is `carry_i + f`, read nowhere else: i -> f."""
     nc = body.carries
     found: dict[int, Node] = {}
@@ -105,11 +106,21 @@ def _accumulators(body: Subgraph, carries: list[int], ys: list[int],
         f = new.inputs[1] if new.inputs[0] is own else new.inputs[0]
         if f is own or tuple(f.shape) != tuple(own.shape) or f.dtype != own.dtype:
             continue
+        if not _parts(f, static)[1:] and not _small(f):  # stacking a big f would cost T copies
+            continue
         others = [body.outputs[k] for k in carries if k != i] + [body.outputs[nc + j] for j in ys]
         if own in _reached(body, others + [f]):
             continue
         found[i] = f
     return found
+
+
+STACKED_LIMIT = 1 << 14  # elements of an accumulator's per-step value stacked whole (a bias gradient)
+
+
+def _small(node: Node) -> bool:
+    size = shapes.product(node.shape)
+    return isinstance(size, int) and size <= STACKED_LIMIT
 
 
 def _parts(f: Node, static: bool) -> list[Node]:
@@ -162,8 +173,8 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
     carries, ys, reached = _needed(work, wanted)
     xs = [k for k in range(nc, nc + nx) if body.inputs[k] in reached] or ([nc] if nx else [])
     consts = [k for k in range(nc + nx, len(body.inputs)) if body.inputs[k] in reached]
-    accumulators = _accumulators(work, carries, ys, wanted)
     static = isinstance(steps(inputs, body, attrs["length"], attrs.get("recompute")), int)
+    accumulators = _accumulators(work, carries, ys, wanted, static)
     residual_from = body.ys - attrs.get("residuals", 0)
     plain, saved = [j for j in ys if j < residual_from], [j for j in ys if j >= residual_from]
     xs_of = {body.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
