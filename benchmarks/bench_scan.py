@@ -138,8 +138,8 @@ start = time.perf_counter()
 if {tool!r} == "graphc":
     f = b.graphc_function({steps}, "numba")
     from graphc.ir import toposort
-    size = len(toposort(f.outputs)) + sum(len(n.attr["body"].nodes()) for n in toposort(f.outputs)
-                                         if n.op.name == "scan" and n.attr["output"][0] != "history")
+    bodies = {{n.attr["body"] for n in toposort(f.outputs) if n.op.name == "scan"}}
+    size = len(toposort(f.outputs)) + sum(len(body.nodes()) for body in bodies)
 else:
     f = b.jax_function({steps})
     size = f.jaxpr_size(b.RATES, np.zeros(({steps}, 2)))

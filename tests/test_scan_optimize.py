@@ -105,3 +105,18 @@ def test_backward_body_reads_saved_products_instead_of_recomputing_them():
     products = [n for n in body.nodes() if n.op.name == "matmul"]
     assert len(products) == 1  # dh @ W.T only: h @ W and x @ U are residuals, dW and dU outside
     assert not any(n.op.name == "transpose" for n in body.nodes())  # W.T is hoisted out
+
+
+def test_products_of_xs_rows_and_a_weight_are_one_product_before_the_loop():
+    inputs, loss = rnn(6)
+    f = gc.compile(inputs, [loss, *gc.grad(loss, inputs)], backend="numpy")
+    assert fired(f).get("loops_products_stacked") == 1
+    forward = [b for b in loops_of(f) if not b.inputs[0].name.startswith("g_")]
+    assert [n.op.name for n in forward[0].nodes()].count("matmul") == 1  # h @ W only
+    outer = [n for n in toposort(list(f.outputs)) if n.op.name == "matmul" and n.shape == (30, 4)]
+    assert outer  # xs (6*5 rows) @ U, once
+    values = [RNG.normal(size=(4, 4)) * 0.5, RNG.normal(size=(3, 4)), RNG.normal(size=(6, 5, 3)),
+              RNG.normal(size=(5, 4))]
+    unoptimized = gc.compile(inputs, [loss, *gc.grad(loss, inputs)], backend="numpy", simplify=False)
+    for a, b in zip(f(*values), unoptimized(*values)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -103,7 +103,10 @@ def _body_function(name: str, body: Subgraph) -> Any:
         raise Unsupported("a loop body the block interpreter runs")
     lines = generated.source.splitlines()
     start = next(k for k, line in enumerate(lines) if line.startswith(f"def {name}("))
-    return generated, lines[start:]
+    # Its own imports again, beside it: in kernel mode the module's header imports only what
+    # the plain-Python graph function calls (some of it NumPy itself, which Numba cannot call).
+    imports = [line for line in lines[:start] if line.startswith(("from graphc.", "import math"))]
+    return generated, imports + lines[start:]
 
 
 def emit_scan(generator: Any, node: Node) -> None:
@@ -129,8 +132,6 @@ def emit_scan(generator: Any, node: Node) -> None:
     lines = function + ["", ""] + _driver(name, body, history, every, bool(attrs["reverse"]),
                                           len(generated.constants), generated.range_flag,
                                           int(attrs.get("unroll", 1)))
-    if any("math." in line for line in function):
-        lines = ["import math", ""] + lines
     generator.programs.extend(lines)
     _call(generator, node, members, body, generated, name, history, every)
 

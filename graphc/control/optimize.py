@@ -132,6 +132,31 @@ def _parts(f: Node, static: bool) -> list[Node]:
     return [f]
 
 
+def _stack_products(work: Subgraph, inputs: list[Node], static: bool,
+                    ) -> tuple[Subgraph, list[Node], int]:
+    """`x_t @ W` (a per-step slice times a loop-invariant matrix) for every step at once, before
+    the loop: ONE product of the T*B stacked rows, read by the body as a new per-step input."""
+    nc, nx = work.carries, work.xs
+    xs_nodes, consts = work.inputs[nc:nc + nx], work.inputs[nc + nx:]
+    found = [n for n in work.nodes() if static and n.op.name == "matmul" and n.ndim == 2
+             and n.inputs[0] in xs_nodes and n.inputs[1] in consts and n.inputs[0].ndim == 2
+             and n.inputs[1].ndim == 2 and all(isinstance(d, int) for d in n.inputs[0].shape)]
+    if not found:
+        return work, inputs, 0
+    position = {node: k for k, node in enumerate(work.inputs)}
+    stand_ins, stacked = [], []
+    for k, node in enumerate(found):
+        rows, weights = inputs[position[node.inputs[0]]], inputs[position[node.inputs[1]]]
+        count, batch, width = rows.shape
+        product = matmul(reshape(rows, (count * batch, width)), weights)
+        stacked.append(reshape(product, (count, batch, node.shape[1])))
+        stand_ins.append(placeholder(node, f"xw{k}"))
+    outputs = substitute(list(work.outputs), dict(zip(found, stand_ins)))
+    new = Subgraph(work.inputs[:nc + nx] + tuple(stand_ins) + consts, tuple(outputs), nc,
+                   nx + len(found))
+    return new, list(inputs[:nc + nx]) + stacked + list(inputs[nc + nx:]), len(found)
+
+
 def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[Node],
            ) -> tuple[list[Node], list[Node], list[Node]]:
     """(body outputs, const placeholders, outer tensors) with loop-invariant work moved out."""
@@ -169,15 +194,19 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
         outputs = list(run(Graph(body.inputs, body.outputs)).outputs)
         simplified = any(a is not b for a, b in zip(outputs, body.outputs))
     work = Subgraph(body.inputs, tuple(outputs), nc, nx)
+    static = isinstance(steps(inputs, body, attrs["length"], attrs.get("recompute")), int)
+    work, inputs, stacked_products = _stack_products(work, inputs, static)
+    if stacked_products:
+        fired["loops_products_stacked"] += stacked_products
+    nx, outputs = work.xs, list(work.outputs)
     wanted = {m.attr["output"] for m in members}
     carries, ys, reached = _needed(work, wanted)
-    xs = [k for k in range(nc, nc + nx) if body.inputs[k] in reached] or ([nc] if nx else [])
-    consts = [k for k in range(nc + nx, len(body.inputs)) if body.inputs[k] in reached]
-    static = isinstance(steps(inputs, body, attrs["length"], attrs.get("recompute")), int)
+    xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
+    consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
     accumulators = _accumulators(work, carries, ys, wanted, static)
     residual_from = body.ys - attrs.get("residuals", 0)
     plain, saved = [j for j in ys if j < residual_from], [j for j in ys if j >= residual_from]
-    xs_of = {body.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
+    xs_of = {work.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
     stacks: list[Node] = []  # per-step values the accumulators need stacked (not already xs)
     for f in accumulators.values():
         stacks += [p for p in _parts(f, static) if p not in xs_of and p not in stacks]
@@ -186,23 +215,24 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
             + [outputs[nc + j] for j in saved])
     if accumulators:
         reached = _reached(work, kept)
-        xs = [k for k in range(nc, nc + nx) if body.inputs[k] in reached] or ([nc] if nx else [])
-        consts = [k for k in range(nc + nx, len(body.inputs)) if body.inputs[k] in reached]
-    const_nodes = [body.inputs[k] for k in consts]
+        xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
+        consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
+    const_nodes = [work.inputs[k] for k in consts]
     outer = [inputs[k] for k in consts]
     kept, const_nodes, outer = _hoist(work, kept, const_nodes, outer)
-    pruned = len(carries) < nc or len(ys) < body.ys or len(xs) < nx or len(consts) < body.consts
+    pruned = len(carries) < nc or len(ys) < body.ys or len(xs) < nx or len(consts) < work.consts
     hoisted = len(outer) != len(consts) or any(a is not inputs[k] for a, k in zip(outer, consts))
     merged = any(m.attr["body"] is not body for m in members)
-    if not (simplified or pruned or hoisted or merged) \
+    if not (simplified or pruned or hoisted or merged or stacked_products) \
             and all(a is b for a, b in zip(inputs, head.inputs)):
         _DONE.add(body.number)
         return None
-    new_body = Subgraph(tuple([body.inputs[i] for i in carries] + [body.inputs[k] for k in xs]
+    new_body = Subgraph(tuple([work.inputs[i] for i in carries] + [work.inputs[k] for k in xs]
                               + const_nodes), tuple(kept), len(carries), len(xs))
     _DONE.add(new_body.number)
     fired["loops_pruned" if pruned else "loops_rewritten"] += 1
-    fired["loops_accumulators"] += len(accumulators)
+    if accumulators:
+        fired["loops_accumulators"] += len(accumulators)
     if saved:
         attrs["residuals"] = len(saved)
     else:
