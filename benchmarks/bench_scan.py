@@ -35,14 +35,14 @@ sys.path.insert(0, str(ROOT / "examples"))
 RATES = np.log(np.array([1.0, 0.4, 0.1, 0.4]))
 
 
-def graphc_function(steps: int, backend: str) -> Any:
+def graphc_function(steps: int, backend: str, unroll: int = 1) -> Any:
     import ode_fit
 
     import graphc as gc
 
     log_rates = gc.input("log_rates", (4,))
     observed = gc.input("observed", (steps, 2))
-    misfit = gc.mean((ode_fit.trajectory(gc.exp(log_rates), steps) - observed) ** 2)
+    misfit = gc.mean((ode_fit.trajectory(gc.exp(log_rates), steps, unroll) - observed) ** 2)
     f = gc.compile([log_rates, observed], [misfit, gc.grad(misfit, log_rates)], backend=backend,
                    verbose=False)
     return f
@@ -127,6 +127,30 @@ def per_call(steps: int, repeat: int) -> dict[str, Any]:
     return rows
 
 
+def unrolled(steps: int, repeat: int, factors: list[int]) -> dict[str, Any]:
+    """graphc numba per call for several `unroll` factors, timed round-robin (median, CPU time)."""
+    import ode_fit
+
+    data = ode_fit.numpy_trajectory(np.exp(RATES) * 1.1, steps)
+    calls = {u: graphc_function(steps, "numba", u) for u in factors}
+    first = calls[factors[0]](RATES, data)
+    for call in calls.values():
+        assert np.allclose(call(RATES, data)[1], first[1], rtol=1e-12)
+    times: dict[int, list[float]] = {u: [] for u in factors}
+    cpu: dict[int, list[float]] = {u: [] for u in factors}
+    for _ in range(repeat):
+        for u, call in calls.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            call(RATES, data)
+            times[u].append(time.perf_counter() - start)
+            cpu[u].append(time.process_time() - start_cpu)
+    print(f"RK4, {steps} steps, graphc numba, value + gradient\n| unroll | median per call | "
+          "median CPU time |\n|---|---|---|")
+    for u in factors:
+        print(f"| {u} | {np.median(times[u]) * 1e3:.3f} ms | {np.median(cpu[u]) * 1e3:.3f} ms |")
+    return {"unroll": {u: float(np.median(cpu[u])) for u in factors}}
+
+
 def cold(tool: str, steps: int) -> dict[str, Any]:
     """One cold compile in a fresh process with an empty graphc cache."""
     code = f"""
@@ -190,7 +214,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--compile-steps", default="10,100,1000")
     parser.add_argument("--tools", default="graphc,jax")
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--unroll-only", default="", help="e.g. 1,4,8: graphc numba per call by unroll")
     args = parser.parse_args(argv)
+    if args.unroll_only:
+        return unrolled(args.steps, args.repeat, [int(u) for u in args.unroll_only.split(",")])
     if args.memory_only:
         print("| heat equation, 1000 points, 10,000 steps, gradient | saved bytes | peak RSS | "
               "RSS growth during the calls | second call |\n|---|---|---|---|---|")

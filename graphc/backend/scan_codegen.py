@@ -33,6 +33,7 @@ from ..errors import GraphcError
 from ..ir import Node
 from ..ops import constant
 from ..subgraph import Subgraph, subgraphs_of
+from .codegen import NUMPY_LEVEL
 
 LOOP_FUNCTION = r"{name}_loop\d+(_body)?"  # module functions jit.py compiles before the graph's
 
@@ -105,8 +106,26 @@ def _body_function(name: str, body: Subgraph) -> Any:
     start = next(k for k, line in enumerate(lines) if line.startswith(f"def {name}("))
     # Its own imports again, beside it: in kernel mode the module's header imports only what
     # the plain-Python graph function calls (some of it NumPy itself, which Numba cannot call).
+    # Helpers that module imports as NumPy itself are renamed in the body (loop_empty) so
+    # the graph function keeps calling NumPy and the body calls the jitted helper.
     imports = [line for line in lines[:start] if line.startswith(("from graphc.", "import math"))]
-    return generated, imports + lines[start:]
+    function = lines[start:]
+    for helper in sorted(set(generated.helpers) & set(NUMPY_LEVEL)):
+        pattern = re.compile(rf"(?<![\w.]){helper}\(")
+        function = [pattern.sub(f"loop_{helper}(", line) for line in function]
+        imports = [_without(line, helper) for line in imports]
+        imports.append(f"from graphc.backend.runtime import {helper} as loop_{helper}")
+    return generated, [line for line in imports if line] + function
+
+
+def _without(line: str, helper: str) -> str:
+    """An import line without `helper` ("" when nothing is left)."""
+    if not line.startswith("from graphc.backend.runtime import "):
+        return line
+    head, names = line.split(" import ", 1)
+    names, _, comment = names.partition("  #")
+    kept = [n for n in names.split(", ") if n.strip() != helper]
+    return f"{head} import {', '.join(kept)}" + (f"  #{comment}" if comment else "") if kept else ""
 
 
 def emit_scan(generator: Any, node: Node) -> None:
