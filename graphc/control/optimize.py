@@ -36,7 +36,7 @@ from ..ir import Graph, Node, apply, substitute, toposort
 from ..ops import add, matmul, reshape, transpose
 from ..ops import sum as reduce_sum
 from ..subgraph import Subgraph
-from .scan import SCAN, family_key, steps
+from .scan import BUILT, SCAN, family_key, steps
 from .trace import placeholder
 
 _DONE: set[int] = set()  # bodies this pass built or found already simple
@@ -279,6 +279,8 @@ def _reduced(init: Node, parts: list[Node], stacked: Any) -> Node:
 
 def loops(graph: Graph, options: Any, fired: Counter[str]) -> Graph:
     """The pass (see the module docstring)."""
+    if not BUILT[0]:  # no loop anywhere in this process: no walk over a large graph
+        return graph
     order = toposort(graph.outputs)
     if not any(node.op is SCAN for node in order):
         return graph

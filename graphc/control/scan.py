@@ -47,9 +47,13 @@ def steps(inputs: Sequence[Node], body: Subgraph, length: Any, recompute: Any = 
     return length  # type: ignore[no-any-return]
 
 
+BUILT = [False]  # whether this process has built a scan node (the loop pass skips its walk if not)
+
+
 def _shape(inputs: Sequence[Node], *, body: Subgraph, output: Output, length: Any,
            reverse: bool, unroll: int, checkpoint: int = 1, recompute: Any = None,
            **rest: Any) -> shapes.Shape:
+    BUILT[0] = True
     kind, index = output
     if kind == "carry":
         return body.outputs[index].shape
