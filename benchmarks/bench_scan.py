@@ -35,14 +35,14 @@ sys.path.insert(0, str(ROOT / "examples"))
 RATES = np.log(np.array([1.0, 0.4, 0.1, 0.4]))
 
 
-def graphc_function(steps: int, backend: str) -> Any:
+def graphc_function(steps: int, backend: str, unroll: int = 1) -> Any:
     import ode_fit
 
     import graphc as gc
 
     log_rates = gc.input("log_rates", (4,))
     observed = gc.input("observed", (steps, 2))
-    misfit = gc.mean((ode_fit.trajectory(gc.exp(log_rates), steps) - observed) ** 2)
+    misfit = gc.mean((ode_fit.trajectory(gc.exp(log_rates), steps, unroll) - observed) ** 2)
     f = gc.compile([log_rates, observed], [misfit, gc.grad(misfit, log_rates)], backend=backend,
                    verbose=False)
     return f
@@ -117,14 +117,40 @@ def per_call(steps: int, repeat: int) -> dict[str, Any]:
         agree = abs(value - float(reference[0])) <= 1e-9 * abs(float(reference[0]))
         if isinstance(result, (list, tuple)):
             agree = agree and np.allclose(np.asarray(result[1]), reference[1], rtol=1e-8)
-        times = []
+        times, cpu = [], []
         rounds = repeat if "numpy" not in name else max(3, repeat // 10)
         for _ in range(rounds):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             call(RATES, data)
             times.append(time.perf_counter() - start)
-        rows[name] = {"median_seconds": float(np.median(times)), "agrees": bool(agree)}
+            cpu.append(time.process_time() - start_cpu)
+        rows[name] = {"median_seconds": float(np.median(times)), "agrees": bool(agree),
+                      "cpu_seconds": float(np.median(cpu))}
     return rows
+
+
+def unrolled(steps: int, repeat: int, factors: list[int]) -> dict[str, Any]:
+    """graphc numba per call for several `unroll` factors, timed round-robin (median, CPU time)."""
+    import ode_fit
+
+    data = ode_fit.numpy_trajectory(np.exp(RATES) * 1.1, steps)
+    calls = {u: graphc_function(steps, "numba", u) for u in factors}
+    first = calls[factors[0]](RATES, data)
+    for call in calls.values():
+        assert np.allclose(call(RATES, data)[1], first[1], rtol=1e-12)
+    times: dict[int, list[float]] = {u: [] for u in factors}
+    cpu: dict[int, list[float]] = {u: [] for u in factors}
+    for _ in range(repeat):
+        for u, call in calls.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            call(RATES, data)
+            times[u].append(time.perf_counter() - start)
+            cpu[u].append(time.process_time() - start_cpu)
+    print(f"RK4, {steps} steps, graphc numba, value + gradient\n| unroll | median per call | "
+          "median CPU time |\n|---|---|---|")
+    for u in factors:
+        print(f"| {u} | {np.median(times[u]) * 1e3:.3f} ms | {np.median(cpu[u]) * 1e3:.3f} ms |")
+    return {"unroll": {u: float(np.median(cpu[u])) for u in factors}}
 
 
 def cold(tool: str, steps: int) -> dict[str, Any]:
@@ -138,13 +164,14 @@ start = time.perf_counter()
 if {tool!r} == "graphc":
     f = b.graphc_function({steps}, "numba")
     from graphc.ir import toposort
-    size = len(toposort(f.outputs)) + sum(len(n.attr["body"].nodes()) for n in toposort(f.outputs)
-                                         if n.op.name == "scan" and n.attr["output"][0] != "history")
+    bodies = {{n.attr["body"] for n in toposort(f.outputs) if n.op.name == "scan"}}
+    size = len(toposort(f.outputs)) + sum(len(body.nodes()) for body in bodies)
 else:
     f = b.jax_function({steps})
     size = f.jaxpr_size(b.RATES, np.zeros(({steps}, 2)))
 f(b.RATES, np.zeros(({steps}, 2)))
-print(json.dumps({{"seconds": time.perf_counter() - start, "size": size}}))
+print(json.dumps({{"seconds": time.perf_counter() - start, "size": size,
+                  "cpu": time.process_time()}}))
 """
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, GRAPHC_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
@@ -189,8 +216,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--compile-steps", default="10,100,1000")
     parser.add_argument("--tools", default="graphc,jax")
+    parser.add_argument("--compile-only", action="store_true")
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--unroll-only", default="", help="e.g. 1,4,8: graphc numba per call by unroll")
     args = parser.parse_args(argv)
+    if args.unroll_only:
+        return unrolled(args.steps, args.repeat, [int(u) for u in args.unroll_only.split(",")])
     if args.memory_only:
         print("| heat equation, 1000 points, 10,000 steps, gradient | saved bytes | peak RSS | "
               "RSS growth during the calls | second call |\n|---|---|---|---|---|")
@@ -199,11 +230,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"| checkpoint={every} | {row['saved_bytes'] / 1e6:.1f} MB | "
                   f"{row['peak_rss_mb']:.0f} MB | {row['growth_mb']:.0f} MB | {row['seconds']:.2f} s |")
         return {}
-    rows = per_call(args.steps, args.repeat)
+    rows = {} if args.compile_only else per_call(args.steps, args.repeat)
     print(f"RK4 Lotka-Volterra, {args.steps} steps, misfit + gradient w.r.t. 4 rates (float64)")
-    print("| implementation | median per call | agrees with graphc numpy |\n|---|---|---|")
+    print("| implementation | median per call | median CPU time | agrees with graphc numpy |\n"
+          "|---|---|---|---|")
     for name, row in rows.items():
-        print(f"| {name} | {row['median_seconds'] * 1e3:.3f} ms | {'yes' if row['agrees'] else 'NO'} |")
+        print(f"| {name} | {row['median_seconds'] * 1e3:.3f} ms | {row['cpu_seconds'] * 1e3:.3f} ms | "
+              f"{'yes' if row['agrees'] else 'NO'} |")
     compiles: dict[str, Any] = {}
     print("\n| tool | " + " | ".join(f"T = {t}" for t in args.compile_steps.split(",")) + " |")
     print("|---|" + "---|" * len(args.compile_steps.split(",")))
@@ -212,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for steps in [int(t) for t in args.compile_steps.split(",")]:
             result = cold(tool, steps)
             compiles[f"{tool} {steps}"] = result
-            cells.append(f"{result['seconds']:.2f} s ({result['size']} nodes)")
+            cells.append(f"{result['seconds']:.2f} s, CPU {result['cpu']:.1f} s ({result['size']} nodes)")
         print(f"| {tool} cold compile + first call | " + " | ".join(cells) + " |")
     return {"per_call": rows, "compile": compiles}
 

@@ -49,9 +49,9 @@ def rk4_step(rates: Any) -> Any:
     return step
 
 
-def trajectory(rates: Any, steps: int) -> Any:
+def trajectory(rates: Any, steps: int, unroll: int = 1) -> Any:
     """The states after each step, (steps, 2)."""
-    _, states = gc.scan(rk4_step(rates), gc.constant(START), length=steps)
+    _, states = gc.scan(rk4_step(rates), gc.constant(START), length=steps, unroll=unroll)
     return states
 
 

@@ -286,11 +286,12 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
     if backend == "numba":
         from .backend.scan_loops import compile_with_loops, holds_loops
 
-        if holds_loops(output_nodes):  # loops run compiled, the code around them by NumPy
-            runner, source_text, loop_stats = compile_with_loops(input_nodes, output_nodes)
+        if holds_loops(output_nodes):  # backend/scan_loops.py, docs/scan.md "Backends"
+            runner, source_text, loop_stats, fast = compile_with_loops(
+                input_nodes, output_nodes, names, structure, requirements, parallel)
             stats.update(loop_stats)
             return Function(input_nodes, output_nodes, structure, backend, runner, source_text,
-                            stats, requirements=requirements, options=options)
+                            stats, fast, requirements=requirements, options=options)
     if backend == "numba" and tiered:
         from .backend.tiered import compile_tiered
 

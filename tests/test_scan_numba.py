@@ -36,7 +36,8 @@ def test_rnn_values_and_gradients(reverse):
     outputs = [loss, c, ys, *gc.grad(loss, [xs, W, U, c0])]
     values = RNG.normal(size=(20, 2)), RNG.normal(size=(3, 3)), RNG.normal(size=(2, 3)), RNG.normal(size=3)
     f, _ = both([xs, W, U, c0], outputs, *values)
-    assert f.stats["loops"]["compiled"] >= 2 and "def drive(" in f.source
+    assert f.stats["loops"]["mode"] == "compiled with the graph"  # one module, loops included
+    assert f.stats["loops"]["compiled"] >= 2 and "for s in range(count):" in f.source
     empty = f(np.zeros((0, 2)), *values[1:])
     np.testing.assert_array_equal(empty[1], values[3])
     assert empty[2].shape == (0,)
@@ -90,16 +91,18 @@ def test_while_loop_on_numba():
 
 
 def test_a_body_numba_cannot_compile_runs_interpreted(monkeypatch):
-    from graphc.backend import scan_loops
+    from graphc.backend import scan_codegen, scan_loops
 
-    def refuse(body):
+    def refuse(*args):
         raise gc.GraphcError("numba could not compile the generated code (simulated)")
 
-    monkeypatch.setattr(scan_loops, "_compile_body", refuse)
+    monkeypatch.setattr(scan_codegen, "_body_function", refuse)  # not in the graph's module
+    monkeypatch.setattr(scan_loops, "_compile_body", refuse)  # nor apart
     xs = gc.input("xs", (5, 2))
     c, ys = gc.scan(lambda c, x: (c * x, c.sum()), gc.constant(np.ones(2)), xs)
     f, _ = both([xs], [c, ys], RNG.normal(size=(5, 2)))
     assert f.stats["loops"]["compiled"] == 0 and "simulated" in f.stats["loops"]["interpreted"][0]
+    assert "simulated" in f.stats["loops"]["why"]
 
 
 def test_a_body_large_enough_for_kernel_mode_is_still_compiled():
@@ -121,3 +124,18 @@ def test_a_body_large_enough_for_kernel_mode_is_still_compiled():
     loss = gc.sum(states ** 2)
     f, _ = both([rates], [loss, gc.grad(loss, rates)], np.array([1.0, 0.4]))
     assert f.stats["loops"]["interpreted"] == [] and f.stats["loops"]["compiled"] == 2
+
+
+def test_unroll_repeats_the_step_per_iteration_and_keeps_the_values():
+    xs = gc.input("xs", ("T", 3))
+    c0 = gc.input("c0", (3,))
+    c, ys = gc.scan(lambda c, x: (gc.sin(c) + x, (c * c).sum()), c0, xs, unroll=3, reverse=True)
+    loss = ys.sum() + c.sum()
+    outputs = [c, ys, *gc.grad(loss, [xs, c0])]
+    f, _ = both([xs, c0], outputs, RNG.normal(size=(7, 3)), RNG.normal(size=3))
+    assert "for first in range(0, count - count % 3, 3):" in f.source
+    reference = gc.compile([xs, c0], outputs, backend="numpy")
+    for steps in (0, 2, 3):  # no full iteration, a remainder only, no remainder
+        values = RNG.normal(size=(steps, 3)), RNG.normal(size=3)
+        for a, b in zip(f(*values), reference(*values)):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

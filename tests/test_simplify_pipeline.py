@@ -43,14 +43,14 @@ def test_trace_reports_every_pass_with_counts_and_times() -> None:
     records: list[PassRecord] = []
     gc.simplify(gc.exp(x) * 1 + gc.exp(x), trace=records)
     names = [r.name for r in records if r.round == 1]
-    assert names == ["cse", "fold_constants", "algebraic", "stabilize", "cse", "dce"]
+    assert names == ["cse", "fold_constants", "algebraic", "stabilize", "loops", "cse", "dce"]
     first_cse, algebraic = records[0], records[2]
     assert (first_cse.ops_before, first_cse.ops_after) == (4, 3)  # two exp merged
     assert (algebraic.ops_before, algebraic.ops_after) == (3, 2)  # * 1 gone
     assert all(r.seconds >= 0 for r in records)
     seen: list[str] = []
     gc.simplify(x * 1, trace=lambda record: seen.append(record.name))
-    assert seen[:6] == names
+    assert seen[:7] == names
 
 
 def test_round_cap_bounds_the_work() -> None:

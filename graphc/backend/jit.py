@@ -26,6 +26,7 @@ from . import blas_threads, cache, concurrency, numba_hooks, recovery
 from .codegen import fresh
 from .lower import Lowered, lower
 from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING
+from .scan_codegen import loop_functions
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _jit(prepared: Prepared) -> Any:
                       + [_numba_type(c.dtype, c.ndim) for c in generated.constants])
     options = dict(JIT_OPTIONS, parallel=generated.parallel)
     parts = [f"{generated.function_name}_part{n}" for n in range(generated.parts)
-             if generated.parts > 1]
+             if generated.parts > 1] + loop_functions(generated.function_name, vars(module))
     originals = {part: getattr(module, part) for part in parts}
     function = getattr(module, generated.function_name)
 
@@ -221,6 +222,12 @@ class _FirstCall:
 def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     """Kernel mode: put each shared kernel's dispatcher in the graph module; the Python function."""
     LINKING.install()
+    import numba
+
+    for name in loop_functions(prepared.generated.function_name, vars(prepared.module)):
+        dispatcher = numba.njit(**JIT_OPTIONS)(getattr(prepared.module, name))
+        numba_hooks.light_cache_loads(dispatcher)
+        setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
     for kernel, path, _ in prepared.kernels:
         setattr(prepared.module, kernel.name, _shared_kernel(kernel, path))
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds)

@@ -226,8 +226,52 @@ class LoopRunner:
         return [chosen[kind][index] for kind, index in wanted]
 
 
-def compile_with_loops(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple[Any, str, dict[str, Any]]:
-    """(runner, source, stats) for a graph holding loops."""
+def _emittable(outputs: Sequence[Node]) -> str | None:
+    """Why the graph's loops cannot all be part of its generated function, or None."""
+    for node in toposort(outputs):
+        if node.op.name == "while_loop":
+            return "a while_loop (its number of steps is known only when it runs)"
+        if node.op.name == "scan" and node.attr.get("recompute") is not None:
+            return "the reverse loop of a checkpointed scan (it rebuilds carries)"
+        if node.op.name == "scan" and any(subgraphs_of(n) for n in node.attr["body"].nodes()):
+            return "a loop body holding a loop of its own"
+    return None
+
+
+def compile_with_loops(inputs: Sequence[Node], outputs: Sequence[Node],
+                       names: Sequence[str | None] | None = (), structure: str = "list",
+                       requirements: Sequence[Any] | None = None, parallel: bool = False,
+                       ) -> tuple[Any, str, dict[str, Any], Any]:
+    """(runner, source, stats, fast call or None) for a graph holding loops.
+
+    The whole graph as one generated module (backend/scan_codegen.py: each
+    loop a jitted `for` loop around its body, called from the graph's
+    function) when every loop allows it; else the loops compiled apart and
+    the code around them run by the NumPy interpreter (`interpreted_around`).
+    """
+    why = _emittable(outputs)
+    if why is None:
+        from .jit import compile_graph
+
+        start = time.perf_counter()
+        try:
+            compiled = compile_graph(inputs, outputs, names, structure, requirements, parallel)
+        except GraphcError as exc:  # a loop scan_codegen cannot emit, or Numba refused it
+            why = str(exc)
+        else:
+            stats = compiled.stats.as_dict()
+            drivers = [line for line in compiled.source.splitlines()
+                       if line.startswith("def ") and "_loop" in line and "_body(" not in line]
+            stats["loops"] = {"mode": "compiled with the graph", "compiled": len(drivers),
+                              "interpreted": [], "seconds": time.perf_counter() - start}
+            return compiled.runner, compiled.source, stats, compiled.fast
+    runner, source, stats = interpreted_around(inputs, outputs)
+    stats["loops"]["why"] = why
+    return runner, source, stats, None
+
+
+def interpreted_around(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple[Any, str, dict[str, Any]]:
+    """(runner, source, stats): the loops compiled apart, the code around them interpreted."""
     loops = LoopRunner(outputs)
 
     def runner(arrays: list[np.ndarray], binding: dict[str, int]) -> list[np.ndarray]:
@@ -244,7 +288,8 @@ def compile_with_loops(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple
             parts.append(f"# loop body body#{number}, compiled; run by a jitted driver:\n"
                          + _driver_source(kernel.body, False, kernel.range_flag, len(kernel.constants))
                          + kernel.source)
-    stats = {"backend": "numba", "loops": {"bodies": len(loops.kernels),
+    stats = {"backend": "numba", "loops": {"mode": "compiled apart, the code around them interpreted",
+                                           "bodies": len(loops.kernels),
                                            "compiled": sum(k is not None for k in loops.kernels.values()),
                                            "seconds": loops.seconds, "interpreted": loops.failures}}
     return runner, "\n\n".join(parts), stats

@@ -47,9 +47,13 @@ def steps(inputs: Sequence[Node], body: Subgraph, length: Any, recompute: Any = 
     return length  # type: ignore[no-any-return]
 
 
+BUILT = [False]  # whether this process has built a scan node (the loop pass skips its walk if not)
+
+
 def _shape(inputs: Sequence[Node], *, body: Subgraph, output: Output, length: Any,
            reverse: bool, unroll: int, checkpoint: int = 1, recompute: Any = None,
            **rest: Any) -> shapes.Shape:
+    BUILT[0] = True
     kind, index = output
     if kind == "carry":
         return body.outputs[index].shape
@@ -133,7 +137,8 @@ def scan_outputs(body: Subgraph, inputs: Sequence[Node], wanted: Sequence[Output
 
 
 def saved_bytes(outputs: Sequence[Node]) -> int | str | None:
-    """Bytes of the carries the graph's loops save for their reverse passes (f.stats["saved_bytes"]):
+    """Bytes of the carries and residuals the graph's loops save for their reverse passes
+    (f.stats["saved_bytes"]):
     an int, a formula in the symbolic sizes (`8*T*3`), or None when nothing is saved."""
     from ..ir import toposort
 
@@ -141,7 +146,7 @@ def saved_bytes(outputs: Sequence[Node]) -> int | str | None:
     symbolic: list[str] = []
     found = False
     for node in toposort(outputs):
-        if node.op is SCAN and node.attr["output"][0] == "history":
+        if node.op is SCAN and _saved(node):
             found = True
             size = shapes.product(node.shape)
             if isinstance(size, int):
@@ -151,6 +156,14 @@ def saved_bytes(outputs: Sequence[Node]) -> int | str | None:
     if not found:
         return None
     return " + ".join([str(total)] * bool(total) + symbolic) if symbolic else int(total)
+
+
+def _saved(node: Node) -> bool:
+    """A loop output kept for a reverse pass: saved carries, or a residual (a trailing ys of
+    a forward body extended by scan_vjp, counted by the `residuals` attribute)."""
+    kind, index = node.attr["output"]
+    body = node.attr["body"]
+    return kind == "history" or kind == "ys" and index >= body.ys - node.attr.get("residuals", 0)
 
 
 def _leaves(tree: Any, what: str, where: str) -> tuple[list[Node], Any]:

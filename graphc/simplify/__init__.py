@@ -3,7 +3,7 @@
 Entry points: `simplify(outputs)` for users (equivalent tensors back, same
 structure as given), `simplify_graph(graph)` for `gc.compile` (the Graph and
 a `Report` of every pass). The passes (cse, fold_constants, algebraic,
-stabilize, cse, dce) live in passes.py, the algebraic rules in rules.py, the
+stabilize, loops, cse, dce) live in passes.py, the algebraic rules in rules.py, the
 fixed-point loop and its stats in pipeline.py; the pattern engine they share
 with graphc.stabilize is graphc.rewrite. See docs/simplifier.md.
 

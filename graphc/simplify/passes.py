@@ -145,11 +145,23 @@ def dce(graph: Graph, options: Options, fired: Counter[str]) -> Graph:
     return Graph(graph.inputs, graph.outputs)
 
 
+# Passes over nodes that hold a body (graphc.control.optimize registers the loops' pass:
+# rewrites inside bodies, dead loop outputs pruned, loop-invariant work hoisted).
+NESTED: list[Pass] = []
+
+
+def nested(graph: Graph, options: Options, fired: Counter[str]) -> Graph:
+    for step in NESTED:
+        graph = step(graph, options, fired)
+    return graph
+
+
 PIPELINE: tuple[tuple[str, Pass], ...] = (
     ("cse", cse),
     ("fold_constants", fold_constants),
     ("algebraic", algebraic),
     ("stabilize", stabilize),
+    ("loops", nested),
     ("cse", cse),
     ("dce", dce),
 )

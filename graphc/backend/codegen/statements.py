@@ -8,17 +8,27 @@ used by codegen.generate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from ...ir import Node
 from .interpreted import Interpreted
 from .text import template_of
 
+# Statements of ops that hold a body (op name -> emitter(generator, node)): graphc.backend.scan_codegen
+# registers the scan's (its body and a `for` loop driver in the same module).
+NESTED: dict[str, Callable[[Any, Node], None]] = {}
+
 
 class Generator(Interpreted):
     """One generation run: every emitter (see emitter, loops, interpreted)."""
 
     def emit_kernel(self, node: Node) -> None:
+        if node.op.name in NESTED:
+            NESTED[node.op.name](self, node)
+            return
         if node.op.rows is not None:
             self.emit_rows(node)
             return

@@ -1,0 +1,329 @@
+"""The simplifier's loop pass: rewrites inside scan bodies, dead loop outputs pruned, invariants hoisted.
+
+Owns `loops(graph, options, fired)`, a pass of the simplifier pipeline
+(registered in simplify.passes.NESTED, so both backends get it). For each
+loop family (the `scan` nodes of one loop, see control/scan.py) it
+
+1. merges the loop into the residual-saving copy scan_vjp made of it (same
+   inputs, a body whose outputs extend this one's by the residuals), so the
+   forward loop runs once for the values and the reverse pass;
+2. simplifies the body with the same pipeline (so nested loops too);
+3. prunes what no member reads: per-step outputs nobody stacks (the
+   cotangent of an xs no one differentiates), carries that feed neither a
+   wanted output nor a needed carry, and inputs the body no longer reads;
+4. hoists loop-invariant work: body nodes that read only loop-invariant
+   inputs are computed once, outside the loop, and passed in;
+5. turns accumulators into one reduction after the loop: a carry that is
+   only ever `carry + f` (a weight gradient in a reverse loop) becomes the
+   per-step output f and `init + sum(f over steps)`; when f is a product
+   `transpose(a) @ b` of per-step matrices the sum is ONE product of the
+   stacked a and b (T*B rows: a big, efficient BLAS call instead of T small
+   ones, and no per-step allocation of the accumulator).
+
+A rewritten body is remembered, so the pass reaches a fixed point. Loops that
+rebuild carries from checkpoints (`recompute`) are left as they are.
+Imports: ir, subgraph, simplify.pipeline, control.scan/trace (layer L3).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from .. import shapes
+from ..ir import Graph, Node, apply, substitute, toposort
+from ..ops import add, matmul, reshape, transpose
+from ..ops import sum as reduce_sum
+from ..subgraph import Subgraph
+from .scan import BUILT, SCAN, family_key, steps
+from .trace import placeholder
+
+_DONE: set[int] = set()  # bodies this pass built or found already simple
+
+
+def _attrs(node: Node) -> dict[str, Any]:
+    return {k: v for k, v in node.attrs if k != "output"}
+
+
+def _extends(big: Subgraph, small: Subgraph) -> bool:
+    return big.inputs == small.inputs and big.carries == small.carries and big.xs == small.xs \
+        and big.outputs[:len(small.outputs)] == small.outputs and len(big.outputs) > len(small.outputs)
+
+
+def _families(order: Sequence[Node]) -> list[list[Node]]:
+    """The loop families of the graph, a plain loop merged into its residual-saving extension."""
+    groups: dict[Any, list[Node]] = {}
+    for node in order:
+        if node.op is SCAN and node.attr.get("recompute") is None:
+            groups.setdefault(family_key(node), []).append(node)
+    merged: list[list[Node]] = []
+    extensions = [g for g in groups.values() if g[0].attr.get("residuals")]
+    for group in groups.values():
+        head = group[0]
+        if head.attr.get("residuals"):
+            continue
+        rest = {k: v for k, v in _attrs(head).items() if k != "body"}
+        host = next((e for e in extensions if e[0].inputs == head.inputs
+                     and {k: v for k, v in _attrs(e[0]).items()
+                          if k not in ("body", "residuals")} == rest
+                     and _extends(e[0].attr["body"], head.attr["body"])), None)
+        if host is not None:
+            host.extend(group)
+        else:
+            merged.append(group)
+    return merged + extensions
+
+
+def _reached(body: Subgraph, outputs: Sequence[Node]) -> set[Node]:
+    return set(toposort(list(outputs))) if outputs else set()
+
+
+def _needed(body: Subgraph, wanted: set[tuple[str, int]]) -> tuple[list[int], list[int], set[Node]]:
+    """Carries and ys to keep (a carry is kept if wanted or read by what is kept), and the
+    body nodes they reach."""
+    nc = body.carries
+    ys = sorted(j for kind, j in wanted if kind == "ys")
+    carries = {i for kind, i in wanted if kind in ("carry", "history")}
+    while True:
+        reached = _reached(body, [body.outputs[i] for i in sorted(carries)]
+                           + [body.outputs[nc + j] for j in ys])
+        more = {i for i in range(nc) if body.inputs[i] in reached} - carries
+        if not more:
+            return sorted(carries), ys, reached
+        carries |= more
+
+
+def _accumulators(body: Subgraph, carries: list[int], ys: list[int],
+                  wanted: set[tuple[str, int]], static: bool) -> dict[int, Node]:
+    """Carries i whose new value is `carry_i + f`, read nowhere else: i -> f."""
+    nc = body.carries
+    found: dict[int, Node] = {}
+    for i in carries:
+        new, own = body.outputs[i], body.inputs[i]
+        if ("history", i) in wanted or new.op.name != "add" or own not in new.inputs:
+            continue
+        f = new.inputs[1] if new.inputs[0] is own else new.inputs[0]
+        if f is own or tuple(f.shape) != tuple(own.shape) or f.dtype != own.dtype:
+            continue
+        if not _parts(f, static)[1:] and not _small(f):  # stacking a big f would cost T copies
+            continue
+        others = [body.outputs[k] for k in carries if k != i] + [body.outputs[nc + j] for j in ys]
+        if own in _reached(body, others + [f]):
+            continue
+        found[i] = f
+    return found
+
+
+STACKED_LIMIT = 1 << 14  # elements of an accumulator's per-step value stacked whole (a bias gradient)
+
+
+def _small(node: Node) -> bool:
+    size = shapes.product(node.shape)
+    return isinstance(size, int) and size <= STACKED_LIMIT
+
+
+def _parts(f: Node, static: bool) -> list[Node]:
+    """What the loop stacks for accumulator f: [a, b] for a static `transpose(a) @ b`, else [f]."""
+    if static and f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
+        a, b = f.inputs[0].inputs[0], f.inputs[1]
+        if a.ndim == 2 and b.ndim == 2 and all(isinstance(d, int) for d in a.shape + b.shape):
+            return [a, b]
+    return [f]
+
+
+def _stack_products(work: Subgraph, inputs: list[Node], static: bool,
+                    ) -> tuple[Subgraph, list[Node], int]:
+    """`x_t @ W` (a per-step slice times a loop-invariant matrix) for every step at once, before
+    the loop: ONE product of the T*B stacked rows, read by the body as a new per-step input."""
+    nc, nx = work.carries, work.xs
+    xs_nodes, consts = work.inputs[nc:nc + nx], work.inputs[nc + nx:]
+    found = [n for n in work.nodes() if static and n.op.name == "matmul" and n.ndim == 2
+             and n.inputs[0] in xs_nodes and n.inputs[1] in consts and n.inputs[0].ndim == 2
+             and n.inputs[1].ndim == 2 and all(isinstance(d, int) for d in n.inputs[0].shape)]
+    if not found:
+        return work, inputs, 0
+    position = {node: k for k, node in enumerate(work.inputs)}
+    stand_ins, stacked = [], []
+    for k, node in enumerate(found):
+        rows, weights = inputs[position[node.inputs[0]]], inputs[position[node.inputs[1]]]
+        count, batch, width = rows.shape
+        product = matmul(reshape(rows, (count * batch, width)), weights)
+        stacked.append(reshape(product, (count, batch, node.shape[1])))
+        stand_ins.append(placeholder(node, f"xw{k}"))
+    outputs = substitute(list(work.outputs), dict(zip(found, stand_ins)))
+    new = Subgraph(work.inputs[:nc + nx] + tuple(stand_ins) + consts, tuple(outputs), nc,
+                   nx + len(found))
+    return new, list(inputs[:nc + nx]) + stacked + list(inputs[nc + nx:]), len(found)
+
+
+def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[Node],
+           ) -> tuple[list[Node], list[Node], list[Node]]:
+    """(body outputs, const placeholders, outer tensors) with loop-invariant work moved out."""
+    varying = set(body.inputs[:body.carries + body.xs])
+    order = toposort(outputs)
+    for node in order:
+        if any(i in varying for i in node.inputs):
+            varying.add(node)
+    invariant = [n for n in order if n not in varying and n.inputs and n.op.name != "constant"]
+    if not invariant:
+        return outputs, consts, outer
+    chosen = {n for n in invariant if n in outputs} | {
+        i for n in order if n in varying for i in n.inputs if i in set(invariant)}
+    chosen_list = [n for n in order if n in chosen]
+    outside = substitute(chosen_list, dict(zip(consts, outer)))
+    stand_ins = [placeholder(n, f"h{k}") for k, n in enumerate(chosen_list)]
+    outputs = substitute(outputs, dict(zip(chosen_list, stand_ins)))
+    reached = _reached(body, outputs)
+    keep = [k for k, c in enumerate(consts) if c in reached]
+    keep_new = [k for k, s in enumerate(stand_ins) if s in reached]
+    return (outputs, [consts[k] for k in keep] + [stand_ins[k] for k in keep_new],
+            [outer[k] for k in keep] + [outside[k] for k in keep_new])
+
+
+def _rewrite(members: list[Node], inputs: list[Node], run: Any,
+             fired: Counter[str]) -> dict[Node, Node] | None:
+    """New nodes for the members of one loop, or None when nothing changes."""
+    head = members[0]
+    body: Subgraph = head.attr["body"]
+    attrs = _attrs(head)
+    nc, nx = body.carries, body.xs
+    outputs = list(body.outputs)
+    simplified = False
+    if body.number not in _DONE:
+        outputs = list(run(Graph(body.inputs, body.outputs)).outputs)
+        simplified = any(a is not b for a, b in zip(outputs, body.outputs))
+    work = Subgraph(body.inputs, tuple(outputs), nc, nx)
+    static = isinstance(steps(inputs, body, attrs["length"], attrs.get("recompute")), int)
+    work, inputs, stacked_products = _stack_products(work, inputs, static)
+    if stacked_products:
+        fired["loops_products_stacked"] += stacked_products
+    nx, outputs = work.xs, list(work.outputs)
+    wanted = {m.attr["output"] for m in members}
+    carries, ys, reached = _needed(work, wanted)
+    xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
+    consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
+    accumulators = _accumulators(work, carries, ys, wanted, static)
+    residual_from = body.ys - attrs.get("residuals", 0)
+    plain, saved = [j for j in ys if j < residual_from], [j for j in ys if j >= residual_from]
+    xs_of = {work.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
+    stacks: list[Node] = []  # per-step values the accumulators need stacked (not already xs)
+    for f in accumulators.values():
+        stacks += [p for p in _parts(f, static) if p not in xs_of and p not in stacks]
+    carries = [i for i in carries if i not in accumulators]
+    kept = ([outputs[i] for i in carries] + [outputs[nc + j] for j in plain] + stacks
+            + [outputs[nc + j] for j in saved])
+    if accumulators:
+        reached = _reached(work, kept)
+        xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
+        consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
+    const_nodes = [work.inputs[k] for k in consts]
+    outer = [inputs[k] for k in consts]
+    kept, const_nodes, outer = _hoist(work, kept, const_nodes, outer)
+    pruned = len(carries) < nc or len(ys) < body.ys or len(xs) < nx or len(consts) < work.consts
+    hoisted = len(outer) != len(consts) or any(a is not inputs[k] for a, k in zip(outer, consts))
+    merged = any(m.attr["body"] is not body for m in members)
+    if not (simplified or pruned or hoisted or merged or stacked_products) \
+            and all(a is b for a, b in zip(inputs, head.inputs)):
+        _DONE.add(body.number)
+        return None
+    new_body = Subgraph(tuple([work.inputs[i] for i in carries] + [work.inputs[k] for k in xs]
+                              + const_nodes), tuple(kept), len(carries), len(xs))
+    _DONE.add(new_body.number)
+    fired["loops_pruned" if pruned else "loops_rewritten"] += 1
+    if accumulators:
+        fired["loops_accumulators"] += len(accumulators)
+    if saved:
+        attrs["residuals"] = len(saved)
+    else:
+        attrs.pop("residuals", None)
+    attrs["body"] = new_body
+    loop_inputs = [inputs[i] for i in carries] + [inputs[k] for k in xs] + outer
+    where = {("carry", i): ("carry", n) for n, i in enumerate(carries)}
+    where.update({("history", i): ("history", n) for n, i in enumerate(carries)})
+    where.update({("ys", j): ("ys", n) for n, j in enumerate(plain)})
+    where.update({("ys", j): ("ys", len(plain) + len(stacks) + n) for n, j in enumerate(saved)})
+    made: dict[tuple[str, int], Node] = {}
+
+    def loop_output(output: tuple[str, int], like: Node) -> Node:
+        if output not in made:
+            made[output] = apply(SCAN, *loop_inputs, output=output, name=like.name,
+                                 origin=like.origin, scope=like.scope, **attrs)
+        return made[output]
+
+    def stacked(part: Node) -> Node:
+        if part in xs_of:
+            return xs_of[part]
+        return loop_output(("ys", len(plain) + stacks.index(part)), head)
+
+    result = {}
+    for member in members:
+        kind, index = member.attr["output"]
+        if kind == "carry" and index in accumulators:
+            result[member] = _reduced(inputs[index], _parts(accumulators[index], static), stacked)
+        else:
+            result[member] = loop_output(where[member.attr["output"]], member)
+    return result
+
+
+def _reduced(init: Node, parts: list[Node], stacked: Any) -> Node:
+    """init + the sum over steps of f, from the stacked per-step values (`_parts`)."""
+    if len(parts) == 2:  # sum_t a_t^T b_t = A^T B over the T*B stacked rows: one product
+        a, b = (stacked(p) for p in parts)
+        rows = a.shape[0] * a.shape[1]
+        total = matmul(transpose(reshape(a, (rows, a.shape[2]))), reshape(b, (rows, b.shape[2])))
+    else:
+        total = reduce_sum(stacked(parts[0]), axis=0)
+    return add(init, total.astype(init.dtype) if total.dtype != init.dtype else total)
+
+
+def loops(graph: Graph, options: Any, fired: Counter[str]) -> Graph:
+    """The pass (see the module docstring)."""
+    if not BUILT[0]:  # no loop anywhere in this process: no walk over a large graph
+        return graph
+    order = toposort(graph.outputs)
+    if not any(node.op is SCAN for node in order):
+        return graph
+    from ..simplify.pipeline import run as run_pipeline
+
+    def run(body_graph: Graph) -> Graph:
+        return run_pipeline(body_graph, options)[0]
+
+    family_of: dict[Node, list[Node]] = {}
+    for members in _families(order):
+        for member in members:
+            family_of[member] = members
+    memo: dict[Node, Node] = {}
+    changed = False
+    for node in order:
+        if node in memo:
+            continue
+        inputs = [memo.get(i, i) for i in node.inputs]
+        if node in family_of:
+            new = _rewrite(family_of[node], inputs, run, fired)
+            if new is not None:
+                memo.update(new)
+                changed = True
+                continue
+        if all(a is b for a, b in zip(inputs, node.inputs)):
+            memo[node] = node
+        else:
+            memo[node] = apply(node.op, *inputs, name=node.name, origin=node.origin,
+                               scope=node.scope, **node.attr)
+            changed = True
+    if not changed:
+        return graph
+    return Graph(graph.inputs, tuple(memo[o] for o in graph.outputs))
+
+
+__all__ = ["loops"]
+
+
+def _register() -> None:
+    from ..simplify.passes import NESTED
+
+    if loops not in NESTED:
+        NESTED.append(loops)
+
+
+_register()
