@@ -19,22 +19,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import math
-import pathlib
 import time
 
 import numba
 import numpy as np
 import scipy.special
 
-try:
-    K = importlib.import_module("graphc.backend.kernels")
-except ImportError:
-    _path = pathlib.Path(__file__).resolve().parents[1] / "graphc" / "backend" / "kernels.py"
-    _spec = importlib.util.spec_from_file_location("graphc_backend_kernels", _path)
-    K = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(K)
+K = importlib.import_module("graphc.backend.kernels")
 
 
 def _math_sigmoid(x):

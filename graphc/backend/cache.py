@@ -52,7 +52,9 @@ def digest(text: str) -> str:
 
 
 # The sources linked into (or interpreting for) every generated module: part of its cache key.
-LINKED_SOURCES = ("kernels.py", "library.py", "policy.py", "interpreter/opcodes.py",
+LINKED_SOURCES = ("kernels.py", *(f"transcendental/{name}.py" for name in (
+                      "__init__", "precision", "exp_log", "activation", "trig", "generate")),
+                  "library.py", "policy.py", "interpreter/opcodes.py",
                   "interpreter/program.py", "interpreter/run.py",
                   "../threefry.py")  # the random helpers' code (library_random re-exports it)
 
