@@ -59,7 +59,6 @@ LAYERS: dict[str, int] = {
     "graphc.backend.jit": 4, "graphc.backend.runtime": 4,
     **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted", "outline",
                                                    "statements", "parts")},
-    "graphc.backend.kernels": 4, "graphc.backend.library": 4,
     **{f"graphc.backend.transcendental{m}": 4
        for m in ("", ".precision", ".exp_log", ".activation", ".trig", ".generate")},
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,
