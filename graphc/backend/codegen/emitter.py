@@ -18,7 +18,7 @@ from typing import Any
 from ... import dtypes, shapes
 from ...errors import GraphcError
 from ...ir import Node
-from ...printing import _format_value, format_attrs, type_string
+from ...printing import _format_value, backward_note, format_attrs, graph_namer, type_string
 from ..interpreter.opcodes import uniform as _uniform
 from ..library import HELPERS
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
@@ -67,6 +67,11 @@ class Emitter:
         # (`size_32`), so one kernel serves every width; the caller passes the numbers.
         self.symbolic_sizes = False
         self.size_prefix = "size_"
+        # The printer's names (printing.graph_namer): t7 in `graphc show` is t7 here.
+        # A scope is a comment here (`[scope layer1]`), not part of the variable name.
+        self.planned = {node: text.rsplit("/", 1)[-1] for node, text
+                        in graph_namer(plan.outputs, plan.inputs).names.items()}
+        self._planned_names = set(self.planned.values())
         for node in plan.inputs:
             self._claim(node, str(node.name))
         for node, wanted in zip(plan.outputs, output_names):
@@ -89,16 +94,25 @@ class Emitter:
         return self.names[node]
 
     def name(self, node: Node) -> str:
+        """The node's variable: the printer's name, else (a node the schedule made) a fresh one."""
         if node not in self.names:
             if node.op.name == "constant":
                 self.constants.append(node)
-                self._claim(node, f"c{len(self.constants) - 1}")
+            planned = self.planned.get(node)
+            if planned is not None and planned not in self.used:
+                self._claim(node, planned)
+            elif node.name and node.name not in self.used:
+                self._claim(node, node.name)
             else:
-                while f"t{self._counter}" in self.used:
-                    self._counter += 1
-                self._claim(node, node.name if node.name and node.name not in self.used
-                            else f"t{self._counter}")
+                self._claim(node, self._fresh("c" if node.op.name == "constant" else "t"))
         return self.names[node]
+
+    def _fresh(self, prefix: str) -> str:
+        """`t<N>` that neither the source nor the printed graph uses for another node."""
+        while (f"{prefix}{self._counter}" in self.used
+               or f"{prefix}{self._counter}" in self._planned_names):
+            self._counter += 1
+        return f"{prefix}{self._counter}"
 
     def describe(self, node: Node) -> str:
         """The printer's equation for the node: `t1: f64[n,2] = sigmoid t0`.
@@ -121,7 +135,10 @@ class Emitter:
             kind_of = type_string(node).split("[", 1)[0]
             return f"{self.name(node)}: {kind_of}[{','.join(self.shape(node.shape))}] = {expression}"
         scope = f"  [scope {node.scope}]" if node.scope else ""  # gc.scope, as in pictures
-        return f"{self.name(node)}: {type_string(node)} = {expression}{scope}"
+        # Not inside a shared kernel: its text must not depend on the user's file and line.
+        note = backward_note(node)
+        note = f"   ({note})" if note else ""
+        return f"{self.name(node)}: {type_string(node)} = {expression}{scope}{note}"
 
     def text_of(self, node: Node) -> str:
         if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
