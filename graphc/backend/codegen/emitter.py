@@ -141,6 +141,16 @@ class Emitter:
         return f"{self.name(node)}: {type_string(node)} = {expression}{scope}{note}"
 
     def text_of(self, node: Node) -> str:
+        """How a statement's comment names an argument: a name the source defines.
+
+        A view read through its index map (never stored) is shown as what it
+        is, `(t9 = expand_dims[axis=(0,1)] t8)`, since no statement defines t9.
+        """
+        if (kind(node) == "view" and node not in self.plan.materialized
+                and node not in self.locals and node.op.name != "constant"):
+            inner = " ".join([node.op.label + format_attrs(node)]
+                             + [self.text_of(i) for i in node.inputs])
+            return f"({self.name(node)} = {inner})"
         if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
             return repr(node.value.item())
         if node.op.name == "constant" and _uniform(node.value):

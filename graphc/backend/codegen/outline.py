@@ -7,7 +7,8 @@ anew, though the groups of a deep model are the same code on other buffers
 (every layer of an MLP); that cost grew ~0.3 s per layer. Here a group's code
 (generated with its static sizes as names, `size_32`) is renamed canonically:
 parameters a0, a1, ... and sizes n0, n1, ... in order of first use, locals
-t0, t1, ...; identical groups then have identical text, hence one kernel
+r0, r1, ... (not t0: in f.source tN is always the printed graph's
+name); identical groups then have identical text, hence one kernel
 named by its hash (`fused_<hash>`), compiled once and cached on disk in its
 own module, so another graph (another depth, width or batch size) that
 contains it loads its machine code instead of compiling it. The graph
@@ -67,11 +68,11 @@ def canonical(lines: Sequence[str], parameters: Sequence[str], returns: Sequence
     """The group's lines with every graph-specific name replaced: (lines, parameters, returns).
 
     Parameters become a0.. (arrays, scalars) or n0.. (sizes), assigned names
-    t0.., names only mentioned in comments (`named`: the graph's value names) v0...
+    r0.. (tN stays the printed graph's name), names only mentioned in comments (`named`: the graph's value names) v0...
     `stored`: the names the lines assign (parts._names).
     """
     renamed: dict[str, str] = {}
-    counts = {"a": 0, "n": 0, "t": 0, "v": 0}
+    counts = {"a": 0, "n": 0, "r": 0, "v": 0}
 
     def claim(name: str, prefix: str) -> None:
         if name not in renamed:
@@ -81,7 +82,7 @@ def canonical(lines: Sequence[str], parameters: Sequence[str], returns: Sequence
     for name in parameters:
         claim(name, "n" if is_size(name) else "a")
     for name in _first_use(lines, stored - set(RESERVED)):
-        claim(name, "t")
+        claim(name, "r")
 
     def rename(text: str, extra: bool) -> str:
         def one(match: re.Match[str]) -> str:
