@@ -15,10 +15,10 @@ import re
 from typing import Any
 
 import pytest
+from test_backend_codegen import small_mlp
 
 import graphc as gc
 from graphc.backend.lower import lower
-from test_backend_codegen import small_mlp
 
 NAME = re.compile(r"(?<![\w.])(t\d+)(?!\w)")
 EQUATION = re.compile(r"^(\S+?)(?:: (\S+))? = (.*)$")
