@@ -121,16 +121,10 @@ class Emitter:
         graph's sizes or scopes: shapes are the size names, `shape=` attributes too.
         """
         args = [self.text_of(i) for i in node.inputs]
-        attributes = format_attrs(node)
-        if self.symbolic_sizes and isinstance(node.attr.get("shape"), tuple):
-            sizes = self.shape(node.attr["shape"])
-            attributes = attributes.replace(
-                "shape=" + _format_value(node.attr["shape"]),
-                "shape=(" + ",".join(sizes) + ("," if len(sizes) == 1 else "") + ")")
         if node.op.infix and len(args) == 2:
             expression = f"{args[0]} {node.op.infix} {args[1]}"
         else:
-            expression = " ".join([node.op.label + attributes] + args)
+            expression = " ".join([node.op.label + self._attributes_text(node)] + args)
         if self.symbolic_sizes:
             kind_of = type_string(node).split("[", 1)[0]
             return f"{self.name(node)}: {kind_of}[{','.join(self.shape(node.shape))}] = {expression}"
@@ -140,6 +134,16 @@ class Emitter:
         note = f"   ({note})" if note else ""
         return f"{self.name(node)}: {type_string(node)} = {expression}{scope}{note}"
 
+    def _attributes_text(self, node: Node) -> str:
+        """`[axis=(0,1)]`; in a shared kernel a `shape=` by its size names, not the graph's."""
+        attributes = format_attrs(node)
+        if self.symbolic_sizes and isinstance(node.attr.get("shape"), tuple):
+            sizes = self.shape(node.attr["shape"])
+            attributes = attributes.replace(
+                "shape=" + _format_value(node.attr["shape"]),
+                "shape=(" + ",".join(sizes) + ("," if len(sizes) == 1 else "") + ")")
+        return attributes
+
     def text_of(self, node: Node) -> str:
         """How a statement's comment names an argument: a name the source defines.
 
@@ -148,7 +152,7 @@ class Emitter:
         """
         if (kind(node) == "view" and node not in self.plan.materialized
                 and node not in self.locals and node.op.name != "constant"):
-            inner = " ".join([node.op.label + format_attrs(node)]
+            inner = " ".join([node.op.label + self._attributes_text(node)]
                              + [self.text_of(i) for i in node.inputs])
             return f"({self.name(node)} = {inner})"
         if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
