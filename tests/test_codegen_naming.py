@@ -164,3 +164,24 @@ def test_backward_statements_name_the_forward_op_and_the_users_line() -> None:
     for line in generated.splitlines():
         if re.search(r"= (matmul X W|sigmoid t\d+|sum\[axis=\(0,1\)\] t\d+)", line):
             assert "backward of" not in line, line
+
+
+def test_kernel_mode_says_where_on_the_call_and_keeps_kernels_free_of_user_lines() -> None:
+    """A shared kernel's text must not hold a user's file and line (another graph
+    shares it); the call's comment in the graph function says it instead."""
+    x = gc.input("x", shape=("n", 4))
+    W = gc.input("W", shape=(4, 4))
+    hidden = gc.relu(x @ W)
+    relu_line = inspect.currentframe().f_lineno - 1  # type: ignore[union-attr]
+    loss = gc.sum(gc.tanh(hidden) * hidden)
+    generated = lower([x, W], [loss, *gc.grad(loss, [W])], ["loss", "d_W"], kernels=True).generated
+    assert generated.kernels
+    assert not any("backward of" in kernel.source for kernel in generated.kernels)
+    calls = [line for line in generated.source.splitlines() if re.search(r"fused_\w+\(", line)]
+    noted = [line for line in calls if f"backward of relu, test_codegen_naming.py:{relu_line}" in line]
+    assert noted, "\n".join(calls)
+    # every origin named is a forward op of this graph at its line: relu's, or the loss line's (+2)
+    origins = set(re.findall(r"backward of (\w+), test_codegen_naming\.py:(\d+)", "\n".join(calls)))
+    assert origins <= {("relu", str(relu_line)), ("tanh", str(relu_line + 2)),
+                       ("multiply", str(relu_line + 2)), ("sum", str(relu_line + 2))}, origins
+    assert ("tanh", str(relu_line + 2)) in origins
