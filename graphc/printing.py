@@ -121,8 +121,8 @@ def graph_namer(outputs: Sequence[Node], inputs: Sequence[Node] = ()) -> Namer:
     """
     order = toposort(list(outputs))
     namer = Namer(reserved={n.name for n in order if n.name})
-    leaves = [n for n in order if n.op.name == "input"]
-    for node in list(inputs) + [n for n in leaves if n not in inputs]:
+    given = set(inputs)
+    for node in list(inputs) + [n for n in order if n.op.name == "input" and n not in given]:
         namer(node)
     for node in order:
         namer(node)
