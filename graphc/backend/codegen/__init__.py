@@ -1,7 +1,7 @@
 """Code generation: a schedule -> the source of ONE Python function for Numba.
 
 Owns naming (inputs keep the user's names, outputs may be named by the caller,
-e.g. `d_W`; others are t0, t1, ... in topological order), loop nests for
+e.g. `d_W`; others take the printed graph's names, printing.graph_namer), loop nests for
 fusion groups, accumulators for fused reductions, broadcast and view index
 arithmetic, and one statement per kernel. Every statement is followed by a
 comment with the graph equation it computes (the printer's text form), so

@@ -1,7 +1,8 @@
 """`Emitter`: the state of one generation run and how it names and reads values.
 
 Owns: node -> variable names (inputs keep the user's names, outputs may be
-named by the caller, e.g. `d_W`, others are t0, t1, ...), symbolic size
+named by the caller, e.g. `d_W`, others take the printer's name from
+printing.graph_namer, so t7 printed is t7 here), symbolic size
 expressions (`size`, `shape`, `learn_sizes`, `bind_input_sizes`), the
 comment of each statement (`describe`: the printer's equation), and element
 access through views and broadcasts (`access`, `variable`). Imports: text.
