@@ -14,6 +14,7 @@ tests. Imports: ir and layer L0 (layer L3).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -110,11 +111,44 @@ class Namer:
         return name
 
 
+def graph_namer(outputs: Sequence[Node], inputs: Sequence[Node] = ()) -> Namer:
+    """The one naming of a graph: the printer's and the code generator's.
+
+    Inputs first (`inputs`, then any other leaf), then every other node in
+    topological order; rank-0 constants stay literals (no name). `graphc
+    show`, `format_graph` and `f.source` (backend/codegen) all take their
+    names from here, so `t7` in the printed graph is `t7` in the source.
+    """
+    order = toposort(list(outputs))
+    namer = Namer(reserved={n.name for n in order if n.name})
+    given = set(inputs)
+    for node in list(inputs) + [n for n in order if n.op.name == "input" and n not in given]:
+        namer(node)
+    for node in order:
+        namer(node)
+    return namer
+
+
+def backward_note(node: Node) -> str:
+    """`backward of sigmoid, model.py:10` for a node autodiff built, else "".
+
+    Autodiff builds a rule's nodes under `errors.origin("backward of OP at
+    FILE:LINE")`, so the origin says which forward node it differentiates.
+    """
+    text = node.origin
+    if not text.startswith("backward of ") or " at " not in text:
+        return ""
+    what, where = text.removeprefix("backward of ").split(" at ", 1)
+    if where.startswith("backward of ") or where.startswith("gradient of "):
+        return f"backward of {what}"  # a derivative of a derivative: the op is what we know
+    return f"backward of {what}, {os.path.basename(where)}"
+
+
 def format_graph(outputs: Iterable[Node], inputs: Sequence[Node] = ()) -> str:
     """The program that computes `outputs`, one equation per line."""
     outputs = list(outputs)
     order = toposort(outputs)
-    name = Namer(reserved={n.name for n in order if n.name})
+    name = graph_namer(outputs, inputs)
     leaves = [n for n in order if n.op.name == "input"]
     declared = list(inputs) + [n for n in leaves if n not in inputs]
     lines: list[str] = []

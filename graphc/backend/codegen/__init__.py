@@ -1,7 +1,7 @@
 """Code generation: a schedule -> the source of ONE Python function for Numba.
 
 Owns naming (inputs keep the user's names, outputs may be named by the caller,
-e.g. `d_W`; others are t0, t1, ... in topological order), loop nests for
+e.g. `d_W`; others take the printed graph's names, printing.graph_namer), loop nests for
 fusion groups, accumulators for fused reductions, broadcast and view index
 arithmetic, and one statement per kernel. Every statement is followed by a
 comment with the graph equation it computes (the printer's text form), so
@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...ir import Node
+from ...printing import backward_note
 from .. import library, policy
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
@@ -196,7 +197,8 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
              for u, chunk in zip(plan.units, chunks_of_code)]
     outlined = outline(prologue, chunks_of_code, units,
                        set(parameters) | _names(prologue)[1] | programs, results, imports,
-                       generator.size_prefix, sizes, set(generator.names.values()), inline, retype)
+                       generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
+                       lambda name: backward_note(by_name[name]) if name in by_name else "")
     function_name = generator.function_name
     body = [f"def {function_name}({', '.join(parameters)}):", *outlined.body, _return(results)]
     top = "\n".join(body)

@@ -1,7 +1,8 @@
 """`Emitter`: the state of one generation run and how it names and reads values.
 
 Owns: node -> variable names (inputs keep the user's names, outputs may be
-named by the caller, e.g. `d_W`, others are t0, t1, ...), symbolic size
+named by the caller, e.g. `d_W`, others take the printer's name from
+printing.graph_namer, so t7 printed is t7 here), symbolic size
 expressions (`size`, `shape`, `learn_sizes`, `bind_input_sizes`), the
 comment of each statement (`describe`: the printer's equation), and element
 access through views and broadcasts (`access`, `variable`). Imports: text.
@@ -18,7 +19,7 @@ from typing import Any
 from ... import dtypes, shapes
 from ...errors import GraphcError
 from ...ir import Node
-from ...printing import _format_value, format_attrs, type_string
+from ...printing import _format_value, backward_note, format_attrs, graph_namer, type_string
 from ..interpreter.opcodes import uniform as _uniform
 from ..library import HELPERS
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
@@ -67,6 +68,11 @@ class Emitter:
         # (`size_32`), so one kernel serves every width; the caller passes the numbers.
         self.symbolic_sizes = False
         self.size_prefix = "size_"
+        # The printer's names (printing.graph_namer): t7 in `graphc show` is t7 here.
+        # A scope is a comment here (`[scope layer1]`), not part of the variable name.
+        self.planned = {node: text.rsplit("/", 1)[-1] for node, text
+                        in graph_namer(plan.outputs, plan.inputs).names.items()}
+        self._planned_names = set(self.planned.values())
         for node in plan.inputs:
             self._claim(node, str(node.name))
         for node, wanted in zip(plan.outputs, output_names):
@@ -89,16 +95,25 @@ class Emitter:
         return self.names[node]
 
     def name(self, node: Node) -> str:
+        """The node's variable: the printer's name, else (a node the schedule made) a fresh one."""
         if node not in self.names:
             if node.op.name == "constant":
                 self.constants.append(node)
-                self._claim(node, f"c{len(self.constants) - 1}")
+            planned = self.planned.get(node)
+            if planned is not None and planned not in self.used:
+                self._claim(node, planned)
+            elif node.name and node.name not in self.used:
+                self._claim(node, node.name)
             else:
-                while f"t{self._counter}" in self.used:
-                    self._counter += 1
-                self._claim(node, node.name if node.name and node.name not in self.used
-                            else f"t{self._counter}")
+                self._claim(node, self._fresh("c" if node.op.name == "constant" else "t"))
         return self.names[node]
+
+    def _fresh(self, prefix: str) -> str:
+        """`t<N>` that neither the source nor the printed graph uses for another node."""
+        while (f"{prefix}{self._counter}" in self.used
+               or f"{prefix}{self._counter}" in self._planned_names):
+            self._counter += 1
+        return f"{prefix}{self._counter}"
 
     def describe(self, node: Node) -> str:
         """The printer's equation for the node: `t1: f64[n,2] = sigmoid t0`.
@@ -107,23 +122,40 @@ class Emitter:
         graph's sizes or scopes: shapes are the size names, `shape=` attributes too.
         """
         args = [self.text_of(i) for i in node.inputs]
+        if node.op.infix and len(args) == 2:
+            expression = f"{args[0]} {node.op.infix} {args[1]}"
+        else:
+            expression = " ".join([node.op.label + self._attributes_text(node)] + args)
+        if self.symbolic_sizes:
+            kind_of = type_string(node).split("[", 1)[0]
+            return f"{self.name(node)}: {kind_of}[{','.join(self.shape(node.shape))}] = {expression}"
+        scope = f"  [scope {node.scope}]" if node.scope else ""  # gc.scope, as in pictures
+        # Not inside a shared kernel: its text must not depend on the user's file and line.
+        note = backward_note(node)
+        note = f"   ({note})" if note else ""
+        return f"{self.name(node)}: {type_string(node)} = {expression}{scope}{note}"
+
+    def _attributes_text(self, node: Node) -> str:
+        """`[axis=(0,1)]`; in a shared kernel a `shape=` by its size names, not the graph's."""
         attributes = format_attrs(node)
         if self.symbolic_sizes and isinstance(node.attr.get("shape"), tuple):
             sizes = self.shape(node.attr["shape"])
             attributes = attributes.replace(
                 "shape=" + _format_value(node.attr["shape"]),
                 "shape=(" + ",".join(sizes) + ("," if len(sizes) == 1 else "") + ")")
-        if node.op.infix and len(args) == 2:
-            expression = f"{args[0]} {node.op.infix} {args[1]}"
-        else:
-            expression = " ".join([node.op.label + attributes] + args)
-        if self.symbolic_sizes:
-            kind_of = type_string(node).split("[", 1)[0]
-            return f"{self.name(node)}: {kind_of}[{','.join(self.shape(node.shape))}] = {expression}"
-        scope = f"  [scope {node.scope}]" if node.scope else ""  # gc.scope, as in pictures
-        return f"{self.name(node)}: {type_string(node)} = {expression}{scope}"
+        return attributes
 
     def text_of(self, node: Node) -> str:
+        """How a statement's comment names an argument: a name the source defines.
+
+        A view read through its index map (never stored) is shown as what it
+        is, `(t9 = expand_dims[axis=(0,1)] t8)`, since no statement defines t9.
+        """
+        if (kind(node) == "view" and node not in self.plan.materialized
+                and node not in self.locals and node.op.name != "constant"):
+            inner = " ".join([node.op.label + self._attributes_text(node)]
+                             + [self.text_of(i) for i in node.inputs])
+            return f"({self.name(node)} = {inner})"
         if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
             return repr(node.value.item())
         if node.op.name == "constant" and _uniform(node.value):

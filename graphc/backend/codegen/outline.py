@@ -7,7 +7,8 @@ anew, though the groups of a deep model are the same code on other buffers
 (every layer of an MLP); that cost grew ~0.3 s per layer. Here a group's code
 (generated with its static sizes as names, `size_32`) is renamed canonically:
 parameters a0, a1, ... and sizes n0, n1, ... in order of first use, locals
-t0, t1, ...; identical groups then have identical text, hence one kernel
+r0, r1, ... (not t0: in f.source tN is always the printed graph's
+name); identical groups then have identical text, hence one kernel
 named by its hash (`fused_<hash>`), compiled once and cached on disk in its
 own module, so another graph (another depth, width or batch size) that
 contains it loads its machine code instead of compiling it. The graph
@@ -67,11 +68,12 @@ def canonical(lines: Sequence[str], parameters: Sequence[str], returns: Sequence
     """The group's lines with every graph-specific name replaced: (lines, parameters, returns).
 
     Parameters become a0.. (arrays, scalars) or n0.. (sizes), assigned names
-    t0.., names only mentioned in comments (`named`: the graph's value names) v0...
+    r0.. (tN stays the printed graph's name), names only mentioned in comments
+    (`named`: the graph's value names) v0...
     `stored`: the names the lines assign (parts._names).
     """
     renamed: dict[str, str] = {}
-    counts = {"a": 0, "n": 0, "t": 0, "v": 0}
+    counts = {"a": 0, "n": 0, "r": 0, "v": 0}
 
     def claim(name: str, prefix: str) -> None:
         if name not in renamed:
@@ -81,7 +83,7 @@ def canonical(lines: Sequence[str], parameters: Sequence[str], returns: Sequence
     for name in parameters:
         claim(name, "n" if is_size(name) else "a")
     for name in _first_use(lines, stored - set(RESERVED)):
-        claim(name, "t")
+        claim(name, "r")
 
     def rename(text: str, extra: bool) -> str:
         def one(match: re.Match[str]) -> str:
@@ -111,7 +113,8 @@ def kernel_source(name: str, lines: Sequence[str], parameters: Sequence[str],
 def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[bool],
             defined: set[str], results: list[str], imports: Callable[[str], list[str]],
             size_prefix: str, size_names: set[str], named: set[str], inline: Callable[[str], bool],
-            retype: Callable[[str], str | None]) -> Outlined:
+            retype: Callable[[str], str | None],
+            note: Callable[[str], str] = lambda name: "") -> Outlined:
     """The graph function's body: kernel units become calls of shared kernels.
 
     `defined`: names the graph function has before the first unit (parameters,
@@ -119,7 +122,9 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
     holding symbolic sizes (`n`); `named`: every value name of the graph
     (renamed where a comment mentions them); `imports(code)` gives a
     kernel's import lines; `retype(name)` wraps a rank-0 result that Python
-    would widen (float32 comes back from Numba as a Python float) or None.
+    would widen (float32 comes back from Numba as a Python float) or None;
+    `note(name)`: "backward of OP, file:line" for a backward value (printing.backward_note),
+    said on the call's line, since a shared kernel's text cannot hold the user's lines.
     """
     size_literal = re.compile(rf"{re.escape(size_prefix)}(\d+)$")
     size_text = re.compile(rf"(?<![\w.]){re.escape(size_prefix)}(\d+)\b")
@@ -157,7 +162,7 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
                                    inline("\n".join(lines)))
         arguments = [str(int(m.group(1))) if (m := size_literal.match(p)) else p for p in parameters]
         call = f"{name}({', '.join(arguments)})"
-        comment = "  # " + size_text.sub(r"\1", "; ".join(_describe(chunk)))
+        comment = "  # " + size_text.sub(r"\1", "; ".join(_describe(chunk, note)))
         if returns:
             target = ", ".join(returns) + ("," if len(returns) == 1 else "")
             body.append(f"    {target} = {call}{comment}")
@@ -197,12 +202,20 @@ def _hoist(chunk: list[str], outputs: set[str]) -> tuple[list[str], list[str]]:
     return hoisted, rest
 
 
-def _describe(chunk: Sequence[str]) -> list[str]:
-    """The equations a kernel call computes (its statements' comments, shortened)."""
+def _describe(chunk: Sequence[str], note: Callable[[str], str] = lambda name: "") -> list[str]:
+    """The equations a kernel call computes (its statements' comments, shortened),
+    then where the backward ones come from: `(backward of tanh, model.py:10)`."""
     notes = []
+    origins: list[str] = []
     for line in chunk:
         _, comment = _split_comment(line)
         text = comment.removeprefix("  # ")
         if ": " in text and " = " in text:
-            notes.append(text.split(": ", 1)[0] + " = " + text.split(" = ", 1)[1])
-    return notes[:3] + (["..."] if len(notes) > 3 else [])
+            name = text.split(": ", 1)[0]
+            notes.append(name + " = " + text.split(" = ", 1)[1])
+            if note(name) and note(name) not in origins:
+                origins.append(note(name))
+    shown = notes[:3] + (["..."] if len(notes) > 3 else [])
+    if origins:
+        shown[-1] += "   (" + "; ".join(origins) + ")"
+    return shown
