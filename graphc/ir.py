@@ -190,6 +190,10 @@ class Node:
     constraints: tuple[shapes.Constraint, ...] = ()
     id: int = field(default_factory=lambda: next(_node_ids))
     scope: str = field(default_factory=current_scope)  # gc.scope's name, for pictures
+    # `d_W` when gc.grad/gc.vjp made this node as the gradient of input W: the
+    # name compiled code gives the output. On the node, so it pickles, is
+    # serialized with the graph and is never shared between threads.
+    gradient_name: str | None = None
 
     __eq__ = object.__eq__  # type: ignore[assignment]
     __hash__ = object.__hash__  # type: ignore[assignment]

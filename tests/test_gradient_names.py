@@ -1,0 +1,74 @@
+"""Gradient names travel on the graph (issue 13 item 6), not in a module-level table.
+
+Reference: the name gc.grad gives is `d_<input name>` by definition; each test
+checks it survives a trip (pickle, serialize dumps/loads, a compiled
+Function's source) or stays apart from another thread's graph.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import numpy as np
+
+import graphc as gc
+from graphc import autodiff, serialize
+from graphc.autodiff import gradient_name
+
+
+def _loss_and_grad(name: str) -> tuple[gc.Tensor, gc.Tensor, gc.Tensor]:
+    x = gc.input(name, shape=(3,))
+    loss = gc.sum(gc.sin(x) * x)
+    return x, loss, gc.grad(loss, x)
+
+
+def test_the_name_is_on_the_node_and_no_module_table_holds_it() -> None:
+    x, loss, g = _loss_and_grad("w")
+    assert g.gradient_name == "d_w" and gradient_name(g) == "d_w"
+    assert gradient_name(loss) is None and gradient_name(x) is None
+    assert not hasattr(autodiff, "_gradient_names")
+
+
+def test_gradient_names_survive_pickling_a_function() -> None:
+    x, loss, g = _loss_and_grad("w")
+    f = pickle.loads(pickle.dumps(gc.compile([x], [loss, g], backend="numpy")))
+    assert f.options["names"] == [None, "d_w"]
+    value = np.array([0.3, -1.0, 2.0])
+    np.testing.assert_allclose(f(value)[1], np.sin(value) + value * np.cos(value))
+
+
+def test_gradient_names_survive_serialize() -> None:
+    x, loss, g = _loss_and_grad("w")
+    (loss2, g2), _ = serialize.loads(serialize.dumps([x], [loss, g]), [x])
+    assert g2 is not g and gradient_name(g2) == "d_w" and gradient_name(loss2) is None
+
+
+def test_compiled_function_names_its_gradient_output() -> None:
+    x, loss, g = _loss_and_grad("w")
+    f = gc.compile([x], [loss, g], backend="numpy")
+    assert f.options["names"] == [None, "d_w"]
+    value = np.array([0.1, 0.5, -2.0])
+    np.testing.assert_allclose(f(value)[1], np.sin(value) + value * np.cos(value))
+
+
+def test_two_threads_building_graphs_do_not_mix_names() -> None:
+    names: dict[str, list[str | None]] = {}
+    barrier = threading.Barrier(2)
+
+    def build(name: str) -> None:
+        seen = []
+        for _ in range(50):
+            barrier.wait() if not seen else None
+            _, loss, g = _loss_and_grad(name)
+            seen.append(gradient_name(g))
+            seen.append(gradient_name(loss))
+        names[name] = seen
+
+    threads = [threading.Thread(target=build, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert names["a"] == ["d_a", None] * 50
+    assert names["b"] == ["d_b", None] * 50
