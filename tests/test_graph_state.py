@@ -1,4 +1,6 @@
-"""Gradient names travel on the graph (issue 13 item 6), not in a module-level table.
+"""Graph metadata lives on the graph, not in module-level state (issue 13 item 6).
+
+Gradient names are a Node field; backward origins a per-thread context.
 
 Reference: the name gc.grad gives is `d_<input name>` by definition; each test
 checks it survives a trip (pickle, serialize dumps/loads, a compiled
@@ -13,8 +15,9 @@ import threading
 import numpy as np
 
 import graphc as gc
-from graphc import autodiff, serialize
+from graphc import autodiff, errors, serialize
 from graphc.autodiff import gradient_name
+from graphc.ir import toposort
 
 
 def _loss_and_grad(name: str) -> tuple[gc.Tensor, gc.Tensor, gc.Tensor]:
@@ -72,3 +75,32 @@ def test_two_threads_building_graphs_do_not_mix_names() -> None:
         thread.join()
     assert names["a"] == ["d_a", None] * 50
     assert names["b"] == ["d_b", None] * 50
+
+
+def test_a_backward_origin_in_one_thread_does_not_label_another_threads_nodes() -> None:
+    inside, done = threading.Event(), threading.Event()
+
+    def differentiate() -> None:
+        with errors.origin("backward of sigmoid at model.py:10"):
+            assert gc.exp(gc.input("a", shape=(2,))).origin == "backward of sigmoid at model.py:10"
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=differentiate)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        node = gc.exp(gc.input("b", shape=(2,)))
+    finally:
+        done.set()
+        thread.join()
+    assert "test_graph_state.py" in node.origin and "backward" not in node.origin, node.origin
+
+
+def test_backward_nodes_name_the_forward_node_they_differentiate() -> None:
+    x = gc.input("x", shape=(3,))
+    forward = gc.sigmoid(x)
+    g = gc.grad(gc.sum(forward), x)
+    origins = {node.origin for node in toposort([g]) if node.op.name != "input"}
+    wanted = [o for o in origins if o.startswith("backward of sigmoid at ") and "test_graph_state.py" in o]
+    assert wanted, origins
