@@ -17,7 +17,10 @@ import numpy as np
 import graphc as gc
 from graphc import autodiff, errors, serialize
 from graphc.autodiff import gradient_name
+from graphc.control import run as control_run
+from graphc.control import scan_batch
 from graphc.ir import toposort
+from graphc.subgraph import Subgraph
 
 
 def _loss_and_grad(name: str) -> tuple[gc.Tensor, gc.Tensor, gc.Tensor]:
@@ -104,3 +107,33 @@ def test_backward_nodes_name_the_forward_node_they_differentiate() -> None:
     origins = {node.origin for node in toposort([g]) if node.op.name != "input"}
     wanted = [o for o in origins if o.startswith("backward of sigmoid at ") and "test_graph_state.py" in o]
     assert wanted, origins
+
+
+def _loop_body(out: gc.Tensor) -> Subgraph:
+    bodies = [dict(n.attrs)["body"] for n in toposort([out])
+              if isinstance(dict(n.attrs).get("body"), Subgraph)]
+    assert bodies, "no loop in the graph"
+    return bodies[0]
+
+
+def test_derived_loop_facts_live_on_the_body_and_do_not_pickle() -> None:
+    W = gc.input("W", (2, 2))
+    c0 = gc.input("c0", (2,))
+    xs = gc.input("xs", (5, 2))
+    c, ys = gc.scan(lambda c, x: (gc.tanh(c @ W + x), c.sum()), c0, xs)
+    out = ys.sum() + c.sum()
+    f = gc.compile([W, c0, xs], out, backend="numpy")
+    Wv, cv, xv = np.eye(2) * 0.5, np.array([0.1, -0.2]), np.linspace(-1, 1, 10).reshape(5, 2)
+    c_ref, total = cv, 0.0
+    for x in xv:
+        total += c_ref.sum()
+        c_ref = np.tanh(c_ref @ Wv + x)
+    np.testing.assert_allclose(f(Wv, cv, xv), total + c_ref.sum(), rtol=1e-12)
+    body = _loop_body(out)
+    assert body.carries == 1 and body.xs == 1
+    consts = [Wv] if body.consts else []
+    step = control_run.interpreter_step(body, [cv, xv[0], *consts], {})
+    np.testing.assert_allclose(step[0], np.tanh(cv @ Wv + xv[0]), rtol=1e-12)
+    assert [key[0] for key in body.derived] == ["plan"]
+    assert not hasattr(control_run, "_plans") and not hasattr(scan_batch, "_memo")
+    assert pickle.loads(pickle.dumps(body)).derived == {}
