@@ -81,6 +81,7 @@ def _located(exc: ShapeError | DTypeError, public_name: str, args: tuple[Any, ..
     return located
 
 
+# Per-process: the printer installs itself once on import (a hook, not graph data).
 _formatter: list[Callable[[Node], str]] = []
 
 
@@ -287,6 +288,7 @@ class _NoNumpyDispatch:
 
 
 # The NumPy protocol handlers; graphc.numpy_dispatch replaces the entry on import.
+# Per-process: installed once on import, the same for every graph and thread.
 _numpy_dispatch: list[Any] = [_NoNumpyDispatch()]
 
 
