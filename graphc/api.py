@@ -139,6 +139,7 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
     return tuple(simplified.outputs), dict(report, cached=False)
 
 
+# Per-process: the digest of the graphc source this process runs, computed once.
 _versions: list[str] = []
 
 

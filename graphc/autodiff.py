@@ -21,7 +21,6 @@ Imports: ir, ops, stabilize, vmap and layer L0. Never simplify (DESIGN.md).
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,20 +47,21 @@ from .vmap import vmap
 
 WrtArg = Node | Sequence[Node]
 
-# Which input a gradient tensor is the gradient of, so compiled code can call
-# it d_<input>. Weak: marking a node must not keep a discarded graph alive.
-_gradient_names: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
-
-
 def gradient_name(node: Node) -> str | None:
     """`d_W` if `node` came out of gc.grad/gc.vjp as the gradient of input W, else None."""
-    return _gradient_names.get(node)
+    return node.gradient_name
 
 
 def _mark(gradients: list[Node], wrt: Sequence[Node]) -> list[Node]:
+    """Record on each gradient node which input it differentiates (first call wins).
+
+    The name lives on the node (Node.gradient_name), not in a module table, so
+    it travels with the graph through pickling and serialize, and graphs built
+    in different threads cannot see each other's names.
+    """
     for gradient, w in zip(gradients, wrt):
-        if w.name and gradient.inputs:
-            _gradient_names.setdefault(gradient, f"d_{w.name}")
+        if w.name and gradient.inputs and gradient.gradient_name is None:
+            object.__setattr__(gradient, "gradient_name", f"d_{w.name}")
     return gradients
 
 

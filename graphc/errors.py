@@ -13,6 +13,7 @@ Graphc developers who want the whole traceback set
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import functools
 import inspect
@@ -71,7 +72,11 @@ class CacheWarning(GraphcWarning):
     """
 
 
-_origin_override: list[str] = []
+# The description `origin()` gives nodes built in its block. A context
+# variable, not a module list: each thread (and asyncio task) has its own, so
+# one thread's gc.grad cannot label another thread's nodes "backward of ...".
+_origin_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "graphc_origin_override", default=None)
 
 
 @contextmanager
@@ -81,11 +86,11 @@ def origin(description: str) -> Iterator[None]:
     Autodiff uses it so a backward node says which forward node's rule built
     it ("backward of sigmoid at model.py:12") instead of the grad() call line.
     """
-    _origin_override.append(description)
+    token = _origin_override.set(description)
     try:
         yield
     finally:
-        _origin_override.pop()
+        _origin_override.reset(token)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -100,8 +105,9 @@ def user_origin() -> str:
     Frames of graphc itself are skipped so that the location names the script
     line that called `gc.matmul(...)` or wrote `x @ W`.
     """
-    if _origin_override:
-        return _origin_override[-1]
+    override = _origin_override.get()
+    if override is not None:
+        return override
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename

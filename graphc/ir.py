@@ -1,10 +1,11 @@
-"""The graph IR: immutable nodes, the op record, construction, toposort.
+"""The graph IR: immutable nodes, construction, toposort.
 
-Owns: `Op` (the one declaration of an op that every consumer reads), `Node`
-(a tensor: an immutable graph node with identity equality), `apply` (the only
-way nodes are built: runs the op's shape and dtype rules and records the
-user's line), `toposort` (iterative, so 10^5-node chains are fine), and
-`Graph`. Imports: layer L0 only.
+Owns: `Node` (a tensor: an immutable graph node with identity equality),
+`apply` (the only way nodes are built: runs the op's shape and dtype rules,
+the memory check and records the user's line), `toposort` (iterative, so
+10^5-node chains are fine), `Graph` and `FUNCTIONS`. The op record (`Op`,
+`OPS`, `register`) lives in graphc.oprecord and the memory check in
+graphc.memory; both are re-exported here. Imports: layer L0 and those two.
 
 Tensor operators (`x + y`, `x.sum()`, `x[0]`) dispatch by name through
 `FUNCTIONS`, which the ops package fills, so this layer needs no op code.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,89 +32,11 @@ from .errors import (
     argument_error,
     user_origin,
 )
+from .memory import check_memory, memory_limit
+from .oprecord import OPS, REAL, Attrs, DTypeRule, Interval, Op, Sample, ShapeRule, register
 from .scope import current as current_scope
 
-ShapeRule = Callable[..., shapes.Shape]
-DTypeRule = Callable[..., np.dtype]
-Attrs = tuple[tuple[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Where an op input is valid, for sampling in tests: [low, high], maybe avoiding 0."""
-
-    low: float = -3.0
-    high: float = 3.0
-    avoid: float | None = None  # keep at least 0.3 away from this point
-
-    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        values = rng.uniform(self.low, self.high, size=shape)
-        if self.avoid is not None:
-            close = np.abs(values - self.avoid) < 0.3
-            pushed = self.avoid + np.copysign(0.3 + np.abs(values), values - self.avoid)
-            values = np.where(close, pushed, values)
-        return np.asarray(values)
-
-
-REAL = Interval()
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One example call of an op for the registry-driven contract tests."""
-
-    shapes: tuple[tuple[int, ...], ...]
-    attrs: dict[str, Any] = field(default_factory=dict)
-    dtypes: tuple[str, ...] | None = None  # default: float64 for every input
-
-
-@dataclass(frozen=True, eq=False)
-class Op:
-    """Everything graphc knows about one op, declared once in graphc/ops/."""
-
-    name: str
-    shape: ShapeRule  # (inputs, **attrs) -> Shape; raises ShapeError
-    dtype: DTypeRule  # (inputs, **attrs) -> dtype; raises DTypeError
-    impl: Callable[..., Any]  # NumPy reference: (*arrays, **attrs) -> array
-    vjp: Callable[..., Sequence[Any]] | None = None  # (cotangent, out, *inputs, **attrs)
-    jvp: Callable[..., Any] | None = None  # (tangents, out, *inputs, **attrs)
-    # vmap: (args, batch_axes, **attrs) -> (output, its batch axis or None); see ops/batching.py
-    batch: Callable[..., tuple[Any, int | None]] | None = None
-    arity: int | None = None  # None: variadic
-    label: str = ""
-    infix: str | None = None  # "+" for add: the printer writes `x + y`
-    scalar: str | None = None  # elementwise template, e.g. "math.exp({0})"
-    # non-elementwise template, e.g. "np.dot({0}, {1})", or node -> template (docs/codegen.md)
-    kernel: str | Callable[..., str] | None = None
-    reduction: tuple[str, str, str] | None = None  # fused accumulator: (init, update, finish)
-    index: Callable[..., tuple[str, ...]] | None = None  # view: (node, out index) -> input index
-    rows: tuple[str, bool] | None = None  # (helper on 2-D rows with `axis` last, reduces?)
-    elementwise: bool = False
-    commutative: bool = False
-    identity: float | None = None  # x op identity == x
-    absorbing: float | None = None  # x op absorbing == absorbing (IEEE permitting)
-    involution: bool = False  # op(op(x)) == x
-    rearranges: bool = False  # only moves or repeats its input's elements (reshape, transpose)
-    finite: str = ""  # "always": output finite; "if_inputs": finite when the inputs are
-    nonnegative: str = ""  # "always": output >= 0 (or NaN); "if_inputs": when the inputs are
-    linear: bool = False  # linear in its float inputs (for transposition)
-    differentiable: bool = True  # False: a float output with no rule is an error
-    domain: tuple[Interval, ...] = ()  # per input; default REAL
-    samples: tuple[Sample, ...] = ()
-
-    def __repr__(self) -> str:
-        return f"Op({self.name})"
-
-
-OPS: dict[str, Op] = {}
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
-
-
-def register(op: Op) -> Op:
-    if op.name in OPS:
-        raise ValueError(f"op {op.name!r} declared twice")
-    OPS[op.name] = op
-    return op
 
 
 def function(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,6 +81,7 @@ def _located(exc: ShapeError | DTypeError, public_name: str, args: tuple[Any, ..
     return located
 
 
+# Per-process: the printer installs itself once on import (a hook, not graph data).
 _formatter: list[Callable[[Node], str]] = []
 
 
@@ -190,6 +113,10 @@ class Node:
     constraints: tuple[shapes.Constraint, ...] = ()
     id: int = field(default_factory=lambda: next(_node_ids))
     scope: str = field(default_factory=current_scope)  # gc.scope's name, for pictures
+    # `d_W` when gc.grad/gc.vjp made this node as the gradient of input W: the
+    # name compiled code gives the output. On the node, so it pickles, is
+    # serialized with the graph and is never shared between threads.
+    gradient_name: str | None = None
 
     __eq__ = object.__eq__  # type: ignore[assignment]
     __hash__ = object.__hash__  # type: ignore[assignment]
@@ -361,6 +288,7 @@ class _NoNumpyDispatch:
 
 
 # The NumPy protocol handlers; graphc.numpy_dispatch replaces the entry on import.
+# Per-process: installed once on import, the same for every graph and thread.
 _numpy_dispatch: list[Any] = [_NoNumpyDispatch()]
 
 
@@ -389,53 +317,10 @@ def apply(op: Op, *inputs: Node, name: str | None = None, origin: str | None = N
         located = type(exc)(f"{op.name}({described}): {exc} (at {where})")
         located.located = True  # type: ignore[attr-defined,union-attr]
         raise located from None
-    _check_memory(op, inputs, shape, np.dtype(dtype), where)
+    check_memory(op, inputs, shape, np.dtype(dtype), where)
     return Node(op, tuple(inputs), freeze_attrs(attrs), tuple(shape), np.dtype(dtype),
                 name=name, origin=where, constraints=tuple(constraints),
                 scope=current_scope() if scope is None else scope)
-
-
-def memory_limit() -> int:
-    """Bytes of physical memory (2**62 where the platform does not say)."""
-    if not _memory:
-        try:
-            _memory.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-        except (AttributeError, ValueError, OSError):
-            _memory.append(1 << 62)
-    return _memory[0]
-
-
-_memory: list[int] = []
-
-
-def _bytes(count: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB", "ZB"):
-        if count < 1000 or unit == "ZB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1000
-    raise AssertionError("unreachable")
-
-
-def _check_memory(op: Op, inputs: Sequence[Node], shape: Sequence[shapes.Size], dtype: np.dtype,
-                  where: str) -> None:
-    """A node bigger than the machine's memory is an error now, not a crash at run time.
-
-    Symbolic sizes count as 1, so this is a lower bound: `outer` of two
-    10^6-vectors (8 TB) or `one_hot(labels, 2**61)` are refused here.
-    """
-    count = 1
-    for size in shape:
-        if isinstance(size, int):
-            count *= size
-    if count * dtype.itemsize > memory_limit():
-        described = ", ".join(
-            f"{dtypes.short_name(i.dtype)}{shapes.format_shape(i.shape)}" for i in inputs)
-        error = ShapeError(
-            f"{op.name}({described}) makes a {dtypes.short_name(dtype)}{shapes.format_shape(tuple(shape))}"
-            f" tensor, which needs at least {_bytes(count * dtype.itemsize)} of memory; this "
-            f"machine has {_bytes(memory_limit())} (at {where})")
-        error.located = True  # type: ignore[attr-defined]
-        raise error
 
 
 def toposort(outputs: Iterable[Node]) -> list[Node]:
@@ -496,3 +381,10 @@ def substitute(outputs: Sequence[Node], replacements: dict[Node, Node]) -> list[
                                scope=node.scope,
                                **node.attr)
     return [memo[o] for o in outputs]
+
+
+# Names re-exported from graphc.oprecord and graphc.memory (split out of this
+# module) so `from graphc.ir import Op, OPS, register, ...` keeps working.
+__all__ = ["FUNCTIONS", "OPS", "REAL", "Attrs", "DTypeRule", "Graph", "Interval", "Node", "Op",
+           "Sample", "ShapeRule", "apply", "freeze_attrs", "function", "memory_limit", "register",
+           "set_formatter", "substitute", "toposort"]

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 FORMAT = 1  # bump when the state's layout changes
 KEPT = 64  # rebuilt functions kept per process (least recently used dropped)
 
+# Per-process: functions this process rebuilt from pickles (an LRU, shared by threads).
 _rebuilt: OrderedDict[str, Function] = OrderedDict()
 _lock = threading.Lock()  # Dask workers run tasks in threads
 

@@ -8,7 +8,7 @@ loads the result instead of simplifying again (docs/codegen.md, "Warm
 start").
 
 A record is (op name, input positions, attrs, shape, dtype, name, origin,
-value, weak, constraints, scope); the graph's inputs are referred to by their
+value, weak, constraints, scope, gradient name); the graph's inputs are referred to by their
 position in the compile call, so a loaded graph is built on the caller's own
 input nodes. Loading creates Nodes directly (no shape rules run: the records
 hold their results), re-registering the sliced sizes (`n[1:]`) they mention.
@@ -41,7 +41,7 @@ def _records(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple[list[Reco
         else:
             record = (node.op.name, tuple(position[i] for i in node.inputs), node.attrs,
                       node.shape, node.dtype.str, node.name, node.origin, node.value,
-                      node.weak, node.constraints, node.scope)
+                      node.weak, node.constraints, node.scope, node.gradient_name)
         position[node] = len(records)
         records.append(record)
     return records, [position[node] for node in outputs]
@@ -79,9 +79,10 @@ def loads(data: bytes, inputs: Sequence[Node]) -> tuple[list[Node], Any]:
             if node is None or (node.name, node.shape, node.dtype.str) != (name, shape, dtype):
                 raise ValueError(f"input {number} ({name}) does not match the saved graph")
         else:
-            op, sources, attrs, shape, dtype, name, origin, value, weak, constraints, scope = record
+            (op, sources, attrs, shape, dtype, name, origin, value, weak, constraints, scope,
+             gradient) = record
             node = Node(OPS[op], tuple(nodes[i] for i in sources), attrs, shape,
                         np.dtype(dtype), name=name, origin=origin, value=value, weak=weak,
-                        constraints=constraints, scope=scope)
+                        constraints=constraints, scope=scope, gradient_name=gradient)
         nodes.append(node)
     return [nodes[i] for i in places], extra

@@ -34,6 +34,10 @@ class Subgraph:
     carries: int  # how many of inputs (and of outputs) are loop carries
     xs: int  # how many inputs are per-step slices; the rest are loop-invariant values
     number: int = field(default_factory=lambda: next(_labels))
+    # What passes derive from this body and reuse (control.run's step plans,
+    # control.scan_batch's batched bodies): on the body, not in module dicts, so
+    # it lives and dies with the body. Not pickled (__reduce__ rebuilds it empty).
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def consts(self) -> int:

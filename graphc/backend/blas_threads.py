@@ -78,6 +78,7 @@ def _controller_of(scipy_loaded: bool) -> Any:
     return threadpoolctl.ThreadpoolController().select(user_api="blas")
 
 
+# Per-process: the BLAS thread limit is a process-wide setting of the BLAS library.
 _LOCK = threading.Lock()
 _HELD: list[Any] = [None]  # the limiter in force (entered by the call that set it), or None
 

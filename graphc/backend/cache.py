@@ -208,6 +208,7 @@ def mark_used(path: Path) -> None:
 
 KERNELS_VARIABLE = "GRAPHC_KERNEL_CACHE_DIR"
 _PACKAGE_BACKEND = Path(__file__).resolve().parent
+# Per-process: kernel cache directories this process has already seeded.
 _seeded: set[str] = set()
 
 

@@ -44,6 +44,7 @@ from . import numba_hooks
 THREAD_SAFE = {"tbb", "omp"}
 
 _lock = threading.Lock()  # serializes parallel calls on a thread-unsafe layer
+# Per-process: the threading layer Numba loaded in this process, and whether we warned.
 _state = {"unsafe_parent": False, "unsafe_child": False, "warned": False}
 
 

@@ -173,6 +173,7 @@ def disable_disk_cache(dispatcher: Any) -> bool:
     return True
 
 
+# Per-process: whether the cache locator is installed in this process's Numba.
 _KERNEL_LOCATOR: list[bool] = []
 
 

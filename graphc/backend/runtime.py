@@ -135,6 +135,7 @@ class _Jitted:
         return compiled
 
 
+# Per-process: library helpers jitted once per process, shared by every function.
 _JITTED = _Jitted()
 
 

@@ -30,6 +30,7 @@ from . import cache, trust
 
 MAGIC = b"graphc saved graph, HMAC-SHA256 v1\n"
 KEY_BYTES = 32
+# Per-process: the HMAC key read from each cache directory, read once.
 _keys: dict[str, bytes | None] = {}
 
 

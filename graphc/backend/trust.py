@@ -39,6 +39,7 @@ POSIX = os.name == "posix"
 Problem = tuple[str, str]  # (what is wrong, how to fix it)
 Lstat = Callable[[Path], os.stat_result]
 
+# Per-process: what this process has checked about the cache directories it uses.
 _verified: dict[str, tuple[tuple[int, ...], ...] | None] = {}  # trusted, as it was then
 _demoted: dict[str, Problem] = {}  # configured directory -> why this process stopped using it
 _private: list[Path | None] = []  # the fallback directory once made (None: could not be made)

@@ -34,13 +34,11 @@ def interpreter_step(body: Subgraph, values: list[np.ndarray], binding: dict[str
     sizes, not per step (interpret.evaluate would sort the body every step);
     a body holding a loop of its own goes through evaluate, which runs loop families.
     """
-    key = (body.number, tuple(sorted(binding.items())))
-    plan = _plans.get(key)
+    key = ("plan", tuple(sorted(binding.items())))
+    plan = body.derived.get(key)
     if plan is None:
         plan = _plan(body, binding)
-        if len(_plans) > 64:
-            _plans.clear()
-        _plans[key] = plan
+        body.derived[key] = plan
     if plan == "evaluate":
         return evaluate(body.outputs, dict(zip(body.inputs, values)), binding)
     env: dict[Node, Any] = dict(zip(body.inputs, values))
@@ -52,9 +50,6 @@ def interpreter_step(body: Subgraph, values: list[np.ndarray], binding: dict[str
             result = np.asarray(impl(*[env[i] for i in node.inputs], **attrs))
             env[node] = result if result.dtype == node.dtype else result.astype(node.dtype)
     return [env[o] for o in body.outputs]
-
-
-_plans: dict[Any, Any] = {}
 
 
 def _plan(body: Subgraph, binding: dict[str, int]) -> Any:

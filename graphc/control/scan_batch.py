@@ -5,7 +5,7 @@ over the batch: a step may mix it with batched values), at axis 0; a batched
 xs entry has its batch axis moved to 1, so its per-step slice is batched at 0;
 loop-invariant inputs keep their batch axis at 0 or stay unbatched. The body
 is batched once by graphc.vmap's walk (batch_graph). Sibling outputs of one
-loop get the same batched loop (memoized), so the family still runs once.
+loop get the same batched loop (memoized in body.derived), so the family still runs once.
 Imports: vmap, ops, subgraph, control.scan/trace (layer L3).
 """
 
@@ -20,8 +20,6 @@ from ..ops.batching import batch_size, moveaxis, to_front
 from ..subgraph import Subgraph
 from ..vmap import batch_graph
 from .scan import scan_outputs
-
-_memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 def _batched_body(body: Subgraph, batched: Sequence[bool],
@@ -50,9 +48,9 @@ def _batched_body(body: Subgraph, batched: Sequence[bool],
 
 def _batched_loop(args: Sequence[Node], axes: Sequence[int | None],
                   body: Subgraph) -> tuple[list[Node], Subgraph, list[int | None]]:
-    key = (id(body), tuple(id(a) for a in args), tuple(axes))
-    if key in _memo:
-        return _memo[key][1:]  # type: ignore[return-value]
+    key = ("batch", tuple(id(a) for a in args), tuple(axes))
+    if key in body.derived:
+        return body.derived[key][1:]  # type: ignore[no-any-return]
     size = batch_size(args, axes)
     nc, nx = body.carries, body.xs
     inputs = [to_front(a, axis, size) for a, axis in zip(args[:nc], axes[:nc])]
@@ -62,9 +60,7 @@ def _batched_loop(args: Sequence[Node], axes: Sequence[int | None],
                                                                            axes[nc + nx:])]
     flags = [True] * nc + [axis is not None for axis in axes[nc:]]
     new_body, ys_axes = _batched_body(body, flags, size)
-    if len(_memo) > 256:
-        _memo.clear()
-    _memo[key] = (list(args) + [body], inputs, new_body, ys_axes)  # kept: their ids stay theirs
+    body.derived[key] = (list(args), inputs, new_body, ys_axes)  # args kept: their ids stay theirs
     return inputs, new_body, ys_axes
 
 
