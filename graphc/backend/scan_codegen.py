@@ -49,29 +49,41 @@ def loop_functions(function_name: str, names: Any) -> list[str]:
     return sorted(found, key=lambda n: (not n.endswith("_body"), n))
 
 
+def loop_names(body: Subgraph, history: bool, constants: int) -> tuple[list[str], ...]:
+    """A driver's argument names: carries, per-step inputs, constants, stacked outputs, saved carries."""
+    carries = [f"c{i}" for i in range(body.carries)]
+    xs = [f"x{i}" for i in range(body.xs)]
+    consts = [f"k{i}" for i in range(body.consts)] + [f"const{i}" for i in range(constants)]
+    ys = [f"ys{j}" for j in range(body.ys)]
+    saved = [f"h{i}" for i in range(body.carries)] if history else []
+    return carries, xs, consts, ys, saved
+
+
+def body_step(function: str, body: Subgraph, names: tuple[list[str], ...], flag: bool) -> list[str]:
+    """One step of a driver (at data index t): call the body, pass the carries on, store the ys."""
+    carries, xs, consts, ys = names
+    call = ", ".join(carries + [f"{x}[t]" for x in xs] + consts)
+    step = [f"r = {function}({call})"]
+    for i, (c, node) in enumerate(zip(carries, body.outputs)):
+        step.append(f"{c} = np.ascontiguousarray(r[{i}])" if node.ndim else f"{c} = r[{i}]")
+    step += [f"{y}[t] = r[{len(carries) + j}]" for j, y in enumerate(ys)]
+    if flag:
+        step.append(f"flag += r[{len(body.outputs)}]")
+    return step
+
+
 def _driver(name: str, body: Subgraph, history: bool, every: int, reverse: bool,
             constants: int, flag: bool, unroll: int = 1) -> list[str]:
     """The driver's source. `unroll=u` repeats the step u times per iteration of the main
     loop (jax.lax.scan's meaning), then runs the count % u steps left one at a time."""
-    nc, nx, nk = body.carries, body.xs, body.consts
-    carries = [f"c{i}" for i in range(nc)]
-    xs = [f"x{i}" for i in range(nx)]
-    consts = [f"k{i}" for i in range(nk)] + [f"const{i}" for i in range(constants)]
-    ys = [f"ys{j}" for j in range(body.ys)]
-    saved = [f"h{i}" for i in range(nc)] if history else []
+    carries, xs, consts, ys, saved = loop_names(body, history, constants)
     step = ["t = count - 1 - s" if reverse else "t = s"]
     if saved and every == 1:
         step += [f"{h}[t] = {c}" for h, c in zip(saved, carries)]
     elif saved:  # checkpoint=every: each every-th carry in the loop's order
         step.append(f"if s % {every} == 0:")
         step += [f"    {h}[s // {every}] = {c}" for h, c in zip(saved, carries)]
-    call = ", ".join(carries + [f"{x}[t]" for x in xs] + consts)
-    step.append(f"r = {name}_body({call})")
-    for i, (c, node) in enumerate(zip(carries, body.outputs)):
-        step.append(f"{c} = np.ascontiguousarray(r[{i}])" if node.ndim else f"{c} = r[{i}]")
-    step += [f"{y}[t] = r[{nc + j}]" for j, y in enumerate(ys)]
-    if flag:
-        step.append(f"flag += r[{len(body.outputs)}]")
+    step += body_step(f"{name}_body", body, (carries, xs, consts, ys), flag)
     lines = [f"def {name}({', '.join(['count'] + carries + xs + consts + ys + saved)}):",
              f"    # the loop of {body!r}: carries passed on, per-step outputs written in place",
              "    flag = 0"]

@@ -35,6 +35,7 @@ from ..subgraph import Subgraph, subgraphs_of
 from . import cache, numba_hooks
 from .jit import _jit, prepare
 from .runtime import JIT_OPTIONS
+from .scan_codegen import body_step, loop_names
 
 
 def holds_loops(outputs: Sequence[Node]) -> bool:
@@ -44,12 +45,7 @@ def holds_loops(outputs: Sequence[Node]) -> bool:
 
 def _driver_source(body: Subgraph, history: bool, range_flag: bool, constants: int) -> str:
     """The jitted loop around the compiled body, as Python source for Numba."""
-    nc, nx, nk = body.carries, body.xs, body.consts
-    carries = [f"c{i}" for i in range(nc)]
-    xs = [f"x{i}" for i in range(nx)]
-    consts = [f"k{i}" for i in range(nk)] + [f"const{i}" for i in range(constants)]
-    ys = [f"ys{j}" for j in range(body.ys)]
-    saved = [f"h{i}" for i in range(nc)] if history else []
+    carries, xs, consts, ys, saved = loop_names(body, history, constants)
     arguments = ["count", "reverse", "every"] + carries + xs + consts + ys + saved
     lines = [f"def drive({', '.join(arguments)}):", "    flag = 0",
              "    for s in range(count):", "        t = count - 1 - s if reverse else s"]
@@ -57,13 +53,7 @@ def _driver_source(body: Subgraph, history: bool, range_flag: bool, constants: i
         lines.append("        if s % every == 0:")
         lines.append("            saved_at = t if every == 1 else s // every")
         lines += [f"            {h}[saved_at] = {c}" for h, c in zip(saved, carries)]
-    call = ", ".join(carries + [f"{x}[t]" for x in xs] + consts)
-    lines.append(f"        r = body({call})")
-    for i, (c, node) in enumerate(zip(carries, body.outputs)):
-        lines.append(f"        {c} = np.ascontiguousarray(r[{i}])" if node.ndim else f"        {c} = r[{i}]")
-    lines += [f"        {y}[t] = r[{nc + j}]" for j, y in enumerate(ys)]
-    if range_flag:
-        lines.append(f"        flag += r[{len(body.outputs)}]")
+    lines += [f"        {line}" for line in body_step("body", body, (carries, xs, consts, ys), range_flag)]
     lines.append(f"    return ({', '.join(carries + ['flag'])},)")
     return "\n".join(lines) + "\n"
 
