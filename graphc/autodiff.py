@@ -15,7 +15,7 @@ Three things happen here and nowhere else:
   numerically stable forms (graphc.stabilize), so the derivative is taken of
   `log_softmax(z)` rather than of `log(softmax(z))`.
 
-Imports: ir, ops, stabilize, vmap and layer L0. Never simplify (DESIGN.md).
+Imports: ir, ops, accumulate, stabilize, vmap and layer L0. Never simplify (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes, shapes
+from .accumulate import sum_contributions
 from .errors import GraphcError, NotDifferentiableError, ShapeError, api_boundary, origin, user_origin
 from .ir import Node, substitute, toposort
 from .ops import (
@@ -108,8 +109,9 @@ def _accumulate(total: dict[Node, list[Node]], target: Node, cotangent: Node) ->
     total.setdefault(target, []).append(cotangent)
 
 
-def _sum_contributions(parts: list[Node]) -> Node:
-    return functools.reduce(add, parts)
+def _sum_contributions(parts: list[Node], target: Node | None = None) -> Node:
+    """Fan-out: the contributions added up, T gathered pieces as one scatter-add (accumulate.py)."""
+    return sum_contributions(parts, target)
 
 
 # Ops whose nodes come in families sharing inputs (graphc.control: the final carry, stacked
@@ -128,7 +130,7 @@ def _family_cotangents(node: Node, order: list[Node], contributions: dict[Node, 
     members = [m for m in order if m.op is node.op and key(m) == mine]
     if members[0] is not node:
         return None
-    return [(m.attr["output"], _sum_contributions(contributions[m])) for m in members
+    return [(m.attr["output"], _sum_contributions(contributions[m], m)) for m in members
             if contributions.get(m)]
 
 
@@ -148,7 +150,7 @@ def backward(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
             continue
         if not parts or not node.inputs:
             continue
-        total = _sum_contributions(parts)
+        total = _sum_contributions(parts, node)
         if node in wanted:
             contributions[node] = [total]
         targets = [i for i in node.inputs if i in live and dtypes.is_float(i.dtype)]
@@ -169,7 +171,7 @@ def backward(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[
     for w in wrt:
         parts = contributions.get(w)
         with origin(f"gradient of {w.name or w.op.name}"):
-            gradients.append(_sum_contributions(parts) if parts else zeros_like(w))
+            gradients.append(_sum_contributions(parts, w) if parts else zeros_like(w))
     return gradients
 
 

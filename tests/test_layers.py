@@ -48,7 +48,7 @@ LAYERS: dict[str, int] = {
     **{f"graphc.ops.{m}": 2 for m in ("special_ops", "statistics", "sorting", "rounding", "construct")},
     "graphc.ops.random_ops": 2, "graphc.ops.custom_ops": 2, "graphc.threefry": 0,
     "graphc.autodiff": 3, "graphc.interpret": 3, "graphc.printing": 3, "graphc.serialize": 3,
-    "graphc.calling": 3,
+    "graphc.calling": 3, "graphc.accumulate": 3,
     "graphc.stabilize": 3, "graphc.numpy_dispatch": 3, "graphc.dotfile": 3, "graphc.rewrite": 3,
     "graphc.vmap": 3, "graphc.custom": 3, "graphc.gradcheck": 3, "graphc.optim": 3,
     "graphc.simplify": 3, "graphc.simplify.passes": 3, "graphc.simplify.pipeline": 3,
