@@ -2,9 +2,10 @@
 
 The workload is autograd's HMM forward pass (examples/hmm_em.py) unrolled over
 T steps, the model of benchmarks/workloads/hmm.py; its gradient for log_B is
-a sum of T scattered columns, which large-graph mode runs in the block
-interpreter. T is small so the test is fast, and the policy's thresholds are
-lowered so the small graph takes the large-graph path. References: the NumPy
+one scatter_add of T columns (graphc/accumulate.py), or with merging off a sum
+of T scattered columns, which large-graph mode runs in the block interpreter.
+T is small so the test is fast, and the policy's thresholds are lowered so
+the small graph takes the large-graph path. References: the NumPy
 backend, and the forward-backward recursion written by hand in NumPy.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc import accumulate
 from graphc.backend import policy
 from graphc.backend.codegen.interpreted import ROW
 from graphc.backend.interpreter.opcodes import BLOCK
@@ -76,13 +78,20 @@ def _values(rng: np.random.Generator) -> list[np.ndarray]:
             log_normalized((STATES, SYMBOLS))]
 
 
+@pytest.mark.parametrize("merged", [True, False], ids=["scatter_add", "sum_of_scatters"])
 def test_hmm_in_large_graph_mode_equals_numpy_backend_and_forward_backward(
-        large_mode: None, rng: np.random.Generator) -> None:
+        large_mode: None, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, merged: bool) -> None:
+    """d_log_B as one scatter_add (graphc/accumulate.py), and, with merging off, as the sum of
+    12 scattered columns, which large-graph mode runs in the block interpreter."""
+    if not merged:
+        monkeypatch.setattr(accumulate, "MIN_PIECES", 10**9)
     sequence = [int(y) for y in rng.integers(0, SYMBOLS, 12)]
     inputs, outputs = _hmm(sequence)
     values = _values(rng)
     compiled = gc.compile(inputs, outputs, verbose=False)
-    assert compiled.stats["interpreted_groups"] >= 1  # d_log_B: the sum of 12 scattered columns
+    assert ("scatter_add_rows(" in compiled.source) == merged
+    if not merged:
+        assert compiled.stats["interpreted_groups"] >= 1
     got = compiled(*values)
     numpy = gc.compile(inputs, outputs, backend="numpy")(*values)
     want = _forward_backward(sequence, *values)

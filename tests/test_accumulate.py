@@ -1,0 +1,110 @@
+"""graphc/accumulate.py: many gathered pieces of one tensor accumulate as one scatter_add.
+
+References: finite differences (gc.check_grad), np.add.at written out as a
+Python loop, and the hand-written forward-backward recursion of the HMM
+(tests/test_large_graphs.py's). The structural test counts the nodes of the
+accumulation: at T = 10 and T = 100 steps they are the same.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from test_large_graphs import STATES, SYMBOLS, _forward_backward, _hmm, _values
+
+import graphc as gc
+from graphc import accumulate
+from graphc.ir import toposort
+
+
+def _picks(x: gc.Tensor, steps: int, axis: int) -> list[tuple[int, gc.Tensor]]:
+    """(index, x[..., index, ...]) at `steps` indices along `axis`, negative ones and repeats included."""
+    size = x.shape[axis]
+    picked = []
+    for t in range(steps):
+        index = (t * 7) % size - (size if t % 3 == 0 else 0)  # every third one counted from the end
+        picked.append((index, x[(slice(None),) * axis + (index,)]))
+    return picked
+
+
+def _backward_only(forward: list[gc.Tensor], gradients: list[gc.Tensor]) -> list[gc.ir.Node]:
+    known = set(toposort(forward))
+    return [node for node in toposort(gradients) if node not in known]
+
+
+def _repeated_gather(steps: int) -> tuple[gc.Tensor, gc.Tensor, gc.Tensor]:
+    x = gc.input("x", shape=(6, 9))
+    loss = gc.sum(gc.stack([gc.sum(gc.sin(piece) * (t + 1.0)) for t, (_, piece) in
+                            enumerate(_picks(x, steps, 1))]))
+    return x, loss, gc.grad(loss, x)
+
+
+def test_accumulation_of_a_repeated_gather_has_constant_size() -> None:
+    """From T = 10 to T = 100 the backward part grows by the VJPs of each step's forward ops
+    (sum, sin, stack), never by the scatters, adds and joins of the accumulation."""
+    counts = {}
+    for steps in (10, 100):
+        x, loss, gradient = _repeated_gather(steps)
+        counts[steps] = Counter(node.op.name for node in _backward_only([loss], [gradient]))
+        assert counts[steps]["scatter"] == 0 and counts[steps]["scatter_add"] == 1
+    growth = counts[100] - counts[10]
+    assert set(growth) == {"cos", "multiply_no_nan", "expand_dims", "broadcast_to", "getitem", "squeeze"}
+    assert all(count % 90 == 0 for count in growth.values())  # a fixed number per step
+
+
+def test_gradient_of_repeated_picks_matches_finite_differences(rng: np.random.Generator) -> None:
+    x, loss, gradient = _repeated_gather(12)
+    value = rng.standard_normal((6, 9))
+    gc.check_grad(loss, x, {"x": value})
+    want = np.zeros((6, 9))
+    for t, (index, _) in enumerate(_picks(x, 12, 1)):  # np.add.at as a loop: repeats add up
+        want[:, index] += np.cos(value[:, index]) * (t + 1.0)
+    got = gc.compile([x], [gradient], backend="numpy")(value)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape, axis", [((5,), 0), ((5, 4), 0), ((3, 5, 4), 1), ((3, 4, 5), 2)])
+def test_every_axis_and_rank_including_scalar_pieces(shape: tuple[int, ...], axis: int,
+                                                      rng: np.random.Generator) -> None:
+    x = gc.input("x", shape=shape)
+    picked = _picks(x, 6, axis)
+    weights = [rng.standard_normal(piece.shape) for _, piece in picked]
+    loss = gc.sum(x * x) * 0.5  # a contribution that is not a scatter is added as before
+    for weight, (_, piece) in zip(weights, picked):
+        loss = loss + gc.sum(gc.exp(piece) * weight)
+    gradient = gc.grad(loss, x)
+    assert [n.op.name for n in toposort([gradient])].count("scatter_add") == 1
+    value = rng.standard_normal(shape)
+    want = value.copy()
+    for weight, (index, _) in zip(weights, picked):
+        where = (slice(None),) * axis + (index,)
+        want[where] += np.exp(value[where]) * weight
+    for backend in ("numpy", "numba"):
+        got = gc.compile([x], [gradient], backend=backend, verbose=False)(value)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_few_pieces_or_other_indices_keep_their_scatters() -> None:
+    x = gc.input("x", shape=(6, 9))
+    few = gc.sum(x[:, 0]) + gc.sum(x[:, 1] * 2.0)
+    sliced = sum((gc.sum(gc.sin(x[1:, t])) for t in range(6)), gc.constant(0.0))
+    two_ints = sum((gc.sin(x[t, t]) for t in range(6)), gc.constant(0.0))
+    for loss in (few, sliced, two_ints):
+        kinds = [n.op.name for n in toposort([gc.grad(loss, x)])]
+        assert "scatter_add" not in kinds and "scatter" in kinds
+    assert accumulate.MIN_PIECES > 2
+
+
+def test_hmm_gradient_matches_forward_backward_and_second_order(rng: np.random.Generator) -> None:
+    sequence = [int(y) for y in rng.integers(0, SYMBOLS, 9)]
+    inputs, outputs = _hmm(sequence)
+    values = _values(rng)
+    got = gc.compile(inputs, outputs, backend="numpy")(*values)
+    for mine, reference in zip(got, _forward_backward(sequence, *values)):
+        np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=1e-13)
+    direction = rng.standard_normal((STATES, SYMBOLS))  # through the scatter_add's own VJP (gather)
+    inner = gc.sum(outputs[3] * gc.constant(direction))
+    gc.check_grad(inner, inputs[2], dict(zip(["log_pi", "log_A", "log_B"], values)), rtol=1e-4,
+                  atol=1e-7)
