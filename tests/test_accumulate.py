@@ -108,3 +108,20 @@ def test_hmm_gradient_matches_forward_backward_and_second_order(rng: np.random.G
     inner = gc.sum(outputs[3] * gc.constant(direction))
     gc.check_grad(inner, inputs[2], dict(zip(["log_pi", "log_A", "log_B"], values)), rtol=1e-4,
                   atol=1e-7)
+
+
+def test_gradient_of_new_axes_is_a_sum_not_zeros_and_a_copy(rng: np.random.Generator) -> None:
+    """simplify: scatter of x[:, None] is a squeeze, and squeeze(sum_to(...)) one sum."""
+    v = gc.input("v", shape=(4,))
+    w = gc.input("w", shape=(4, 3))
+    loss = gc.sum(gc.exp(v[:, None, None] + w[:, None, :]))
+    gradients = gc.grad(loss, [v, w])
+    simplified = gc.simplify(gradients)
+    kinds = {node.op.name for node in toposort(simplified)}
+    assert "scatter" not in kinds and "sum_to" not in kinds and "sum" in kinds
+    values = [rng.standard_normal((4,)), rng.standard_normal((4, 3))]
+    pair = np.exp(values[0][:, None] + values[1])
+    for backend in ("numpy", "numba"):
+        got = gc.compile([v, w], gradients, backend=backend, verbose=False)(*values)
+        np.testing.assert_allclose(got[0], pair.sum(axis=1), rtol=1e-13)
+        np.testing.assert_allclose(got[1], pair, rtol=1e-13)

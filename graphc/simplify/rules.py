@@ -28,6 +28,7 @@ broadcast_to, sum_to, sum_, astype = op("broadcast_to"), op("sum_to"), op("sum")
 mean = op("mean")
 where, ones_like, zeros_like = op("where"), op("ones_like"), op("zeros_like")
 no_nan = op("multiply_no_nan")
+scatter = op("scatter")
 
 
 
@@ -221,6 +222,28 @@ def drop_broadcasts(m: Match) -> Node | None:
 
 # ----------------------------------------------------------------------- rules
 
+def new_axes_only(m: Match) -> Node | None:
+    """scatter of x[:, None] (the gradient of adding axes): squeeze them, a view, not zeros + copy."""
+    index = m.node.attr["index"]
+    if not all(part[0] == "new" or part == ("slice", None, None, None) for part in index):
+        return None
+    axes = tuple(i for i, part in enumerate(index) if part[0] == "new")
+    return apply(OPS["squeeze"], m.x, axis=axes) if axes else m.x
+
+
+def squeezed_sum(m: Match) -> Node | None:
+    """squeeze(sum_to(x, s), axes) = sum(x, axes) when sum_to sums only squeezed axes."""
+    total = m.x
+    if total.op.name != "sum_to" or total.inputs[0].ndim != total.ndim:
+        return None
+    source = total.inputs[0]
+    summed = tuple(i for i, (s, t) in enumerate(zip(source.shape, total.shape)) if s != t)
+    axes = m.node.attr["axis"]
+    if not set(summed) <= set(axes) or any(total.shape[i] != 1 for i in axes):
+        return None
+    return apply(OPS["sum"], source, axis=axes, keepdims=False)
+
+
 def property_rules() -> list[Rule]:
     """Rules every op gets from its declared identity, absorbing element and involution."""
     found: list[Rule] = []
@@ -285,6 +308,8 @@ EXPLICIT = [
     rule(expand_dims(squeeze(x, axis=a), axis=a), x, "expand_squeeze"),
     rule(sum_(broadcast_to(x, shape=a)), sum_of_broadcast, "sum_of_broadcast"),  # Σ n copies = n·x
     rule(sum_to(broadcast_to(x, shape=a), shape=b), sum_of_broadcast, "sum_to_of_broadcast"),
+    rule(scatter(x), new_axes_only, "scatter_new_axes"),           # undo x[:, None]: a squeeze
+    rule(squeeze(x), squeezed_sum, "squeeze_sum_to"),               # sum_to then squeeze: one sum
     rule(ones_like(x), 1, "ones_like"),                              # a broadcast 1, free of x
     rule(zeros_like(x), 0, "zeros_like"),                            # a broadcast 0, free of x
 ]
