@@ -7,7 +7,10 @@ warm, as after `graphc warmup`) times build + grad + gc.compile + first call;
 then it times calls of the numba and the numpy backends, round-robin, after
 checking both against the hand-written forward-backward recursion. Goals:
 a ~400-node graph cold in <= 3 s, a ~4,000-node graph in <= 10 s, and per
-call no slower than the numpy backend.
+call no slower than the numpy backend. The cold column gives wall and CPU
+time (the machine is shared: CPU time is what the compile itself cost).
+Each T's graph is the same in every process, so running this script with
+PYTHONPATH set to another checkout is an A/B comparison.
 
     PYTHONPATH=$PWD python3 benchmarks/bench_large.py                 # T = 27, 100, 270
     PYTHONPATH=$PWD python3 benchmarks/bench_large.py --steps 27 --rounds 5
@@ -38,13 +41,13 @@ def child(steps: int, rounds: int) -> None:
 
     hmm.configure(steps)
     inputs = hmm.make_inputs(False)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     graph_inputs, loss = hmm.graphc_graph()
     outputs = [loss, *gc.grad(loss, graph_inputs)]
     function = gc.compile(graph_inputs, outputs, verbose=False)
     arrays = [inputs[node.name] for node in graph_inputs]
     result = function(*arrays)
-    cold = time.perf_counter() - start
+    cold, cold_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     numpy_function = gc.compile(graph_inputs, outputs, backend="numpy")
     want = hmm.hand_numpy(*arrays)
     mismatch = [adapters.max_error(list(f(*arrays)), want, hmm.RTOL, hmm.ATOL)
@@ -57,6 +60,7 @@ def child(steps: int, rounds: int) -> None:
             times[name].append(time.perf_counter() - begin)
     del result
     print(json.dumps({"steps": steps, "nodes": function.stats.get("nodes"), "cold": cold,
+                      "cold_cpu": cold_cpu,
                       "kernels": function.stats.get("kernels"),
                       "interpreted": function.stats.get("interpreted_groups"),
                       "numba": statistics.median(times["numba"]),
@@ -73,7 +77,7 @@ def main() -> None:
     if options.child is not None:
         child(options.child, options.rounds)
         return
-    print("| T | nodes | kernels | interpreted groups | cold compile + first call | numba per call "
+    print("| T | nodes | kernels | interpreted groups | cold compile + first call (CPU) | numba per call "
           "| numpy per call | numba / numpy | load (1 min) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for steps in options.steps:
@@ -87,7 +91,8 @@ def main() -> None:
             continue
         row = json.loads(completed.stdout.strip().splitlines()[-1])
         wrong = "" if row["mismatch"] == [None, None] else f" WRONG {row['mismatch']}"
-        print(f"| {steps} | {row['nodes']} | {row['kernels']} | {row['interpreted']} | {row['cold']:.2f} s "
+        print(f"| {steps} | {row['nodes']} | {row['kernels']} | {row['interpreted']} "
+              f"| {row['cold']:.2f} s ({row['cold_cpu']:.2f} s) "
               f"| {row['numba'] * 1e3:.2f} ms | {row['numpy'] * 1e3:.2f} ms "
               f"| {row['numba'] / row['numpy']:.2f}x{wrong} | {row['load']:.1f} |", flush=True)
 
