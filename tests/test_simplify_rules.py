@@ -98,6 +98,8 @@ CASES: dict[str, Case] = {
     "fold_constants": (lambda: [x * (gc.constant(2.0) + gc.exp(gc.constant([1.0, 2.0, 3.0, 4.0])))],
                        "folded", False),
     "stabilize_joint_graph": (lambda: [gc.sum(gc.log(gc.softmax(x)) * y)], "log_softmax", False),
+    "scatter_new_axes": (lambda: gc.grad(gc.sum(gc.exp(v[:, None])), [v]), "scatter_new_axes", False),
+    "squeeze_sum_to": (lambda: [gc.squeeze(gc.ops.sum_to(x, (3, 1)), 1)], "squeeze_sum_to", False),
     "gradient_seed": (lambda: gc.grad(gc.sum(gc.exp(x) * y), [x]), "no_nan_nonzero",
                       False),
 }
