@@ -125,3 +125,26 @@ def test_gradient_of_new_axes_is_a_sum_not_zeros_and_a_copy(rng: np.random.Gener
         got = gc.compile([v, w], gradients, backend=backend, verbose=False)(*values)
         np.testing.assert_allclose(got[0], pair.sum(axis=1), rtol=1e-13)
         np.testing.assert_allclose(got[1], pair, rtol=1e-13)
+
+
+def test_jacobian_and_hessian_through_merged_pieces(rng: np.random.Generator) -> None:
+    """jacrev vmaps the sweep (batching rules of concatenate, transpose, scatter_add); hessian
+    differentiates the scatter_add again (its VJP is a gather)."""
+    x = gc.input("x", shape=(3, 5))
+    columns = [gc.sin(x[:, t % 5]) * (t + 1.0) for t in range(7)]
+    y = gc.stack(columns)  # (7, 3)
+    value = rng.standard_normal((3, 5))
+    jacobian = gc.compile([x], [gc.jacobian(y, x)], backend="numpy")(value)[0]
+    want = np.zeros((7, 3, 3, 5))
+    for t in range(7):
+        for i in range(3):
+            want[t, i, i, t % 5] = np.cos(value[i, t % 5]) * (t + 1.0)
+    np.testing.assert_allclose(jacobian, want, rtol=1e-13, atol=1e-13)
+    loss = gc.sum(y * y)
+    hessian = gc.compile([x], [gc.hessian(loss, x)], backend="numpy")(value)[0]
+    weights = np.zeros((3, 5))
+    for t in range(7):
+        weights[:, t % 5] += (t + 1.0) ** 2
+    # d2/dx2 of w sin(x)^2 is 2 w cos(2x), on the diagonal
+    want_h = np.diag((2 * weights * np.cos(2 * value)).ravel()).reshape(3, 5, 3, 5)
+    np.testing.assert_allclose(hessian, want_h, rtol=1e-12, atol=1e-12)
