@@ -14,9 +14,11 @@ scatter-add) and PyTensor merges `inc_subtensor`s: the values g_t are joined
 into one array (a concatenate, a reshape and a transpose) and written by one
 `scatter_add` whose index is the constant vector (y_1, ..., y_T), so the
 accumulation costs O(1) nodes whatever T is (repeated y_t add up, as
-np.add.at does). Pieces that do not fit (a slice that is not whole, a new
-axis, two integer axes, a symbolic size under a negative index) are summed
-as before. Merging needs at least MIN_PIECES pieces on one axis, so small
+np.add.at does). Integers on a run of adjacent axes (`L[i, j]`) count as one
+flat axis (a reshape before and after the scatter_add). Pieces that do not
+fit (a slice that is not whole, a new axis, integers on axes that are not
+adjacent, a symbolic size under a negative index or in a run) are summed as
+before. Merging needs at least MIN_PIECES pieces on the same axes, so small
 graphs (x[0] + x[1]) keep their scatters.
 
 Imports: ir, ops and layer L0. Entry point: `sum_contributions`.
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import shapes
 from .ir import Node, apply
 from .ops import add, concatenate, constant, reshape, transpose
 from .ops.indexing import SCATTER_ADD
@@ -38,24 +41,27 @@ MIN_PIECES = 4  # below this, scatters + adds are as small as the merged form
 _WHOLE = ("slice", None, None, None)
 
 
-def _picked_axis(piece: Node, target: Node) -> tuple[int, int] | None:
-    """(axis, non-negative index) if `piece` is `scatter(g)` writing g at one integer index
-    of one axis of a tensor shaped like target, every other axis whole; else None."""
+def _picked_axes(piece: Node, target: Node) -> tuple[tuple[int, int], int] | None:
+    """((first axis, count), flat position) if `piece` is `scatter(g)` writing g at integer
+    indices of a run of adjacent axes of a tensor shaped like target (statically sized when more
+    than one, or when an index is negative), every other axis whole; else None."""
     if piece.op.name != "scatter" or piece.shape != target.shape or piece.dtype != target.dtype:
         return None
     index = piece.attr["index"]
     ints = [a for a, part in enumerate(index) if part[0] == "int"]
-    if len(ints) != 1 or len(index) != len(target.shape):
+    if not ints or len(index) != len(target.shape) or ints != list(range(ints[0], ints[-1] + 1)):
         return None
-    if any(part != _WHOLE for a, part in enumerate(index) if a != ints[0]):
+    if any(part != _WHOLE for a, part in enumerate(index) if a not in ints):
         return None
-    axis, position = ints[0], index[ints[0]][1]
-    if position < 0:
-        size = target.shape[axis]
+    position = 0
+    for axis in ints:
+        size, at = target.shape[axis], index[axis][1]
         if not isinstance(size, int):
-            return None
-        position += size
-    return axis, position
+            if len(ints) > 1 or at < 0:
+                return None
+            return (axis, 1), at
+        position = position * size + (at + size if at < 0 else at)
+    return (ints[0], len(ints)), position
 
 
 def _stacked(values: Sequence[Node], axis: int) -> Node:
@@ -71,28 +77,33 @@ def _stacked(values: Sequence[Node], axis: int) -> Node:
     return transpose(joined, order)
 
 
-def _merged(pieces: list[tuple[int, Node]], target: Node, axis: int) -> Node:
-    """One scatter_add of the joined values at the constant positions."""
+def _merged(pieces: list[tuple[int, Node]], target: Node, axis: int, count: int) -> Node:
+    """One scatter_add of the joined values at the constant positions; `count` adjacent integer
+    axes are one flat axis for it (a reshape before and after)."""
     values = [piece.inputs[0] for _, piece in pieces]
     positions = constant(np.array([p for p, _ in pieces], dtype=np.int64))
-    return apply(SCATTER_ADD, _stacked(values, axis), positions, shape=target.shape, axis=axis, batch=0)
+    shape = tuple(target.shape)
+    flat = shape if count == 1 else (  # sizes of a run are static (_picked_axes)
+        shape[:axis] + (shapes.product(shape[axis:axis + count]),) + shape[axis + count:])
+    total = apply(SCATTER_ADD, _stacked(values, axis), positions, shape=flat, axis=axis, batch=0)
+    return total if count == 1 else reshape(total, shape)
 
 
 def sum_contributions(parts: list[Node], target: Node | None = None) -> Node:
     """The total cotangent of `target` from its contributions `parts` (see the module docstring)."""
     if target is None or len(parts) < MIN_PIECES:
         return functools.reduce(add, parts)
-    by_axis: dict[int, list[tuple[int, Node]]] = {}
+    by_axes: dict[tuple[int, int], list[tuple[int, Node]]] = {}
     rest: list[Node] = []
     for part in parts:
-        picked = _picked_axis(part, target)
+        picked = _picked_axes(part, target)
         if picked is None:
             rest.append(part)
         else:
-            by_axis.setdefault(picked[0], []).append((picked[1], part))
-    for axis, pieces in by_axis.items():
+            by_axes.setdefault(picked[0], []).append((picked[1], part))
+    for (axis, count), pieces in by_axes.items():
         if len(pieces) >= MIN_PIECES:
-            rest.append(_merged(pieces, target, axis))
+            rest.append(_merged(pieces, target, axis, count))
         else:
             rest.extend(piece for _, piece in pieces)
     return functools.reduce(add, rest)

@@ -86,13 +86,32 @@ def test_every_axis_and_rank_including_scalar_pieces(shape: tuple[int, ...], axi
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_elements_of_a_matrix_merge_over_both_axes(rng: np.random.Generator) -> None:
+    """L[i, j] read element by element (an unrolled Cholesky's access): one flat scatter_add."""
+    x = gc.input("x", shape=(2, 4, 5))
+    picks = [(i % 4, (3 * i) % 5 - (5 if i % 4 == 0 else 0)) for i in range(11)]
+    loss = sum((gc.sum(gc.exp(x[:, i, j]) * (k + 1.0)) for k, (i, j) in enumerate(picks)),
+               gc.constant(0.0))
+    gradient = gc.grad(loss, x)
+    kinds = [n.op.name for n in toposort([gradient])]
+    assert kinds.count("scatter_add") == 1 and "scatter" not in kinds
+    value = rng.standard_normal((2, 4, 5))
+    want = np.zeros((2, 4, 5))
+    for k, (i, j) in enumerate(picks):
+        want[:, i, j] += np.exp(value[:, i, j]) * (k + 1.0)
+    for backend in ("numpy", "numba"):
+        got = gc.compile([x], [gradient], backend=backend, verbose=False)(value)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_few_pieces_or_other_indices_keep_their_scatters() -> None:
     x = gc.input("x", shape=(6, 9))
+    z = gc.input("z", shape=(6, 3, 9))
     few = gc.sum(x[:, 0]) + gc.sum(x[:, 1] * 2.0)
     sliced = sum((gc.sum(gc.sin(x[1:, t])) for t in range(6)), gc.constant(0.0))
-    two_ints = sum((gc.sin(x[t, t]) for t in range(6)), gc.constant(0.0))
-    for loss in (few, sliced, two_ints):
-        kinds = [n.op.name for n in toposort([gc.grad(loss, x)])]
+    apart = sum((gc.sum(gc.sin(z[t, :, t])) for t in range(6)), gc.constant(0.0))
+    for loss, wrt in ((few, x), (sliced, x), (apart, z)):
+        kinds = [n.op.name for n in toposort([gc.grad(loss, wrt)])]
         assert "scatter_add" not in kinds and "scatter" in kinds
     assert accumulate.MIN_PIECES > 2
 
