@@ -69,14 +69,19 @@ def _as_vector(w: Node, size: int) -> Node | None:
 
 
 def diagonal_vector(node: Node, depth: int = 8) -> Node | None:
-    """v with node == diag(v) by construction (off-diagonal zeros structural), else None."""
+    """v with node == diag(v) by construction (off-diagonal zeros structural), else None.
+
+    v is a vector, or a scalar when every diagonal element is the same constant."""
     size = _square(node)
     if size is None or depth == 0:
         return None
     if node.value is not None and not node.inputs:
         if not _constant_is_diagonal(node):
             return None
-        return constant(np.diagonal(node.value).copy(), dtype=node.dtype)
+        values = np.diagonal(node.value)
+        if values.size and np.all(values == values[0]):  # identity * c: the scalar c
+            return constant(values[:1].reshape(()).copy(), dtype=node.dtype)
+        return constant(values.copy(), dtype=node.dtype)
     name = node.op.name
     if name in ("negative", "astype"):
         inner = diagonal_vector(node.inputs[0], depth - 1)
@@ -114,7 +119,7 @@ def diagonal_times(m: Match) -> Node | None:
         return None
     if _uniform_one(v):
         return m.b  # type: ignore[no-any-return]
-    column = v if m.b.ndim == 1 else apply(OPS["expand_dims"], v, axis=(1,))
+    column = v if m.b.ndim == 1 or v.ndim == 0 else apply(OPS["expand_dims"], v, axis=(1,))
     return apply(OPS["multiply"], column, m.b)
 
 
