@@ -19,8 +19,18 @@ the median per call. Every cell runs in its own child process. A tool that is
 not installed only empties its column. By default every tool runs on one
 thread (`--threads`), which keeps numbers comparable on a shared machine.
 
+`--cpu` reports CPU seconds of the child (`time.process_time`: what a loaded
+machine inflates least) instead of wall seconds; a graphc numba cell then
+also says how much of its cold compile was Numba's own per-process set-up
+(the first njit compile of a trivial function, timed before the graph).
+`--trees main=/work/main,new=.` runs the graphc tools once per source tree
+(A/B in one run); `--rounds R` repeats every row R times, the tools
+interleaved, and reports medians.
+
     python benchmarks/bench_jacobian.py                  # the whole table
     python benchmarks/bench_jacobian.py --sizes 10,100 --tools graphc_numpy,numpy
+    python benchmarks/bench_jacobian.py --cpu --rounds 3 --tools graphc_numba,jax,numpy \
+        --trees main=/work/main,branch=.
 """
 
 from __future__ import annotations
@@ -167,24 +177,35 @@ def build(tool: str, task: str, n: int) -> tuple[Callable[..., Any], int]:
 
 # ------------------------------------------------------------------------ measuring
 
-def time_calls(fn: Callable[..., Any], values: list[np.ndarray], budget: float = 1.0) -> float:
-    """Median seconds per call over rounds of a few calls each, within about `budget` seconds."""
-    start = time.perf_counter()
+def time_calls(fn: Callable[..., Any], values: list[np.ndarray], budget: float = 1.0,
+               clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median seconds per call (by `clock`) over rounds of a few calls each, within about `budget`."""
+    start = clock()
     fn(*values)
-    once = max(time.perf_counter() - start, 1e-7)
+    once = max(clock() - start, 1e-7)
     per_round = max(1, int(0.02 / once))
     samples = []
     deadline = time.perf_counter() + budget
     while len(samples) < 5 or (time.perf_counter() < deadline and len(samples) < 200):
-        begin = time.perf_counter()
+        begin = clock()
         for _ in range(per_round):
             fn(*values)
-        samples.append((time.perf_counter() - begin) / per_round)
+        samples.append((clock() - begin) / per_round)
     return statistics.median(samples)
 
 
-def child(tool: str, task: str, n: int) -> dict[str, Any]:
+def numba_setup(clock: Callable[[], float]) -> float:
+    """Seconds of Numba's per-process set-up: the first njit compile of a trivial function."""
+    import numba
+
+    start = clock()
+    numba.njit(lambda a: a.shape[0] + 1)(np.zeros(1))
+    return clock() - start
+
+
+def child(tool: str, task: str, n: int, cpu: bool = False) -> dict[str, Any]:
     """One cell, in a fresh process: import, then build + compile + first call, check, time."""
+    clock = time.process_time if cpu else time.perf_counter
     if tool == "jax":
         import jax  # noqa: F401 - imported before the clock starts, like graphc and torch below
     elif tool == "torch":
@@ -195,20 +216,23 @@ def child(tool: str, task: str, n: int) -> dict[str, Any]:
         if tool == "graphc_numba":
             import numba  # noqa: F401 - its import is not compile time
     values = inputs(task, n)
-    start = time.perf_counter()
+    start = clock()
+    setup = numba_setup(clock) if cpu and tool == "graphc_numba" else None
     fn, nodes = build(tool, task, n)
     got = np.asarray(fn(*values))
-    compile_seconds = time.perf_counter() - start
+    compile_seconds = clock() - start
     if tool == "jax":
         nodes = _jaxpr_size(task, n)
     expected = hand_numpy(task)(*values)
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-9):
         same = got.shape == expected.shape
         return {"wrong": f"max difference {np.max(np.abs(got - expected))}" if same else f"shape {got.shape}"}
-    return {"nodes": nodes, "compile": compile_seconds, "call": time_calls(fn, values)}
+    return {"nodes": nodes, "compile": compile_seconds, "setup": setup,
+            "call": time_calls(fn, values, clock=clock)}
 
 
-def run_child(tool: str, task: str, n: int, threads: int) -> dict[str, Any]:
+def run_child(tool: str, task: str, n: int, threads: int, cpu: bool = False,
+              tree: str | None = None) -> dict[str, Any]:
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(threads)
@@ -216,8 +240,9 @@ def run_child(tool: str, task: str, n: int, threads: int) -> dict[str, Any]:
     if threads == 1:
         env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     env["GRAPHC_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_jacobian_")
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, __file__, "--child", tool, task, str(n)]
+    source = Path(tree).resolve() if tree else Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = str(source) + os.pathsep + env.get("PYTHONPATH", "")
+    command = [sys.executable, __file__, "--child", tool, task, str(n)] + (["--cpu"] if cpu else [])
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
     if completed.returncode != 0:
         last = (completed.stderr.strip().splitlines() or ["failed"])[-1]
@@ -233,16 +258,33 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e6:.3g} us"
 
 
-def cell(result: dict[str, Any]) -> str:
-    if "missing" in result:
-        return ""
-    if "wrong" in result:
-        return f"WRONG ({result['wrong']})"
-    if "failed" in result:
-        return f"failed: {result['failed']}"
-    nodes = f"{result['nodes']} / " if result["nodes"] >= 0 else ""
-    compile_text = format_seconds(result["compile"])
-    return f"{nodes}{compile_text} / {format_seconds(result['call'])}"
+def cell(results: list[dict[str, Any]]) -> str:
+    """One table cell from the rounds of one tool and row: medians of compile, set-up and call."""
+    for result in results:
+        if "missing" in result:
+            return ""
+        if "wrong" in result:
+            return f"WRONG ({result['wrong']})"
+        if "failed" in result:
+            return f"failed: {result['failed']}"
+    first = results[0]
+    nodes = f"{first['nodes']} / " if first["nodes"] >= 0 else ""
+    compile_text = format_seconds(statistics.median(r["compile"] for r in results))
+    if first.get("setup") is not None:
+        compile_text += f" ({format_seconds(statistics.median(r['setup'] for r in results))} set-up)"
+    return f"{nodes}{compile_text} / {format_seconds(statistics.median(r['call'] for r in results))}"
+
+
+def columns(tools: list[str], trees: str) -> list[tuple[str, str, str | None]]:
+    """(title, tool, source tree) per column: the graphc tools once per tree of `--trees`."""
+    pairs = [tuple(item.split("=", 1)) for item in trees.split(",") if item] if trees else []
+    found: list[tuple[str, str, str | None]] = []
+    for tool in tools:
+        if tool.startswith("graphc_") and pairs:
+            found += [(f"{TITLES[tool]} ({label})", tool, path) for label, path in pairs]
+        else:
+            found.append((TITLES[tool], tool, None))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,26 +294,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--tasks", default="hessian,jacobian,per_example")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cpu", action="store_true", help="CPU seconds (process_time), not wall")
+    parser.add_argument("--trees", default="", help="label=path,... : graphc tools once per tree")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per row (medians reported)")
     args = parser.parse_args(argv)
     if args.child:
         tool, task, n = args.child
-        print(json.dumps(child(tool, task, int(n))))
+        print(json.dumps(child(tool, task, int(n), args.cpu)))
         return 0
-    tools = args.tools.split(",")
+    table = columns(args.tools.split(","), args.trees)
     rows = [(task, n) for task in args.tasks.split(",") if task != "per_example"
             for n in map(int, args.sizes.split(","))]
     if "per_example" in args.tasks.split(","):
         rows.append(("per_example", BATCH))
-    print(f"load average before: {os.getloadavg()[0]:.2f}; threads per tool: {args.threads}")
+    print(f"load average before: {os.getloadavg()[0]:.2f}; threads per tool: {args.threads}; "
+          f"{'CPU' if args.cpu else 'wall'} seconds; {args.rounds} round(s), medians")
     print("cells: graph size (graphc nodes after simplify, JAX jaxpr equations) / cold compile "
           "(fresh process: build, differentiate, compile, first call) / median per call\n")
-    print("| workload | " + " | ".join(TITLES[t] for t in tools) + " |")
-    print("|---" * (len(tools) + 1) + "|")
+    print("| workload | " + " | ".join(title for title, _, _ in table) + " |")
+    print("|---" * (len(table) + 1) + "|")
     failed = False
     for task, n in rows:
         label = f"{task} n={n}" if task != "per_example" else f"per-example grads {BATCH}x{FEATURES}"
-        results = [run_child(tool, task, n, args.threads) for tool in tools]
-        failed |= any("wrong" in r or "failed" in r for r in results)
+        results: list[list[dict[str, Any]]] = [[] for _ in table]
+        for _ in range(args.rounds):
+            for i, (_, tool, tree) in enumerate(table):
+                results[i].append(run_child(tool, task, n, args.threads, args.cpu, tree))
+        failed |= any("wrong" in r or "failed" in r for column in results for r in column)
         print(f"| {label} | " + " | ".join(cell(r) for r in results) + " |", flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 1 if failed else 0

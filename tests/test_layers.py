@@ -52,7 +52,7 @@ LAYERS: dict[str, int] = {
     "graphc.stabilize": 3, "graphc.numpy_dispatch": 3, "graphc.dotfile": 3, "graphc.rewrite": 3,
     "graphc.vmap": 3, "graphc.custom": 3, "graphc.gradcheck": 3, "graphc.optim": 3,
     "graphc.simplify": 3, "graphc.simplify.passes": 3, "graphc.simplify.pipeline": 3,
-    "graphc.simplify.rules": 3,
+    "graphc.simplify.rules": 3, "graphc.simplify.diagonal": 3,
     "graphc.backend": 4, "graphc.backend.policy": 4, "graphc.backend.cache": 4,
     "graphc.backend.cachesize": 4,
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,

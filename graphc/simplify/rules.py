@@ -18,6 +18,7 @@ from ..ir import OPS, Node, apply
 from ..ops import constant
 from ..ops.reduce import count
 from ..rewrite import Call, Const, Match, Rule, Var, op, rule, uniform_value
+from .diagonal import DIAGONAL_RULES
 
 x, y, c = Var("x"), Var("y"), Var("c", constant=True)
 a, b, d = Var("a"), Var("b"), Var("d")
@@ -331,4 +332,4 @@ def structural_rules() -> list[Rule]:
 
 def algebraic_rules() -> list[Rule]:
     """All algebraic rules, in the order they are tried (first match wins)."""
-    return property_rules() + EXPLICIT + structural_rules()
+    return property_rules() + EXPLICIT + DIAGONAL_RULES + structural_rules()
