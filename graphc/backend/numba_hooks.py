@@ -358,3 +358,71 @@ def guard_cache(dispatcher: Any, fault: Callable[[str], None], expected_module: 
     cache.load_overload = load_overload
     cache.save_overload = save_overload
     return True
+
+
+def _cython_blas_present() -> bool:
+    """Whether SciPy ships `scipy.linalg.cython_blas`, found without importing scipy.linalg."""
+    import importlib.machinery
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("scipy")
+    except (ImportError, ValueError):
+        return False
+    suffixes = (*importlib.machinery.EXTENSION_SUFFIXES, ".py")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        linalg = Path(root) / "linalg"
+        if any((linalg / f"cython_blas{suffix}").exists() for suffix in suffixes):
+            return True
+    return False
+
+
+def defer_blas_import() -> bool:
+    """Import Numba's array math without importing scipy.linalg until a compile uses BLAS.
+
+    Why: Numba's first compile in a process imports `numba.np.arraymath`, which
+    checks at import time that BLAS is available by importing
+    `scipy.linalg.cython_blas` (and so all of scipy.linalg): 0.15-0.19 s of
+    CPU, 0.3-0.45 s of wall on a loaded machine, 40% of Numba's target set-up,
+    in every fresh process that compiles a kernel, although graphc's kernels
+    never call BLAS from compiled code (matrix products run in the graph
+    function). While arraymath is imported here, `numba.np.linalg.ensure_blas`
+    (the name arraymath binds at import) checks that the extension file is
+    present and runs Numba's integer-width check instead of importing it; it is
+    restored right after, so every compile that really uses BLAS (np.dot in the
+    user's own jitted code) imports scipy.linalg as before. Only difference:
+    a broken SciPy install whose cython_blas file is present but fails to
+    import counts as "BLAS available" (its error then appears when code uses
+    BLAS, not earlier). Does nothing if arraymath is already imported or
+    without `ensure_blas` (then Numba's own path). Idempotent.
+    """
+    import sys
+
+    if "blas_deferred" in HOOKS:
+        return HOOKS["blas_deferred"]
+    if "numba.np.arraymath" in sys.modules:
+        HOOKS["blas_deferred"] = False
+        return False
+    from numba.np import linalg
+
+    original: Any = getattr(linalg, "ensure_blas", None)
+    HOOKS["blas_deferred"] = original is not None
+    if original is None:
+        return False
+
+    def ensure_blas() -> None:
+        if not _cython_blas_present():
+            raise ImportError("scipy 0.16+ is required for linear algebra")
+        check = getattr(linalg, "_check_lapack_int_width", None)
+        if check is not None:
+            check()
+
+    linalg.ensure_blas = ensure_blas
+    try:
+        from numba.np import arraymath
+    finally:
+        linalg.ensure_blas = original
+    if getattr(arraymath, "ensure_blas", None) is ensure_blas:
+        arraymath.ensure_blas = original
+    return True
