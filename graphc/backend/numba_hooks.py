@@ -379,23 +379,27 @@ def _cython_blas_present() -> bool:
 
 
 def defer_blas_import() -> bool:
-    """Import Numba's array math without importing scipy.linalg until a compile uses BLAS.
+    """Numba's set-up imports its array math without importing scipy.linalg.
 
     Why: Numba's first compile in a process imports `numba.np.arraymath`, which
     checks at import time that BLAS is available by importing
     `scipy.linalg.cython_blas` (and so all of scipy.linalg): 0.15-0.19 s of
-    CPU, 0.3-0.45 s of wall on a loaded machine, 40% of Numba's target set-up,
+    CPU, 0.3-0.45 s of wall on a loaded machine, ~40% of Numba's target set-up,
     in every fresh process that compiles a kernel, although graphc's kernels
     never call BLAS from compiled code (matrix products run in the graph
-    function). While arraymath is imported here, `numba.np.linalg.ensure_blas`
-    (the name arraymath binds at import) checks that the extension file is
-    present and runs Numba's integer-width check instead of importing it; it is
-    restored right after, so every compile that really uses BLAS (np.dot in the
-    user's own jitted code) imports scipy.linalg as before. Only difference:
-    a broken SciPy install whose cython_blas file is present but fails to
-    import counts as "BLAS available" (its error then appears when code uses
-    BLAS, not earlier). Does nothing if arraymath is already imported or
-    without `ensure_blas` (then Numba's own path). Idempotent.
+    function). This replaces `numba.np.linalg.ensure_blas` (the name arraymath
+    binds at import) with a check that the extension file is present plus
+    Numba's integer-width check, for ONE call: that call (arraymath's import,
+    which comes first: a compile's set-up imports arraymath before it types
+    anything) puts Numba's function back in both modules, so every later
+    compile that uses BLAS (np.dot in the user's own jitted code) imports
+    scipy.linalg as before; compiled code loads BLAS from it at run time
+    either way. Only `numba.np.linalg` is imported here (3 ms), so a warm
+    start imports nothing more than before. Only difference: a broken SciPy
+    whose cython_blas file is present but fails to import counts as "BLAS
+    available" (its error then appears when code uses BLAS, not earlier).
+    Does nothing if arraymath is already imported or without `ensure_blas`
+    (then Numba's own path). Idempotent.
     """
     import sys
 
@@ -412,6 +416,10 @@ def defer_blas_import() -> bool:
         return False
 
     def ensure_blas() -> None:
+        linalg.ensure_blas = original
+        arraymath = sys.modules.get("numba.np.arraymath")  # partly imported: the caller
+        if arraymath is not None and getattr(arraymath, "ensure_blas", None) is ensure_blas:
+            arraymath.ensure_blas = original  # type: ignore[attr-defined]
         if not _cython_blas_present():
             raise ImportError("scipy 0.16+ is required for linear algebra")
         check = getattr(linalg, "_check_lapack_int_width", None)
@@ -419,10 +427,4 @@ def defer_blas_import() -> bool:
             check()
 
     linalg.ensure_blas = ensure_blas
-    try:
-        from numba.np import arraymath
-    finally:
-        linalg.ensure_blas = original
-    if getattr(arraymath, "ensure_blas", None) is ensure_blas:
-        arraymath.ensure_blas = original
     return True
