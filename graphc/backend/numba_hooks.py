@@ -4,11 +4,12 @@ Owns: `unliteral_calls(dispatcher)` (helpers typed without literal sizes),
 `install_linking(classify)` (how LLVM links graphc's kernels into a caller:
 alwaysinline, noinline, or Numba's default), `install_shape_errors()` (slice
 assignments without a compiled string formatter), `guard_cache(dispatcher,
-fault)` (a damaged or foreign cache entry of a lazily compiled kernel) and the
-kernel cache locator. Imports: numba and llvmlite,
-lazily. Entry points: the functions above and `HOOKS`, the record of which
-hooks are active on this Numba (tests/test_backend_numba_hooks.py fails loudly
-when a Numba release moves what a hook relies on).
+fault)` (a damaged or foreign cache entry of a lazily compiled kernel), the
+kernel cache locator and `defer_blas_import()` (Numba's set-up without
+scipy.linalg). Imports: numba and llvmlite, lazily. Entry points: the
+functions above and `HOOKS`, the record of which hooks are active on this
+Numba (tests/test_backend_numba_hooks.py fails loudly when a Numba release
+moves what a hook relies on).
 
 Why hooks at all: Numba has no public API for either job. The measured gains
 are in each docstring; without a hook graphc stays correct and gets slower,
