@@ -73,3 +73,47 @@ def test_slice_assignment_errors_compile_no_string_formatting() -> None:
     with pytest.raises(ValueError, match="different shape") as info:
         assign(np.zeros((2, 3)), np.arange(4.0))
     assert info.value.args[1:] == ((3,), (4,))
+
+
+_BLAS_DEFERRED = r"""
+import sys
+import numpy as np
+import graphc as gc
+from graphc.backend import numba_hooks
+
+x = gc.input("x", shape=("n", 4))
+w = gc.input("w", shape=(4,))
+f = gc.compile([x, w], gc.sum(gc.tanh(x * w) ** 2))  # no BLAS in compiled code
+xv, wv = np.linspace(-1, 1, 12).reshape(3, 4), np.linspace(0.5, -0.5, 4)
+assert abs(f(xv, wv) - np.sum(np.tanh(xv * wv) ** 2)) < 1e-12
+assert numba_hooks.HOOKS.get("blas_deferred"), "numba.np.linalg.ensure_blas moved"
+assert "numba.np.arraymath" in sys.modules, "no kernel was compiled"
+assert "scipy.linalg" not in sys.modules, "Numba's set-up imported scipy.linalg"
+from numba.np import arraymath, linalg
+assert arraymath.ensure_blas is linalg.ensure_blas, "the deferred check was left in place"
+assert linalg.ensure_blas.__module__ == "numba.np.linalg"
+linalg.ensure_blas()  # the real check passes here, so arraymath must have recorded BLAS
+assert arraymath._HAVE_BLAS is True
+import numba
+
+@numba.njit
+def dot(a, b):
+    return np.dot(a, b)
+
+np.testing.assert_array_equal(dot(xv, xv.T), xv @ xv.T)  # BLAS in the user's code still works
+assert "scipy.linalg" in sys.modules
+print("ok")
+"""
+
+
+def test_numba_set_up_defers_scipy_linalg_until_blas_is_used(tmp_path) -> None:
+    """A fresh process that compiles graphc kernels never imports scipy.linalg
+    (numba_hooks.defer_blas_import); compiled BLAS calls still import it and work."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", _BLAS_DEFERRED], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

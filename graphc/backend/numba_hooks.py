@@ -4,11 +4,12 @@ Owns: `unliteral_calls(dispatcher)` (helpers typed without literal sizes),
 `install_linking(classify)` (how LLVM links graphc's kernels into a caller:
 alwaysinline, noinline, or Numba's default), `install_shape_errors()` (slice
 assignments without a compiled string formatter), `guard_cache(dispatcher,
-fault)` (a damaged or foreign cache entry of a lazily compiled kernel) and the
-kernel cache locator. Imports: numba and llvmlite,
-lazily. Entry points: the functions above and `HOOKS`, the record of which
-hooks are active on this Numba (tests/test_backend_numba_hooks.py fails loudly
-when a Numba release moves what a hook relies on).
+fault)` (a damaged or foreign cache entry of a lazily compiled kernel), the
+kernel cache locator and `defer_blas_import()` (Numba's set-up without
+scipy.linalg). Imports: numba and llvmlite, lazily. Entry points: the
+functions above and `HOOKS`, the record of which hooks are active on this
+Numba (tests/test_backend_numba_hooks.py fails loudly when a Numba release
+moves what a hook relies on).
 
 Why hooks at all: Numba has no public API for either job. The measured gains
 are in each docstring; without a hook graphc stays correct and gets slower,
@@ -357,4 +358,74 @@ def guard_cache(dispatcher: Any, fault: Callable[[str], None], expected_module: 
 
     cache.load_overload = load_overload
     cache.save_overload = save_overload
+    return True
+
+
+def _cython_blas_present() -> bool:
+    """Whether SciPy ships `scipy.linalg.cython_blas`, found without importing scipy.linalg."""
+    import importlib.machinery
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("scipy")
+    except (ImportError, ValueError):
+        return False
+    suffixes = (*importlib.machinery.EXTENSION_SUFFIXES, ".py")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        linalg = Path(root) / "linalg"
+        if any((linalg / f"cython_blas{suffix}").exists() for suffix in suffixes):
+            return True
+    return False
+
+
+def defer_blas_import() -> bool:
+    """Numba's set-up imports its array math without importing scipy.linalg.
+
+    Why: Numba's first compile in a process imports `numba.np.arraymath`, which
+    checks at import time that BLAS is available by importing
+    `scipy.linalg.cython_blas` (and so all of scipy.linalg): 0.15-0.19 s of
+    CPU, 0.3-0.45 s of wall on a loaded machine, ~40% of Numba's target set-up,
+    in every fresh process that compiles a kernel, although graphc's kernels
+    never call BLAS from compiled code (matrix products run in the graph
+    function). This replaces `numba.np.linalg.ensure_blas` (the name arraymath
+    binds at import) with a check that the extension file is present plus
+    Numba's integer-width check, for ONE call: that call (arraymath's import,
+    which comes first: a compile's set-up imports arraymath before it types
+    anything) puts Numba's function back in both modules, so every later
+    compile that uses BLAS (np.dot in the user's own jitted code) imports
+    scipy.linalg as before; compiled code loads BLAS from it at run time
+    either way. Only `numba.np.linalg` is imported here (3 ms), so a warm
+    start imports nothing more than before. Only difference: a broken SciPy
+    whose cython_blas file is present but fails to import counts as "BLAS
+    available" (its error then appears when code uses BLAS, not earlier).
+    Does nothing if arraymath is already imported or without `ensure_blas`
+    (then Numba's own path). Idempotent.
+    """
+    import sys
+
+    if "blas_deferred" in HOOKS:
+        return HOOKS["blas_deferred"]
+    if "numba.np.arraymath" in sys.modules:
+        HOOKS["blas_deferred"] = False
+        return False
+    from numba.np import linalg
+
+    original: Any = getattr(linalg, "ensure_blas", None)
+    HOOKS["blas_deferred"] = original is not None
+    if original is None:
+        return False
+
+    def ensure_blas() -> None:
+        linalg.ensure_blas = original
+        arraymath = sys.modules.get("numba.np.arraymath")  # partly imported: the caller
+        if arraymath is not None and getattr(arraymath, "ensure_blas", None) is ensure_blas:
+            arraymath.ensure_blas = original  # type: ignore[attr-defined]
+        if not _cython_blas_present():
+            raise ImportError("scipy 0.16+ is required for linear algebra")
+        check = getattr(linalg, "_check_lapack_int_width", None)
+        if check is not None:
+            check()
+
+    linalg.ensure_blas = ensure_blas
     return True

@@ -50,6 +50,7 @@ class Linking:
         return "alwaysinline" if kernel else None  # helpers are tiny: LLVM inlines them anyway
 
     def install(self) -> None:
+        numba_hooks.defer_blas_import()  # before anything imports numba.np.arraymath
         numba_hooks.install_linking(self.attribute)
         numba_hooks.install_shape_errors()  # every compile path of graphc passes here
 
