@@ -2,7 +2,9 @@
 
 The kernel-mode graph function (plain Python) calls the twins, one-function graphs the jitted
 helpers: both must give the same numbers and raise the same errors. Each twin is checked here
-against its helper's plain-Python loops (the independent reference: the loops as written), on
+against its helper compiled by Numba (runtime.jitted: what one-function graphs run; the loops
+are the independent reference, and this keeps every jitted helper checked on Numba now that the
+kernel-mode graphs of tests/test_backend_ops.py call the twins), on
 shapes with padding, stride, dilation, groups, batches and NaN where the helper takes them.
 """
 
@@ -11,14 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphc.backend import library
+from graphc.backend import library, runtime
 from graphc.errors import InputError
 
 
-def _pair(name: str):  # noqa: ANN202 - the helper's loops and its twin
-    helper = library.helper(name)
-    module = __import__(helper.__module__, fromlist=["x"])
-    return helper, getattr(module, library.NUMPY_TWINS[name])
+def _pair(name: str):  # noqa: ANN202 - the jitted helper and its twin
+    module = __import__(library.helper(name).__module__, fromlist=["x"])
+    return runtime.jitted(name), getattr(module, library.NUMPY_TWINS[name])
 
 
 def _same(name: str, *args: object) -> None:
@@ -32,7 +33,7 @@ def test_every_twin_names_a_helper_and_a_function() -> None:
     assert library.NUMPY_TWINS
     for name in library.NUMPY_TWINS:
         helper, twin = _pair(name)
-        assert callable(helper) and callable(twin) and name in library.HELPERS
+        assert callable(library.helper(name)) and callable(twin) and name in library.HELPERS
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -83,12 +84,12 @@ def test_conv_twins(stride, padding, dilation, groups) -> None:  # noqa: ANN001
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     args = (x_shape, w_shape, stride, padding, dilation, y_shape)
     _same("conv2d_unfold", x, *args, False)
-    columns = library.helper("conv2d_unfold")(x, *args, False)
+    columns = runtime.jitted("conv2d_unfold")(x, *args, False)
     _same("conv2d_unfold", columns, *args, True)
     _same("conv2d_gemm", columns, w, groups, y_shape)
     g = rng.standard_normal(y_shape)
     _same("conv2d_cotangent_rows", g)
-    rows = library.helper("conv2d_cotangent_rows")(g)
+    rows = runtime.jitted("conv2d_cotangent_rows")(g)
     _same("conv2d_weight_gemm", columns, rows, groups, w_shape)
     _same("conv2d_columns_grad", rows, w, groups)
 
