@@ -130,3 +130,21 @@ def test_copy_into_twin() -> None:
     helper(want[:, 1:3], values)
     twin(got[:, 1:3], values)
     np.testing.assert_array_equal(got, want)
+
+
+def test_kernel_mode_graph_calls_the_twins_and_one_function_graphs_the_helpers() -> None:
+    """Generated code only (lower: no Numba): the plain-Python kernel-mode function imports the
+    twins under the helpers' names; a one-function graph (njit) imports the jitted helpers."""
+    import graphc as gc
+    from graphc.backend.lower import lower
+
+    a = gc.input("a", (4, 4))
+    b = gc.input("b", (4, 2))
+    factor = gc.linalg.cholesky(a @ a.T + 4.0)
+    x = gc.linalg.solve_triangular(factor, b, lower=True)
+    outputs = [gc.sum(gc.tanh(x) * gc.exp(x)), *gc.grad(gc.sum(x * x), [a, b])]
+    shared = lower([a, b], outputs, kernels=True).generated.source
+    assert "cholesky_stack_numpy as cholesky_stack" in shared
+    assert "solve_triangular_stack_numpy as solve_triangular_stack" in shared
+    alone = lower([a, b], outputs, kernels=False).generated.source
+    assert "_numpy as" not in alone and "cholesky_stack" in alone
