@@ -243,10 +243,8 @@ def conv2d_unfold_numpy(source: Any, x_shape: Any, w_shape: Any, stride: Any, pa
     n_, channels, height, width = (int(s) for s in x_shape)
     kernel_h, kernel_w, out_h, out_w = int(w_shape[2]), int(w_shape[3]), int(y_shape[2]), int(y_shape[3])
     top, left = int(padding[0][0]), int(padding[1][0])
-    if top < 0 or left < 0:  # not made by gc.conv2d; the loops handle it
-        from .runtime import jitted
-
-        return jitted("conv2d_unfold")(source, x_shape, w_shape, stride, padding, dilation, y_shape, fold)
+    if top < 0 or left < 0:  # the ops' NumPy references (np.pad) refuse it before this
+        raise ValueError(f"conv2d_unfold: negative padding {padding}")
     reach_h = (out_h - 1) * stride[0] + (kernel_h - 1) * dilation[0] + 1
     reach_w = (out_w - 1) * stride[1] + (kernel_w - 1) * dilation[1] + 1
     padded = np.zeros((n_, channels, max(top + height, reach_h), max(left + width, reach_w)), source.dtype)
@@ -323,10 +321,8 @@ def _pool_windows(x: Any, kernel: Any, stride: Any, padding: Any, out_shape: Any
 
 def max_pool2d_forward_numpy(x: Any, kernel: Any, stride: Any, padding: Any, out_shape: Any) -> Any:
     """max_pool2d_forward at NumPy level: np.maximum over the taps (NaN wins, as the loops)."""
-    if int(padding[0]) < 0 or int(padding[1]) < 0:
-        from .runtime import jitted
-
-        return jitted("max_pool2d_forward")(x, kernel, stride, padding, out_shape)
+    if int(padding[0]) < 0 or int(padding[1]) < 0:  # pool_out refuses it before this
+        raise ValueError(f"max_pool2d_forward: negative padding {padding}")
     _, window = _pool_windows(x, kernel, stride, padding, out_shape)
     out = np.full(tuple(int(s) for s in out_shape), -np.inf, x.dtype)
     for a in range(kernel[0]):
@@ -338,10 +334,8 @@ def max_pool2d_forward_numpy(x: Any, kernel: Any, stride: Any, padding: Any, out
 def max_pool2d_argmax_numpy(x: Any, kernel: Any, stride: Any, padding: Any, out_shape: Any) -> Any:
     """max_pool2d_argmax at NumPy level: the taps in row-major order, the same rule as the loops
     (padding is -inf, so it is never taken after the first cell)."""
-    if int(padding[0]) < 0 or int(padding[1]) < 0:
-        from .runtime import jitted
-
-        return jitted("max_pool2d_argmax")(x, kernel, stride, padding, out_shape)
+    if int(padding[0]) < 0 or int(padding[1]) < 0:  # pool_out refuses it before this
+        raise ValueError(f"max_pool2d_argmax: negative padding {padding}")
     height, width = x.shape[2], x.shape[3]
     _, window = _pool_windows(x, kernel, stride, padding, out_shape)
     rows = np.arange(int(out_shape[2]))[:, None] * stride[0] - int(padding[0])
