@@ -216,6 +216,18 @@ def one_hot_flat(labels: Any, depth: int, one: Any) -> Any:
     return out
 
 
+def one_hot_flat_numpy(labels: Any, depth: int, one: Any) -> Any:
+    """one_hot_flat at NumPy level (the kernel-mode graph function is plain Python)."""
+    bad = (labels < 0) | (labels >= depth)
+    if bad.any():
+        position = int(np.argmax(bad))
+        raise LabelOutOfRange(int(labels[position]), position, depth)
+    out = np.full((labels.shape[0], depth), one)
+    out[:, :] = 0
+    out[np.arange(labels.shape[0]), labels] = one
+    return out
+
+
 OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "maximum", "minimum",
                 "sum_block", "to_rows", "logsumexp_rows", "softmax_rows", "log_softmax_rows",
                 "matmul_batched", "matmul_small", "one_hot_flat")
@@ -227,6 +239,13 @@ FAMILIES: tuple[Any, ...] = (library_linalg, library_special, library_sorting, l
                               library_conv, library_random, library_views)
 
 HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for name in family.HELPERS)
+
+
+# Helpers with a NumPy-level twin (`NUMPY_TWINS` of a family module: helper -> twin's name in
+# that module): the kernel-mode graph function, plain Python, calls the twin, so a graph
+# compiles no helper it does not run inside a compiled loop (issue 17 item 4, first use).
+NUMPY_TWINS: dict[str, str] = {"one_hot_flat": "one_hot_flat_numpy"} | {name: twin for family in FAMILIES
+                               for name, twin in getattr(family, "NUMPY_TWINS", {}).items()}
 
 
 def helper(name: str) -> Any:

@@ -230,3 +230,142 @@ def max_pool2d_route(positions: Any, source: Any, x_shape: Any, scatter: bool) -
 HELPERS = ("conv2d_unfold", "conv2d_gemm", "conv2d_cotangent_rows", "conv2d_weight_gemm",
            "conv2d_columns_grad", "max_pool2d_forward",
            "max_pool2d_argmax", "max_pool2d_route")
+
+
+# NumPy-level twins: the kernel-mode graph function (plain Python) calls these instead of the
+# jitted helpers above (codegen's NUMPY_LEVEL): whole-array NumPy (BLAS through np.matmul, the
+# im2col walk as one strided slice per kernel tap), as fast, and nothing to compile on first
+# use (the jitted conv helpers: ~6 s of Numba's first use on the digits conv net).
+def conv2d_unfold_numpy(source: Any, x_shape: Any, w_shape: Any, stride: Any, padding: Any,
+                        dilation: Any, y_shape: Any, fold: bool) -> Any:
+    """conv2d_unfold at NumPy level: the same walk, one strided slice of the padded image per
+    tap (kh, kw); col2im adds the taps in the same order as the loops, so the sums agree."""
+    n_, channels, height, width = (int(s) for s in x_shape)
+    kernel_h, kernel_w, out_h, out_w = int(w_shape[2]), int(w_shape[3]), int(y_shape[2]), int(y_shape[3])
+    top, left = int(padding[0][0]), int(padding[1][0])
+    if top < 0 or left < 0:  # the ops' NumPy references (np.pad) refuse it before this
+        raise ValueError(f"conv2d_unfold: negative padding {padding}")
+    reach_h = (out_h - 1) * stride[0] + (kernel_h - 1) * dilation[0] + 1
+    reach_w = (out_w - 1) * stride[1] + (kernel_w - 1) * dilation[1] + 1
+    padded = np.zeros((n_, channels, max(top + height, reach_h), max(left + width, reach_w)), source.dtype)
+    image = padded[:, :, top:top + height, left:left + width]
+
+    def window(kh: int, kw: int) -> Any:
+        h0, w0 = kh * dilation[0], kw * dilation[1]
+        return padded[:, :, h0:h0 + (out_h - 1) * stride[0] + 1:stride[0],
+                      w0:w0 + (out_w - 1) * stride[1] + 1:stride[1]].transpose(1, 0, 2, 3)
+
+    if fold:
+        columns = source.reshape((channels, kernel_h, kernel_w, n_, out_h, out_w))
+        for kh in range(kernel_h):
+            for kw in range(kernel_w):
+                window(kh, kw)[...] += columns[:, kh, kw]
+        return np.ascontiguousarray(image).ravel()
+    image[...] = source.reshape((n_, channels, height, width))
+    out = np.empty((channels, kernel_h, kernel_w, n_, out_h, out_w), source.dtype)
+    for kh in range(kernel_h):
+        for kw in range(kernel_w):
+            out[:, kh, kw] = window(kh, kw)
+    return out.ravel()
+
+
+def conv2d_gemm_numpy(columns: Any, w: Any, groups: int, out_shape: Any) -> Any:
+    """conv2d_gemm at NumPy level: one BLAS product per group (np.matmul over the groups)."""
+    out_channels, taps = w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+    n_, plane = out_shape[0], out_shape[2] * out_shape[3]
+    product = np.matmul(w.reshape((groups, out_channels // groups, taps)),
+                        columns.reshape((groups, taps, n_ * plane)))
+    product = product.reshape((out_channels, n_, plane)).transpose(1, 0, 2)
+    return np.ascontiguousarray(product).reshape(tuple(out_shape))
+
+
+def conv2d_cotangent_rows_numpy(g: Any) -> Any:
+    """conv2d_cotangent_rows at NumPy level."""
+    n_, out_channels = g.shape[0], g.shape[1]
+    rows = g.reshape((n_, out_channels, -1)).transpose(1, 0, 2)
+    return np.ascontiguousarray(rows).reshape((out_channels, -1))
+
+
+def conv2d_weight_gemm_numpy(columns: Any, rows: Any, groups: int, w_shape: Any) -> Any:
+    """conv2d_weight_gemm at NumPy level."""
+    out_channels, taps = rows.shape[0], w_shape[1] * w_shape[2] * w_shape[3]
+    grouped = columns.reshape((groups, taps, rows.shape[1]))
+    out = np.matmul(rows.reshape((groups, out_channels // groups, rows.shape[1])),
+                    grouped.transpose(0, 2, 1))
+    return out.reshape(tuple(w_shape))
+
+
+def conv2d_columns_grad_numpy(rows: Any, w: Any, groups: int) -> Any:
+    """conv2d_columns_grad at NumPy level."""
+    out_channels, taps = w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+    weights = w.reshape((groups, out_channels // groups, taps)).transpose(0, 2, 1)
+    out = np.matmul(weights, rows.reshape((groups, out_channels // groups, rows.shape[1])))
+    return out.reshape((groups * taps, rows.shape[1]))
+
+
+def _pool_windows(x: Any, kernel: Any, stride: Any, padding: Any, out_shape: Any) -> Any:
+    """(x padded with -inf, a function giving tap (a, b)'s (N, C, H', W') view) for max pooling."""
+    out_h, out_w = int(out_shape[2]), int(out_shape[3])
+    top, left = int(padding[0]), int(padding[1])
+    reach_h = (out_h - 1) * stride[0] + kernel[0]
+    reach_w = (out_w - 1) * stride[1] + kernel[1]
+    padded = np.full(x.shape[:2] + (max(top + x.shape[2], reach_h), max(left + x.shape[3], reach_w)),
+                     -np.inf, x.dtype)
+    padded[:, :, top:top + x.shape[2], left:left + x.shape[3]] = x
+
+    def window(a: int, b: int) -> Any:
+        return padded[:, :, a:a + (out_h - 1) * stride[0] + 1:stride[0],
+                      b:b + (out_w - 1) * stride[1] + 1:stride[1]]
+    return padded, window
+
+
+def max_pool2d_forward_numpy(x: Any, kernel: Any, stride: Any, padding: Any, out_shape: Any) -> Any:
+    """max_pool2d_forward at NumPy level: np.maximum over the taps (NaN wins, as the loops)."""
+    if int(padding[0]) < 0 or int(padding[1]) < 0:  # pool_out refuses it before this
+        raise ValueError(f"max_pool2d_forward: negative padding {padding}")
+    _, window = _pool_windows(x, kernel, stride, padding, out_shape)
+    out = np.full(tuple(int(s) for s in out_shape), -np.inf, x.dtype)
+    for a in range(kernel[0]):
+        for b in range(kernel[1]):
+            np.maximum(out, window(a, b), out=out)
+    return out
+
+
+def max_pool2d_argmax_numpy(x: Any, kernel: Any, stride: Any, padding: Any, out_shape: Any) -> Any:
+    """max_pool2d_argmax at NumPy level: the taps in row-major order, the same rule as the loops
+    (padding is -inf, so it is never taken after the first cell)."""
+    if int(padding[0]) < 0 or int(padding[1]) < 0:  # pool_out refuses it before this
+        raise ValueError(f"max_pool2d_argmax: negative padding {padding}")
+    height, width = x.shape[2], x.shape[3]
+    _, window = _pool_windows(x, kernel, stride, padding, out_shape)
+    rows = np.arange(int(out_shape[2]))[:, None] * stride[0] - int(padding[0])
+    columns = np.arange(int(out_shape[3]))[None, :] * stride[1] - int(padding[1])
+    best = window(0, 0).copy()
+    inside = (rows >= 0) & (rows < height) & (columns >= 0) & (columns < width)
+    where = np.broadcast_to(np.where(inside, rows * width + columns, -1), best.shape).astype(np.int64)
+    for a in range(kernel[0]):
+        for b in range(1 if a == 0 else 0, kernel[1]):
+            value = window(a, b)
+            take = ((value > best) | (value != value)) & (best == best)
+            best = np.where(take, value, best)
+            where = np.where(take, (rows + a) * width + columns + b, where)
+    return np.ascontiguousarray(where)
+
+
+def max_pool2d_route_numpy(positions: Any, source: Any, x_shape: Any, scatter: bool) -> Any:
+    """max_pool2d_route at NumPy level (np.add.at adds repeated pixels in the loops' order)."""
+    flat, where = source.ravel(), positions.ravel()
+    windows, pixels = positions.shape[2] * positions.shape[3], x_shape[2] * x_shape[3]
+    valid = np.flatnonzero(where >= 0)
+    pixel = (valid // windows) * pixels + where[valid]
+    out = np.zeros(x_shape[0] * x_shape[1] * pixels if scatter else where.size, source.dtype)
+    if scatter:
+        np.add.at(out, pixel, flat[valid])
+    else:
+        out[valid] = flat[pixel]
+    return out
+
+
+NUMPY_TWINS = {name: f"{name}_numpy" for name in
+               ("max_pool2d_forward", "max_pool2d_argmax", "max_pool2d_route", "conv2d_unfold",
+                "conv2d_gemm", "conv2d_cotangent_rows", "conv2d_weight_gemm", "conv2d_columns_grad")}

@@ -173,3 +173,53 @@ def diag_embed_stack(v: Any, offset: int, rows: int, columns: int) -> Any:
 HELPERS = ("to_stack", "cholesky_stack", "solve_stack", "inv_stack", "slogdet_stack",
            "eigh_stack", "solve_triangular_stack", "band_stack", "diagonal_stack",
            "diag_embed_stack")
+
+
+# NumPy-level twins: the kernel-mode graph function (plain Python) calls these instead of the
+# jitted helpers above (codegen's NUMPY_LEVEL). Each is one NumPy/SciPy call on the whole stack,
+# as fast as the jitted loop, and a fresh installation compiles nothing for it: the jitted
+# cholesky/solve_triangular/band/diagonal/diag_embed helpers cost ~4 s of Numba's first use
+# on the Gaussian-process graph (benchmarks/first_use.py gp). Same errors, same texts.
+def cholesky_stack_numpy(a: Any) -> Any:
+    """cholesky_stack at NumPy level (NumPy's LAPACK, as the NumPy backend)."""
+    try:
+        return np.linalg.cholesky(0.5 * (a + np.swapaxes(a, -1, -2))).astype(a.dtype, copy=False)
+    except np.linalg.LinAlgError:
+        raise InputError("cholesky: matrix is not positive definite") from None
+
+
+def solve_triangular_stack_numpy(a: Any, b: Any, lower: bool, unit: bool) -> Any:
+    """solve_triangular_stack at NumPy level: SciPy's LAPACK trtrs per matrix."""
+    import scipy.linalg  # here, not at import: `import graphc` stays fast
+
+    if not unit and np.any(np.diagonal(a, 0, -2, -1) == 0):
+        raise InputError("solve_triangular: matrix is singular (a zero on the diagonal)")
+    out = np.empty(b.shape, b.dtype)
+    for item in range(a.shape[0]):
+        out[item] = scipy.linalg.solve_triangular(a[item], b[item], lower=lower, unit_diagonal=unit,
+                                                  check_finite=False)
+    return out
+
+
+def band_stack_numpy(x: Any, k: int, lower: bool) -> Any:
+    """band_stack at NumPy level (np.tril/np.triu act on the last two axes)."""
+    return np.tril(x, k) if lower else np.triu(x, k)
+
+
+def diagonal_stack_numpy(x: Any, offset: int, size: int) -> Any:
+    """diagonal_stack at NumPy level: a (batch, size) copy of each matrix's offset diagonal."""
+    return np.ascontiguousarray(np.diagonal(x, offset, 1, 2)[:, :size])
+
+
+def diag_embed_stack_numpy(v: Any, offset: int, rows: int, columns: int) -> Any:
+    """diag_embed_stack at NumPy level."""
+    out = np.zeros((v.shape[0], rows, columns), v.dtype)
+    row, column = max(-offset, 0), max(offset, 0)
+    steps = np.arange(v.shape[1])
+    out[:, row + steps, column + steps] = v
+    return out
+
+
+NUMPY_TWINS = {name: f"{name}_numpy" for name in
+               ("cholesky_stack", "solve_triangular_stack", "band_stack", "diagonal_stack",
+                "diag_embed_stack")}

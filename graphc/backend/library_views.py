@@ -23,3 +23,11 @@ def copy_into(view: Any, values: Any) -> None:
     """view[...] = values, for a view of `values`' shape (element by element)."""
     for index in np.ndindex(values.shape):
         view[index] = values[index]
+
+
+def copy_into_numpy(view: Any, values: Any) -> None:
+    """copy_into at NumPy level (the kernel-mode graph function is plain Python)."""
+    view[...] = values
+
+
+NUMPY_TWINS = {"copy_into": "copy_into_numpy"}

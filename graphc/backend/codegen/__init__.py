@@ -64,7 +64,8 @@ KERNEL_MODE_GROUPS = 6
 # Helpers the kernel-mode graph function (plain Python) calls as the NumPy functions they wrap:
 # whole-array NumPy with no loop of their own, so NumPy runs them as fast, and a fresh
 # installation compiles nothing for them (to_rows's np.transpose: ~2-3 s of Numba's first use).
-NUMPY_LEVEL = ("blas_dot", "contiguous", "empty", "full", "zeros", "to_rows", "to_stack")
+NUMPY_LEVEL = ("blas_dot", "contiguous", "empty", "full", "zeros", "to_rows", "to_stack",
+               *library.NUMPY_TWINS)  # these as their NumPy-level twins (library_*.NUMPY_TWINS)
 
 
 def kernel_calls(plan: Schedule, skip: Sequence[Group] = ()) -> int:
@@ -206,7 +207,8 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     numpy_level = [h for h in called if h in NUMPY_LEVEL]  # plain NumPy in Python: no dispatch
     header = ["import numpy as np", *_imports([h for h in called if h not in NUMPY_LEVEL], True)]
     for module in sorted({library.helper(h).__module__ for h in numpy_level}):
-        names = ", ".join(h for h in numpy_level if library.helper(h).__module__ == module)
+        names = ", ".join(f"{library.NUMPY_TWINS[h]} as {h}" if h in library.NUMPY_TWINS else h
+                          for h in numpy_level if library.helper(h).__module__ == module)
         header.append(f"from {module} import {names}  # NumPy itself at this level")
     header.append("# fused kernels, one cached module each (shared by every graph that has them): "
                   + ", ".join(k.name for k in outlined.kernels))
