@@ -15,7 +15,7 @@ other (they are the wiring).
 Every import counts, including those inside functions (lazy imports).
 
 Third-party rules: numba and llvmlite are imported only in graphc/backend/jit.py,
-runtime.py, numba_hooks.py and interpreter/link.py (numba_hooks.py alone touches
+runtime.py, numba_hooks/ and interpreter/link.py (numba_hooks/ alone touches
 Numba internals); networkx only in graphc/viz.py, dask and distributed only in
 graphc/dask.py, and there only inside functions, so `import graphc` stays fast and
 works without them; pydot nowhere (graphc.dotfile writes DOT itself, so a plain
@@ -66,7 +66,8 @@ LAYERS: dict[str, int] = {
     "graphc.backend.kernels": 4, "graphc.backend.library": 4, "graphc.backend.library_random": 4,
     "graphc.backend.library_views": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
-    "graphc.backend.numba_hooks": 4, "graphc.backend.lower": 4,
+    "graphc.backend.numba_hooks": 4, "graphc.backend.numba_hooks.caching": 4,
+    "graphc.backend.numba_hooks.state": 4, "graphc.backend.lower": 4,
     "graphc": 5, "graphc.special": 5, "graphc.random": 5, "graphc.api": 5, "graphc.cli": 5,
     "graphc.warmup": 5,
     "graphc.portable": 5, "graphc.dask": 5, "graphc.runscript": 5, "graphc.cachecommand": 5,
@@ -84,6 +85,7 @@ LAYERS: dict[str, int] = {
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
+               "graphc.backend.numba_hooks.caching",
                "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),
