@@ -20,6 +20,9 @@ hand Numba (the fused @njit yardstick) timed in the same run; the "noise"
 column is the worst round-to-round spread (IQR/median) in the row. The
 machine is shared and drifts, so compare ratios within one run only.
 
+`--cpu` times per-call rows in process CPU time (all threads) instead of wall
+time: on a machine loaded by other work, wall time mostly measures the scheduler.
+
 Child modes (used by the harness itself): --child-startup WORKLOAD IMPL and
 --child-compile N_OPS. Imports: the standard library, numpy, harness, workloads.
 """
@@ -308,6 +311,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--chain-ops", type=int, help="chain length (default 1000, quick 100)")
     parser.add_argument("--threads", type=int,
                         help="cap every tool's worker threads (default: each tool's own default)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="per-call rows in process CPU time (all threads) instead of wall time")
     parser.add_argument("--json", type=Path, help="also write every sample here")
     parser.add_argument("--child-startup", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
@@ -335,6 +340,8 @@ def main(argv: list[str]) -> int:
         # Thread caps only work if set before the libraries load (numpy is loaded already): restart.
         environment = {**os.environ, **harness.thread_environment(options.threads)}
         os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], environment)
+    if options.cpu:
+        harness.CLOCK[0] = time.process_time
     sections = options.only.split(",")
     names = [name for name in adapters.LABELS if name in options.impls.split(",")]
     importlib.import_module("workloads.chain").configure(options.chain_ops)
@@ -367,6 +374,8 @@ def main(argv: list[str]) -> int:
     threads = f"{options.threads} per tool (--threads)" if options.threads else "each tool's default"
     print(f"threads: {threads}; 1-minute load average {load_at_start:.2f} at the start, "
           f"{os.getloadavg()[0]:.2f} at the end (this run alone adds about 1)")
+    if options.cpu:
+        print("per-call times: process CPU time per call (--cpu: all threads, spinning ones too)")
     command = f"python benchmarks/compare.py {' '.join(argv)}".rstrip()
     print(f"command: {command}  ({time.time() - started:.0f} s)")
     print()

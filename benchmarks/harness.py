@@ -91,15 +91,21 @@ def prepare(module: ModuleType, names: list[str], inputs: dict[str, Any]
     return ready, cells
 
 
+# What a per-call sample measures: wall time, or (compare.py --cpu) the process's CPU time,
+# all its threads (a BLAS's or XLA's workers, spinning ones too): on a machine loaded by
+# other work, wall time mostly measures the scheduler and CPU time the work.
+CLOCK = [time.perf_counter]
+
+
 def _sample(prepared: adapters.Prepared, number: int) -> float:
-    run = prepared.run
+    run, clock = prepared.run, CLOCK[0]
     enabled = garbage_collector.isenabled()
     garbage_collector.disable()
     try:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(number):
             run()
-        return (time.perf_counter() - start) / number
+        return (clock() - start) / number
     finally:
         if enabled:
             garbage_collector.enable()

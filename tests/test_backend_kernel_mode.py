@@ -210,3 +210,31 @@ def test_the_line_scanner_reads_generated_code_as_ast_does() -> None:
                 generator.emit_kernel(unit)
             lines = generator.writer.lines
             assert _names(lines) == _names_ast(lines), "\n".join(lines)
+
+
+def test_the_numpy_backend_limits_blas_threads_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """backend="numpy" calls NumPy's BLAS: on a busy machine a graph with a threaded product
+    runs at one BLAS thread (read from inside the call, in the matmul op's NumPy impl)."""
+    a, b = gc.input("a", ("batch", 64)), gc.input("b", (64, 200))
+    product = a @ b
+    f = gc.compile([a, b], gc.sum(gc.tanh(product)), backend="numpy")
+    seen: list[list[int]] = []
+    real_matmul = product.op.impl
+
+    def watched(*arguments: Any, **options: Any) -> Any:
+        seen.append(blas_threads_now())
+        return real_matmul(*arguments, **options)
+
+    object.__setattr__(product.op, "impl", watched)
+    try:
+        x, w = np.ones((256, 64)), np.ones((64, 200)) / 64
+        with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+            monkeypatch.setattr(blas_threads, "busy", lambda: True)
+            assert np.isclose(f(x, w), np.tanh(1.0) * 256 * 200)
+            busy_counts, seen[:] = list(seen), []
+            monkeypatch.setattr(blas_threads, "busy", lambda: False)
+            f(x, w)
+    finally:
+        object.__setattr__(product.op, "impl", real_matmul)
+    assert busy_counts and all(count == 1 for counts in busy_counts for count in counts)
+    assert seen and all(count == 2 for counts in seen for count in counts)
