@@ -19,6 +19,7 @@ from typing import Any
 from ... import dtypes, shapes
 from ...errors import GraphcError
 from ...ir import Node
+from ...lowering import View
 from ...printing import _format_value, backward_note, format_attrs, graph_namer, type_string
 from ..interpreter.opcodes import uniform as _uniform
 from ..library import HELPERS
@@ -252,8 +253,9 @@ class Emitter:
             assert node.value is not None  # an array of one repeated value: a literal in loops
             return literal(node.value.flat[0], node.dtype)
         if kind(node) == "view" and node not in self.plan.materialized:
-            assert node.op.index is not None
-            return self.access(node.inputs[0], node.op.index(node, tuple(index)), context)
+            view = node.op.lowering
+            assert isinstance(view, View)
+            return self.access(node.inputs[0], view.index(node, tuple(index)), context)
         name = self.variable(node, context)
         return name if node.ndim == 0 else subscript(name, index)
 
