@@ -87,6 +87,11 @@ def kind(node: Node) -> str:
     return "kernel"
 
 
+def is_constant(node: Node) -> bool:
+    """A constant leaf (an input is a leaf without a value)."""
+    return isinstance(node.op.lowering, Leaf) and node.value is not None
+
+
 def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: int = 64,
              domain: Callable[[Node], Hashable] = lambda node: None) -> Schedule:
     """Split the graph into fusion groups and order them for emission."""

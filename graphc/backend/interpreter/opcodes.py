@@ -19,7 +19,7 @@ from ... import ops as _ops  # noqa: F401 - registers every op, so the opcode ta
 from ...ir import OPS, Node, Op
 from ...lowering import Pointwise
 from ..kernels import REDUCED_RANGE
-from ..schedule import kind
+from ..schedule import is_constant, kind
 
 BLOCK = 512  # values per register: 258 registers of float64 are ~1 MB, streamed through L2
 COLUMNS = 5  # opcode, output register, up to three input registers
@@ -85,7 +85,7 @@ def _bool_result(op: Op) -> bool:
 
 def is_literal(node: Node) -> bool:
     """A constant that is one value everywhere: a rank-0 constant, or a uniform array."""
-    if node.op.name != "constant" or node.value is None:
+    if not is_constant(node) or node.value is None:
         return False
     return node.value.ndim == 0 or uniform(node.value)
 
