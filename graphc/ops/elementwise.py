@@ -124,6 +124,9 @@ TANH = elementwise("tanh", np.tanh, finite="if_inputs", arity=1, kernel="tanh",
                    vjp=lambda g, out, a: (times(g, 1 - square(out)),))
 ARCTAN = elementwise("arctan", np.arctan, finite="if_inputs", arity=1, scalar="math.atan({0})",
                      vjp=lambda g, out, a: (times(g, 1 / (1 + square(a))),))
+ARCSINH = elementwise("arcsinh", np.arcsinh, finite="if_inputs", arity=1, scalar="math.asinh({0})",
+                      # d/dx arcsinh(x) = 1 / sqrt(1 + x^2)
+                      vjp=lambda g, out, a: (times(g, 1 / sqrt(1 + square(a))),))
 ERF = elementwise("erf", lambda x: _special().erf(x), finite="if_inputs", arity=1,
                   scalar="math.erf({0})", dtype=float_dtype,
                   # d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
@@ -225,6 +228,7 @@ cos = _unary(COS)
 tan = _unary(TAN)
 tanh = _unary(TANH)
 arctan = _unary(ARCTAN)
+arcsinh = _unary(ARCSINH)
 erf = _unary(ERF)
 erf.__doc__ = "Elementwise erf, as scipy.special.erf."
 sigmoid = _unary(SIGMOID)
