@@ -11,12 +11,13 @@ construction; `from graphc.ir import Op, OPS, ...` keeps working.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import shapes
+from .lowering import Kernel, Lowering, Pointwise
 
 ShapeRule = Callable[..., shapes.Shape]
 DTypeRule = Callable[..., np.dtype]
@@ -67,12 +68,13 @@ class Op:
     arity: int | None = None  # None: variadic
     label: str = ""
     infix: str | None = None  # "+" for add: the printer writes `x + y`
-    scalar: str | None = None  # elementwise template, e.g. "math.exp({0})"
-    # non-elementwise template, e.g. "np.dot({0}, {1})", or node -> template (docs/codegen.md)
-    kernel: str | Callable[..., str] | None = None
-    reduction: tuple[str, str, str] | None = None  # fused accumulator: (init, update, finish)
-    index: Callable[..., tuple[str, ...]] | None = None  # view: (node, out index) -> input index
-    rows: tuple[str, bool] | None = None  # (helper on 2-D rows with `axis` last, reduces?)
+    # How the op becomes code: one typed record (graphc/lowering.py), e.g. Pointwise("({0} + {1})")
+    lowering: Lowering | None = None
+    # Shorthands for a user's own op (gc.Op, docs/custom_vjp.md), turned into `lowering`:
+    # `scalar` (an elementwise template) is Pointwise(scalar), `kernel` (a statement on
+    # whole arrays, or node -> one) is Kernel(kernel).
+    scalar: InitVar[str | None] = None
+    kernel: InitVar[str | Callable[..., str] | None] = None
     elementwise: bool = False
     commutative: bool = False
     identity: float | None = None  # x op identity == x
@@ -85,6 +87,15 @@ class Op:
     differentiable: bool = True  # False: a float output with no rule is an error
     domain: tuple[Interval, ...] = ()  # per input; default REAL
     samples: tuple[Sample, ...] = ()
+
+    def __post_init__(self, scalar: str | None, kernel: str | Callable[..., str] | None) -> None:
+        given = [r for r in (self.lowering, scalar, kernel) if r is not None]
+        if len(given) > 1:
+            raise ValueError(f"op {self.name!r}: give one of lowering=, scalar= and kernel=")
+        if scalar is not None:
+            object.__setattr__(self, "lowering", Pointwise(scalar))
+        elif kernel is not None:
+            object.__setattr__(self, "lowering", Kernel(kernel))
 
     def __repr__(self) -> str:
         return f"Op({self.name})"

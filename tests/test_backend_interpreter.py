@@ -26,6 +26,7 @@ from graphc.backend import policy
 from graphc.backend.interpreter import opcodes, program, source
 from graphc.backend.schedule import Group
 from graphc.ir import OPS, REAL, Node, apply
+from graphc.lowering import Pointwise
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 2 * opcodes.BLOCK + 37  # three blocks, the last one partial
@@ -48,7 +49,7 @@ def test_interpreter_file_is_generated_from_the_op_declarations() -> None:
 def test_every_elementwise_op_without_attributes_has_an_opcode() -> None:
     table = opcodes.opcodes()
     for name, op in OPS.items():
-        if op.scalar is not None and not any(sample.attrs for sample in op.samples):
+        if isinstance(op.lowering, Pointwise) and not any(sample.attrs for sample in op.samples):
             assert name in table, name
     assert "astype" not in table  # its template needs the target dtype
 
@@ -61,7 +62,7 @@ def _op_cases(dtype: np.dtype) -> tuple[list[Node], list[np.ndarray], list[tuple
     cases: list[tuple[str, Node]] = []
     for name in opcodes.opcodes():
         op = OPS[name]
-        assert op.scalar is not None and op.arity is not None
+        assert isinstance(op.lowering, Pointwise) and op.arity is not None
         arguments: list[Node] = []
         for position in range(op.arity):
             domain = op.domain[position] if position < len(op.domain) else REAL
@@ -69,7 +70,7 @@ def _op_cases(dtype: np.dtype) -> tuple[list[Node], list[np.ndarray], list[tuple
             node = gc.input(f"{name}_{position}", (SIZE,), dtype)
             inputs.append(node)
             values.append(value)
-            condition = f"select({{{position}}}," in op.scalar
+            condition = position in op.lowering.conditions
             arguments.append(gc.greater(node, 0) if condition else node)
         attrs = {"dtype": dtype.name} if name in ("zeros_like", "ones_like") else {}
         cases.append((name, apply(op, *arguments, **attrs)))

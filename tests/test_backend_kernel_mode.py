@@ -19,6 +19,7 @@ import threadpoolctl
 import graphc as gc
 from graphc.backend import blas_threads
 from graphc.backend.codegen import KERNEL_MODE_GROUPS
+from graphc.lowering import View
 
 
 def mlp(depth: int, width: int, dtype: str = "float64") -> tuple[list[Any], list[Any]]:
@@ -204,7 +205,7 @@ def test_the_line_scanner_reads_generated_code_as_ast_does() -> None:
                 generator.emit_interpreted(unit, policy.choose(plan)[unit])
             elif hasattr(unit, "members"):
                 generator.emit_group(unit)
-            elif unit.op.index is not None:
+            elif isinstance(unit.op.lowering, View):
                 generator.emit_view_copy(unit)
             else:
                 generator.emit_kernel(unit)

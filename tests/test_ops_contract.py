@@ -169,7 +169,7 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "negative": np.negative, "power": np.power, "square": lambda a: a * a, "sqrt": np.sqrt,
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
     "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh, "arctan": np.arctan,
-    "erf": scipy.special.erf,
+    "erf": scipy.special.erf, "arcsinh": np.arcsinh,
     "sigmoid": scipy.special.expit, "relu": lambda a: a * (a > 0),
     "softplus": lambda a: np.logaddexp(0, a),
     "abs": np.absolute, "sign": np.sign, "maximum": np.fmax, "minimum": np.fmin,

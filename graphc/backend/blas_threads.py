@@ -39,6 +39,7 @@ from typing import Any
 
 from .. import shapes
 from ..ir import Node
+from ..lowering import Kernel
 
 THREADED_PRODUCT = 2 ** 16  # below this OpenBLAS runs one thread anyway: no wrapper
 NAMED_SIZE = 256  # what a named size counts as in that estimate
@@ -49,7 +50,7 @@ def _estimate(size: shapes.Size) -> int:
 
 
 def multiply_adds(node: Node) -> int:
-    """m * k * n of a matmul node (batched: times the batch), sizes estimated."""
+    """m * k * n of a product node (a `Kernel` with `product`; batched: times the batch), sizes estimated."""
     a, b = node.inputs
     inner = _estimate(a.shape[-1]) if a.ndim else 1
     total = inner
@@ -60,7 +61,8 @@ def multiply_adds(node: Node) -> int:
 
 def wants_one_thread(nodes: Sequence[Node]) -> bool:
     """Whether the graph has a product OpenBLAS may run on several threads."""
-    products = [multiply_adds(n) for n in nodes if n.op.name == "matmul" and len(n.inputs) == 2]
+    products = [multiply_adds(n) for n in nodes
+                if isinstance(n.op.lowering, Kernel) and n.op.lowering.product and len(n.inputs) == 2]
     return bool(products) and max(products) >= THREADED_PRODUCT
 
 

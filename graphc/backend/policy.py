@@ -10,7 +10,7 @@ BLOCK values. Every instruction is a loop over one block, so the interpreter's
 loops vectorize with the kernels inlined; values live in a small register
 file that stays in cache, not in arrays of the group's size.
 
-The interpreter is generated from the ops' own `scalar` templates by
+The interpreter is generated from the ops' own `Pointwise` templates by
 `interpreter_source()` and committed (`python -m graphc.backend.interpreter.source`
 rewrites it; a test fails when it is stale), so an op is still declared in
 one place and the interpreter's machine code is cached once per installation.
@@ -28,8 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..ir import Node, toposort
+from ..lowering import Pointwise
 from .interpreter.opcodes import domain
-from .kernels import KERNEL_NAMES
 from .schedule import Group, Schedule, kind, schedule
 
 # A graph is "large" above either figure; its groups of at least MIN_MEMBERS
@@ -41,9 +41,9 @@ GROUP_LIMIT = 64  # members of one generated loop body (the scheduler's cap)
 
 
 def kernel_calls(nodes: Sequence[Node]) -> int:
-    """Scalar-kernel call sites (exp_{suffix}(...), ...) that generated loops of `nodes` contain."""
-    return sum(node.op.scalar.count(name + "_{suffix}(")
-               for node in nodes if node.op.scalar is not None for name in KERNEL_NAMES)
+    """Scalar-kernel call sites (exp_f64(...), ...) that generated loops of `nodes` contain."""
+    return sum(1 for node in nodes
+               if isinstance(node.op.lowering, Pointwise) and node.op.lowering.kernel is not None)
 
 
 def interpretable(group: Group) -> np.dtype | None:

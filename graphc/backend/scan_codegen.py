@@ -1,7 +1,7 @@
 """A scan inside the generated function: its body and a `for` loop driver emitted into the same module.
 
 Owns `emit_scan(generator, node)`, the code generator's statement for a
-`scan` node (codegen.statements.NESTED). At the first node of a loop family
+`scan` node (its lowering record is a `Loop`: codegen.statements.NESTED). At the first node of a loop family
 in the schedule it
 
 - generates the body like any graph (one function, kernels=False) as the
@@ -220,9 +220,10 @@ __all__ = ["LOOP_FUNCTION", "Unsupported", "emit_scan", "loop_functions"]
 
 
 def _register() -> None:
+    from ..lowering import Loop
     from .codegen.statements import NESTED
 
-    NESTED["scan"] = emit_scan
+    NESTED[Loop] = emit_scan
 
 
 _register()

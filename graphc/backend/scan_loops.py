@@ -31,6 +31,7 @@ import numpy as np
 from .. import interpret, shapes
 from ..errors import GraphcError, ShapeError
 from ..ir import Node, toposort
+from ..lowering import Loop
 from ..subgraph import Subgraph, subgraphs_of
 from . import cache, numba_hooks
 from .jit import _jit, prepare
@@ -40,7 +41,7 @@ from .scan_codegen import body_step, loop_names
 
 def holds_loops(outputs: Sequence[Node]) -> bool:
     """Whether the graph has a node that runs a loop (scan, while_loop)."""
-    return any(node.op.name in interpret.FAMILIES for node in toposort(outputs))
+    return any(isinstance(node.op.lowering, Loop) for node in toposort(outputs))
 
 
 def _driver_source(body: Subgraph, history: bool, range_flag: bool, constants: int) -> str:
@@ -126,7 +127,7 @@ class LoopRunner:
         self.failures: list[str] = []  # bodies Numba could not compile (run interpreted)
         self.seconds = 0.0
         for node in toposort(outputs):
-            if node.op.name in ("scan", "while_loop"):
+            if isinstance(node.op.lowering, Loop):
                 self._kernel(node.attr["body"])
         self.runners = {"scan": self.run_scan, "while_loop": self.run_while}
 
@@ -219,11 +220,14 @@ class LoopRunner:
 def _emittable(outputs: Sequence[Node]) -> str | None:
     """Why the graph's loops cannot all be part of its generated function, or None."""
     for node in toposort(outputs):
-        if node.op.name == "while_loop":
+        loop = node.op.lowering
+        if not isinstance(loop, Loop):
+            continue
+        if not loop.steps_known:
             return "a while_loop (its number of steps is known only when it runs)"
-        if node.op.name == "scan" and node.attr.get("recompute") is not None:
+        if node.attr.get("recompute") is not None:
             return "the reverse loop of a checkpointed scan (it rebuilds carries)"
-        if node.op.name == "scan" and any(subgraphs_of(n) for n in node.attr["body"].nodes()):
+        if any(subgraphs_of(n) for n in node.attr["body"].nodes()):
             return "a loop body holding a loop of its own"
     return None
 

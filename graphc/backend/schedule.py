@@ -1,19 +1,20 @@
 """Scheduling: topological order -> fusion groups -> the order code is emitted in.
 
-Owns the decision of which nodes share a loop nest. Reads only the op record
-(`scalar`, `reduction`, `index`), never op names. Imports: ir and shapes
+Owns the decision of which nodes share a loop nest. Reads only the type of the
+op's lowering record (graphc/lowering.py: `Pointwise`, `Reduction`, `View`),
+never op names. Imports: ir and shapes
 (layer L4); entry point `schedule(inputs, outputs)`.
 
 The rules:
-- A *pointwise* node (its op has a `scalar` template) joins the fusion group
+- A *pointwise* node (its op's lowering is `Pointwise`) joins the fusion group
   of a pointwise producer of the same shape, so the producer's value stays a
   local variable of the loop body; otherwise it starts a new group whose loop
   nest runs over its shape. Inputs of other shapes are read with broadcast
   indexing, so broadcasting (rank-0 and size-1 axes included) never copies.
-- A *reduction* (its op has a `reduction` accumulator) joins the group that
+- A *reduction* (its op's lowering is a `Reduction` accumulator) joins the group that
   computes its input and accumulates inside that loop; a reduction of an array
   gets a loop of its own.
-- A *view* (its op has an `index` map: transpose, broadcast_to, expand_dims,
+- A *view* (its op's lowering is a `View` index map: transpose, broadcast_to, expand_dims,
   squeeze) is index arithmetic inside loops; it becomes an array only when a
   kernel or the caller needs one.
 - Everything else is a *kernel*: one statement on whole arrays (np.dot, ...).
@@ -38,6 +39,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from ..ir import Node, toposort
+from ..lowering import Leaf, Pointwise, Reduction, View
 from ..shapes import Shape
 
 
@@ -73,16 +75,21 @@ class Schedule:
 
 def kind(node: Node) -> str:
     """'leaf', 'pointwise', 'reduction', 'view' or 'kernel': how the node is lowered."""
-    op = node.op
-    if op.arity == 0 or node.op.name in ("input", "constant"):
-        return "leaf"
-    if op.scalar is not None:
-        return "pointwise"
-    if op.reduction is not None:
-        return "reduction"
-    if op.index is not None:
-        return "view"
+    match node.op.lowering:
+        case Leaf():
+            return "leaf"
+        case Pointwise():
+            return "pointwise"
+        case Reduction():
+            return "reduction"
+        case View():
+            return "view"
     return "kernel"
+
+
+def is_constant(node: Node) -> bool:
+    """A constant leaf (an input is a leaf without a value)."""
+    return isinstance(node.op.lowering, Leaf) and node.value is not None
 
 
 def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: int = 64,

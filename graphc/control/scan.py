@@ -31,6 +31,7 @@ import numpy as np
 from .. import autodiff, interpret, shapes
 from ..errors import GraphcError, ShapeError, api_boundary, user_origin
 from ..ir import Node, Op, apply, register
+from ..lowering import Loop
 from ..ops import as_tensor
 from ..subgraph import Subgraph
 from . import pytree, run
@@ -100,7 +101,7 @@ def _batch(args: Sequence[Node], axes: Sequence[int | None], **attrs: Any) -> tu
 
 
 SCAN = register(Op("scan", shape=_shape, dtype=_dtype, impl=_impl, vjp=_vjp, batch=_batch,
-                   label="scan"))
+                   label="scan", lowering=Loop()))
 
 
 def family_key(node: Node) -> Any:

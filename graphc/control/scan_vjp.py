@@ -31,6 +31,7 @@ from .. import dtypes
 from ..autodiff import backward
 from ..errors import NotDifferentiableError, origin
 from ..ir import Node, substitute
+from ..lowering import Leaf, Pointwise, View
 from ..ops import add, zeros_like
 from ..subgraph import Subgraph
 from .scan import scan_outputs
@@ -43,9 +44,7 @@ def _float(node: Node) -> bool:
 
 def _costly(node: Node) -> bool:
     """Worth saving rather than recomputing: not a leaf, not elementwise, not a view."""
-    op = node.op
-    return not (op.arity == 0 or op.name in ("input", "constant") or op.scalar is not None
-                or op.index is not None)
+    return not isinstance(node.op.lowering, (Leaf, Pointwise, View))
 
 
 def costly_reads(body: Subgraph, outputs: Sequence[Node]) -> list[Node]:

@@ -23,6 +23,7 @@ from .. import interpret, shapes
 from ..errors import GraphcError, NotDifferentiableError, ShapeError, api_boundary, user_origin
 from ..interpret import evaluate
 from ..ir import Node, Op, apply, register
+from ..lowering import Loop
 from ..ops import as_tensor, constant, equal
 from ..ops import where as select
 from ..ops.batching import unbatchable
@@ -64,7 +65,7 @@ def _vjp(cotangent: Node, out: Node, *inputs: Node, **attrs: Any) -> list[Node |
 
 
 WHILE = register(Op("while_loop", shape=_shape, dtype=_dtype, impl=_impl, vjp=_vjp,
-                    label="while_loop", batch=unbatchable(
+                    label="while_loop", lowering=Loop(steps_known=False), batch=unbatchable(
                         "each example may need a different number of steps; give while_loop "
                         "max_steps=n (then it is a scan, which vmap batches)")))
 

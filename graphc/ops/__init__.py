@@ -16,6 +16,7 @@ from .einsum import einsum
 from .elementwise import (
     abs,
     add,
+    arcsinh,
     arctan,
     clip,
     cos,
@@ -81,7 +82,7 @@ from .statistics import argmax, argmin, prod, std, var
 # re-exports exactly these (`from .ops import *`), so a new op is one line here (tests/test_ops_contract.py
 # checks that every registered builder is listed or named internal).
 __all__ = [
-    "abs", "add", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "cos",
+    "abs", "add", "arcsinh", "arctan", "astype", "broadcast_to", "clip", "concatenate", "constant", "cos",
     "divide", "dot", "equal", "erf", "exp", "expand_dims", "expm1", "greater", "greater_equal", "input",
     "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max", "maximum",
     "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones_like", "outer",

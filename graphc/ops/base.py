@@ -18,6 +18,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import DTypeError, GraphcError, ShapeError, user_origin
 from ..ir import FUNCTIONS, REAL, Interval, Node, Op, Sample, function, register
+from ..lowering import Leaf, Pointwise
 from . import batching
 
 
@@ -34,9 +35,10 @@ def _no_impl(*arrays: Any, **attrs: Any) -> Any:
 
 
 INPUT = register(Op("input", shape=_leaf_shape, dtype=_leaf_dtype, impl=_no_impl,
-                    arity=0, label="input", vjp=lambda g, out: ()))
+                    arity=0, label="input", vjp=lambda g, out: (), lowering=Leaf()))
 CONSTANT = register(Op("constant", shape=_leaf_shape, dtype=_leaf_dtype, impl=_no_impl,
-                       arity=0, label="constant", vjp=lambda g, out: ()))
+                       arity=0, label="constant", vjp=lambda g, out: (),
+                       lowering=Leaf()))
 
 
 @function
@@ -203,20 +205,26 @@ def same_shape(inputs: Sequence[Node], **attrs: Any) -> shapes.Shape:
 
 # ------------------------------------------------------------------ factory
 
-def elementwise(name: str, impl: Callable[..., Any], *, arity: int, scalar: str,
+def elementwise(name: str, impl: Callable[..., Any], *, arity: int,
+                scalar: str | Pointwise | None = None, kernel: str | None = None,
                 vjp: Callable[..., Sequence[Any]] | None = None,
                 dtype: Callable[..., np.dtype] | None = None,
                 domain: tuple[Interval, ...] = (), label: str | None = None,
                 infix: str | None = None, differentiable: bool = True,
                 **properties: Any) -> Op:
-    """Declare an elementwise op: NumPy broadcasting, NumPy's dtype, a scalar template.
+    """Declare an elementwise op: NumPy broadcasting, NumPy's dtype, its Pointwise lowering.
+
+    `scalar` is the per-element template (or a `Pointwise` record with more
+    facts); `kernel="exp"` instead says the op is one call of graphc's kernel.
 
     The contract tests sample broadcasting shapes for every elementwise op,
     so declaring one here is all it takes to have it tested.
     """
     return register(Op(
         name, shape=broadcast_shape, dtype=dtype or numpy_dtype(impl), impl=impl, vjp=vjp,
-        arity=arity, label=label or name, infix=infix, scalar=scalar, elementwise=True,
+        arity=arity, label=label or name, infix=infix, elementwise=True,
+        lowering=Pointwise.calling(kernel) if kernel is not None else
+        scalar if isinstance(scalar, Pointwise) else Pointwise(str(scalar)),
         differentiable=differentiable, domain=domain or (REAL,) * arity,
         batch=batching.elementwise(name), **properties,
     ))

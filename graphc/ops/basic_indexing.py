@@ -20,6 +20,7 @@ import numpy as np
 from .. import shapes
 from ..errors import ShapeError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import as_tensor, check_static_int, function, register, same_dtype
 
@@ -153,7 +154,7 @@ GETITEM = register(Op(
     impl=lambda x, index: x[_index_tuple(index)],
     vjp=lambda g, out, x, index: (apply(SCATTER, g, shape=x.shape, index=index),),
     batch=batching.getitem,
-    kernel=lambda node: "{0}" + index_source(node.attr["index"]),
+    lowering=Kernel(lambda node: "{0}" + index_source(node.attr["index"])),
     samples=(Sample(((4, 3),), {"index": (("int", 1),)}),
              Sample(((5, 3),), {"index": (("slice", 1, None, 2), ("int", -1))}),
              Sample(((5,),), {"index": (("slice", None, None, -1),)}),
@@ -163,7 +164,7 @@ GETITEM = register(Op(
 SCATTER = register(Op(
     "scatter", shape=_scatter_shape, dtype=same_dtype, arity=1,
     linear=True, label="scatter", impl=_scatter_impl,
-    kernel=lambda node: _scatter_kernel(node),
+    lowering=Kernel(lambda node: _scatter_kernel(node), allocates=True),
     vjp=lambda g, out, x, shape, index: (apply(GETITEM, g, index=index),),
     batch=batching.scatter,
     samples=(Sample(((3,),), {"shape": (4, 3), "index": (("int", 1), ("slice", None, None, None))}),),

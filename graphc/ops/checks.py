@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import register, same_dtype, same_shape
 
@@ -37,7 +38,7 @@ def _check_impl(exponent: Any) -> np.ndarray:
 CHECK_EXPONENT = register(Op(
     "check_exponent", shape=same_shape, dtype=same_dtype, arity=1, label="check_exponent",
     impl=_check_impl, vjp=lambda g, out, x: (None,), nonnegative="always",
-    batch=batching.keeps_axis("check_exponent"), kernel="nonnegative_exponents({0})",
+    batch=batching.keeps_axis("check_exponent"), lowering=Kernel("nonnegative_exponents({0})"),
     samples=(Sample(((3,),), dtypes=("int64",)), Sample(((2, 2),), dtypes=("int32",)),
              Sample(((),), dtypes=("int64",))),
 ))

@@ -20,6 +20,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import ArgumentError, GraphcError, ShapeError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import as_tensor, check_static_int, constant, function, register
 from .other import astype
@@ -30,7 +31,7 @@ IOTA = register(Op(
     dtype=lambda inputs, axis: np.dtype("int64"), arity=1, label="iota",
     impl=lambda x, axis: np.arange(np.shape(x)[axis[0]], dtype=np.int64),
     vjp=lambda g, out, x, axis: (None,),
-    kernel=lambda node: "iota({shape0[" + str(node.attr["axis"][0]) + "]})",
+    lowering=Kernel(lambda node: "iota({shape0[" + str(node.attr["axis"][0]) + "]})"),
     samples=(Sample(((3, 4),), {"axis": (1,)}), Sample(((5,),), {"axis": (0,)})),
     batch=batching.same_everywhere("iota"), finite="always", nonnegative="always"))
 

@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import shapes
 from ..errors import DTypeError, ShapeError
 from ..ir import FUNCTIONS, Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import register
 
@@ -287,7 +288,7 @@ _WEIGHT_KERNEL = (f"conv2d_weight_gemm({_IM2COL % ('out_shape', 'shape1')}, "
 CONV = register(Op(
     "conv", shape=_conv_shape, dtype=_conv_dtype, impl=conv_impl, vjp=_conv_vjp, arity=2,
     label="conv", batch=_batch_rule("conv", (1, 0, 1)),
-    kernel=_CONV_KERNEL,
+    lowering=Kernel(_CONV_KERNEL),
     samples=(Sample(((2, 3, 5, 4), (4, 3, 3, 2)), _GEOMETRY, F64),
              Sample(((2, 4, 6, 5), (4, 2, 2, 3)), _STRIDED, F64),
              Sample(((1, 2, 4, 4), (2, 2, 3, 3)), dict(_GEOMETRY, padding=((1, 1), (1, 1))), F32)),
@@ -296,7 +297,7 @@ CONV_TRANSPOSE = register(Op(
     "conv_transpose", shape=_transpose_shape, dtype=_conv_dtype, impl=conv_transpose_impl,
     vjp=_conv_transpose_vjp, arity=2, label="conv_transpose",
     batch=_batch_rule("conv_transpose", (1, 0, 1)),
-    kernel=_TRANSPOSE_KERNEL,
+    lowering=Kernel(_TRANSPOSE_KERNEL),
     samples=(Sample(((2, 4, 3, 3), (4, 3, 3, 2)), dict(_GEOMETRY, input_size=(5, 4)), F64),
              Sample(((2, 4, 3, 4), (4, 2, 2, 3)), dict(_STRIDED, input_size=(6, 5)), F64)),
 ))
@@ -304,7 +305,7 @@ CONV_WEIGHT_GRAD = register(Op(
     "conv_weight_grad", shape=_weight_grad_shape, dtype=_conv_dtype, impl=conv_weight_grad_impl,
     vjp=_conv_weight_grad_vjp, arity=2, label="conv_weight_grad",
     batch=_batch_rule("conv_weight_grad", (1, 1, 0)),
-    kernel=_WEIGHT_KERNEL,
+    lowering=Kernel(_WEIGHT_KERNEL),
     samples=(Sample(((2, 3, 5, 4), (2, 4, 3, 3)), dict(_GEOMETRY, kernel_size=(3, 2)), F64),
              Sample(((2, 4, 6, 5), (2, 4, 3, 4)), dict(_STRIDED, kernel_size=(2, 3)), F64)),
 ))

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Node, Op, Sample, apply, register
+from ..lowering import Kernel
 from . import batching
 
 
@@ -64,7 +65,7 @@ CUSTOM_CALL = register(Op(
     "custom_call", label="custom_call", arity=None,
     shape=lambda inputs, rule: inputs[0].shape, dtype=lambda inputs, rule: inputs[0].dtype,
     impl=lambda value, *arguments, rule: np.asarray(value), vjp=_vjp, batch=_batch,
-    kernel="{0}",  # the value itself: one alias statement in generated code
+    lowering=Kernel("{0}"),  # the value itself: one alias statement in generated code
     samples=(Sample(((2, 3), (3,)), {"rule": EXAMPLE_RULE}), Sample(((), (2,), ()), {"rule": EXAMPLE_RULE})),
 ))
 

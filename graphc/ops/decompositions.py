@@ -23,6 +23,7 @@ import numpy as np
 from .. import shapes
 from ..errors import DTypeError, GraphcError, InputError, ShapeError
 from ..ir import Interval, Node, Op, Sample, apply
+from ..lowering import Kernel
 from .base import function, register
 from .elementwise import abs, divide, equal, exp, power, sqrt, where
 from .linalg import matmul
@@ -89,7 +90,7 @@ def _cholesky_vjp(g: Node, factor: Node, a: Node) -> tuple[Node]:
 CHOLESKY = register(Op(
     "cholesky", shape=_square_shape, dtype=_float_dtype, impl=_cholesky_impl, arity=1,
     label="cholesky", vjp=_cholesky_vjp, batch=trailing("cholesky", 2), domain=(SPD,),
-    kernel="cholesky_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
+    lowering=Kernel("cholesky_stack(to_stack({0})).reshape({out_shape})"), samples=_samples(*SQUARE),
 ))
 
 
@@ -128,7 +129,7 @@ def _solve_vjp(g: Node, x: Node, a: Node, b: Node) -> tuple[Node, Node]:
 SOLVE = register(Op(
     "solve", shape=_solve_shape, dtype=_float_dtype, impl=_solve_impl, arity=2, label="solve",
     vjp=_solve_vjp, batch=trailing("solve", 2), domain=(SPD, Interval()),
-    kernel="solve_stack(to_stack({0}), to_stack({1})).reshape({out_shape})",
+    lowering=Kernel("solve_stack(to_stack({0}), to_stack({1})).reshape({out_shape})"),
     samples=_samples(((3, 3), (3, 2)), ((2, 4, 4), (2, 4, 1))),
 ))
 
@@ -156,7 +157,8 @@ SOLVE_TRIANGULAR = register(Op(
     "solve_triangular", shape=_solve_shape, dtype=_float_dtype, impl=_triangular_impl, arity=2,
     label="solve_triangular", vjp=_triangular_vjp, batch=trailing("solve_triangular", 2),
     domain=(SPD, Interval()),
-    kernel="solve_triangular_stack(to_stack({0}), to_stack({1}), {lower}, {unit}).reshape({out_shape})",
+    lowering=Kernel("solve_triangular_stack(to_stack({0}), to_stack({1}), {lower}, {unit})"
+                    ".reshape({out_shape})"),
     samples=(_samples(((3, 3), (3, 2)), lower=True, unit=False)
              + _samples(((2, 4, 4), (2, 4, 1)), lower=False, unit=False)
              + _samples(((3, 3), (3, 3)), lower=False, unit=True)[:1]),
@@ -222,7 +224,7 @@ INV = register(Op(
     "inv", shape=_square_shape, dtype=_float_dtype, impl=_inv_impl, arity=1, label="inv",
     vjp=lambda g, out, a: (-matmul(swap_last(out), matmul(g, swap_last(out))),),
     batch=trailing("inv", 2), domain=(SPD,),
-    kernel="inv_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
+    lowering=Kernel("inv_stack(to_stack({0})).reshape({out_shape})"), samples=_samples(*SQUARE),
 ))
 
 
@@ -252,7 +254,7 @@ SLOGDET = register(Op(
     "slogdet", shape=_slogdet_shape,
     dtype=_float_dtype, impl=_slogdet_impl, arity=1, label="slogdet", vjp=_slogdet_vjp,
     batch=trailing("slogdet", 2), domain=(SPD,),
-    kernel="slogdet_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
+    lowering=Kernel("slogdet_stack(to_stack({0})).reshape({out_shape})"), samples=_samples(*SQUARE),
 ))
 
 
@@ -305,7 +307,7 @@ def _eigh_vjp(g: Node, out: Node, a: Node) -> tuple[Node]:
 EIGH = register(Op(
     "eigh", shape=_eigh_shape, dtype=_float_dtype, impl=_eigh_impl, arity=1, label="eigh",
     vjp=_eigh_vjp, batch=trailing("eigh", 2), domain=(SPD,),
-    kernel="eigh_stack(to_stack({0})).reshape({out_shape})", samples=_samples(*SQUARE),
+    lowering=Kernel("eigh_stack(to_stack({0})).reshape({out_shape})"), samples=_samples(*SQUARE),
 ))
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..ir import Interval, Node, apply
+from ..lowering import Pointwise
 from .base import as_tensor, bool_dtype, elementwise, float_dtype, function
 from .checks import check_exponent
 
@@ -103,26 +104,29 @@ SQRT = elementwise("sqrt", np.sqrt, nonnegative="always", arity=1, scalar="math.
 
 # ---------------------------------------------------------- transcendental
 
-EXP = elementwise("exp", np.exp, nonnegative="always", arity=1, scalar="exp_{suffix}({0})",
+EXP = elementwise("exp", np.exp, nonnegative="always", arity=1, kernel="exp",
                   vjp=lambda g, out, a: (times(g, out),))
-LOG = elementwise("log", np.log, arity=1, scalar="log_{suffix}({0})",
+LOG = elementwise("log", np.log, arity=1, kernel="log",
                   vjp=lambda g, out, a: (times(g, 1 / a),), domain=(POSITIVE,))
-LOG1P = elementwise("log1p", np.log1p, arity=1, scalar="log1p_{suffix}({0})",
+LOG1P = elementwise("log1p", np.log1p, arity=1, kernel="log1p",
                     vjp=lambda g, out, a: (times(g, 1 / (1 + a)),),
                     domain=(Interval(-0.9, 3.0),))
-EXPM1 = elementwise("expm1", np.expm1, arity=1, scalar="expm1_{suffix}({0})",
+EXPM1 = elementwise("expm1", np.expm1, arity=1, kernel="expm1",
                     vjp=lambda g, out, a: (times(g, out + 1),))
-SIN = elementwise("sin", np.sin, finite="if_inputs", arity=1, scalar="sin_{suffix}({0})",
+SIN = elementwise("sin", np.sin, finite="if_inputs", arity=1, kernel="sin",
                   vjp=lambda g, out, a: (times(g, cos(a)),))
-COS = elementwise("cos", np.cos, finite="if_inputs", arity=1, scalar="cos_{suffix}({0})",
+COS = elementwise("cos", np.cos, finite="if_inputs", arity=1, kernel="cos",
                   vjp=lambda g, out, a: (times(g, negative(sin(a))),))
 TAN = elementwise("tan", np.tan, arity=1, scalar="math.tan({0})",
                   vjp=lambda g, out, a: (times(g, 1 + square(out)),),
                   domain=(Interval(-1.2, 1.2),))
-TANH = elementwise("tanh", np.tanh, finite="if_inputs", arity=1, scalar="tanh_{suffix}({0})",
+TANH = elementwise("tanh", np.tanh, finite="if_inputs", arity=1, kernel="tanh",
                    vjp=lambda g, out, a: (times(g, 1 - square(out)),))
 ARCTAN = elementwise("arctan", np.arctan, finite="if_inputs", arity=1, scalar="math.atan({0})",
                      vjp=lambda g, out, a: (times(g, 1 / (1 + square(a))),))
+ARCSINH = elementwise("arcsinh", np.arcsinh, finite="if_inputs", arity=1, scalar="math.asinh({0})",
+                      # d/dx arcsinh(x) = 1 / sqrt(1 + x^2)
+                      vjp=lambda g, out, a: (times(g, 1 / sqrt(1 + square(a))),))
 ERF = elementwise("erf", lambda x: _special().erf(x), finite="if_inputs", arity=1,
                   scalar="math.erf({0})", dtype=float_dtype,
                   # d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
@@ -131,11 +135,11 @@ ERF = elementwise("erf", lambda x: _special().erf(x), finite="if_inputs", arity=
 # --------------------------------------------------------------- activations
 
 SIGMOID = elementwise("sigmoid", _sigmoid, nonnegative="always", finite="if_inputs",
-                      arity=1, scalar="sigmoid_{suffix}({0})", dtype=float_dtype,
+                      arity=1, kernel="sigmoid", dtype=float_dtype,
                       vjp=lambda g, out, a: (times(g, out * (1 - out)),))
 RELU = elementwise("relu", _relu, nonnegative="always", arity=1, scalar="maximum({0}, {zero})",
                    vjp=lambda g, out, a: (where(greater(a, 0), g, 0),))
-SOFTPLUS = elementwise("softplus", _softplus, nonnegative="always", arity=1, scalar="softplus_{suffix}({0})",
+SOFTPLUS = elementwise("softplus", _softplus, nonnegative="always", arity=1, kernel="softplus",
                        dtype=float_dtype, vjp=lambda g, out, a: (times(g, sigmoid(a)),))
 
 # ----------------------------------------------------------------- selection
@@ -153,7 +157,7 @@ MINIMUM = elementwise("minimum", np.minimum, arity=2, scalar="minimum({0}, {1})"
                       vjp=lambda g, out, a, b: (where(less_equal(a, b), g, 0),
                                                 where(less_equal(a, b), 0, g)),
                       commutative=True)
-WHERE = elementwise("where", np.where, arity=3, scalar="select({0}, {1}, {2})",
+WHERE = elementwise("where", np.where, arity=3, scalar=Pointwise("select({0}, {1}, {2})", conditions=(0,)),
                     vjp=lambda g, out, c, a, b: (None, where(c, g, 0), where(c, 0, g)),
                     domain=(Interval(-1, 1), Interval(), Interval()))
 
@@ -224,6 +228,7 @@ cos = _unary(COS)
 tan = _unary(TAN)
 tanh = _unary(TANH)
 arctan = _unary(ARCTAN)
+arcsinh = _unary(ARCSINH)
 erf = _unary(ERF)
 erf.__doc__ = "Elementwise erf, as scipy.special.erf."
 sigmoid = _unary(SIGMOID)

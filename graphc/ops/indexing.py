@@ -32,6 +32,7 @@ import numpy as np
 from .. import shapes
 from ..errors import DTypeError, InputError, ShapeError
 from ..ir import FUNCTIONS, Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import as_tensor, function, register
 
@@ -153,7 +154,7 @@ def _gather_batch(args: Sequence[Node], batch_axes: Sequence[batching.Axis], axi
 
 GATHER = register(Op(
     "gather", shape=_gather_shape, dtype=_gather_dtype, arity=2, label="gather", linear=True,
-    impl=_gather_impl, vjp=_gather_vjp, batch=_gather_batch, kernel=_gather_kernel,
+    impl=_gather_impl, vjp=_gather_vjp, batch=_gather_batch, lowering=Kernel(_gather_kernel, allocates=True),
     samples=(Sample(((5, 3), (4,)), {"axis": 0, "batch": 0}, dtypes=("float64", "int64")),
              Sample(((2, 4, 3), (2, 3)), {"axis": 1, "batch": 0}, dtypes=("float32", "int32")),
              Sample(((2, 4, 3), (2, 5)), {"axis": 1, "batch": 1}, dtypes=("float64", "int64")),
@@ -232,7 +233,7 @@ def _scatter_add_batch(args: Sequence[Node], batch_axes: Sequence[batching.Axis]
 SCATTER_ADD = register(Op(
     "scatter_add", shape=_scatter_add_shape, dtype=_scatter_add_dtype, arity=2, label="scatter_add",
     linear=True, impl=_scatter_add_impl, vjp=_scatter_add_vjp, batch=_scatter_add_batch,
-    kernel=_scatter_add_kernel,
+    lowering=Kernel(_scatter_add_kernel, allocates=True),
     samples=(Sample(((6,), (6,)), {"shape": (4,), "axis": 0, "batch": 0}, dtypes=("float64", "int64")),
              Sample(((2, 3, 4), (3,)), {"shape": (2, 5, 4), "axis": 1, "batch": 0},
                     dtypes=("float32", "int32")),

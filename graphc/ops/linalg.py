@@ -15,6 +15,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import ShapeError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import as_tensor, function, register
 from .elementwise import multiply
@@ -101,7 +102,7 @@ MATMUL = register(Op(
     dtype=lambda inputs: dtypes.promote([(i.dtype, i.weak) for i in inputs]),
     impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul",
     batch=batching.matmul,
-    kernel=lambda node: _matmul_kernel(node),
+    lowering=Kernel(lambda node: _matmul_kernel(node), allocates=True, product=True),
     samples=(Sample(((3, 4), (4, 2))), Sample(((4,), (4, 2))), Sample(((3, 4), (4,))),
              Sample(((4,), (4,))), Sample(((2, 3, 4), (4, 5))), Sample(((2, 1, 3, 4), (3, 4, 2))),
              Sample(((4,), (2, 4, 3))), Sample(((2, 3, 4), (4,)))),

@@ -20,6 +20,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import ShapeError
 from ..ir import OPS, Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import as_tensor, check_static_int, constant, function, register, same_dtype
 from .other import astype
@@ -87,7 +88,7 @@ def _band_impl(x: np.ndarray, k: int, lower: bool) -> np.ndarray:
 BAND = register(Op(
     "band", shape=_matrix_shape, dtype=same_dtype, impl=_band_impl, arity=1, label="band",
     vjp=lambda g, out, x, k, lower: (band(g, k, lower),), linear=True,
-    batch=trailing("band", 2), kernel=_stacked("band_stack({0}, {k}, {lower})"),
+    batch=trailing("band", 2), lowering=Kernel(_stacked("band_stack({0}, {k}, {lower})")),
     samples=(Sample(((3, 4),), {"k": 0, "lower": True}), Sample(((2, 3, 3),), {"k": -1, "lower": False}),
              Sample(((4, 3),), {"k": 1, "lower": True})),
 ))
@@ -135,7 +136,7 @@ DIAGONAL = register(Op(
     "diagonal", shape=_diagonal_shape, dtype=same_dtype, arity=1, label="diagonal",
     impl=lambda x, offset: np.diagonal(x, offset, -2, -1).copy(), vjp=_diagonal_vjp, linear=True,
     batch=trailing("diagonal", 2), rearranges=True,
-    kernel="diagonal_stack(to_stack({0}), {offset}, {out_shape}[-1]).reshape({out_shape})",
+    lowering=Kernel("diagonal_stack(to_stack({0}), {offset}, {out_shape}[-1]).reshape({out_shape})"),
     samples=(Sample(((3, 3),), {"offset": 0}), Sample(((2, 3, 4),), {"offset": 1}),
              Sample(((4, 3),), {"offset": -2})),
 ))
@@ -162,8 +163,8 @@ DIAG_EMBED = register(Op(
     "diag_embed", shape=_diag_embed_shape, dtype=same_dtype, arity=1, label="diag_embed",
     impl=_diag_embed_impl, linear=True, batch=trailing("diag_embed", 1),
     vjp=lambda g, out, v, offset, rows, columns: (apply(DIAGONAL, g, offset=offset),),
-    kernel="diag_embed_stack(contiguous({0}).reshape((-1, {shape0}[-1])), {offset}, {rows}, "
-           "{columns}).reshape({out_shape})",
+    lowering=Kernel("diag_embed_stack(contiguous({0}).reshape((-1, {shape0}[-1])), {offset}, {rows}, "
+           "{columns}).reshape({out_shape})"),
     samples=(Sample(((3,),), {"offset": 0, "rows": 3, "columns": 3}),
              Sample(((2, 3),), {"offset": 1, "rows": 3, "columns": 4})),
 ))

@@ -14,6 +14,7 @@ import numpy as np
 from .. import dtypes
 from ..errors import DTypeError, InputError, ShapeError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel, Pointwise
 from . import batching
 from .base import as_tensor, check_static_int, function, register, same_shape
 
@@ -25,21 +26,21 @@ def _astype_vjp(g: Node, out: Node, x: Node, dtype: str) -> tuple[Node | None]:
 ASTYPE = register(Op(
     "astype", finite="if_inputs", shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
     label="astype", impl=lambda x, dtype: np.asarray(x).astype(dtype), vjp=_astype_vjp,
-    elementwise=True, scalar="np.{dtype}({0})", linear=True,
+    elementwise=True, lowering=Pointwise("np.{dtype}({0})", typed=True), linear=True,
     batch=batching.keeps_axis("astype"),
     samples=(Sample(((3, 2),), {"dtype": "float32"}), Sample(((4,),), {"dtype": "int64"})),
 ))
 ZEROS_LIKE = register(Op(
     "zeros_like", nonnegative="always", finite="always",
     shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
-    label="zeros_like", impl=lambda x, dtype: np.zeros(np.shape(x), dtype), scalar="{zero}",
+    label="zeros_like", impl=lambda x, dtype: np.zeros(np.shape(x), dtype), lowering=Pointwise("{zero}"),
     vjp=lambda g, out, x, dtype: (None,), samples=(Sample(((3, 2),), {"dtype": "float64"}),),
     batch=batching.keeps_axis("zeros_like"),
 ))
 ONES_LIKE = register(Op(
     "ones_like", nonnegative="always", finite="always",
     shape=same_shape, dtype=lambda inputs, dtype: np.dtype(dtype), arity=1,
-    label="ones_like", impl=lambda x, dtype: np.ones(np.shape(x), dtype), scalar="{one}",
+    label="ones_like", impl=lambda x, dtype: np.ones(np.shape(x), dtype), lowering=Pointwise("{one}"),
     vjp=lambda g, out, x, dtype: (None,), samples=(Sample(((3, 2),), {"dtype": "float32"}),),
     batch=batching.keeps_axis("ones_like"),
 ))
@@ -47,7 +48,7 @@ STOP_GRADIENT = register(Op(
     "stop_gradient", finite="if_inputs", nonnegative="if_inputs",
     shape=same_shape, dtype=lambda inputs: inputs[0].dtype, arity=1,
     label="stop_gradient", impl=lambda x: np.asarray(x), vjp=lambda g, out, x: (None,),
-    elementwise=True, scalar="{0}", samples=(Sample(((3,),)),),
+    elementwise=True, lowering=Pointwise("{0}"), samples=(Sample(((3,),)),),
     batch=batching.keeps_axis("stop_gradient"),
 ))
 
@@ -68,8 +69,8 @@ ONE_HOT = register(Op(
     dtype=lambda inputs, depth, dtype: np.dtype(dtype), arity=1, label="one_hot",
     impl=_one_hot_impl, vjp=lambda g, out, labels, depth, dtype: (None,),
     batch=batching.keeps_axis("one_hot"),
-    kernel="one_hot_flat(contiguous({0}).reshape(-1), {depth}, {one})"
-           ".reshape({out_shape})",
+    lowering=Kernel("one_hot_flat(contiguous({0}).reshape(-1), {depth}, {one})"
+           ".reshape({out_shape})", allocates=True),
     samples=(Sample(((5,),), {"depth": 4, "dtype": "float64"}, dtypes=("int64",)),),
 ))
 

@@ -21,6 +21,7 @@ import numpy as np
 from .. import shapes
 from ..errors import DTypeError, ShapeError
 from ..ir import FUNCTIONS, Node, Op, Sample, apply
+from ..lowering import Kernel
 from . import batching
 from .base import register
 
@@ -175,7 +176,7 @@ _ROUTE = "max_pool2d_route(%s, contiguous({1}), {%s}, %s).reshape({out_shape})" 
 MAX_POOL2D = register(Op(
     "max_pool2d", shape=_pool_shape, dtype=_float_dtype, impl=max_pool2d_impl, vjp=_pool_vjp,
     arity=1, label="max_pool2d", batch=_batch_rule("max_pool2d"),
-    kernel="max_pool2d_forward(contiguous({0}), {kernel}, {stride}, {padding}, {out_shape})",
+    lowering=Kernel("max_pool2d_forward(contiguous({0}), {kernel}, {stride}, {padding}, {out_shape})"),
     finite="if_inputs", nonnegative="if_inputs",
     samples=(Sample(((2, 3, 4, 6),), _ATTRS, ("float64",)), Sample(((1, 2, 5, 5),), _OVERLAP, ("float64",)),
              Sample(((2, 1, 4, 4),), _ATTRS, ("float32",))),
@@ -183,14 +184,14 @@ MAX_POOL2D = register(Op(
 MAX_POOL2D_GRAD = register(Op(
     "max_pool2d_grad", shape=_grad_shape, dtype=_float_dtype, impl=max_pool2d_grad_impl, vjp=_grad_vjp,
     arity=2, label="max_pool2d_grad", batch=_batch_rule("max_pool2d_grad"),
-    kernel=_ROUTE % (_ARGMAX % "shape1", "out_shape", True),
+    lowering=Kernel(_ROUTE % (_ARGMAX % "shape1", "out_shape", True)),
     samples=(Sample(((2, 3, 4, 6), (2, 3, 2, 3)), _ATTRS, ("float64",) * 2),
              Sample(((1, 2, 5, 5), (1, 2, 5, 3)), _OVERLAP, ("float64",) * 2)),
 ))
 MAX_POOL2D_GATHER = register(Op(
     "max_pool2d_gather", shape=_gather_shape, dtype=_float_dtype, impl=max_pool2d_gather_impl,
     vjp=_gather_vjp, arity=2, label="max_pool2d_gather", batch=_batch_rule("max_pool2d_gather"),
-    kernel=_ROUTE % (_ARGMAX % "out_shape", "shape1", False),
+    lowering=Kernel(_ROUTE % (_ARGMAX % "out_shape", "shape1", False)),
     samples=(Sample(((2, 3, 4, 6), (2, 3, 4, 6)), _ATTRS, ("float64",) * 2),
              Sample(((1, 2, 5, 5), (1, 2, 5, 5)), _OVERLAP, ("float64",) * 2)),
 ))

@@ -29,6 +29,7 @@ import numpy as np
 from .. import dtypes, shapes, threefry
 from ..errors import DTypeError, GraphcError, ShapeError, api_boundary, user_origin
 from ..ir import Node, Op, Sample, apply, register
+from ..lowering import Kernel
 from . import batching
 from .base import as_tensor, check_static_int
 from .other import astype
@@ -103,7 +104,7 @@ def _draw_op(name: str, transform: Callable[[Any, bool], Any], helper: str) -> O
         shape=lambda inputs, shape, dtype: inputs[0].shape + tuple(shape),
         dtype=lambda inputs, shape, dtype: np.dtype(dtype),
         impl=_draw_impl(transform), vjp=_no_gradient, batch=batching.keeps_axis(name),
-        kernel=_draw_kernel(helper),
+        lowering=Kernel(_draw_kernel(helper)),
         samples=(Sample(((),), {"shape": (2, 3), "dtype": "float64"}, dtypes=("int64",)),
                  Sample(((),), {"shape": (5,), "dtype": "float32"}, dtypes=("int64",)),
                  Sample(((2,),), {"shape": (3,), "dtype": "float64"}, dtypes=("int64",))),
@@ -114,7 +115,7 @@ RANDOM_SPLIT = register(Op(
     "random_split", label="random_split", arity=1,
     shape=lambda inputs, n: inputs[0].shape + (n,), dtype=lambda inputs, n: np.dtype("int64"),
     impl=_split_impl, vjp=_no_gradient, batch=batching.keeps_axis("random_split"),
-    kernel=_split_kernel,
+    lowering=Kernel(_split_kernel),
     samples=(Sample(((),), {"n": 3}, dtypes=("int64",)), Sample(((2,),), {"n": 2}, dtypes=("int64",))),
 ))
 RANDOM_UNIFORM = _draw_op("random_uniform", threefry.uniform_from_word, "uniform_from_word")

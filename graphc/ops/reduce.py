@@ -15,6 +15,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import DTypeError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel, Reduction, Rows, summing
 from . import batching
 from .base import as_tensor, constant, float_dtype, function, register, same_dtype
 from .elementwise import equal, exp, where
@@ -63,8 +64,8 @@ SIZE = register(Op(
     arity=1, label="size", impl=lambda x, axis, dtype: np.array(
         np.prod([x.shape[a] for a in axis], dtype=np.int64), dtype=dtype),
     vjp=lambda g, out, x, axis, dtype: (None,),
-    kernel=lambda node: "np.{dtype}(" + (" * ".join(
-        f"{{shape0[{a}]}}" for a in node.attr["axis"]) or "1") + ")",
+    lowering=Kernel(lambda node: "np.{dtype}(" + (" * ".join(
+        f"{{shape0[{a}]}}" for a in node.attr["axis"]) or "1") + ")"),
     samples=(Sample(((3, 4),), {"axis": (0, 1), "dtype": "float64"}),),
     batch=batching.same_everywhere("size"),
 ))
@@ -90,9 +91,6 @@ def _logsumexp_impl(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.
     return total if keepdims else np.squeeze(total, axis=axis)
 
 
-# Fused-loop accumulator templates (init, update, finish); see docs/codegen.md.
-SUM_ACCUMULATOR = ("0", "{acc} + {0}", "{acc}")
-
 
 def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, shape: Any = _reduce_shape,
                        **properties: Any) -> Op:
@@ -104,11 +102,11 @@ def _declare_reduction(name: str, impl: Any, dtype: Any, vjp: Any, shape: Any = 
 SUM = _declare_reduction(
     "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims), _sum_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g, x, axis, keepdims),), linear=True,
-    reduction=SUM_ACCUMULATOR, nonnegative="if_inputs")
+    lowering=summing(), nonnegative="if_inputs")
 MEAN = _declare_reduction(
     "mean", _mean_impl, float_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g / count(x, axis, g.dtype), x, axis, keepdims),),
-    linear=True, reduction=("0", "{acc} + {0}", "{acc} / {count}"), nonnegative="if_inputs")
+    linear=True, lowering=summing("{acc} / {count}"), nonnegative="if_inputs")
 def _extremum_shape(inputs: Sequence[Node], axis: tuple[int, ...], keepdims: bool) -> shapes.Shape:
     """max/min have no identity: NumPy refuses an empty axis, and so do we (now or per call)."""
     for a in axis:
@@ -118,15 +116,15 @@ def _extremum_shape(inputs: Sequence[Node], axis: tuple[int, ...], keepdims: boo
 
 MAX = _declare_reduction(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp,
-    reduction=("{lowest}", "maximum({acc}, {0})", "{acc}"), shape=_extremum_shape)
+    lowering=Reduction("{lowest}", "maximum({acc}, {0})"), shape=_extremum_shape)
 MIN = _declare_reduction(
     "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), same_dtype, _max_vjp,
-    reduction=("{highest}", "minimum({acc}, {0})", "{acc}"), shape=_extremum_shape)
+    lowering=Reduction("{highest}", "minimum({acc}, {0})"), shape=_extremum_shape)
 LOGSUMEXP = _declare_reduction(
     "logsumexp", _logsumexp_impl, float_dtype,
     lambda g, out, x, axis, keepdims: (_spread(g, x, axis, keepdims)
                                        * exp(x - _keep(out, axis, keepdims)),),
-    rows=("logsumexp_rows", True))
+    lowering=Rows("logsumexp_rows", reduces=True))
 
 
 def _softmax_impl(x: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
@@ -153,14 +151,14 @@ def _float_only(inputs: Sequence[Node], **attrs: Any) -> np.dtype:
 SOFTMAX = register(Op(
     "softmax", nonnegative="always", finite="if_inputs",
     shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
-    label="softmax", impl=_softmax_impl, samples=NORMALIZE_SAMPLES, rows=("softmax_rows", False),
+    label="softmax", impl=_softmax_impl, samples=NORMALIZE_SAMPLES, lowering=Rows("softmax_rows"),
     batch=batching.along_axes("softmax"),
     vjp=lambda g, out, x, axis: (out * (g - sum_(g * out, axis=axis, keepdims=True)),),
 ))
 LOG_SOFTMAX = register(Op(
     "log_softmax", shape=lambda inputs, axis: inputs[0].shape, dtype=_float_only, arity=1,
     label="log_softmax", impl=_log_softmax_impl, samples=NORMALIZE_SAMPLES,
-    rows=("log_softmax_rows", False),
+    lowering=Rows("log_softmax_rows"),
     batch=batching.along_axes("log_softmax"),
     vjp=lambda g, out, x, axis: (g - exp(out) * sum_(g, axis=axis, keepdims=True),),
 ))

@@ -17,6 +17,7 @@ import numpy as np
 from .. import shapes
 from ..errors import ShapeError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel, View, summing
 from . import batching
 from .base import as_tensor, check_static_int, function, register, same_dtype
 
@@ -71,9 +72,10 @@ RESHAPE = register(Op(
     impl=lambda x, shape: np.reshape(x, shape),
     vjp=lambda g, out, x, shape: (reshape(g, x.shape),),
     batch=batching.reshape,
-    kernel=lambda node: ("full({out_shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
+    lowering=Kernel(lambda node: ("full({out_shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
                          else "contiguous({0}).flat[0]" if node.ndim == 0 else
                          "contiguous({0}).reshape({shape})"),
+                    allocates=lambda node: node.inputs[0].ndim == 0),  # full(...): a new array
     samples=(Sample(((2, 3),), {"shape": (3, 2)}), Sample(((2, 3, 4),), {"shape": (-1, 4)}),
              Sample(((6,),), {"shape": (1, 2, 3)}), Sample(((),), {"shape": (1, 1)})),
 ))
@@ -114,9 +116,9 @@ TRANSPOSE = register(Op(
     label="transpose", impl=lambda x, axes: np.transpose(x, axes),
     vjp=lambda g, out, x, axes: (transpose(g, tuple(int(i) for i in np.argsort(axes))),),
     batch=batching.transpose,
-    kernel=lambda node: ("{0}.T" if node.attr["axes"] == tuple(reversed(range(node.ndim)))
-                         else "np.transpose({0}, {axes})"),
-    index=lambda node, out: tuple(out[node.attr["axes"].index(k)] for k in range(len(out))),
+    lowering=View(lambda node, out: tuple(out[node.attr["axes"].index(k)] for k in range(len(out))),
+                  copy=Kernel(lambda node: "{0}.T" if node.attr["axes"] == tuple(
+                      reversed(range(node.ndim))) else "np.transpose({0}, {axes})")),
     samples=(Sample(((2, 3),), {"axes": (1, 0)}), Sample(((2, 3, 4),), {"axes": (2, 0, 1)})),
 ))
 
@@ -190,9 +192,9 @@ BROADCAST_TO = register(Op(
     label="broadcast_to", impl=lambda x, shape: np.broadcast_to(x, shape),
     vjp=lambda g, out, x, shape: (sum_to(g, x.shape),),
     batch=batching.broadcast_to,
-    kernel=lambda node: ("full({shape}, {0}, {out_dtype})" if node.inputs[0].ndim == 0
-                         else "np.broadcast_to({0}, {shape})"),
-    index=lambda node, out: _broadcast_index(node.inputs[0].shape, node.shape, out),
+    lowering=View(lambda node, out: _broadcast_index(node.inputs[0].shape, node.shape, out),
+                  copy=Kernel(lambda node: "full({shape}, {0}, {out_dtype})"
+                              if node.inputs[0].ndim == 0 else "np.broadcast_to({0}, {shape})")),
     samples=(Sample(((3,),), {"shape": (2, 3)}), Sample(((2, 1),), {"shape": (4, 2, 5)}),
              Sample(((),), {"shape": (3,)})),
 ))
@@ -200,7 +202,7 @@ SUM_TO = register(Op(
     "sum_to", shape=_sum_to_shape, dtype=same_dtype, arity=1, linear=True, label="sum_to",
     impl=_sum_to_impl, vjp=lambda g, out, x, shape: (broadcast_to(g, x.shape),),
     batch=batching.sum_to,
-    reduction=("0", "{acc} + {0}", "{acc}"),
+    lowering=summing(),
     samples=(Sample(((2, 3),), {"shape": (3,)}), Sample(((4, 2, 5),), {"shape": (2, 1)}),
              Sample(((3,),), {"shape": ()})),
 ))
@@ -237,7 +239,7 @@ EXPAND_DIMS = register(Op(
     label="expand_dims", impl=lambda x, axis: np.expand_dims(x, axis),
     vjp=lambda g, out, x, axis: (squeeze(g, axis),),
     batch=batching.expand_dims,
-    index=lambda node, out: tuple(i for a, i in enumerate(out) if a not in node.attr["axis"]),
+    lowering=View(lambda node, out: tuple(i for a, i in enumerate(out) if a not in node.attr["axis"])),
     samples=(Sample(((3,),), {"axis": (0,)}), Sample(((2, 3),), {"axis": (1, 3)})),
 ))
 
@@ -255,7 +257,7 @@ SQUEEZE = register(Op(
     impl=lambda x, axis: np.squeeze(x, axis),
     vjp=lambda g, out, x, axis: (expand_dims(g, axis),),
     batch=batching.squeeze,
-    index=lambda node, out: _squeeze_index(node.attr["axis"], out),
+    lowering=View(lambda node, out: _squeeze_index(node.attr["axis"], out)),
     samples=(Sample(((1, 3),), {"axis": (0,)}), Sample(((2, 1, 3, 1),), {"axis": (1, 3)})),
 ))
 
@@ -319,9 +321,9 @@ CONCATENATE = register(Op(
         *(i.dtype for i in inputs)), arity=None, linear=True, label="concatenate",
     impl=lambda *arrays, axis: np.concatenate(arrays, axis=axis), vjp=_concatenate_vjp,
     batch=batching.concatenate,
-    kernel=lambda node: "np.concatenate((" + "".join(
+    lowering=Kernel(lambda node: "np.concatenate((" + "".join(
         f"{{{i}}}" + ("" if item.dtype == node.dtype else ".astype({out_dtype})") + ", "
-        for i, item in enumerate(node.inputs)) + "), axis={axis})",
+        for i, item in enumerate(node.inputs)) + "), axis={axis})", allocates=True),
     samples=(Sample(((2, 3), (4, 3)), {"axis": 0}), Sample(((2, 1), (2, 3), (2, 2)), {"axis": 1})),
 ))
 

@@ -22,6 +22,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node, Op, Sample, apply
+from ..lowering import Kernel, Rows
 from . import batching
 from .base import as_tensor, function, register
 from .indexing import take_along_axis
@@ -50,7 +51,7 @@ def _cumsum_vjp(g: Node, out: Node, x: Node, axis: tuple[int, ...]) -> tuple[Nod
 CUMSUM = register(Op(
     "cumsum", shape=lambda inputs, axis: inputs[0].shape, dtype=_cumsum_dtype, arity=1,
     label="cumsum", impl=lambda x, axis: np.cumsum(x, axis=axis[0], dtype=_cumsum_dtype_of(x)),
-    vjp=_cumsum_vjp, rows=("cumsum_rows", False), linear=True,
+    vjp=_cumsum_vjp, lowering=Rows("cumsum_rows"), linear=True,
     samples=(Sample(((3, 4),), {"axis": (1,)}), Sample(((2, 3, 4),), {"axis": (0,)}),
              Sample(((5,),), {"axis": (0,)})),
     batch=batching.along_axes("cumsum"),
@@ -74,7 +75,7 @@ def _argsort_batch(args: Sequence[Node], batch_axes: Sequence[batching.Axis]
 ARGSORT = register(Op(
     "argsort", shape=lambda inputs: inputs[0].shape, dtype=lambda inputs: np.dtype("int64"),
     arity=1, label="argsort", impl=lambda x: np.argsort(x, axis=-1, kind="stable"),
-    vjp=lambda g, out, x: (None,), kernel="argsort_last({0})", samples=LAST,
+    vjp=lambda g, out, x: (None,), lowering=Kernel("argsort_last({0})"), samples=LAST,
     batch=_argsort_batch, finite="always", nonnegative="always"))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node, Op, apply
+from ..lowering import Kernel, Reduction
 from . import batching
 from .base import as_tensor, constant, function, register
 from .elementwise import equal, not_equal, sqrt, square, where
@@ -42,7 +43,7 @@ def _prod_vjp(g: Node, out: Node, x: Node, axis: tuple[int, ...], keepdims: bool
 PROD = register(Op(
     "prod", shape=_reduce_shape, dtype=_sum_dtype, arity=1, label="prod",
     impl=lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), vjp=_prod_vjp,
-    reduction=("1", "{acc} * {0}", "{acc}"), samples=REDUCE_SAMPLES, batch=batching.reduction("prod"),
+    lowering=Reduction("1", "{acc} * {0}"), samples=REDUCE_SAMPLES, batch=batching.reduction("prod"),
 ))
 
 
@@ -84,7 +85,7 @@ def _declare_arg(name: str, function_: Callable[..., Any]) -> Op:
     return register(Op(
         name, shape=_arg_shape, dtype=lambda inputs, axis, keepdims: np.dtype("int64"), arity=1,
         label=name, impl=_arg_impl(function_), vjp=lambda g, out, x, axis, keepdims: (None,),
-        kernel=_rows_kernel("arg_extreme_rows", f", {name == 'argmax'}"), samples=REDUCE_SAMPLES,
+        lowering=Kernel(_rows_kernel("arg_extreme_rows", f", {name == 'argmax'}")), samples=REDUCE_SAMPLES,
         batch=batching.reduction(name), finite="always", nonnegative="always"))
 
 

@@ -7,9 +7,11 @@ arithmetic, and one statement per kernel. Every statement is followed by a
 comment with the graph equation it computes (the printer's text form), so
 `f.source` reads like the graph. Output is deterministic.
 
-How an op is lowered is read from its declaration (graphc/ops): `scalar`
-templates, `reduction` accumulators, `index` maps of views, `rows` helpers,
-`kernel` templates. Placeholders: `{0}`, `{1}` (inputs), attribute names,
+How an op is lowered is read from its declaration (graphc/ops): the type of
+its lowering record (graphc/lowering.py: `Pointwise` templates, `Reduction`
+accumulators, `View` index maps, `Rows` helpers, `Kernel` statements) and the
+facts it holds, never the op's name or a template's text. Placeholders
+(graphc/lowering.py): `{0}`, `{1}` (inputs), attribute names,
 `{suffix}` (f64/f32), `{zero}`/`{one}` (typed literals of the output dtype),
 `{out_dtype}`, `{out_shape}`, `{shape0}`.. (sizes of input 0..), `{count}`
 (reduced element count), `{acc}` (accumulator), `{out}` (result variable of
@@ -32,6 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...ir import Node
+from ...lowering import View
 from ...printing import backward_note
 from .. import library, policy
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
@@ -84,7 +87,7 @@ def _outlined(unit: Group | Node) -> bool:
     """Units that become kernels: loop nests (groups, copies of views), not whole-array statements."""
     if isinstance(unit, Group):
         return True
-    return kind(unit) == "view" and unit.op.kernel is None and unit.ndim > 0
+    return isinstance(unit.op.lowering, View) and unit.op.lowering.copy is None and unit.ndim > 0
 
 
 def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),

@@ -19,11 +19,12 @@ from typing import Any
 from ... import dtypes, shapes
 from ...errors import GraphcError
 from ...ir import Node
+from ...lowering import View
 from ...printing import _format_value, backward_note, format_attrs, graph_namer, type_string
 from ..interpreter.opcodes import uniform as _uniform
 from ..library import HELPERS
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
-from ..schedule import Schedule, kind
+from ..schedule import Schedule, is_constant, kind
 from .text import (
     RANGE_FLAG,
     RESERVED,
@@ -76,7 +77,7 @@ class Emitter:
         for node in plan.inputs:
             self._claim(node, str(node.name))
         for node, wanted in zip(plan.outputs, output_names):
-            if wanted and node not in self.names and node.op.name not in ("input", "constant"):
+            if wanted and node not in self.names and kind(node) != "leaf":
                 self._claim(node, wanted)
         self._counter = 0
 
@@ -97,7 +98,7 @@ class Emitter:
     def name(self, node: Node) -> str:
         """The node's variable: the printer's name, else (a node the schedule made) a fresh one."""
         if node not in self.names:
-            if node.op.name == "constant":
+            if is_constant(node):
                 self.constants.append(node)
             planned = self.planned.get(node)
             if planned is not None and planned not in self.used:
@@ -105,7 +106,7 @@ class Emitter:
             elif node.name and node.name not in self.used:
                 self._claim(node, node.name)
             else:
-                self._claim(node, self._fresh("c" if node.op.name == "constant" else "t"))
+                self._claim(node, self._fresh("c" if is_constant(node) else "t"))
         return self.names[node]
 
     def _fresh(self, prefix: str) -> str:
@@ -152,13 +153,13 @@ class Emitter:
         is, `(t9 = expand_dims[axis=(0,1)] t8)`, since no statement defines t9.
         """
         if (kind(node) == "view" and node not in self.plan.materialized
-                and node not in self.locals and node.op.name != "constant"):
+                and node not in self.locals and not is_constant(node)):
             inner = " ".join([node.op.label + self._attributes_text(node)]
                              + [self.text_of(i) for i in node.inputs])
             return f"({self.name(node)} = {inner})"
-        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+        if is_constant(node) and node.value is not None and node.value.ndim == 0:
             return repr(node.value.item())
-        if node.op.name == "constant" and _uniform(node.value):
+        if is_constant(node) and _uniform(node.value):
             assert node.value is not None
             return repr(node.value.flat[0].item())  # broadcast like a scalar in the equation
         return self.name(node)
@@ -236,7 +237,7 @@ class Emitter:
 
     def variable(self, node: Node, context: Node | None = None) -> str:
         """The variable (or literal) holding a whole materialized value."""
-        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+        if is_constant(node) and node.value is not None and node.value.ndim == 0:
             return self.constant_literal(node, context)
         if node in self.locals:
             return self.locals[node]
@@ -246,14 +247,15 @@ class Emitter:
         """One element of `node` at `index` (an expression per axis of node)."""
         if node in self.locals:
             return self.locals[node]
-        if node.op.name == "constant" and node.value is not None and node.value.ndim == 0:
+        if is_constant(node) and node.value is not None and node.value.ndim == 0:
             return self.constant_literal(node, context)
-        if node.op.name == "constant" and _uniform(node.value):
+        if is_constant(node) and _uniform(node.value):
             assert node.value is not None  # an array of one repeated value: a literal in loops
             return literal(node.value.flat[0], node.dtype)
         if kind(node) == "view" and node not in self.plan.materialized:
-            assert node.op.index is not None
-            return self.access(node.inputs[0], node.op.index(node, tuple(index)), context)
+            view = node.op.lowering
+            assert isinstance(view, View)
+            return self.access(node.inputs[0], view.index(node, tuple(index)), context)
         name = self.variable(node, context)
         return name if node.ndim == 0 else subscript(name, index)
 
@@ -263,4 +265,4 @@ class Emitter:
                 self.helpers.add(helper)
 
     def _is_literal(self, node: Node) -> bool:
-        return node.op.name == "constant" and node.value is not None and node.value.ndim == 0
+        return is_constant(node) and node.value is not None and node.value.ndim == 0

@@ -16,7 +16,7 @@ from ...ir import Node
 from ..interpreter.opcodes import BLOCK
 from ..interpreter.program import Program, build
 from ..schedule import Group, kind
-from .loops import Loops, _broadcast
+from .loops import Loops, _broadcast, _reduction
 from .text import RANGE_FLAG, literal, subscript
 
 # A register's row in the register file: BLOCK values and a cache line of padding.
@@ -76,7 +76,7 @@ class Interpreted(Loops):
                                  f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
         summed = [node for node in group.members if kind(node) == "reduction"
                   and node.ndim == 0 and node.dtype == dtype and node.inputs[0] in program.results
-                  and node.op.reduction is not None and node.op.reduction[1] == "{acc} + {0}"]
+                  and _reduction(node).additive]
         stored = [node for node in group.members if node not in summed and (
             kind(node) == "reduction" or node in materialized and node.ndim > 0)]
         # Blocks may run on all cores if none accumulates into an array element

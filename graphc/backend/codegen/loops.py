@@ -15,6 +15,7 @@ import numpy as np
 
 from ... import dtypes, shapes
 from ...ir import Node
+from ...lowering import Pointwise, Reduction
 from ..kernels import REDUCED_RANGE
 from ..schedule import Group, kind
 from .emitter import Emitter
@@ -49,6 +50,20 @@ def reduction_layout(node: Node, index: Sequence[str]) -> tuple[list[str], tuple
     out = ["0" if lead + j in reduced else index[lead + j] for j in range(node.ndim)] \
         if index else []
     return out, reduced
+
+
+def _reduction(node: Node) -> Reduction:
+    reduction = node.op.lowering
+    assert isinstance(reduction, Reduction), node.op
+    return reduction
+
+
+def reduced_kernel(pointwise: Pointwise, suffix: str) -> str | None:
+    """`sin_reduced_f64` for an op calling a kernel with a reduced-range form (no libm branch)."""
+    if pointwise.kernel is None:
+        return None
+    name = f"{pointwise.kernel}_reduced_{suffix}"
+    return name if name in REDUCED_RANGE else None
 
 
 def _extreme(dtype: np.dtype, low: bool) -> str:
@@ -168,9 +183,8 @@ class Loops(Emitter):
         for node in group.members:
             if kind(node) != "reduction":
                 continue
-            assert node.op.reduction is not None
             if node.ndim == 0:
-                if node.op.reduction[1] != "{acc} + {0}":
+                if not _reduction(node).additive:
                     return False
             elif "i0" not in reduction_layout(node, [f"i{a}" for a in range(len(group.shape))])[0]:
                 return False
@@ -193,8 +207,7 @@ class Loops(Emitter):
         for node in group.members:
             if kind(node) != "reduction" or node.dtype.kind != "f":
                 continue
-            assert node.op.reduction is not None
-            if node.op.reduction[1] != "{acc} + {0}" or node.inputs[0].shape != group.shape:
+            if not _reduction(node).additive or node.inputs[0].shape != group.shape:
                 continue
             if last in reduction_layout(node, [])[1]:
                 found.append(node)
@@ -213,27 +226,25 @@ class Loops(Emitter):
         self.helpers.add("sum_block")
 
     def _pointwise(self, node: Node, index: Sequence[str]) -> str:
-        assert node.op.scalar is not None
-        template = node.op.scalar
+        pointwise = node.op.lowering
+        assert isinstance(pointwise, Pointwise)
         arguments = []
         for position, source in enumerate(node.inputs):
             value = self.access(source, _broadcast(source.shape, node.shape, index), node)
-            condition = f"select({{{position}}}," in template
-            if node.dtype.kind == "f" and source.dtype.kind in "iub" and not condition \
-                    and not self._is_literal(source):
+            if node.dtype.kind == "f" and source.dtype.kind in "iub" \
+                    and position not in pointwise.conditions and not self._is_literal(source):
                 value = f"np.{node.dtype.name}({value})"
             arguments.append(value)
-        expression = template.format(*arguments, **self.attributes(node))
+        expression = pointwise.template.format(*arguments, **self.attributes(node))
         suffix = dtypes.short_name(node.dtype) if node.dtype.kind == "f" else "f64"
-        kernel = template.replace("{suffix}", suffix)
-        reduced = kernel.replace("_" + suffix + "({0})", "_reduced_" + suffix)
-        if self.inline_kernels and reduced in REDUCED_RANGE:
+        called = pointwise.template.replace("{suffix}", suffix)
+        reduced = reduced_kernel(pointwise, suffix)
+        if self.inline_kernels and reduced is not None:
             expression = f"{reduced}({arguments[0]})"
-            kernel = reduced + "("
+            called = reduced + "("
             self._check_range(arguments[0], REDUCED_RANGE[reduced])
-        self._note_helpers(kernel)
-        typed = "{suffix}" in template or template.startswith("np.{dtype}")
-        if node.dtype in (np.dtype("float32"), np.dtype("int32")) and not typed:
+        self._note_helpers(called)
+        if node.dtype in (np.dtype("float32"), np.dtype("int32")) and not pointwise.exact_dtype:
             expression = f"np.{node.dtype.name}({expression})"
         return expression
 
@@ -251,8 +262,7 @@ class Loops(Emitter):
                          f"sin/cos of {argument} beyond the reduced range?")
 
     def _init_accumulator(self, node: Node) -> None:
-        assert node.op.reduction is not None
-        init = node.op.reduction[0].format(lowest=_extreme(node.dtype, low=True),
+        init = _reduction(node).init.format(lowest=_extreme(node.dtype, low=True),
                                            highest=_extreme(node.dtype, low=False))
         name = self.name(node)
         if node.ndim == 0:
@@ -263,7 +273,7 @@ class Loops(Emitter):
                              f"np.{node.dtype.name})")
 
     def _accumulate(self, node: Node, index: Sequence[str]) -> None:
-        assert node.op.reduction is not None
+        reduction = _reduction(node)
         source = node.inputs[0]
         value = self.access(source, index, node)
         if node.dtype.kind == "f" and source.dtype.kind in "iub":
@@ -271,12 +281,12 @@ class Loops(Emitter):
         target_index, _ = reduction_layout(node, index)
         name = self.name(node)
         target = name if node.ndim == 0 else f"{name}[{', '.join(target_index)}]"
-        update = node.op.reduction[1].format(value, acc=target)
-        self._note_helpers(node.op.reduction[1])  # maximum(...) of max
+        update = reduction.update.format(value, acc=target)
+        self._note_helpers(reduction.update)  # maximum(...) of max
         if node.dtype in (np.dtype("float32"), np.dtype("int32")):
             update = f"np.{node.dtype.name}({update})"
         if self.in_prange and node.ndim == 0:  # the form Numba parallelizes as a reduction
-            assert node.op.reduction[1] == "{acc} + {0}"
+            assert reduction.additive
             self.writer.emit(f"{target} += np.{node.dtype.name}({value})"
                              if node.dtype in (np.dtype("float32"), np.dtype("int32"))
                              else f"{target} += {value}", self.describe(node))
@@ -284,9 +294,8 @@ class Loops(Emitter):
         self.writer.emit(f"{target} = {update}", self.describe(node))
 
     def _finish(self, node: Node) -> None:
-        assert node.op.reduction is not None
-        finish = node.op.reduction[2]
-        if finish == "{acc}":
+        finish = _reduction(node).finish
+        if finish is None:
             return
         _, reduced = reduction_layout(node, [])
         count = "(" + (" * ".join(self.size(node.inputs[0].shape[a]) for a in reduced) or "1") + ")"

@@ -1,9 +1,9 @@
 """`Generator`: the single-statement units (kernels, row helpers, view copies) on top of the rest.
 
-Owns: `emit_kernel` (one templated statement, e.g. a BLAS call), `emit_rows`
-(row-wise helpers such as log_softmax), `emit_view_copy` (a view some kernel
-needs as an array). Imports: interpreted, text. Entry point: `Generator`,
-used by codegen.generate.
+Owns: `emit_kernel` (one statement per node: a `Kernel` record's template,
+e.g. a BLAS call; a `Rows` helper such as log_softmax; a `Loop`), `emit_rows`,
+`emit_view_copy` (a `View` some kernel needs as an array). Imports:
+interpreted, text, lowering. Entry point: `Generator`, used by codegen.generate.
 """
 
 from __future__ import annotations
@@ -14,39 +14,41 @@ from typing import Any
 import numpy as np
 
 from ...ir import Node
+from ...lowering import Loop, Rows, View, assigns
 from .interpreted import Interpreted
-from .text import template_of
+from .text import kernel_of
 
-# Statements of ops that hold a body (op name -> emitter(generator, node)): graphc.backend.scan_codegen
-# registers the scan's (its body and a `for` loop driver in the same module).
-NESTED: dict[str, Callable[[Any, Node], None]] = {}
+# Statements of ops that hold a body (lowering record type -> emitter(generator, node)):
+# graphc.backend.scan_codegen registers the `Loop`'s (its body and a `for` loop driver in
+# the same module); imported the other way round it would be an import cycle.
+NESTED: dict[type, Callable[[Any, Node], None]] = {}
 
 
 class Generator(Interpreted):
     """One generation run: every emitter (see emitter, loops, interpreted)."""
 
     def emit_kernel(self, node: Node) -> None:
-        if node.op.name in NESTED:
-            NESTED[node.op.name](self, node)
+        lowering = node.op.lowering
+        if isinstance(lowering, Loop) and lowering.steps_known and Loop in NESTED:
+            NESTED[type(lowering)](self, node)
             return
-        if node.op.rows is not None:
-            self.emit_rows(node)
+        if isinstance(lowering, Rows):
+            self.emit_rows(node, lowering.helper, lowering.reduces)
             return
-        template = template_of(node)
+        template = kernel_of(node).text(node)
         arguments = [self.variable(i, node) for i in node.inputs]
         values = self.attributes(node)
         self._note_helpers(template)
         name = self.name(node)
-        if "{out}" in template:
+        if assigns(template):
             statement = template.format(*arguments, out=name, **values)
         else:
             statement = f"{name} = " + template.format(*arguments, **values)
         self.writer.emit(statement, self.describe(node))
         self.learn_sizes(node, name)
 
-    def emit_rows(self, node: Node) -> None:
-        assert node.op.rows is not None
-        helper, reduces = node.op.rows
+    def emit_rows(self, node: Node, helper: str, reduces: bool) -> None:
+        """A `Rows` helper on a 2-D (rows, columns) copy of the input with `axis` last."""
         self.helpers.update((helper, "to_rows"))
         source = node.inputs[0]
         if source.ndim == 0:  # logsumexp of a scalar: a table of one row and one column
@@ -78,20 +80,21 @@ class Generator(Interpreted):
 
     def emit_view_copy(self, node: Node) -> None:
         """A view some kernel needs as an array: its own template, or a copy loop."""
-        if node.op.kernel is not None:
+        view = node.op.lowering
+        assert isinstance(view, View)
+        if view.copy is not None:
             self.emit_kernel(node)
             return
         name = self.name(node)
         index = [f"i{axis}" for axis in range(node.ndim)]
-        assert node.op.index is not None
         if node.ndim == 0:  # a rank-0 value is a scalar variable: no array, no loop
-            value = self.access(node.inputs[0], node.op.index(node, ()))
+            value = self.access(node.inputs[0], view.index(node, ()))
             self.writer.emit(f"{name} = {value}", self.describe(node))
             return
         self.helpers.add("empty")
         self.writer.emit(f"{name} = empty({format(self.shape(node.shape))}, "
                          f"np.{node.dtype.name})", self.describe(node))
         self._open_loops(node.shape)
-        value = self.access(node.inputs[0], node.op.index(node, tuple(index)))
+        value = self.access(node.inputs[0], view.index(node, tuple(index)))
         self.writer.emit(f"{name}[{', '.join(index)}] = {value}")
         self.writer.depth -= node.ndim

@@ -2,9 +2,10 @@
 
 Owns: the reserved names and limits (SUM_BLOCK, OUTLINE_KERNEL_CALLS,
 RANGE_FLAG), the `Generated` result, `literal()` (a typed Python literal),
-`subscript()`, `fresh()` (may a node's value alias an argument?), and
-`Writer` (indented lines with the equation comment). Imports: ir, printing,
-runtime's kernel names. Entry point: none (a library for the other modules).
+`subscript()`, `fresh()` (may a node's value alias an argument? read from
+its lowering record), `kernel_of()` (a node's `Kernel` record), and `Writer`
+(indented lines with the equation comment). Imports: ir, lowering. Entry
+point: none (a library for the other modules).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ...errors import GraphcError
 from ...ir import Node
+from ...lowering import Kernel, Pointwise, Reduction, Rows, View
 
 RESERVED = {"np", "math", "range", "prange", "len", "max", "min", "abs", "float", "int", "bool",
             *(f"i{axis}" for axis in range(32)),  # i0, i1, ...: loop indices
@@ -29,12 +31,6 @@ OUTLINE_KERNEL_CALLS = 48
 SUM_BLOCK = 1024  # terms per block of a vectorized float sum (8 KB in float64: L1)
 RANGE_FLAG = "sin_cos_far"  # counts arguments beyond a reduced sin/cos's range
 
-
-# Calls that always return a new array: a kernel whose template starts with one
-# cannot hand the caller a view of an argument (no defensive copy needed).
-ALLOCATING = ("blas_dot(", "np.concatenate(", "zeros(", "full(", "one_hot_flat(", "take_rows(",
-              "scatter_add_rows(",
-              "matmul_batched(", "matmul_small(", "{out} = zeros(")
 
 
 @dataclass
@@ -70,21 +66,29 @@ def subscript(name: str, index: Sequence[str]) -> str:
 
 def fresh(node: Node) -> bool:
     """Whether the node's value is always a new array (never a view of an argument)."""
-    op = node.op
-    if op.scalar is not None or op.reduction is not None or op.rows is not None:
-        return True
-    if op.index is not None or op.kernel is None:
-        return False
-    return template_of(node).startswith(ALLOCATING)
+    match node.op.lowering:
+        case Pointwise() | Reduction() | Rows():
+            return True
+        case Kernel() as kernel:
+            return kernel.allocates_for(node)
+    return False  # leaves, views, loops
+
+
+def kernel_of(node: Node) -> Kernel:
+    """The node's whole-array statement: its op's `Kernel`, or the copy of a `View`."""
+    lowering = node.op.lowering
+    if isinstance(lowering, View) and lowering.copy is not None:
+        return lowering.copy
+    if not isinstance(lowering, Kernel):
+        raise GraphcError(f"the numba backend has no lowering for op {node.op.name!r} "
+                          f"(node built at {node.origin}): declare a Kernel record for it "
+                          "(graphc/lowering.py)")
+    return lowering
 
 
 def template_of(node: Node) -> str:
     """The op's kernel template for this node (ops may choose it per node)."""
-    kernel = node.op.kernel
-    if kernel is None:
-        raise GraphcError(f"the numba backend has no lowering for op {node.op.name!r} "
-                          f"(node built at {node.origin}): declare a kernel template for it")
-    return kernel(node) if callable(kernel) else kernel
+    return kernel_of(node).text(node)
 
 
 def literal(value: Any, dtype: np.dtype) -> str:

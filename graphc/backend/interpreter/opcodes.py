@@ -11,29 +11,27 @@ from __future__ import annotations
 
 import ast
 import functools
-import string
 from pathlib import Path
 
 import numpy as np
 
 from ... import ops as _ops  # noqa: F401 - registers every op, so the opcode table is complete
 from ...ir import OPS, Node, Op
+from ...lowering import Pointwise
 from ..kernels import REDUCED_RANGE
-from ..schedule import kind
+from ..schedule import is_constant, kind
 
 BLOCK = 512  # values per register: 258 registers of float64 are ~1 MB, streamed through L2
 COLUMNS = 5  # opcode, output register, up to three input registers
 INTERPRETER_PATH = Path(__file__).with_name("run.py")
 FLOAT_SUFFIXES: dict[str, np.dtype] = {"f64": np.dtype("float64"), "f32": np.dtype("float32")}
-_PLACEHOLDERS = {"0", "1", "2", "suffix", "zero", "one"}
 
 
 def _runs(op: Op) -> bool:
-    """Whether the interpreter can run the op: a scalar template of its inputs only."""
-    if op.scalar is None or op.arity is None or not 1 <= op.arity <= 3:
+    """Whether the interpreter can run the op: a `Pointwise` template of 1-3 inputs only."""
+    if not isinstance(op.lowering, Pointwise) or op.arity is None or not 1 <= op.arity <= 3:
         return False
-    fields = {name for _, name, _, _ in string.Formatter().parse(op.scalar) if name is not None}
-    return fields <= _PLACEHOLDERS
+    return not op.lowering.attributes
 
 
 def registry_opcodes() -> dict[str, int]:
@@ -87,7 +85,7 @@ def _bool_result(op: Op) -> bool:
 
 def is_literal(node: Node) -> bool:
     """A constant that is one value everywhere: a rank-0 constant, or a uniform array."""
-    if node.op.name != "constant" or node.value is None:
+    if not is_constant(node) or node.value is None:
         return False
     return node.value.ndim == 0 or uniform(node.value)
 
@@ -138,7 +136,8 @@ def domain(node: Node) -> str | None:
 
 def _reduced(op: Op, suffix: str) -> tuple[str, float] | None:
     """(sin_reduced_f64, limit) for ops whose kernel has a reduced-range form."""
-    assert op.scalar is not None
-    kernel = op.scalar.replace("{suffix}", suffix)
-    reduced = kernel.replace("_" + suffix + "({0})", "_reduced_" + suffix)
+    assert isinstance(op.lowering, Pointwise)
+    if op.lowering.kernel is None:
+        return None
+    reduced = f"{op.lowering.kernel}_reduced_{suffix}"
     return (reduced, REDUCED_RANGE[reduced]) if reduced in REDUCED_RANGE else None

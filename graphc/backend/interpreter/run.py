@@ -91,6 +91,7 @@ OPCODES = {
     'mod': 45,
     'round': 46,
     'xlogy': 47,
+    'arcsinh': 48,
 }
 
 def run_f64(program, registers, count):
@@ -249,6 +250,9 @@ def run_f64(program, registers, count):
         elif code == 47:  # xlogy
             for j in range(count):
                 out[j] = xlogy(a[j], b[j])
+        elif code == 48:  # arcsinh
+            for j in range(count):
+                out[j] = math.asinh(a[j])
     return far
 
 
@@ -413,6 +417,9 @@ def run_f32(program, registers, count):
         elif code == 47:  # xlogy
             for j in range(count):
                 out[j] = xlogy(a[j], b[j])
+        elif code == 48:  # arcsinh
+            for j in range(count):
+                out[j] = math.asinh(a[j])
     return far
 
 

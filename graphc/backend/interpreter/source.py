@@ -14,6 +14,7 @@ import numpy as np
 
 from ... import ops as _ops  # noqa: F401 - registers every op, so the opcode table is complete
 from ...ir import OPS, Op
+from ...lowering import Pointwise
 from ..kernels import KERNEL_NAMES, REDUCED_RANGE
 from ..library import HELPERS
 from .opcodes import (
@@ -33,12 +34,13 @@ def _literal(value: int, dtype: np.dtype) -> str:
 
 def _case(op: Op, suffix: str) -> list[str]:
     """The loop of one opcode: `out[j] = <the op's scalar template>` over the block."""
-    assert op.scalar is not None
+    pointwise = op.lowering
+    assert isinstance(pointwise, Pointwise)
     dtype = FLOAT_SUFFIXES[suffix]
     zero, one = _literal(0, dtype), _literal(1, dtype)
     operands = []
     for position, register in enumerate("abc"[:op.arity]):
-        condition = f"select({{{position}}}," in op.scalar
+        condition = position in pointwise.conditions
         operands.append(f"({register}[j] != {zero})" if condition else f"{register}[j]")
     body = []
     reduced = _reduced(op, suffix)
@@ -47,7 +49,7 @@ def _case(op: Op, suffix: str) -> list[str]:
         body.append(f"far += abs(a[j]) > {limit!r}")
         expression = f"{name}(a[j])"
     else:
-        expression = op.scalar.format(*operands, suffix=suffix, zero=zero, one=one)
+        expression = pointwise.template.format(*operands, suffix=suffix, zero=zero, one=one)
     if _returns_bool(op):
         expression = f"select({expression}, {one}, {zero})"
     body.append(f"out[j] = {expression}")

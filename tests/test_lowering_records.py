@@ -1,0 +1,93 @@
+"""Every op says how it becomes code in a typed record, and the back end reads only that.
+
+graphc/lowering.py holds the records (Leaf, Pointwise, Reduction, Kernel,
+View, Rows, Loop); `Op.lowering` holds one. The back end dispatches on the
+record's type and reads its facts: it must not know an op by its name nor
+guess what a template does from its text (issue 13, item 1).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.lowering import LOWERINGS, Kernel, Pointwise, Reduction, View
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKEND = ROOT / "graphc" / "backend"
+GENERATED = {BACKEND / "interpreter" / "run.py", BACKEND / "kernels.py"}
+
+# What the back end used to sniff; each pattern is a way of knowing an op by its name or its text.
+FORBIDDEN = {
+    r"\bALLOCATING\b": "a table of template prefixes that allocate (Kernel.allocates)",
+    r"\"\{acc\} [+*]": "a reduction recognised by its update text (Reduction.additive)",
+    r"select\(\{\{\{\w+\}\}\},\" in": "a condition operand recognised by its text (Pointwise.conditions)",
+    r"_reduced_\" *\+|\.replace\(\"_\" *\+": "a reduced kernel's name made by string surgery (Pointwise.kernel)",
+    r"\.op\.(scalar|kernel|reduction|index|rows)\b": "the loose lowering fields (Op.lowering)",
+    r"\bop\.name *(==|!=|in|not in) *[(\"']": "an op known by its name",
+    r"template\w*(\(\w*\))?\.startswith\(": "a template's prefix",
+}
+
+
+def test_every_op_graphc_registers_has_a_typed_lowering() -> None:
+    """In a fresh process (this one may hold test ops): every op of graphc has a record."""
+    script = ("import graphc, graphc.control\n"
+              "from graphc.ir import OPS\n"
+              "from graphc.lowering import LOWERINGS\n"
+              "print(sorted(n for n, op in OPS.items() if not isinstance(op.lowering, LOWERINGS)))\n")
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           cwd=ROOT, check=True).stdout.strip()
+    assert found == "[]", f"ops without a lowering record (graphc/lowering.py): {found}"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in BACKEND.rglob("*.py") if p not in GENERATED),
+                         ids=lambda p: str(p.relative_to(BACKEND)))
+def test_no_backend_module_knows_an_op_by_name_or_template_text(path: Path) -> None:
+    text = path.read_text()
+    for pattern, what in FORBIDDEN.items():
+        hits = [f"{path.name}:{text[:m.start()].count(chr(10)) + 1}"
+                for m in re.finditer(pattern, text)]
+        assert not hits, f"{what}: {hits}; declare it on the op's lowering record instead"
+
+
+def test_the_patterns_catch_what_they_name() -> None:
+    """The patterns above match the code they replaced (a test that cannot fail proves nothing)."""
+    old = ['ALLOCATING = ("blas_dot(",)', 'reduction[1] == "{acc} + {0}"',
+           'condition = f"select({{{position}}}," in template', 'node.op.scalar is not None',
+           'n.op.name == "matmul"', 'template_of(node).startswith(ALLOCATING)',
+           'kernel.replace("_" + suffix + "({0})", "_reduced_" + suffix)']
+    for line in old:
+        assert any(re.search(p, line) for p in FORBIDDEN), line
+
+
+def test_user_op_shorthands_become_records() -> None:
+    """gc.Op(scalar=...) and gc.Op(kernel=...) (docs/custom_vjp.md) stay, as records."""
+    same = {"shape": lambda inputs: inputs[0].shape, "dtype": lambda inputs: inputs[0].dtype}
+    pointwise = gc.Op("t_twice", impl=lambda x: 2 * x, arity=1, scalar="(2.0 * {0})", **same)
+    kernel = gc.Op("t_copy", impl=np.copy, arity=1, kernel="{0}.copy()", **same)
+    assert pointwise.lowering == Pointwise("(2.0 * {0})")
+    assert isinstance(kernel.lowering, Kernel) and kernel.lowering.text(None) == "{0}.copy()"
+    with pytest.raises(ValueError, match="one of"):
+        gc.Op("t_both", impl=np.copy, arity=1, scalar="{0}", kernel="{0}", **same)
+
+
+def test_records_carry_the_facts_the_back_end_reads() -> None:
+    from graphc.ir import OPS
+
+    assert OPS["where"].lowering == Pointwise("select({0}, {1}, {2})", conditions=(0,))
+    assert OPS["sin"].lowering.kernel == "sin" and OPS["sin"].lowering.exact_dtype
+    assert OPS["astype"].lowering.attributes == {"dtype"} and not OPS["exp"].lowering.attributes
+    assert isinstance(OPS["sum"].lowering, Reduction) and OPS["sum"].lowering.additive
+    assert OPS["mean"].lowering.finish == "{acc} / {count}"
+    assert not OPS["max"].lowering.additive and OPS["max"].lowering.finish is None
+    assert isinstance(OPS["transpose"].lowering, View) and OPS["transpose"].lowering.copy
+    assert OPS["matmul"].lowering.product and OPS["matmul"].lowering.allocates
+    assert isinstance(OPS["getitem"].lowering, Kernel) and not OPS["getitem"].lowering.allocates
+    assert all(isinstance(op.lowering, LOWERINGS) for op in OPS.values()
+               if op.name in ("input", "constant", "scan", "while_loop"))
