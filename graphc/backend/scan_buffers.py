@@ -3,26 +3,32 @@
 Owns `reuse(lines, name, outputs) -> BodyBuffers`, used by
 backend/scan_codegen.py on the generated source of a scan body before it
 goes into the module. Why: the body is generated like any graph, so each
-call allocates its results (`tN = empty(shape, dtype)`, `full`, `zeros`,
-`blas_dot`), and a loop of T steps made ~10 allocations per step for an
-LSTM cell and its backward (measured in f.source; issue 15 item 3). The
-rewrite turns each such top-level allocation into
+call allocates its results, and a loop of T steps allocates per step. The
+rewrite turns each top-level matrix product, `blas_dot(a, b)` (a float
+matrix) or `matmul_small(a, b)`, into a write into a buffer:
+`np.dot(a, b, out)` / `matmul_small_into(a, b, out)` (library_scan.py), the
+buffer being
 
-- an *output argument* `out<k>` when the array is the body's k-th result:
-  the driver passes the stacked output's row `ys[t]` (written in place, no
-  copy afterwards) or, for a carry, the second of two buffers it swaps each
-  step (double buffering: the body reads one while writing the other);
-- a *work array* `w<m>` when the array is an intermediate of a static
-  shape: allocated once by the driver, reused every step. Safe because the
-  body is not reentrant and the driver copies any result that is a view of
-  a work array (a slice returned as a residual) before the next step.
+- an *output argument* `out<k>` when the product is the body's k-th result:
+  the driver passes the stacked output's row `ys[t]` (no copy afterwards)
+  or, for a carry, the second of two buffers it swaps each step (double
+  buffering: the body reads one while writing the other);
+- a *work array* `w<m>` otherwise (its shape static): allocated once by the
+  driver, reused every step. Safe because the body is not reentrant and the
+  driver copies any result that is a view of a work array before the next
+  step.
 
-`blas_dot(a, b)` of a float matrix result becomes `np.dot(a, b, out)`, and
-`matmul_small(a, b)` becomes `matmul_small_into(a, b, out)` (library_scan.py).
-Allocations inside loops or of shapes known only at run time are left
-alone, as are helpers that allocate internally (log_softmax_rows, ...).
-Text in, text out: the generated lines have one statement per line at
-the function's top level (indent 4), which is what is matched.
+Only products, measured (docs/benchmarks.md, "Loops", 2026-12-06 15:54):
+the same rewrite of the fused elementwise loops' results (`empty`, and
+`zeros`/`full` accumulators) into argument arrays made the LSTM step 1.4-1.9x
+slower in CPU time (interleaved A/B, 4 variants), presumably because LLVM
+cannot prove an argument array does not alias the loop's inputs and stops
+vectorizing, while a fresh allocation costs ~100 ns. So those still
+allocate each step (as do helpers that allocate internally,
+log_softmax_rows, one_hot_flat); the products, the biggest arrays of an
+LSTM step, do not. Text in, text out: the generated lines have one
+statement per line at the function's top level (indent 4), which is what
+is matched.
 Imports: ir (layer L4).
 """
 
@@ -35,20 +41,13 @@ from dataclasses import dataclass, field
 from ..ir import Node
 
 _NAME = r"(?P<var>\w+)"
-_COMMENT = r"(?P<comment>  #.*)?$"
 _MATRIX = r"(?P<dims>[^\],]+,[^\],]+)"  # a result's two dimensions in its comment, f32[32,512]
-_SHAPE_DTYPE = r"\((?P<shape>\(.*\)), (?P<dtype>np\.\w+)\)"
-_ALLOCATIONS = {
-    "empty": re.compile(rf"^    {_NAME} = (?:loop_)?empty{_SHAPE_DTYPE}{_COMMENT}"),
-    "zeros": re.compile(rf"^    {_NAME} = (?:loop_)?zeros{_SHAPE_DTYPE}{_COMMENT}"),
-    "full": re.compile(rf"^    {_NAME} = (?:loop_)?full\((?P<shape>\(.*\)), (?P<value>[^,]+), "
-                       rf"(?P<dtype>np\.\w+)\){_COMMENT}"),
+_ALLOCATIONS = {  # only products: see the module docstring for why not fused loops' results
     "dot": re.compile(rf"^    {_NAME} = (?:loop_)?blas_dot\((?P<a>\w+), (?P<b>\w+)\)"
                       rf"(?P<comment>  # (?P=var): (?P<kind>f32|f64)\[{_MATRIX}\].*)$"),
     "small": re.compile(rf"^    {_NAME} = matmul_small\((?P<a>\w+), (?P<b>\w+)\)"
                         rf"(?P<comment>  # (?P=var): (?P<kind>f32|f64|i32|i64)\[{_MATRIX}\].*)$"),
 }
-_STATIC = re.compile(r"^\((?:\d+, )*\d+,?\)$")
 _DTYPES = {"f32": "np.float32", "f64": "np.float64", "i32": "np.int32", "i64": "np.int64"}
 
 
@@ -82,29 +81,18 @@ def _allocation(line: str) -> tuple[str, re.Match[str]] | None:
 
 def _static(kind: str, match: re.Match[str]) -> str | None:
     """The driver's allocation of this array when its shape is static, else None."""
-    if kind in ("dot", "small"):
-        dims = match["dims"].split(",")
-        if not all(d.strip().isdigit() for d in dims):
-            return None
-        return f"np.empty(({dims[0].strip()}, {dims[1].strip()}), {_DTYPES[match['kind']]})"
-    if not _STATIC.match(match["shape"]):
+    dims = match["dims"].split(",")
+    if not all(d.strip().isdigit() for d in dims):
         return None
-    return f"np.empty({match['shape']}, {match['dtype']})"
+    return f"np.empty(({dims[0].strip()}, {dims[1].strip()}), {_DTYPES[match['kind']]})"
 
 
 def _rewrite(kind: str, match: re.Match[str], buffer: str) -> list[str]:
     """The lines that use `buffer` in place of the allocation."""
     var, comment = match["var"], match["comment"] or ""
-    lines = [f"    {var} = {buffer}{comment}"]
-    if kind == "zeros":
-        lines.append(f"    {var}.fill(0)")
-    elif kind == "full":
-        lines.append(f"    {var}.fill({match['value']})")
-    elif kind == "dot":
-        lines.append(f"    np.dot({match['a']}, {match['b']}, {var})")
-    elif kind == "small":
-        lines.append(f"    matmul_small_into({match['a']}, {match['b']}, {var})")
-    return lines
+    if kind == "dot":
+        return [f"    {var} = {buffer}{comment}", f"    np.dot({match['a']}, {match['b']}, {var})"]
+    return [f"    {var} = {buffer}{comment}", f"    matmul_small_into({match['a']}, {match['b']}, {var})"]
 
 
 def reuse(lines: Sequence[str], name: str, outputs: Sequence[Node]) -> BodyBuffers:
