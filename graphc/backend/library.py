@@ -21,6 +21,7 @@ from . import (
     library_indexing,
     library_linalg,
     library_random,
+    library_scan,
     library_sorting,
     library_special,
     library_views,
@@ -236,7 +237,7 @@ OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "ma
 # `library_<family>.py` (plain Python over NumPy, a `HELPERS` tuple) listed here,
 # so adding a family touches one line of this file.
 FAMILIES: tuple[Any, ...] = (library_linalg, library_special, library_sorting, library_indexing,
-                              library_conv, library_random, library_views)
+                              library_conv, library_random, library_views, library_scan)
 
 HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for name in family.HELPERS)
 

@@ -34,6 +34,7 @@ from ..ir import Node
 from ..ops import constant
 from ..subgraph import Subgraph, subgraphs_of
 from .codegen import NUMPY_LEVEL
+from .scan_buffers import BodyBuffers, reuse
 
 LOOP_FUNCTION = r"{name}_loop\d+(_body)?"  # module functions jit.py compiles before the graph's
 
@@ -59,23 +60,41 @@ def loop_names(body: Subgraph, history: bool, constants: int) -> tuple[list[str]
     return carries, xs, consts, ys, saved
 
 
-def body_step(function: str, body: Subgraph, names: tuple[list[str], ...], flag: bool) -> list[str]:
-    """One step of a driver (at data index t): call the body, pass the carries on, store the ys."""
+def body_step(function: str, body: Subgraph, names: tuple[list[str], ...], flag: bool,
+              buffers: BodyBuffers | None = None) -> list[str]:
+    """One step of a driver (at data index t): call the body, pass the carries on, store the ys.
+
+    With `buffers` (scan_buffers.reuse) the body writes its results into the
+    driver's arrays: carry i into `n<i>`, swapped with `c<i>` after the step
+    (double buffering), per-step output j straight into the row `ys<j>[t]`;
+    a carry it could not write is copied into `n<i>`, so no step allocates."""
     carries, xs, consts, ys = names
-    call = ", ".join(carries + [f"{x}[t]" for x in xs] + consts)
+    nc = len(carries)
+    written = buffers.written if buffers is not None else []
+    outs = [f"n{k}" if k < nc else f"{ys[k - nc]}[t]" for k in written]
+    work = [f"w{m}" for m in range(len(buffers.work))] if buffers is not None else []
+    call = ", ".join(carries + [f"{x}[t]" for x in xs] + consts + outs + work)
     step = [f"r = {function}({call})"]
     for i, (c, node) in enumerate(zip(carries, body.outputs)):
-        step.append(f"{c} = np.ascontiguousarray(r[{i}])" if node.ndim else f"{c} = r[{i}]")
-    step += [f"{y}[t] = r[{len(carries) + j}]" for j, y in enumerate(ys)]
+        if not node.ndim:
+            step.append(f"{c} = r[{i}]")
+        elif buffers is None:
+            step.append(f"{c} = np.ascontiguousarray(r[{i}])")
+        else:
+            if i not in written:
+                step.append(f"loop_copy_into(n{i}, r[{i}])")
+            step.append(f"{c}, n{i} = n{i}, {c}")
+    step += [f"{y}[t] = r[{nc + j}]" for j, y in enumerate(ys) if nc + j not in written]
     if flag:
         step.append(f"flag += r[{len(body.outputs)}]")
     return step
 
 
 def _driver(name: str, body: Subgraph, history: bool, every: int, reverse: bool,
-            constants: int, flag: bool, unroll: int = 1) -> list[str]:
+            constants: int, flag: bool, unroll: int = 1, buffers: BodyBuffers | None = None) -> list[str]:
     """The driver's source. `unroll=u` repeats the step u times per iteration of the main
-    loop (jax.lax.scan's meaning), then runs the count % u steps left one at a time."""
+    loop (jax.lax.scan's meaning), then runs the count % u steps left one at a time.
+    Its buffers (the carries' two, the body's work arrays) are allocated before the loop."""
     carries, xs, consts, ys, saved = loop_names(body, history, constants)
     step = ["t = count - 1 - s" if reverse else "t = s"]
     if saved and every == 1:
@@ -83,10 +102,17 @@ def _driver(name: str, body: Subgraph, history: bool, every: int, reverse: bool,
     elif saved:  # checkpoint=every: each every-th carry in the loop's order
         step.append(f"if s % {every} == 0:")
         step += [f"    {h}[s // {every}] = {c}" for h, c in zip(saved, carries)]
-    step += body_step(f"{name}_body", body, (carries, xs, consts, ys), flag)
+    step += body_step(f"{name}_body", body, (carries, xs, consts, ys), flag, buffers)
     lines = [f"def {name}({', '.join(['count'] + carries + xs + consts + ys + saved)}):",
              f"    # the loop of {body!r}: carries passed on, per-step outputs written in place",
              "    flag = 0"]
+    arrays = [(i, c) for i, (c, node) in enumerate(zip(carries, body.inputs)) if node.ndim]
+    if buffers is not None:  # allocated once per call, never per step
+        lines += [f"    {c} = {c}.copy()  # carry {i}: this buffer and n{i}, swapped each step"
+                  for i, c in arrays]
+        lines += [f"    n{i} = np.empty_like({c})" for i, c in arrays]
+        lines += [f"    w{m} = {allocation}  # work array of the body, reused each step"
+                  for m, allocation in enumerate(buffers.work)]
     if unroll > 1:
         lines.append(f"    for first in range(0, count - count % {unroll}, {unroll}):")
         for k in range(unroll):
@@ -96,8 +122,8 @@ def _driver(name: str, body: Subgraph, history: bool, every: int, reverse: bool,
     else:
         lines.append("    for s in range(count):")
     lines += [f"        {line}" for line in step]
-    copies = [f"        {c} = {c}.copy()" for c, node in zip(carries, body.inputs) if node.ndim]
-    if copies:
+    copies = [f"        {c} = {c}.copy()" for _, c in arrays]
+    if copies and buffers is None:
         lines += ["    if count == 0:  # the final carries must not be the caller's arrays", *copies]
     lines.append(f"    return ({', '.join(carries + ['flag'])},)")
     return lines + ["", ""]
@@ -127,6 +153,7 @@ def _body_function(name: str, body: Subgraph) -> Any:
         function = [pattern.sub(f"loop_{helper}(", line) for line in function]
         imports = [_without(line, helper) for line in imports]
         imports.append(f"from graphc.backend.runtime import {helper} as loop_{helper}")
+    imports.append("from graphc.backend.runtime import copy_into as loop_copy_into, matmul_small_into")
     return generated, [line for line in imports if line] + function
 
 
@@ -157,12 +184,14 @@ def emit_scan(generator: Any, node: Node) -> None:
     number = len(emitted) - 1
     name = f"{generator.function_name}_loop{number}"
     generated, function = _body_function(f"{name}_body", body)
+    buffers = reuse(function, f"{name}_body", body.outputs)
+    function = buffers.lines
     generator.helpers.update(generated.helpers)
     every = attrs.get("checkpoint", 1)
     history = any(m.attr["output"][0] == "history" for m in members)
     lines = function + ["", ""] + _driver(name, body, history, every, bool(attrs["reverse"]),
                                           len(generated.constants), generated.range_flag,
-                                          int(attrs.get("unroll", 1)))
+                                          int(attrs.get("unroll", 1)), buffers)
     generator.programs.extend(lines)
     _call(generator, node, members, body, generated, name, history, every)
 

@@ -4,7 +4,8 @@ Owns `scan_vjp`, the `vjp` rule of the scan op. The forward loop saves each
 step's incoming carry (the ("history", i) outputs of the same loop family, so
 one forward run serves both the values and the residuals) and, unless it is
 checkpointed, the step's *residuals*: the values of its costly nodes (matrix
-products, reductions, row-wise ops: anything not elementwise or a view) that
+products, reductions, row-wise ops, transcendentals such as tanh: anything not a
+view or cheap elementwise arithmetic) that
 the backward step reads. They are extra per-step outputs of an extended copy of
 the forward body (same inputs, same nodes: the simplifier's loop pass merges
 it with the forward loop, so the loop runs once). The backward body reads them
@@ -42,9 +43,20 @@ def _float(node: Node) -> bool:
     return dtypes.is_float(node.dtype)
 
 
+# Elementwise ops saved rather than recomputed: a transcendental costs 10-20 ns per element
+# and its output is the same size as its input, so saving it costs no more memory than saving
+# what it reads. Measured: the LSTM step's backward loop recomputed 5 sigmoid/tanh per hidden
+# unit per step from the saved gate slices (docs/benchmarks.md, Loops).
+TRANSCENDENTAL = frozenset({"arcsinh", "arctan", "cos", "erf", "exp", "expm1", "log", "log1p", "sigmoid", "sin",
+                            "softplus", "tan", "tanh"})
+
+
 def _costly(node: Node) -> bool:
-    """Worth saving rather than recomputing: not a leaf, not elementwise, not a view."""
-    return not isinstance(node.op.lowering, (Leaf, Pointwise, View))
+    """Worth saving rather than recomputing: not a leaf, not a view, not cheap elementwise."""
+    lowering = node.op.lowering
+    if isinstance(lowering, Pointwise):
+        return node.op.name in TRANSCENDENTAL
+    return not isinstance(lowering, (Leaf, View))
 
 
 def costly_reads(body: Subgraph, outputs: Sequence[Node]) -> list[Node]:
