@@ -47,8 +47,8 @@ def _float(node: Node) -> bool:
 # and its output is the same size as its input, so saving it costs no more memory than saving
 # what it reads. Measured: the LSTM step's backward loop recomputed 5 sigmoid/tanh per hidden
 # unit per step from the saved gate slices (docs/benchmarks.md, Loops).
-TRANSCENDENTAL = frozenset({"arcsinh", "arctan", "cos", "erf", "exp", "expm1", "log", "log1p", "sigmoid", "sin",
-                            "softplus", "tan", "tanh"})
+TRANSCENDENTAL = frozenset({"arcsinh", "arctan", "cos", "erf", "exp", "expm1", "log", "log1p", "sigmoid",
+                            "sin", "softplus", "tan", "tanh"})
 
 
 def _costly(node: Node) -> bool:
