@@ -41,6 +41,26 @@ def test_function_attribute_is_written_on_the_function_not_its_return_value() ->
         assert any(attribute in str(a) for a in function.attributes), str(copy)
 
 
+def test_function_attribute_keeps_a_linked_callees_own_inlining() -> None:
+    """A module that already holds a `noinline` callee (linked into a part) must not get
+    `alwaysinline` on it too: LLVM rejects both ("incompatible"), which broke an unrolled
+    HMM compiled with parallel=True."""
+    import llvmlite.binding as llvm
+
+    text = ("define i32 @callee(i32 %x) #0 {\n  ret i32 %x\n}\n"
+            "define i32 @eager(i32 %x) alwaysinline {\n  ret i32 %x\n}\n"
+            "define i32 @plain(i32 %x) {\n  %y = call i32 @callee(i32 %x)\n  ret i32 %y\n}\n"
+            "attributes #0 = { noinline }\n")
+    module = llvm.parse_assembly(text)
+    for attribute, other in (("alwaysinline", "noinline"), ("noinline", "alwaysinline")):
+        copy = numba_hooks.with_function_attribute(module, attribute)  # verifies
+        kept = {name: " ".join(str(a) for a in copy.get_function(name).attributes)
+                for name in ("callee", "eager", "plain")}
+        assert "noinline" in kept["callee"] and "alwaysinline" not in kept["callee"], kept
+        assert "alwaysinline" in kept["eager"] and "noinline" not in kept["eager"], kept
+        assert attribute in kept["plain"] and other not in kept["plain"], kept
+
+
 def test_helpers_compile_once_for_every_literal_size() -> None:
     empty = jitted("empty")
     assert numba_hooks.HOOKS.get("unliteral_calls"), "Dispatcher.get_call_template moved"

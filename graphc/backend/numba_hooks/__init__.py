@@ -69,13 +69,24 @@ def with_function_attribute(module: Any, attribute: str) -> Any:
     attribute to the return value, which LLVM's verifier rejects
     ("Attribute 'alwaysinline' does not apply to function return values").
     The text form means the same on every llvmlite. A define line ends with
-    `{`; function attributes may be listed there beside attribute groups.
+    `{`; function attributes may be listed there beside attribute groups. A
+    function that already has an inlining attribute (a callee linked into this
+    module with its own, e.g. a `noinline` kernel inside a part) keeps it:
+    adding the other made LLVM fail with "Attributes 'noinline and
+    alwaysinline' are incompatible" (an unrolled HMM with `parallel=True`).
     """
+    import re
+
     import llvmlite.binding as llvm
 
-    lines = str(module).splitlines()
+    text = str(module)
+    groups = dict(re.findall(r"^attributes #(\d+) = \{(.*)\}$", text, re.MULTILINE))
+    lines = text.splitlines()
     for i, line in enumerate(lines):
         if line.startswith("define ") and line.endswith("{"):
+            attributes = " ".join([line, *(groups.get(g, "") for g in re.findall(r"#(\d+)", line))])
+            if re.search(r"\b(?:alwaysinline|noinline)\b", attributes):
+                continue  # a callee linked in with its own decision keeps it (both: LLVM rejects)
             lines[i] = f"{line[:-1].rstrip()} {attribute} {{"
     copy = llvm.parse_assembly("\n".join(lines) + "\n")
     copy.verify()
