@@ -84,6 +84,9 @@ class Op:
     finite: str = ""  # "always": output finite; "if_inputs": finite when the inputs are
     nonnegative: str = ""  # "always": output >= 0 (or NaN); "if_inputs": when the inputs are
     linear: bool = False  # linear in its float inputs (for transposition)
+    # An elementwise op far dearer than arithmetic (a transcendental: 10-20 ns an element):
+    # a scan's VJP saves its output as a residual instead of recomputing it (control/scan_vjp.py).
+    expensive: bool = False
     differentiable: bool = True  # False: a float output with no rule is an error
     domain: tuple[Interval, ...] = ()  # per input; default REAL
     samples: tuple[Sample, ...] = ()

@@ -21,6 +21,7 @@ from graphc.lowering import LOWERINGS, Kernel, Pointwise, Reduction, View
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKEND = ROOT / "graphc" / "backend"
+CONTROL = ROOT / "graphc" / "control"
 GENERATED = {BACKEND / "interpreter" / "run.py", BACKEND / "kernels.py"}
 
 # What the back end used to sniff; each pattern is a way of knowing an op by its name or its text.
@@ -54,6 +55,37 @@ def test_no_backend_module_knows_an_op_by_name_or_template_text(path: Path) -> N
         hits = [f"{path.name}:{text[:m.start()].count(chr(10)) + 1}"
                 for m in re.finditer(pattern, text)]
         assert not hits, f"{what}: {hits}; declare it on the op's lowering record instead"
+
+
+# `node.op.name in SOME_TABLE` where the module spells SOME_TABLE out as op names: a fact
+# about those ops kept outside their declarations (declare it on the op record instead, as
+# `Op.expensive` replaced scan_vjp's TRANSCENDENTAL). A registry filled by the ops
+# themselves (interpret.FAMILIES) is not a literal table and passes.
+NAME_TEST = re.compile(r"\bop\.name *(?:not +)?in +([A-Z_][A-Z0-9_]*)\b")
+
+
+def name_tables(text: str) -> list[str]:
+    """The literal tables of names the module tests `op.name` against."""
+    return [m.group(1) for m in NAME_TEST.finditer(text)
+            if re.search(rf"^{m.group(1)}\b[^=\n]*= *(frozenset|set|tuple)?[(\[{{]+ *[\"']",
+                         text, re.MULTILINE)]
+
+
+@pytest.mark.parametrize("path", sorted(p for root in (BACKEND, CONTROL) for p in root.rglob("*.py")
+                                        if p not in GENERATED),
+                         ids=lambda p: str(p.relative_to(ROOT / "graphc")))
+def test_no_backend_or_control_module_keeps_a_table_of_op_names(path: Path) -> None:
+    """The back end and the loop machinery (control/) read op facts from the record; control's
+    rewrite rules may match one op by name (as the simplifier's do), never a table of them."""
+    tables = name_tables(path.read_text())
+    assert not tables, f"{path.name}: op names listed in {tables}; declare the fact on the op record"
+
+
+def test_the_name_table_check_catches_what_it_replaced() -> None:
+    old = ('TRANSCENDENTAL = frozenset({"arcsinh", "arctan", "cos"})\n'
+           "def _costly(node):\n    return node.op.name in TRANSCENDENTAL\n")
+    assert name_tables(old) == ["TRANSCENDENTAL"]
+    assert name_tables("from ..interpret import FAMILIES\nif node.op.name in FAMILIES: pass\n") == []
 
 
 def test_the_patterns_catch_what_they_name() -> None:

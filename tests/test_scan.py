@@ -281,3 +281,44 @@ def test_jacobians_of_scan_outputs_by_both_modes():
         for jacobian in (gc.jacfwd(out, w), gc.jacrev(out, w)):
             got = gc.compile([xs, w], jacobian, backend="numpy")(*values)
             np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8)
+
+
+def _tanh_op(expensive):
+    """tanh as a user's op record, differing only in `expensive` (name unique per flag)."""
+    def vjp(g, out, a):
+        return (g * (1 - out * out),)
+    return gc.Op(f"tanh_expensive_{expensive}", label="tanh", arity=1, elementwise=True,
+                  shape=lambda inputs: inputs[0].shape, dtype=lambda inputs: inputs[0].dtype,
+                  impl=np.tanh, scalar="math.tanh({0})", vjp=vjp, expensive=expensive)
+
+
+def test_scan_vjp_saves_what_the_op_record_calls_expensive():
+    """Op.expensive decides: an expensive op's per-step output is saved, a cheap one recomputed."""
+    xs = gc.input("xs", (7, 3))
+    c0 = gc.input("c0", (3,))
+    values = [RNG.normal(size=(7, 3)), RNG.normal(size=3)]
+    results, saved = [], []
+    for expensive in (True, False):
+        op = _tanh_op(expensive)
+        c, _ = gc.scan(lambda c, x, op=op: (gc.apply(op, c * x + x), None), c0, xs)
+        loss = (c * c).sum()
+        f = gc.compile([xs, c0], [loss, *gc.grad(loss, [xs, c0])], backend="numpy")
+        results.append(f(*values))
+        saved.append(f.stats["saved_bytes"])
+    # A Python loop and its hand-written gradient are the reference.
+    c, cs = values[1], []
+    for x in values[0]:
+        cs.append(c)
+        c = np.tanh(c * x + x)
+    g, g_xs = 2 * c, np.zeros((7, 3))
+    for t in reversed(range(7)):
+        d = g * (1 - np.tanh(cs[t] * values[0][t] + values[0][t]) ** 2)
+        g_xs[t] = d * (cs[t] + 1)
+        g = d * values[0][t]
+    for result in results:
+        np.testing.assert_allclose(result[0], (c * c).sum(), rtol=1e-12)
+        np.testing.assert_allclose(result[1], g_xs, rtol=1e-12)
+        np.testing.assert_allclose(result[2], g, rtol=1e-12)
+    # expensive: the carries and the op's output; cheap: the carries only (the output is
+    # recomputed from the carry and x).
+    assert saved == [2 * 7 * 3 * 8, 7 * 3 * 8]

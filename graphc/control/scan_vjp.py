@@ -43,19 +43,17 @@ def _float(node: Node) -> bool:
     return dtypes.is_float(node.dtype)
 
 
-# Elementwise ops saved rather than recomputed: a transcendental costs 10-20 ns per element
-# and its output is the same size as its input, so saving it costs no more memory than saving
-# what it reads. Measured: the LSTM step's backward loop recomputed 5 sigmoid/tanh per hidden
-# unit per step from the saved gate slices (docs/benchmarks.md, Loops).
-TRANSCENDENTAL = frozenset({"arcsinh", "arctan", "cos", "erf", "exp", "expm1", "log", "log1p", "sigmoid",
-                            "sin", "softplus", "tan", "tanh"})
-
-
 def _costly(node: Node) -> bool:
-    """Worth saving rather than recomputing: not a leaf, not a view, not cheap elementwise."""
+    """Worth saving rather than recomputing: not a leaf, not a view, not cheap elementwise.
+
+    An expensive elementwise op (`Op.expensive`, a transcendental: 10-20 ns an element) is
+    saved: its output is the size of its input, so saving it costs no more memory than
+    saving what it reads. Measured: the LSTM step's backward loop recomputed 5 sigmoid/tanh
+    per hidden unit per step from the saved gate slices (docs/benchmarks.md, Loops).
+    """
     lowering = node.op.lowering
     if isinstance(lowering, Pointwise):
-        return node.op.name in TRANSCENDENTAL
+        return node.op.expensive
     return not isinstance(lowering, (Leaf, View))
 
 

@@ -104,30 +104,32 @@ SQRT = elementwise("sqrt", np.sqrt, nonnegative="always", arity=1, scalar="math.
 
 # ---------------------------------------------------------- transcendental
 
-EXP = elementwise("exp", np.exp, nonnegative="always", arity=1, kernel="exp",
+EXP = elementwise("exp", np.exp, nonnegative="always", arity=1, expensive=True, kernel="exp",
                   vjp=lambda g, out, a: (times(g, out),))
-LOG = elementwise("log", np.log, arity=1, kernel="log",
+LOG = elementwise("log", np.log, arity=1, expensive=True, kernel="log",
                   vjp=lambda g, out, a: (times(g, 1 / a),), domain=(POSITIVE,))
-LOG1P = elementwise("log1p", np.log1p, arity=1, kernel="log1p",
+LOG1P = elementwise("log1p", np.log1p, arity=1, expensive=True, kernel="log1p",
                     vjp=lambda g, out, a: (times(g, 1 / (1 + a)),),
                     domain=(Interval(-0.9, 3.0),))
-EXPM1 = elementwise("expm1", np.expm1, arity=1, kernel="expm1",
+EXPM1 = elementwise("expm1", np.expm1, arity=1, expensive=True, kernel="expm1",
                     vjp=lambda g, out, a: (times(g, out + 1),))
-SIN = elementwise("sin", np.sin, finite="if_inputs", arity=1, kernel="sin",
+SIN = elementwise("sin", np.sin, finite="if_inputs", arity=1, expensive=True, kernel="sin",
                   vjp=lambda g, out, a: (times(g, cos(a)),))
-COS = elementwise("cos", np.cos, finite="if_inputs", arity=1, kernel="cos",
+COS = elementwise("cos", np.cos, finite="if_inputs", arity=1, expensive=True, kernel="cos",
                   vjp=lambda g, out, a: (times(g, negative(sin(a))),))
-TAN = elementwise("tan", np.tan, arity=1, scalar="math.tan({0})",
+TAN = elementwise("tan", np.tan, arity=1, expensive=True, scalar="math.tan({0})",
                   vjp=lambda g, out, a: (times(g, 1 + square(out)),),
                   domain=(Interval(-1.2, 1.2),))
-TANH = elementwise("tanh", np.tanh, finite="if_inputs", arity=1, kernel="tanh",
+TANH = elementwise("tanh", np.tanh, finite="if_inputs", arity=1, expensive=True, kernel="tanh",
                    vjp=lambda g, out, a: (times(g, 1 - square(out)),))
-ARCTAN = elementwise("arctan", np.arctan, finite="if_inputs", arity=1, scalar="math.atan({0})",
+ARCTAN = elementwise("arctan", np.arctan, finite="if_inputs", arity=1, expensive=True,
+                     scalar="math.atan({0})",
                      vjp=lambda g, out, a: (times(g, 1 / (1 + square(a))),))
-ARCSINH = elementwise("arcsinh", np.arcsinh, finite="if_inputs", arity=1, scalar="math.asinh({0})",
+ARCSINH = elementwise("arcsinh", np.arcsinh, finite="if_inputs", arity=1, expensive=True,
+                      scalar="math.asinh({0})",
                       # d/dx arcsinh(x) = 1 / sqrt(1 + x^2)
                       vjp=lambda g, out, a: (times(g, 1 / sqrt(1 + square(a))),))
-ERF = elementwise("erf", lambda x: _special().erf(x), finite="if_inputs", arity=1,
+ERF = elementwise("erf", lambda x: _special().erf(x), finite="if_inputs", arity=1, expensive=True,
                   scalar="math.erf({0})", dtype=float_dtype,
                   # d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
                   vjp=lambda g, out, a: (times(g, 1.1283791670955126 * exp(negative(square(a)))),))
@@ -135,12 +137,12 @@ ERF = elementwise("erf", lambda x: _special().erf(x), finite="if_inputs", arity=
 # --------------------------------------------------------------- activations
 
 SIGMOID = elementwise("sigmoid", _sigmoid, nonnegative="always", finite="if_inputs",
-                      arity=1, kernel="sigmoid", dtype=float_dtype,
+                      arity=1, expensive=True, kernel="sigmoid", dtype=float_dtype,
                       vjp=lambda g, out, a: (times(g, out * (1 - out)),))
 RELU = elementwise("relu", _relu, nonnegative="always", arity=1, scalar="maximum({0}, {zero})",
                    vjp=lambda g, out, a: (where(greater(a, 0), g, 0),))
-SOFTPLUS = elementwise("softplus", _softplus, nonnegative="always", arity=1, kernel="softplus",
-                       dtype=float_dtype, vjp=lambda g, out, a: (times(g, sigmoid(a)),))
+SOFTPLUS = elementwise("softplus", _softplus, nonnegative="always", arity=1, expensive=True,
+                       kernel="softplus", dtype=float_dtype, vjp=lambda g, out, a: (times(g, sigmoid(a)),))
 
 # ----------------------------------------------------------------- selection
 

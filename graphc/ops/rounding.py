@@ -46,7 +46,7 @@ def _mod_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
 MOD = elementwise("mod", np.mod, arity=2, scalar="({0} % {1})", vjp=_mod_vjp,
                   domain=(Interval(-3.0, 3.0), NONZERO))
 LOGADDEXP = elementwise(
-    "logaddexp", np.logaddexp, arity=2, commutative=True, scalar="logaddexp({0}, {1})",
+    "logaddexp", np.logaddexp, arity=2, commutative=True, expensive=True, scalar="logaddexp({0}, {1})",
     vjp=lambda g, out, a, b: (times(g, exp(a - out)), times(g, exp(b - out))))
 
 

@@ -56,17 +56,17 @@ def _xlogy_impl(x: Any, y: Any) -> np.ndarray:
 
 
 ERFC = elementwise(
-    "erfc", _in_float("erfc"), arity=1, scalar="math.erfc({0})", dtype=float_dtype,
+    "erfc", _in_float("erfc"), arity=1, expensive=True, scalar="math.erfc({0})", dtype=float_dtype,
     finite="if_inputs", nonnegative="always",
     # d/dx erfc(x) = -2/sqrt(pi) exp(-x^2)
     vjp=lambda g, out, x: (times(g, -TWO_OVER_SQRT_PI * exp(negative(square(x)))),))
 GAMMALN = elementwise(
-    "gammaln", _in_float("gammaln"), arity=1, scalar="gammaln({0})", dtype=float_dtype,
+    "gammaln", _in_float("gammaln"), arity=1, expensive=True, scalar="gammaln({0})", dtype=float_dtype,
     domain=(POSITIVE,),
     # d/dx log|Gamma(x)| = digamma(x), for negative x too
     vjp=lambda g, out, x: (times(g, digamma(x)),))
 DIGAMMA = elementwise(
-    "digamma", _in_float("digamma"), arity=1, scalar="digamma({0})", dtype=float_dtype,
+    "digamma", _in_float("digamma"), arity=1, expensive=True, scalar="digamma({0})", dtype=float_dtype,
     domain=(POSITIVE,), vjp=lambda g, out, x: (times(g, polygamma(1, x)),))
 
 
@@ -76,12 +76,12 @@ def _polygamma_dtype(inputs: Any, n: int) -> np.dtype:
 
 # polygamma(n, x) for a static n >= 1 (the builder sends n = 0 to digamma).
 POLYGAMMA = elementwise(
-    "polygamma", _in_float("polygamma"), arity=1, scalar="polygamma({n}, {0})",
+    "polygamma", _in_float("polygamma"), arity=1, expensive=True, scalar="polygamma({n}, {0})",
     dtype=_polygamma_dtype, domain=(POSITIVE,),
     vjp=lambda g, out, x, n: (times(g, polygamma(n + 1, x)),),
     samples=(Sample(((3, 4),), {"n": 1}), Sample(((2, 3),), {"n": 2}), Sample(((5,),), {"n": 3})))
 LOGIT = elementwise(
-    "logit", _in_float("logit"), arity=1, scalar="logit({0})", dtype=float_dtype,
+    "logit", _in_float("logit"), arity=1, expensive=True, scalar="logit({0})", dtype=float_dtype,
     domain=(PROBABILITY,),
     # d/dp log(p / (1 - p)) = 1 / (p (1 - p))
     vjp=lambda g, out, p: (times(g, 1 / (p * (1 - p))),))
@@ -95,8 +95,8 @@ def _xlogy_vjp(g: Node, out: Node, x: Node, y: Node) -> tuple[Node, Node]:
 
 
 XLOGY = elementwise(
-    "xlogy", _xlogy_impl, arity=2, scalar="xlogy({0}, {1})", dtype=numpy_dtype(np.true_divide),
-    domain=(Interval(), POSITIVE), vjp=_xlogy_vjp)
+    "xlogy", _xlogy_impl, arity=2, expensive=True, scalar="xlogy({0}, {1})",
+    dtype=numpy_dtype(np.true_divide), domain=(Interval(), POSITIVE), vjp=_xlogy_vjp)
 # (-1)^k (2k-1)!! for k = 0..10: Phi(x) ~ phi(x) / -x * sum_k c_k / x^2k for x < -20
 MILLS_SERIES = (1.0, -1.0, 3.0, -15.0, 105.0, -945.0, 10395.0, -135135.0, 2027025.0, -34459425.0,
                 654729075.0)
@@ -117,7 +117,7 @@ def _log_ndtr_vjp(g: Node, out: Node, x: Node) -> tuple[Node]:
 
 
 LOG_NDTR = elementwise(
-    "log_ndtr", _in_float("log_ndtr"), arity=1, scalar="log_ndtr({0})", dtype=float_dtype,
+    "log_ndtr", _in_float("log_ndtr"), arity=1, expensive=True, scalar="log_ndtr({0})", dtype=float_dtype,
     vjp=_log_ndtr_vjp, domain=(Interval(-30.0, 5.0),))
 
 
