@@ -137,3 +137,21 @@ def test_numba_set_up_defers_scipy_linalg_until_blas_is_used(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", _BLAS_DEFERRED], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_a_helper_calls_another_helper_jitted_and_inlined() -> None:
+    """library.matmul_small calls matmul_small_into by its plain name: runtime binds the
+    jitted callee, and linking inlines it (one copy of the loops, no call per product)."""
+    from graphc.backend import library, runtime
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    np.testing.assert_allclose(jitted("matmul_small")(a, b), a @ b, rtol=1e-14)
+    assert "matmul_small_into" in runtime.CALLED_BY_HELPERS
+    fresh = numba.njit(cache=False, error_model="numpy")(runtime._calling_jitted(library.matmul_small))
+    np.testing.assert_allclose(fresh(a, b), a @ b, rtol=1e-14)
+    ir = "\n".join(fresh.inspect_llvm().values())
+    assert "matmul_small_into" in ir  # linked in ...
+    assert not [line for line in ir.splitlines() if " call " in line and "matmul_small_into" in line]
+    with pytest.raises(numba.core.errors.TypingError):  # ... which the plain function cannot be
+        numba.njit(cache=False)(library.matmul_small)(a, b)

@@ -75,7 +75,7 @@ LAYERS: dict[str, int] = {
     "graphc.ops.indexing": 2, "graphc.ops.checks": 2, "graphc.ops.indexing_plan": 2,
     "graphc.backend.library_indexing": 4,
     "graphc.subgraph": 2, "graphc.backend.scan_loops": 4, "graphc.backend.scan_codegen": 4,
-    "graphc.backend.scan_buffers": 4, "graphc.backend.library_scan": 4,
+    "graphc.backend.scan_buffers": 4,
     **{f"graphc.control{m}": 3 for m in ("", ".pytree", ".trace", ".scan", ".run", ".scan_vjp", ".optimize",
                                          ".scan_batch", ".while_loop")},
     "graphc.ops.conv": 2, "graphc.ops.pool": 2, "graphc.ops.nn": 2, "graphc.nn": 5,

@@ -21,7 +21,6 @@ from . import (
     library_indexing,
     library_linalg,
     library_random,
-    library_scan,
     library_sorting,
     library_special,
     library_views,
@@ -126,15 +125,24 @@ def logsumexp_rows(x: Any) -> Any:
     return out
 
 
+def row_peak(x: Any, r: int) -> Any:
+    """max(x[r]) of a row of at least one element, NaN if the row has one (np.max's answer).
+
+    softmax_rows and log_softmax_rows shift each row by it (runtime binds the
+    call to the jitted helper and inlines it)."""
+    peak = x[r, 0]
+    for c in range(1, x.shape[1]):
+        if x[r, c] > peak or x[r, c] != x[r, c]:
+            peak = x[r, c]
+    return peak
+
+
 def softmax_rows(x: Any) -> Any:
     """exp(row - max(row)) / sum(...), per row."""
     rows, columns = x.shape
     out = np.empty_like(x)
     for r in range(rows):
-        peak = x[r, 0]
-        for c in range(1, columns):
-            if x[r, c] > peak or x[r, c] != x[r, c]:
-                peak = x[r, c]
+        peak = row_peak(x, r)
         total = 0.0
         for c in range(columns):
             value = np.exp(x[r, c] - peak)
@@ -150,10 +158,7 @@ def log_softmax_rows(x: Any) -> Any:
     rows, columns = x.shape
     out = np.empty_like(x)
     for r in range(rows):
-        peak = x[r, 0]
-        for c in range(1, columns):
-            if x[r, c] > peak or x[r, c] != x[r, c]:
-                peak = x[r, c]
+        peak = row_peak(x, r)
         total = 0.0
         for c in range(columns):
             total += np.exp(x[r, c] - peak)
@@ -182,15 +187,27 @@ def matmul_small(a: Any, b: Any) -> Any:
 
     BLAS's fixed cost per call (argument checks, dispatch, a copy of a strided
     operand) is most of a 3x3 @ 3x2 product; LLVM unrolls these loops instead.
+    The loops are `matmul_small_into`'s (runtime binds the call to its jitted
+    version, and LLVM inlines it).
     """
     out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    matmul_small_into(a, b, out)
+    return out
+
+
+def matmul_small_into(a: Any, b: Any, out: Any) -> None:
+    """out[...] = a @ b as matmul_small, into a given array.
+
+    backend/scan_buffers.py turns a loop body's `matmul_small(a, b)` into a
+    write into a buffer allocated once per loop, so a step allocates nothing
+    (BLAS products use `np.dot(a, b, out)` instead, which Numba provides).
+    """
     for i in range(a.shape[0]):
         for j in range(b.shape[1]):
             total = a[i, 0] * b[0, j]
             for p in range(1, a.shape[1]):
                 total += a[i, p] * b[p, j]
             out[i, j] = total
-    return out
 
 
 class LabelOutOfRange(InputError):
@@ -230,14 +247,14 @@ def one_hot_flat_numpy(labels: Any, depth: int, one: Any) -> Any:
 
 
 OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "maximum", "minimum",
-                "sum_block", "to_rows", "logsumexp_rows", "softmax_rows", "log_softmax_rows",
-                "matmul_batched", "matmul_small", "one_hot_flat")
+                "sum_block", "to_rows", "logsumexp_rows", "row_peak", "softmax_rows", "log_softmax_rows",
+                "matmul_batched", "matmul_small", "matmul_small_into", "one_hot_flat")
 
 # An op family with array helpers of its own keeps them in a sibling module
 # `library_<family>.py` (plain Python over NumPy, a `HELPERS` tuple) listed here,
 # so adding a family touches one line of this file.
 FAMILIES: tuple[Any, ...] = (library_linalg, library_special, library_sorting, library_indexing,
-                              library_conv, library_random, library_views, library_scan)
+                              library_conv, library_random, library_views)
 
 HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for name in family.HELPERS)
 

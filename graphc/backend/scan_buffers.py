@@ -6,7 +6,7 @@ goes into the module. Why: the body is generated like any graph, so each
 call allocates its results, and a loop of T steps allocates per step. The
 rewrite turns each top-level matrix product, `blas_dot(a, b)` (a float
 matrix) or `matmul_small(a, b)`, into a write into a buffer:
-`np.dot(a, b, out)` / `matmul_small_into(a, b, out)` (library_scan.py), the
+`np.dot(a, b, out)` / `matmul_small_into(a, b, out)` (library.py), the
 buffer being
 
 - an *output argument* `out<k>` when the product is the body's k-th result:
