@@ -221,7 +221,7 @@ BACKEND = PACKAGE / "backend"
 GENERATED = {BACKEND / "interpreter" / "run.py",  # written by interpreter/source.py
              BACKEND / "kernels.py"}  # written by transcendental/generate.py
 MODULE_LINES = 400
-FUNCTION_LINES = 65  # "about 60"
+FUNCTION_LINES = 60  # "about 60"
 # Known exceptions, each with its size today: they may shrink, never grow.
 LONG_MODULES: dict[str, int] = {}
 LONG_FUNCTIONS: dict[str, int] = {}

@@ -97,15 +97,10 @@ def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: in
     """Split the graph into fusion groups and order them for emission."""
     order = toposort(outputs)
     kinds = {node: kind(node) for node in order}
-    users: dict[Node, list[Node]] = {}
-    for node in order:
-        for source in node.inputs:
-            users.setdefault(source, []).append(node)
-
+    users = _users(order)
     groups: list[Group] = []
     group_of: dict[Node, Group] = {}
     deps: dict[Node, int] = {}
-
     latest_of_shape: dict[tuple[Shape, Hashable], Group] = {}
 
     def open_group(shape: Shape, source: Node | None = None, kind_of: Hashable = None) -> Group:
@@ -156,6 +151,16 @@ def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: in
     materialized = _materialized(order, kinds, users, group_of, outputs)
     units = _emission_order(order, kinds, group_of, materialized)
     return Schedule(tuple(inputs), tuple(outputs), order, units, group_of, users, materialized)
+
+
+def _users(order: list[Node]) -> dict[Node, list[Node]]:
+    """The nodes that read each node, in order (once per input position): a value read
+    outside its group, or by a kernel, must be stored in an array (_materialized)."""
+    users: dict[Node, list[Node]] = {}
+    for node in order:
+        for source in node.inputs:
+            users.setdefault(source, []).append(node)
+    return users
 
 
 def _materialized(order: list[Node], kinds: dict[Node, str], users: dict[Node, list[Node]],

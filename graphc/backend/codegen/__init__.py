@@ -112,20 +112,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         generator.size_prefix += "_"  # a user's name must not look like a static size
     generator.bind_input_sizes()
     prologue = generator.writer.lines
-    chunks_of_code: list[list[str]] = []
-    for unit in plan.units:
-        generator.writer.lines = []
-        generator.symbolic_sizes = shared and _outlined(unit)
-        if isinstance(unit, Group) and unit in interpreted:
-            generator.emit_interpreted(unit, interpreted[unit])
-        elif isinstance(unit, Group):
-            generator.emit_group(unit)
-        elif kind(unit) == "view":
-            generator.emit_view_copy(unit)
-        else:
-            generator.emit_kernel(unit)
-        chunks_of_code.append(generator.writer.lines)
-        generator.symbolic_sizes = False
+    chunks_of_code = _emit_units(generator, plan, interpreted, shared)
     results = [generator.variable(o) for o in plan.outputs]
     if generator.range_flag:
         prologue.append(f"    {RANGE_FLAG} = 0  # sin/cos arguments that need libm: "
@@ -155,6 +142,28 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
                      parallel=generator.used_prange,
                      range_flag=generator.range_flag, interpreted=len(interpreted),
                      instructions=generator.instructions)
+
+
+def _emit_units(generator: Generator, plan: Schedule, interpreted: dict[Group, np.dtype],
+                shared: bool) -> list[list[str]]:
+    """The code of each unit of the plan, one list of lines each (the prologue written apart):
+    kept per unit so kernel mode can outline the loop nests and the one-function path can
+    split them into parts. In kernel mode an outlined unit keeps symbolic sizes."""
+    chunks_of_code: list[list[str]] = []
+    for unit in plan.units:
+        generator.writer.lines = []
+        generator.symbolic_sizes = shared and _outlined(unit)
+        if isinstance(unit, Group) and unit in interpreted:
+            generator.emit_interpreted(unit, interpreted[unit])
+        elif isinstance(unit, Group):
+            generator.emit_group(unit)
+        elif kind(unit) == "view":
+            generator.emit_view_copy(unit)
+        else:
+            generator.emit_kernel(unit)
+        chunks_of_code.append(generator.writer.lines)
+        generator.symbolic_sizes = False
+    return chunks_of_code
 
 
 def _imports(helpers: list[str], inline: bool) -> list[str]:

@@ -129,12 +129,7 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
     size_literal = re.compile(rf"{re.escape(size_prefix)}(\d+)$")
     size_text = re.compile(rf"(?<![\w.]){re.escape(size_prefix)}(\d+)\b")
     summaries = [_names(chunk) if chunk else (set(), set()) for chunk in chunks]
-    needed_later: list[set[str]] = []
-    later = set(results)
-    for loaded, _ in reversed(summaries):
-        needed_later.append(set(later))
-        later |= loaded
-    needed_later.reverse()
+    needed_later = _needed_later(summaries, results)
     known = set(defined)
     body = list(prologue)
     kernels: dict[str, Kernel] = {}
@@ -161,19 +156,38 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
             kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1),
                                    inline("\n".join(lines)))
         arguments = [str(int(m.group(1))) if (m := size_literal.match(p)) else p for p in parameters]
-        call = f"{name}({', '.join(arguments)})"
         comment = "  # " + size_text.sub(r"\1", "; ".join(_describe(chunk, note)))
-        if returns:
-            target = ", ".join(returns) + ("," if len(returns) == 1 else "")
-            body.append(f"    {target} = {call}{comment}")
-        else:
-            body.append(f"    {call}{comment}")
-        for name_ in returns:
-            wrapped = retype(name_)
-            if wrapped:
-                body.append(f"    {name_} = {wrapped}({name_})  # keep its dtype")
+        body += _call(name, arguments, returns, comment, retype)
         known |= stored
     return Outlined(body, list(kernels.values()))
+
+
+def _needed_later(summaries: list[tuple[set[str], set[str]]], results: list[str]) -> list[set[str]]:
+    """Per unit, the names a later unit (or the return) reads: what a kernel must return."""
+    needed_later: list[set[str]] = []
+    later = set(results)
+    for loaded, _ in reversed(summaries):
+        needed_later.append(set(later))
+        later |= loaded
+    needed_later.reverse()
+    return needed_later
+
+
+def _call(name: str, arguments: list[str], returns: list[str], comment: str,
+          retype: Callable[[str], str | None]) -> list[str]:
+    """The graph function's lines that call kernel `name`: `r0, r1 = fused_..(..)  # what`,
+    then a rank-0 result Python would widen wrapped back in its dtype (`retype`)."""
+    call = f"{name}({', '.join(arguments)})"
+    if returns:
+        target = ", ".join(returns) + ("," if len(returns) == 1 else "")
+        lines = [f"    {target} = {call}{comment}"]
+    else:
+        lines = [f"    {call}{comment}"]
+    for name_ in returns:
+        wrapped = retype(name_)
+        if wrapped:
+            lines.append(f"    {name_} = {wrapped}({name_})  # keep its dtype")
+    return lines
 
 
 _ALLOCATION = re.compile(r"    (\w+) = (?:empty|full)\(")

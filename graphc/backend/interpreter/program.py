@@ -66,23 +66,8 @@ def build(group: Group, dtype: np.dtype, kept: Callable[[Node], bool],
     for position, node in enumerate(pointwise):
         for source in node.inputs:
             last_read[source] = position
-    register: dict[Node, int] = {}
-    filled: dict[str, int] = {}
-    top = 0
-    for node in pointwise:
-        for source in node.inputs:
-            if source in members or source in register:
-                continue
-            text = invariant(source, node)
-            if text is not None and text in filled:
-                register[source] = filled[text]
-                continue
-            register[source], top = top, top + 1
-            if text is not None:
-                filled[text] = register[source]
-                program.fills.append((register[source], text, source))
-            else:
-                program.loads.append((register[source], source, node))
+    register = _outside_registers(program, pointwise, members, invariant)
+    top = len(set(register.values()))
     free: list[int] = []
     for position, node in enumerate(pointwise):
         if free:
@@ -104,3 +89,32 @@ def build(group: Group, dtype: np.dtype, kept: Callable[[Node], bool],
             free.append(out)  # never read (an output of the group only through a view)
     program.registers = top
     return program
+
+
+def _outside_registers(program: Program, pointwise: list[Node], members: set[Node],
+                       invariant: Callable[[Node, Node], str | None]) -> dict[Node, int]:
+    """Registers 0, 1, ... for the values the group reads from outside, in order of first use.
+
+    Each is loaded every block (`program.loads`) unless `invariant` gives it an
+    expression, which is filled once (`program.fills`): sources with the same
+    expression share one register. Split out of `build`, which numbers the
+    members' registers after these.
+    """
+    register: dict[Node, int] = {}
+    filled: dict[str, int] = {}
+    top = 0
+    for node in pointwise:
+        for source in node.inputs:
+            if source in members or source in register:
+                continue
+            text = invariant(source, node)
+            if text is not None and text in filled:
+                register[source] = filled[text]
+                continue
+            register[source], top = top, top + 1
+            if text is not None:
+                filled[text] = register[source]
+                program.fills.append((register[source], text, source))
+            else:
+                program.loads.append((register[source], source, node))
+    return register
