@@ -88,11 +88,13 @@ class Compiled:
 def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
                   output_names: Sequence[str | None] | None = (),
                   structure: str = "list", requirements: Sequence[Any] | None = None,
-                  parallel: bool = False) -> Compiled:
+                  parallel: bool = False, kernels: bool | None = None) -> Compiled:
     """Lower, store, import and jit. `requirements` are the size equalities the
     fast call checks (by default the graph's own); api.compile passes those of
-    the graph as the user built it, which simplification may have rewritten away."""
-    return finish(prepare(inputs, outputs, output_names, parallel), structure, requirements)
+    the graph as the user built it, which simplification may have rewritten away.
+    `kernels`: kernel mode on/off (None: codegen decides; warmup.py forces it off)."""
+    return finish(prepare(inputs, outputs, output_names, parallel, kernels=kernels), structure,
+                  requirements)
 
 
 def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
