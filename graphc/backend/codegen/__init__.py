@@ -39,6 +39,7 @@ from ...printing import backward_note
 from .. import library, policy
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
+from . import scalars
 from .loops import reduction_layout
 from .outline import Kernel, outline
 from .parts import _names, _parts, _return, _split
@@ -86,7 +87,7 @@ def kernel_mode(plan: Schedule, parallel: bool = False) -> bool:
 def _outlined(unit: Group | Node) -> bool:
     """Units that become kernels: loop nests (groups, copies of views), not whole-array statements."""
     if isinstance(unit, Group):
-        return True
+        return not scalars.in_python(unit)  # a float64 scalar group: Python computes it
     return isinstance(unit.op.lowering, View) and unit.op.lowering.copy is None and unit.ndim > 0
 
 
@@ -199,6 +200,8 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     # Python it would be slow and would follow Python's integer rules, not Numba's wrapping.
     units = [_outlined(u) or any(line.lstrip().startswith("for ") for line in chunk)
              for u, chunk in zip(plan.units, chunks_of_code)]
+    chunks_of_code = [scalars.wrapped(chunk) if not outlined and scalars.in_python(unit) else chunk
+                      for unit, chunk, outlined in zip(plan.units, chunks_of_code, units)]
     outlined = outline(prologue, chunks_of_code, units,
                        set(parameters) | _names(prologue)[1] | programs, results, imports,
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
