@@ -98,7 +98,7 @@ from graphc.backend.library import blas_dot, contiguous, empty, full, one_hot_fl
 def graph(x, labels, W1, b1, W2, b2):
     batch = x.shape[0]  # size batch of input x
     t13 = np.float64(batch)  # t13: f64[] = size[axis=(0,) dtype=float64] t8   (backward of mean, test_backend_codegen.py:53)
-    with np.errstate(all="ignore"):  # scalars in Python: as silent as Numba
+    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba
         t14 = (-1.0 / t13)  # t14: f64[] = -1.0 / t13   (backward of mean, test_backend_codegen.py:53)
     t0 = one_hot_flat(contiguous(labels).reshape(-1), 3, 1.0).reshape((batch, 3))  # t0: f64[batch,3] = one_hot[depth=3 dtype=float64] labels
     t1 = blas_dot(x, W1)  # t1: f64[batch,8] = matmul x W1
@@ -115,7 +115,8 @@ def graph(x, labels, W1, b1, W2, b2):
     t17 = full((batch, 1), 0, np.float64)
     fused_04ec9ae89ca9(batch, 3, t0, t6, t8, t14, t15, t16, t17)  # t7 = t0 * t6; t8 = sum[axis=(1,)] t7; t15 = t14 * t0; ...   (backward of multiply, test_backend_codegen.py:53; backward of log_softmax, test_backend_codegen.py:53)
     t9, = fused_f27a48d6f6cb(batch, t8)  # t9 = mean[axis=(0,)] t8
-    with np.errstate(all="ignore"):  # scalars in Python: as silent as Numba
+    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba
+        t9 = np.float64(t9)  # x / 0 is inf, as in Numba
         loss = (-t9)  # loss: f64[] = neg t9
     t11 = x.T  # t11: f64[4,batch] = transpose[axes=(1,0)] x   (backward of matmul, test_backend_codegen.py:51)
     t19 = empty((batch, 3), np.float64)
