@@ -101,3 +101,24 @@ def test_generated_units_for_python_are_not_kernels() -> None:
     top = generated.source
     assert top.count("with np.errstate") >= 2  # the scalar division and the sum of products
     assert len(toposort(outputs)) >= KERNEL_MODE_GROUPS
+
+
+def hmm_like(steps: int) -> tuple[list[gc.Tensor], list[gc.Tensor]]:
+    """Each step adds a row of B to a logsumexp: one `+` of whole (4,) arrays per step."""
+    pi, A, B = gc.input("pi", (4,)), gc.input("A", (4, 4)), gc.input("B", (4, 6))
+    alpha = pi
+    for step in range(steps):
+        alpha = gc.logsumexp(alpha[:, None] + A, axis=0) + B[:, step]
+    return [pi, A, B], [gc.logsumexp(alpha)]
+
+
+def test_a_ufunc_unit_repeated_often_stays_one_shared_kernel() -> None:
+    for steps, in_python in ((2, True), (6, False)):
+        inputs, outputs = simplified(*hmm_like(steps))
+        generated = generate(schedule_for(inputs, outputs), kernels=True)
+        assert ("np.add(" in generated.source) is in_python, steps
+    inputs, outputs = hmm_like(6)
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal(4), rng.standard_normal((4, 4)), rng.standard_normal((4, 6))]
+    want = gc.compile(inputs, outputs, backend="numpy")(*arrays)
+    np.testing.assert_allclose(gc.compile(inputs, outputs)(*arrays), want, rtol=1e-13)

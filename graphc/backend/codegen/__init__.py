@@ -114,8 +114,8 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         generator.size_prefix += "_"  # a user's name must not look like a static size
     generator.bind_input_sizes()
     prologue = generator.writer.lines
-    in_python = {id(u) for u in plan.units if shared and u not in interpreted
-                 and pyunits.in_python(u, plan)}
+    in_python = pyunits.choose([u for u in plan.units if u not in interpreted], plan) \
+        if shared else set()
     chunks_of_code = _emit_units(generator, plan, interpreted, in_python, shared)
     results = [generator.variable(o) for o in plan.outputs]
     if generator.range_flag:
