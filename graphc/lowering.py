@@ -98,12 +98,15 @@ class Kernel:
     a new array, never a view of an argument (so an output needs no
     defensive copy; node -> bool where it depends on the node). `product`:
     a matrix product of its two inputs (m*k*n multiply-adds), which the
-    back end's BLAS thread policy sizes.
+    back end's BLAS thread policy sizes. `shape_only`: the statement reads
+    only its inputs' sizes (`size`), so the scheduler neither waits for nor
+    stores them (a mean's backward then fuses with its forward loop).
     """
 
     template: str | NodeTemplate
     allocates: bool | Callable[[Any], bool] = False
     product: bool = False
+    shape_only: bool = False
 
     def text(self, node: Any) -> str:
         """The template for this node."""

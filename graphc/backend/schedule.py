@@ -39,7 +39,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from ..ir import Node, toposort
-from ..lowering import Leaf, Pointwise, Reduction, View
+from ..lowering import Kernel, Leaf, Pointwise, Reduction, View
 from ..shapes import Shape
 
 
@@ -87,6 +87,37 @@ def kind(node: Node) -> str:
     return "kernel"
 
 
+def data_inputs(node: Node) -> tuple[Node, ...]:
+    """The inputs whose values the node reads: none for a statement that reads only
+    their sizes (`Kernel(shape_only=True)`, e.g. `size`, whose sizes come from the inputs)."""
+    lowering = node.op.lowering
+    return () if isinstance(lowering, Kernel) and lowering.shape_only else node.inputs
+
+
+def _sizes_first(order: list[Node]) -> list[Node]:
+    """`order` with the nodes computed from sizes alone (a shape-only statement and
+    what only it and leaves feed, e.g. a mean's `1 / (n * 32)`) moved to the front.
+
+    Their groups then open first and get the lowest ids, so a loop that uses them
+    (the mean's backward) may join the forward loop that made the array they were
+    measured on, instead of waiting for it in a loop of its own.
+    """
+    early: set[Node] = set()
+    for node in order:
+        lowering = node.op.lowering
+        if isinstance(lowering, Leaf):
+            continue
+        inputs = data_inputs(node)
+        if not inputs and node.inputs or inputs and all(
+                i in early or isinstance(i.op.lowering, Leaf) for i in inputs) and any(
+                i in early for i in inputs):
+            early.add(node)
+    if not early:
+        return order
+    front = [n for n in order if n in early or isinstance(n.op.lowering, Leaf)]
+    return front + [n for n in order if n not in early and not isinstance(n.op.lowering, Leaf)]
+
+
 def is_constant(node: Node) -> bool:
     """A constant leaf (an input is a leaf without a value)."""
     return isinstance(node.op.lowering, Leaf) and node.value is not None
@@ -95,7 +126,7 @@ def is_constant(node: Node) -> bool:
 def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: int = 64,
              domain: Callable[[Node], Hashable] = lambda node: None) -> Schedule:
     """Split the graph into fusion groups and order them for emission."""
-    order = toposort(outputs)
+    order = _sizes_first(toposort(outputs))
     kinds = {node: kind(node) for node in order}
     users = _users(order)
     groups: list[Group] = []
@@ -119,7 +150,7 @@ def schedule(inputs: Sequence[Node], outputs: Sequence[Node], max_group_size: in
 
     for node in order:
         node_kind = kinds[node]
-        upstream = max((deps[i] for i in node.inputs), default=-1)
+        upstream = max((deps[i] for i in data_inputs(node)), default=-1)
         if node_kind == "pointwise":
             own = domain(node)
             candidates = sorted(
@@ -176,14 +207,15 @@ def _materialized(order: list[Node], kinds: dict[Node, str], users: dict[Node, l
             result.add(node)
             continue
         needed = node in wanted or any(
-            kinds[user] in ("kernel",) or user in result and kinds[user] == "view"
+            kinds[user] in ("kernel",) and node in data_inputs(user)
+            or user in result and kinds[user] == "view"
             or kinds[user] == "view" and node_kind == "pointwise"
             for user in users.get(node, ()))
         if node_kind == "pointwise":
             group = group_of[node]
             needed = needed or any(
                 group_of.get(user) is not group for user in users.get(node, ())
-                if kinds[user] != "view")
+                if kinds[user] != "view" and node in data_inputs(user))
         if needed:
             result.add(node)
     return result
@@ -208,7 +240,7 @@ def _emission_order(order: list[Node], kinds: dict[Node, str], group_of: dict[No
 
     def producers(node: Node) -> list[Unit]:
         found: list[Unit] = []
-        stack = list(node.inputs)
+        stack = list(data_inputs(node))
         while stack:
             source = stack.pop()
             if source in unit_of:

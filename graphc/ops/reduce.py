@@ -65,7 +65,7 @@ SIZE = register(Op(
         np.prod([x.shape[a] for a in axis], dtype=np.int64), dtype=dtype),
     vjp=lambda g, out, x, axis, dtype: (None,),
     lowering=Kernel(lambda node: "np.{dtype}(" + (" * ".join(
-        f"{{shape0[{a}]}}" for a in node.attr["axis"]) or "1") + ")"),
+        f"{{shape0[{a}]}}" for a in node.attr["axis"]) or "1") + ")", shape_only=True),
     samples=(Sample(((3, 4),), {"axis": (0, 1), "dtype": "float64"}),),
     batch=batching.same_everywhere("size"),
 ))

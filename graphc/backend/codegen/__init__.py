@@ -29,7 +29,7 @@ the Generator) <- this module (`generate`: the whole function) with parts
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from ...printing import backward_note
 from .. import library, policy
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
+from . import pyunits
 from .loops import reduction_layout
 from .outline import Kernel, outline
 from .parts import _names, _parts, _return, _split
@@ -83,10 +84,11 @@ def kernel_mode(plan: Schedule, parallel: bool = False) -> bool:
     return not parallel and sum(isinstance(u, Group) for u in plan.units) >= KERNEL_MODE_GROUPS
 
 
-def _outlined(unit: Group | Node) -> bool:
-    """Units that become kernels: loop nests (groups, copies of views), not whole-array statements."""
+def _outlined(unit: Group | Node, in_python: Set[int] = frozenset()) -> bool:
+    """Units that become kernels: loop nests (groups, copies of views), not whole-array statements
+    nor the groups kernel mode computes in Python (`in_python`: their ids, pyunits.py)."""
     if isinstance(unit, Group):
-        return True
+        return id(unit) not in in_python
     return isinstance(unit.op.lowering, View) and unit.op.lowering.copy is None and unit.ndim > 0
 
 
@@ -112,7 +114,9 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         generator.size_prefix += "_"  # a user's name must not look like a static size
     generator.bind_input_sizes()
     prologue = generator.writer.lines
-    chunks_of_code = _emit_units(generator, plan, interpreted, shared)
+    in_python = pyunits.choose([u for u in plan.units if u not in interpreted], plan) \
+        if shared else set()
+    chunks_of_code = _emit_units(generator, plan, interpreted, in_python, shared)
     results = [generator.variable(o) for o in plan.outputs]
     if generator.range_flag:
         prologue.append(f"    {RANGE_FLAG} = 0  # sin/cos arguments that need libm: "
@@ -122,7 +126,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         [generator.names[c] for c in generator.constants]
     if shared:
         return _kernel_mode(generator, plan, prologue, chunks_of_code, results, parameters,
-                            len(interpreted))
+                            len(interpreted), in_python)
     chunks = _split(chunks_of_code, part_budget)
     if len(chunks) <= 1:
         body = [f"def {function_name}({', '.join(parameters)}):", *prologue,
@@ -145,16 +149,19 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
 
 
 def _emit_units(generator: Generator, plan: Schedule, interpreted: dict[Group, np.dtype],
-                shared: bool) -> list[list[str]]:
+                in_python: Set[int], shared: bool) -> list[list[str]]:
     """The code of each unit of the plan, one list of lines each (the prologue written apart):
     kept per unit so kernel mode can outline the loop nests and the one-function path can
-    split them into parts. In kernel mode an outlined unit keeps symbolic sizes."""
+    split them into parts. In kernel mode an outlined unit keeps symbolic sizes; the units
+    in `in_python` become whole-array NumPy statements of the graph function."""
     chunks_of_code: list[list[str]] = []
     for unit in plan.units:
         generator.writer.lines = []
-        generator.symbolic_sizes = shared and _outlined(unit)
+        generator.symbolic_sizes = shared and _outlined(unit, in_python)
         if isinstance(unit, Group) and unit in interpreted:
             generator.emit_interpreted(unit, interpreted[unit])
+        elif id(unit) in in_python and pyunits.emit(generator, unit):
+            pass  # whole-array NumPy statements (a scalar group is written as its loop-free body)
         elif isinstance(unit, Group):
             generator.emit_group(unit)
         elif kind(unit) == "view":
@@ -184,7 +191,7 @@ def _imports(helpers: list[str], inline: bool) -> list[str]:
 
 def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                  chunks_of_code: list[list[str]], results: list[str], parameters: list[str],
-                 interpreted: int) -> Generated:
+                 interpreted: int, in_python: set[int]) -> Generated:
     """The module of a graph in kernel mode: programs, a plain Python function calling kernels."""
     programs = {m.group(1) for line in generator.programs
                 if (m := re.match(r"(\w+) = np\.array\(", line))}
@@ -206,8 +213,12 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     sizes = {text for text in generator.sizes.values() if text.isidentifier()}
     # An op whose own lowering is a loop (gc.random's draws) runs compiled too: in plain
     # Python it would be slow and would follow Python's integer rules, not Numba's wrapping.
-    units = [_outlined(u) or any(line.lstrip().startswith("for ") for line in chunk)
+    units = [_outlined(u, in_python) or any(line.lstrip().startswith("for ") for line in chunk)
              for u, chunk in zip(plan.units, chunks_of_code)]
+    chunks_of_code = [
+        pyunits.wrapped(chunk, pyunits.scalar_arguments(generator, unit))
+        if not outlined and id(unit) in in_python else chunk
+        for unit, chunk, outlined in zip(plan.units, chunks_of_code, units)]
     outlined = outline(prologue, chunks_of_code, units,
                        set(parameters) | _names(prologue)[1] | programs, results, imports,
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,

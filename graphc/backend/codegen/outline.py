@@ -191,6 +191,7 @@ def _call(name: str, arguments: list[str], returns: list[str], comment: str,
 
 
 _ALLOCATION = re.compile(r"    (\w+) = (?:empty|full)\(")
+_SCALAR_START = re.compile(r"    \w+ = np\.\w+\([\d.eE+-]+\)(  #.*)?$")  # an accumulator's start, a literal
 _REBINDING = re.compile(r"\s*(\w+) = ")  # e.g. `t3 = t3 / (n)`, a mean's finish: a new array
 
 
@@ -204,14 +205,16 @@ def _hoist(chunk: list[str], outputs: set[str]) -> tuple[list[str], list[str]]:
     rebound = {m.group(1) for line in chunk if not _ALLOCATION.match(line)
                and (m := _REBINDING.match(line))}
     hoisted: list[str] = []
-    leading = True  # only the allocations before the chunk's first other statement can move:
-    rest: list[str] = []  # a later one may size itself by a local (gc.random's `keys.shape[0]`)
+    # Only the allocations before the chunk's first other statement (an accumulator's literal
+    # start aside) can move: a later one may size itself by a local (gc.random's `keys.shape[0]`)
+    leading = True
+    rest: list[str] = []
     for line in chunk:
         match = _ALLOCATION.match(line)
         if leading and match and match.group(1) in outputs and match.group(1) not in rebound:
             hoisted.append(line)
             continue
-        leading = leading and bool(match)
+        leading = leading and bool(match or _SCALAR_START.match(line))
         rest.append(line)
     return hoisted, rest
 

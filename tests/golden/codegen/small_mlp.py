@@ -26,15 +26,21 @@ def fused_ca59578db6d7(n0, n1, a0, a1, a2):
     return ()
 
 
-# ---- kernel fused_38a5ad644e42 (a module of its own in the cache)
+# ---- kernel fused_04ec9ae89ca9 (a module of its own in the cache)
 import numpy as np
+from graphc.backend.runtime import exp_f64
 
 
-def fused_38a5ad644e42(n0, n1, a0, a1, a2):
+def fused_04ec9ae89ca9(n0, n1, a0, a1, a2, a3, a4, a5, a6):
     for i0 in range(n0):
         for i1 in range(n1):
             r0 = (a0[i0, i1] * a1[i0, i1])  # r0: f64[n0,n1] = a0 * a1
             a2[i0] = a2[i0] + r0  # a2: f64[n0] = sum[axis=(1,)] r0
+            r1 = (a3 * a0[i0, i1])  # a4: f64[n0,n1] = a3 * a0
+            a4[i0, i1] = r1
+            r2 = exp_f64(a1[i0, i1])  # a5: f64[n0,n1] = exp a1
+            a5[i0, i1] = r2
+            a6[i0, 0] = a6[i0, 0] + r1  # a6: f64[n0,1] = sum[axis=(1,) keepdims=True] a4
     return ()
 
 
@@ -52,32 +58,6 @@ def fused_f27a48d6f6cb(n0, a0):
         r0 += sum_block(r1, min(1024, n0 - block0), 0.0)  # block of r0
     r0 = np.float64(r0 / (n0))  # finish mean r0
     return (r0,)
-
-
-# ---- kernel fused_8b16b0410663 (a module of its own in the cache)
-import numpy as np
-
-
-def fused_8b16b0410663(a0, a1):
-    r0 = (-a0)  # r0: f64[] = neg a0
-    r1 = (-1.0 / a1)  # r1: f64[] = -1.0 / a1
-    return (r0, r1)
-
-
-# ---- kernel fused_c6360bd97149 (a module of its own in the cache)
-import numpy as np
-from graphc.backend.runtime import exp_f64
-
-
-def fused_c6360bd97149(n0, n1, a0, a1, a2, a3, a4, a5):
-    for i0 in range(n0):
-        for i1 in range(n1):
-            r0 = (a0 * a1[i0, i1])  # a2: f64[n0,n1] = a0 * a1
-            a2[i0, i1] = r0
-            r1 = exp_f64(a3[i0, i1])  # a4: f64[n0,n1] = exp a3
-            a4[i0, i1] = r1
-            a5[i0, 0] = a5[i0, 0] + r0  # a5: f64[n0,1] = sum[axis=(1,) keepdims=True] a2
-    return ()
 
 
 # ---- kernel fused_735a21250d47 (a module of its own in the cache)
@@ -112,11 +92,14 @@ def fused_5e3f174c9ffd(n0, n1, a0, a1, a2, a3):
 import numpy as np
 from graphc.backend.runtime import log_softmax_rows
 from graphc.backend.library import blas_dot, contiguous, empty, full, one_hot_flat_numpy as one_hot_flat, to_rows  # NumPy itself at this level
-# fused kernels, one cached module each (shared by every graph that has them): fused_4a53c78071a8, fused_ca59578db6d7, fused_38a5ad644e42, fused_f27a48d6f6cb, fused_8b16b0410663, fused_c6360bd97149, fused_735a21250d47, fused_5e3f174c9ffd
+# fused kernels, one cached module each (shared by every graph that has them): fused_4a53c78071a8, fused_ca59578db6d7, fused_04ec9ae89ca9, fused_f27a48d6f6cb, fused_735a21250d47, fused_5e3f174c9ffd
 
 
 def graph(x, labels, W1, b1, W2, b2):
     batch = x.shape[0]  # size batch of input x
+    t13 = np.float64(batch)  # t13: f64[] = size[axis=(0,) dtype=float64] t8   (backward of mean, test_backend_codegen.py:53)
+    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba
+        t14 = (-1.0 / t13)  # t14: f64[] = -1.0 / t13   (backward of mean, test_backend_codegen.py:53)
     t0 = one_hot_flat(contiguous(labels).reshape(-1), 3, 1.0).reshape((batch, 3))  # t0: f64[batch,3] = one_hot[depth=3 dtype=float64] labels
     t1 = blas_dot(x, W1)  # t1: f64[batch,8] = matmul x W1
     t3 = empty((batch, 8), np.float64)
@@ -127,15 +110,15 @@ def graph(x, labels, W1, b1, W2, b2):
     fused_ca59578db6d7(batch, 3, t4, b2, t5)  # t5 = t4 + b2
     t6 = log_softmax_rows(to_rows(t5, (0, 1), batch, 3)).reshape((batch, 3))  # t6: f64[batch,3] = log_softmax[axis=(1,)] t5
     t8 = full((batch,), 0, np.float64)
-    fused_38a5ad644e42(batch, 3, t0, t6, t8)  # t7 = t0 * t6; t8 = sum[axis=(1,)] t7
-    t9, = fused_f27a48d6f6cb(batch, t8)  # t9 = mean[axis=(0,)] t8
-    t11 = x.T  # t11: f64[4,batch] = transpose[axes=(1,0)] x   (backward of matmul, test_backend_codegen.py:51)
-    t13 = np.float64(batch)  # t13: f64[] = size[axis=(0,) dtype=float64] t8   (backward of mean, test_backend_codegen.py:53)
-    loss, t14 = fused_8b16b0410663(t9, t13)  # loss = neg t9; t14 = -1.0 / t13   (backward of mean, test_backend_codegen.py:53)
     t15 = empty((batch, 3), np.float64)
     t16 = empty((batch, 3), np.float64)
     t17 = full((batch, 1), 0, np.float64)
-    fused_c6360bd97149(batch, 3, t14, t0, t15, t6, t16, t17)  # t15 = t14 * t0; t16 = exp t6; t17 = sum[axis=(1,) keepdims=True] t15   (backward of multiply, test_backend_codegen.py:53; backward of log_softmax, test_backend_codegen.py:53)
+    fused_04ec9ae89ca9(batch, 3, t0, t6, t8, t14, t15, t16, t17)  # t7 = t0 * t6; t8 = sum[axis=(1,)] t7; t15 = t14 * t0; ...   (backward of multiply, test_backend_codegen.py:53; backward of log_softmax, test_backend_codegen.py:53)
+    t9, = fused_f27a48d6f6cb(batch, t8)  # t9 = mean[axis=(0,)] t8
+    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba
+        t9 = np.float64(t9)  # x / 0 is inf, as in Numba
+        loss = (-t9)  # loss: f64[] = neg t9
+    t11 = x.T  # t11: f64[4,batch] = transpose[axes=(1,0)] x   (backward of matmul, test_backend_codegen.py:51)
     t19 = empty((batch, 3), np.float64)
     d_b2 = full((3,), 0, np.float64)
     fused_735a21250d47(batch, 3, t16, t17, t15, t19, d_b2)  # t18 = t16 * t17; t19 = t15 - t18; d_b2 = sum_to[shape=(3,)] t19   (backward of log_softmax, test_backend_codegen.py:53; backward of add, test_backend_codegen.py:52)
