@@ -8,6 +8,7 @@ shape, named sizes) before running. Imports: everything below (layer L5).
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import time
 from collections.abc import Callable, Sequence
@@ -214,7 +215,7 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
 
 
 def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
-            simplify: bool = True, names: Any = None, tiered: bool = False,
+            simplify: bool = True, names: Any = None, tiered: bool | str | None = None,
             parallel: bool = False, verbose: bool | None = None) -> Function:
     """Compile a graph into a callable: one call returns every output.
 
@@ -222,8 +223,12 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     `f.stats["simplify"]` then holds node counts and times per pass.
     `names` optionally names the outputs in the generated source; by default a
     gradient from gc.grad/gc.vjp is named after its input (`d_W`).
-    `tiered=True` (numba backend) returns at once: calls run the NumPy
-    interpreter until a background Numba compile is ready (graphc/backend/tiered.py).
+    `tiered` (numba backend): None (the default) starts tiered when the machine
+    code is not cached yet: calls run the NumPy interpreter while a worker
+    process Numba-compiles, then switch (graphc/backend/tiered_process.py); a
+    warm cache loads at once. True always tiers, False never (compile before
+    returning), "thread" compiles in a thread instead (backend/tiered.py).
+    The environment variable GRAPHC_TIERED=0 turns the default off.
     `parallel=True` (numba backend) runs the outer loop of each fused group
     that allows it with `prange` on all cores: about 2x on 2 cores for large
     arrays, but compile takes ~30% longer and each call ~2 us more,
@@ -242,13 +247,14 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
         return notices.describe(len(toposort(roots)), count, backend, where)
 
     def first_kernels() -> bool:
-        if backend != "numba" or tiered:
+        if backend != "numba" or tiered is not False:  # cold kernels: the default tiers
             return False
         from .backend.cache import kernels_cached
 
         return not kernels_cached()
 
-    with notices.announce(what, first_kernels, verbose if not tiered else False) as note:
+    quiet = tiered is True or tiered == "thread"
+    with notices.announce(what, first_kernels, False if quiet else verbose) as note:
         function = _compile(inputs, outputs, backend=backend, simplify=simplify, names=names,
                             tiered=tiered, parallel=parallel)
         if function.stats.get("cache_hit"):
@@ -257,7 +263,7 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
 
 
 def _compile(inputs: Any, outputs: Any, *, backend: str, simplify: bool, names: Any,
-             tiered: bool, parallel: bool) -> Function:
+             tiered: bool | str | None, parallel: bool) -> Function:
     """compile() without its notices."""
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
@@ -301,7 +307,12 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
             stats.update(loop_stats)
             return Function(input_nodes, output_nodes, structure, backend, runner, source_text,
                             stats, fast, requirements=requirements, options=options)
-    if backend == "numba" and tiered:
+    if backend == "numba" and tiered is not False and tiered != "thread":
+        function = _process_tiered(input_nodes, output_nodes, structure, requirements, stats,
+                                   options)
+        if function is not None:
+            return function
+    if backend == "numba" and tiered == "thread":
         from .backend.tiered import compile_tiered
 
         tiered_runner, make_source = compile_tiered(
@@ -317,6 +328,56 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
         return Function(input_nodes, output_nodes, structure, backend, compiled.runner,
                         compiled.source, stats, compiled.fast, requirements, options)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")
+
+
+def _tiered_default(tiered: bool | str | None) -> bool | str | None:
+    """`tiered` as given, or for None what GRAPHC_TIERED says (0/false/off: never)."""
+    if tiered not in (None, True, False, "thread", "process"):
+        raise GraphcError(f"compile's tiered must be None, True, False or 'thread', got {tiered!r}")
+    if tiered is None:
+        setting = os.environ.get("GRAPHC_TIERED", "").strip().lower()
+        if setting in ("0", "false", "off", "no"):
+            return False
+        if setting in ("1", "true", "on", "yes", "process"):
+            return True
+    return True if tiered == "process" else tiered
+
+
+def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...],
+                    structure: str, requirements: list[calling.Requirement],
+                    stats: dict[str, Any], options: dict[str, Any]) -> Function | None:
+    """The tiered start in a worker process (backend/tiered_process.py), or None for
+    the direct path: a graph whose machine code is cached loads at once unless
+    `tiered=True` forces the tier (docs/codegen.md, "Tiered start in a process")."""
+    from .backend.jit import finish, prepare
+    from .backend.tiered_process import ProcessTier, is_warm
+
+    tiered = _tiered_default(options["tiered"])
+    if tiered is False:
+        return None
+    prepared = prepare(input_nodes, output_nodes, options["names"], options["parallel"],
+                       load=False)
+    if tiered is None and is_warm(prepared):
+        compiled = finish(prepared, structure, requirements)
+        stats.update(compiled.stats.as_dict())
+        return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,
+                        compiled.source, stats, compiled.fast, requirements, options)
+    runner = ProcessTier(prepared, structure, requirements,
+                         numpy_runner(input_nodes, output_nodes), stats)
+    function = Function(input_nodes, output_nodes, structure, "numba", runner, runner.source,
+                        stats, None, requirements, options)
+    from .portable import state_of
+
+    try:
+        state = state_of(function)
+    except GraphcError:  # a value pickle cannot hold: the worker cannot get the graph
+        compiled = finish(prepared, structure, requirements)
+        stats.clear()
+        stats.update(compiled.stats.as_dict())
+        return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,
+                        compiled.source, stats, compiled.fast, requirements, options)
+    runner.start(state)
+    return function
 
 
 # A graphc error from compile reaches the user with the user's frames only.
