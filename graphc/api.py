@@ -51,6 +51,9 @@ class Function:
         if self.requirements is None:
             self.requirements = calling.collect_constraints(self.outputs)
         self._constraints = self.requirements
+        self._install_fast()
+
+    def _install_fast(self) -> None:
         if self.fast is not None:
             # Python looks __call__ up on the type: a class of its own lets this
             # Function's call be the generated function itself, no wrapper frame.
@@ -58,6 +61,13 @@ class Function:
             self.__class__ = type("Function", (Function,), {
                 "__call__": staticmethod(call), "__module__": __name__,
                 "__doc__": Function.__doc__})
+
+    def switch_to(self, runner: Runner, fast: Callable[[Callable[..., Any]], Callable[..., Any]]
+                  | None) -> None:
+        """The tiered start's switch (backend/tiered_process.py): from now on calls run the
+        compiled code through its fast call, exactly as a Function compiled without tiers."""
+        self.runner, self.fast = runner, fast
+        self._install_fast()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._general(*args, **kwargs)
@@ -307,11 +317,10 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
             stats.update(loop_stats)
             return Function(input_nodes, output_nodes, structure, backend, runner, source_text,
                             stats, fast, requirements=requirements, options=options)
+    tiered = _tiered_default(tiered) if backend == "numba" else tiered
     if backend == "numba" and tiered is not False and tiered != "thread":
-        function = _process_tiered(input_nodes, output_nodes, structure, requirements, stats,
-                                   options)
-        if function is not None:
-            return function
+        return _process_tiered(input_nodes, output_nodes, structure, requirements, stats,
+                               options, force=tiered is True)
     if backend == "numba" and tiered == "thread":
         from .backend.tiered import compile_tiered
 
@@ -331,7 +340,8 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
 
 
 def _tiered_default(tiered: bool | str | None) -> bool | str | None:
-    """`tiered` as given, or for None what GRAPHC_TIERED says (0/false/off: never)."""
+    """`tiered` as given, or for None what GRAPHC_TIERED says (0/false/off: never,
+    1/process: always, thread: the thread tier; unset: auto)."""
     if tiered not in (None, True, False, "thread", "process"):
         raise GraphcError(f"compile's tiered must be None, True, False or 'thread', got {tiered!r}")
     if tiered is None:
@@ -340,24 +350,23 @@ def _tiered_default(tiered: bool | str | None) -> bool | str | None:
             return False
         if setting in ("1", "true", "on", "yes", "process"):
             return True
+        if setting == "thread":
+            return "thread"
     return True if tiered == "process" else tiered
 
 
 def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...],
                     structure: str, requirements: list[calling.Requirement],
-                    stats: dict[str, Any], options: dict[str, Any]) -> Function | None:
-    """The tiered start in a worker process (backend/tiered_process.py), or None for
-    the direct path: a graph whose machine code is cached loads at once unless
-    `tiered=True` forces the tier (docs/codegen.md, "Tiered start in a process")."""
+                    stats: dict[str, Any], options: dict[str, Any], force: bool) -> Function:
+    """The tiered start in a worker process (backend/tiered_process.py); a graph whose
+    machine code is cached loads at once (today's path) unless `force` (tiered=True)
+    (docs/codegen.md, "Tiered start in a process")."""
     from .backend.jit import finish, prepare
     from .backend.tiered_process import ProcessTier, is_warm
 
-    tiered = _tiered_default(options["tiered"])
-    if tiered is False:
-        return None
     prepared = prepare(input_nodes, output_nodes, options["names"], options["parallel"],
                        load=False)
-    if tiered is None and is_warm(prepared):
+    if not force and is_warm(prepared):
         compiled = finish(prepared, structure, requirements)
         stats.update(compiled.stats.as_dict())
         return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,
@@ -366,6 +375,7 @@ def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...
                          numpy_runner(input_nodes, output_nodes), stats)
     function = Function(input_nodes, output_nodes, structure, "numba", runner, runner.source,
                         stats, None, requirements, options)
+    runner.on_switch = function.switch_to
     from .portable import state_of
 
     try:

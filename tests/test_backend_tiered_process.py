@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,6 +69,7 @@ def mlp(depth: int) -> tuple[list[Any], list[Any]]:
 def check_switch(inputs: list[Any], outputs: list[Any], values: list[np.ndarray]) -> Any:
     f = gc.compile(inputs, outputs)  # defaults
     assert f.stats["tiered"] == "process" and f.stats["tier"] is None
+    assert f.stats["cache_hit"] is False and f.stats["nodes"] > 0  # documented keys at once
     first = f(*values)
     assert f.stats["tier"] == "numpy" and f.stats["calls"] == {"numpy": 1, "numba": 0}
     numpy_reference = gc.compile(inputs, outputs, backend="numpy")(*values)
@@ -156,3 +160,28 @@ def test_tiered_false_and_environment_turn_it_off(cold: None,
     assert "tiered" not in gc.compile(inputs, outputs[1:], tiered=None).stats
     with pytest.raises(gc.GraphcError, match="tiered"):
         gc.compile(inputs, outputs, tiered="sometimes")
+
+
+SCRIPT = """
+import numpy as np, graphc as gc
+X = gc.input("X", shape=("n", 3)); W = gc.input("W", shape=(3, 2))
+loss = gc.sum(gc.sigmoid(X @ W))
+f = gc.compile([X, W], [loss, *gc.grad(loss, [X, W])])
+f(np.ones((2, 3)), np.ones((3, 2)))
+print(f.stats.get("tier"), f.stats.get("worker_pid", 0), f.stats["cache_hit"])
+"""
+
+
+def run_script() -> list[str]:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT)], capture_output=True,
+                          text=True, timeout=WAIT,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_script_that_exits_at_once_still_fills_the_cache(cold: None) -> None:
+    """API.md: a second process compiling the same graph does not compile it again."""
+    tier, pid, hit = run_script()
+    assert tier == "numpy" and hit == "False" and not alive(int(pid))  # finished and reaped
+    assert run_script() == ["None", "0", "True"]  # warm: loaded at once, no worker

@@ -28,8 +28,10 @@ leaves `stats["tier_error"]` (its last error line) and the function keeps the
 NumPy tier for good: a compile error would recur in-process, and a crash is
 not worth risking again in the caller. Tiers agree to rounding (the
 op-contract tests hold both backends to rtol 1e-12 in float64), not bit for
-bit. A worker still compiling at interpreter exit is terminated (Numba's
-cache writes are atomic) and reaped; none is left behind.
+bit. At interpreter exit the worker finishes the graphs it was given (so the
+next process loads them: "a second process does not compile again"), at most
+EXIT_PATIENCE seconds, then it is terminated; it is always reaped, none is
+left behind.
 """
 
 from __future__ import annotations
@@ -49,10 +51,12 @@ from typing import Any
 
 import numpy as np
 
+from ..ir import Node
 from .jit import Prepared, _readable, finish
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
 INPUT_LIMIT = 64 * 2**20  # bytes of first-call inputs written for the worker
+EXIT_PATIENCE = 300.0  # seconds the interpreter's exit waits for a compiling worker
 MARK = "@@graphc-compile-worker@@"  # compile_worker.MARK (not imported: it is the worker's module)
 
 
@@ -88,6 +92,21 @@ def _worker_environment() -> dict[str, str]:
     return environment
 
 
+def _known_now(prepared: Prepared) -> dict[str, Any]:
+    """The compile stats that need no Numba (jit.finish's CompileStats), so `f.stats`
+    has its documented keys from the start; `cache_hit` is False (a warm graph does
+    not tier) until the caller has loaded the machine code."""
+    plan, generated = prepared.lowered.plan, prepared.generated
+    return {"cache_hit": False, "source_cached": prepared.found,
+            "cache_path": str(prepared.path), "seconds": dict(prepared.seconds),
+            "groups": sum(1 for u in plan.units if not isinstance(u, Node)),
+            "parts": generated.parts, "nodes": len(plan.order),
+            "kernels_outlined": not generated.kernels_inlined,
+            "interpreted_groups": generated.interpreted, "instructions": generated.instructions,
+            "parallel": generated.parallel, "kernels": len(prepared.kernels),
+            "kernels_new": sum(not found for _, _, found in prepared.kernels)}
+
+
 class Job:
     """One graph handed to the worker: done (an Event) with an outcome."""
 
@@ -112,7 +131,11 @@ class _Worker:
         self.stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "graphc.backend.compile_worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.stderr, env=_worker_environment())
+            stdout=subprocess.PIPE, stderr=self.stderr, env=_worker_environment(),
+            # A session of its own: Ctrl-C in the terminal reaches the caller only (whose
+            # exit ends the worker), and Linux's autogroup scheduler counts the worker as
+            # a program of its own instead of splitting the caller's share with it.
+            start_new_session=True)
         self.jobs: dict[int, Job] = {}
         self.lock = threading.Lock()
         self.count = 0
@@ -163,22 +186,24 @@ class _Worker:
                  if line.strip()]
         return lines[-1] if lines else "(no output)"
 
-    def stop(self) -> None:
-        """End the worker: at once if it is compiling, else after it reads end of input."""
+    def stop(self, patience: float) -> None:
+        """End the worker: it finishes the graphs it was given (within `patience`
+        seconds; then, or on Ctrl-C, it is terminated), reads end of input and exits."""
         with self.lock:
-            busy = bool(self.jobs)
             if self.process.stdin is not None:
                 try:
                     self.process.stdin.close()
                 except OSError:
                     pass
-        if busy:
-            self.process.terminate()
         try:
-            self.process.wait(2)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.process.wait(patience)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            self.process.terminate()
+            try:
+                self.process.wait(2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 _WORKERS: list[_Worker] = []  # the live worker, if any
@@ -199,10 +224,18 @@ def _submit(job: Job, request: str, inputs: str) -> int:
     return 0
 
 
-def _stop_workers() -> None:
-    """At interpreter exit: stop the worker (terminated if still compiling) and reap it."""
+def _stop_workers(patience: float = EXIT_PATIENCE) -> None:
+    """At interpreter exit: let the worker finish what it was given, then reap it.
+
+    Waiting (like the thread tier's non-daemon thread) keeps the disk-cache
+    promise: a short script that exits right after its first (NumPy) result
+    still leaves the machine code for the next process, which then loads
+    instead of compiling. The wait is bounded by the compile itself: a script
+    never ends later than it would have without the tier, plus the worker's
+    start-up. `patience` caps it; Ctrl-C ends it at once.
+    """
     for worker in list(_WORKERS):
-        worker.stop()
+        worker.stop(patience)
     _WORKERS.clear()
 
 
@@ -226,9 +259,12 @@ class ProcessTier:
         self._switch = threading.Lock()
         self._job: Job | None = None
         self._request = ""
+        # Set by graphc.api: called with (runner, fast call) once the Numba tier is loaded.
+        self.on_switch: Callable[[Runner, Any], None] | None = None
         self.stats = stats
         stats.update({"backend": "numba", "tiered": "process", "tier": None,
                       "calls": {"numpy": 0, "numba": 0}, "numba_ready": False})
+        stats.update(_known_now(prepared))
 
     def start(self, state: dict[str, Any]) -> None:
         """Write the request (the Function's portable state, tiered off); one-function
@@ -287,6 +323,8 @@ class ProcessTier:
         self.stats.update(numba_stats)
         self.stats["numba_ready"] = True
         self._numba = compiled.runner
+        if self.on_switch is not None:  # later calls skip this runner: the fast call
+            self.on_switch(compiled.runner, compiled.fast)
 
     def _fail(self, why: str) -> None:
         self._failed = True
