@@ -256,14 +256,16 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
         count = len(roots) if isinstance(outputs, (list, tuple)) else 1
         return notices.describe(len(toposort(roots)), count, backend, where)
 
+    resolved = _tiered_default(tiered) if backend == "numba" else False
+
     def first_kernels() -> bool:
-        if backend != "numba" or tiered is not False:  # cold kernels: the default tiers
+        if backend != "numba" or resolved is not False:  # cold kernels: the default tiers
             return False
         from .backend.cache import kernels_cached
 
         return not kernels_cached()
 
-    quiet = tiered is True or tiered == "thread"
+    quiet = resolved is True or resolved == "thread"
     with notices.announce(what, first_kernels, False if quiet else verbose) as note:
         function = _compile(inputs, outputs, backend=backend, simplify=simplify, names=names,
                             tiered=tiered, parallel=parallel)
