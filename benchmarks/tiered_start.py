@@ -106,12 +106,15 @@ def child(workload: str, mode: str, steps: int, window: float, limit: float) -> 
     worker_cpu = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
     numba_at = next((t for t, tier in zip(stamps, tiers) if tier == "numba"), None)
     fast = [b - a for a, b, tier in zip(stamps, stamps[1:], tiers[1:]) if tier == "numba"][-FAST_CALLS:]
-    worst = max(float(np.max(np.abs(np.asarray(g) - w) / (1e-9 + np.abs(w))))
-                for g, w in zip(first if isinstance(first, (list, tuple)) else [first],
-                                reference if isinstance(reference, (list, tuple)) else [reference]))
+    firsts = first if isinstance(first, (list, tuple)) else [first]
+    wants = reference if isinstance(reference, (list, tuple)) else [reference]
+    single = any(np.asarray(w).dtype == np.float32 for w in wants)  # the MLP step: float32
+    rtol, atol = (2e-3, 2e-5) if single else (1e-9, 1e-12)  # the first result vs the numpy backend
+    wrong = not all(np.allclose(g, w, rtol=rtol, atol=atol) for g, w in zip(firsts, wants))
     return {"first": stamps[0], "numba": numba_at, "steps": stamps[min(steps, len(stamps)) - 1],
             "window": sum(t <= window for t in stamps), "cpu": cpu, "worker_cpu": worker_cpu,
-            "per_call": statistics.median(fast) if fast else None, "error": worst,
+            "per_call": statistics.median(fast) if fast else None, "wrong": wrong,
+            "error": float(wrong),  # (older drivers read it)
             "tier_error": f.stats.get("tier_error"), "numpy_calls": tiers.count("numpy"),
             "worker_seconds": f.stats.get("worker_seconds"), "load": f.stats.get("load_seconds")}
 
@@ -195,7 +198,7 @@ def main() -> int:
             print(f"| {workload} | {mode} | {median(got, 'first')} | {median(got, 'numba')} | "
                   f"{median(got, 'steps')} | {median(got, 'window')} | "
                   f"{statistics.median(per_call):.3g} | {cpu} |"
-                  + (" WRONG" if any(s["error"] > 1e-6 for s in got) else ""), flush=True)
+                  + (" WRONG" if any(s["wrong"] for s in got) else ""), flush=True)
     if options.scipy:
         print("\n| examples/scipy_optimize.py --backend numba | wall (s) | cpu incl. workers (s) |")
         print("|---|---|---|")
