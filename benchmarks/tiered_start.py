@@ -114,7 +114,7 @@ def child(workload: str, mode: str, steps: int, window: float, limit: float) -> 
     return {"first": stamps[0], "numba": numba_at, "steps": stamps[min(steps, len(stamps)) - 1],
             "window": sum(t <= window for t in stamps), "cpu": cpu, "worker_cpu": worker_cpu,
             "per_call": statistics.median(fast) if fast else None, "wrong": wrong,
-            "error": float(wrong),  # (older drivers read it)
+            "error": float(wrong),
             "tier_error": f.stats.get("tier_error"), "numpy_calls": tiers.count("numpy"),
             "worker_seconds": f.stats.get("worker_seconds"), "load": f.stats.get("load_seconds")}
 
