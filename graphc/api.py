@@ -373,6 +373,7 @@ def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...
         stats.update(compiled.stats.as_dict())
         return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,
                         compiled.source, stats, compiled.fast, requirements, options)
+    before = dict(stats)  # the simplifier's report and output names
     runner = ProcessTier(prepared, structure, requirements,
                          numpy_runner(input_nodes, output_nodes), stats)
     function = Function(input_nodes, output_nodes, structure, "numba", runner, runner.source,
@@ -381,14 +382,14 @@ def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...
     from .portable import state_of
 
     try:
-        state = state_of(function)
-    except GraphcError:  # a value pickle cannot hold: the worker cannot get the graph
+        runner.start(state_of(function))
+    except (GraphcError, OSError):  # a value pickle cannot hold, no temporary directory:
+        # the worker cannot get the graph; compile here, as tiered=False does
         compiled = finish(prepared, structure, requirements)
         stats.clear()
-        stats.update(compiled.stats.as_dict())
+        stats.update(before, **compiled.stats.as_dict())
         return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,
                         compiled.source, stats, compiled.fast, requirements, options)
-    runner.start(state)
     return function
 
 

@@ -185,3 +185,16 @@ def test_a_script_that_exits_at_once_still_fills_the_cache(cold: None) -> None:
     tier, pid, hit = run_script()
     assert tier == "numpy" and hit == "False" and not alive(int(pid))  # finished and reaped
     assert run_script() == ["None", "0", "True"]  # warm: loaded at once, no worker
+
+
+def test_no_temporary_directory_compiles_here(cold: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tiered_process.tempfile, "mkdtemp", refuse)
+    inputs, outputs = sigmoid_matmul()
+    f = gc.compile(inputs, outputs)
+    assert "tiered" not in f.stats and "simplify" in f.stats and "nodes" in f.stats
+    X, W = np.ones((2, 3)), np.full((3, 2), 0.5)
+    for got, want in zip(f(X, W), gc.compile(inputs, outputs, backend="numpy")(X, W)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -287,7 +287,10 @@ class ProcessTier:
         inputs = "-"
         if arrays is not None and sum(a.nbytes for a in arrays) <= INPUT_LIMIT:
             inputs = os.path.join(folder, "inputs.npz")
-            np.savez(inputs, **{f"a{i}": a for i, a in enumerate(arrays)})  # type: ignore[arg-type]
+            try:
+                np.savez(inputs, **{f"a{i}": a for i, a in enumerate(arrays)})  # type: ignore[arg-type]
+            except OSError:  # a full disk costs the caller an in-process kernel compile, not the call
+                inputs = "-"
         self.stats["worker_pid"] = _submit(self._job, self._request, inputs)
 
     def source(self) -> str:
