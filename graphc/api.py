@@ -78,6 +78,9 @@ class Function:
         travels to multiprocessing, joblib and Dask workers."""
         from . import portable
 
+        settle = getattr(self.runner, "settle", None)
+        if settle is not None:  # a tiered start: let the worker finish, so the receiver loads
+            settle()
         return portable.rebuild, (portable.state_of(self),)
 
     def _general(self, *args: Any, **kwargs: Any) -> Any:

@@ -303,6 +303,11 @@ class ProcessTier:
                 self._hand(None)  # nobody called yet: compile without inputs
         return self._job is None or self._job.done.wait(timeout)
 
+    def settle(self) -> None:
+        """Wait until the worker is done with this graph (before the Function is pickled:
+        the receiving process then loads the machine code instead of compiling again)."""
+        self.wait(EXIT_PATIENCE)
+
     def _finished(self, job: Job) -> None:
         """The worker is done: load the Numba tier, or record why not (under the switch lock)."""
         self.stats["worker_seconds"] = job.seconds
