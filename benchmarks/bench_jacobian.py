@@ -12,6 +12,10 @@ gc.vmap(gc.grad)), `jax.jit(jax.hessian)` / `jax.jit(jax.jacrev)` /
 and the hand-written NumPy formula. Every result is checked against the
 formula before it is timed (a wrong one is reported, never timed).
 
+`graphc_tiered` (not in the default tools) is the numba backend's tiered start
+in a worker process: its compile cell is "first result -> Numba tier serving"
+(a loop of calls meanwhile), its per-call time the Numba tier's.
+
 Columns per tool: graph size (graphc: nodes after simplify; JAX: jaxpr
 equations), cold compile (a fresh process with an empty graphc cache: build,
 differentiate, compile and the first call; for torch the first call), and
@@ -29,6 +33,7 @@ interleaved, and reports medians.
 
     python benchmarks/bench_jacobian.py                  # the whole table
     python benchmarks/bench_jacobian.py --sizes 10,100 --tools graphc_numpy,numpy
+    python benchmarks/bench_jacobian.py --tasks hessian --tools graphc_numba,graphc_tiered,jax
     python benchmarks/bench_jacobian.py --cpu --rounds 3 --tools graphc_numba,jax,numpy \
         --trees main=/work/main,branch=.
 """
@@ -49,8 +54,9 @@ from typing import Any
 
 import numpy as np
 
-TOOLS = ["graphc_numba", "graphc_numpy", "jax", "torch", "numpy"]
+TOOLS = ["graphc_numba", "graphc_numpy", "jax", "torch", "numpy"]  # also graphc_tiered
 TITLES = {"graphc_numba": "graphc numba", "graphc_numpy": "graphc numpy", "jax": "JAX jit",
+          "graphc_tiered": "graphc tiered (process)",
           "torch": "torch.func", "numpy": "hand NumPy"}
 BATCH, FEATURES = 256, 100
 
@@ -87,7 +93,12 @@ def hand_numpy(task: str) -> Callable[..., np.ndarray]:
 # ----------------------------------------------------------------- implementations
 
 def build_graphc(task: str, n: int, backend: str) -> tuple[Callable[..., Any], int]:
+    """backend "numba" compiles before returning (tiered=False); "tiered" is the numba
+    backend's tiered start in a worker process (tiered=True)."""
     import graphc as gc
+
+    options = {"backend": "numba", "tiered": True} if backend == "tiered" else \
+        {"backend": backend, "tiered": False}
 
     if task == "per_example":
         w, X, y = gc.input("w", (FEATURES,)), gc.input("X", ("batch", FEATURES)), gc.input("y", ("batch",))
@@ -97,7 +108,7 @@ def build_graphc(task: str, n: int, backend: str) -> tuple[Callable[..., Any], i
             return gc.softplus(margin) - label * margin
 
         out = gc.vmap(lambda x, label: gc.grad(loss(x, label), w))(X, y)
-        f = gc.compile([w, X, y], out, backend=backend)
+        f = gc.compile([w, X, y], out, **options)
     else:
         x, A = gc.input("x", (n,)), gc.input("A", (n, n))
         inner = gc.log1p((x @ A) ** 2)
@@ -105,7 +116,7 @@ def build_graphc(task: str, n: int, backend: str) -> tuple[Callable[..., Any], i
             out = gc.hessian(gc.sum(inner) + gc.sum(x ** 3), x)
         else:
             out = gc.jacobian(inner + x ** 3, x)
-        f = gc.compile([x, A], out, backend=backend)
+        f = gc.compile([x, A], out, **options)
     return f, int(f.stats["simplify"]["nodes_after"])
 
 
@@ -221,13 +232,18 @@ def child(tool: str, task: str, n: int, cpu: bool = False) -> dict[str, Any]:
     fn, nodes = build(tool, task, n)
     got = np.asarray(fn(*values))
     compile_seconds = clock() - start
+    ready = None
+    if tool == "graphc_tiered":  # call in a loop until the Numba tier serves
+        while fn.stats["tier"] != "numba" and not fn.stats.get("tier_error"):  # type: ignore[attr-defined]
+            fn(*values)
+        ready = clock() - start
     if tool == "jax":
         nodes = _jaxpr_size(task, n)
     expected = hand_numpy(task)(*values)
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-9):
         same = got.shape == expected.shape
         return {"wrong": f"max difference {np.max(np.abs(got - expected))}" if same else f"shape {got.shape}"}
-    return {"nodes": nodes, "compile": compile_seconds, "setup": setup,
+    return {"nodes": nodes, "compile": compile_seconds, "setup": setup, "ready": ready,
             "call": time_calls(fn, values, clock=clock)}
 
 
@@ -270,6 +286,8 @@ def cell(results: list[dict[str, Any]]) -> str:
     first = results[0]
     nodes = f"{first['nodes']} / " if first["nodes"] >= 0 else ""
     compile_text = format_seconds(statistics.median(r["compile"] for r in results))
+    if first.get("ready") is not None:  # tiered: first result -> Numba tier serving
+        compile_text += f" -> {format_seconds(statistics.median(r['ready'] for r in results))}"
     if first.get("setup") is not None:
         compile_text += f" ({format_seconds(statistics.median(r['setup'] for r in results))} set-up)"
     return f"{nodes}{compile_text} / {format_seconds(statistics.median(r['call'] for r in results))}"

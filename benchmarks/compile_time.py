@@ -2,6 +2,7 @@
 
     /work/benchvenv/bin/python benchmarks/compile_time.py                 # depths 2 8 16 64, widths 32 512
     python benchmarks/compile_time.py --depths 2,16 --widths 32 --tools graphc,jax --repeat 3
+    python benchmarks/compile_time.py --depths 16 --widths 32 --tools graphc,graphc_tiered,jax
 
 Each cell is the time of compile + first result in a FRESH process, measured
 inside it from before the compile call to the first result (numpy, numba,
@@ -18,6 +19,12 @@ Columns:
                    the cache directory first compiled the depth-3 and depth-4 MLPs of the
                    same width (a copy of that directory is used per cell).
 * graphc warm    - the same graph again (second process, same cache).
+* graphc tiered  - (tool graphc_tiered) empty cache, `tiered=True`: the first
+                   result from the NumPy tier while a worker process compiles
+                   (docs/codegen.md, "Tiered start in a process"), then the
+                   time until a call in a loop is served by the Numba tier.
+The graphc cold/new/warm columns compile with tiered=False (the time to
+compiled code).
 * jax            - jax.jit(value_and_grad) (no persistent cache: always cold).
 * pytensor C / pytensor numba - pytensor.function(mode=...) with an empty
                    compiledir (and an empty NUMBA_CACHE_DIR for the numba mode).
@@ -70,7 +77,7 @@ def reference(values: list[np.ndarray], depth: int) -> list[np.ndarray]:
     return [np.asarray(loss), *dWs, *dbs]
 
 
-def build_graphc(depth: int, width: int):
+def build_graphc(depth: int, width: int, tiered: bool = False):
     import graphc as gc
 
     x, y = gc.input("x", ("n", width)), gc.input("y", ("n", width))
@@ -81,7 +88,7 @@ def build_graphc(depth: int, width: int):
         h = gc.tanh(h @ W + b)
     loss = gc.mean((h - y) ** 2)
     grads = gc.grad(loss, Ws + bs)
-    return lambda: gc.compile([x, y, *Ws, *bs], [loss, *grads])
+    return lambda: gc.compile([x, y, *Ws, *bs], [loss, *grads], tiered=tiered)
 
 
 def child(tool: str, depth: int, width: int) -> dict:
@@ -97,6 +104,15 @@ def child(tool: str, depth: int, width: int) -> dict:
         seconds = time.perf_counter() - start
         stages = {k: round(v, 3) for k, v in function.stats.get("seconds", {}).items()}
         stages["kernels"] = function.stats.get("kernels")
+    elif tool == "graphc_tiered":  # the process tier: numba is imported by the switch, not before
+        compile_ = build_graphc(depth, width, tiered=True)
+        start = time.perf_counter()
+        function = compile_()
+        outputs = function(*values)
+        seconds = time.perf_counter() - start
+        while function.stats["tier"] != "numba" and not function.stats.get("tier_error"):
+            function(*values)  # a training loop: the NumPy tier serves until the switch
+        stages = {"numba_tier": round(time.perf_counter() - start, 3)}
     elif tool == "jax":
         import jax
 
@@ -170,6 +186,9 @@ def cell(samples: list[dict]) -> str:
     text = f"{statistics.median(times):.2f}"
     if len(times) > 1:
         text += f" ({min(times):.2f}-{max(times):.2f})"
+    ready = [s["stages"]["numba_tier"] for s in samples if "numba_tier" in s.get("stages", {})]
+    if ready:
+        text += f" -> {statistics.median(ready):.2f}"
     return text + wrong
 
 

@@ -8,6 +8,7 @@ shape, named sizes) before running. Imports: everything below (layer L5).
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,9 @@ class Function:
         if self.requirements is None:
             self.requirements = calling.collect_constraints(self.outputs)
         self._constraints = self.requirements
+        self._install_fast()
+
+    def _install_fast(self) -> None:
         if self.fast is not None:
             # Python looks __call__ up on the type: a class of its own lets this
             # Function's call be the generated function itself, no wrapper frame.
@@ -57,6 +61,13 @@ class Function:
             self.__class__ = type("Function", (Function,), {
                 "__call__": staticmethod(call), "__module__": __name__,
                 "__doc__": Function.__doc__})
+
+    def switch_to(self, runner: Runner, fast: Callable[[Callable[..., Any]], Callable[..., Any]]
+                  | None) -> None:
+        """The tiered start's switch (backend/tiered_process.py): from now on calls run the
+        compiled code through its fast call, exactly as a Function compiled without tiers."""
+        self.runner, self.fast = runner, fast
+        self._install_fast()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._general(*args, **kwargs)
@@ -67,6 +78,9 @@ class Function:
         travels to multiprocessing, joblib and Dask workers."""
         from . import portable
 
+        settle = getattr(self.runner, "settle", None)
+        if settle is not None:  # a tiered start: let the worker finish, so the receiver loads
+            settle()
         return portable.rebuild, (portable.state_of(self),)
 
     def _general(self, *args: Any, **kwargs: Any) -> Any:
@@ -214,7 +228,7 @@ def numpy_runner(inputs: tuple[Node, ...], outputs: tuple[Node, ...]) -> Runner:
 
 
 def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
-            simplify: bool = True, names: Any = None, tiered: bool = False,
+            simplify: bool = True, names: Any = None, tiered: bool | str | None = None,
             parallel: bool = False, verbose: bool | None = None) -> Function:
     """Compile a graph into a callable: one call returns every output.
 
@@ -222,8 +236,12 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
     `f.stats["simplify"]` then holds node counts and times per pass.
     `names` optionally names the outputs in the generated source; by default a
     gradient from gc.grad/gc.vjp is named after its input (`d_W`).
-    `tiered=True` (numba backend) returns at once: calls run the NumPy
-    interpreter until a background Numba compile is ready (graphc/backend/tiered.py).
+    `tiered` (numba backend): None (the default) starts tiered when the machine
+    code is not cached yet: calls run the NumPy interpreter while a worker
+    process Numba-compiles, then switch (graphc/backend/tiered_process.py); a
+    warm cache loads at once. True always tiers, False never (compile before
+    returning), "thread" compiles in a thread instead (backend/tiered.py).
+    The environment variable GRAPHC_TIERED=0 turns the default off.
     `parallel=True` (numba backend) runs the outer loop of each fused group
     that allows it with `prange` on all cores: about 2x on 2 cores for large
     arrays, but compile takes ~30% longer and each call ~2 us more,
@@ -241,14 +259,17 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
         count = len(roots) if isinstance(outputs, (list, tuple)) else 1
         return notices.describe(len(toposort(roots)), count, backend, where)
 
+    resolved = _tiered_default(tiered) if backend == "numba" else False
+
     def first_kernels() -> bool:
-        if backend != "numba" or tiered:
+        if backend != "numba" or resolved is not False:  # cold kernels: the default tiers
             return False
         from .backend.cache import kernels_cached
 
         return not kernels_cached()
 
-    with notices.announce(what, first_kernels, verbose if not tiered else False) as note:
+    quiet = resolved is True or resolved == "thread"
+    with notices.announce(what, first_kernels, False if quiet else verbose) as note:
         function = _compile(inputs, outputs, backend=backend, simplify=simplify, names=names,
                             tiered=tiered, parallel=parallel)
         if function.stats.get("cache_hit"):
@@ -257,7 +278,7 @@ def compile(inputs: Any, outputs: Any, *, backend: str = "numba",  # noqa: A001
 
 
 def _compile(inputs: Any, outputs: Any, *, backend: str, simplify: bool, names: Any,
-             tiered: bool, parallel: bool) -> Function:
+             tiered: bool | str | None, parallel: bool) -> Function:
     """compile() without its notices."""
     input_nodes = _normalize_inputs(inputs)
     output_nodes, structure = _normalize_outputs(outputs)
@@ -301,7 +322,11 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
             stats.update(loop_stats)
             return Function(input_nodes, output_nodes, structure, backend, runner, source_text,
                             stats, fast, requirements=requirements, options=options)
-    if backend == "numba" and tiered:
+    tiered = _tiered_default(tiered) if backend == "numba" else tiered
+    if backend == "numba" and tiered is not False and tiered != "thread":
+        return _process_tiered(input_nodes, output_nodes, structure, requirements, stats,
+                               options, force=tiered is True)
+    if backend == "numba" and tiered == "thread":
         from .backend.tiered import compile_tiered
 
         tiered_runner, make_source = compile_tiered(
@@ -317,6 +342,58 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
         return Function(input_nodes, output_nodes, structure, backend, compiled.runner,
                         compiled.source, stats, compiled.fast, requirements, options)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")
+
+
+def _tiered_default(tiered: bool | str | None) -> bool | str | None:
+    """`tiered` as given, or for None what GRAPHC_TIERED says (0/false/off: never,
+    1/process: always, thread: the thread tier; unset: auto)."""
+    if tiered not in (None, True, False, "thread", "process"):
+        raise GraphcError(f"compile's tiered must be None, True, False or 'thread', got {tiered!r}")
+    if tiered is None:
+        setting = os.environ.get("GRAPHC_TIERED", "").strip().lower()
+        if setting in ("0", "false", "off", "no"):
+            return False
+        if setting in ("1", "true", "on", "yes", "process"):
+            return True
+        if setting == "thread":
+            return "thread"
+    return True if tiered == "process" else tiered
+
+
+def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...],
+                    structure: str, requirements: list[calling.Requirement],
+                    stats: dict[str, Any], options: dict[str, Any], force: bool) -> Function:
+    """The tiered start in a worker process (backend/tiered_process.py); a graph whose
+    machine code is cached loads at once (today's path) unless `force` (tiered=True)
+    (docs/codegen.md, "Tiered start in a process")."""
+    from .backend.jit import finish, prepare
+    from .backend.tiered_process import ProcessTier, is_warm
+
+    prepared = prepare(input_nodes, output_nodes, options["names"], options["parallel"],
+                       load=False)
+    if not force and is_warm(prepared):
+        compiled = finish(prepared, structure, requirements)
+        stats.update(compiled.stats.as_dict())
+        return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,
+                        compiled.source, stats, compiled.fast, requirements, options)
+    before = dict(stats)  # the simplifier's report and output names
+    runner = ProcessTier(prepared, structure, requirements,
+                         numpy_runner(input_nodes, output_nodes), stats)
+    function = Function(input_nodes, output_nodes, structure, "numba", runner, runner.source,
+                        stats, None, requirements, options)
+    runner.on_switch = function.switch_to
+    from .portable import state_of
+
+    try:
+        runner.start(state_of(function))
+    except (GraphcError, OSError):  # a value pickle cannot hold, no temporary directory:
+        # the worker cannot get the graph; compile here, as tiered=False does
+        compiled = finish(prepared, structure, requirements)
+        stats.clear()
+        stats.update(before, **compiled.stats.as_dict())
+        return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,
+                        compiled.source, stats, compiled.fast, requirements, options)
+    return function
 
 
 # A graphc error from compile reaches the user with the user's frames only.

@@ -138,7 +138,7 @@ def warm_up(dtypes: Sequence[str] = ("float64", "float32"),
                     if index >= ONE_FUNCTION:
                         got, interpreted = _one_function(inputs, outputs, values), 0
                     else:
-                        function = compile_graph(inputs, outputs)
+                        function = compile_graph(inputs, outputs, tiered=False)  # compile here, now
                         got = function(*values)
                         interpreted = function.stats.get("interpreted_groups", 0)
                     seconds = time.perf_counter() - start

@@ -17,6 +17,11 @@ import pytest
 
 import graphc as gc
 
+# The default tiered start (a compile worker process while NumPy answers) is
+# tested for real in tests/test_backend_tiered_process.py; the rest of the
+# suite compiles before returning, as `tiered=False`, so it stays deterministic.
+os.environ.setdefault("GRAPHC_TIERED", "0")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def graphc_cache_dir(request: pytest.FixtureRequest) -> Iterator[str]:

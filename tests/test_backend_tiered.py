@@ -1,4 +1,4 @@
-"""Tiered execution (`gc.compile(..., tiered=True)`): the NumPy interpreter serves calls
+"""Tiered execution (`gc.compile(..., tiered="thread")`): the NumPy interpreter serves calls
 until the background Numba compile is ready, then Numba does; each call uses one tier.
 
 The background compile is held on an event (monkeypatched `tiered.finish`) so which
@@ -40,7 +40,7 @@ def held_compile(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
 def test_tiers_switch_and_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     release = held_compile(monkeypatch)
     inputs, outputs = sigmoid_matmul()
-    f = gc.compile(inputs, outputs, tiered=True)
+    f = gc.compile(inputs, outputs, tiered="thread")
     reference_numpy = gc.compile(inputs, outputs, backend="numpy")
     reference_numba = gc.compile(inputs, outputs)
     assert f.source == reference_numba.source  # the code the Numba tier runs
@@ -66,7 +66,7 @@ def test_tiers_switch_and_agree(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_input_errors_on_either_tier(monkeypatch: pytest.MonkeyPatch) -> None:
     release = held_compile(monkeypatch)
-    f = gc.compile(*sigmoid_matmul(), tiered=True)
+    f = gc.compile(*sigmoid_matmul(), tiered="thread")
     with pytest.raises(gc.InputError):
         f(np.ones((2, 4)), np.ones((3, 2)))
     release.set()
@@ -80,7 +80,7 @@ def test_failed_compile_keeps_numpy_tier() -> None:
     b = gc.input("b", shape=("n", "n"), dtype="int64")
     with pytest.raises(gc.GraphcError):
         gc.compile([a, b], a @ b)  # Numba's np.dot has no integer matmul
-    f = gc.compile([a, b], a @ b, tiered=True)
+    f = gc.compile([a, b], a @ b, tiered="thread")
     assert f.runner.wait(120)  # type: ignore[attr-defined]
     assert "tier_error" in f.stats and not f.stats["numba_ready"]
     x = np.arange(4, dtype=np.int64).reshape(2, 2)

@@ -92,7 +92,7 @@ def graphc_impl(module: ModuleType, inputs: dict[str, np.ndarray], backend: str,
     by_name = {node.name: node for node in graph_inputs}
     gradients = gc.grad(loss, [by_name[name] for name in module.WRT])
     try:
-        options = {"tiered": True} if tiered else {}
+        options: dict[str, Any] = {"tiered": True} if tiered else {"tiered": False}  # compiled code
         if parallel:
             options["parallel"] = True
         function = gc.compile(graph_inputs, [loss, *gradients], backend=backend, **options)
