@@ -1,0 +1,520 @@
+"""Kernel mode: runs of structurally identical statements become one compiled loop (re-rolling).
+
+Owns: `reroll(body, ...)` -> the graph function's lines with every long run
+of repeated steps replaced by one call of a Numba-compiled loop function
+(`<graph>_reroll<n>`, emitted into the graph's module), and those functions'
+source. Why: a model unrolled in Python (an HMM over T steps, an RNN, a chain
+of identical layers) is a *large* graph, so it runs in kernel mode: plain
+Python calling the shared kernels, ~10 statements per step at ~1-2 us each
+(allocations, the Numba dispatcher's type resolution, views). The steps are
+the same kernel calls on other buffers, so they can be one loop that Numba
+compiles once (its size does not depend on T) and that calls the kernels
+without Python in between.
+
+How (structural, nothing model-specific): views (`t5 = t4[:, None]`,
+`t3 = log_B[:, 67]`) are substituted into their uses; each other statement
+gets a key (its syntax tree with value names blanked, literal indices
+blanked: `log_B[:, 67]` and `log_B[:, 81]` match); a run is a block of K
+keys repeated R times. Each name a step reads is then classified by where it
+was defined: in the same step (a local), in the previous step (carried: a
+stacked buffer with the initial value in slot 0), before the run with the
+same name in every step (invariant, passed as is) or another name in each
+step (gathered: a previous run's stacked buffer at an affine index, or
+`np.stack` of the values); literal indices that differ become an int64
+array. A value used outside its step is stacked: allocated once as
+`(R, *shape)` before the loop (the step's `empty`/`full` becomes a view of
+slot k, so the kernel writes in place), and a later statement that needs it
+binds `t = stack[r]`. Anything that does not fit leaves the run unrolled.
+Imports: standard library only. Entry point: codegen._kernel_mode.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+MIN_REPEATS = 4  # fewer steps than this: the loop's set-up costs about what it saves
+MAX_PERIOD = 64  # statements per step at most (the search is O(lines x MAX_PERIOD))
+_TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+Describe = Callable[[str], "tuple[tuple[int, ...], str] | None"]
+
+
+@dataclass
+class _Line:
+    """One line of the graph function: code, comment, code with views substituted, assigned names."""
+
+    code: str
+    comment: str
+    text: str | None  # None: not a step statement (a rebinding, a form this module does not know)
+    targets: list[str]
+    target_text: str = ""  # as written: `t5,` unpacks a kernel's 1-tuple
+    view: bool = False
+    _tree: ast.stmt | None = None
+
+    @property
+    def tree(self) -> ast.stmt:
+        """The substituted statement's syntax tree (parsed only for lines in a candidate run)."""
+        if self._tree is None:
+            code = f"{self.target_text} = {self.text}" if self.target_text else self.text
+            self._tree = ast.parse(code or "").body[0]
+        return self._tree
+
+
+@dataclass
+class Rerolled:
+    """The new body lines and the loop functions' source (module level, jitted by jit.py)."""
+
+    body: list[str]
+    functions: list[str] = field(default_factory=list)
+    helpers: set[str] = field(default_factory=set)  # NumPy-level helpers the loops call jitted
+    runs: list[tuple[int, int]] = field(default_factory=list)  # (statements per step, steps)
+    prefix: str = "rr"  # the loops' helpers are imported as `<prefix>_<helper>`
+
+
+_STATEMENT = re.compile(r"\s*(?:(\w+(?:, \w+)*,?) = )?([A-Za-z_][\w.]*\(.*\)|\S.*)$")
+_VIEW = re.compile(r"[A-Za-z_]\w*(?:\[(?:[\d\s:,\-]|None)*\])+$")
+_KEY = re.compile(r"""('[^']*'|"[^"]*")"""  # strings, names, numbers (an int: `#`)
+                  r"|(?<![\w.])([A-Za-z_]\w*)|(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?![\w.])")
+_KEEP = frozenset(("None", "True", "False", "and", "or", "not", "if", "else", "in", "is", "lambda"))
+
+
+def _parse(line: str) -> _Line:
+    code, mark, comment = line.partition("  # ")
+    match = _STATEMENT.match(code)
+    if match is None or (match.group(1) is None and not match.group(2).endswith(")")):
+        return _Line(code, mark + comment, None, [])
+    if match.group(1) is None and "=" in code.split("(", 1)[0]:
+        return _Line(code, mark + comment, None, [])  # `t[...] = ...`, `x += ...`
+    targets = [t for t in (match.group(1) or "").replace(",", " ").split()]
+    return _Line(code, mark + comment, match.group(2), targets, match.group(1) or "")
+
+
+def _substitute(text: str, views: dict[str, str]) -> str:
+    return _TOKEN.sub(lambda m: views.get(m.group(1), m.group(1)), text)
+
+
+def _lines(body: Sequence[str]) -> list[_Line]:
+    """Parsed lines, views substituted into their uses (a name assigned twice is left alone)."""
+    lines = [_parse(line) for line in body]
+    counts: dict[str, int] = {}
+    for line in lines:
+        for name in line.targets:
+            counts[name] = counts.get(name, 0) + 1
+    views: dict[str, str] = {}
+    for line in lines:
+        if line.text is None:
+            continue
+        if any(counts[name] > 1 for name in line.targets) or \
+                any(counts.get(name, 0) > 1 for name in _TOKEN.findall(line.text)):
+            line.text = None  # rebinding (`t = np.float32(t)`): not a step statement
+            continue
+        line.text = _substitute(line.text, views)
+        if len(line.targets) == 1 and _VIEW.match(line.text) and "(" not in line.text:
+            views[line.targets[0]] = line.text
+            line.view = True
+    return lines
+
+
+def _key(line: _Line) -> str | None:
+    """The statement with value names and integer literals blanked (call targets, keywords kept)."""
+    if line.text is None:
+        return None
+    text = line.text
+
+    def one(match: re.Match[str]) -> str:
+        string, name, number = match.groups()
+        if string is not None:
+            return string
+        if name is not None:
+            rest = text[match.end():].lstrip()
+            keep = name in _KEEP or rest.startswith("(") or (rest.startswith("=")
+                                                              and not rest.startswith("=="))
+            return name if keep else "_"
+        return "#" if number.isdigit() else number
+
+    return f"{len(line.targets)}=" + _KEY.sub(one, text)
+
+
+def _positions(tree: ast.AST) -> list[ast.AST]:
+    """Value names and integer literals of a statement, in a fixed order (call targets excluded)."""
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return [n for n in ast.walk(tree)
+            if (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in called)
+            or (isinstance(n, ast.Constant) and type(n.value) is int)]
+
+
+def _indices(tree: ast.AST) -> set[int]:
+    """The integer literals that index (`log_B[:, 67]`): they may differ between steps."""
+    return {id(c) for n in ast.walk(tree) if isinstance(n, ast.Subscript)
+            for c in ast.walk(n.slice) if isinstance(c, ast.Constant)}
+
+
+def _find(keys: Sequence[str | None], start: int) -> tuple[int, int] | None:
+    """(period K, repeats R) of the best run starting at `start` (most statements covered)."""
+    best: tuple[int, int] | None = None
+    for period in range(1, min(MAX_PERIOD, (len(keys) - start) // MIN_REPEATS) + 1):
+        block = keys[start:start + period]
+        if None in block:
+            break
+        repeats = 1
+        while keys[start + repeats * period:start + (repeats + 1) * period] == block:
+            repeats += 1
+        if repeats >= MIN_REPEATS and (best is None or period * repeats > best[0] * best[1]):
+            best = (period, repeats)
+    return best
+
+
+def _allocation(tree: ast.stmt) -> tuple[tuple[int, ...], str, str | None] | None:
+    """(shape, dtype text, fill text or None) of `t = empty((20, 20), np.float64)` / `full(...)`."""
+    if not (isinstance(tree, ast.Assign) and isinstance(tree.value, ast.Call)
+            and isinstance(tree.value.func, ast.Name) and tree.value.func.id in ("empty", "full")):
+        return None
+    call = tree.value
+    wanted = 2 if call.func.id == "empty" else 3  # type: ignore[attr-defined]
+    if len(call.args) != wanted or call.keywords or not isinstance(call.args[0], ast.Tuple):
+        return None
+    shape = call.args[0].elts
+    if not shape or not all(isinstance(d, ast.Constant) and type(d.value) is int for d in shape):
+        return None
+    fill = ast.unparse(call.args[1]) if wanted == 3 else None
+    if fill is not None and not isinstance(call.args[1], (ast.Constant, ast.UnaryOp)):
+        return None
+    return tuple(d.value for d in shape), ast.unparse(call.args[-1]), fill  # type: ignore[attr-defined]
+
+
+def _allocates(tree: ast.stmt | None) -> bool:
+    return isinstance(tree, ast.Assign) and isinstance(tree.value, ast.Call) \
+        and isinstance(tree.value.func, ast.Name) and tree.value.func.id in ("empty", "full")
+
+
+class _Replace(ast.NodeTransformer):
+    def __init__(self, replacements: dict[int, ast.expr]) -> None:
+        self.replacements = replacements
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if id(node) in self.replacements:
+            return self.replacements[id(node)]
+        return super().generic_visit(node)
+
+
+def _expr(text: str) -> ast.expr:
+    return ast.parse(text, mode="eval").body
+
+
+class _Context:
+    """What the whole body knows: parsed lines, definitions, last uses, names bound in Python."""
+
+    def __init__(self, body: Sequence[str], results: Sequence[str], parameters: Sequence[str],
+                 describe: Describe) -> None:
+        self.lines = _lines(body)
+        self.describe = describe
+        self.core = [i for i, line in enumerate(self.lines) if not line.view]
+        self.keys = [_key(self.lines[i]) for i in self.core]
+        self.defined_at = {name: i for i, line in enumerate(self.lines) for name in line.targets}
+        self.local = set(parameters) | set(self.defined_at)
+        self.views = {line.targets[0]: line.text or "" for line in self.lines if line.view}
+        self.last_use: dict[str, int] = {}
+        for index, line in enumerate(self.lines):
+            self._use(_TOKEN.findall(line.code) + _TOKEN.findall(line.text or ""),
+                      index)
+        self._use(list(results), len(self.lines))
+        self.env: dict[str, str] = {}  # name -> how Python reads it after its run (`rr0_s1[5]`)
+        self.stacked: dict[str, tuple[str, int]] = {}  # name -> (stack, slot)
+
+    def _use(self, names: Sequence[str], index: int) -> None:
+        for name in names:
+            self.last_use[name] = max(self.last_use.get(name, -1), index)
+            if name in self.views:
+                for base in _TOKEN.findall(self.views[name]):
+                    self.last_use[base] = max(self.last_use.get(base, -1), index)
+
+    def bindings(self, names: Sequence[str]) -> list[str]:
+        """`t = rr0_s1[5]` lines for the names a Python line is about to read (once each)."""
+        out: list[str] = []
+        for name in names:
+            if name in self.env:
+                text = self.env.pop(name)
+                if name in self.views:
+                    out += self.bindings(_TOKEN.findall(self.views[name]))
+                out.append(f"    {name} = {text}  # a value of a rerolled loop")
+        return out
+
+
+class _Unfit(Exception):
+    """This run cannot be one loop (the caller leaves it unrolled)."""
+
+
+@dataclass
+class _Stack:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    fill: str | None  # an allocation's fill value (`full`), else None
+    offset: int  # 1: carried (slot 0 holds the initial value)
+    initial: str | None = None
+    allocation: bool = False
+
+
+class _Run:
+    """One run: `period` core statements repeated `repeats` times from core index `start`."""
+
+    def __init__(self, context: _Context, start: int, period: int, repeats: int, prefix: str) -> None:
+        self.c, self.start, self.period, self.repeats, self.prefix = \
+            context, start, period, repeats, prefix
+        self.first = context.core[start]
+        self.last = context.core[start + period * repeats - 1]
+        self.steps = [[context.lines[context.core[start + r * period + j]] for j in range(period)]
+                      for r in range(repeats)]
+        self.stacks: dict[tuple[int, int], _Stack] = {}
+        self.arguments: list[str] = []  # the loop function's parameters after `count`
+        self.values: list[str] = []  # what Python passes for them
+        self.before: list[str] = []  # Python lines before the call
+        self.module: list[str] = []  # module-level constants
+
+    def site(self, name: str) -> tuple[int, int, int] | None:
+        """(step, statement, target) of a name assigned within the run, else None."""
+        at = self.c.defined_at.get(name)
+        if at is None or not self.first <= at <= self.last:
+            return None
+        index = self.c.core.index(at) - self.start
+        line = self.c.lines[at]
+        return index // self.period, index % self.period, line.targets.index(name)
+
+    def argument(self, parameter: str, value: str) -> str:
+        if parameter not in self.arguments:
+            self.arguments.append(parameter)
+            self.values.append(value)
+        return parameter
+
+    def stack(self, j: int, m: int) -> _Stack:
+        if (j, m) in self.stacks:
+            return self.stacks[(j, m)]
+        line = self.steps[0][j]
+        allocation = _allocation(line.tree) if len(line.targets) == 1 else None  # type: ignore[arg-type]
+        if allocation is not None:
+            shape, dtype, fill = allocation
+        elif _allocates(line.tree):
+            raise _Unfit("a rank-0 allocation")
+        else:
+            described = self.c.describe(line.targets[m])
+            if described is None:
+                raise _Unfit(f"no static shape for {line.targets[m]}")
+            shape, dtype, fill = described[0], described[1], None
+        name = f"{self.prefix}_s{len(self.stacks)}"
+        self.stacks[(j, m)] = _Stack(name, shape, dtype, fill, 0, allocation=allocation is not None)
+        self.argument(name, name)
+        return self.stacks[(j, m)]
+
+    def plan(self) -> list[str]:
+        """The loop function's body statements; fills stacks, arguments and Python lines."""
+        carried: dict[tuple[int, int], str] = {}
+        replaced: list[dict[int, ast.expr]] = []
+        for j in range(self.period):
+            replaced.append(self.positions(j, carried))
+        for (j, m), initial in carried.items():
+            stack = self.stack(j, m)
+            stack.offset, stack.initial = 1, initial
+            described = self.c.describe(initial)
+            if described is None or described != (stack.shape, stack.dtype):
+                raise _Unfit(f"initial value {initial} differs from the step's {stack.shape}")
+        for j, line in enumerate(self.steps[0]):
+            for m in range(len(line.targets)):
+                if any(self.c.last_use.get(step[j].targets[m], -1) > self.last
+                       for step in self.steps):
+                    self.stack(j, m)
+        return self.statements(replaced)
+
+    def positions(self, j: int, carried: dict[tuple[int, int], str]) -> dict[int, ast.expr]:
+        """How statement j reads each value name and literal index: id(node) -> replacement."""
+        per_step = [_positions(step[j].tree) for step in self.steps]  # type: ignore[arg-type]
+        if len({len(p) for p in per_step}) != 1:
+            raise _Unfit("statements differ")
+        out: dict[int, ast.expr] = {}
+        k = f"{self.prefix}k"
+        indices = _indices(self.steps[0][j].tree)
+        for index, node in enumerate(per_step[0]):
+            seen = [p[index] for p in per_step]
+            if isinstance(node, ast.Constant):
+                values = [n.value for n in seen]  # type: ignore[attr-defined]
+                if len(set(values)) > 1 and id(node) not in indices:
+                    raise _Unfit("literals that differ outside an index")
+                if len(set(values)) > 1:
+                    name = f"{self.prefix}_c{len(self.module)}"
+                    self.module.append(f"{name} = np.array({values!r}, np.int64)")
+                    out[id(node)] = _expr(f"{self.argument(name, name)}[{k}]")
+                continue
+            names = [n.id for n in seen]  # type: ignore[attr-defined]
+            sites = [self.site(n) for n in names]
+            if all(s is None for s in sites):
+                out[id(node)] = self.outside(names)
+            elif all(s is not None and s[0] == r and s[1] == sites[0][1] < j  # type: ignore[index]
+                     and s[2] == sites[0][2] for r, s in enumerate(sites)):  # type: ignore[index]
+                pass  # a value of this step: its step-0 name
+            elif sites[0] is None and len({s for s in sites[1:]}) and all(
+                    s is not None and s[0] == r and (s[1], s[2]) == sites[1][1:]  # type: ignore[index]
+                    for r, s in enumerate(sites[1:])):
+                key = sites[1][1:]  # type: ignore[index]
+                if carried.setdefault(key, names[0]) != names[0]:
+                    raise _Unfit("two initial values for one carried value")
+                out[id(node)] = _expr(f"{self.stack(*key).name}[{k}]")
+            else:
+                raise _Unfit(f"{names[:3]}... come from other steps")
+        return out
+
+    def outside(self, names: list[str]) -> ast.expr:
+        """A value defined before the run: one name (invariant) or one per step (gathered)."""
+        if len(set(names)) == 1:
+            name = names[0]
+            if name not in self.c.local:
+                return ast.Name(name, ast.Load())  # a module global (np, a program)
+            if name in self.c.stacked and name in self.c.env:
+                self.before += self.c.bindings([name])
+            return ast.Name(self.argument(name, name), ast.Load())
+        k = f"{self.prefix}k"
+        slots = [self.c.stacked.get(n) for n in names]
+        if all(s is not None and s[0] == slots[0][0] for s in slots):  # type: ignore[index]
+            first, step = slots[0][1], slots[1][1] - slots[0][1]  # type: ignore[index]
+            if all(s[1] == first + step * r for r, s in enumerate(slots)):  # type: ignore[index]
+                stack = slots[0][0]  # type: ignore[index]
+                return _expr(f"{self.argument(stack, stack)}[{first} + {step} * {k}]")
+        described = {self.c.describe(n) for n in names}
+        if len(described) != 1 or None in described:
+            raise _Unfit("gathered values of different shapes")
+        shape, dtype = described.pop()  # type: ignore[misc]
+        values = [self.c.env.get(n, n) if n in self.c.stacked else n for n in names]
+        for n in names:
+            if n in self.c.views:
+                raise _Unfit("a gathered view")
+        name = f"{self.prefix}_g{len([a for a in self.arguments if '_g' in a])}"
+        if shape:
+            self.before.append(f"    {name} = np.stack(({', '.join(values)},))")
+        else:
+            self.before.append(f"    {name} = np.array([{', '.join(values)}], {dtype})")
+        return _expr(f"{self.argument(name, name)}[{k}]")
+
+    def statements(self, replaced: list[dict[int, ast.expr]]) -> list[str]:
+        k = f"{self.prefix}k"
+        out: list[str] = []
+        for j, line in enumerate(self.steps[0]):
+            tree = self._replaced(line.tree, replaced[j])  # type: ignore[arg-type]
+            stack = self.stacks.get((j, 0))
+            comment = line.comment
+            if stack is not None and stack.allocation:
+                out.append(f"        {line.targets[0]} = {stack.name}[{k} + {stack.offset}]{comment}")
+                continue
+            out.append(f"        {ast.unparse(tree)}{comment}")
+            for m, name in enumerate(line.targets):
+                if (j, m) in self.stacks:
+                    s = self.stacks[(j, m)]
+                    out.append(f"        {s.name}[{k} + {s.offset}] = {name}")
+        return out
+
+    @staticmethod
+    def _replaced(tree: ast.stmt, replacements: dict[int, ast.expr]) -> ast.stmt:
+        """`tree` with its position nodes replaced (the tree itself is not changed)."""
+        order = [id(n) for n in _positions(tree)]
+        clone = copy.deepcopy(tree)
+        mapping = {id(n): replacements[old] for n, old in zip(_positions(clone), order)
+                   if old in replacements}
+        return _Replace(mapping).visit(clone)  # type: ignore[no-any-return]
+
+    def python(self, function: str) -> list[str]:
+        """The graph function's lines for the run: stacks, initial values, the call."""
+        lines: list[str] = []
+        for stack in self.stacks.values():
+            size = self.repeats + stack.offset
+            shape = ", ".join(str(d) for d in (size, *stack.shape))
+            if stack.fill is not None:
+                lines.append(f"    {stack.name} = np.full(({shape}), {stack.fill}, {stack.dtype})")
+            else:
+                lines.append(f"    {stack.name} = np.empty(({shape}), {stack.dtype})")
+            if stack.initial is not None:
+                lines += self.c.bindings([stack.initial])
+                lines.append(f"    {stack.name}[0] = {stack.initial}")
+        lines += self.before
+        comments = "; ".join(line.comment.removeprefix("  # ").split(" = ")[0]
+                             for line in self.steps[0] if line.comment)[:120]
+        lines.append(f"    {function}({self.repeats}, {', '.join(self.values)})  "
+                     f"# {self.repeats} steps of {self.period} statements, rerolled: {comments}")
+        return lines
+
+    def source(self, function: str, body: list[str]) -> str:
+        renamed = body
+        return "\n".join([*self.module, "", "",
+                          f"def {function}(count, {', '.join(self.arguments)}):",
+                          f"    for {self.prefix}k in range(count):", *renamed, "    return 0", ""])
+
+    def publish(self) -> None:
+        """After the run: later Python lines read its stacked values and views through `env`."""
+        for (j, m), stack in self.stacks.items():
+            for r, step in enumerate(self.steps):
+                name = step[j].targets[m]
+                self.c.stacked[name] = (stack.name, r + stack.offset)
+                self.c.env[name] = f"{stack.name}[{r + stack.offset}]"
+        for line in self.c.lines[self.first:self.last + 1]:
+            if line.view:
+                self.c.env[line.targets[0]] = line.text or ""
+
+
+def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str],
+           describe: Describe, function_name: str, numpy_level: Sequence[str]) -> Rerolled:
+    """The graph function's body with its long runs of repeated steps as calls of loop functions.
+
+    `describe(name)`: (static shape, dtype text `np.float64`) of a graph value
+    or None; `numpy_level`: helpers the Python body calls as NumPy functions
+    (the loops call their jitted versions, imported as `<prefix>_<helper>`).
+    """
+    context = _Context(body, results, parameters, describe)
+    tokens = {t for line in context.lines for t in _TOKEN.findall(line.code)} | set(parameters)
+    base = "rr"
+    while any(t.startswith(base) for t in tokens):
+        base += "_"
+    out = Rerolled([])
+    done, core = 0, 0
+    while core < len(context.core):
+        run = _first_fit(context, core, f"{base}{len(out.functions)}")
+        if run is None:
+            core += 1
+            continue
+        loop, run_body = run
+        for line, text in zip(context.lines[done:loop.first], body[done:loop.first]):
+            out.body += context.bindings(_TOKEN.findall(line.code)) + [text]
+        name = f"{function_name}_reroll{len(out.functions)}"
+        out.body += loop.python(name)
+        done = loop.last + 1
+        loop.publish()
+        for helper in numpy_level:
+            pattern = re.compile(rf"(?<![\w.]){helper}\(")
+            if any(pattern.search(line) for line in run_body):
+                out.helpers.add(helper)
+                run_body = [pattern.sub(f"{base}_{helper}(", line) for line in run_body]
+        out.functions.append(loop.source(name, run_body))
+        out.runs.append((loop.period, loop.repeats))
+        core = loop.start + loop.period * loop.repeats
+    for line, text in zip(context.lines[done:], body[done:]):
+        out.body += context.bindings(_TOKEN.findall(line.code)) + [text]
+    out.body += context.bindings(list(results))
+    out.prefix = base
+    return out
+
+
+def _first_fit(context: _Context, core: int, prefix: str) -> tuple[_Run, list[str]] | None:
+    """The run starting at core statement `core` (or one step later), planned; None if none fits."""
+    found = _find(context.keys, core)
+    if found is None:
+        return None
+    period, repeats = found
+    for start, count in ((core, repeats), (core + period, repeats - 1)):
+        if count < MIN_REPEATS:
+            continue
+        run = _Run(context, start, period, count, prefix)
+        saved = dict(context.env)
+        try:
+            return run, run.plan()
+        except _Unfit:
+            context.env.clear()
+            context.env.update(saved)  # bindings a failed plan made are not emitted
+    return None
