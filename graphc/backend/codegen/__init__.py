@@ -234,9 +234,10 @@ def _describer(by_name: dict[str, Node]) -> Callable[[str], tuple[tuple[int, ...
     """(static shape, `np.<dtype>`) of a graph value by its name, for rerolled loops' buffers."""
     def describe(name: str) -> tuple[tuple[int, ...], str] | None:
         node = by_name.get(name)
-        if node is None or not all(isinstance(d, int) for d in node.shape):
+        shape = tuple(d for d in node.shape if isinstance(d, int)) if node is not None else ()
+        if node is None or len(shape) != node.ndim:
             return None
-        return tuple(node.shape), f"np.{node.dtype.name}"
+        return shape, f"np.{node.dtype.name}"
     return describe
 
 

@@ -78,6 +78,7 @@ _STATEMENT = re.compile(r"\s*(?:(\w+(?:, \w+)*,?) = )?([A-Za-z_][\w.]*\(.*\)|\S.
 _VIEW = re.compile(r"[A-Za-z_]\w*(?:\[(?:[\d\s:,\-]|None)*\])+$")
 _KEY = re.compile(r"""('[^']*'|"[^"]*")"""  # strings, names, numbers (an int: `#`)
                   r"|(?<![\w.])([A-Za-z_]\w*)|(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?![\w.])")
+_BUFFER = re.compile(r"\s*\w+ = (?:empty|full|zeros)\(")
 _KEEP = frozenset(("None", "True", "False", "and", "or", "not", "if", "else", "in", "is", "lambda"))
 
 
@@ -380,6 +381,9 @@ class _Run:
             if all(s[1] == first + step * r for r, s in enumerate(slots)):  # type: ignore[index]
                 stack = slots[0][0]  # type: ignore[index]
                 return _expr(f"{self.argument(stack, stack)}[{first} + {step} * {k}]")
+        if any(_BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
+               if n in self.c.defined_at):
+            raise _Unfit("a step may write into its buffer: a stacked copy would lose it")
         described = {self.c.describe(n) for n in names}
         if len(described) != 1 or None in described:
             raise _Unfit("gathered values of different shapes")
@@ -398,6 +402,7 @@ class _Run:
     def statements(self, replaced: list[dict[int, ast.expr]]) -> list[str]:
         k = f"{self.prefix}k"
         out: list[str] = []
+        stores: list[str] = []
         for j, line in enumerate(self.steps[0]):
             tree = self._replaced(line.tree, replaced[j])  # type: ignore[arg-type]
             stack = self.stacks.get((j, 0))
@@ -407,10 +412,10 @@ class _Run:
                 continue
             out.append(f"        {ast.unparse(tree)}{comment}")
             for m, name in enumerate(line.targets):
-                if (j, m) in self.stacks:
+                if (j, m) in self.stacks:  # at the step's end: a later statement may write into it
                     s = self.stacks[(j, m)]
-                    out.append(f"        {s.name}[{k} + {s.offset}] = {name}")
-        return out
+                    stores.append(f"        {s.name}[{k} + {s.offset}] = {name}")
+        return out + stores
 
     @staticmethod
     def _replaced(tree: ast.stmt, replacements: dict[int, ast.expr]) -> ast.stmt:
