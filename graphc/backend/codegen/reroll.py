@@ -31,7 +31,6 @@ Imports: standard library only. Entry point: codegen._kernel_mode.
 from __future__ import annotations
 
 import ast
-import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,53 @@ MIN_REPEATS = 4  # fewer steps than this: the loop's set-up costs about what it 
 MAX_PERIOD = 64  # statements per step at most (the search is O(lines x MAX_PERIOD))
 _TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 Describe = Callable[[str], "tuple[tuple[int, ...], str] | None"]
+
+
+@dataclass(frozen=True)
+class _Token:
+    """A value name or integer literal of a statement's text (what may differ between steps)."""
+
+    start: int
+    end: int
+    value: str
+    number: bool
+    index: bool  # within a subscript (`log_B[:, 67]`): a literal here may differ between steps
+
+
+def _scan(text: str) -> tuple[str, list[_Token]]:
+    """(the text with value names and integer literals blanked, those tokens in order).
+
+    Call targets, attributes, keyword names, strings and other literals are
+    kept: two statements with the same blanked text differ only in what they read.
+    """
+    pieces: list[str] = []
+    tokens: list[_Token] = []
+    brackets: list[bool] = []  # open brackets: True for a subscript
+    done = 0
+    for match in _KEY.finditer(text):
+        for position in range(done, match.start()):
+            char = text[position]
+            if char in "([{":
+                before = text[:position].rstrip()[-1:]
+                brackets.append(char == "[" and bool(before) and (before.isalnum() or before in "_])"))
+            elif char in ")]}" and brackets:
+                brackets.pop()
+        pieces.append(text[done:match.start()])
+        done = match.end()
+        string, name, number = match.groups()
+        word = match.group(0)
+        if string is None and name is not None:
+            rest = text[match.end():].lstrip()
+            if not (name in _KEEP or rest.startswith("(")
+                    or (rest.startswith("=") and not rest.startswith("=="))):
+                tokens.append(_Token(match.start(), match.end(), name, False, any(brackets)))
+                word = "_"
+        elif string is None and number is not None and number.isdigit():
+            tokens.append(_Token(match.start(), match.end(), number, True, any(brackets)))
+            word = "#"
+        pieces.append(word)
+    pieces.append(text[done:])
+    return "".join(pieces), tokens
 
 
 @dataclass
@@ -52,6 +98,7 @@ class _Line:
     targets: list[str]
     target_text: str = ""  # as written: `t5,` unpacks a kernel's 1-tuple
     view: bool = False
+    tokens: list[_Token] = field(default_factory=list)
     _tree: ast.stmt | None = None
 
     @property
@@ -120,37 +167,10 @@ def _lines(body: Sequence[str]) -> list[_Line]:
 
 
 def _key(line: _Line) -> str | None:
-    """The statement with value names and integer literals blanked (call targets, keywords kept)."""
     if line.text is None:
         return None
-    text = line.text
-
-    def one(match: re.Match[str]) -> str:
-        string, name, number = match.groups()
-        if string is not None:
-            return string
-        if name is not None:
-            rest = text[match.end():].lstrip()
-            keep = name in _KEEP or rest.startswith("(") or (rest.startswith("=")
-                                                              and not rest.startswith("=="))
-            return name if keep else "_"
-        return "#" if number.isdigit() else number
-
-    return f"{len(line.targets)}=" + _KEY.sub(one, text)
-
-
-def _positions(tree: ast.AST) -> list[ast.AST]:
-    """Value names and integer literals of a statement, in a fixed order (call targets excluded)."""
-    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    return [n for n in ast.walk(tree)
-            if (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in called)
-            or (isinstance(n, ast.Constant) and type(n.value) is int)]
-
-
-def _indices(tree: ast.AST) -> set[int]:
-    """The integer literals that index (`log_B[:, 67]`): they may differ between steps."""
-    return {id(c) for n in ast.walk(tree) if isinstance(n, ast.Subscript)
-            for c in ast.walk(n.slice) if isinstance(c, ast.Constant)}
+    blanked, line.tokens = _scan(line.text)
+    return f"{len(line.targets)}=" + blanked
 
 
 def _find(keys: Sequence[str | None], start: int) -> tuple[int, int] | None:
@@ -189,20 +209,6 @@ def _allocation(tree: ast.stmt) -> tuple[tuple[int, ...], str, str | None] | Non
 def _allocates(tree: ast.stmt | None) -> bool:
     return isinstance(tree, ast.Assign) and isinstance(tree.value, ast.Call) \
         and isinstance(tree.value.func, ast.Name) and tree.value.func.id in ("empty", "full")
-
-
-class _Replace(ast.NodeTransformer):
-    def __init__(self, replacements: dict[int, ast.expr]) -> None:
-        self.replacements = replacements
-
-    def generic_visit(self, node: ast.AST) -> ast.AST:
-        if id(node) in self.replacements:
-            return self.replacements[id(node)]
-        return super().generic_visit(node)
-
-
-def _expr(text: str) -> ast.expr:
-    return ast.parse(text, mode="eval").body
 
 
 class _Context:
@@ -312,7 +318,7 @@ class _Run:
     def plan(self) -> list[str]:
         """The loop function's body statements; fills stacks, arguments and Python lines."""
         carried: dict[tuple[int, int], str] = {}
-        replaced: list[dict[int, ast.expr]] = []
+        replaced: list[dict[int, str]] = []
         for j in range(self.period):
             replaced.append(self.positions(j, carried))
         for (j, m), initial in carried.items():
@@ -328,59 +334,54 @@ class _Run:
                     self.stack(j, m)
         return self.statements(replaced)
 
-    def positions(self, j: int, carried: dict[tuple[int, int], str]) -> dict[int, ast.expr]:
-        """How statement j reads each value name and literal index: id(node) -> replacement."""
-        per_step = [_positions(step[j].tree) for step in self.steps]  # type: ignore[arg-type]
-        if len({len(p) for p in per_step}) != 1:
-            raise _Unfit("statements differ")
-        out: dict[int, ast.expr] = {}
+    def positions(self, j: int, carried: dict[tuple[int, int], str]) -> dict[int, str]:
+        """How statement j reads each value name and literal index: token number -> text."""
+        per_step = [step[j].tokens for step in self.steps]
+        out: dict[int, str] = {}
         k = f"{self.prefix}k"
-        indices = _indices(self.steps[0][j].tree)
-        for index, node in enumerate(per_step[0]):
-            seen = [p[index] for p in per_step]
-            if isinstance(node, ast.Constant):
-                values = [n.value for n in seen]  # type: ignore[attr-defined]
-                if len(set(values)) > 1 and id(node) not in indices:
+        for index, token in enumerate(per_step[0]):
+            values = [p[index].value for p in per_step]
+            if token.number:
+                if len(set(values)) > 1 and not token.index:
                     raise _Unfit("literals that differ outside an index")
                 if len(set(values)) > 1:
                     name = f"{self.prefix}_c{len(self.module)}"
-                    self.module.append(f"{name} = np.array({values!r}, np.int64)")
-                    out[id(node)] = _expr(f"{self.argument(name, name)}[{k}]")
+                    self.module.append(f"{name} = np.array([{', '.join(values)}], np.int64)")
+                    out[index] = f"{self.argument(name, name)}[{k}]"
                 continue
-            names = [n.id for n in seen]  # type: ignore[attr-defined]
-            sites = [self.site(n) for n in names]
+            sites = [self.site(n) for n in values]
             if all(s is None for s in sites):
-                out[id(node)] = self.outside(names)
-            elif all(s is not None and s[0] == r and s[1] == sites[0][1] < j  # type: ignore[index]
-                     and s[2] == sites[0][2] for r, s in enumerate(sites)):  # type: ignore[index]
+                out[index] = self.outside(values)
+            elif all(s is not None and s[0] == r and s[1:] == sites[0][1:]  # type: ignore[index]
+                     and s[1] < j for r, s in enumerate(sites)):
                 pass  # a value of this step: its step-0 name
-            elif sites[0] is None and len({s for s in sites[1:]}) and all(
-                    s is not None and s[0] == r and (s[1], s[2]) == sites[1][1:]  # type: ignore[index]
+            elif sites[0] is None and all(
+                    s is not None and s[0] == r and s[1:] == sites[1][1:]  # type: ignore[index]
                     for r, s in enumerate(sites[1:])):
                 key = sites[1][1:]  # type: ignore[index]
-                if carried.setdefault(key, names[0]) != names[0]:
+                if carried.setdefault(key, values[0]) != values[0]:
                     raise _Unfit("two initial values for one carried value")
-                out[id(node)] = _expr(f"{self.stack(*key).name}[{k}]")
+                out[index] = f"{self.stack(*key).name}[{k}]"
             else:
-                raise _Unfit(f"{names[:3]}... come from other steps")
+                raise _Unfit(f"{values[:3]}... come from other steps")
         return out
 
-    def outside(self, names: list[str]) -> ast.expr:
+    def outside(self, names: list[str]) -> str:
         """A value defined before the run: one name (invariant) or one per step (gathered)."""
         if len(set(names)) == 1:
             name = names[0]
             if name not in self.c.local:
-                return ast.Name(name, ast.Load())  # a module global (np, a program)
+                return name  # a module global (np, a program)
             if name in self.c.stacked and name in self.c.env:
                 self.before += self.c.bindings([name])
-            return ast.Name(self.argument(name, name), ast.Load())
+            return self.argument(name, name)
         k = f"{self.prefix}k"
         slots = [self.c.stacked.get(n) for n in names]
         if all(s is not None and s[0] == slots[0][0] for s in slots):  # type: ignore[index]
             first, step = slots[0][1], slots[1][1] - slots[0][1]  # type: ignore[index]
             if all(s[1] == first + step * r for r, s in enumerate(slots)):  # type: ignore[index]
                 stack = slots[0][0]  # type: ignore[index]
-                return _expr(f"{self.argument(stack, stack)}[{first} + {step} * {k}]")
+                return f"{self.argument(stack, stack)}[{first} + {step} * {k}]"
         if any(_BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
                if n in self.c.defined_at):
             raise _Unfit("a step may write into its buffer: a stacked copy would lose it")
@@ -388,43 +389,35 @@ class _Run:
         if len(described) != 1 or None in described:
             raise _Unfit("gathered values of different shapes")
         shape, dtype = described.pop()  # type: ignore[misc]
-        values = [self.c.env.get(n, n) if n in self.c.stacked else n for n in names]
-        for n in names:
-            if n in self.c.views:
-                raise _Unfit("a gathered view")
-        name = f"{self.prefix}_g{len([a for a in self.arguments if '_g' in a])}"
+        values = [f"{s[0]}[{s[1]}]" if (s := self.c.stacked.get(n)) else n for n in names]
+        name = f"{self.prefix}_g{sum(1 for a in self.arguments if a.startswith(self.prefix + '_g'))}"
         if shape:
             self.before.append(f"    {name} = np.stack(({', '.join(values)},))")
         else:
             self.before.append(f"    {name} = np.array([{', '.join(values)}], {dtype})")
-        return _expr(f"{self.argument(name, name)}[{k}]")
+        return f"{self.argument(name, name)}[{k}]"
 
-    def statements(self, replaced: list[dict[int, ast.expr]]) -> list[str]:
+    def statements(self, replaced: list[dict[int, str]]) -> list[str]:
         k = f"{self.prefix}k"
         out: list[str] = []
         stores: list[str] = []
         for j, line in enumerate(self.steps[0]):
-            tree = self._replaced(line.tree, replaced[j])  # type: ignore[arg-type]
             stack = self.stacks.get((j, 0))
             comment = line.comment
             if stack is not None and stack.allocation:
                 out.append(f"        {line.targets[0]} = {stack.name}[{k} + {stack.offset}]{comment}")
                 continue
-            out.append(f"        {ast.unparse(tree)}{comment}")
+            text = line.text or ""
+            for index in sorted(replaced[j], reverse=True):
+                token = line.tokens[index]
+                text = text[:token.start] + replaced[j][index] + text[token.end:]
+            target = f"{line.target_text} = " if line.target_text else ""
+            out.append(f"        {target}{text}{comment}")
             for m, name in enumerate(line.targets):
                 if (j, m) in self.stacks:  # at the step's end: a later statement may write into it
                     s = self.stacks[(j, m)]
                     stores.append(f"        {s.name}[{k} + {s.offset}] = {name}")
         return out + stores
-
-    @staticmethod
-    def _replaced(tree: ast.stmt, replacements: dict[int, ast.expr]) -> ast.stmt:
-        """`tree` with its position nodes replaced (the tree itself is not changed)."""
-        order = [id(n) for n in _positions(tree)]
-        clone = copy.deepcopy(tree)
-        mapping = {id(n): replacements[old] for n, old in zip(_positions(clone), order)
-                   if old in replacements}
-        return _Replace(mapping).visit(clone)  # type: ignore[no-any-return]
 
     def python(self, function: str) -> list[str]:
         """The graph function's lines for the run: stacks, initial values, the call."""
