@@ -59,7 +59,7 @@ LAYERS: dict[str, int] = {
     **{f"graphc.backend.interpreter.{m}": 4 for m in ("opcodes", "program", "source", "run", "link")},
     "graphc.backend.jit": 4, "graphc.backend.runtime": 4,
     **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted", "outline",
-                                                   "statements", "parts", "reroll")},
+                                                   "statements", "parts", "reroll", "reroll_text")},
     **{f"graphc.backend.transcendental{m}": 4
        for m in ("", ".precision", ".exp_log", ".activation", ".trig", ".generate")},
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,

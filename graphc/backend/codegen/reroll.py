@@ -25,90 +25,19 @@ array. A value used outside its step is stacked: allocated once as
 `(R, *shape)` before the loop (the step's `empty`/`full` becomes a view of
 slot k, so the kernel writes in place), and a later statement that needs it
 binds `t = stack[r]`. Anything that does not fit leaves the run unrolled.
-Imports: standard library only. Entry point: codegen._kernel_mode.
+Imports: reroll_text (the text side). Entry point: codegen._kernel_mode.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-MIN_REPEATS = 4  # fewer steps than this: the loop's set-up costs about what it saves
-MAX_PERIOD = 64  # statements per step at most (the search is O(lines x MAX_PERIOD))
-_TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+from . import reroll_text as scan
+from .reroll_text import MIN_REPEATS
+
 Describe = Callable[[str], "tuple[tuple[int, ...], str] | None"]
-
-
-@dataclass(frozen=True)
-class _Token:
-    """A value name or integer literal of a statement's text (what may differ between steps)."""
-
-    start: int
-    end: int
-    value: str
-    number: bool
-    index: bool  # within a subscript (`log_B[:, 67]`): a literal here may differ between steps
-
-
-def _scan(text: str) -> tuple[str, list[_Token]]:
-    """(the text with value names and integer literals blanked, those tokens in order).
-
-    Call targets, attributes, keyword names, strings and other literals are
-    kept: two statements with the same blanked text differ only in what they read.
-    """
-    pieces: list[str] = []
-    tokens: list[_Token] = []
-    brackets: list[bool] = []  # open brackets: True for a subscript
-    done = 0
-    for match in _KEY.finditer(text):
-        for position in range(done, match.start()):
-            char = text[position]
-            if char in "([{":
-                before = text[:position].rstrip()[-1:]
-                brackets.append(char == "[" and bool(before) and (before.isalnum() or before in "_])"))
-            elif char in ")]}" and brackets:
-                brackets.pop()
-        pieces.append(text[done:match.start()])
-        done = match.end()
-        string, name, number = match.groups()
-        word = match.group(0)
-        if string is None and name is not None:
-            rest = text[match.end():].lstrip()
-            if not (name in _KEEP or rest.startswith("(")
-                    or (rest.startswith("=") and not rest.startswith("=="))):
-                tokens.append(_Token(match.start(), match.end(), name, False, any(brackets)))
-                word = "_"
-        elif string is None and number is not None and number.isdigit():
-            tokens.append(_Token(match.start(), match.end(), number, True, any(brackets)))
-            word = "#"
-        pieces.append(word)
-    pieces.append(text[done:])
-    return "".join(pieces), tokens
-
-
-@dataclass
-class _Line:
-    """One line of the graph function: code, comment, code with views substituted, assigned names."""
-
-    code: str
-    comment: str
-    text: str | None  # None: not a step statement (a rebinding, a form this module does not know)
-    targets: list[str]
-    target_text: str = ""  # as written: `t5,` unpacks a kernel's 1-tuple
-    view: bool = False
-    tokens: list[_Token] = field(default_factory=list)
-    _tree: ast.stmt | None = None
-
-    @property
-    def tree(self) -> ast.stmt:
-        """The substituted statement's syntax tree (parsed only for lines in a candidate run)."""
-        if self._tree is None:
-            code = f"{self.target_text} = {self.text}" if self.target_text else self.text
-            self._tree = ast.parse(code or "").body[0]
-        return self._tree
-
 
 @dataclass
 class Rerolled:
@@ -121,111 +50,21 @@ class Rerolled:
     prefix: str = "rr"  # the loops' helpers are imported as `<prefix>_<helper>`
 
 
-_STATEMENT = re.compile(r"\s*(?:(\w+(?:, \w+)*,?) = )?([A-Za-z_][\w.]*\(.*\)|\S.*)$")
-_VIEW = re.compile(r"[A-Za-z_]\w*(?:\[(?:[\d\s:,\-]|None)*\])+$")
-_KEY = re.compile(r"""('[^']*'|"[^"]*")"""  # strings, names, numbers (an int: `#`)
-                  r"|(?<![\w.])([A-Za-z_]\w*)|(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?![\w.])")
-_BUFFER = re.compile(r"\s*\w+ = (?:empty|full|zeros)\(")
-_KEEP = frozenset(("None", "True", "False", "and", "or", "not", "if", "else", "in", "is", "lambda"))
-
-
-def _parse(line: str) -> _Line:
-    code, mark, comment = line.partition("  # ")
-    match = _STATEMENT.match(code)
-    if match is None or (match.group(1) is None and not match.group(2).endswith(")")):
-        return _Line(code, mark + comment, None, [])
-    if match.group(1) is None and "=" in code.split("(", 1)[0]:
-        return _Line(code, mark + comment, None, [])  # `t[...] = ...`, `x += ...`
-    targets = [t for t in (match.group(1) or "").replace(",", " ").split()]
-    return _Line(code, mark + comment, match.group(2), targets, match.group(1) or "")
-
-
-def _substitute(text: str, views: dict[str, str]) -> str:
-    return _TOKEN.sub(lambda m: views.get(m.group(1), m.group(1)), text)
-
-
-def _lines(body: Sequence[str]) -> list[_Line]:
-    """Parsed lines, views substituted into their uses (a name assigned twice is left alone)."""
-    lines = [_parse(line) for line in body]
-    counts: dict[str, int] = {}
-    for line in lines:
-        for name in line.targets:
-            counts[name] = counts.get(name, 0) + 1
-    views: dict[str, str] = {}
-    for line in lines:
-        if line.text is None:
-            continue
-        if any(counts[name] > 1 for name in line.targets) or \
-                any(counts.get(name, 0) > 1 for name in _TOKEN.findall(line.text)):
-            line.text = None  # rebinding (`t = np.float32(t)`): not a step statement
-            continue
-        line.text = _substitute(line.text, views)
-        if len(line.targets) == 1 and _VIEW.match(line.text) and "(" not in line.text:
-            views[line.targets[0]] = line.text
-            line.view = True
-    return lines
-
-
-def _key(line: _Line) -> str | None:
-    if line.text is None:
-        return None
-    blanked, line.tokens = _scan(line.text)
-    return f"{len(line.targets)}=" + blanked
-
-
-def _find(keys: Sequence[str | None], start: int) -> tuple[int, int] | None:
-    """(period K, repeats R) of the best run starting at `start` (most statements covered)."""
-    best: tuple[int, int] | None = None
-    for period in range(1, min(MAX_PERIOD, (len(keys) - start) // MIN_REPEATS) + 1):
-        block = keys[start:start + period]
-        if None in block:
-            break
-        repeats = 1
-        while keys[start + repeats * period:start + (repeats + 1) * period] == block:
-            repeats += 1
-        if repeats >= MIN_REPEATS and (best is None or period * repeats > best[0] * best[1]):
-            best = (period, repeats)
-    return best
-
-
-def _allocation(tree: ast.stmt) -> tuple[tuple[int, ...], str, str | None] | None:
-    """(shape, dtype text, fill text or None) of `t = empty((20, 20), np.float64)` / `full(...)`."""
-    if not (isinstance(tree, ast.Assign) and isinstance(tree.value, ast.Call)
-            and isinstance(tree.value.func, ast.Name) and tree.value.func.id in ("empty", "full")):
-        return None
-    call = tree.value
-    wanted = 2 if call.func.id == "empty" else 3  # type: ignore[attr-defined]
-    if len(call.args) != wanted or call.keywords or not isinstance(call.args[0], ast.Tuple):
-        return None
-    shape = call.args[0].elts
-    if not shape or not all(isinstance(d, ast.Constant) and type(d.value) is int for d in shape):
-        return None
-    fill = ast.unparse(call.args[1]) if wanted == 3 else None
-    if fill is not None and not isinstance(call.args[1], (ast.Constant, ast.UnaryOp)):
-        return None
-    return tuple(d.value for d in shape), ast.unparse(call.args[-1]), fill  # type: ignore[attr-defined]
-
-
-def _allocates(tree: ast.stmt | None) -> bool:
-    return isinstance(tree, ast.Assign) and isinstance(tree.value, ast.Call) \
-        and isinstance(tree.value.func, ast.Name) and tree.value.func.id in ("empty", "full")
-
-
 class _Context:
     """What the whole body knows: parsed lines, definitions, last uses, names bound in Python."""
 
     def __init__(self, body: Sequence[str], results: Sequence[str], parameters: Sequence[str],
                  describe: Describe) -> None:
-        self.lines = _lines(body)
+        self.lines = scan.lines(body)
         self.describe = describe
         self.core = [i for i, line in enumerate(self.lines) if not line.view]
-        self.keys = [_key(self.lines[i]) for i in self.core]
+        self.keys = [scan.key(self.lines[i]) for i in self.core]
         self.defined_at = {name: i for i, line in enumerate(self.lines) for name in line.targets}
         self.local = set(parameters) | set(self.defined_at)
         self.views = {line.targets[0]: line.text or "" for line in self.lines if line.view}
         self.last_use: dict[str, int] = {}
         for index, line in enumerate(self.lines):
-            self._use(_TOKEN.findall(line.code) + _TOKEN.findall(line.text or ""),
+            self._use(scan.TOKEN.findall(line.code) + scan.TOKEN.findall(line.text or ""),
                       index)
         self._use(list(results), len(self.lines))
         self.env: dict[str, str] = {}  # name -> how Python reads it after its run (`rr0_s1[5]`)
@@ -235,7 +74,7 @@ class _Context:
         for name in names:
             self.last_use[name] = max(self.last_use.get(name, -1), index)
             if name in self.views:
-                for base in _TOKEN.findall(self.views[name]):
+                for base in scan.TOKEN.findall(self.views[name]):
                     self.last_use[base] = max(self.last_use.get(base, -1), index)
 
     def bindings(self, names: Sequence[str]) -> list[str]:
@@ -245,7 +84,7 @@ class _Context:
             if name in self.env:
                 text = self.env.pop(name)
                 if name in self.views:
-                    out += self.bindings(_TOKEN.findall(self.views[name]))
+                    out += self.bindings(scan.TOKEN.findall(self.views[name]))
                 out.append(f"    {name} = {text}  # a value of a rerolled loop")
         return out
 
@@ -300,10 +139,10 @@ class _Run:
         if (j, m) in self.stacks:
             return self.stacks[(j, m)]
         line = self.steps[0][j]
-        allocation = _allocation(line.tree) if len(line.targets) == 1 else None  # type: ignore[arg-type]
+        allocation = scan.allocation(line.tree) if len(line.targets) == 1 else None  # type: ignore[arg-type]
         if allocation is not None:
             shape, dtype, fill = allocation
-        elif _allocates(line.tree):
+        elif scan.allocates(line.tree):
             raise _Unfit("a rank-0 allocation")
         else:
             described = self.c.describe(line.targets[m])
@@ -382,7 +221,7 @@ class _Run:
             if all(s[1] == first + step * r for r, s in enumerate(slots)):  # type: ignore[index]
                 stack = slots[0][0]  # type: ignore[index]
                 return f"{self.argument(stack, stack)}[{first} + {step} * {k}]"
-        if any(_BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
+        if any(scan.BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
                if n in self.c.defined_at):
             raise _Unfit("a step may write into its buffer: a stacked copy would lose it")
         described = {self.c.describe(n) for n in names}
@@ -466,7 +305,7 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
     (the loops call their jitted versions, imported as `<prefix>_<helper>`).
     """
     context = _Context(body, results, parameters, describe)
-    tokens = {t for line in context.lines for t in _TOKEN.findall(line.code)} | set(parameters)
+    tokens = {t for line in context.lines for t in scan.TOKEN.findall(line.code)} | set(parameters)
     base = "rr"
     while any(t.startswith(base) for t in tokens):
         base += "_"
@@ -479,7 +318,7 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
             continue
         loop, run_body = run
         for line, text in zip(context.lines[done:loop.first], body[done:loop.first]):
-            out.body += context.bindings(_TOKEN.findall(line.code)) + [text]
+            out.body += context.bindings(scan.TOKEN.findall(line.code)) + [text]
         name = f"{function_name}_reroll{len(out.functions)}"
         out.body += loop.python(name)
         done = loop.last + 1
@@ -493,7 +332,7 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
         out.runs.append((loop.period, loop.repeats))
         core = loop.start + loop.period * loop.repeats
     for line, text in zip(context.lines[done:], body[done:]):
-        out.body += context.bindings(_TOKEN.findall(line.code)) + [text]
+        out.body += context.bindings(scan.TOKEN.findall(line.code)) + [text]
     out.body += context.bindings(list(results))
     out.prefix = base
     return out
@@ -501,7 +340,7 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
 
 def _first_fit(context: _Context, core: int, prefix: str) -> tuple[_Run, list[str]] | None:
     """The run starting at core statement `core` (or one step later), planned; None if none fits."""
-    found = _find(context.keys, core)
+    found = scan.find(context.keys, core)
     if found is None:
         return None
     period, repeats = found
