@@ -146,3 +146,33 @@ def test_short_or_irregular_bodies_are_left_alone() -> None:
                  for i, line in enumerate(_body(6))]  # a name only step 3 has is not "invariant"
     rerolled = reroll(irregular, ["out"], ["a", "A", "B"], _describe, "graph", ())
     assert not rerolled.runs
+
+
+def test_a_loop_numba_cannot_compile_runs_as_python() -> None:
+    import numba
+
+    from graphc.backend.reroll_guard import guarded
+
+    @numba.njit
+    def loop(count: int, out: Any) -> int:
+        for k in range(count):
+            out[k] = undefined_helper(k)  # type: ignore[name-defined]  # noqa: F821
+        return 0
+
+    def plain(count: int, out: Any) -> int:
+        for k in range(count):
+            out[k] = k * 2.0
+        return 0
+
+    function = guarded(loop, plain)
+    out = np.zeros(4)
+    function(4, out)
+    np.testing.assert_array_equal(out, [0.0, 2.0, 4.0, 6.0])
+    assert function.fell_back
+    def failing(count: int, out: Any) -> int:
+        for k in range(count):
+            out[k] = 1 // (k - k)
+        return 0
+
+    with pytest.raises(ZeroDivisionError):  # an error of the running loop is the caller's
+        guarded(numba.njit(failing), plain)(2, np.zeros(2))

@@ -22,7 +22,7 @@ import numpy as np
 from .. import calling
 from ..errors import GraphcError
 from ..ir import Node
-from . import blas_threads, cache, concurrency, numba_hooks, recovery
+from . import blas_threads, cache, concurrency, numba_hooks, recovery, reroll_guard
 from .codegen import fresh
 from .lower import Lowered, lower
 from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING
@@ -225,9 +225,12 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     import numba
 
     for name in loop_functions(prepared.generated.function_name, vars(prepared.module)):
-        dispatcher = numba.njit(**JIT_OPTIONS)(getattr(prepared.module, name))
+        original = getattr(prepared.module, name)
+        dispatcher = numba.njit(**JIT_OPTIONS)(original)
         numba_hooks.light_cache_loads(dispatcher)
-        setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
+        dispatcher = COMPILE_CLOCK.watch(dispatcher)
+        rerolled = "_reroll" in name  # called from Python only (codegen/reroll.py)
+        setattr(prepared.module, name, reroll_guard.guarded(dispatcher, original) if rerolled else dispatcher)
     for kernel, path, _ in prepared.kernels:
         setattr(prepared.module, kernel.name, _shared_kernel(kernel, path))
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds)
