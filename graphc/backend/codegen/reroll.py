@@ -50,6 +50,14 @@ class Rerolled:
     prefix: str = "rr"  # the loops' helpers are imported as `<prefix>_<helper>`
 
 
+def _affine(first: int, step: int, k: str) -> str:
+    """`first + step * k` as a reader would write it: `k`, `k + 1`, `97 - k`, `3 + 2 * k`."""
+    term = k if step == 1 else f"-{k}" if step == -1 else f"{step} * {k}"
+    if first == 0:
+        return term
+    return f"{first} - {term[1:]}" if term.startswith("-") else f"{first} + {term}"
+
+
 class _Context:
     """What the whole body knows: parsed lines, definitions, last uses, names bound in Python."""
 
@@ -220,7 +228,7 @@ class _Run:
             first, step = slots[0][1], slots[1][1] - slots[0][1]  # type: ignore[index]
             if all(s[1] == first + step * r for r, s in enumerate(slots)):  # type: ignore[index]
                 stack = slots[0][0]  # type: ignore[index]
-                return f"{self.argument(stack, stack)}[{first} + {step} * {k}]"
+                return f"{self.argument(stack, stack)}[{_affine(first, step, k)}]"
         if any(scan.BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
                if n in self.c.defined_at):
             raise _Unfit("a step may write into its buffer: a stacked copy would lose it")
@@ -244,7 +252,8 @@ class _Run:
             stack = self.stacks.get((j, 0))
             comment = line.comment
             if stack is not None and stack.allocation:
-                out.append(f"        {line.targets[0]} = {stack.name}[{k} + {stack.offset}]{comment}")
+                slot = _affine(stack.offset, 1, k)
+                out.append(f"        {line.targets[0]} = {stack.name}[{slot}]{comment}")
                 continue
             text = line.text or ""
             for index in sorted(replaced[j], reverse=True):
@@ -255,7 +264,7 @@ class _Run:
             for m, name in enumerate(line.targets):
                 if (j, m) in self.stacks:  # at the step's end: a later statement may write into it
                     s = self.stacks[(j, m)]
-                    stores.append(f"        {s.name}[{k} + {s.offset}] = {name}")
+                    stores.append(f"        {s.name}[{_affine(s.offset, 1, k)}] = {name}")
         return out + stores
 
     def python(self, function: str) -> list[str]:
