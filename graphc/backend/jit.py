@@ -178,6 +178,7 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
         recovery.give_up(path, exc)
         use_cache = False
     dispatcher = numba.njit(**dict(JIT_OPTIONS, cache=use_cache))(getattr(module, kernel.name))
+    numba_hooks.unliteral_calls(dispatcher)  # a rerolled loop's `f(20, ...)`: the Python call's compile
     # order matters: the guard wraps the light load, so a foreign entry is caught either way
     numba_hooks.light_cache_loads(dispatcher)
     recovery.guard_lazy(dispatcher, path, module)  # a damaged or foreign cache entry: compile
