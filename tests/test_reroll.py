@@ -16,9 +16,16 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.backend.codegen import reroll_text
 from graphc.backend.codegen.reroll import MIN_REPEATS, reroll
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+@pytest.fixture(autouse=True)
+def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small graphs keep the tests fast: every run of MIN_REPEATS steps is re-rolled."""
+    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 0)
 
 
 def _agree(inputs: list[Any], outputs: list[Any], arrays: list[np.ndarray]) -> Any:
@@ -176,3 +183,11 @@ def test_a_loop_numba_cannot_compile_runs_as_python() -> None:
 
     with pytest.raises(ZeroDivisionError):  # an error of the running loop is the caller's
         guarded(numba.njit(failing), plain)(2, np.zeros(2))
+
+
+def test_runs_shorter_than_min_statements_stay_unrolled(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = _body(MIN_REPEATS + 3)
+    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 6 * (MIN_REPEATS + 3))
+    assert not reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).runs
+    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 3 * MIN_REPEATS)
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).runs

@@ -354,7 +354,7 @@ def _first_fit(context: _Context, core: int, prefix: str) -> tuple[_Run, list[st
         return None
     period, repeats = found
     for start, count in ((core, repeats), (core + period, repeats - 1)):
-        if count < MIN_REPEATS:
+        if count < MIN_REPEATS or count * period < scan.MIN_STATEMENTS:
             continue
         run = _Run(context, start, period, count, prefix)
         saved = dict(context.env)
