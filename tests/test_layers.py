@@ -57,9 +57,10 @@ LAYERS: dict[str, int] = {
     "graphc.backend.cachesize": 4,
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,
     **{f"graphc.backend.interpreter.{m}": 4 for m in ("opcodes", "program", "source", "run", "link")},
-    "graphc.backend.jit": 4, "graphc.backend.runtime": 4,
+    "graphc.backend.jit": 4, "graphc.backend.runtime": 4, "graphc.backend.reroll_guard": 4,
     **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted", "outline",
-                                                   "statements", "parts", "pyunits")},
+                                                   "statements", "parts", "pyunits", "reroll",
+                                                   "reroll_text")},
     **{f"graphc.backend.transcendental{m}": 4
        for m in ("", ".precision", ".exp_log", ".activation", ".trig", ".generate")},
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,

@@ -22,7 +22,7 @@ import numpy as np
 from .. import calling
 from ..errors import GraphcError
 from ..ir import Node
-from . import blas_threads, cache, concurrency, numba_hooks, recovery
+from . import blas_threads, cache, concurrency, numba_hooks, recovery, reroll_guard
 from .codegen import fresh
 from .lower import Lowered, lower
 from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING
@@ -180,6 +180,7 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
         recovery.give_up(path, exc)
         use_cache = False
     dispatcher = numba.njit(**dict(JIT_OPTIONS, cache=use_cache))(getattr(module, kernel.name))
+    numba_hooks.unliteral_calls(dispatcher)  # a rerolled loop's `f(20, ...)`: the Python call's compile
     # order matters: the guard wraps the light load, so a foreign entry is caught either way
     numba_hooks.light_cache_loads(dispatcher)
     recovery.guard_lazy(dispatcher, path, module)  # a damaged or foreign cache entry: compile
@@ -227,9 +228,12 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     import numba
 
     for name in loop_functions(prepared.generated.function_name, vars(prepared.module)):
-        dispatcher = numba.njit(**JIT_OPTIONS)(getattr(prepared.module, name))
+        original = getattr(prepared.module, name)
+        dispatcher = numba.njit(**JIT_OPTIONS)(original)
         numba_hooks.light_cache_loads(dispatcher)
-        setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
+        dispatcher = COMPILE_CLOCK.watch(dispatcher)
+        rerolled = "_reroll" in name  # called from Python only (codegen/reroll.py)
+        setattr(prepared.module, name, reroll_guard.guarded(dispatcher, original) if rerolled else dispatcher)
     for kernel, path, _ in prepared.kernels:
         setattr(prepared.module, kernel.name, _shared_kernel(kernel, path))
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds)

@@ -36,7 +36,7 @@ from ..subgraph import Subgraph, subgraphs_of
 from .codegen import NUMPY_LEVEL
 from .scan_buffers import BodyBuffers, reuse
 
-LOOP_FUNCTION = r"{name}_loop\d+(_body)?"  # module functions jit.py compiles before the graph's
+LOOP_FUNCTION = r"{name}_(?:loop|reroll)\d+(_body)?"  # module functions jit.py compiles before the graph's
 
 
 class Unsupported(GraphcError):

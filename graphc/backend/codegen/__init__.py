@@ -29,7 +29,7 @@ the Generator) <- this module (`generate`: the whole function) with parts
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from . import pyunits
 from .loops import reduction_layout
 from .outline import Kernel, outline
 from .parts import _names, _parts, _return, _split
+from .reroll import reroll
 from .statements import Generator
 from .text import (
     OUTLINE_KERNEL_CALLS,
@@ -224,9 +225,11 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
                        lambda name: backward_note(by_name[name]) if name in by_name else "")
     function_name = generator.function_name
-    body = [f"def {function_name}({', '.join(parameters)}):", *outlined.body, _return(results)]
+    loops = reroll(outlined.body, results, parameters, _describer(by_name), function_name,
+                   NUMPY_LEVEL)
+    body = [f"def {function_name}({', '.join(parameters)}):", *loops.body, _return(results)]
     top = "\n".join(body)
-    called = _used(top, generator.helpers | {"empty", "full"})
+    called = _used("\n".join([top, *loops.functions]), generator.helpers | {"empty", "full"})
     numpy_level = [h for h in called if h in NUMPY_LEVEL]  # plain NumPy in Python: no dispatch
     header = ["import numpy as np", *_imports([h for h in called if h not in NUMPY_LEVEL], True)]
     for module in sorted({library.helper(h).__module__ for h in numpy_level}):
@@ -235,13 +238,27 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
         header.append(f"from {module} import {names}  # NumPy itself at this level")
     header.append("# fused kernels, one cached module each (shared by every graph that has them): "
                   + ", ".join(k.name for k in outlined.kernels))
-    header += ["", *generator.programs]
+    if loops.helpers:
+        header.append("from graphc.backend.runtime import " + ", ".join(
+            f"{h} as {loops.prefix}_{h}" for h in sorted(loops.helpers)) + "  # in the loops")
+    header += ["", *generator.programs, *loops.functions]
     source = "\n".join(header + ["", top]) + "\n"
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, sorted(generator.helpers),
                      parts=1, kernels_inlined=True, parallel=False,
                      range_flag=generator.range_flag, interpreted=interpreted,
                      instructions=generator.instructions, kernels=outlined.kernels)
+
+
+def _describer(by_name: dict[str, Node]) -> Callable[[str], tuple[tuple[int, ...], str] | None]:
+    """(static shape, `np.<dtype>`) of a graph value by its name, for rerolled loops' buffers."""
+    def describe(name: str) -> tuple[tuple[int, ...], str] | None:
+        node = by_name.get(name)
+        shape = tuple(d for d in node.shape if isinstance(d, int)) if node is not None else ()
+        if node is None or len(shape) != node.ndim:
+            return None
+        return shape, f"np.{node.dtype.name}"
+    return describe
 
 
 def _used(code: str, helpers: set[str]) -> list[str]:

@@ -1,0 +1,193 @@
+"""Re-rolling (backend/codegen/reroll.py): repeated steps of a kernel-mode graph run as one loop.
+
+References: the NumPy backend (the same graph, no loops), hand-written
+NumPy loops (the HMM's forward-backward recursion, an RNN), and, for the
+transformation alone, the original body executed line by line in plain Python
+(the loop functions are plain Python too when not jitted).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backend.codegen import reroll_text
+from graphc.backend.codegen.reroll import MIN_REPEATS, reroll
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+@pytest.fixture(autouse=True)
+def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small graphs keep the tests fast: every run of MIN_REPEATS steps is re-rolled."""
+    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 0)
+
+
+def _agree(inputs: list[Any], outputs: list[Any], arrays: list[np.ndarray]) -> Any:
+    compiled = gc.compile(inputs, outputs)
+    reference = gc.compile(inputs, outputs, backend="numpy")
+    for got, want in zip(compiled(*arrays), reference(*arrays)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    return compiled
+
+
+def test_hmm_forward_backward_is_rerolled_and_matches_the_recursion() -> None:
+    from workloads import hmm
+
+    hmm.configure(12)
+    try:
+        inputs = hmm.make_inputs(False)
+        hmm.configure(12)
+        graph_inputs, loss = hmm.graphc_graph()
+        arrays = [inputs[n.name] for n in graph_inputs]
+        f = _agree(graph_inputs, [loss, *gc.grad(loss, graph_inputs)], arrays)
+        assert "graph_reroll0(" in f.source and "graph_reroll1(" in f.source  # forward, backward
+        for got, want in zip(f(*arrays), hmm.hand_numpy(*arrays)):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    finally:
+        hmm.configure(100)
+
+
+def test_unrolled_rnn_matches_a_python_loop() -> None:
+    steps, batch, width = 10, 3, 4
+    W = gc.input("W", (width, width))
+    U = gc.input("U", (width, width))
+    xs = gc.input("xs", (steps, batch, width))
+    h0 = gc.input("h0", (batch, width))
+    h = h0
+    for t in range(steps):
+        h = gc.tanh(h @ W + xs[t] @ U)
+    loss = gc.sum(h * h)
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((width, width)) * 0.5, rng.standard_normal((width, width)) * 0.5,
+              rng.standard_normal((steps, batch, width)), rng.standard_normal((batch, width))]
+    f = _agree([W, U, xs, h0], [loss, *gc.grad(loss, [W, U, xs])], arrays)
+    assert "_reroll0(" in f.source
+    hand = arrays[3]
+    for t in range(steps):
+        hand = np.tanh(hand @ arrays[0] + arrays[2][t] @ arrays[1])
+    np.testing.assert_allclose(f(*arrays)[0], np.sum(hand * hand), rtol=1e-12)
+
+
+def test_chain_of_identical_layers_with_own_weights() -> None:
+    depth, width = 10, 6
+    x = gc.input("x", (5, width))
+    ws = [gc.input(f"w{i}", (width, width)) for i in range(depth)]
+    bs = [gc.input(f"b{i}", (width,)) for i in range(depth)]
+    h = x
+    for w, b in zip(ws, bs):
+        h = gc.tanh(h @ w + b)
+    loss = gc.sum(h * h)
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal((5, width))] + [rng.standard_normal((width, width)) / 2
+                                                   for _ in ws] + [rng.standard_normal(width) for _ in bs]
+    f = _agree([x, *ws, *bs], [loss, *gc.grad(loss, [*ws, *bs])], arrays)
+    assert "_reroll0(" in f.source and "np.stack((" in f.source  # each layer's own weights
+    hand = arrays[0]
+    for w, b in zip(arrays[1:1 + depth], arrays[1 + depth:]):
+        hand = np.tanh(hand @ w + b)
+    np.testing.assert_allclose(f(*arrays)[0], np.sum(hand * hand), rtol=1e-12)
+
+
+def _run(body: list[str], results: list[str], parameters: list[str], functions: str,
+         arguments: dict[str, Any]) -> Any:
+    source = "\n".join([f"def graph({', '.join(parameters)}):", *body,
+                        f"    return ({', '.join(results)},)"])
+    scope: dict[str, Any] = {"np": np, "empty": np.empty,
+                             "full": lambda s, v, d: np.full(s, v, d),
+                             "rr_empty": np.empty, "rr_full": lambda s, v, d: np.full(s, v, d)}
+    exec(compile(functions + "\n" + source, "<graph>", "exec"), scope)  # noqa: S102
+    return scope["graph"](**arguments)
+
+
+def _body(steps: int, cse_column: bool = False) -> list[str]:
+    """An HMM-like body: a carried vector, an invariant matrix, a column per step, a saved value."""
+    lines = ["    t0 = a[:, None]"]
+    previous = "t0"
+    for step in range(steps):
+        n = 10 * (step + 1)
+        column = 2 if cse_column and step % 3 == 2 else step % 5
+        lines += [f"    t{n} = empty((4, 4), np.float64)  # t{n}: f64[4,4] = x",
+                  f"    add2(4, {previous}, A, t{n})",
+                  f"    t{n + 1} = t{n}.sum(axis=0)",
+                  f"    t{n + 2} = B[:, {column}]",
+                  f"    t{n + 3} = empty((4,), np.float64)",
+                  f"    add1(4, t{n + 1}, t{n + 2}, t{n + 3})",
+                  f"    t{n + 4} = t{n + 3}[:, None]"]
+        previous = f"t{n + 4}"
+    lines.append(f"    out = t{10 * steps + 3}.sum() + t{10 * steps}.sum() + t10.sum()")
+    return lines
+
+
+def _describe(name: str) -> tuple[tuple[int, ...], str] | None:
+    return ((4,), "np.float64") if name.endswith("1") or name == "a" else None
+
+
+@pytest.mark.parametrize("cse_column", [False, True])
+def test_transformation_alone_equals_the_unrolled_body(cse_column: bool) -> None:
+    steps = MIN_REPEATS + 3
+    body = _body(steps, cse_column)
+    rerolled = reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ("empty", "full"))
+    assert rerolled.runs and rerolled.runs[0][1] >= steps - 1
+    assert len(rerolled.body) < len(body) / 2
+    kernels = ("def add2(n, x, y, out):\n    out[...] = x + y\n"
+               "def add1(n, x, y, out):\n    out[...] = x + y\n")
+    rng = np.random.default_rng(2)
+    arguments = {"a": rng.standard_normal(4), "A": rng.standard_normal((4, 4)),
+                 "B": rng.standard_normal((4, 5))}
+    want = _run(body, ["out"], ["a", "A", "B"], kernels, arguments)
+    got = _run(rerolled.body, ["out"], ["a", "A", "B"], kernels + "\n".join(rerolled.functions),
+               arguments)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_short_or_irregular_bodies_are_left_alone() -> None:
+    body = _body(MIN_REPEATS - 1)
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).body == body
+    irregular = [line.replace("A, t", f"A{i}, t") if "add2" in line else line
+                 for i, line in enumerate(_body(6))]  # a name only step 3 has is not "invariant"
+    rerolled = reroll(irregular, ["out"], ["a", "A", "B"], _describe, "graph", ())
+    assert not rerolled.runs
+
+
+def test_a_loop_numba_cannot_compile_runs_as_python() -> None:
+    import numba
+
+    from graphc.backend.reroll_guard import guarded
+
+    @numba.njit
+    def loop(count: int, out: Any) -> int:
+        for k in range(count):
+            out[k] = undefined_helper(k)  # type: ignore[name-defined]  # noqa: F821
+        return 0
+
+    def plain(count: int, out: Any) -> int:
+        for k in range(count):
+            out[k] = k * 2.0
+        return 0
+
+    function = guarded(loop, plain)
+    out = np.zeros(4)
+    function(4, out)
+    np.testing.assert_array_equal(out, [0.0, 2.0, 4.0, 6.0])
+    assert function.fell_back
+    def failing(count: int, out: Any) -> int:
+        for k in range(count):
+            out[k] = 1 // (k - k)
+        return 0
+
+    with pytest.raises(ZeroDivisionError):  # an error of the running loop is the caller's
+        guarded(numba.njit(failing), plain)(2, np.zeros(2))
+
+
+def test_runs_shorter_than_min_statements_stay_unrolled(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = _body(MIN_REPEATS + 3)
+    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 6 * (MIN_REPEATS + 3))
+    assert not reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).runs
+    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 3 * MIN_REPEATS)
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).runs
