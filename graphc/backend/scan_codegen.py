@@ -104,7 +104,7 @@ def _driver(name: str, body: Subgraph, history: bool, every: int, reverse: bool,
         step += [f"    {h}[s // {every}] = {c}" for h, c in zip(saved, carries)]
     step += body_step(f"{name}_body", body, (carries, xs, consts, ys), flag, buffers)
     lines = [f"def {name}({', '.join(['count'] + carries + xs + consts + ys + saved)}):",
-             f"    # the loop of {body!r}: carries passed on, per-step outputs written in place",
+             f"    # the loop of {name}_body: carries passed on, per-step outputs written in place",
              "    flag = 0"]
     arrays = [(i, c) for i, (c, node) in enumerate(zip(carries, body.inputs)) if node.ndim]
     if buffers is not None:  # allocated once per call, never per step
@@ -214,7 +214,7 @@ def _call(generator: Any, node: Node, members: list[Node], body: Subgraph, gener
             member = by_output.get(("ys", j))
             buffer = generator.name(member) if member is not None else generator._unique(f"{name}_ys{j}")
             write(f"{buffer} = empty(({count},) + {format(generator.shape(y.shape))}, np.{y.dtype.name})",
-                  f"per-step output {j} of {body!r}")
+                  f"per-step output {j} of {name}_body")
             buffers.append(buffer)
         for i, c in enumerate(body.inputs[:nc] if history else ()):
             member = by_output.get(("history", i))
@@ -234,8 +234,11 @@ def _call(generator: Any, node: Node, members: list[Node], body: Subgraph, gener
     finals = [generator.name(by_output[("carry", i)]) if ("carry", i) in by_output
               else generator._unique(f"{name}_carry{i}") for i in range(nc)]
     flag = generator._unique(f"{name}_flag")
+    # The comment names the body by its function, not by body#<n>: that number counts the
+    # subgraphs the process built before, and the source is the cache key (a rebuild of the
+    # same graph after another loop would compile again).
     write(f"{', '.join(finals + [flag])}, = {name}({count}, {', '.join(arguments + buffers)})",
-          generator.describe(node))
+          generator.describe(node).replace(f"body={body!r}", f"body={name}_body"))
     if generated.range_flag:
         from .codegen.text import RANGE_FLAG
 
