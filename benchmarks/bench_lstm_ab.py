@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         workers[tool], losses[tool] = start(tool, None)
     cpu: dict[str, list[float]] = {name: [] for name in workers}
     wall: dict[str, list[float]] = {name: [] for name in workers}
-    for _ in range(args.rounds):
-        for name, worker in workers.items():
+    names = list(workers)
+    for round_ in range(args.rounds):  # the order rotates: no tool always runs first after a pause
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            worker = workers[name]
             assert worker.stdin is not None and worker.stdout is not None
             worker.stdin.write(f"{args.calls}\n")
             worker.stdin.flush()
