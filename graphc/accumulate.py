@@ -121,8 +121,8 @@ def _tiled(parts: list[Node], target: Node) -> list[Node]:
     if len(axes) != 1:
         return parts
     axis = axes.pop()
-    pieces = sorted((where[1:], part) for where, part in found if where is not None
-                    and where[0] == axis)
+    pieces = sorted(((where[1:], part) for where, part in found if where is not None
+                     and where[0] == axis), key=lambda piece: piece[0])  # never compare tensors
     bounds = [b for b, _ in pieces]
     covers = bounds[0][0] == 0 and bounds[-1][1] == target.shape[axis] and all(
         bounds[k][1] == bounds[k + 1][0] for k in range(len(bounds) - 1))

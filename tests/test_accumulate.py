@@ -205,3 +205,16 @@ def test_slices_that_leave_a_gap_or_overlap_keep_their_scatters(rng: np.random.G
         ops = Counter(node.op.name for node in _backward_only([loss], [gradient]))
         assert ops["concatenate"] == 0 and ops["scatter"] == 2, (bounds, ops)
         gc.check_grad(loss, x, {"x": rng.normal(size=(3, 10))})
+
+
+def test_the_same_slice_read_twice_is_added_not_compared(rng: np.random.Generator) -> None:
+    """Two pieces with equal bounds (x[1:] read twice, x[:-1] overlapping them): summed as before."""
+    x = gc.input("x", shape=(5,))
+    loss = gc.sum(gc.sin(x[1:]) * x[:-1]) + gc.sum(gc.exp(x[1:]))
+    (gradient,) = gc.grad(loss, [x])
+    value = rng.normal(size=5)
+    expected = np.zeros(5)
+    expected[1:] += np.cos(value[1:]) * value[:-1] + np.exp(value[1:])
+    expected[:-1] += np.sin(value[1:])
+    np.testing.assert_allclose(gc.compile([x], [gradient], backend="numpy")(value)[0], expected,
+                               rtol=1e-12)
