@@ -40,7 +40,7 @@ def _generated(inputs, outputs):
                                [o.node if hasattr(o, "node") else o for o in outputs])
     buffers = plan_buffers(plan, plan.outputs)
     source = generate(plan, (), function_name="body", part_budget=10 ** 9, kernels=False,
-                      buffers=buffers.buffers).source
+                      into=buffers.buffers).source
     return buffers, source
 
 

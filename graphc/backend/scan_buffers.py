@@ -6,7 +6,7 @@ generated like any graph, so each call allocates its results, and a loop of
 T steps allocates per step. Each top-level matrix product of the body whose
 lowering record can write into a given array (`Kernel.into`: matmul's
 `np.dot(a, b, out)` / `matmul_small_into(a, b, out)`) gets a buffer, which
-codegen (`generate(..., buffers=)`) makes an extra parameter of the body and
+codegen (`generate(..., into=)`) makes an extra parameter of the body and
 writes the product into:
 
 - an *output argument* `out<k>` when the product is the body's k-th result:

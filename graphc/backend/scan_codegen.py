@@ -140,7 +140,7 @@ def _body_function(name: str, body: Subgraph) -> tuple[Any, list[str], BodyBuffe
     plan = policy.schedule_for(body.inputs, body.outputs)
     buffers = plan_buffers(plan, body.outputs)
     generated = generate(plan, (), function_name=name, part_budget=10 ** 9, kernels=False,
-                         buffers=buffers.buffers)
+                         into=buffers.buffers)
     if generated.interpreted or generated.parts > 1:
         raise Unsupported("a loop body the block interpreter runs")
     lines = generated.source.splitlines()

@@ -90,24 +90,34 @@ def _outlined(unit: Group | Node) -> bool:
     return isinstance(unit.op.lowering, View) and unit.op.lowering.copy is None and unit.ndim > 0
 
 
-def generate(plan: Schedule, output_names: Sequence[str | None] | None = (), function_name: str = "graph",
-             part_budget: int = 400, parallel: bool = False, kernels: bool | None = None,
-             buffers: Mapping[Node, str] | None = None) -> Generated:
+Buffers = Mapping[Node, str]  # node -> the parameter it is written into (Generator.buffers)
+
+
+def _generator(plan: Schedule, names: list[str | None], function_name: str, inline: bool,
+               parallel: bool, into: Buffers | None) -> Generator:
+    generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
+    generator.buffers = dict(into or {})  # products written into extra parameters (scan_buffers.py)
+    return generator
+
+
+def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
+             function_name: str = "graph", part_budget: int = 400,
+             parallel: bool = False, kernels: bool | None = None, into: Buffers | None = None) -> Generated:
     """The source of one function computing every output of the scheduled graph.
 
     A graph whose code exceeds `part_budget` lines is split into parts (one njit
     function each, called in order by the main function), because Numba's and
     LLVM's time grows faster than linearly in the size of one function. For
     the same reason a graph with more than OUTLINE_KERNEL_CALLS kernel call
-    sites calls the kernels (`exp_f64_call as exp_f64`) instead of inlining them; inlined
-    kernels let LLVM vectorize the loops. `parallel`: outer loops as `prange`. `buffers`: Generator's.
+    sites calls the kernels (`exp_f64_call as exp_f64`) instead of inlining
+    them; inlined kernels let LLVM vectorize the loops. `parallel` turns the
+    outer loop of each group that allows it into a `prange`.
     """
     names = list(output_names or ()) + [None] * (len(plan.outputs) - len(output_names or ()))
     interpreted = policy.choose(plan)
     shared = kernel_mode(plan, parallel) if kernels is None else kernels
     inline = shared or kernel_calls(plan, skip=list(interpreted)) <= OUTLINE_KERNEL_CALLS
-    generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
-    generator.buffers = dict(buffers or {})  # written into extra parameters (scan_buffers.py)
+    generator = _generator(plan, names, function_name, inline, parallel, into)
     while any(name.startswith(generator.size_prefix) for name in generator.used - RESERVED):
         generator.size_prefix += "_"  # a user's name must not look like a static size
     generator.bind_input_sizes()

@@ -29,7 +29,7 @@ class Generator(Interpreted):
     """One generation run: every emitter (see emitter, loops, interpreted).
 
     `buffers`: node -> the name of an array its `Kernel.into` statement writes
-    the node's value into instead of allocating it; codegen.generate adds the
+    the node's value into instead of allocating it; codegen.generate(into=) adds the
     names as extra parameters, in the mapping's order (a scan body's products:
     backend/scan_buffers.py); empty for a graph.
     """
