@@ -5,10 +5,12 @@ features, a linear readout to 64 classes and the mean cross-entropy of every
 step. One call = forward, loss and the gradients of all five parameter
 tensors. The same weights go to every tool (PyTorch's gate order i, f, g, o
 and its two biases are mapped from graphc's i, f, o, g), and the losses must
-agree to float32 rounding before anything is timed. A hand-written NumPy
-LSTM backward pass is not included (not written yet).
+agree to float32 rounding before anything is timed. The hand-written NumPy
+LSTM (benchmarks/lstm_numpy.py: forward and backward by hand, the input
+product and the readout batched over all steps) is checked against graphc's
+numpy-backend loss and gradients (all six arrays) before it is timed.
 
-    /work/benchvenv/bin/python benchmarks/bench_lstm.py [--repeat 20] [--tools graphc,jax,torch]
+    /work/benchvenv/bin/python benchmarks/bench_lstm.py [--repeat 20] [--tools graphc,jax,torch,numpy]
 
 On a shared machine give every tool one thread (docs/benchmarks.md): OPENBLAS_NUM_THREADS=1
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -28,6 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 HIDDEN, STEPS, BATCH, FEATURES, CLASSES = 128, 50, 32, 64, 64
 
 
@@ -120,10 +123,27 @@ def torch_step(values: list[np.ndarray]) -> Any:
     return call
 
 
+def numpy_step(expected: list[np.ndarray]) -> Any:
+    """The hand-written NumPy step, after checking its loss and gradients against graphc's."""
+    import lstm_numpy
+
+    def call(xs: Any, targets: Any, *params: Any) -> Any:
+        return lstm_numpy.loss_and_grads(xs, targets, *params)
+
+    def check(xs: Any, targets: Any, *params: Any) -> None:
+        for name, got, want in zip(["loss", "dWx", "dWh", "db", "dWy", "dby"],
+                                   call(xs, targets, *params), expected):
+            error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
+            if got.shape != want.shape or got.dtype != np.float32 or error > 1e-4:
+                raise AssertionError(f"hand NumPy LSTM {name} differs from graphc's: {error:.1e}")
+    call.check = check  # type: ignore[attr-defined]
+    return call
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--tools", default="graphc,jax,torch")
+    parser.add_argument("--tools", default="graphc,jax,torch,numpy")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     values = weights(rng)
@@ -139,7 +159,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         calls["JAX jit(value_and_grad), lax.scan"] = jax_step()
     if "torch" in args.tools:
         calls["PyTorch eager nn.LSTM"] = torch_step(values)
-    reference = float(graphc_step("numpy")(xs, targets, *values)[0])
+    expected = [np.asarray(r) for r in graphc_step("numpy")(xs, targets, *values)]
+    reference = float(expected[0])
+    if "numpy" in args.tools:
+        calls["hand NumPy (lstm_numpy.py)"] = numpy_step(expected)
     print(f"LSTM hidden {HIDDEN}, {STEPS} steps, batch {BATCH}, {FEATURES} features, {CLASSES} "
           f"classes, float32; loss + all gradients per call; threads: "
           f"{os.environ.get('OMP_NUM_THREADS', 'default')}")
@@ -148,6 +171,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           "process per call (what a busy machine disturbs least, with one thread per tool).")
     print("| implementation | median per call | best | median CPU time | loss vs graphc numpy |\n"
           "|---|---|---|---|---|")
+    if "hand NumPy (lstm_numpy.py)" in calls:
+        calls["hand NumPy (lstm_numpy.py)"].check(xs, targets, *values)
     times: dict[str, list[float]] = {name: [] for name in calls}
     cpu: dict[str, list[float]] = {name: [] for name in calls}
     losses = {name: float(np.asarray(call(xs, targets, *values)[0])) for name, call in calls.items()}

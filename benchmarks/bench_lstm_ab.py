@@ -37,7 +37,8 @@ values = b.weights(rng)
 xs = rng.normal(size=(b.STEPS, b.BATCH, b.FEATURES)).astype(np.float32)
 targets = rng.integers(0, b.CLASSES, size=(b.STEPS, b.BATCH))
 call = {{"graphc": lambda: b.graphc_step("numba"), "jax": b.jax_step,
-         "torch": lambda: b.torch_step(values)}}[tool]()
+         "torch": lambda: b.torch_step(values),
+         "numpy": lambda: __import__("lstm_numpy").loss_and_grads}}[tool]()
 loss = float(np.asarray(call(xs, targets, *values)[0]))
 print(json.dumps({{"loss": loss}}), flush=True)
 for line in sys.stdin:
@@ -61,7 +62,7 @@ def start(tool: str, tree: str | None) -> tuple[subprocess.Popen[str], float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", default=f"graphc={HERE.parent}", help="label=path,... graphc trees")
-    parser.add_argument("--tools", default="jax,torch")
+    parser.add_argument("--tools", default="jax,torch,numpy")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=3, help="calls per worker per round")
     args = parser.parse_args(argv)
@@ -74,8 +75,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         workers[tool], losses[tool] = start(tool, None)
     cpu: dict[str, list[float]] = {name: [] for name in workers}
     wall: dict[str, list[float]] = {name: [] for name in workers}
-    for _ in range(args.rounds):
-        for name, worker in workers.items():
+    names = list(workers)
+    for round_ in range(args.rounds):  # the order rotates: no tool always runs first after a pause
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            worker = workers[name]
             assert worker.stdin is not None and worker.stdout is not None
             worker.stdin.write(f"{args.calls}\n")
             worker.stdin.flush()

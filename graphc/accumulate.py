@@ -21,6 +21,13 @@ adjacent, a symbolic size under a negative index or in a run) are summed as
 before. Merging needs at least MIN_PIECES pieces on the same axes, so small
 graphs (x[0] + x[1]) keep their scatters.
 
+The other case: a tensor cut into slices along one axis that together cover
+it (an LSTM's pre-activation z cut into its four gates, z[:, :H], ...,
+z[:, 3H:]) receives one `scatter` per slice. Added up they are k zero-filled
+arrays, k copies and k-1 additions per backward step; here they become one
+`concatenate` of the slices' cotangents in the order of the axis (issue 15:
+the LSTM's backward loop body did this at every step).
+
 Imports: ir, ops and layer L0. Entry point: `sum_contributions`.
 """
 
@@ -89,8 +96,47 @@ def _merged(pieces: list[tuple[int, Node]], target: Node, axis: int, count: int)
     return total if count == 1 else reshape(total, shape)
 
 
+def _slice_of(piece: Node, target: Node) -> tuple[int, int, int] | None:
+    """(axis, start, stop) if `piece` is `scatter(g)` writing g into a step-1 slice of one
+    statically sized axis of a tensor shaped like target, every other axis whole; else None."""
+    if piece.op.name != "scatter" or piece.shape != target.shape or piece.dtype != target.dtype:
+        return None
+    index = piece.attr["index"]
+    cut = [a for a, part in enumerate(index) if part != _WHOLE]
+    if len(index) != len(target.shape) or len(cut) != 1 or index[cut[0]][0] != "slice":
+        return None
+    axis = cut[0]
+    _, start, stop, step = index[axis]
+    size = target.shape[axis]
+    if step not in (None, 1) or not isinstance(size, int):
+        return None
+    first, last, _ = slice(start, stop).indices(size)
+    return (axis, first, last) if last > first else None
+
+
+def _tiled(parts: list[Node], target: Node) -> list[Node]:
+    """`parts` with scatters into slices that tile one axis exactly replaced by one concatenate."""
+    found = [(_slice_of(part, target), part) for part in parts]
+    axes = {where[0] for where, _ in found if where is not None}
+    if len(axes) != 1:
+        return parts
+    axis = axes.pop()
+    pieces = sorted(((where[1:], part) for where, part in found if where is not None
+                     and where[0] == axis), key=lambda piece: piece[0])  # never compare tensors
+    bounds = [b for b, _ in pieces]
+    covers = bounds[0][0] == 0 and bounds[-1][1] == target.shape[axis] and all(
+        bounds[k][1] == bounds[k + 1][0] for k in range(len(bounds) - 1))
+    if len(pieces) < 2 or not covers:
+        return parts
+    joined = concatenate([part.inputs[0] for _, part in pieces], axis=axis)
+    tiles = {id(part) for _, part in pieces}
+    return [joined] + [part for part in parts if id(part) not in tiles]
+
+
 def sum_contributions(parts: list[Node], target: Node | None = None) -> Node:
     """The total cotangent of `target` from its contributions `parts` (see the module docstring)."""
+    if target is not None and len(parts) >= 2:
+        parts = _tiled(parts, target)
     if target is None or len(parts) < MIN_PIECES:
         return functools.reduce(add, parts)
     by_axes: dict[tuple[int, int], list[tuple[int, Node]]] = {}

@@ -101,16 +101,25 @@ class Kernel:
     back end's BLAS thread policy sizes. `shape_only`: the statement reads
     only its inputs' sizes (`size`), so the scheduler neither waits for nor
     stores them (a mean's backward then fuses with its forward loop).
+    `into`: node -> the same statement
+    writing into an array `{out}` the caller allocated (its shape and dtype),
+    or None where the op cannot; a scan body's products write so into
+    buffers its loop allocates once (backend/scan_buffers.py).
     """
 
     template: str | NodeTemplate
     allocates: bool | Callable[[Any], bool] = False
     product: bool = False
     shape_only: bool = False
+    into: Callable[[Any], str | None] | None = None
 
     def text(self, node: Any) -> str:
         """The template for this node."""
         return self.template(node) if callable(self.template) else self.template
+
+    def into_text(self, node: Any) -> str | None:
+        """The template writing this node's value into `{out}`, or None."""
+        return self.into(node) if self.into is not None else None
 
     def allocates_for(self, node: Any) -> bool:
         return self.allocates(node) if callable(self.allocates) else self.allocates

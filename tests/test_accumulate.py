@@ -167,3 +167,54 @@ def test_jacobian_and_hessian_through_merged_pieces(rng: np.random.Generator) ->
     # d2/dx2 of w sin(x)^2 is 2 w cos(2x), on the diagonal
     want_h = np.diag((2 * weights * np.cos(2 * value)).ravel()).reshape(3, 5, 3, 5)
     np.testing.assert_allclose(hessian, want_h, rtol=1e-12, atol=1e-12)
+
+
+def _gate_cut(x: gc.Tensor, bounds: list[tuple[int, int]]) -> gc.Tensor:
+    """A loss reading x[:, a:b] for each (a, b), each slice through its own function."""
+    z = x * 1.5
+    functions = [gc.sin, gc.tanh, gc.exp, gc.sigmoid]
+    return gc.sum(gc.stack([gc.sum(functions[k % 4](z[:, a:b]) * (k + 1.0)) for k, (a, b) in
+                            enumerate(bounds)]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_slices_that_tile_an_axis_get_one_concatenate_not_zeros_and_adds(
+        rng: np.random.Generator, backend: str) -> None:
+    x = gc.input("x", shape=(3, 10))
+    bounds = [(6, 10), (0, 2), (2, -4)]  # out of order, a negative stop: together the whole axis
+    loss = _gate_cut(x, bounds)
+    (gradient,) = gc.grad(loss, [x])
+    ops = Counter(node.op.name for node in _backward_only([loss], [gradient]))
+    assert ops["concatenate"] == 1 and ops["scatter"] == 0, ops
+    value = rng.normal(size=(3, 10))
+    pieces = {0: np.sin, 1: np.tanh, 2: np.exp, 3: lambda v: 1 / (1 + np.exp(-v))}
+    derivatives = {0: np.cos, 1: lambda v: 1 - np.tanh(v) ** 2, 2: np.exp,
+                   3: lambda v: pieces[3](v) * (1 - pieces[3](v))}
+    expected = np.zeros_like(value)
+    for k, (a, b) in enumerate(bounds):  # the chain rule by hand, slice by slice
+        expected[:, a:b] = derivatives[k](1.5 * value[:, a:b]) * (k + 1.0) * 1.5
+    got = gc.compile([x], [gradient], backend=backend)(value)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_slices_that_leave_a_gap_or_overlap_keep_their_scatters(rng: np.random.Generator) -> None:
+    x = gc.input("x", shape=(3, 10))
+    for bounds in ([(0, 2), (4, 10)], [(0, 6), (4, 10)]):
+        loss = _gate_cut(x, bounds)
+        (gradient,) = gc.grad(loss, [x])
+        ops = Counter(node.op.name for node in _backward_only([loss], [gradient]))
+        assert ops["concatenate"] == 0 and ops["scatter"] == 2, (bounds, ops)
+        gc.check_grad(loss, x, {"x": rng.normal(size=(3, 10))})
+
+
+def test_the_same_slice_read_twice_is_added_not_compared(rng: np.random.Generator) -> None:
+    """Two pieces with equal bounds (x[1:] read twice, x[:-1] overlapping them): summed as before."""
+    x = gc.input("x", shape=(5,))
+    loss = gc.sum(gc.sin(x[1:]) * x[:-1]) + gc.sum(gc.exp(x[1:]))
+    (gradient,) = gc.grad(loss, [x])
+    value = rng.normal(size=5)
+    expected = np.zeros(5)
+    expected[1:] += np.cos(value[1:]) * value[:-1] + np.exp(value[1:])
+    expected[:-1] += np.sin(value[1:])
+    np.testing.assert_allclose(gc.compile([x], [gradient], backend="numpy")(value)[0], expected,
+                               rtol=1e-12)

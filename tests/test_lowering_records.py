@@ -88,6 +88,27 @@ def test_the_name_table_check_catches_what_it_replaced() -> None:
     assert name_tables("from ..interpret import FAMILIES\nif node.op.name in FAMILIES: pass\n") == []
 
 
+# Modules that decide from the schedule and the lowering records alone, never by reading
+# generated text (scan_buffers once rewrote a body's source with regular expressions).
+READS_NO_GENERATED_TEXT = {
+    BACKEND / "scan_buffers.py": [r"^import re\b|^from re import", r"blas_dot\\?\(|matmul_small\\?\(",
+                                  r"\.(splitlines|startswith)\("],
+}
+
+
+@pytest.mark.parametrize("path", sorted(READS_NO_GENERATED_TEXT), ids=lambda p: p.name)
+def test_modules_that_plan_from_records_read_no_generated_text(path: Path) -> None:
+    text = path.read_text()
+    for pattern in READS_NO_GENERATED_TEXT[path]:
+        hits = [f"{path.name}:{text[:m.start()].count(chr(10)) + 1}"
+                for m in re.finditer(pattern, text, re.MULTILINE)]
+        assert not hits, f"{pattern!r} at {hits}: read the schedule and Kernel.into, not the source"
+    old = ["import re", '"dot": re.compile(rf"^    {_NAME} = (?:loop_)?blas_dot\\((?P<a>\\w+)"',
+           "lines[index].startswith(\"    return (\")"]
+    assert all(any(re.search(p, line, re.MULTILINE) for p in READS_NO_GENERATED_TEXT[path])
+               for line in old)  # the patterns match what the old module did
+
+
 def test_the_patterns_catch_what_they_name() -> None:
     """The patterns above match the code they replaced (a test that cannot fail proves nothing)."""
     old = ['ALLOCATING = ("blas_dot(",)', 'reduction[1] == "{acc} + {0}"',

@@ -5,7 +5,7 @@ writes into an output argument or a work array, what is left alone); the
 generated module of an LSTM loop and its gradient (no allocating product in
 a body, the drivers allocate before their `for` loop); and Numba's own
 allocation counter, which per step must count only the fused elementwise
-loops' arrays (left allocating on purpose: scan_buffers.py says why). Values and gradients are compared with a
+loops' arrays (and the concatenate joining the gates' cotangents) (left allocating on purpose: scan_buffers.py says why). Values and gradients are compared with a
 Python loop of the same cell in NumPy (reverse mode by hand), on both
 backends, and a body whose results alias its work arrays or its inputs is
 compared with a Python loop too.
@@ -19,43 +19,68 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend.scan_buffers import reuse
+from graphc.backend.scan_buffers import plan_buffers
 
 H, B, F = 8, 4, 3  # hidden, batch, features: h @ U is 4x8 @ 8x32 (a BLAS product), h @ V small
 
 
-def test_reuse_writes_products_into_outputs_and_work_arrays() -> None:
-    lines = [
-        "def body(carry0, x0):",
-        "    t0 = loop_blas_dot(carry0, x0)  # t0: f64[4,6] = matmul carry0 x0",
-        "    t1 = loop_empty((4, 6), np.float64)",
-        "    t3 = loop_blas_dot(t1, x0)  # t3: f64[n,6] = matmul t1 x0",
-        "    t5 = loop_blas_dot(t1, x0)  # t5: f64[n,6] = matmul t1 x0",
-        "    t6 = loop_blas_dot(t1, x0.astype(np.float64))  # t6: f64[4,6] = matmul t1 x0",
-        "    for i0 in range(4):",
-        "        t9 = matmul_small(t1, t1)  # t9: f64[4,4] = matmul t1 t1",
-        "    t4 = matmul_small(t1, x0)  # t4: f64[4,6] = matmul t1 x0",
-        "    return (t4, t3, t1, t0, t5, t6)",
-    ]
-    outputs = [gc.input(f"o{k}", ("n", 6)) for k in range(3)]
-    buffers = reuse(lines, "body", outputs)
-    text = "\n".join(buffers.lines)
-    assert buffers.written == [0, 1]  # t4 and t3 (its shape known only by running: fine for an output)
-    assert buffers.work == ["np.empty((4, 6), np.float64)"]  # t0; t5's shape is not static
-    assert text.splitlines()[0] == "def body(carry0, x0, out0, out1, w0):"
-    assert "t0 = w0" in text and "np.dot(carry0, x0, t0)" in text
-    assert "t3 = out1" in text and "np.dot(t1, x0, t3)" in text
-    assert "t4 = out0" in text and "matmul_small_into(t1, x0, t4)" in text
-    assert "    t1 = loop_empty((4, 6), np.float64)" in text  # a fused loop's array: left alone
-    assert "    t5 = loop_blas_dot(t1, x0)  # t5" in text  # not static, not an output
-    assert "t6 = loop_blas_dot(t1, x0.astype" in text  # an operand cast: left alone
-    assert "        t9 = matmul_small(t1, t1)" in text  # inside a loop: left alone
+def _body(outputs_of):
+    """A body-like graph: inputs carry0 (4, 5), x0 (5, 6), m (n, 5), i (4, 5) int; its outputs."""
+    carry0, x0 = gc.input("carry0", (4, 5)), gc.input("x0", (5, 6))
+    m, i = gc.input("m", ("n", 5)), gc.input("i", (4, 5), dtype="int64")
+    inputs = [carry0, x0, m, i]
+    return inputs, outputs_of(*inputs)
 
 
-def test_reuse_leaves_a_result_returned_twice_to_a_work_array() -> None:
-    lines = ["def body(c, x):", "    t5 = blas_dot(c, x)  # t5: f32[2,6] = matmul c x", "    return (t5, t5)"]
-    buffers = reuse(lines, "body", [gc.input(f"o{k}", (2, 6)) for k in range(2)])
-    assert buffers.written == [] and buffers.work == ["np.empty((2, 6), np.float32)"]
+def _generated(inputs, outputs):
+    from graphc.backend import policy
+    from graphc.backend.codegen import generate
+
+    plan = policy.schedule_for([i.node if hasattr(i, "node") else i for i in inputs],
+                               [o.node if hasattr(o, "node") else o for o in outputs])
+    buffers = plan_buffers(plan, plan.outputs)
+    source = generate(plan, (), function_name="body", part_budget=10 ** 9, kernels=False,
+                      into=buffers.buffers).source
+    return buffers, source
+
+
+def test_products_write_into_outputs_and_work_arrays() -> None:
+    def outputs_of(carry0, x0, m, i):
+        big = gc.tanh(carry0) @ gc.tanh(x0 @ gc.constant(np.ones((6, 40))))  # 5x6 @ 6x40: BLAS, static
+        small = carry0 @ gc.constant(np.ones((5, 2)))  # a small static product: matmul_small
+        unknown = m @ x0  # (n, 6): its shape known only by running
+        cast = i @ x0  # an operand cast to float: left allocating
+        return [small, unknown, gc.sum(big), gc.sum(cast), gc.sum(m @ x0 * 2.0)]
+
+    inputs, outputs = _body(outputs_of)
+    buffers, source = _generated(inputs, outputs)
+    assert buffers.written == [0, 1]  # small and unknown (any shape is fine for an output row)
+    assert buffers.work == ["np.empty((5, 40), np.float64)", "np.empty((4, 40), np.float64)"]
+    head = next(line for line in source.splitlines() if line.startswith("def body("))
+    assert head.endswith(", out0, out1, w0, w1):"), head
+    assert "np.dot(m, x0, t" in source and "matmul_small_into(carry0, " in source
+    assert source.count("np.dot(") == 3 and "blas_dot(m, x0)" in source  # m @ x0 * 2: not static
+    assert "= matmul_small(i.astype(np.float64), x0)" in source  # a cast operand: allocating as before
+    assert "= w0" in source and "= w1" in source and "= out0" in source and "= out1" in source
+
+
+def test_a_result_returned_twice_goes_to_a_work_array() -> None:
+    inputs, outputs = _body(lambda carry0, x0, m, i: [carry0 @ x0 @ gc.constant(np.ones((6, 40)))] * 2)
+    buffers, source = _generated(inputs, outputs)
+    assert buffers.written == []
+    assert buffers.work == ["np.empty((4, 6), np.float64)", "np.empty((4, 40), np.float64)"]
+
+
+def test_graphs_outside_loops_are_generated_as_before() -> None:
+    """No buffers: the products allocate (the graph function's results are the caller's)."""
+    inputs, outputs = _body(lambda carry0, x0, m, i: [gc.tanh(carry0) @ x0 @ gc.constant(np.ones((6, 40))),
+                                                      carry0 @ x0])
+    from graphc.backend import policy
+    from graphc.backend.codegen import generate
+
+    source = generate(policy.schedule_for(inputs, outputs), ()).source
+    assert "blas_dot(" in source and "= matmul_small(" in source
+    assert "np.dot(" not in source and "_into(" not in source
 
 
 def _cell(params: dict[str, gc.Tensor]):
@@ -153,7 +178,8 @@ def test_lstm_products_write_into_buffers_and_the_drivers_allocate_before_their_
         assert not [line for line in lines if re.search(r"blas_dot\(|matmul_small\(", line)], name
         assert any("np.dot(" in line for line in lines)
         assert any("matmul_small_into(" in line for line in lines)
-        fused += sum(bool(re.match(r"    \w+ = loop_(empty|zeros|full)\(", line)) for line in lines)
+        fused += sum(bool(re.match(r"    \w+ = (loop_(empty|zeros|full)|np\.concatenate)\(", line))
+                     for line in lines)  # the gates' cotangents joined: one concatenate (accumulate.py)
     for name in drivers:
         lines = _function(f.source, name)
         loop = next(k for k, line in enumerate(lines) if line.lstrip().startswith("for "))

@@ -139,3 +139,18 @@ def test_unroll_repeats_the_step_per_iteration_and_keeps_the_values():
         values = RNG.normal(size=(steps, 3)), RNG.normal(size=3)
         for a, b in zip(f(*values), reference(*values)):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_generated_source_does_not_depend_on_loops_built_before():
+    """The source is the disk cache's key: a subgraph's process-wide number must not be in it."""
+    from graphc.backend import scan_codegen  # noqa: F401  (registers the loop statement)
+    from graphc.backend.lower import lower
+
+    def source():
+        xs = gc.input("xs", ("T", 3))
+        c, ys = gc.scan(lambda c, x: (gc.sin(c) + x, (c * c).sum()), gc.constant(np.zeros(3)), xs)
+        return lower([xs], [c, ys]).generated.source
+
+    first = source()
+    gc.scan(lambda c, x: (c + x, None), gc.constant(np.zeros(2)), gc.input("other", (4, 2)))
+    assert source() == first and "body#" not in first

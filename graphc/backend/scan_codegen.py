@@ -34,7 +34,7 @@ from ..ir import Node
 from ..ops import constant
 from ..subgraph import Subgraph, subgraphs_of
 from .codegen import NUMPY_LEVEL
-from .scan_buffers import BodyBuffers, reuse
+from .scan_buffers import BodyBuffers, plan_buffers
 
 LOOP_FUNCTION = r"{name}_(?:loop|reroll)\d+(_body)?"  # module functions jit.py compiles before the graph's
 
@@ -64,7 +64,7 @@ def body_step(function: str, body: Subgraph, names: tuple[list[str], ...], flag:
               buffers: BodyBuffers | None = None) -> list[str]:
     """One step of a driver (at data index t): call the body, pass the carries on, store the ys.
 
-    With `buffers` (scan_buffers.reuse) the body writes its results into the
+    With `buffers` (scan_buffers.plan_buffers) the body writes its results into the
     driver's arrays: carry i into `n<i>`, swapped with `c<i>` after the step
     (double buffering), per-step output j straight into the row `ys<j>[t]`;
     a carry it could not write is copied into `n<i>`, so no step allocates."""
@@ -104,7 +104,7 @@ def _driver(name: str, body: Subgraph, history: bool, every: int, reverse: bool,
         step += [f"    {h}[s // {every}] = {c}" for h, c in zip(saved, carries)]
     step += body_step(f"{name}_body", body, (carries, xs, consts, ys), flag, buffers)
     lines = [f"def {name}({', '.join(['count'] + carries + xs + consts + ys + saved)}):",
-             f"    # the loop of {body!r}: carries passed on, per-step outputs written in place",
+             f"    # the loop of {name}_body: carries passed on, per-step outputs written in place",
              "    flag = 0"]
     arrays = [(i, c) for i, (c, node) in enumerate(zip(carries, body.inputs)) if node.ndim]
     if buffers is not None:  # allocated once per call, never per step
@@ -129,15 +129,18 @@ def _driver(name: str, body: Subgraph, history: bool, every: int, reverse: bool,
     return lines + ["", ""]
 
 
-def _body_function(name: str, body: Subgraph) -> Any:
-    """The body as one generated function named `name` (codegen.generate, kernels off)."""
+def _body_function(name: str, body: Subgraph) -> tuple[Any, list[str], BodyBuffers]:
+    """The body as one generated function named `name` (codegen.generate, kernels off), its
+    products written into buffers the driver passes (scan_buffers.plan_buffers)."""
     from . import policy
     from .codegen import generate
 
     if any(subgraphs_of(node) for node in body.nodes()):
         raise Unsupported("a loop body holding a loop of its own")
     plan = policy.schedule_for(body.inputs, body.outputs)
-    generated = generate(plan, (), function_name=name, part_budget=10 ** 9, kernels=False)
+    buffers = plan_buffers(plan, body.outputs)
+    generated = generate(plan, (), function_name=name, part_budget=10 ** 9, kernels=False,
+                         into=buffers.buffers)
     if generated.interpreted or generated.parts > 1:
         raise Unsupported("a loop body the block interpreter runs")
     lines = generated.source.splitlines()
@@ -153,8 +156,8 @@ def _body_function(name: str, body: Subgraph) -> Any:
         function = [pattern.sub(f"loop_{helper}(", line) for line in function]
         imports = [_without(line, helper) for line in imports]
         imports.append(f"from graphc.backend.runtime import {helper} as loop_{helper}")
-    imports.append("from graphc.backend.runtime import copy_into as loop_copy_into, matmul_small_into")
-    return generated, [line for line in imports if line] + function
+    imports.append("from graphc.backend.runtime import copy_into as loop_copy_into")
+    return generated, [line for line in imports if line] + function, buffers
 
 
 def _without(line: str, helper: str) -> str:
@@ -183,9 +186,7 @@ def emit_scan(generator: Any, node: Node) -> None:
     members = [n for n in generator.plan.order if n.op is node.op and family_key(n) == key]
     number = len(emitted) - 1
     name = f"{generator.function_name}_loop{number}"
-    generated, function = _body_function(f"{name}_body", body)
-    buffers = reuse(function, f"{name}_body", body.outputs)
-    function = buffers.lines
+    generated, function, buffers = _body_function(f"{name}_body", body)
     generator.helpers.update(generated.helpers)
     every = attrs.get("checkpoint", 1)
     history = any(m.attr["output"][0] == "history" for m in members)
@@ -214,7 +215,7 @@ def _call(generator: Any, node: Node, members: list[Node], body: Subgraph, gener
             member = by_output.get(("ys", j))
             buffer = generator.name(member) if member is not None else generator._unique(f"{name}_ys{j}")
             write(f"{buffer} = empty(({count},) + {format(generator.shape(y.shape))}, np.{y.dtype.name})",
-                  f"per-step output {j} of {body!r}")
+                  f"per-step output {j} of {name}_body")
             buffers.append(buffer)
         for i, c in enumerate(body.inputs[:nc] if history else ()):
             member = by_output.get(("history", i))
@@ -234,8 +235,11 @@ def _call(generator: Any, node: Node, members: list[Node], body: Subgraph, gener
     finals = [generator.name(by_output[("carry", i)]) if ("carry", i) in by_output
               else generator._unique(f"{name}_carry{i}") for i in range(nc)]
     flag = generator._unique(f"{name}_flag")
+    # The comment names the body by its function, not by body#<n>: that number counts the
+    # subgraphs the process built before, and the source is the cache key (a rebuild of the
+    # same graph after another loop would compile again).
     write(f"{', '.join(finals + [flag])}, = {name}({count}, {', '.join(arguments + buffers)})",
-          generator.describe(node))
+          generator.describe(node).replace(f"body={body!r}", f"body={name}_body"))
     if generated.range_flag:
         from .codegen.text import RANGE_FLAG
 

@@ -97,12 +97,24 @@ def _matmul_kernel(node: Node) -> str:
     return (f"matmul_batched({lhs}, {rhs}, ({ends},)).reshape({{out_shape}})")
 
 
+def _matmul_into(node: Node) -> str | None:
+    """The product of two matrices written into `{out}`: `np.dot(a, b, out)` (BLAS, floats) or
+    the small loops' `matmul_small_into`; None when an operand needs a cast or is not a matrix."""
+    a, b = node.inputs
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != node.dtype or b.dtype != node.dtype:
+        return None
+    if _small(a.shape, b.shape):
+        return "matmul_small_into({0}, {1}, {out})"
+    return "np.dot({0}, {1}, {out})" if node.dtype.kind == "f" else None
+
+
 MATMUL = register(Op(
     "matmul", shape=lambda inputs: _matmul_shape(inputs),
     dtype=lambda inputs: dtypes.promote([(i.dtype, i.weak) for i in inputs]),
     impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul",
     batch=batching.matmul,
-    lowering=Kernel(lambda node: _matmul_kernel(node), allocates=True, product=True),
+    lowering=Kernel(lambda node: _matmul_kernel(node), allocates=True, product=True,
+                    into=_matmul_into),
     samples=(Sample(((3, 4), (4, 2))), Sample(((4,), (4, 2))), Sample(((3, 4), (4,))),
              Sample(((4,), (4,))), Sample(((2, 3, 4), (4, 5))), Sample(((2, 1, 3, 4), (3, 4, 2))),
              Sample(((4,), (2, 4, 3))), Sample(((2, 3, 4), (4,)))),

@@ -29,7 +29,7 @@ the Generator) <- this module (`generate`: the whole function) with parts
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 
 import numpy as np
 
@@ -93,9 +93,19 @@ def _outlined(unit: Group | Node, in_python: Set[int] = frozenset()) -> bool:
     return isinstance(unit.op.lowering, View) and unit.op.lowering.copy is None and unit.ndim > 0
 
 
+Buffers = Mapping[Node, str]  # node -> the parameter it is written into (Generator.buffers)
+
+
+def _generator(plan: Schedule, names: list[str | None], function_name: str, inline: bool,
+               parallel: bool, into: Buffers | None) -> Generator:
+    generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
+    generator.buffers = dict(into or {})  # products written into extra parameters (scan_buffers.py)
+    return generator
+
+
 def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
              function_name: str = "graph", part_budget: int = 400,
-             parallel: bool = False, kernels: bool | None = None) -> Generated:
+             parallel: bool = False, kernels: bool | None = None, into: Buffers | None = None) -> Generated:
     """The source of one function computing every output of the scheduled graph.
 
     A graph whose code exceeds `part_budget` lines is split into parts (one njit
@@ -110,7 +120,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     interpreted = policy.choose(plan)
     shared = kernel_mode(plan, parallel) if kernels is None else kernels
     inline = shared or kernel_calls(plan, skip=list(interpreted)) <= OUTLINE_KERNEL_CALLS
-    generator = Generator(plan, names, function_name, inline_kernels=inline, parallel=parallel)
+    generator = _generator(plan, names, function_name, inline, parallel, into)
     while any(name.startswith(generator.size_prefix) for name in generator.used - RESERVED):
         generator.size_prefix += "_"  # a user's name must not look like a static size
     generator.bind_input_sizes()
@@ -124,7 +134,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
                         "if any, the caller recomputes exactly")
         results.append(RANGE_FLAG)
     parameters = [generator.names[i] for i in plan.inputs] + \
-        [generator.names[c] for c in generator.constants]
+        [generator.names[c] for c in generator.constants] + list(dict.fromkeys(generator.buffers.values()))
     if shared:
         return _kernel_mode(generator, plan, prologue, chunks_of_code, results, parameters,
                             len(interpreted), in_python)

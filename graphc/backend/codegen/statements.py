@@ -8,7 +8,8 @@ interpreted, text, lowering. Entry point: `Generator`, used by codegen.generate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,15 @@ NESTED: dict[type, Callable[[Any, Node], None]] = {}
 
 
 class Generator(Interpreted):
-    """One generation run: every emitter (see emitter, loops, interpreted)."""
+    """One generation run: every emitter (see emitter, loops, interpreted).
+
+    `buffers`: node -> the name of an array its `Kernel.into` statement writes
+    the node's value into instead of allocating it; codegen.generate(into=) adds the
+    names as extra parameters, in the mapping's order (a scan body's products:
+    backend/scan_buffers.py); empty for a graph.
+    """
+
+    buffers: Mapping[Node, str] = MappingProxyType({})
 
     def emit_kernel(self, node: Node) -> None:
         lowering = node.op.lowering
@@ -35,9 +44,17 @@ class Generator(Interpreted):
         if isinstance(lowering, Rows):
             self.emit_rows(node, lowering.helper, lowering.reduces)
             return
-        template = kernel_of(node).text(node)
         arguments = [self.variable(i, node) for i in node.inputs]
         values = self.attributes(node)
+        into = kernel_of(node).into_text(node) if node in self.buffers else None
+        if into is not None:  # the value written into a buffer its caller allocated
+            self._note_helpers(into)
+            name = self.name(node)
+            self.writer.emit(f"{name} = {self.buffers[node]}", self.describe(node))
+            self.writer.emit(into.format(*arguments, out=name, **values))
+            self.learn_sizes(node, name)
+            return
+        template = kernel_of(node).text(node)
         self._note_helpers(template)
         name = self.name(node)
         if assigns(template):
