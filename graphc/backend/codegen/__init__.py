@@ -36,7 +36,7 @@ import numpy as np
 from ...ir import Node
 from ...lowering import View
 from ...printing import backward_note
-from .. import library, policy
+from .. import library, policy, workspace
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
 from .loops import reduction_layout
@@ -204,7 +204,9 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
                        lambda name: backward_note(by_name[name]) if name in by_name else "")
     function_name = generator.function_name
-    body = [f"def {function_name}({', '.join(parameters)}):", *outlined.body, _return(results)]
+    arrays = [r for r in results if r not in by_name or by_name[r].ndim]  # a scalar is no view
+    lines = workspace.reuse(outlined.body, arrays, set(parameters) | set(generator.names.values()))
+    body = [f"def {function_name}({', '.join(parameters)}):", *lines, _return(results)]
     top = "\n".join(body)
     called = _used(top, generator.helpers | {"empty", "full"})
     numpy_level = [h for h in called if h in NUMPY_LEVEL]  # plain NumPy in Python: no dispatch
@@ -215,7 +217,7 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
         header.append(f"from {module} import {names}  # NumPy itself at this level")
     header.append("# fused kernels, one cached module each (shared by every graph that has them): "
                   + ", ".join(k.name for k in outlined.kernels))
-    header += ["", *generator.programs]
+    header += ["", *workspace.header(lines), *generator.programs]
     source = "\n".join(header + ["", top]) + "\n"
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, sorted(generator.helpers),
