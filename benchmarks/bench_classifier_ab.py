@@ -4,8 +4,9 @@
 
 IMPLS (comma-separated): graphc_numba, graphc_numba_nows (GRAPHC_WORKSPACE=0: temporaries
 allocated per call, as before backend/workspace.py), graphc_numpy, jax, hand_numpy; R rounds
-of N calls each (default 9 x 50), interleaved. JAX=1 runs one JAX computation (untimed)
-first, for the allocator state JAX leaves behind (docs/benchmarks.md, tables 17 and 22).
+of N calls each (default 9 x 50), interleaved. JAX=1 runs three JAX calls (untimed) first;
+measured, that alone does not change graphc's page faults: JAX timed in the same process
+(IMPLS=graphc_numba_nows,jax) does (docs/benchmarks.md, tables 17 and 22).
 Per implementation: median wall and CPU time per call, minor page faults and system time
 per call (getrusage). The graphc imported is the one on PYTHONPATH.
 """
