@@ -22,9 +22,14 @@ machine is shared and drifts, so compare ratios within one run only.
 
 `--cpu` times per-call rows in process CPU time (all threads) instead of wall
 time: on a machine loaded by other work, wall time mostly measures the scheduler.
+`--process isolated` times each implementation's per-call rows in a process of
+its own (tools in one process share its allocator: after JAX has run, graphc
+before its call workspace paid page faults on every call), `both` prints both
+rows; `--busy N` keeps N cores busy (spinning processes) during the per-call rows.
 
-Child modes (used by the harness itself): --child-startup WORKLOAD IMPL and
---child-compile N_OPS. Imports: the standard library, numpy, harness, workloads.
+Child modes (used by the harness itself): --child-startup WORKLOAD IMPL,
+--child-per-call WORKLOAD IMPL and --child-compile N_OPS. Imports: the standard
+library, numpy, harness, isolated, workloads.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+import isolated  # noqa: E402
 from harness import Cell  # noqa: E402
 from workloads import PER_CALL, adapters  # noqa: E402
 
@@ -163,6 +169,31 @@ def child_compile(ops: int) -> None:
 
 
 # ---------------------------------------------------------------- sections
+
+def child_per_call(workload: str, name: str, options: argparse.Namespace) -> None:
+    """In a process of its own: one implementation, a sample per request (isolated.py)."""
+    module = importlib.import_module(f"workloads.{workload}")
+    isolated.child_per_call(module, name, module.make_inputs(options.quick), options.sample_seconds,
+                            options.settle)
+
+
+def per_call_rows(workload: str, names: list[str], options: argparse.Namespace) -> list[Row]:
+    """The workload's per-call row: all tools in this process, each in its own, or both."""
+    if options.process == "shared":
+        return [per_call_row(workload, names, options)]
+    arguments = ["--sample-seconds", str(options.sample_seconds), "--settle", str(options.settle),
+                 *(["--cpu"] if options.cpu else []), *(["--quick"] if options.quick else [])]
+    module = importlib.import_module(f"workloads.{workload}")
+    title = module.title() if hasattr(module, "title") else module.TITLE
+    own = Row(title + (" [each tool in its own process]" if options.process == "both" else ""),
+              isolated.time_isolated(workload, names, options.rounds, arguments),
+              goal=GOALS.get(workload, ("",))[0])
+    if options.process == "isolated":
+        return [own]
+    shared = per_call_row(workload, names, options)
+    shared.label += " [all tools in one process]"
+    return [own, shared]
+
 
 def per_call_row(workload: str, names: list[str], options: argparse.Namespace,
                  preset: dict[str, Cell] | None = None, root: Path | None = None) -> Row:
@@ -313,7 +344,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="cap every tool's worker threads (default: each tool's own default)")
     parser.add_argument("--cpu", action="store_true",
                         help="per-call rows in process CPU time (all threads) instead of wall time")
+    parser.add_argument("--process", choices=("shared", "isolated", "both"), default="shared",
+                        help="per-call rows (not the chain's): every tool in this process (shared), "
+                             "each in a process of its own (isolated), or both rows")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="keep this many cores busy (spinning processes) during per-call rows")
     parser.add_argument("--json", type=Path, help="also write every sample here")
+    parser.add_argument("--child-per-call", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--child-startup", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -336,12 +373,15 @@ def main(argv: list[str]) -> int:
     if options.child_compile:
         child_compile(options.child_compile)
         return 0
+    if options.cpu:
+        harness.CLOCK[0] = time.process_time
+    if options.child_per_call:
+        child_per_call(*options.child_per_call, options)
+        return 0
     if options.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(options.threads):
         # Thread caps only work if set before the libraries load (numpy is loaded already): restart.
         environment = {**os.environ, **harness.thread_environment(options.threads)}
         os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], environment)
-    if options.cpu:
-        harness.CLOCK[0] = time.process_time
     sections = options.only.split(",")
     names = [name for name in adapters.LABELS if name in options.impls.split(",")]
     importlib.import_module("workloads.chain").configure(options.chain_ops)
@@ -351,10 +391,11 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="graphc-bench-") as temporary:
         root = Path(temporary)
         os.environ["GRAPHC_CACHE_DIR"] = str(root / "graphc-main")
-        for workload in PER_CALL:
-            if workload in sections:
-                rows.append(per_call_row(workload, names, options))
-                print(f"# done: {workload} ({time.time() - started:.0f} s)", file=sys.stderr)
+        with isolated.busy_cores(options.busy):
+            for workload in PER_CALL:
+                if workload in sections:
+                    rows.extend(per_call_rows(workload, names, options))
+                    print(f"# done: {workload} ({time.time() - started:.0f} s)", file=sys.stderr)
         if "startup" in sections:
             rows.extend(startup_rows("mlp", "MLP step", names, options, root))
             print(f"# done: startup ({time.time() - started:.0f} s)", file=sys.stderr)
@@ -376,6 +417,10 @@ def main(argv: list[str]) -> int:
           f"{os.getloadavg()[0]:.2f} at the end (this run alone adds about 1)")
     if options.cpu:
         print("per-call times: process CPU time per call (--cpu: all threads, spinning ones too)")
+    if options.process != "shared":
+        print(f"per-call rows: --process {options.process} (isolated: each tool in a process of its own)")
+    if options.busy:
+        print(f"busy: {options.busy} spinning process(es) ran during the per-call rows (--busy)")
     command = f"python benchmarks/compare.py {' '.join(argv)}".rstrip()
     print(f"command: {command}  ({time.time() - started:.0f} s)")
     print()

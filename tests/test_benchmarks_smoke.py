@@ -39,6 +39,21 @@ def test_quick_run_prints_one_table_with_checked_times() -> None:
     assert "WRONG" not in completed.stdout and "failed" not in completed.stdout
 
 
+def test_each_tool_in_its_own_process_with_a_busy_core() -> None:
+    """--process both: a row timed with every tool in a child process of its own, and the usual row."""
+    command = [sys.executable, str(BENCHMARKS / "compare.py"), "--quick", "--process", "both",
+               "--busy", "1", "--only", "rosenbrock", "--impls", "graphc_numpy,hand_numpy"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=90)
+    assert completed.returncode == 0, completed.stderr
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        f"| {rosenbrock.TITLE} [each tool in its own process]",
+        f"| {rosenbrock.TITLE} [all tools in one process]"]
+    for row in rows[1:]:
+        assert row.split(" | ")[2].endswith("1.00x†"), completed.stdout  # hand NumPy timed
+    assert "busy: 1 spinning process" in completed.stdout and "WRONG" not in completed.stdout
+
+
 def test_a_wrong_implementation_is_caught_and_not_timed() -> None:
     def off_by_a_little(X, W):
         loss, d_X, d_W = sigmoid_matmul.hand_numpy(X, W)

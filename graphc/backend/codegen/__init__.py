@@ -36,7 +36,7 @@ import numpy as np
 from ...ir import Node
 from ...lowering import View
 from ...printing import backward_note
-from .. import library, policy
+from .. import library, policy, workspace
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
 from . import pyunits
@@ -237,7 +237,9 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     function_name = generator.function_name
     loops = reroll(outlined.body, results, parameters, _describer(by_name), function_name,
                    NUMPY_LEVEL)
-    body = [f"def {function_name}({', '.join(parameters)}):", *loops.body, _return(results)]
+    arrays = [r for r in results if r not in by_name or by_name[r].ndim]  # a scalar is no view
+    lines = workspace.reuse(loops.body, arrays, set(parameters) | set(generator.names.values()))
+    body = [f"def {function_name}({', '.join(parameters)}):", *lines, _return(results)]
     top = "\n".join(body)
     called = _used("\n".join([top, *loops.functions]), generator.helpers | {"empty", "full"})
     numpy_level = [h for h in called if h in NUMPY_LEVEL]  # plain NumPy in Python: no dispatch
@@ -251,7 +253,7 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     if loops.helpers:
         header.append("from graphc.backend.runtime import " + ", ".join(
             f"{h} as {loops.prefix}_{h}" for h in sorted(loops.helpers)) + "  # in the loops")
-    header += ["", *generator.programs, *loops.functions]
+    header += ["", *workspace.header(lines), *generator.programs, *loops.functions]
     source = "\n".join(header + ["", top]) + "\n"
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, sorted(generator.helpers),

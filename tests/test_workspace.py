@@ -1,0 +1,197 @@
+"""Temporaries reused across calls (graphc/backend/workspace.py): the kernel-mode graph function
+takes its temporaries from a per-thread workspace and allocates only its outputs.
+
+References: the loss and gradients of a tanh MLP by hand in NumPy (independent of
+graphc); tracemalloc for what a call allocates (NumPy reports its arrays' memory to it).
+Checked: outputs never alias the workspace (a later call leaves earlier outputs
+unchanged), two threads calling one function at once, a named size that changes
+between calls, the rewrite's own rules on generated text, and GRAPHC_WORKSPACE=0.
+"""
+
+from __future__ import annotations
+
+import threading
+import tracemalloc
+from typing import Any
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backend import workspace
+
+DEPTH, WIDTH = 6, 5
+
+
+def mlp() -> tuple[list[Any], list[Any]]:
+    x = gc.input("x", ("batch", WIDTH))
+    targets = gc.input("targets", ("batch", WIDTH))
+    Ws = [gc.input(f"W{i}", (WIDTH, WIDTH)) for i in range(DEPTH)]
+    bs = [gc.input(f"b{i}", (WIDTH,)) for i in range(DEPTH)]
+    h = x
+    for W, b in zip(Ws, bs):
+        h = gc.tanh(h @ W + b)
+    log_probs = h - gc.logsumexp(h, axis=1, keepdims=True)
+    loss = gc.sum(log_probs * targets)
+    return [x, targets, *Ws, *bs], [loss, *gc.grad(loss, Ws + bs)]
+
+
+def values(batch: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((batch, WIDTH)), rng.random((batch, WIDTH))]
+    arrays += [rng.standard_normal((WIDTH, WIDTH)) / np.sqrt(WIDTH) for _ in range(DEPTH)]
+    return arrays + [rng.standard_normal(WIDTH) * 0.1 for _ in range(DEPTH)]
+
+
+def by_hand(arrays: list[np.ndarray]) -> list[Any]:
+    x, targets, Ws, bs = arrays[0], arrays[1], arrays[2:2 + DEPTH], arrays[2 + DEPTH:]
+    hs = [x]
+    for W, b in zip(Ws, bs):
+        hs.append(np.tanh(hs[-1] @ W + b))
+    h = hs[-1]
+    top = h.max(axis=1, keepdims=True)
+    total = np.exp(h - top).sum(axis=1, keepdims=True)
+    loss = np.sum((h - top - np.log(total)) * targets)
+    dh = targets - np.exp(h - top) / total * targets.sum(axis=1, keepdims=True)
+    dWs, dbs = [], []
+    for i in reversed(range(DEPTH)):
+        dz = dh * (1 - hs[i + 1] ** 2)
+        dWs.insert(0, hs[i].T @ dz)
+        dbs.insert(0, dz.sum(axis=0))
+        dh = dz @ Ws[i].T
+    return [loss, *dWs, *dbs]
+
+
+def agree(got: list[Any], want: list[Any]) -> None:
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def function() -> Any:
+    inputs, outputs = mlp()
+    f = gc.compile(inputs, outputs)
+    assert "_workspace.empty(" in f.source and "_workspace.dot(" in f.source, \
+        "the graph should be in kernel mode with temporaries from the workspace"
+    return f
+
+
+def test_outputs_are_fresh_and_survive_later_calls(function: Any) -> None:
+    first_inputs = values(7, 1)
+    first = function(*first_inputs)
+    kept = [np.array(o, copy=True) for o in first]
+    second = function(*values(7, 2))
+    third = function(*values(7, 3))
+    for a, b in zip(first, kept):
+        np.testing.assert_array_equal(a, b)  # not overwritten by later calls
+    for outputs in (second, third):
+        for a, b in zip(first, outputs):
+            assert not np.shares_memory(a, b)
+    agree(first, by_hand(first_inputs))
+
+
+def test_named_size_changes_between_calls(function: Any) -> None:
+    for batch in (7, 3, 11, 7, 1):
+        arrays = values(batch, batch)
+        agree(function(*arrays), by_hand(arrays))
+
+
+def test_two_threads_at_once(function: Any) -> None:
+    problems: list[str] = []
+    start = threading.Barrier(2)
+
+    def work(seed: int) -> None:
+        start.wait()
+        for step in range(60):
+            arrays = values(5 + seed + step % 3, 100 * seed + step)
+            try:
+                agree(function(*arrays), by_hand(arrays))
+            except AssertionError as error:
+                problems.append(f"thread {seed} step {step}: {error}")
+                return
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not problems, problems[0]
+
+
+def _allocated_per_call(f: Any, arrays: list[np.ndarray]) -> int:
+    for _ in range(3):
+        f(*arrays)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        outputs = f(*arrays)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return peak - sum(np.asarray(o).nbytes for o in outputs)
+
+
+def test_a_steady_call_allocates_little_more_than_its_outputs(
+        function: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    arrays = values(400, 5)  # temporaries of 400 x 5 doubles: 16 KB each
+    monkeypatch.setenv("GRAPHC_WORKSPACE", "0")
+    inputs, outputs = mlp()
+    plain = gc.compile(inputs, outputs)
+    assert "_workspace.empty(" not in plain.source
+    agree(plain(*arrays), function(*arrays))
+    with_workspace, without = _allocated_per_call(function, arrays), _allocated_per_call(plain, arrays)
+    one_temporary = 400 * WIDTH * 8
+    assert without > 8 * one_temporary  # the test measures what it means to
+    assert with_workspace < without / 4
+
+
+def test_nested_and_other_thread_acquire_their_own() -> None:
+    pool = workspace.Pool(2)
+    outer = pool.acquire()
+    inner = pool.acquire()  # a nested call of the same function while outer is in progress
+    assert inner is not outer
+    assert inner.empty(0, (3,), np.float64) is not outer.empty(0, (3,), np.float64)
+    pool.release(inner)
+    pool.release(outer)
+    seen: list[Any] = []
+    thread = threading.Thread(target=lambda: seen.append(pool.acquire()))
+    thread.start()
+    thread.join()
+    assert seen[0] is not inner and seen[0] is not outer
+    assert pool.acquire() in (inner, outer)
+
+
+def test_slot_keeps_its_array_until_the_form_changes() -> None:
+    space = workspace.Workspace(1)
+    a = space.empty(0, (4, 2), np.float64)
+    assert space.empty(0, (4, 2), np.float64) is a
+    assert space.empty(0, (5, 2), np.float64).shape == (5, 2)
+    assert space.empty(0, (5, 2), np.float32).dtype == np.float32
+    assert np.all(space.full(0, (2,), 3.0, np.float64) == 3.0)
+    m, n = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(space.dot(0, m, n), m @ n)
+    np.testing.assert_array_equal(space.dot(0, m.T, m), m.T @ m)  # a transposed operand
+    np.testing.assert_array_equal(space.dot(0, m, np.arange(3)), m @ np.arange(3))  # int: fresh
+
+
+def test_rewrite_leaves_results_and_their_views_alone() -> None:
+    lines = ["    t0 = blas_dot(x, W)  # t0: f64[n,3] = matmul x W",
+             "    t1 = empty((n, 3), np.float64)",
+             "    t2 = empty((n, 3), np.float64)",
+             "    fused_1(n, 3, t0, t1, t2)",
+             "    t3 = t2.T  # a view of t2, returned",
+             "    out = full((3,), 0, np.float64)",
+             "    s, = fused_2(n, t1)"]
+    rewritten = workspace.reuse(lines, ["t3", "out"], {"x", "W"})  # s: a scalar
+    text = "\n".join(rewritten)
+    assert "t0 = _workspace.dot(0, x, W)" in text
+    assert "t1 = _workspace.empty(1, (n, 3), np.float64)" in text
+    assert "t2 = empty(" in text and "out = full(" in text
+    assert rewritten[0].startswith("    _workspace = _pool.acquire()")
+    assert rewritten[-1] == "    _pool.release(_workspace)"
+    assert workspace.header(rewritten)[1].startswith("_pool = Pool(2)")
+    # had s been an array result, t1 might be its view (a kernel may return an input)
+    assert "t1 = empty(" in "\n".join(workspace.reuse(lines, ["t3", "out", "s"], set()))
+    # a user's input named like the rewrite's variables: no rewrite
+    assert workspace.reuse(lines, ["t3"], {"_workspace"}) == lines
