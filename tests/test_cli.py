@@ -80,9 +80,9 @@ def test_show_prints_the_simplified_graph_and_raw_the_graph_as_built(fixture: di
     assert gc.format_graph(simplified) in done.stdout
     ops = [sum(1 for n in toposort(g) if n.inputs) for g in (fixture["outputs"], simplified)]
     assert ops[1] < ops[0] and f"({ops[0]} ops -> {ops[1]}" in done.stdout
-    raw = graphc("show", "--raw", f"{SCRIPT}:outputs")
+    raw = in_process("show", "--raw", f"{SCRIPT}:outputs")
     assert raw.returncode == 0 and gc.format_graph(fixture["outputs"]) in raw.stdout
-    single = graphc("show", "--raw", f"{SCRIPT}:loss")
+    single = in_process("show", "--raw", f"{SCRIPT}:loss")
     assert gc.format_graph([fixture["loss"]]) in single.stdout
 
 
@@ -97,7 +97,7 @@ def test_show_of_a_compiled_function(fixture: dict) -> None:
 def test_source_of_a_function_and_of_tensors(fixture: dict) -> None:
     done = graphc("source", f"{SCRIPT}:step")
     assert done.returncode == 0 and done.stdout.strip() == fixture["step"].source.strip()
-    tensors = graphc("source", "--backend", "numpy", f"{SCRIPT}:outputs")
+    tensors = in_process("source", "--backend", "numpy", f"{SCRIPT}:outputs")
     compiled = gc.compile([fixture["x"], fixture["w"], fixture["b"]], fixture["outputs"],
                           backend="numpy")
     assert tensors.returncode == 0 and tensors.stdout.strip() == compiled.source.strip()
@@ -113,7 +113,7 @@ def test_stats_reports_passes_compile_time_and_cache(fixture: dict) -> None:
         assert re.search(rf"round 1 {name}\s+ops", done.stdout)
     assert re.search(r"compile: \d+\.\d+ s \(backend numpy\)", done.stdout)
     assert "cache:" in done.stdout
-    function = graphc("stats", f"{SCRIPT}:step")
+    function = in_process("stats", f"{SCRIPT}:step")
     assert function.returncode == 0 and "compile: done when the script ran" in function.stdout
 
 
@@ -128,7 +128,7 @@ def test_dot_writes_parseable_annotated_dot(tmp_path: Path) -> None:
     # prediction = 1*0.5 + 2*(-1) + 3*2 + 0.25 = 4.75, loss = (4.75 - 1)^2, d loss/d b = 2*3.75
     assert "prediction = " in text and "value 4.75" in text
     assert "value 14.06" in text and "grad 7.5" in text
-    to_stdout = graphc("dot", f"{SCRIPT}:loss")
+    to_stdout = in_process("dot", f"{SCRIPT}:loss")
     assert to_stdout.returncode == 0 and pydot.graph_from_dot_data(to_stdout.stdout)
 
 
