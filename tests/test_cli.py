@@ -154,7 +154,10 @@ def test_dot_without_graphviz_still_writes_dot_and_says_how_to_install(tmp_path:
     assert done.returncode == 0
     assert pydot.graph_from_dot_data(out.read_text())
     assert not out.with_suffix(".svg").exists()
-    assert len(done.stderr.strip().splitlines()) == 1 and "apt-get install graphviz" in done.stderr
+    # A compile slower than notices.SLOW (a loaded machine) adds its two notice lines: not the hint.
+    lines = [line for line in done.stderr.strip().splitlines()
+             if not line.startswith(("graphc: compiling ", "graphc: compiled "))]
+    assert len(lines) == 1 and "apt-get install graphviz" in lines[0]
 
 
 @pytest.mark.parametrize("command", ["show", "source", "dot", "stats"])
