@@ -122,3 +122,25 @@ def test_a_ufunc_unit_repeated_often_stays_one_shared_kernel() -> None:
     arrays = [rng.standard_normal(4), rng.standard_normal((4, 4)), rng.standard_normal((4, 6))]
     want = gc.compile(inputs, outputs, backend="numpy")(*arrays)
     np.testing.assert_allclose(gc.compile(inputs, outputs)(*arrays), want, rtol=1e-13)
+
+
+def test_scalar_functions_stay_in_kernels_where_python_would_raise() -> None:
+    """`math.sqrt`/`math.log` of a rank-0 value give nan/-inf in Numba but raise in Python (and
+    need `import math`): such scalar groups stay kernels; the results match the NumPy backend."""
+    x, A, z = gc.input("x", ("n", 3)), gc.input("A", (3, 3)), gc.input("z", (4,))
+    h = x
+    for _ in range(KERNEL_MODE_GROUPS):
+        h = gc.exp(-(h @ A) ** 2)
+    negative = gc.sum(h) * 0.0 - gc.sum(z * z) - 1.0  # < 0 at run time
+    outputs = [gc.sqrt(negative), gc.log(negative + gc.sum(z * z) + 1.0), gc.mean(h)]
+    f = gc.compile([x, A, z], outputs)
+    assert f.stats["groups"] >= KERNEL_MODE_GROUPS
+    graph_part = f.source.split("# ---- graph")[1]
+    assert "math." not in graph_part
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal((5, 3)), rng.standard_normal((3, 3)) / 2, rng.standard_normal(4)]
+    want = gc.compile([x, A, z], outputs, backend="numpy")(*arrays)
+    got = f(*arrays)
+    assert np.isnan(got[0]) and np.isneginf(got[1])
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-13, equal_nan=True)

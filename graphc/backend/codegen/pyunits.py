@@ -6,8 +6,9 @@ kernel is a whole Numba compilation cold (~0.1-0.25 s: typing, lowering, the
 CPython wrapper and finalisation are per function), however little it does.
 Two kinds of group need none, at the same IEEE rounding:
 
-- float64 groups of rank 0 (a mean's backward `1 / (n * 32)`, a loss's
-  `t9 + 0.5 * t11`): their loop-free lines run as they are, on NumPy float64
+- float64 groups of rank 0 made of operators only (a mean's backward
+  `1 / (n * 32)`, a loss's `t9 + 0.5 * t11`; not `math.sqrt`, which raises
+  on a negative argument where Numba gives nan): their loop-free lines run as they are, on NumPy float64
   scalars and Python floats, which round like Numba's doubles. Only float64:
   Python's and NumPy's rules widen float32 and integers unlike Numba's.
 - one or two `+ - * /` of same-shape, same-dtype float arrays (a Hessian's sum
@@ -22,6 +23,7 @@ Imports: schedule, lowering. Entry point: codegen.generate.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -33,15 +35,24 @@ from ...lowering import Pointwise
 from ..schedule import Group, Schedule, data_inputs, is_constant, kind
 
 _F64 = np.dtype("float64")
+_ARITHMETIC = re.compile(r"[{}0-9.eE\s()+\-*/]*")  # `({0} + {1})`, `(1.0 / {0})`, `(-{0})`
 _UFUNCS = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide"}
 _MOST = 2  # ufunc calls per unit: a longer chain is better fused in one loop
 _SHARED_AFTER = 3  # more ufunc units of one form than this: one shared kernel (see choose)
 
 
+def _arithmetic(node: Node) -> bool:
+    """Operators and literals only: `math.sqrt`, `math.log` or a runtime helper would raise on
+    a domain error in Python (ValueError) where Numba returns nan, or need an import."""
+    lowering = node.op.lowering
+    return (isinstance(lowering, Pointwise) and isinstance(lowering.template, str)
+        and _ARITHMETIC.fullmatch(lowering.template) is not None)
+
+
 def _scalars(unit: Group) -> bool:
     return unit.shape == () and unit.source is None and all(
         member.dtype == _F64 and all(i.dtype == _F64 for i in data_inputs(member))
-        for member in unit.members)
+        and _arithmetic(member) for member in unit.members)
 
 
 def _ufunc(node: Node, plan: Schedule, earlier: set[Node]) -> bool:
