@@ -77,7 +77,8 @@ def reference(values: list[np.ndarray], depth: int) -> list[np.ndarray]:
     return [np.asarray(loss), *dWs, *dbs]
 
 
-def build_graphc(depth: int, width: int, tiered: bool = False):
+def mlp_graph(depth: int, width: int):
+    """The deep tanh MLP's inputs and outputs (loss, then the gradient of every W_i and b_i)."""
     import graphc as gc
 
     x, y = gc.input("x", ("n", width)), gc.input("y", ("n", width))
@@ -87,8 +88,14 @@ def build_graphc(depth: int, width: int, tiered: bool = False):
     for W, b in zip(Ws, bs):
         h = gc.tanh(h @ W + b)
     loss = gc.mean((h - y) ** 2)
-    grads = gc.grad(loss, Ws + bs)
-    return lambda: gc.compile([x, y, *Ws, *bs], [loss, *grads], tiered=tiered)
+    return [x, y, *Ws, *bs], [loss, *gc.grad(loss, Ws + bs)]
+
+
+def build_graphc(depth: int, width: int, tiered: bool = False):
+    import graphc as gc
+
+    inputs, outputs = mlp_graph(depth, width)
+    return lambda: gc.compile(inputs, outputs, tiered=tiered)
 
 
 def child(tool: str, depth: int, width: int) -> dict:

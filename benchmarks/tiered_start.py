@@ -57,14 +57,7 @@ def build(workload: str) -> tuple[Any, list[Any], list[Any]]:
         import compile_time
 
         depth, width = 16, 32
-        x, y = gc.input("x", ("n", width)), gc.input("y", ("n", width))
-        Ws = [gc.input(f"W{i}", (width, width)) for i in range(depth)]
-        bs = [gc.input(f"b{i}", (width,)) for i in range(depth)]
-        h = x
-        for W, b in zip(Ws, bs):
-            h = gc.tanh(h @ W + b)
-        loss = gc.mean((h - y) ** 2)
-        return [x, y, *Ws, *bs], [loss, *gc.grad(loss, Ws + bs)], compile_time.make_inputs(depth, width)
+        return (*compile_time.mlp_graph(depth, width), compile_time.make_inputs(depth, width))
     if workload == "mlp":
         from workloads import mlp
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from .parts import _names
 from .text import RESERVED
 
-_TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")  # a name, not an attribute
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _first_use(lines: Sequence[str], wanted: set[str]) -> list[str]:
     """The names of `wanted` in order of first appearance in the code (comments ignored)."""
     seen: list[str] = []
     for line in lines:
-        for token in _TOKEN.findall(_split_comment(line)[0]):
+        for token in TOKEN.findall(_split_comment(line)[0]):
             if token in wanted and token not in seen:
                 seen.append(token)
     return seen
@@ -91,7 +91,7 @@ def canonical(lines: Sequence[str], parameters: Sequence[str], returns: Sequence
             if token not in renamed and extra and token in named:
                 claim(token, "v")
             return renamed.get(token, token)
-        return _TOKEN.sub(one, text)
+        return TOKEN.sub(one, text)
 
     out = []
     for line in lines:

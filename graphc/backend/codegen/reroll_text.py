@@ -16,13 +16,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .outline import TOKEN  # one definition of "a value name in generated text"
+
 MIN_REPEATS = 4  # fewer steps than this: the loop's set-up costs about what it saves
 # Statements a run must cover: each loop is one more Numba function in a cold compile (~0.3-0.7 s:
 # Numba links and re-optimizes the kernels it calls), and saves ~1-2 us per statement per call.
 # A shorter run (the T=27 HMM's 135-statement forward pass) stays unrolled.
 MIN_STATEMENTS = 200
 MAX_PERIOD = 64  # statements per step at most (the search is O(lines x MAX_PERIOD))
-TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)
