@@ -14,9 +14,9 @@ waits for it: the MLP classifier of issue 17 (products of 1-5 M
 multiply-adds) took 81-117 ms per call with two BLAS threads on the loaded
 2-core machine, 11 ms with one, and JAX 5-9 ms (hand NumPy collapses the same
 way; the 784x512 products of the benchmark MLP too: 237 ms per step against
-JAX's 22 ms). When the machine has no core to spare (1-minute load average at
-least the number of cores minus one half, this process's own running thread
-included) another BLAS thread cannot run anyway, so a graph with a product
+JAX's 22 ms). When the machine has no core to spare (other processes' work
+plus this call's own thread at least the number of cores minus one half;
+`busy`) another BLAS thread cannot run anyway, so a graph with a product
 OpenBLAS may thread (an estimated THREADED_PRODUCT multiply-adds or more, a
 named size counted as 256) is called with one BLAS thread. On a machine with
 a core to spare BLAS keeps its threads: JAX uses both cores of an idle 2-core
@@ -25,6 +25,15 @@ for the duration of the call and restored; the controller is built once (a
 scan of the loaded libraries, ~1.5 ms), setting and restoring costs 25-60 us
 per limited call (threadpoolctl reads each library's state; measured,
 docs/codegen.md), only paid by calls with such a product on a busy machine.
+
+How busy: the CPU time the machine's cores spent (/proc/stat) less this
+process's own (time.process_time, every thread) over the last 0.25-1 s, read
+at most every 0.25 s (~30 us a reading). It used to be the 1-minute load
+average, which lags: a process that starts spinning on an idle 2-core machine
+takes about 70 s to lift it past 1.5, and until then every call ran two BLAS
+threads against the spinner (issue 17 item 5: compare.py --busy 1 times each
+tool in its own process within the spinner's first minute; docs/benchmarks.md
+table 29).
 """
 
 from __future__ import annotations
@@ -85,19 +94,109 @@ _LOCK = threading.Lock()
 _HELD: list[Any] = [None]  # the limiter in force (entered by the call that set it), or None
 
 
-_LOAD = [-1.0, True]  # (when it was read, busy?): os.getloadavg reads /proc (~20 us), once a second
+PERIOD = 0.25  # s: the least window of CPU time a decision is made from (jiffies are 10 ms)
+STALE = 1.0  # s: an older window says what ran then, not now: the runnable count decides
+
+
+class _Reading:
+    """The last reading: when (monotonic s), the machine's busy CPU s, this process's CPU s, the answer."""
+
+    when: float = -1.0
+    machine: float | None = None
+    own: float = 0.0
+    answer: bool = True
+
+
+_LAST = _Reading()
 
 
 def busy() -> bool:
-    """Whether the machine has no core to spare (no load average, e.g. Windows: assume busy)."""
+    """Whether the machine has no core to spare for a second BLAS thread, read at most every PERIOD s.
+
+    From the CPU time other processes used since the last reading (`others_running`) when
+    that window is PERIOD to STALE s long; on the first call and after a pause, from the
+    number of threads runnable now (`runnable_others`); without /proc (not Linux), from the
+    1-minute load average, and assume busy without that either (Windows)."""
     now = time.monotonic()
-    if now - _LOAD[0] >= 1.0:
-        try:
-            _LOAD[1] = os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
-        except (AttributeError, OSError):
-            _LOAD[1] = True
-        _LOAD[0] = now
-    return bool(_LOAD[1])
+    window = now - _LAST.when
+    if window < PERIOD:
+        return _LAST.answer
+    machine, own = machine_cpu_seconds(), time.process_time()
+    others: float | None
+    if machine is not None and _LAST.machine is not None and window <= STALE:
+        others = others_running(machine - _LAST.machine, own - _LAST.own, window)
+    else:
+        others = runnable_others()
+    _LAST.answer = others is None or no_core_to_spare(others, _cores())
+    _LAST.when, _LAST.machine, _LAST.own = now, machine, own
+    return _LAST.answer
+
+
+def no_core_to_spare(others: float, cores: int) -> bool:
+    """With `others` cores' worth of other work and this call's own thread, is less than half a core free?"""
+    return others + 1 >= cores - 0.5
+
+
+def others_running(machine: float, own: float, window: float) -> float:
+    """Cores' worth of CPU used by other processes over `window` s: the machine's busy CPU
+    seconds of our cores less this process's (all its threads: spinning BLAS threads are ours)."""
+    return max(0.0, (machine - own) / window)
+
+
+def runnable_others() -> float | None:
+    """Threads runnable now other than the caller (/proc/loadavg's fourth field), else the
+    1-minute load average less the caller; None if neither can be read."""
+    try:
+        with open("/proc/loadavg", "rb") as file:
+            return float(file.read().split()[3].split(b"/")[0]) - 1
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        return os.getloadavg()[0] - 1
+    except (AttributeError, OSError):
+        return None
+
+
+@functools.cache
+def _cores() -> int:
+    """The cores this process may run on (its affinity mask), else os.cpu_count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+_TICK = 1 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)  # s per /proc/stat unit
+
+
+def machine_cpu_seconds(path: str = "/proc/stat") -> float | None:
+    """Busy CPU seconds since boot of the cores this process may run on (user, nice, system,
+    irq, softirq and steal: a core taken by another virtual machine is not ours either), or
+    None without /proc/stat. ~15-40 us: read at most every PERIOD s."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read()
+    except OSError:
+        return None
+    allowed = _affinity()
+    ticks = 0
+    for line in text.splitlines():
+        if not line.startswith(b"cpu") or line[3:4] == b" ":
+            continue  # not a core line, or the machine's total
+        fields = line.split()
+        if allowed is not None and int(fields[0][3:]) not in allowed:
+            continue
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+        ticks += user + nice + system + irq + softirq + steal
+    return ticks * _TICK
+
+
+@functools.cache
+def _affinity() -> frozenset[int] | None:
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
 
 
 def one_thread(function: Callable[..., Any]) -> Callable[..., Any]:
