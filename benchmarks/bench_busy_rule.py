@@ -6,7 +6,7 @@ The caller spins (as a thread calling graphc in a loop does); after 3 s, `spinne
 processes start spinning too. Every second it prints the 1-minute load average, the old
 rule (load average >= cores - 0.5, this process's running thread included: one BLAS
 thread) and the new one (backend/blas_threads.busy: other processes' CPU time over the last
-0.25-1 s). On an idle 2-core machine the old rule says "a core to spare" for about 70 s
+0.25-0.5 s). On an idle 2-core machine the old rule says "a core to spare" for about 70 s
 after the spinner started: compare.py --busy 1 timed graphc's isolated child within that
 minute, with two BLAS threads against the spinner (docs/benchmarks.md, table 29).
 """

@@ -27,13 +27,15 @@ per limited call (threadpoolctl reads each library's state; measured,
 docs/codegen.md), only paid by calls with such a product on a busy machine.
 
 How busy: the CPU time the machine's cores spent (/proc/stat) less this
-process's own (time.process_time, every thread) over the last 0.25-1 s, read
+process's own (time.process_time, every thread) over the last 0.25-0.5 s, read
 at most every 0.25 s (~30 us a reading). It used to be the 1-minute load
 average, which lags: a process that starts spinning on an idle 2-core machine
 takes about 70 s to lift it past 1.5, and until then every call ran two BLAS
 threads against the spinner (issue 17 item 5: compare.py --busy 1 times each
 tool in its own process within the spinner's first minute; docs/benchmarks.md
-table 29).
+table 29). On the first call and after 0.5 s without one, the threads runnable
+now (/proc/loadavg) decide instead. Not seen: this process's own other busy
+threads (their CPU time is ours, as a spinning BLAS thread's must be).
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ _HELD: list[Any] = [None]  # the limiter in force (entered by the call that set 
 
 
 PERIOD = 0.25  # s: the least window of CPU time a decision is made from (jiffies are 10 ms)
-STALE = 1.0  # s: an older window says what ran then, not now: the runnable count decides
+STALE = 0.5  # s: an older window says what ran then, not now: the runnable count decides
+# (a process waiting between calls, e.g. compare.py's isolated children taking turns, would
+# otherwise count the other children's turns as load on its next call)
 
 
 class _Reading:
