@@ -30,24 +30,63 @@ Imports: reroll_text (the text side). Entry point: codegen._kernel_mode.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from . import reroll_text as scan
 from .reroll_text import MIN_REPEATS
 
 Describe = Callable[[str], "tuple[tuple[int, ...], str] | None"]
 
+@dataclass(frozen=True)
+class Loop:
+    """One loop function in a cached module of its own, shared by every graph that has it.
+
+    Its text is canonical (parameters a0.., step locals r0.., the trip count
+    and reversed offsets are arguments), so the 64- and 65-layer MLP, or the
+    HMM over 100 and 101 steps, call the same `reroll_<hash>` and a warm cache
+    loads its machine code. jit.py links it like a fused kernel (`calls`: the
+    kernels it calls, put in its module first) and guards it (reroll_guard).
+    """
+
+    name: str
+    source: str
+    calls: tuple[str, ...]
+    inline: bool = True  # as Kernel.inline: its kernels' scalar kernels are linked as they are
+
+
 @dataclass
 class Rerolled:
-    """The new body lines and the loop functions' source (module level, jitted by jit.py)."""
+    """The new body lines, module-level constants for the graph module, and the loops."""
 
     body: list[str]
-    functions: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)  # each loop's `def` (its module's body)
+    loops: list[Loop] = field(default_factory=list)
+    constants: list[str] = field(default_factory=list)  # `rr0_c0 = np.array([...], np.int64)`
     helpers: set[str] = field(default_factory=set)  # NumPy-level helpers the loops call jitted
     runs: list[tuple[int, int]] = field(default_factory=list)  # (statements per step, steps)
-    prefix: str = "rr"  # the loops' helpers are imported as `<prefix>_<helper>`
+
+
+# What a step may move through stacked buffers (fresh each call: no workspace reuse, page
+# faults) and `np.stack` copies, per statement it saves (~1-2 us of Python each). The HMM's
+# steps move 0.7-1.6 KB per statement and their loop halves the call; the 64-layer tanh MLP's
+# (width 32, batch 64: a product and one kernel per step) move 5-10 KB and their loops made
+# the call 1.6x slower (docs/benchmarks.md, table 27), so they stay unrolled.
+MAX_BYTES_PER_STATEMENT = 4096
+
+
+def _bytes(shape: tuple[int, ...], dtype: str) -> int:
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype.removeprefix("np.")).itemsize
+
+
+HELPER_PREFIX = "rr"  # a loop module imports the jitted twin of helper h as `rr_h`
+_KERNEL = re.compile(r"(?<![\w.])(fused_[0-9a-f]{12})\(")
+_VALUE = re.compile(r"t\d+$")  # a graph value's default name (a kernel's locals in a comment)
+_NOTE = re.compile(r"\s+\((?:backward of|from) [^()]*\)$")  # the user's file:line: graph-specific
 
 
 def _affine(first: int, step: int, k: str) -> str:
@@ -127,6 +166,7 @@ class _Run:
         self.values: list[str] = []  # what Python passes for them
         self.before: list[str] = []  # Python lines before the call
         self.module: list[str] = []  # module-level constants
+        self.copied = 0  # bytes per step that `np.stack` copies before the loop (gathered values)
 
     def site(self, name: str) -> tuple[int, int, int] | None:
         """(step, statement, target) of a name assigned within the run, else None."""
@@ -164,6 +204,13 @@ class _Run:
 
     def plan(self) -> list[str]:
         """The loop function's body statements; fills stacks, arguments and Python lines."""
+        statements = self.planned()
+        moved = self.copied + sum(_bytes(s.shape, s.dtype) for s in self.stacks.values())
+        if moved > MAX_BYTES_PER_STATEMENT * self.period:
+            raise _Unfit(f"{moved} bytes stacked per step of {self.period} statements")
+        return statements
+
+    def planned(self) -> list[str]:
         carried: dict[tuple[int, int], str] = {}
         replaced: list[dict[int, str]] = []
         for j in range(self.period):
@@ -217,8 +264,8 @@ class _Run:
         """A value defined before the run: one name (invariant) or one per step (gathered)."""
         if len(set(names)) == 1:
             name = names[0]
-            if name not in self.c.local:
-                return name  # a module global (np, a program)
+            if name in ("np", "math"):
+                return name  # the loop module imports them too
             if name in self.c.stacked and name in self.c.env:
                 self.before += self.c.bindings([name])
             return self.argument(name, name)
@@ -228,6 +275,9 @@ class _Run:
             first, step = slots[0][1], slots[1][1] - slots[0][1]  # type: ignore[index]
             if all(s[1] == first + step * r for r, s in enumerate(slots)):  # type: ignore[index]
                 stack = slots[0][0]  # type: ignore[index]
+                if step < 0:  # read backwards from the end: the offset depends on the trip count
+                    offset = self.argument(f"{self.prefix}_o{len(self.arguments)}", str(first))
+                    return f"{self.argument(stack, stack)}[{offset} - {_affine(0, -step, k)}]"
                 return f"{self.argument(stack, stack)}[{_affine(first, step, k)}]"
         if any(scan.BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
                if n in self.c.defined_at):
@@ -236,6 +286,7 @@ class _Run:
         if len(described) != 1 or None in described:
             raise _Unfit("gathered values of different shapes")
         shape, dtype = described.pop()  # type: ignore[misc]
+        self.copied += _bytes(shape, dtype)
         values = [f"{s[0]}[{s[1]}]" if (s := self.c.stacked.get(n)) else n for n in names]
         name = f"{self.prefix}_g{sum(1 for a in self.arguments if a.startswith(self.prefix + '_g'))}"
         if shape:
@@ -287,11 +338,36 @@ class _Run:
                      f"# {self.repeats} steps of {self.period} statements, rerolled: {comments}")
         return lines
 
-    def source(self, function: str, body: list[str]) -> str:
-        renamed = body
-        return "\n".join([*self.module, "", "",
-                          f"def {function}(count, {', '.join(self.arguments)}):",
-                          f"    for {self.prefix}k in range(count):", *renamed, "    return 0", ""])
+    def canonical(self, body: list[str]) -> tuple[str, list[str]]:
+        """(the loop's `def` with graph-specific names replaced, the kernels it calls).
+
+        Arguments become a0.., the step's own values r0.., the index k, and
+        names only a comment mentions v0..; the user's file:line notes are
+        dropped (the call's line in the graph function keeps them).
+        """
+        renamed = {f"{self.prefix}k": "k"}
+        renamed.update({name: f"a{i}" for i, name in enumerate(self.arguments)})
+        for line in self.steps[0]:
+            for name in line.targets:
+                renamed.setdefault(name, f"r{len(renamed) - 1 - len(self.arguments)}")
+        mentioned = self.c.local | set(self.c.views)
+
+        def rename(text: str, comment: bool) -> str:
+            def one(match: re.Match[str]) -> str:
+                token = match.group(1)
+                if comment and token not in renamed and (token in mentioned or _VALUE.match(token)):
+                    renamed[token] = f"v{sum(1 for v in renamed.values() if v[0] == 'v')}"
+                return renamed.get(token, token)
+            return scan.TOKEN.sub(one, text)
+
+        lines, calls = [], []
+        for text in body:
+            code, mark, comment = text.partition("  # ")
+            lines.append(rename(code, False) + (mark + rename(_NOTE.sub("", comment), True) if mark else ""))
+            calls += [name for name in _KERNEL.findall(code) if name not in calls]
+        parameters = ", ".join(["count", *(renamed[a] for a in self.arguments)])
+        return "\n".join([f"def LOOP({parameters}):", "    for k in range(count):",
+                          *lines, "    return 0", ""]), calls
 
     def publish(self) -> None:
         """After the run: later Python lines read its stacked values and views through `env`."""
@@ -306,12 +382,14 @@ class _Run:
 
 
 def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str],
-           describe: Describe, function_name: str, numpy_level: Sequence[str]) -> Rerolled:
+           describe: Describe, numpy_level: Sequence[str],
+           imports: Callable[[str], list[str]] = lambda code: []) -> Rerolled:
     """The graph function's body with its long runs of repeated steps as calls of loop functions.
 
     `describe(name)`: (static shape, dtype text `np.float64`) of a graph value
     or None; `numpy_level`: helpers the Python body calls as NumPy functions
-    (the loops call their jitted versions, imported as `<prefix>_<helper>`).
+    (the loops call their jitted versions, imported as `rr_<helper>`);
+    `imports(code)`: the import lines of the jitted helpers `code` calls.
     """
     context = _Context(body, results, parameters, describe)
     tokens = {t for line in context.lines for t in scan.TOKEN.findall(line.code)} | set(parameters)
@@ -327,7 +405,7 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
         if found is None or failed.get((found[0], core % found[0]), -1) >= core:
             core += 1  # the same alignment of a region that did not fit: planning it again is futile
             continue
-        run = _first_fit(context, core, found, f"{base}{len(out.functions)}")
+        run = _first_fit(context, core, found, f"{base}{len(out.runs)}")
         if run is None:
             failed[(found[0], core % found[0])] = core + found[0] * found[1]
             core += 1
@@ -335,23 +413,42 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
         loop, run_body = run
         for line, text in zip(context.lines[done:loop.first], body[done:loop.first]):
             out.body += context.bindings(scan.TOKEN.findall(line.code)) + [text]
-        name = f"{function_name}_reroll{len(out.functions)}"
-        out.body += loop.python(name)
-        done = loop.last + 1
-        loop.publish()
+        helpers = []
         for helper in numpy_level:
             pattern = re.compile(rf"(?<![\w.]){helper}\(")
             if any(pattern.search(line) for line in run_body):
-                out.helpers.add(helper)
-                run_body = [pattern.sub(f"{base}_{helper}(", line) for line in run_body]
-        out.functions.append(loop.source(name, run_body))
+                helpers.append(helper)
+                run_body = [pattern.sub(f"{HELPER_PREFIX}_{helper}(", line) for line in run_body]
+        shared = _module(*loop.canonical(run_body), helpers, imports)
+        out.body += loop.python(shared.name)
+        done = loop.last + 1
+        loop.publish()
+        out.helpers.update(helpers)
+        out.constants += loop.module
+        if shared.name not in {known.name for known in out.loops}:
+            out.loops.append(shared)
+            out.functions.append(shared.source[shared.source.index("def "):])
         out.runs.append((loop.period, loop.repeats))
         core = loop.start + loop.period * loop.repeats
     for line, text in zip(context.lines[done:], body[done:]):
         out.body += context.bindings(scan.TOKEN.findall(line.code)) + [text]
     out.body += context.bindings(list(results))
-    out.prefix = base
     return out
+
+
+def _module(function: str, calls: list[str], helpers: list[str],
+            imports: Callable[[str], list[str]]) -> Loop:
+    """The loop's module, named by the hash of its text (another graph with this loop shares it)."""
+    header = ["import math"] if "math." in function else []
+    header += ["import numpy as np", *imports(function)]
+    if helpers:
+        header.append("from graphc.backend.runtime import " + ", ".join(
+            f"{h} as {HELPER_PREFIX}_{h}" for h in helpers) + "  # jitted twins of NumPy-level helpers")
+    if calls:
+        header.append("# calls the shared kernels " + ", ".join(calls) + " (jit.py links them here)")
+    text = "\n".join([*header, "", "", function])
+    name = "reroll_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return Loop(name, text.replace("def LOOP(", f"def {name}(", 1), tuple(calls))
 
 
 def _first_fit(context: _Context, core: int, found: tuple[int, int],
