@@ -1,9 +1,10 @@
 """Kernel mode: runs of structurally identical statements become one compiled loop (re-rolling).
 
 Owns: `reroll(body, ...)` -> the graph function's lines with every long run
-of repeated steps replaced by one call of a Numba-compiled loop function
-(`<graph>_reroll<n>`, emitted into the graph's module), and those functions'
-source. Why: a model unrolled in Python (an HMM over T steps, an RNN, a chain
+of repeated steps replaced by one call of a Numba-compiled loop function, and
+those loops (`Loop`: `reroll_<hash>` in a cached module of its own, its text
+canonical, so another graph with the same steps, e.g. one more layer or time
+step, shares its machine code). Why: a model unrolled in Python (an HMM over T steps, an RNN, a chain
 of identical layers) is a *large* graph, so it runs in kernel mode: plain
 Python calling the shared kernels, ~10 statements per step at ~1-2 us each
 (allocations, the Numba dispatcher's type resolution, views). The steps are
@@ -24,13 +25,15 @@ step (gathered: a previous run's stacked buffer at an affine index, or
 array. A value used outside its step is stacked: allocated once as
 `(R, *shape)` before the loop (the step's `empty`/`full` becomes a view of
 slot k, so the kernel writes in place), and a later statement that needs it
-binds `t = stack[r]`. Anything that does not fit leaves the run unrolled.
-Imports: reroll_text (the text side). Entry point: codegen._kernel_mode.
+binds `t = stack[r]`. Anything that does not fit leaves the run unrolled,
+and so does a step that stacks more than MAX_BYTES_PER_STATEMENT per
+statement (its loop would be slower than the Python it replaces).
+Imports: reroll_text (the text side), reroll_module (a loop's module), NumPy.
+Entry point: codegen._kernel_mode.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,26 +41,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import reroll_text as scan
+from .reroll_module import HELPER_PREFIX, Loop, canonical, module
 from .reroll_text import MIN_REPEATS
 
 Describe = Callable[[str], "tuple[tuple[int, ...], str] | None"]
-
-@dataclass(frozen=True)
-class Loop:
-    """One loop function in a cached module of its own, shared by every graph that has it.
-
-    Its text is canonical (parameters a0.., step locals r0.., the trip count
-    and reversed offsets are arguments), so the 64- and 65-layer MLP, or the
-    HMM over 100 and 101 steps, call the same `reroll_<hash>` and a warm cache
-    loads its machine code. jit.py links it like a fused kernel (`calls`: the
-    kernels it calls, put in its module first) and guards it (reroll_guard).
-    """
-
-    name: str
-    source: str
-    calls: tuple[str, ...]
-    inline: bool = True  # as Kernel.inline: its kernels' scalar kernels are linked as they are
-
 
 @dataclass
 class Rerolled:
@@ -81,20 +68,6 @@ MAX_BYTES_PER_STATEMENT = 4096
 
 def _bytes(shape: tuple[int, ...], dtype: str) -> int:
     return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype.removeprefix("np.")).itemsize
-
-
-HELPER_PREFIX = "rr"  # a loop module imports the jitted twin of helper h as `rr_h`
-_KERNEL = re.compile(r"(?<![\w.])(fused_[0-9a-f]{12})\(")
-_VALUE = re.compile(r"t\d+$")  # a graph value's default name (a kernel's locals in a comment)
-_NOTE = re.compile(r"\s+\((?:backward of|from) [^()]*\)$")  # the user's file:line: graph-specific
-
-
-def _affine(first: int, step: int, k: str) -> str:
-    """`first + step * k` as a reader would write it: `k`, `k + 1`, `97 - k`, `3 + 2 * k`."""
-    term = k if step == 1 else f"-{k}" if step == -1 else f"{step} * {k}"
-    if first == 0:
-        return term
-    return f"{first} - {term[1:]}" if term.startswith("-") else f"{first} + {term}"
 
 
 class _Context:
@@ -277,8 +250,8 @@ class _Run:
                 stack = slots[0][0]  # type: ignore[index]
                 if step < 0:  # read backwards from the end: the offset depends on the trip count
                     offset = self.argument(f"{self.prefix}_o{len(self.arguments)}", str(first))
-                    return f"{self.argument(stack, stack)}[{offset} - {_affine(0, -step, k)}]"
-                return f"{self.argument(stack, stack)}[{_affine(first, step, k)}]"
+                    return f"{self.argument(stack, stack)}[{offset} - {scan.affine(0, -step, k)}]"
+                return f"{self.argument(stack, stack)}[{scan.affine(first, step, k)}]"
         if any(scan.BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
                if n in self.c.defined_at):
             raise _Unfit("a step may write into its buffer: a stacked copy would lose it")
@@ -303,7 +276,7 @@ class _Run:
             stack = self.stacks.get((j, 0))
             comment = line.comment
             if stack is not None and stack.allocation:
-                slot = _affine(stack.offset, 1, k)
+                slot = scan.affine(stack.offset, 1, k)
                 out.append(f"        {line.targets[0]} = {stack.name}[{slot}]{comment}")
                 continue
             text = line.text or ""
@@ -315,7 +288,7 @@ class _Run:
             for m, name in enumerate(line.targets):
                 if (j, m) in self.stacks:  # at the step's end: a later statement may write into it
                     s = self.stacks[(j, m)]
-                    stores.append(f"        {s.name}[{_affine(s.offset, 1, k)}] = {name}")
+                    stores.append(f"        {s.name}[{scan.affine(s.offset, 1, k)}] = {name}")
         return out + stores
 
     def python(self, function: str) -> list[str]:
@@ -339,35 +312,8 @@ class _Run:
         return lines
 
     def canonical(self, body: list[str]) -> tuple[str, list[str]]:
-        """(the loop's `def` with graph-specific names replaced, the kernels it calls).
-
-        Arguments become a0.., the step's own values r0.., the index k, and
-        names only a comment mentions v0..; the user's file:line notes are
-        dropped (the call's line in the graph function keeps them).
-        """
-        renamed = {f"{self.prefix}k": "k"}
-        renamed.update({name: f"a{i}" for i, name in enumerate(self.arguments)})
-        for line in self.steps[0]:
-            for name in line.targets:
-                renamed.setdefault(name, f"r{len(renamed) - 1 - len(self.arguments)}")
-        mentioned = self.c.local | set(self.c.views)
-
-        def rename(text: str, comment: bool) -> str:
-            def one(match: re.Match[str]) -> str:
-                token = match.group(1)
-                if comment and token not in renamed and (token in mentioned or _VALUE.match(token)):
-                    renamed[token] = f"v{sum(1 for v in renamed.values() if v[0] == 'v')}"
-                return renamed.get(token, token)
-            return scan.TOKEN.sub(one, text)
-
-        lines, calls = [], []
-        for text in body:
-            code, mark, comment = text.partition("  # ")
-            lines.append(rename(code, False) + (mark + rename(_NOTE.sub("", comment), True) if mark else ""))
-            calls += [name for name in _KERNEL.findall(code) if name not in calls]
-        parameters = ", ".join(["count", *(renamed[a] for a in self.arguments)])
-        return "\n".join([f"def LOOP({parameters}):", "    for k in range(count):",
-                          *lines, "    return 0", ""]), calls
+        targets = [name for line in self.steps[0] for name in line.targets]
+        return canonical(body, f"{self.prefix}k", self.arguments, targets, self.c.local | set(self.c.views))
 
     def publish(self) -> None:
         """After the run: later Python lines read its stacked values and views through `env`."""
@@ -403,8 +349,8 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
     while core < len(context.core):
         found = runs.find(core)
         if found is None or failed.get((found[0], core % found[0]), -1) >= core:
-            core += 1  # the same alignment of a region that did not fit: planning it again is futile
-            continue
+            core += 1  # a phase of a region that did not fit: planning every start was quadratic
+            continue  # (0.26 s for the 64-layer MLP's 700 lines, a named batch size: no fit)
         run = _first_fit(context, core, found, f"{base}{len(out.runs)}")
         if run is None:
             failed[(found[0], core % found[0])] = core + found[0] * found[1]
@@ -419,7 +365,7 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
             if any(pattern.search(line) for line in run_body):
                 helpers.append(helper)
                 run_body = [pattern.sub(f"{HELPER_PREFIX}_{helper}(", line) for line in run_body]
-        shared = _module(*loop.canonical(run_body), helpers, imports)
+        shared = module(*loop.canonical(run_body), helpers, imports)
         out.body += loop.python(shared.name)
         done = loop.last + 1
         loop.publish()
@@ -436,27 +382,10 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
     return out
 
 
-def _module(function: str, calls: list[str], helpers: list[str],
-            imports: Callable[[str], list[str]]) -> Loop:
-    """The loop's module, named by the hash of its text (another graph with this loop shares it)."""
-    header = ["import math"] if "math." in function else []
-    header += ["import numpy as np", *imports(function)]
-    if helpers:
-        header.append("from graphc.backend.runtime import " + ", ".join(
-            f"{h} as {HELPER_PREFIX}_{h}" for h in helpers) + "  # jitted twins of NumPy-level helpers")
-    if calls:
-        header.append("# calls the shared kernels " + ", ".join(calls) + " (jit.py links them here)")
-    text = "\n".join([*header, "", "", function])
-    name = "reroll_" + hashlib.sha256(text.encode()).hexdigest()[:12]
-    return Loop(name, text.replace("def LOOP(", f"def {name}(", 1), tuple(calls))
-
-
 def _first_fit(context: _Context, core: int, found: tuple[int, int],
                prefix: str) -> tuple[_Run, list[str]] | None:
-    """The run `found` (period, repeats) at core statement `core` (or one step later), planned;
-    None if none fits. The caller tries each other phase of a region that did not fit once
-    (a rotation of the step may fit) and then skips it: planning every start of a long region
-    that cannot fit (symbolic sizes) was quadratic, 0.26 s for the 64-layer MLP's 700 lines."""
+    """The run `found` (period, repeats) at `core` (or one step later), planned; None if none
+    fits (the caller then plans each other phase of the region once, not every start)."""
     period, repeats = found
     for start, count in ((core, repeats), (core + period, repeats - 1)):
         if count < MIN_REPEATS or count * period < scan.MIN_STATEMENTS:

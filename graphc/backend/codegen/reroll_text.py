@@ -3,7 +3,7 @@
 Owns: `lines(body)` (parsed lines, views substituted into their uses),
 `key(line)` (the statement with value names and integer literals blanked,
 its tokens kept for the planner), `Runs(keys).find(start)` (the longest run
-of a repeated block), `allocation(tree)`. Why a module of its own: the planner
+of a repeated block), `allocation(tree)`, `affine`. Why a module of its own: the planner
 (codegen/reroll.py) decides what each token means; this module only reads
 text, fast (no syntax tree per line: a 1,000-line body is scanned in ~0.05 s).
 Imports: standard library, NumPy. Entry point: codegen.reroll.
@@ -147,6 +147,14 @@ def key(line: Line) -> str | None:
         return None
     blanked, line.tokens = _scan(line.text)
     return f"{len(line.targets)}=" + blanked
+
+
+def affine(first: int, step: int, k: str) -> str:
+    """`first + step * k` as a reader would write it: `k`, `k + 1`, `97 - k`, `3 + 2 * k`."""
+    term = k if step == 1 else f"-{k}" if step == -1 else f"{step} * {k}"
+    if first == 0:
+        return term
+    return f"{first} - {term[1:]}" if term.startswith("-") else f"{first} + {term}"
 
 
 class Runs:
