@@ -50,8 +50,8 @@ def _scan(text: str) -> tuple[str, list[Token]]:
     brackets: list[bool] = []  # open brackets: True for a subscript
     done = 0
     for match in _KEY.finditer(text):
-        for position in range(done, match.start()):
-            char = text[position]
+        for bracket in _BRACKET.finditer(text, done, match.start()):
+            char, position = bracket.group(0), bracket.start()
             if char in "([{":
                 before = text[:position].rstrip()[-1:]
                 brackets.append(char == "[" and bool(before) and (before.isalnum() or before in "_])"))
@@ -101,6 +101,7 @@ _STATEMENT = re.compile(r"\s*(?:(\w+(?:, \w+)*,?) = )?([A-Za-z_][\w.]*\(.*\)|\S.
 _VIEW = re.compile(r"[A-Za-z_]\w*(?:\[(?:[\d\s:,\-]|None)*\])+$")
 _KEY = re.compile(r"""('[^']*'|"[^"]*")"""  # strings, names, numbers (an int: `#`)
                   r"|(?<![\w.])([A-Za-z_]\w*)|(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?![\w.])")
+_BRACKET = re.compile(r"[()\[\]{}]")
 BUFFER = re.compile(r"\s*\w+ = (?:empty|full|zeros)\(")
 _KEEP = frozenset(("None", "True", "False", "and", "or", "not", "if", "else", "in", "is", "lambda"))
 
