@@ -61,7 +61,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.workspace": 4,
     **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted", "outline",
                                                    "statements", "parts", "pyunits", "reroll",
-                                                   "reroll_text")},
+                                                   "reroll_module", "reroll_text")},
     **{f"graphc.backend.transcendental{m}": 4
        for m in ("", ".precision", ".exp_log", ".activation", ".trig", ".generate")},
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,

@@ -46,7 +46,7 @@ def test_hmm_forward_backward_is_rerolled_and_matches_the_recursion() -> None:
         graph_inputs, loss = hmm.graphc_graph()
         arrays = [inputs[n.name] for n in graph_inputs]
         f = _agree(graph_inputs, [loss, *gc.grad(loss, graph_inputs)], arrays)
-        assert "graph_reroll0(" in f.source and "graph_reroll1(" in f.source  # forward, backward
+        assert f.source.count("\ndef reroll_") == 2  # forward, backward: two loop modules
         for got, want in zip(f(*arrays), hmm.hand_numpy(*arrays)):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     finally:
@@ -67,7 +67,7 @@ def test_unrolled_rnn_matches_a_python_loop() -> None:
     arrays = [rng.standard_normal((width, width)) * 0.5, rng.standard_normal((width, width)) * 0.5,
               rng.standard_normal((steps, batch, width)), rng.standard_normal((batch, width))]
     f = _agree([W, U, xs, h0], [loss, *gc.grad(loss, [W, U, xs])], arrays)
-    assert "_reroll0(" in f.source
+    assert "def reroll_" in f.source
     hand = arrays[3]
     for t in range(steps):
         hand = np.tanh(hand @ arrays[0] + arrays[2][t] @ arrays[1])
@@ -87,7 +87,7 @@ def test_chain_of_identical_layers_with_own_weights() -> None:
     arrays = [rng.standard_normal((5, width))] + [rng.standard_normal((width, width)) / 2
                                                    for _ in ws] + [rng.standard_normal(width) for _ in bs]
     f = _agree([x, *ws, *bs], [loss, *gc.grad(loss, [*ws, *bs])], arrays)
-    assert "_reroll0(" in f.source and "np.stack((" in f.source  # each layer's own weights
+    assert "def reroll_" in f.source and "np.stack((" in f.source  # each layer's own weights
     hand = arrays[0]
     for w, b in zip(arrays[1:1 + depth], arrays[1 + depth:]):
         hand = np.tanh(hand @ w + b)
@@ -132,7 +132,7 @@ def _describe(name: str) -> tuple[tuple[int, ...], str] | None:
 def test_transformation_alone_equals_the_unrolled_body(cse_column: bool) -> None:
     steps = MIN_REPEATS + 3
     body = _body(steps, cse_column)
-    rerolled = reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ("empty", "full"))
+    rerolled = reroll(body, ["out"], ["a", "A", "B"], _describe, ("empty", "full"))
     assert rerolled.runs and rerolled.runs[0][1] >= steps - 1
     assert len(rerolled.body) < len(body) / 2
     kernels = ("def add2(n, x, y, out):\n    out[...] = x + y\n"
@@ -141,17 +141,18 @@ def test_transformation_alone_equals_the_unrolled_body(cse_column: bool) -> None
     arguments = {"a": rng.standard_normal(4), "A": rng.standard_normal((4, 4)),
                  "B": rng.standard_normal((4, 5))}
     want = _run(body, ["out"], ["a", "A", "B"], kernels, arguments)
-    got = _run(rerolled.body, ["out"], ["a", "A", "B"], kernels + "\n".join(rerolled.functions),
+    got = _run(rerolled.body, ["out"], ["a", "A", "B"],
+               kernels + "\n".join([*rerolled.constants, *rerolled.functions]),
                arguments)
     np.testing.assert_allclose(got, want, rtol=1e-14)
 
 
 def test_short_or_irregular_bodies_are_left_alone() -> None:
     body = _body(MIN_REPEATS - 1)
-    assert reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).body == body
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe, ()).body == body
     irregular = [line.replace("A, t", f"A{i}, t") if "add2" in line else line
                  for i, line in enumerate(_body(6))]  # a name only step 3 has is not "invariant"
-    rerolled = reroll(irregular, ["out"], ["a", "A", "B"], _describe, "graph", ())
+    rerolled = reroll(irregular, ["out"], ["a", "A", "B"], _describe, ())
     assert not rerolled.runs
 
 
@@ -188,6 +189,64 @@ def test_a_loop_numba_cannot_compile_runs_as_python() -> None:
 def test_runs_shorter_than_min_statements_stay_unrolled(monkeypatch: pytest.MonkeyPatch) -> None:
     body = _body(MIN_REPEATS + 3)
     monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 6 * (MIN_REPEATS + 3))
-    assert not reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).runs
+    assert not reroll(body, ["out"], ["a", "A", "B"], _describe, ()).runs
     monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 3 * MIN_REPEATS)
-    assert reroll(body, ["out"], ["a", "A", "B"], _describe, "graph", ()).runs
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe, ()).runs
+
+
+def test_one_more_step_shares_the_loops_and_finds_every_module_cached() -> None:
+    """The loop modules are canonical (trip count and reversed offsets are arguments): the HMM
+    over T and T + 1 steps calls the same `reroll_<hash>` functions, so the second graph is
+    built only from known modules (`kernels_new == 0`) and loads their machine code."""
+    import re
+
+    from workloads import hmm
+
+    loops = []
+    try:
+        for steps in (12, 13):
+            hmm.configure(steps)
+            inputs = hmm.make_inputs(False)
+            hmm.configure(steps)
+            graph_inputs, loss = hmm.graphc_graph()
+            f = gc.compile(graph_inputs, [loss, *gc.grad(loss, graph_inputs)], tiered=False)
+            loops.append(sorted(set(re.findall(r"\ndef (reroll_\w+)\(", f.source))))
+            arrays = [inputs[n.name] for n in graph_inputs]
+            for got, want in zip(f(*arrays), hmm.hand_numpy(*arrays)):
+                np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    finally:
+        hmm.configure(100)
+    assert len(loops[0]) == 2 and loops[1] == loops[0]
+    assert f.stats["kernels_new"] == 0
+
+
+def test_a_region_that_cannot_fit_is_planned_once_per_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No static shape (a symbolic batch size): every start of the 40-step region fails the
+    same way; it is planned once per phase of its period, not once per line (that was quadratic)."""
+    import importlib
+
+    module = importlib.import_module("graphc.backend.codegen.reroll")  # the package re-exports reroll()
+    plans: list[int] = []
+    planned = module._Run.planned
+    monkeypatch.setattr(module._Run, "planned", lambda self: plans.append(self.start) or planned(self))
+    body = _body(40)
+    assert not reroll(body, ["out"], ["a", "A", "B"], lambda name: None, ()).runs
+    period = 5  # the core statements of a step (views are substituted)
+    assert 0 < len(plans) <= 2 * period, plans
+
+
+def test_steps_that_move_much_memory_stay_unrolled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step whose stacked values are large per statement it saves (the MLP's products and
+    activations) stays unrolled: fresh stacked buffers and copies cost more than the Python saved."""
+    import importlib
+
+    module = importlib.import_module("graphc.backend.codegen.reroll")
+    body = _body(MIN_REPEATS + 3)
+
+    def big(name: str) -> tuple[tuple[int, ...], str] | None:
+        return ((128, 64), "np.float64") if _describe(name) else None
+
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe, ()).runs
+    assert not reroll(body, ["out"], ["a", "A", "B"], big, ()).runs
+    monkeypatch.setattr(module, "MAX_BYTES_PER_STATEMENT", 10**9)  # the only reason it was refused
+    assert reroll(body, ["out"], ["a", "A", "B"], big, ()).runs

@@ -173,6 +173,9 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
     import numba
 
     module = _load(path, path.stem)
+    calls = getattr(kernel, "calls", None)  # a re-rolled loop (codegen/reroll.py): its kernels first
+    for callee in calls or ():
+        setattr(module, callee, _SHARED[callee])
     try:
         recovery.numba_can_cache(path)  # else Numba would cache in its own per-user directory
         use_cache = True
@@ -195,6 +198,9 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
 
         dispatcher.compile = compile_outlined
     _SHARED[kernel.name] = COMPILE_CLOCK.watch(dispatcher)
+    if calls is not None:  # called from Python only; a loop Numba cannot type runs as Python
+        _SHARED[kernel.name] = reroll_guard.guarded(dispatcher, getattr(module, kernel.name))
+        return _SHARED[kernel.name]
     return dispatcher
 
 
@@ -231,9 +237,7 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
         original = getattr(prepared.module, name)
         dispatcher = numba.njit(**JIT_OPTIONS)(original)
         numba_hooks.light_cache_loads(dispatcher)
-        dispatcher = COMPILE_CLOCK.watch(dispatcher)
-        rerolled = "_reroll" in name  # called from Python only (codegen/reroll.py)
-        setattr(prepared.module, name, reroll_guard.guarded(dispatcher, original) if rerolled else dispatcher)
+        setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
     for kernel, path, _ in prepared.kernels:
         setattr(prepared.module, kernel.name, _shared_kernel(kernel, path))
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds)

@@ -9,7 +9,7 @@ valid Python calling the same kernels and jitted helpers, so on a compile
 error (raised before the loop runs a single step) the call is repeated by
 the plain function: slower, the same results. Imports: nothing (a Numba
 error is known by its class's name, so numba stays in its homes).
-Entry point: jit._link_kernels.
+Entry point: jit._shared_kernel (a re-rolled loop's module).
 """
 
 from __future__ import annotations

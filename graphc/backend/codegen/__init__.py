@@ -235,13 +235,12 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
                        lambda name: backward_note(by_name[name]) if name in by_name else "")
     function_name = generator.function_name
-    loops = reroll(outlined.body, results, parameters, _describer(by_name), function_name,
-                   NUMPY_LEVEL)
+    loops = reroll(outlined.body, results, parameters, _describer(by_name), NUMPY_LEVEL, imports)
     arrays = [r for r in results if r not in by_name or by_name[r].ndim]  # a scalar is no view
     lines = workspace.reuse(loops.body, arrays, set(parameters) | set(generator.names.values()))
     body = [f"def {function_name}({', '.join(parameters)}):", *lines, _return(results)]
     top = "\n".join(body)
-    called = _used("\n".join([top, *loops.functions]), generator.helpers | {"empty", "full"})
+    called = _used(top, generator.helpers | {"empty", "full"})  # a loop's module imports its own
     numpy_level = [h for h in called if h in NUMPY_LEVEL]  # plain NumPy in Python: no dispatch
     header = ["import numpy as np", *_imports([h for h in called if h not in NUMPY_LEVEL], True)]
     for module in sorted({library.helper(h).__module__ for h in numpy_level}):
@@ -250,16 +249,16 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
         header.append(f"from {module} import {names}  # NumPy itself at this level")
     header.append("# fused kernels, one cached module each (shared by every graph that has them): "
                   + ", ".join(k.name for k in outlined.kernels))
-    if loops.helpers:
-        header.append("from graphc.backend.runtime import " + ", ".join(
-            f"{h} as {loops.prefix}_{h}" for h in sorted(loops.helpers)) + "  # in the loops")
-    header += ["", *workspace.header(lines), *generator.programs, *loops.functions]
+    if loops.loops:
+        header.append("# re-rolled loops, one cached module each (shared likewise): "
+                      + ", ".join(loop.name for loop in loops.loops))
+    header += ["", *workspace.header(lines), *generator.programs, *loops.constants]
     source = "\n".join(header + ["", top]) + "\n"
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, sorted(generator.helpers),
                      parts=1, kernels_inlined=True, parallel=False,
                      range_flag=generator.range_flag, interpreted=interpreted,
-                     instructions=generator.instructions, kernels=outlined.kernels)
+                     instructions=generator.instructions, kernels=[*outlined.kernels, *loops.loops])
 
 
 def _describer(by_name: dict[str, Node]) -> Callable[[str], tuple[tuple[int, ...], str] | None]:

@@ -1,9 +1,10 @@
 """Kernel mode: runs of structurally identical statements become one compiled loop (re-rolling).
 
 Owns: `reroll(body, ...)` -> the graph function's lines with every long run
-of repeated steps replaced by one call of a Numba-compiled loop function
-(`<graph>_reroll<n>`, emitted into the graph's module), and those functions'
-source. Why: a model unrolled in Python (an HMM over T steps, an RNN, a chain
+of repeated steps replaced by one call of a Numba-compiled loop function, and
+those loops (`Loop`: `reroll_<hash>` in a cached module of its own, its text
+canonical, so another graph with the same steps, e.g. one more layer or time
+step, shares its machine code). Why: a model unrolled in Python (an HMM over T steps, an RNN, a chain
 of identical layers) is a *large* graph, so it runs in kernel mode: plain
 Python calling the shared kernels, ~10 statements per step at ~1-2 us each
 (allocations, the Numba dispatcher's type resolution, views). The steps are
@@ -24,8 +25,11 @@ step (gathered: a previous run's stacked buffer at an affine index, or
 array. A value used outside its step is stacked: allocated once as
 `(R, *shape)` before the loop (the step's `empty`/`full` becomes a view of
 slot k, so the kernel writes in place), and a later statement that needs it
-binds `t = stack[r]`. Anything that does not fit leaves the run unrolled.
-Imports: reroll_text (the text side). Entry point: codegen._kernel_mode.
+binds `t = stack[r]`. Anything that does not fit leaves the run unrolled,
+and so does a step that stacks more than MAX_BYTES_PER_STATEMENT per
+statement (its loop would be slower than the Python it replaces).
+Imports: reroll_text (the text side), reroll_module (a loop's module), NumPy.
+Entry point: codegen._kernel_mode.
 """
 
 from __future__ import annotations
@@ -34,28 +38,36 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import reroll_text as scan
+from .reroll_module import HELPER_PREFIX, Loop, canonical, module
 from .reroll_text import MIN_REPEATS
 
 Describe = Callable[[str], "tuple[tuple[int, ...], str] | None"]
 
 @dataclass
 class Rerolled:
-    """The new body lines and the loop functions' source (module level, jitted by jit.py)."""
+    """The new body lines, module-level constants for the graph module, and the loops."""
 
     body: list[str]
-    functions: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)  # each loop's `def` (its module's body)
+    loops: list[Loop] = field(default_factory=list)
+    constants: list[str] = field(default_factory=list)  # `rr0_c0 = np.array([...], np.int64)`
     helpers: set[str] = field(default_factory=set)  # NumPy-level helpers the loops call jitted
     runs: list[tuple[int, int]] = field(default_factory=list)  # (statements per step, steps)
-    prefix: str = "rr"  # the loops' helpers are imported as `<prefix>_<helper>`
 
 
-def _affine(first: int, step: int, k: str) -> str:
-    """`first + step * k` as a reader would write it: `k`, `k + 1`, `97 - k`, `3 + 2 * k`."""
-    term = k if step == 1 else f"-{k}" if step == -1 else f"{step} * {k}"
-    if first == 0:
-        return term
-    return f"{first} - {term[1:]}" if term.startswith("-") else f"{first} + {term}"
+# What a step may move through stacked buffers (fresh each call: no workspace reuse, page
+# faults) and `np.stack` copies, per statement it saves (~1-2 us of Python each). The HMM's
+# steps move 0.7-1.6 KB per statement and their loop halves the call; the 64-layer tanh MLP's
+# (width 32, batch 64: a product and one kernel per step) move 5-10 KB and their loops made
+# the call 1.6x slower (docs/benchmarks.md, table 27), so they stay unrolled.
+MAX_BYTES_PER_STATEMENT = 4096
+
+
+def _bytes(shape: tuple[int, ...], dtype: str) -> int:
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype.removeprefix("np.")).itemsize
 
 
 class _Context:
@@ -127,6 +139,7 @@ class _Run:
         self.values: list[str] = []  # what Python passes for them
         self.before: list[str] = []  # Python lines before the call
         self.module: list[str] = []  # module-level constants
+        self.copied = 0  # bytes per step that `np.stack` copies before the loop (gathered values)
 
     def site(self, name: str) -> tuple[int, int, int] | None:
         """(step, statement, target) of a name assigned within the run, else None."""
@@ -164,6 +177,13 @@ class _Run:
 
     def plan(self) -> list[str]:
         """The loop function's body statements; fills stacks, arguments and Python lines."""
+        statements = self.planned()
+        moved = self.copied + sum(_bytes(s.shape, s.dtype) for s in self.stacks.values())
+        if moved > MAX_BYTES_PER_STATEMENT * self.period:
+            raise _Unfit(f"{moved} bytes stacked per step of {self.period} statements")
+        return statements
+
+    def planned(self) -> list[str]:
         carried: dict[tuple[int, int], str] = {}
         replaced: list[dict[int, str]] = []
         for j in range(self.period):
@@ -217,8 +237,8 @@ class _Run:
         """A value defined before the run: one name (invariant) or one per step (gathered)."""
         if len(set(names)) == 1:
             name = names[0]
-            if name not in self.c.local:
-                return name  # a module global (np, a program)
+            if name in ("np", "math"):
+                return name  # the loop module imports them too
             if name in self.c.stacked and name in self.c.env:
                 self.before += self.c.bindings([name])
             return self.argument(name, name)
@@ -228,7 +248,10 @@ class _Run:
             first, step = slots[0][1], slots[1][1] - slots[0][1]  # type: ignore[index]
             if all(s[1] == first + step * r for r, s in enumerate(slots)):  # type: ignore[index]
                 stack = slots[0][0]  # type: ignore[index]
-                return f"{self.argument(stack, stack)}[{_affine(first, step, k)}]"
+                if step < 0:  # read backwards from the end: the offset depends on the trip count
+                    offset = self.argument(f"{self.prefix}_o{len(self.arguments)}", str(first))
+                    return f"{self.argument(stack, stack)}[{offset} - {scan.affine(0, -step, k)}]"
+                return f"{self.argument(stack, stack)}[{scan.affine(first, step, k)}]"
         if any(scan.BUFFER.match(self.c.lines[self.c.defined_at[n]].code) for n in names
                if n in self.c.defined_at):
             raise _Unfit("a step may write into its buffer: a stacked copy would lose it")
@@ -236,6 +259,7 @@ class _Run:
         if len(described) != 1 or None in described:
             raise _Unfit("gathered values of different shapes")
         shape, dtype = described.pop()  # type: ignore[misc]
+        self.copied += _bytes(shape, dtype)
         values = [f"{s[0]}[{s[1]}]" if (s := self.c.stacked.get(n)) else n for n in names]
         name = f"{self.prefix}_g{sum(1 for a in self.arguments if a.startswith(self.prefix + '_g'))}"
         if shape:
@@ -252,7 +276,7 @@ class _Run:
             stack = self.stacks.get((j, 0))
             comment = line.comment
             if stack is not None and stack.allocation:
-                slot = _affine(stack.offset, 1, k)
+                slot = scan.affine(stack.offset, 1, k)
                 out.append(f"        {line.targets[0]} = {stack.name}[{slot}]{comment}")
                 continue
             text = line.text or ""
@@ -264,7 +288,7 @@ class _Run:
             for m, name in enumerate(line.targets):
                 if (j, m) in self.stacks:  # at the step's end: a later statement may write into it
                     s = self.stacks[(j, m)]
-                    stores.append(f"        {s.name}[{_affine(s.offset, 1, k)}] = {name}")
+                    stores.append(f"        {s.name}[{scan.affine(s.offset, 1, k)}] = {name}")
         return out + stores
 
     def python(self, function: str) -> list[str]:
@@ -287,11 +311,9 @@ class _Run:
                      f"# {self.repeats} steps of {self.period} statements, rerolled: {comments}")
         return lines
 
-    def source(self, function: str, body: list[str]) -> str:
-        renamed = body
-        return "\n".join([*self.module, "", "",
-                          f"def {function}(count, {', '.join(self.arguments)}):",
-                          f"    for {self.prefix}k in range(count):", *renamed, "    return 0", ""])
+    def canonical(self, body: list[str]) -> tuple[str, list[str]]:
+        targets = [name for line in self.steps[0] for name in line.targets]
+        return canonical(body, f"{self.prefix}k", self.arguments, targets, self.c.local | set(self.c.views))
 
     def publish(self) -> None:
         """After the run: later Python lines read its stacked values and views through `env`."""
@@ -306,12 +328,14 @@ class _Run:
 
 
 def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str],
-           describe: Describe, function_name: str, numpy_level: Sequence[str]) -> Rerolled:
+           describe: Describe, numpy_level: Sequence[str],
+           imports: Callable[[str], list[str]] = lambda code: []) -> Rerolled:
     """The graph function's body with its long runs of repeated steps as calls of loop functions.
 
     `describe(name)`: (static shape, dtype text `np.float64`) of a graph value
     or None; `numpy_level`: helpers the Python body calls as NumPy functions
-    (the loops call their jitted versions, imported as `<prefix>_<helper>`).
+    (the loops call their jitted versions, imported as `rr_<helper>`);
+    `imports(code)`: the import lines of the jitted helpers `code` calls.
     """
     context = _Context(body, results, parameters, describe)
     tokens = {t for line in context.lines for t in scan.TOKEN.findall(line.code)} | set(parameters)
@@ -320,38 +344,48 @@ def reroll(body: Sequence[str], results: Sequence[str], parameters: Sequence[str
         base += "_"
     out = Rerolled([])
     done, core = 0, 0
+    runs = scan.Runs(context.keys)
+    failed: dict[tuple[int, int], int] = {}  # (period, phase) -> end of a region no plan fitted
     while core < len(context.core):
-        run = _first_fit(context, core, f"{base}{len(out.functions)}")
+        found = runs.find(core)
+        if found is None or failed.get((found[0], core % found[0]), -1) >= core:
+            core += 1  # a phase of a region that did not fit: planning every start was quadratic
+            continue  # (0.26 s for the 64-layer MLP's 700 lines, a named batch size: no fit)
+        run = _first_fit(context, core, found, f"{base}{len(out.runs)}")
         if run is None:
+            failed[(found[0], core % found[0])] = core + found[0] * found[1]
             core += 1
             continue
         loop, run_body = run
         for line, text in zip(context.lines[done:loop.first], body[done:loop.first]):
             out.body += context.bindings(scan.TOKEN.findall(line.code)) + [text]
-        name = f"{function_name}_reroll{len(out.functions)}"
-        out.body += loop.python(name)
-        done = loop.last + 1
-        loop.publish()
+        helpers = []
         for helper in numpy_level:
             pattern = re.compile(rf"(?<![\w.]){helper}\(")
             if any(pattern.search(line) for line in run_body):
-                out.helpers.add(helper)
-                run_body = [pattern.sub(f"{base}_{helper}(", line) for line in run_body]
-        out.functions.append(loop.source(name, run_body))
+                helpers.append(helper)
+                run_body = [pattern.sub(f"{HELPER_PREFIX}_{helper}(", line) for line in run_body]
+        shared = module(*loop.canonical(run_body), helpers, imports)
+        out.body += loop.python(shared.name)
+        done = loop.last + 1
+        loop.publish()
+        out.helpers.update(helpers)
+        out.constants += loop.module
+        if shared.name not in {known.name for known in out.loops}:
+            out.loops.append(shared)
+            out.functions.append(shared.source[shared.source.index("def "):])
         out.runs.append((loop.period, loop.repeats))
         core = loop.start + loop.period * loop.repeats
     for line, text in zip(context.lines[done:], body[done:]):
         out.body += context.bindings(scan.TOKEN.findall(line.code)) + [text]
     out.body += context.bindings(list(results))
-    out.prefix = base
     return out
 
 
-def _first_fit(context: _Context, core: int, prefix: str) -> tuple[_Run, list[str]] | None:
-    """The run starting at core statement `core` (or one step later), planned; None if none fits."""
-    found = scan.find(context.keys, core)
-    if found is None:
-        return None
+def _first_fit(context: _Context, core: int, found: tuple[int, int],
+               prefix: str) -> tuple[_Run, list[str]] | None:
+    """The run `found` (period, repeats) at `core` (or one step later), planned; None if none
+    fits (the caller then plans each other phase of the region once, not every start)."""
     period, repeats = found
     for start, count in ((core, repeats), (core + period, repeats - 1)):
         if count < MIN_REPEATS or count * period < scan.MIN_STATEMENTS:
