@@ -21,8 +21,9 @@ will need. LOCK names the graph's compile lock (compile_locks), which the
 worker removes once the machine code is saved (Numba writes each cache file
 to a temporary name and renames it, so a reader never sees half of one). Then
 it writes `FOLDER/result.json` (`{"ok": true, "report": ...}` or `{"ok": false,
-"error": ...}`, with `finished`, the time.time() it was done; also by rename); a caller that is gone (exited, or left
-`FOLDER/abandoned`) no longer needs FOLDER, so the worker removes it. It exits
+"error": ...}`, with `finished`, the time.time() it was done; also by rename);
+a caller that is gone (exited, or left `FOLDER/abandoned`) no longer needs
+FOLDER, so the worker removes it. It exits
 at end of input (the caller closed the pipe, or exited: queued lines are still
 read) or after IDLE_EXIT seconds without a job, and removes LOG on a clean exit.
 """
