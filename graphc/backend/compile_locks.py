@@ -143,11 +143,14 @@ def compile_turn(directory: Path) -> Iterator[None]:
     """One compile at a time per cache directory (workers of other processes wait their
     turn, at most TURN_PATIENCE seconds); the flock is freed by the kernel if we die."""
     folder = locks_dir(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # pragma: no cover - Windows
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = -1 if fcntl is None else os.open(folder / "turn", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # a cache directory we cannot write to: no turns (store() fell back)
+        descriptor = -1
+    if descriptor < 0:
         yield
         return
-    descriptor = os.open(folder / "turn", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + TURN_PATIENCE
         while True:

@@ -101,7 +101,10 @@ def serve(line: str, caller: int) -> None:
             outcome: dict[str, Any] = {"ok": True, "report": run_job(request, inputs)}
     except Exception as exc:  # noqa: BLE001 - reported to the caller, who keeps NumPy
         outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}".replace("\n", " ")}
-    compile_locks.release(lock, os.getpid(), Path(directory))
+    try:
+        compile_locks.release(lock, os.getpid(), Path(directory))
+    except OSError:
+        pass  # no lock could be written there either ("-")
     outcome["finished"] = time.time()  # the caller's worker_seconds: from hand-over to here
     try:
         cache.write_atomic(Path(folder) / "result.json", json.dumps(outcome))
