@@ -254,6 +254,34 @@ def test_a_stale_lock_of_a_killed_worker_is_taken_over(cold: None) -> None:
     assert not lock.exists()
 
 
+def test_a_follower_takes_over_when_the_other_worker_dies(cold: None) -> None:
+    """A live lock (here held in the name of a stand-in process) makes compile wait for it,
+    starting no worker; when that process dies without finishing, this one compiles."""
+    inputs, outputs = sigmoid_matmul()
+    name = Path(gc.compile(inputs, outputs, tiered=True).stats["cache_path"]).stem
+    compile_workers.stop_workers()  # that first Function's worker: done, gone, lock released
+    assert compile_locks.holder(name) == 0
+    forget = Path(compile_locks.locks_dir().parent, "__pycache__")
+    for path in forget.glob(f"{name}.*"):  # cold again
+        path.unlink()
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        assert compile_locks.claim(name, stand_in.pid) == 0
+        f = gc.compile(inputs, outputs)
+        assert f.stats["worker_shared"] and f.stats["worker_pid"] == stand_in.pid
+        assert not compile_workers._WORKERS  # nobody compiles it here
+        X, W = np.ones((2, 3)), np.full((3, 2), 0.5)
+        f(X, W)
+        assert f.stats["tier"] == "numpy" and not f.runner.wait(0.3)  # still waiting
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    assert f.runner.wait(WAIT)
+    f(X, W)
+    assert f.stats["tier"] == "numba" and "tier_error" not in f.stats
+    assert "worker_shared" not in f.stats and f.stats["worker"]["cache_hit"] is False
+
+
 def test_locks_name_live_workers_only(tmp_path: Any) -> None:
     """compile_locks directly: a live holder blocks a claim, a dead or reused pid does not."""
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],

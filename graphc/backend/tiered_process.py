@@ -165,7 +165,12 @@ class ProcessTier:
         if other:
             self._follow(other)
             return
-        worker = compile_workers.current_worker()
+        try:
+            worker = compile_workers.current_worker()
+        except OSError:  # no process could start: the caller compiles (api.py), unlocked
+            if lock != "-":
+                compile_locks.release(self._name, os.getpid())
+            raise
         if lock != "-":
             compile_locks.claim(self._name, worker.pid, mine=os.getpid())
         folder = os.path.dirname(self._request)
@@ -183,9 +188,12 @@ class ProcessTier:
         self._other = 0
         self.stats["worker_pid"] = worker.pid
         self.stats.pop("worker_shared", None)
-        if not worker.submit(line):  # it just exited: Job.poll hands the job to a new one
-            self._job.worker = compile_workers.current_worker()
-            self._job.retried = not self._job.worker.submit(line)
+        if not worker.submit(line):  # it just exited (idle): a new one gets the job and the lock
+            worker = self._job.worker = compile_workers.current_worker()
+            if lock != "-":
+                compile_locks.claim(self._name, worker.pid, mine=os.getpid())
+            self._job.retried = not worker.submit(line)  # else Job.poll reports the failure
+            self.stats["worker_pid"] = worker.pid
 
     def source(self) -> str:
         return _readable(self._prepared)
@@ -196,7 +204,10 @@ class ProcessTier:
         if self._numba is not None or self._failed:
             return True
         if self._job is None and not self._other:
-            self._hand(arrays)
+            try:
+                self._hand(arrays)
+            except OSError as exc:  # no worker could start: NumPy keeps serving
+                self._fail(f"could not start a compile worker: {exc}")
         elif self._job is not None:
             if self._outcome is None:
                 self._outcome = self._job.poll()
@@ -205,11 +216,11 @@ class ProcessTier:
             return self._outcome is not None
         elif self._other_done or time.monotonic() - self._checked >= CHECK_EVERY:
             self._checked = time.monotonic()
-            self._other_done = self._look(arrays, load)
+            self._other_done = self._look(load)
             return self._other_done
         return False
 
-    def _look(self, arrays: list[np.ndarray] | None, load: bool) -> bool:
+    def _look(self, load: bool) -> bool:
         """Another process compiles the graph: load once its lock is gone and the cache
         is complete; take over (our own compile) if it is gone without that."""
         other = compile_locks.holder(self._name)
@@ -217,9 +228,8 @@ class ProcessTier:
             self._other = other  # the same worker, or one that took a stale lock over
             self.stats["worker_pid"] = other
             return False
-        if not is_warm(self._prepared):
+        if not is_warm(self._prepared):  # it failed or died: we compile (at the next look)
             self._other = 0
-            self._hand(arrays)
             return False
         if load:
             self.stats["worker_seconds"] = time.perf_counter() - self._waited
