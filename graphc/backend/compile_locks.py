@@ -81,7 +81,7 @@ def alive(pid: int, start: str = "") -> bool:
 @contextlib.contextmanager
 def _guard(directory: Path) -> Iterator[None]:
     """Hold the flock on `locks/guard` (creating the folder): lock files change under it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if fcntl is None:  # pragma: no cover - Windows
         yield
         return
@@ -144,7 +144,7 @@ def compile_turn(directory: Path) -> Iterator[None]:
     turn, at most TURN_PATIENCE seconds); the flock is freed by the kernel if we die."""
     folder = locks_dir(directory)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = -1 if fcntl is None else os.open(folder / "turn", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:  # a cache directory we cannot write to: no turns (store() fell back)
         descriptor = -1
