@@ -3,7 +3,7 @@
 Owns the one worker process per caller (`current_worker`: started on demand,
 replaced if it exited), the jobs handed to it (`Job`: a private folder with the
 request, read back from `result.json`), and what happens at interpreter exit.
-Imports: standard library, cache. Entry points: `current_worker`, `request_folder`, `Job`,
+Imports: standard library, cache, compile_locks. Entry points: `current_worker`, `request_folder`, `Job`,
 `stop_workers` (tests and benchmarks: close and reap our workers).
 
 Detached: the worker (backend/compile_worker.py) runs in a session of its own,
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cache
+from . import cache, compile_locks
 
 
 def worker_environment() -> dict[str, str]:
@@ -79,10 +79,8 @@ class Worker:
 
     def exited(self) -> int | None:
         """The exit code once the worker has ended (reaping it), else None."""
-        if self.owner != os.getpid():
-            from .compile_locks import alive
-
-            return None if alive(self.pid) else -1
+        if self.owner != os.getpid():  # a forked child: not ours to reap
+            return None if compile_locks.alive(self.pid) else -1
         return self.process.poll()
 
     def last_error(self) -> str:
