@@ -43,8 +43,9 @@ def run(tree: str, cache: str) -> dict[str, float | None]:
     environment.pop("GRAPHC_TIERED", None)  # the default tier
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
+    # cwd=tree: `python -c` puts the working directory first on sys.path, before PYTHONPATH
     done = subprocess.run([sys.executable, "-c", WRAP, f"{tree}/examples/scipy_optimize.py"],
-                          env=environment, capture_output=True, text=True, check=False)
+                          env=environment, capture_output=True, text=True, check=False, cwd=tree)
     end = time.time()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
