@@ -89,6 +89,7 @@ def check_switch(inputs: list[Any], outputs: list[Any], values: list[np.ndarray]
     assert f.stats["tier"] == "numba" and f.stats["numba_ready"]
     assert f.stats["calls"] == {"numpy": 1, "numba": 1}
     assert f.stats["cache_hit"]  # the caller loaded what the worker compiled
+    assert 0 < f.stats["worker_seconds"] < WAIT and f.stats["load_seconds"] > 0
     compiled = gc.compile(inputs, outputs, tiered=False)  # warm now: the same machine code
     for got, slow, want in zip(second, first, compiled(*values)):
         np.testing.assert_allclose(got, slow, rtol=1e-12)
@@ -280,6 +281,7 @@ def test_a_follower_takes_over_when_the_other_worker_dies(cold: None) -> None:
     f(X, W)
     assert f.stats["tier"] == "numba" and "tier_error" not in f.stats
     assert "worker_shared" not in f.stats and f.stats["worker"]["cache_hit"] is False
+    assert 0 < f.stats["worker_seconds"] < WAIT
 
 
 def test_locks_name_live_workers_only(tmp_path: Any) -> None:
