@@ -78,7 +78,7 @@ def child(workload: str, mode: str, steps: int, window: float, limit: float) -> 
     import numpy as np
 
     import graphc as gc
-    from graphc.backend import tiered_process
+    from graphc.backend import compile_workers
 
     inputs, outputs, values = build(workload)
     reference = gc.compile(inputs, outputs, backend="numpy")(*values)
@@ -95,7 +95,7 @@ def child(workload: str, mode: str, steps: int, window: float, limit: float) -> 
         if done or stamps[-1] > limit or f.stats.get("tier_error"):
             break
     cpu = time.process_time() - cpu0
-    tiered_process._stop_workers()
+    compile_workers.stop_workers()
     worker_cpu = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
     numba_at = next((t for t, tier in zip(stamps, tiers) if tier == "numba"), None)
     fast = [b - a for a, b, tier in zip(stamps, stamps[1:], tiers[1:]) if tier == "numba"][-FAST_CALLS:]

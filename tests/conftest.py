@@ -35,6 +35,9 @@ def graphc_cache_dir(request: pytest.FixtureRequest) -> Iterator[str]:
     previous = os.environ.get("GRAPHC_CACHE_DIR")
     os.environ["GRAPHC_CACHE_DIR"] = directory
     yield directory
+    from graphc.backend.compile_workers import stop_workers
+
+    stop_workers()  # compile workers are detached: none may outlive the run (tiered=True tests)
     if previous is None:
         del os.environ["GRAPHC_CACHE_DIR"]
     else:

@@ -6,7 +6,8 @@ variable is removed and each test gets a fresh graph cache, so its graphs are
 cold and a worker is spawned. References: the numpy backend (same values to
 rtol 1e-12, the documented rounding contract) and the non-tiered numba backend
 (the same machine code: equal bit for bit). Each test ends with no worker
-process left alive.
+process left alive: our own workers are stopped, those of the scripts a test
+runs (detached: they outlive the script) are waited for.
 """
 
 from __future__ import annotations
@@ -16,24 +17,30 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend import tiered_process
+from graphc.backend import compile_locks, compile_workers
 
 WAIT = 300  # seconds: a cold compile on a loaded 2-core machine
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return compile_locks.alive(pid)
+
+
+def wait_gone(pid: int) -> None:
+    """Wait for a detached worker (not our child) to finish its jobs and exit."""
+    deadline = time.monotonic() + WAIT
+    while alive(pid):
+        assert time.monotonic() < deadline, f"compile worker {pid} still running"
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -42,8 +49,7 @@ def cold(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     monkeypatch.delenv("GRAPHC_TIERED", raising=False)
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
     yield
-    pids = [worker.process.pid for worker in tiered_process._WORKERS]
-    tiered_process._stop_workers()
+    pids = compile_workers.stop_workers()
     assert not any(alive(pid) for pid in pids)
 
 
@@ -83,6 +89,7 @@ def check_switch(inputs: list[Any], outputs: list[Any], values: list[np.ndarray]
     assert f.stats["tier"] == "numba" and f.stats["numba_ready"]
     assert f.stats["calls"] == {"numpy": 1, "numba": 1}
     assert f.stats["cache_hit"]  # the caller loaded what the worker compiled
+    assert 0 < f.stats["worker_seconds"] < WAIT and f.stats["load_seconds"] > 0
     compiled = gc.compile(inputs, outputs, tiered=False)  # warm now: the same machine code
     for got, slow, want in zip(second, first, compiled(*values)):
         np.testing.assert_allclose(got, slow, rtol=1e-12)
@@ -163,35 +170,150 @@ def test_tiered_false_and_environment_turn_it_off(cold: None,
 
 
 SCRIPT = """
-import numpy as np, graphc as gc
+import sys, time, numpy as np, graphc as gc
+from graphc.backend import compile_workers
 X = gc.input("X", shape=("n", 3)); W = gc.input("W", shape=(3, 2))
 loss = gc.sum(gc.sigmoid(X @ W))
 f = gc.compile([X, W], [loss, *gc.grad(loss, [X, W])])
 f(np.ones((2, 3)), np.ones((3, 2)))
-print(f.stats.get("tier"), f.stats.get("worker_pid", 0), f.stats["cache_hit"])
+if "wait" in sys.argv:
+    assert f.runner.wait(300)
+    f(np.ones((2, 3)), np.ones((3, 2)))
+job = getattr(f.runner, "_job", None)
+print(f.stats.get("tier"), f.stats.get("worker_pid", 0), f.stats["cache_hit"],
+      f.stats.get("worker_shared", False), "worker" in f.stats, len(compile_workers._WORKERS),
+      job.folder if job else "-", f.stats.get("tier_error", "-").replace(" ", "_"))
 """
 
 
-def run_script() -> list[str]:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT)], capture_output=True,
-                          text=True, timeout=WAIT,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()
+def script(*arguments: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(SCRIPT), *arguments],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
 
 
-def test_a_script_that_exits_at_once_still_fills_the_cache(cold: None) -> None:
-    """API.md: a second process compiling the same graph does not compile it again."""
-    tier, pid, hit = run_script()
-    assert tier == "numpy" and hit == "False" and not alive(int(pid))  # finished and reaped
-    assert run_script() == ["None", "0", "True"]  # warm: loaded at once, no worker
+def report(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 0, err
+    tier, pid, hit, shared, compiled, workers, folder, error = out.split()
+    return {"tier": tier, "pid": int(pid), "cache_hit": hit == "True", "shared": shared == "True",
+            "compiled": compiled == "True", "workers": int(workers), "folder": folder,
+            "error": error}
+
+
+def run_script(*arguments: str) -> dict[str, Any]:
+    return report(script(*arguments))
+
+
+def test_the_caller_exits_before_its_worker_and_the_next_process_loads(cold: None) -> None:
+    """API.md: a second process compiling the same graph does not compile it again; and
+    the first process does not wait for the compile at its exit (detached worker)."""
+    first = run_script()
+    assert first["tier"] == "numpy" and not first["cache_hit"] and first["pid"] > 0
+    assert alive(first["pid"])  # the script has exited; its worker still compiles
+    (lock,) = compile_locks.locks_dir().glob("*.lock")
+    assert compile_locks.holder(lock.stem) == first["pid"]
+    wait_gone(first["pid"])
+    assert not os.path.exists(first["folder"])  # the worker removed the abandoned job
+    assert not lock.exists()  # released: the machine code is in the cache
+    again = run_script()  # warm: loaded at once, no tier, no worker
+    assert again["tier"] == "None" and again["pid"] == 0 and again["cache_hit"]
+    assert again["workers"] == 0
+
+
+def test_two_processes_at_once_compile_a_graph_once(cold: None) -> None:
+    """Two processes start together on a cold cache: one compiles; the other answers
+    from NumPy, waits for the first one's worker and loads its machine code."""
+    reports = [report(process) for process in [script("wait"), script("wait")]]
+    for each in reports:
+        assert each["tier"] == "numba" and each["cache_hit"] and each["error"] == "-", each
+    assert sum(each["compiled"] for each in reports) == 1, reports  # one worker compiled it
+    others = [each for each in reports if not each["compiled"]]
+    for each in others:  # following the other's worker (or warm if it came late): no worker
+        assert each["workers"] == 0
+        assert each["shared"] or each["pid"] == 0
+    for each in reports:
+        if each["pid"]:
+            wait_gone(each["pid"])
+
+
+def test_a_stale_lock_of_a_killed_worker_is_taken_over(cold: None) -> None:
+    f = gc.compile(*sigmoid_matmul())
+    pid = f.stats["worker_pid"]
+    os.kill(pid, signal.SIGKILL)  # mid-compile: the lock stays behind, naming a dead process
+    assert f.runner.wait(WAIT) and "tier_error" in f.stats
+    lock = compile_locks.lock_path(Path(f.stats["cache_path"]).stem)
+    assert lock.read_text().split()[0] == str(pid)
+    assert compile_locks.holder(lock.stem) == 0  # stale
+    g = gc.compile(*sigmoid_matmul())  # not warm (the lock says a compile broke off)
+    assert g.stats["tiered"] == "process" and g.stats["worker_pid"] not in (0, pid)
+    assert not g.stats.get("worker_shared")
+    assert g.runner.wait(WAIT)
+    X, W = np.ones((2, 3)), np.full((3, 2), 0.5)
+    g(X, W)
+    assert g.stats["tier"] == "numba" and "tier_error" not in g.stats
+    assert not lock.exists()
+
+
+def test_a_follower_takes_over_when_the_other_worker_dies(cold: None) -> None:
+    """A live lock (here held in the name of a stand-in process) makes compile wait for it,
+    starting no worker; when that process dies without finishing, this one compiles."""
+    inputs, outputs = sigmoid_matmul()
+    name = Path(gc.compile(inputs, outputs, tiered=True).stats["cache_path"]).stem
+    compile_workers.stop_workers()  # that first Function's worker: done, gone, lock released
+    assert compile_locks.holder(name) == 0
+    forget = Path(compile_locks.locks_dir().parent, "__pycache__")
+    for path in forget.glob(f"{name}.*"):  # cold again
+        path.unlink()
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        assert compile_locks.claim(name, stand_in.pid) == 0
+        f = gc.compile(inputs, outputs)
+        assert f.stats["worker_shared"] and f.stats["worker_pid"] == stand_in.pid
+        assert not compile_workers._WORKERS  # nobody compiles it here
+        X, W = np.ones((2, 3)), np.full((3, 2), 0.5)
+        f(X, W)
+        assert f.stats["tier"] == "numpy" and not f.runner.wait(0.3)  # still waiting
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    assert f.runner.wait(WAIT)
+    f(X, W)
+    assert f.stats["tier"] == "numba" and "tier_error" not in f.stats
+    assert "worker_shared" not in f.stats and f.stats["worker"]["cache_hit"] is False
+    assert 0 < f.stats["worker_seconds"] < WAIT
+
+
+def test_locks_name_live_workers_only(tmp_path: Any) -> None:
+    """compile_locks directly: a live holder blocks a claim, a dead or reused pid does not."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = int(finished.stdout)
+    me = os.getpid()
+    assert compile_locks.claim("g", me, tmp_path) == 0
+    assert compile_locks.holder("g", tmp_path) == me
+    assert compile_locks.claim("g", dead, tmp_path) == me  # live lock: not taken
+    compile_locks.release("g", dead, tmp_path)  # not its lock: stays
+    assert compile_locks.holder("g", tmp_path) == me
+    compile_locks.release("g", me, tmp_path)
+    assert compile_locks.holder("g", tmp_path) == 0
+    compile_locks.lock_path("g", tmp_path).write_text(f"{dead} 1\n")
+    assert compile_locks.holder("g", tmp_path) == 0  # dead: stale
+    assert compile_locks.claim("g", me, tmp_path) == 0
+    if compile_locks.started(me):  # Linux: our pid with another start time is another process
+        compile_locks.lock_path("g", tmp_path).write_text(f"{me} 1\n")
+        assert compile_locks.holder("g", tmp_path) == 0
+    old = compile_locks.lock_path("g", tmp_path)
+    old.write_text(f"{me} {compile_locks.started(me)}\n")
+    os.utime(old, (0, time.time() - 2 * compile_locks.MAX_AGE))
+    assert compile_locks.holder("g", tmp_path) == 0  # a hung worker's lock expires
 
 
 def test_no_temporary_directory_compiles_here(cold: None, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> str:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tiered_process.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(compile_workers.tempfile, "mkdtemp", refuse)
     inputs, outputs = sigmoid_matmul()
     f = gc.compile(inputs, outputs)
     assert "tiered" not in f.stats and "simplify" in f.stats and "nodes" in f.stats

@@ -1,0 +1,225 @@
+"""The caller's side of the compile worker process: start it detached, hand it jobs, read outcomes.
+
+Owns the one worker process per caller (`current_worker`: started on demand,
+replaced if it exited), the jobs handed to it (`Job`: a private folder with the
+request, read back from `result.json`), and what happens at interpreter exit.
+Imports: standard library, cache, compile_locks. Entry points: `current_worker`, `request_folder`, `Job`,
+`stop_workers` (tests and benchmarks: close and reap our workers).
+
+Detached: the worker (backend/compile_worker.py) runs in a session of its own,
+with stdout to /dev/null and stderr to a log file, and takes its jobs from a
+pipe. At interpreter exit the caller closes that pipe and leaves: it does not
+wait (a short script exits as soon as its own work is done); the worker reads
+the jobs already written, finishes them, fills the disk cache and exits. Job
+folders the caller did not read back are marked `abandoned`, so the worker
+removes them when it is done; none is left behind in the temporary directory
+except by a worker killed mid-job (its graph's compile lock then goes stale and
+the next process compiles it again, see compile_locks.py).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import cache, compile_locks
+
+
+def worker_environment() -> dict[str, str]:
+    """The caller's environment, with the directories holding graphc first on PYTHONPATH."""
+    environment = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    paths = [package_root, *[p for p in sys.path if p and p != package_root]]
+    environment["PYTHONPATH"] = os.pathsep.join(paths)
+    environment.setdefault("GRAPHC_CACHE_DIR", str(cache.cache_dir()))
+    return environment
+
+
+class Worker:
+    """One detached compile worker process and the pipe its jobs go through."""
+
+    def __init__(self) -> None:
+        handle, self.log = tempfile.mkstemp(prefix="graphc-worker-", suffix=".log")
+        with os.fdopen(handle, "wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "graphc.backend.compile_worker", str(os.getpid()), self.log],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
+                env=worker_environment(), close_fds=True,
+                # A session of its own: Ctrl-C and a closing terminal reach the caller only,
+                # the worker survives the caller's exit, and Linux's autogroup scheduler counts
+                # it as a program of its own instead of splitting the caller's share with it.
+                start_new_session=True)
+        self.owner = os.getpid()  # a forked child of the caller must not use our pipe
+        self.lock = threading.Lock()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def submit(self, line: str) -> bool:
+        """Write one job line; False if the worker is gone (the caller then starts another)."""
+        with self.lock:
+            if self.exited() is not None or self.process.stdin is None:
+                return False
+            try:
+                self.process.stdin.write(line.encode() + b"\n")
+                self.process.stdin.flush()
+            except (OSError, ValueError):
+                return False
+        return True
+
+    def exited(self) -> int | None:
+        """The exit code once the worker has ended (reaping it), else None."""
+        if self.owner != os.getpid():  # a forked child: not ours to reap
+            return None if compile_locks.alive(self.pid) else -1
+        return self.process.poll()
+
+    def last_error(self) -> str:
+        """The last line the worker wrote to stderr (why it crashed)."""
+        try:
+            text = Path(self.log).read_text(errors="replace")
+        except OSError:
+            return "(no output)"
+        lines = [line for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else "(no output)"
+
+    def close(self) -> None:
+        """End of input: the worker finishes the jobs it was given, then exits."""
+        with self.lock:
+            if self.process.stdin is not None and self.owner == os.getpid():
+                try:
+                    self.process.stdin.close()
+                except OSError:
+                    pass
+
+    def stop(self, patience: float) -> None:
+        """Close, wait up to `patience` seconds for the worker to finish, then terminate it."""
+        self.close()
+        try:
+            self.process.wait(patience)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            self.process.terminate()
+            try:
+                self.process.wait(2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        try:
+            os.unlink(self.log)
+        except OSError:
+            pass
+
+
+_WORKERS: list[Worker] = []  # every worker this process started; the last one takes new jobs
+_STARTING = threading.Lock()
+
+
+def current_worker() -> Worker:
+    """The live worker of this process, started (detached) if there is none."""
+    with _STARTING:
+        if not _WORKERS or _WORKERS[-1].exited() is not None or _WORKERS[-1].owner != os.getpid():
+            _WORKERS.append(Worker())
+        return _WORKERS[-1]
+
+
+class Job:
+    """One graph handed to a worker: its private folder and, once written, the outcome."""
+
+    def __init__(self, folder: str, worker: Worker, line: str) -> None:
+        self.folder, self.worker, self.line = folder, worker, line
+        self.started = time.time()  # compared with the worker's `finished` stamp
+        self.retried = False
+        _UNUSED.discard(folder)
+        _PENDING.add(folder)
+
+    def outcome(self) -> dict[str, Any] | None:
+        """{"ok": True, "report": ...} or {"ok": False, "error": ...}; None while compiling."""
+        try:
+            with open(os.path.join(self.folder, "result.json")) as stream:
+                return dict(json.load(stream))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            return {"ok": False, "error": f"unreadable worker result: {exc}"}
+
+    def poll(self) -> dict[str, Any] | None:
+        """The outcome, or a failure if the worker died without one; None while compiling.
+        A worker that exited cleanly without our result (it went idle just as we wrote the
+        job) gets the job once more from a new worker."""
+        outcome = self.outcome()
+        if outcome is not None:
+            return outcome
+        code = self.worker.exited()
+        if code is None:
+            return None
+        outcome = self.outcome()  # written just before it exited?
+        if outcome is not None:
+            return outcome
+        if code == 0 and not self.retried:
+            self.retried = True
+            self.worker = current_worker()
+            if self.worker.submit(self.line):
+                return None
+        return {"ok": False, "error": f"compile worker exited with code {code}: "
+                                      f"{self.worker.last_error()}"}
+
+    def close(self) -> None:
+        """The outcome was read: the folder is no longer needed."""
+        _PENDING.discard(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_PENDING: set[str] = set()  # folders of jobs whose outcome this process has not read
+_UNUSED: set[str] = set()  # request folders not handed to a worker (yet)
+
+
+def request_folder() -> str:
+    """A private (0700) temporary folder for a graph's request; removed at exit if unused."""
+    folder = tempfile.mkdtemp(prefix="graphc-tier-")
+    _UNUSED.add(folder)
+    return folder
+
+
+def drop(folder: str) -> None:
+    """A request folder no worker needs (another process compiled the graph)."""
+    _UNUSED.discard(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _leave() -> None:
+    """At interpreter exit: do not wait. Unread job folders are left to their worker
+    (marked abandoned: it removes them when done), unsent requests are removed, and
+    each worker's input is closed so it exits after its last job."""
+    for folder in list(_PENDING):
+        try:
+            Path(folder, "abandoned").touch()
+        except OSError:
+            continue  # already removed
+        if os.path.exists(os.path.join(folder, "result.json")):  # done before we marked it
+            shutil.rmtree(folder, ignore_errors=True)
+    for folder in list(_UNUSED):
+        shutil.rmtree(folder, ignore_errors=True)
+    for worker in _WORKERS:
+        worker.close()
+
+
+def stop_workers(patience: float = 300.0) -> list[int]:
+    """Let this process's workers finish their jobs (at most `patience` seconds each), reap
+    them; their pids. For tests and benchmarks that must leave no process behind."""
+    pids = [worker.pid for worker in _WORKERS]
+    for worker in list(_WORKERS):
+        worker.stop(patience)
+    _WORKERS.clear()
+    return pids
+
+
+atexit.register(_leave)
