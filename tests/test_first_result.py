@@ -5,6 +5,7 @@ own holds_loops."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -42,7 +43,7 @@ def test_numpy_tier_imports_neither_metadata_nor_the_loop_code_generator(tmp_pat
         "print(sorted(m for m in ('importlib.metadata', 'graphc.backend.scan_loops') "
         "if m in sys.modules), flush=True)\n"
         "import os; os._exit(0)  # not waiting for the worker's compile (it ends at end of input)\n")
-    env = {"PYTHONPATH": str(ROOT), "GRAPHC_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GRAPHC_CACHE_DIR=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                           timeout=300, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
