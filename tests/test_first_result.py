@@ -1,7 +1,8 @@
 """What the tiered start's first result does not pay for: reading Numba's version through
 importlib.metadata (cache.numba_version), importing the loop code generator for a graph
-without loops (api._holds_loops). References: importlib.metadata itself; scan_loops'
-own holds_loops."""
+without loops (api._holds_loops), np.where's extra passes in multiply_no_nan's NumPy
+reference. References: importlib.metadata itself; scan_loops' own holds_loops; the
+np.where formula."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+
+import numpy as np
 
 import graphc as gc
 from graphc import api
@@ -47,3 +50,28 @@ def test_numpy_tier_imports_neither_metadata_nor_the_loop_code_generator(tmp_pat
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                           timeout=300, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_multiply_no_nan_equals_the_where_formula_bit_for_bit() -> None:
+    """The NumPy reference of multiply_no_nan against where(g == 0, 0, g * d): zeros of
+    either sign, inf and NaN on both sides, broadcasting, 0-d operands, integers."""
+    from graphc.ops.elementwise import _multiply_no_nan
+
+    def where(g: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return np.where(np.equal(g, 0), np.zeros((), np.result_type(g, d)), np.multiply(g, d))
+
+    rng = np.random.default_rng(7)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310, -2.5, 3.0])
+    g = rng.choice(special, size=(6, 8))
+    d = rng.choice(special, size=(8,))
+    cases = [(g, d), (d, g), (g, g.T.copy().T), (np.float64(0.0), np.float64(np.inf)),
+             (np.array(-0.0), np.array(2.0)), (np.arange(-3, 3), np.array([np.nan] * 6)),
+             (rng.integers(-2, 2, (4, 5)), rng.integers(-2, 2, (5,))),
+             (g.astype(np.float32), np.float32(np.inf))]
+    with np.errstate(all="ignore"):
+        for left, right in cases:
+            got, expected = _multiply_no_nan(left, right), where(left, right)
+            assert isinstance(got, np.ndarray) and got.dtype == expected.dtype
+            assert got.shape == expected.shape
+            np.testing.assert_array_equal(got, expected)
+            assert np.array_equal(np.signbit(got), np.signbit(expected))
