@@ -232,11 +232,12 @@ def child(tool: str, task: str, n: int, cpu: bool = False) -> dict[str, Any]:
     fn, nodes = build(tool, task, n)
     got = np.asarray(fn(*values))
     compile_seconds = clock() - start
-    ready = None
+    ready, tier_error = None, None
     if tool == "graphc_tiered":  # call in a loop until the Numba tier serves
         while fn.stats["tier"] != "numba" and not fn.stats.get("tier_error"):  # type: ignore[attr-defined]
             fn(*values)
         ready = clock() - start
+        tier_error = fn.stats.get("tier_error")  # type: ignore[attr-defined]
     if tool == "jax":
         nodes = _jaxpr_size(task, n)
     expected = hand_numpy(task)(*values)
@@ -244,7 +245,7 @@ def child(tool: str, task: str, n: int, cpu: bool = False) -> dict[str, Any]:
         same = got.shape == expected.shape
         return {"wrong": f"max difference {np.max(np.abs(got - expected))}" if same else f"shape {got.shape}"}
     return {"nodes": nodes, "compile": compile_seconds, "setup": setup, "ready": ready,
-            "call": time_calls(fn, values, clock=clock)}
+            "tier_error": tier_error, "call": time_calls(fn, values, clock=clock)}
 
 
 def run_child(tool: str, task: str, n: int, threads: int, cpu: bool = False,
@@ -258,8 +259,14 @@ def run_child(tool: str, task: str, n: int, threads: int, cpu: bool = False,
     env["GRAPHC_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_jacobian_")
     source = Path(tree).resolve() if tree else Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = str(source) + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, __file__, "--child", tool, task, str(n)] + (["--cpu"] if cpu else [])
-    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", tool, task, str(n)] + (
+        ["--cpu"] if cpu else [])
+    # Run in the tree: the tiered start's compile worker (`python -m graphc.backend.compile_worker`)
+    # puts its working directory first on sys.path, so from another tree it would import that
+    # tree's graphc and refuse the graph ("pickled by another version"): the Numba tier then
+    # never comes and the cell reports NumPy's per call.
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800,
+                               cwd=source)
     if completed.returncode != 0:
         last = (completed.stderr.strip().splitlines() or ["failed"])[-1]
         return {"missing" if "ModuleNotFoundError" in last else "failed": last[:100]}
@@ -288,6 +295,9 @@ def cell(results: list[dict[str, Any]]) -> str:
     compile_text = format_seconds(statistics.median(r["compile"] for r in results))
     if first.get("ready") is not None:  # tiered: first result -> Numba tier serving
         compile_text += f" -> {format_seconds(statistics.median(r['ready'] for r in results))}"
+        failed = sum(1 for r in results if r.get("tier_error"))
+        if failed:  # its "ready" is the failure and its per call the NumPy tier's: say so
+            compile_text += f" (Numba tier failed in {failed} of {len(results)})"
     if first.get("setup") is not None:
         compile_text += f" ({format_seconds(statistics.median(r['setup'] for r in results))} set-up)"
     return f"{nodes}{compile_text} / {format_seconds(statistics.median(r['call'] for r in results))}"

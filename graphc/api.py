@@ -313,15 +313,14 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
         return Function(input_nodes, output_nodes, structure, backend,
                         numpy_runner(input_nodes, output_nodes), source, stats,
                         requirements=requirements, options=options)
-    if backend == "numba":
-        from .backend.scan_loops import compile_with_loops, holds_loops
+    if backend == "numba" and _holds_loops(output_nodes):  # docs/scan.md "Backends"
+        from .backend.scan_loops import compile_with_loops
 
-        if holds_loops(output_nodes):  # backend/scan_loops.py, docs/scan.md "Backends"
-            runner, source_text, loop_stats, fast = compile_with_loops(
-                input_nodes, output_nodes, names, structure, requirements, parallel)
-            stats.update(loop_stats)
-            return Function(input_nodes, output_nodes, structure, backend, runner, source_text,
-                            stats, fast, requirements=requirements, options=options)
+        runner, source_text, loop_stats, fast = compile_with_loops(
+            input_nodes, output_nodes, names, structure, requirements, parallel)
+        stats.update(loop_stats)
+        return Function(input_nodes, output_nodes, structure, backend, runner, source_text,
+                        stats, fast, requirements=requirements, options=options)
     tiered = _tiered_default(tiered) if backend == "numba" else tiered
     if backend == "numba" and tiered is not False and tiered != "thread":
         return _process_tiered(input_nodes, output_nodes, structure, requirements, stats,
@@ -342,6 +341,14 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
         return Function(input_nodes, output_nodes, structure, backend, compiled.runner,
                         compiled.source, stats, compiled.fast, requirements, options)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")
+
+
+def _holds_loops(outputs: tuple[Node, ...]) -> bool:
+    """backend/scan_loops.holds_loops without importing scan_loops (and the loop code
+    generator it brings, ~10-20 ms of a cold process) for the graphs that hold no loop."""
+    from .lowering import Loop
+
+    return any(isinstance(node.op.lowering, Loop) for node in toposort(outputs))
 
 
 def _tiered_default(tiered: bool | str | None) -> bool | str | None:

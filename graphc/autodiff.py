@@ -43,6 +43,7 @@ from .ops import (
     sum_to,
     zeros_like,
 )
+from .ops.matrix import diagonal_matrix
 from .stabilize import stabilize
 from .vmap import vmap
 
@@ -282,9 +283,18 @@ def _static_size(node: Node, what: str) -> int:
 
 
 def _identity_basis(like: Node, what: str) -> Node:
-    """The rows of the identity, each shaped like `like`: (size,) + like.shape, one constant."""
+    """The rows of the identity, each shaped like `like`: (size,) + like.shape.
+
+    Built as `diagonal_matrix` (where(i == j, 1, 0) over an arange), not as an n x n
+    constant: at n = 1000 an 8 MB identity was copied, hashed (cse, the simplified-graph
+    cache key), pickled (the cache entry, the compile worker's request) and multiplied
+    through in full by the NumPy tier, ~0.1 s of a Jacobian's first result. The
+    simplifier folds it into the identity constant when that is small (n <= 100) and its
+    diagonal rules read it as the diagonal it is (simplify/diagonal.py).
+    """
     size = _static_size(like, what)
-    return constant(np.eye(size, dtype=like.dtype).reshape((size,) + like.shape))
+    identity = diagonal_matrix(constant(np.ones((), like.dtype), dtype=like.dtype), size)
+    return identity if like.ndim == 1 else reshape(identity, (size,) + like.shape)
 
 
 def jacrev(y: Node, x: Node) -> Node:

@@ -3,12 +3,15 @@ product, and gives NumPy's values; where a factor might be inf/NaN the dense pro
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 import graphc as gc
 from graphc.interpret import evaluate
 from graphc.ir import OPS, apply, toposort
+from graphc.ops.matrix import diagonal_matrix
 from graphc.simplify import PassRecord
 
 N = 6
@@ -133,3 +136,116 @@ def test_jacfwd_identity_product_is_gone() -> None:
     a = rng.standard_normal((N, 2 * N))
     expected = ((1 - np.tanh(VALUES["x"] @ a) ** 2)[:, None] * a.T)
     np.testing.assert_allclose(values_of(result, {"x": VALUES["x"], "A": a}), expected, rtol=1e-12)
+
+
+# ------------------------------- identity basis as where(i == j, 1, 0) (n > 100)
+
+BIG = 120  # BIG * BIG > EMBED_ABOVE: the identity basis stays diagonal_matrix, never folded
+
+
+def largest_constant(outputs: list[gc.Tensor]) -> int:
+    return max((node.value.size for node in toposort(outputs) if node.value is not None
+                and not node.inputs), default=0)
+
+
+def issue_graphs(size: int) -> tuple[gc.Tensor, gc.Tensor, gc.Tensor, gc.Tensor]:
+    point, A = gc.input("p", (size,)), gc.input("A", (size, size))
+    inner = gc.log1p((point @ A) ** 2)
+    jac = gc.jacobian(inner + point ** 3, point)
+    hess = gc.hessian(gc.sum(inner) + gc.sum(point ** 3), point)
+    return point, A, jac, hess
+
+
+def test_large_jacobians_hold_no_square_constant_and_match_the_formulas() -> None:
+    """An n x n identity constant cost a copy, hashes and pickles of 8 MB at n = 1000:
+    neither the graph as built nor the simplified one holds a constant bigger than n."""
+    point, A, jac, hess = issue_graphs(BIG)
+    assert largest_constant([jac, hess]) <= BIG
+    simple = gc.simplify([jac, hess])
+    assert largest_constant(simple) <= BIG
+    assert sum(node.op.name == "matmul" for node in toposort(simple)) == 2  # x @ A, the Hessian's
+    local = np.random.default_rng(BIG)
+    p, a = local.standard_normal(BIG), local.standard_normal((BIG, BIG)) / np.sqrt(BIG)
+    z = p @ a
+    got = evaluate(simple, {point: p, A: a})
+    np.testing.assert_allclose(got[0], (2 * z / (1 + z ** 2))[:, None] * a.T + np.diag(3 * p ** 2),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], (a * ((2 - 2 * z ** 2) / (1 + z ** 2) ** 2)) @ a.T
+                               + np.diag(6 * p), rtol=1e-11, atol=1e-12)
+
+
+def test_basis_gives_the_values_of_the_identity_constant(monkeypatch: Any) -> None:
+    """The same Jacobian and Hessian, bit for bit, as with the identity constant it replaced."""
+    from graphc import autodiff
+
+    point, A, jac, hess = issue_graphs(BIG)
+
+    def constant_basis(like: gc.Tensor, what: str) -> gc.Tensor:
+        size = int(np.prod(like.shape))
+        return gc.constant(np.eye(size, dtype=like.dtype).reshape((size,) + like.shape))
+
+    monkeypatch.setattr(autodiff, "_identity_basis", constant_basis)
+    _, _, old_jac, old_hess = issue_graphs(BIG)
+    local = np.random.default_rng(3)
+    values = {"p": local.standard_normal(BIG), "A": local.standard_normal((BIG, BIG))}
+    for new, old in ((jac, old_jac), (hess, old_hess)):
+        assert largest_constant([old]) == BIG * BIG  # the reference really is the old basis
+        got = gc.compile([point, A], new, backend="numpy")(values["p"], values["A"])
+        inputs = [n for n in toposort([old]) if n.op.name == "input"]
+        reference = gc.compile(sorted(inputs, key=lambda n: n.name != "p"), old,
+                               backend="numpy")(values["p"], values["A"])
+        np.testing.assert_array_equal(got, reference)
+
+
+def embed(vector: gc.Tensor, size: int) -> gc.Tensor:
+    return apply(OPS["diag_embed"], vector, offset=0, rows=size, columns=size)
+
+
+def test_diag_embed_and_diagonal_matrix_are_diagonals_to_the_rules() -> None:
+    """diag_embed(v) @ B and diagonal_matrix(v) @ B are the scaling v[:, None] * B; a diagonal
+    scaled twice is diagonal_matrix (no n x n identity constant) above EMBED_ABOVE elements."""
+    big_v, big_w = gc.input("bv", (BIG,)), gc.input("bw", (BIG,))
+    big_B = gc.input("bB", (BIG, 3))
+    local = np.random.default_rng(5)
+    values = {"bv": local.standard_normal(BIG), "bw": local.standard_normal(BIG),
+              "bB": local.standard_normal((BIG, 3))}
+    for diagonal in (embed(big_v, BIG), diagonal_matrix(big_v, BIG)):
+        result, fired, matmuls = simplified(diagonal @ big_B)
+        assert fired.get("diagonal_matmul") == 1 and matmuls == 0
+        np.testing.assert_allclose(values_of(result, values), np.diag(values["bv"]) @ values["bB"],
+                                   rtol=1e-13)
+        result, fired, _ = simplified(no_nan(no_nan(diagonal, big_w), gc.exp(big_w)) + 1.0)
+        assert fired.get("rescaled_diagonal", 0) >= 1 and largest_constant([result]) <= BIG
+        square = [n.op.name for n in toposort([result]) if n.shape == (BIG, BIG)]
+        assert square == ["equal", "where", "add"], square
+        np.testing.assert_allclose(values_of(result, values),
+                                   np.diag(values["bv"] * values["bw"] * np.exp(values["bw"])) + 1,
+                                   rtol=1e-13)
+
+
+def test_a_where_that_is_not_the_identity_mask_is_not_a_diagonal() -> None:
+    """where(i == j + 1, v, 0) (a shifted arange) is no diagonal: the product stays."""
+    big_v, big_B = gc.input("bv", (BIG,)), gc.input("bB", (BIG, 3))
+    rows = gc.reshape(gc.constant(np.arange(BIG)), (BIG, 1))
+    columns = gc.reshape(gc.constant(np.arange(BIG) + 1), (1, BIG))
+    shifted = gc.where(gc.equal(rows, columns), big_v, 0.0)
+    result, fired, matmuls = simplified(shifted @ big_B)
+    assert matmuls == 1 and "diagonal_matmul" not in fired
+    local = np.random.default_rng(6)
+    v, b = local.standard_normal(BIG), local.standard_normal((BIG, 3))
+    np.testing.assert_allclose(values_of(result, {"bv": v, "bB": b}),
+                               np.diag(v[:-1], -1) @ b, rtol=1e-13, atol=1e-13)
+
+
+def test_basis_scaled_by_inf_keeps_zeros_off_the_diagonal() -> None:
+    """multiply_no_nan(basis, w) with an inf in w: 0 off the diagonal, as
+    multiply_no_nan(identity, w) gave (the structural zeros of the basis)."""
+    big_w = gc.input("bw", (BIG,))
+    out = no_nan(diagonal_matrix(gc.constant(1.0), BIG), big_w) + 0.0
+    w = np.ones(BIG)
+    w[3] = np.inf
+    result, _, _ = simplified(out)
+    got = values_of(result, {"bw": w})
+    with np.errstate(invalid="ignore"):
+        expected = np.where(np.eye(BIG) == 0, 0.0, np.eye(BIG) * w)
+    np.testing.assert_array_equal(got, expected)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.machinery
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -69,7 +68,31 @@ def code_version() -> str:
     here = Path(__file__).parent
     families = sorted(path.name for path in here.glob("library_*.py"))  # op families' helpers
     texts = [(here / name).read_text() for name in (*LINKED_SOURCES, *families)]
-    return digest("".join(texts) + importlib.metadata.version("numba"))
+    return digest("".join(texts) + numba_version())
+
+
+def numba_version() -> str:
+    """Numba's installed version (importlib.metadata.version's answer), without `import numba`.
+
+    Read from the METADATA beside the package Python would import; importing
+    importlib.metadata itself (~30-70 ms: it pulls in email and socket) is the
+    fallback when that file is not where an installed wheel keeps it.
+    """
+    spec = importlib.util.find_spec("numba")  # a top-level package: found, not imported
+    if spec is not None and spec.origin:
+        for info in Path(spec.origin).parents[1].glob("numba-*.dist-info"):
+            try:
+                with open(info / "METADATA", encoding="utf-8") as stream:
+                    for line in stream:
+                        if line.startswith("Version:"):
+                            return line.split(":", 1)[1].strip()
+                        if not line.strip():
+                            break  # the headers ended without a version
+            except OSError:
+                break
+    from importlib import metadata
+
+    return metadata.version("numba")
 
 
 def module_name(key: str) -> str:

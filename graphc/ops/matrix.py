@@ -3,9 +3,10 @@
 Owns three ops on the last two axes (leading axes are a batch): `band`
 (np.tril / np.triu; linear, its VJP is itself), `diagonal` and `diag_embed`
 (each the other's VJP), the public builders `tril triu diagonal diag trace eye`,
-and what the linear-algebra family shares: `float_operand` (integers compute in
-float64, as NumPy's linalg does), `swap_last`, `square_matrix` (the shape check)
-and `trailing` (the batching rule of an op on trailing axes). Numba lowering:
+the internal `diagonal_matrix` (the identity basis of Jacobians), and what the
+linear-algebra family shares: `float_operand` (integers compute in float64, as
+NumPy's linalg does), `swap_last`, `square_matrix` (the shape check) and
+`trailing` (the batching rule of an op on trailing axes). Numba lowering:
 helpers in graphc/backend/library_linalg.py. Imports: ir, layer L0, base,
 batching, shape, reduce.
 """
@@ -203,6 +204,24 @@ def diag(v: Any, k: int = 0) -> Node:
         raise ShapeError(f"diag with k={k} needs a static length, got {size}")
     side = size + abs(k) if k else size
     return diag_embed(v, k, side, side)
+
+
+def diagonal_matrix(v: Node, size: int) -> Node:
+    """The size x size matrix with v (a scalar or a (size,) vector) on its diagonal, 0 elsewhere,
+    as `where(i == j, v, 0)` over two views of one `arange(size)` (internal).
+
+    Why not `diag_embed` or `constant(eye) * v`: gc.jacobian/gc.hessian's identity basis and
+    the simplifier's rescaled diagonals are this. An n x n constant is 8 MB at n = 1000 that
+    the compile copies, hashes and pickles (~0.1 s of a first result); `diag_embed` is a
+    helper call Numba compiles in (~1 s) where this is elementwise and fuses into the loop
+    that reads it. A small one (n * n <= the simplifier's fold_limit) folds into a constant.
+    The zeros are exact, whatever v holds (inf, NaN): `simplify.diagonal` reads them as
+    structural.
+    """
+    index = constant(np.arange(size))
+    rows, columns = apply(OPS["expand_dims"], index, axis=(1,)), apply(OPS["expand_dims"], index, axis=(0,))
+    zero = constant(np.zeros((), v.dtype), dtype=v.dtype)
+    return apply(OPS["where"], apply(OPS["equal"], rows, columns), v, zero)
 
 
 @function

@@ -11,10 +11,12 @@ scaling. The rules rewrite it into that scaling:
     transpose(diag(v))  ->  diag(v)        diag(v) * w  ->  diag(v * w)  (once, not per scaling)
 
 A node is diagonal when it is a square constant whose off-diagonal elements
-are all zero, or a product of a diagonal node with a scalar or a vector
-(`multiply_no_nan(D, w)`: D's zeros stay zero by definition; a plain
-`D * w` or `multiply_no_nan(w, D)` only when w is known finite, since
-0 * inf is NaN), a negation or an `astype` of one. The product rules treat
+are all zero, `diagonal_matrix(v)` (where(i == j, v, 0): the basis of
+Jacobians above n = 100, and what a rescaled diagonal becomes there instead of
+an n x n identity constant), `diag_embed(v)` (gc.diag of a vector), or a
+product of a diagonal node with a scalar or a vector (`multiply_no_nan(D, w)`:
+D's zeros stay zero by definition; a plain `D * w` or `multiply_no_nan(w, D)`
+only when w is known finite, since 0 * inf is NaN), a negation or an `astype` of one. The product rules treat
 the off-diagonal zeros as structural, like a sparse matrix: an inf or NaN in
 B no longer spreads to every row through `0 * inf` (the Jacobian JAX or a
 per-row loop of scalings would give is the result). Imports: ir, ops, layer
@@ -29,13 +31,17 @@ import numpy as np
 
 from ..ir import OPS, Node, apply
 from ..ops import constant
-from ..rewrite import Match, Rule, Var, op, rule
+from ..ops.matrix import diagonal_matrix
+from ..rewrite import Match, Rule, Var, op, rule, uniform_value
 
 _a, _b = Var("a"), Var("b")
 _axes = Var("axes")
 _transpose = op("transpose")
 _constant_diagonals: weakref.WeakKeyDictionary[Node, bool] = weakref.WeakKeyDictionary()
 _SCALING = ("multiply", "multiply_no_nan")
+# Elements above which a rescaled diagonal is `diag_embed(v)`, not `identity * v` (the
+# simplifier's default fold_limit: a smaller identity is a constant anyway).
+EMBED_ABOVE = 10_000
 
 
 def _square(node: Node) -> int | None:
@@ -51,6 +57,25 @@ def _constant_is_diagonal(node: Node) -> bool:
         np.fill_diagonal(off, 0)
         _constant_diagonals[node] = not np.any(off)
     return _constant_diagonals[node]
+
+
+def _index_values(node: Node) -> np.ndarray | None:
+    """The values of a constant, or of an expand_dims/reshape of one (fold may have run)."""
+    if node.value is None and node.op.name in ("expand_dims", "reshape"):
+        node = node.inputs[0]
+    return node.value if node.value is not None and not node.inputs else None
+
+
+def _index_mask(node: Node, size: int) -> bool:
+    """Whether node is `i == j` over a column and a row of arange(size) (diagonal_matrix's)."""
+    if node.op.name != "equal" or {i.shape for i in node.inputs} != {(size, 1), (1, size)}:
+        return False
+    expected = np.arange(size)
+    for side in node.inputs:
+        values = _index_values(side)
+        if values is None or not np.array_equal(values.reshape(-1), expected):
+            return False
+    return True
 
 
 def _known_finite(node: Node) -> bool:
@@ -78,11 +103,16 @@ def diagonal_vector(node: Node, depth: int = 8) -> Node | None:
     if node.value is not None and not node.inputs:
         if not _constant_is_diagonal(node):
             return None
-        values = np.diagonal(node.value)
-        if values.size and np.all(values == values[0]):  # identity * c: the scalar c
-            return constant(values[:1].reshape(()).copy(), dtype=node.dtype)
-        return constant(values.copy(), dtype=node.dtype)
+        return _constant_vector(np.diagonal(node.value), node)
     name = node.op.name
+    if name == "where" and _index_mask(node.inputs[0], size) and uniform_value(node.inputs[2]) == 0:
+        v = node.inputs[1]  # diagonal_matrix(v, size): where(i == j, v, 0)
+        return v if v.ndim == 0 or v.shape == (size,) else None
+    if name == "diag_embed":  # jacrev/jacfwd's identity basis at n > 100 (autodiff.py)
+        v = node.inputs[0]
+        if node.attr["offset"] != 0 or v.shape != (size,):
+            return None
+        return v if v.value is None or v.inputs else _constant_vector(v.value, node)
     if name in ("negative", "astype"):
         inner = diagonal_vector(node.inputs[0], depth - 1)
         return None if inner is None else apply(node.op, inner, **node.attr)
@@ -106,6 +136,13 @@ def diagonal_vector(node: Node, depth: int = 8) -> Node | None:
         if inner is not None and scale is not None:
             return apply(OPS["multiply"], scale, inner)
     return None
+
+
+def _constant_vector(values: np.ndarray, node: Node) -> Node:
+    """The diagonal `values` of `node` as a constant: a scalar when all are equal (identity * c)."""
+    if values.size and np.all(values == values[0]):
+        return constant(values[:1].reshape(()).copy(), dtype=node.dtype)
+    return constant(values.copy(), dtype=node.dtype)
 
 
 def _uniform_one(v: Node) -> bool:
@@ -150,6 +187,8 @@ def rescaled_diagonal(m: Match) -> Node | None:
     v, size = diagonal_vector(node), _square(node)
     if v is None or size is None:
         return None
+    if size * size > EMBED_ABOVE:  # no n x n constant to copy, hash, pickle and read
+        return diagonal_matrix(v, size)
     identity = constant(np.eye(size, dtype=node.dtype), dtype=node.dtype)
     return apply(OPS["multiply_no_nan"], identity, v)
 
