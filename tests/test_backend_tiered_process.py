@@ -320,3 +320,15 @@ def test_no_temporary_directory_compiles_here(cold: None, monkeypatch: pytest.Mo
     X, W = np.ones((2, 3)), np.full((3, 2), 0.5)
     for got, want in zip(f(X, W), gc.compile(inputs, outputs, backend="numpy")(X, W)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_worker_imports_the_callers_graphc_from_any_directory(tmp_path: Any) -> None:
+    # A folder holding another `graphc` (a second checkout): run from there, `python -m` would
+    # import that one in the worker, which then refuses the caller's pickled graph.
+    decoy = tmp_path / "graphc"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy graphc was imported')\n")
+    found = subprocess.run(
+        [sys.executable, "-c", "import graphc; print(graphc.__file__)"], cwd=tmp_path,
+        env=compile_workers.worker_environment(), capture_output=True, text=True, check=True)
+    assert Path(found.stdout.strip()).resolve() == Path(gc.__file__).resolve()

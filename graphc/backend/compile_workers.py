@@ -40,6 +40,10 @@ def worker_environment() -> dict[str, str]:
     package_root = str(Path(__file__).resolve().parents[2])
     paths = [package_root, *[p for p in sys.path if p and p != package_root]]
     environment["PYTHONPATH"] = os.pathsep.join(paths)
+    # `python -m` would put the working directory first on sys.path: a script run from a folder
+    # holding another graphc checkout would give the worker that graphc, which refuses this
+    # caller's graph ("pickled by another version"). Safe-path mode (3.11+) leaves it out.
+    environment["PYTHONSAFEPATH"] = "1"
     environment.setdefault("GRAPHC_CACHE_DIR", str(cache.cache_dir()))
     return environment
 
