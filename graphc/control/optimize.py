@@ -125,10 +125,13 @@ def _small(node: Node) -> bool:
 
 
 def _parts(f: Node, static: bool) -> list[Node]:
-    """What the loop stacks for accumulator f: [a, b] for a static `transpose(a) @ b`, else [f]."""
-    if static and f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
+    """What the loop stacks for accumulator f: [a, b] for `transpose(a) @ b` of matrices, else [f].
+
+    The number of steps may be symbolic: the stacked rows are reshaped to (T*B, .), a
+    size the shape algebra carries (`static` is kept for the callers' signature)."""
+    if f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
         a, b = f.inputs[0].inputs[0], f.inputs[1]
-        if a.ndim == 2 and b.ndim == 2 and all(isinstance(d, int) for d in a.shape + b.shape):
+        if a.ndim == 2 and b.ndim == 2:
             return [a, b]
     return [f]
 
@@ -263,8 +266,7 @@ def _reduced(init: Node, parts: list[Node], stacked: Any) -> Node:
     """init + the sum over steps of f, from the stacked per-step values (`_parts`)."""
     if len(parts) == 2:  # sum_t a_t^T b_t = A^T B over the T*B stacked rows: one product
         a, b = (stacked(p) for p in parts)
-        rows = a.shape[0] * a.shape[1]
-        total = matmul(transpose(reshape(a, (rows, a.shape[2]))), reshape(b, (rows, b.shape[2])))
+        total = matmul(transpose(reshape(a, (-1, a.shape[2]))), reshape(b, (-1, b.shape[2])))
     else:
         total = reduce_sum(stacked(parts[0]), axis=0)
     return add(init, total.astype(init.dtype) if total.dtype != init.dtype else total)
