@@ -200,3 +200,21 @@ def test_random_rnn_bodies_match_the_unhoisted_loop(reverse, length, symbolic, r
     values = [rng.normal(size=(H, H)) * 0.5, rng.normal(size=(D, H)), rng.normal(size=(H, K)),
               rng.normal(size=(length, B, D)), rng.normal(size=(B, H))]
     compare(inputs, [ys, loss, *gc.grad(loss, inputs)], values)
+
+
+def test_vmapped_loop_and_second_derivatives_are_hoisted_and_unchanged():
+    """vmap of a scan (a batched body) and a Hessian (the reverse loop differentiated again)."""
+    w = gc.input("w", (3,))
+    rows = gc.input("rows", (5, 3))
+    M = gc.input("M", (3, 4))
+
+    def loss_of(r):
+        _, ys = gc.scan(lambda c, x: (gc.sin(c * w) + x, gc.sum(gc.tanh(c @ M) ** 2)), w, r)
+        return gc.sum(ys)
+    batch = gc.input("batch", (2, 5, 3))
+    per_row = gc.vmap(loss_of)(batch)
+    values = [RNG.normal(size=3), RNG.normal(size=(3, 4)), RNG.normal(size=(2, 5, 3))]
+    f = compare([w, M, batch], [per_row, *gc.grad(gc.sum(per_row), [w, M])], values)
+    assert fired(f).get("loops_hoisted_after", 0) >= 1
+    values = [RNG.normal(size=3), RNG.normal(size=(3, 4)), RNG.normal(size=(5, 3))]
+    compare([w, M, rows], [gc.hessian(loss_of(rows), w)], values)
