@@ -218,3 +218,19 @@ def test_vmapped_loop_and_second_derivatives_are_hoisted_and_unchanged():
     assert fired(f).get("loops_hoisted_after", 0) >= 1
     values = [RNG.normal(size=3), RNG.normal(size=(3, 4)), RNG.normal(size=(5, 3))]
     compare([w, M, rows], [gc.hessian(loss_of(rows), w)], values)
+
+
+def test_a_per_step_sum_of_a_large_carry_stays_in_the_loop():
+    """Moving `sum(c)` out would stack T copies of a 90,000-element carry: it stays."""
+    c0 = gc.input("c0", (300, 300))
+    _, ys = gc.scan(lambda c, _: (gc.sin(c), gc.sum(c)), c0, length=4)
+    f = gc.compile([c0], ys, backend="numpy")
+    assert "loops_hoisted_after" not in fired(f)
+    c, want = np.full((300, 300), 0.5), []
+    for _ in range(4):
+        want.append(c.sum())
+        c = np.sin(c)
+    np.testing.assert_allclose(f(np.full((300, 300), 0.5)), want, rtol=1e-12)
+    small = gc.input("small", (30, 30))
+    _, ys = gc.scan(lambda c, _: (gc.sin(c), gc.sum(c)), small, length=4)
+    assert fired(gc.compile([small], ys, backend="numpy")).get("loops_hoisted_after") == 1

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import shapes
 from ..errors import GraphcError
 from ..ir import Node, substitute, toposort
 from ..ops.base import INPUT
@@ -45,6 +46,30 @@ def _movable(node: Node) -> bool:
     """An op the rewrite may run batched: not an input or constant, not a loop (nested loops
     keep their place), with a batching rule."""
     return bool(node.inputs) and node.op.name not in ("constant", "scan") and node.op.batch is not None
+
+
+STACK_LIMIT = 1 << 16  # elements per step a rewrite may newly stack beyond what the loop reads or writes
+
+
+def _elements(nodes: Sequence[Node]) -> int | None:
+    """Elements of one step of `nodes`; None when a size is symbolic."""
+    total = 0
+    for node in nodes:
+        size = shapes.product(node.shape)
+        if not isinstance(size, int):
+            return None
+        total += size
+    return total
+
+
+def _affordable(stacked: Sequence[Node], reference: Sequence[Node]) -> bool:
+    """Whether stacking `stacked` for every step costs no more memory per step than `reference`
+    (what the loop already reads or writes per step), or than STACK_LIMIT elements: a per-step
+    sum of a large carry must not become T copies of that carry."""
+    extra, known = _elements(stacked), _elements(reference)
+    if extra is None:
+        return known is None
+    return extra <= max(known if known is not None else extra, STACK_LIMIT)
 
 
 def _depends(order: Sequence[Node], sources: set[Node]) -> set[Node]:
@@ -99,6 +124,8 @@ def hoist_before(work: Subgraph, inputs: list[Node], fixed: int = 0,
         stack.extend(i for i in node.inputs if i in allowed)
     readers = {i for n in order if n not in region for i in n.inputs}
     frontier = [n for n in order if n in region and (n in readers or n in work.outputs)]
+    if not _affordable(frontier, list(xs_nodes)):
+        return work, inputs, 0
     position = {node: k for k, node in enumerate(work.inputs)}
     stacked = {x: inputs[position[x]] for x in xs_nodes}
     invariant = {c: inputs[position[c]] for c in work.inputs[nc + nx:]}
@@ -160,6 +187,8 @@ def hoist_after(work: Subgraph, inputs: Sequence[Node], carry_outputs: Sequence[
     read = {i for n in region for i in n.inputs if i not in region}
     xs_nodes = set(work.inputs[nc + fixed:nc + nx])
     frontier = [n for n in work.nodes() if n in read and n in carry_side and n not in xs_nodes]
+    if not _affordable([f for f in frontier if f not in per_step], moved):
+        return None
     position = {node: k for k, node in enumerate(work.inputs)}
     plan = After(moved, frontier,
                  {x: inputs[position[x]] for x in work.inputs[nc + fixed:nc + nx] if x in read},
