@@ -18,11 +18,15 @@ loop family (the `scan` nodes of one loop, see control/scan.py) it
    per-step output f and `init + sum(f over steps)`; when f is a product
    `transpose(a) @ b` of per-step matrices the sum is ONE product of the
    stacked a and b (T*B rows: a big, efficient BLAS call instead of T small
-   ones, and no per-step allocation of the accumulator).
+   ones, and no per-step allocation of the accumulator);
+6. moves per-step work that does not need the carry out of the loop, as one
+   batched op over all steps (control/scan_hoist.py): costly xs-only work
+   before it (`x_t @ Wx`), per-step outputs no carry reads after it (an RNN's
+   readout and loss, their residuals, a bias gradient).
 
 A rewritten body is remembered, so the pass reaches a fixed point. Loops that
 rebuild carries from checkpoints (`recompute`) are left as they are.
-Imports: ir, subgraph, simplify.pipeline, control.scan/trace (layer L3).
+Imports: ir, subgraph, simplify.pipeline, control.scan/scan_hoist/trace (layer L3).
 """
 
 from __future__ import annotations
