@@ -81,7 +81,7 @@ LAYERS: dict[str, int] = {
     "graphc.subgraph": 2, "graphc.backend.scan_loops": 4, "graphc.backend.scan_codegen": 4,
     "graphc.backend.scan_buffers": 4,
     **{f"graphc.control{m}": 3 for m in ("", ".pytree", ".trace", ".scan", ".run", ".scan_vjp", ".optimize",
-                                         ".scan_batch", ".while_loop")},
+                                         ".scan_batch", ".while_loop", ".scan_hoist")},
     "graphc.ops.conv": 2, "graphc.ops.pool": 2, "graphc.ops.nn": 2, "graphc.nn": 5,
     "graphc.backend.library_conv": 4,
     "graphc.backend.concurrency": 4, "graphc.backend.blas_threads": 4,

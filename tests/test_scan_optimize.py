@@ -110,7 +110,7 @@ def test_backward_body_reads_saved_products_instead_of_recomputing_them():
 def test_products_of_xs_rows_and_a_weight_are_one_product_before_the_loop():
     inputs, loss = rnn(6)
     f = gc.compile(inputs, [loss, *gc.grad(loss, inputs)], backend="numpy")
-    assert fired(f).get("loops_products_stacked") == 1
+    assert fired(f).get("loops_hoisted_before") == 1
     forward = [b for b in loops_of(f) if not b.inputs[0].name.startswith("g_")]
     assert [n.op.name for n in forward[0].nodes()].count("matmul") == 1  # h @ W only
     outer = [n for n in toposort(list(f.outputs)) if n.op.name == "matmul" and n.shape == (30, 4)]

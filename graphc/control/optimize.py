@@ -18,11 +18,15 @@ loop family (the `scan` nodes of one loop, see control/scan.py) it
    per-step output f and `init + sum(f over steps)`; when f is a product
    `transpose(a) @ b` of per-step matrices the sum is ONE product of the
    stacked a and b (T*B rows: a big, efficient BLAS call instead of T small
-   ones, and no per-step allocation of the accumulator).
+   ones, and no per-step allocation of the accumulator);
+6. moves per-step work that does not need the carry out of the loop, as one
+   batched op over all steps (control/scan_hoist.py): costly xs-only work
+   before it (`x_t @ Wx`), per-step outputs no carry reads after it (an RNN's
+   readout and loss, their residuals, a bias gradient).
 
 A rewritten body is remembered, so the pass reaches a fixed point. Loops that
 rebuild carries from checkpoints (`recompute`) are left as they are.
-Imports: ir, subgraph, simplify.pipeline, control.scan/trace (layer L3).
+Imports: ir, subgraph, simplify.pipeline, control.scan/scan_hoist/trace (layer L3).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from ..ops import add, matmul, reshape, transpose
 from ..ops import sum as reduce_sum
 from ..subgraph import Subgraph
 from .scan import BUILT, SCAN, family_key, steps
+from .scan_hoist import hoist_after, hoist_before
 from .trace import placeholder
 
 _DONE: set[int] = set()  # bodies this pass built or found already simple
@@ -124,37 +129,15 @@ def _small(node: Node) -> bool:
 
 
 def _parts(f: Node, static: bool) -> list[Node]:
-    """What the loop stacks for accumulator f: [a, b] for a static `transpose(a) @ b`, else [f]."""
-    if static and f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
+    """What the loop stacks for accumulator f: [a, b] for `transpose(a) @ b` of matrices, else [f].
+
+    The number of steps may be symbolic: the stacked rows are reshaped to (T*B, .), a
+    size the shape algebra carries (`static` is kept for the callers' signature)."""
+    if f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
         a, b = f.inputs[0].inputs[0], f.inputs[1]
-        if a.ndim == 2 and b.ndim == 2 and all(isinstance(d, int) for d in a.shape + b.shape):
+        if a.ndim == 2 and b.ndim == 2:
             return [a, b]
     return [f]
-
-
-def _stack_products(work: Subgraph, inputs: list[Node], static: bool,
-                    ) -> tuple[Subgraph, list[Node], int]:
-    """`x_t @ W` (a per-step slice times a loop-invariant matrix) for every step at once, before
-    the loop: ONE product of the T*B stacked rows, read by the body as a new per-step input."""
-    nc, nx = work.carries, work.xs
-    xs_nodes, consts = work.inputs[nc:nc + nx], work.inputs[nc + nx:]
-    found = [n for n in work.nodes() if static and n.op.name == "matmul" and n.ndim == 2
-             and n.inputs[0] in xs_nodes and n.inputs[1] in consts and n.inputs[0].ndim == 2
-             and n.inputs[1].ndim == 2 and all(isinstance(d, int) for d in n.inputs[0].shape)]
-    if not found:
-        return work, inputs, 0
-    position = {node: k for k, node in enumerate(work.inputs)}
-    stand_ins, stacked = [], []
-    for k, node in enumerate(found):
-        rows, weights = inputs[position[node.inputs[0]]], inputs[position[node.inputs[1]]]
-        count, batch, width = rows.shape
-        product = matmul(reshape(rows, (count * batch, width)), weights)
-        stacked.append(reshape(product, (count, batch, node.shape[1])))
-        stand_ins.append(placeholder(node, f"xw{k}"))
-    outputs = substitute(list(work.outputs), dict(zip(found, stand_ins)))
-    new = Subgraph(work.inputs[:nc + nx] + tuple(stand_ins) + consts, tuple(outputs), nc,
-                   nx + len(found))
-    return new, list(inputs[:nc + nx]) + stacked + list(inputs[nc + nx:]), len(found)
 
 
 def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[Node],
@@ -194,36 +177,45 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
         outputs = list(run(Graph(body.inputs, body.outputs)).outputs)
         simplified = any(a is not b for a, b in zip(outputs, body.outputs))
     work = Subgraph(body.inputs, tuple(outputs), nc, nx)
-    static = isinstance(steps(inputs, body, attrs["length"], attrs.get("recompute")), int)
-    work, inputs, stacked_products = _stack_products(work, inputs, static)
-    if stacked_products:
-        fired["loops_products_stacked"] += stacked_products
-    nx, outputs = work.xs, list(work.outputs)
+    count = steps(inputs, body, attrs["length"], attrs.get("recompute"))
+    static = isinstance(count, int)
     wanted = {m.attr["output"] for m in members}
-    carries, ys, reached = _needed(work, wanted)
-    xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
-    consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
+    carries, ys, _ = _needed(work, wanted)
+    products = [f for f in _accumulators(work, carries, ys, wanted, static).values()
+                if len(_parts(f, static)) == 2]  # summed as ONE product after the loop: stay
+    work, inputs, before = hoist_before(work, inputs, keep=set(products))
+    if before:
+        fired["loops_hoisted_before"] += before
+    nx, outputs = work.xs, list(work.outputs)
+    carries, ys, _ = _needed(work, wanted)
     accumulators = _accumulators(work, carries, ys, wanted, static)
     residual_from = body.ys - attrs.get("residuals", 0)
-    plain, saved = [j for j in ys if j < residual_from], [j for j in ys if j >= residual_from]
     xs_of = {work.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
     stacks: list[Node] = []  # per-step values the accumulators need stacked (not already xs)
     for f in accumulators.values():
         stacks += [p for p in _parts(f, static) if p not in xs_of and p not in stacks]
     carries = [i for i in carries if i not in accumulators]
+    per_step = [outputs[nc + j] for j in ys] + stacks
+    after = hoist_after(work, inputs, [outputs[i] for i in carries], per_step, count)
+    outside = set(xs_of) | set(after.moved if after else ())  # stacks found without the loop
+    plain = [j for j in ys if j < residual_from and outputs[nc + j] not in outside]
+    saved = [j for j in ys if j >= residual_from and outputs[nc + j] not in outside]
+    stacks = [p for p in stacks if p not in outside]
+    stacks += [p for p in (after.frontier if after else []) if p not in stacks]
+    if after:
+        fired["loops_hoisted_after"] += len(after.moved)
     kept = ([outputs[i] for i in carries] + [outputs[nc + j] for j in plain] + stacks
             + [outputs[nc + j] for j in saved])
-    if accumulators:
-        reached = _reached(work, kept)
-        xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
-        consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
+    reached = _reached(work, kept)
+    xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
+    consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
     const_nodes = [work.inputs[k] for k in consts]
     outer = [inputs[k] for k in consts]
     kept, const_nodes, outer = _hoist(work, kept, const_nodes, outer)
     pruned = len(carries) < nc or len(ys) < body.ys or len(xs) < nx or len(consts) < work.consts
     hoisted = len(outer) != len(consts) or any(a is not inputs[k] for a, k in zip(outer, consts))
     merged = any(m.attr["body"] is not body for m in members)
-    if not (simplified or pruned or hoisted or merged or stacked_products) \
+    if not (simplified or pruned or hoisted or merged or before or after) \
             and all(a is b for a, b in zip(inputs, head.inputs)):
         _DONE.add(body.number)
         return None
@@ -251,9 +243,15 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
                                  origin=like.origin, scope=like.scope, **attrs)
         return made[output]
 
+    moved: dict[Node, Node] = {}
+
     def stacked(part: Node) -> Node:
         if part in xs_of:
             return xs_of[part]
+        if after and part in after.moved:
+            if not moved:
+                moved.update(after.values([stacked(f) for f in after.frontier]))
+            return moved[part]
         return loop_output(("ys", len(plain) + stacks.index(part)), head)
 
     result = {}
@@ -261,6 +259,8 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
         kind, index = member.attr["output"]
         if kind == "carry" and index in accumulators:
             result[member] = _reduced(inputs[index], _parts(accumulators[index], static), stacked)
+        elif kind == "ys" and outputs[nc + index] in outside:
+            result[member] = stacked(outputs[nc + index])
         else:
             result[member] = loop_output(where[member.attr["output"]], member)
     return result
@@ -270,8 +270,7 @@ def _reduced(init: Node, parts: list[Node], stacked: Any) -> Node:
     """init + the sum over steps of f, from the stacked per-step values (`_parts`)."""
     if len(parts) == 2:  # sum_t a_t^T b_t = A^T B over the T*B stacked rows: one product
         a, b = (stacked(p) for p in parts)
-        rows = a.shape[0] * a.shape[1]
-        total = matmul(transpose(reshape(a, (rows, a.shape[2]))), reshape(b, (rows, b.shape[2])))
+        total = matmul(transpose(reshape(a, (-1, a.shape[2]))), reshape(b, (-1, b.shape[2])))
     else:
         total = reduce_sum(stacked(parts[0]), axis=0)
     return add(init, total.astype(init.dtype) if total.dtype != init.dtype else total)
