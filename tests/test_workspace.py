@@ -11,8 +11,10 @@ never planned), the numbering of the statements, and GRAPHC_WORKSPACE=0.
 
 from __future__ import annotations
 
+import sys
 import threading
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,6 +172,10 @@ def test_slot_keeps_its_array_until_the_form_changes() -> None:
     assert space.empty(0, (5, 2), np.float64).shape == (5, 2)
     assert space.empty(0, (5, 2), np.float32).dtype == np.float32
     assert np.all(space.full(0, (2,), 3.0, np.float64) == 3.0)
+    m, n = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(space.dot(0, m, n), m @ n)
+    np.testing.assert_array_equal(space.dot(0, m.T, m), m.T @ m)  # a transposed operand
+    np.testing.assert_array_equal(space.dot(0, m, np.arange(3)), m @ np.arange(3))  # int: fresh
 
 
 def test_plan_leaves_results_and_what_they_view_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,17 +197,50 @@ def test_plan_leaves_results_and_what_they_view_alone(monkeypatch: pytest.Monkey
 
 
 def test_place_numbers_the_statements_still_in_python() -> None:
-    kept = workspace.Reusable("    t1 = empty((n, size_3), np.float64)", "t1", "empty", "(n, size_3), np.float64")
+    kept = workspace.Reusable("    t1 = empty((n, size_3), np.float64)", "t1", "empty",
+                              "(n, size_3), np.float64")
     kept = kept.retext(lambda text: text.replace("size_3", "3"))  # outlining's static sizes
     assert isinstance(kept, workspace.Reusable) and kept == "    t1 = empty((n, 3), np.float64)"
     product = workspace.Reusable("    t0 = blas_dot(x, W)  # t0 = matmul x W", "t0", "empty",
                                  "(n, 3), np.float64", then="np.dot(x, W, t0)")
-    lines = [product, kept, "    fused_1(n, 3, t0, t1)", "    out = full((3,), 0, np.float64)"]
+    blas = workspace.Reusable("    t2 = blas_dot(t1, W)", "t2", "dot", "t1, W")
+    lines = [product, kept, "    fused_1(n, 3, t0, t1)", blas, "    out = full((3,), 0, np.float64)"]
     placed, slots = workspace.place(lines)
-    assert slots == 2 and placed[0].startswith("    _workspace = _pool.acquire()")
+    assert slots == 3 and placed[0].startswith("    _workspace = _pool.acquire()")
     assert placed[1:4] == ["    t0 = _workspace.empty(0, (n, 3), np.float64)  # t0 = matmul x W",
                            "    np.dot(x, W, t0)", "    t1 = _workspace.empty(1, (n, 3), np.float64)"]
+    assert placed[5] == "    t2 = _workspace.dot(2, t1, W)"
     assert placed[-2:] == ["    out = full((3,), 0, np.float64)", "    _pool.release(_workspace)"]
-    assert workspace.header(slots)[1].startswith("_pool = Pool(2)")
+    assert workspace.header(slots)[1].startswith("_pool = Pool(3)")
     plain = [str(line) for line in lines]  # a statement re-rolling moved into a loop: plain text
     assert workspace.place(plain) == (plain, 0) and workspace.header(0) == []
+
+
+def test_what_a_numpy_sum_of_two_temporaries_reads_comes_from_the_workspace() -> None:
+    """An output computed in Python as `np.add(a, b)` (codegen/pyunits.py) is a new array, so
+    the plan leaves a and b to the workspace (the classifier's L2 prior: the text rewrite this
+    replaced kept them fresh); earlier outputs stay intact and every call agrees with NumPy by
+    hand (benchmarks/workloads/classifier.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from workloads import classifier
+
+    inputs, loss = classifier.graphc_graph()
+    f = gc.compile(inputs, [loss, *gc.grad(loss, inputs[2:])])
+    sums = [line for line in f.source.splitlines() if " = np.add(" in line]
+    assert sums, "the prior's gradient sums should be NumPy calls in the graph function"
+    for line in sums:
+        operands = [name.strip() for name in line.split("np.add(")[1].split(",")[:2]]
+        assert all(f"    {name} = _workspace." in f.source for name in operands), line
+    calls = []
+    for seed in (1, 2):
+        values = classifier.make_inputs(True)
+        rng = np.random.default_rng(seed)
+        calls.append([values[n.name] + 0.01 * rng.standard_normal(values[n.name].shape)
+                      for n in inputs])
+    results = [f(*arrays) for arrays in calls]
+    kept = [np.array(r, copy=True) for r in results[0]]
+    for arrays, got in zip(calls, results):
+        for g, w in zip(got, classifier.hand_numpy(*arrays), strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9)
+    for a, b in zip(results[0], kept):
+        np.testing.assert_array_equal(a, b)
