@@ -123,7 +123,6 @@ class Pool:
             free.append(workspace)
 
 
-
 # ------------------------------------------------------------ planning (the schedule)
 
 def _new_array(node: Node, plan: Schedule) -> bool:
