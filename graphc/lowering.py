@@ -43,12 +43,21 @@ class Pointwise:
     `conditions`: the inputs read as truth values (`where`'s first), never
     converted to the float dtype. `typed`: the expression already has the
     output's dtype (`np.{dtype}(...)`), so no float32/int32 rounding is added.
+    `ufunc`: the NumPy ufunc computing the op on whole arrays (`"np.add"`), the
+    same IEEE operation per element; None if there is none. `operators_only`:
+    the template is Python operators and literals only (`({0} + {1})`, `(-{0})`):
+    on NumPy float64 scalars plain Python computes it exactly as Numba does, with
+    no import and no exception (not `math.sqrt`: ValueError where Numba gives nan).
+    Kernel mode reads both (backend/codegen/pyunits.py) to compute small units
+    in the graph function itself instead of a compiled kernel.
     """
 
     template: str
     kernel: str | None = None
     conditions: tuple[int, ...] = ()
     typed: bool = False
+    ufunc: str | None = None
+    operators_only: bool = False
 
     @staticmethod
     def calling(kernel: str) -> Pointwise:

@@ -33,6 +33,10 @@ FORBIDDEN = {
     r"\.op\.(scalar|kernel|reduction|index|rows)\b": "the loose lowering fields (Op.lowering)",
     r"\bop\.name *(==|!=|in|not in) *[(\"']": "an op known by its name",
     r"template\w*(\(\w*\))?\.startswith\(": "a template's prefix",
+    r"(full)?match\([\w.]*template": "a template's text matched by a pattern (Pointwise.operators_only)",
+    r"\{\s*[\"'][-+*/][\"']\s*:": "a table keyed by infix operator (Pointwise.ufunc)",
+    r"[\"']np\.(add|subtract|multiply|true_divide|divide|negative|power)[\"']":
+        "a NumPy ufunc spelled outside its op (Pointwise.ufunc)",
 }
 
 
@@ -90,9 +94,12 @@ def test_the_name_table_check_catches_what_it_replaced() -> None:
 
 # Modules that decide from the schedule and the lowering records alone, never by reading
 # generated text (scan_buffers once rewrote a body's source with regular expressions).
+_NO_TEXT = [r"^import re\b|^from re import", r"\bre\.(compile|match|search|findall|sub)\(",
+            r"blas_dot\\?\(|matmul_small\\?\(", r"\.(splitlines|startswith)\("]
 READS_NO_GENERATED_TEXT = {
-    BACKEND / "scan_buffers.py": [r"^import re\b|^from re import", r"blas_dot\\?\(|matmul_small\\?\(",
-                                  r"\.(splitlines|startswith)\("],
+    BACKEND / "scan_buffers.py": _NO_TEXT,
+    # the workspace once rewrote the kernel-mode function's text (`= empty(`, `blas_dot(`)
+    BACKEND / "workspace.py": _NO_TEXT,
 }
 
 
@@ -104,7 +111,8 @@ def test_modules_that_plan_from_records_read_no_generated_text(path: Path) -> No
                 for m in re.finditer(pattern, text, re.MULTILINE)]
         assert not hits, f"{pattern!r} at {hits}: read the schedule and Kernel.into, not the source"
     old = ["import re", '"dot": re.compile(rf"^    {_NAME} = (?:loop_)?blas_dot\\((?P<a>\\w+)"',
-           "lines[index].startswith(\"    return (\")"]
+           "lines[index].startswith(\"    return (\")",
+           '"empty": re.compile(r"^    (?P<var>\\w+) = empty\\((?P<args>.*?)\\)(?P<comment>  # .*)?$"),']
     assert all(any(re.search(p, line, re.MULTILINE) for p in READS_NO_GENERATED_TEXT[path])
                for line in old)  # the patterns match what the old module did
 
@@ -114,7 +122,11 @@ def test_the_patterns_catch_what_they_name() -> None:
     old = ['ALLOCATING = ("blas_dot(",)', 'reduction[1] == "{acc} + {0}"',
            'condition = f"select({{{position}}}," in template', 'node.op.scalar is not None',
            'n.op.name == "matmul"', 'template_of(node).startswith(ALLOCATING)',
-           'kernel.replace("_" + suffix + "({0})", "_reduced_" + suffix)']
+           'kernel.replace("_" + suffix + "({0})", "_reduced_" + suffix)',
+           # codegen/pyunits.py before the records said `ufunc` and `operators_only`:
+           '_UFUNCS = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide"}',
+           "and _ARITHMETIC.fullmatch(lowering.template) is not None)",
+           'ufunc = {"+": np.add}[infix]', 'return "np.divide" if infix == "/" else None']
     for line in old:
         assert any(re.search(p, line) for p in FORBIDDEN), line
 
@@ -144,3 +156,31 @@ def test_records_carry_the_facts_the_back_end_reads() -> None:
     assert isinstance(OPS["getitem"].lowering, Kernel) and not OPS["getitem"].lowering.allocates
     assert all(isinstance(op.lowering, LOWERINGS) for op in OPS.values()
                if op.name in ("input", "constant", "scan", "while_loop"))
+
+
+def test_ufunc_and_operators_only_facts_agree_with_the_numpy_reference() -> None:
+    """What kernel mode computes in Python (codegen/pyunits.py) is declared on the record; check
+    each declaration against the op's own NumPy reference, and that the ops whose Python
+    spelling would raise (math.sqrt: ValueError) or need an import do not declare it."""
+    from graphc.ir import OPS
+
+    rng = np.random.default_rng(3)
+    with_ufunc = {n: op for n, op in OPS.items()
+                  if isinstance(op.lowering, Pointwise) and op.lowering.ufunc is not None}
+    assert {"add", "subtract", "multiply", "divide"} <= set(with_ufunc)
+    for name, op in with_ufunc.items():
+        a, b = rng.standard_normal((2, 3, 4)) + 2.0
+        ufunc = getattr(np, op.lowering.ufunc.removeprefix("np."))
+        assert isinstance(ufunc, np.ufunc) and ufunc.nin == op.arity == 2, name
+        np.testing.assert_array_equal(ufunc(a, b, order="C"), op.impl(a, b), err_msg=name)
+    operators = {n: op for n, op in OPS.items()
+                 if isinstance(op.lowering, Pointwise) and op.lowering.operators_only}
+    assert {"add", "negative", "power", "square"} <= set(operators)
+    assert not {"sqrt", "log", "exp", "where", "maximum"} & set(operators)
+    for name, op in operators.items():
+        arguments = [np.float64(v) for v in (1.5, -0.25, 0.0)[:op.arity]]
+        text = op.lowering.template.format(*(f"v{i}" for i in range(op.arity)))
+        with np.errstate(all="ignore"):
+            got = eval(text, {"__builtins__": {}}, {f"v{i}": v for i, v in enumerate(arguments)})
+            want = op.impl(*arguments)
+        np.testing.assert_array_equal(got, want, err_msg=name)

@@ -1,59 +1,67 @@
 """Temporaries reused across calls: a per-thread workspace for the kernel-mode graph function.
 
-Owns `reuse(lines, results, taken) -> list[str]` (a text rewrite of the generated
-graph function, called by codegen.generate in kernel mode) and the runtime
-objects the rewritten function uses, `Pool` and `Workspace`.
+Owns `plan(schedule, outputs)` (which nodes' arrays may come from a
+workspace, decided on the schedule and the lowering records, like
+scan_buffers.py), `Reusable` (a generated allocation that knows its
+workspace form), `place(lines)` (those forms, numbered, in the final
+function body) and the runtime objects the function uses, `Pool` and
+`Workspace`. Codegen asks `plan` in kernel mode and emits each planned
+array's allocation as a `Reusable`; this module never parses generated code.
 
 Why: a call of the graph function used to allocate every temporary afresh
-(`empty`, `full`, `blas_dot`'s result) and free it on return. Arrays of more
+(`empty`, `full`, a BLAS product's result) and free it on return. Arrays of more
 than glibc's mmap threshold (128 KB, raised dynamically as large blocks are
 freed; but once something in the process, e.g. JAX, has set the thresholds, no
 longer) are then mapped and unmapped on every call, and the next call takes a
 page fault per 4 KB page: the MLP classifier of benchmarks/compare.py paid 810
 faults and 2.7 ms of system time per call (docs/benchmarks.md, table 17). With
-the rewrite a steady-state call allocates only its outputs.
+the workspace a steady-state call allocates only its outputs.
 
-The rewrite, on lines at the function's top level (indent 4):
+The statements, at the function's top level:
 
-    t2 = empty((batch, 200), np.float64)   ->  t2 = _workspace.empty(0, (batch, 200), np.float64)
-    t63 = full((10,), 0, np.float64)       ->  t63 = _workspace.full(1, (10,), 0, np.float64)
-    t0 = blas_dot(x, W1)                   ->  t0 = _workspace.dot(2, x, W1)
+    t2 = _workspace.empty(0, (batch, 200), np.float64)   # a kernel's output array
+    t63 = _workspace.full(1, (10,), 0, np.float64)        # an accumulator's
+    t0 = _workspace.empty(2, (batch, 200), np.float64)    # a product, then its
+    np.dot(x, W1, t0)                                     # record's `Kernel.into`
 
 plus `_workspace = _pool.acquire()` first and `_pool.release(_workspace)` before
 the return. Slot k keeps its array while the shape and dtype asked for stay the
-same (a named size that changes replaces it). Not rewritten: a result and
-anything a result may be a view of (any variable an assignment other than
-those fresh allocations reads, followed back from the results), so the arrays
-returned to the user are always fresh and never change under them. Re-entrancy:
-a workspace belongs to one call at a time. `acquire` pops one from the calling
-thread's free list or makes a new one, so two threads never share one, and a
-nested call of the same function (from a custom op) gets its own; a call that
-raises never releases its workspace, which is then simply dropped. Memory: each
-thread keeps up to KEEP workspaces per graph function, each the size of the
-call's temporaries. GRAPHC_WORKSPACE=0 (read when the graph is generated) turns
-the rewrite off. Imports: numpy (layer L4).
+same (a named size that changes replaces it). Never from the workspace: a result
+and any node a result may be or view (followed back through every node whose
+record does not promise a new array: views, kernels that may return an input),
+so the arrays returned to the user are always fresh and never change under
+them. Re-rolling (codegen/reroll.py) runs before `place`: a `Reusable` it moves
+into a compiled loop becomes that loop's plain text (`empty(...)`), one it keeps
+in Python is passed through unchanged and gets a slot.
+Re-entrancy: a workspace belongs to one call at a time. `acquire` pops one from
+the calling thread's free list or makes a new one, so two threads never share
+one, and a nested call of the same function (from a custom op) gets its own; a
+call that raises never releases its workspace, which is then simply dropped.
+Memory: each thread keeps up to KEEP workspaces per graph function, each the size
+of the call's temporaries. GRAPHC_WORKSPACE=0 (read when the graph is generated)
+turns it off. Imports: ir, lowering, schedule (layer L4).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Set
 from typing import Any
 
 import numpy as np
 
+from ..ir import Node
+from ..lowering import Kernel, Leaf, Rows, View
+from .schedule import Schedule
+
+# A `Kernel.into` statement that `Workspace.dot` performs itself: such a product's workspace
+# form is one line, `t = _workspace.dot(k, a, b)`; any other `into` statement follows an
+# `_workspace.empty(...)` of the node's shape and dtype.
+DOT_INTO = "np.dot({0}, {1}, {out})"
 KEEP = 2  # free workspaces kept per thread and function: a call, and one nested call
 POOL = "_pool"
 NAME = "_workspace"
-_ASSIGN = re.compile(r"^\s+(?P<lhs>\w+(?:\s*,\s*\w+)*\s*,?)\s*=\s*(?P<rhs>.*)$")
-_FRESH = {  # top-level statements that allocate a fresh array -> their workspace form
-    "empty": re.compile(r"^    (?P<var>\w+) = empty\((?P<args>.*?)\)(?P<comment>  # .*)?$"),
-    "full": re.compile(r"^    (?P<var>\w+) = full\((?P<args>.*?)\)(?P<comment>  # .*)?$"),
-    "dot": re.compile(r"^    (?P<var>\w+) = blas_dot\((?P<args>\w+, \w+)\)(?P<comment>  # .*)?$"),
-}
-_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
 def enabled() -> bool:
@@ -83,7 +91,8 @@ class Workspace:
         return buffer
 
     def dot(self, slot: int, a: Any, b: Any) -> Any:
-        """np.dot(a, b) (library.blas_dot) written into slot's array for float matrices."""
+        """The statement `DOT_INTO` (np.dot(a, b, out)) into slot's array, for float matrices
+        of one dtype (the cases where matmul's record declares it); else np.dot(a, b)."""
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.kind == "f":
             return np.dot(a, b, self.empty(slot, (a.shape[0], b.shape[1]), a.dtype))
         return np.dot(a, b)
@@ -114,67 +123,103 @@ class Pool:
             free.append(workspace)
 
 
-def _code(line: str) -> str:
-    """A generated line without its trailing comment."""
-    index = line.find("  # ")
-    return line if index < 0 else line[:index]
+# ------------------------------------------------------------ planning (the schedule)
+
+def _new_array(node: Node, plan: Schedule) -> bool:
+    """Whether the node's value is always a new array, never (a view of) an input: a fused
+    group's member (a kernel writes it, or NumPy computes it), a record that says so
+    (`Kernel.allocates`), a `Rows` helper's result, a view copied by a loop."""
+    lowering = node.op.lowering
+    if node in plan.group_of or isinstance(lowering, Rows):
+        return True
+    if isinstance(lowering, Kernel):
+        return lowering.allocates_for(node)
+    if isinstance(lowering, View) and node in plan.materialized:
+        return lowering.copy is None or lowering.copy.allocates_for(node)
+    return False
 
 
-def _aliased(lines: Sequence[str], results: Sequence[str]) -> set[str]:
-    """Variables a result may be, or be a view of: followed back through every assignment
-    that is not one of the fresh allocations (a kernel may return an input, a reshape
-    shares its input's memory...)."""
-    reads: dict[str, set[str]] = {}
-    for line in lines:
-        match = _ASSIGN.match(_code(line))
-        if match is None or any(p.match(line) for p in _FRESH.values()):
-            continue
-        read = set(_IDENTIFIER.findall(match.group("rhs")))
-        for name in re.findall(r"\w+", match.group("lhs")):
-            reads.setdefault(name, set()).update(read)
-    aliased, todo = set(), list(results)
+def _aliased(plan: Schedule, results: Sequence[Node]) -> set[Node]:
+    """The nodes an array result may be, or be a view of: followed back from the results
+    through every node whose record does not promise a new array."""
+    aliased: set[Node] = set()
+    todo = [node for node in results if node.ndim]  # a rank-0 result is a number, no view
     while todo:
-        name = todo.pop()
-        if name not in aliased:
-            aliased.add(name)
-            todo.extend(reads.get(name, ()))
+        node = todo.pop()
+        if node in aliased:
+            continue
+        aliased.add(node)
+        if not isinstance(node.op.lowering, Leaf) and not _new_array(node, plan):
+            todo.extend(node.inputs)
     return aliased
 
 
-def reuse(lines: list[str], results: Sequence[str], taken: set[str]) -> list[str]:
-    """The graph function's body lines (after its `def` line, before its return) with fresh
-    temporaries taken from a per-thread workspace; unchanged when nothing qualifies, when
-    GRAPHC_WORKSPACE=0, or when a user's name is one of the names the rewrite needs."""
-    if not enabled() or {POOL, NAME} & taken:
-        return lines
-    definitions: dict[str, int] = {}
+def plan(schedule: Schedule, results: Sequence[Node], taken: Set[str] = frozenset()) -> frozenset[Node]:
+    """The nodes whose new arrays may come from the workspace (none when GRAPHC_WORKSPACE=0 or
+    a user's name is one the workspace statements need). Codegen emits the allocation of
+    each (a kernel's output array, an accumulator, a product written by `Kernel.into`) as
+    a `Reusable`; which of those stay in the Python function is known only after outlining
+    and re-rolling, so `place` numbers the slots."""
+    if not enabled() or {POOL, NAME} & set(taken):
+        return frozenset()
+    aliased = _aliased(schedule, results)
+    return frozenset(node for node in schedule.order if node.ndim and node not in aliased
+                     and not isinstance(node.op.lowering, Leaf))
+
+
+# ------------------------------------------------------------ the statements
+
+class Reusable(str):
+    """A generated statement that allocates a planned node's array: its text is the plain form
+    (`t3 = empty((batch, 8), np.float64)`, what kernels, outlining and re-rolling read),
+    `reusing(slot)` the workspace form. Stages that keep the line keep this object
+    (`retext` for one that edits it), so the record reaches `place`."""
+
+    name: str
+    call: str  # the Workspace method: "empty", "full", or "dot" (then `arguments` are a, b)
+    arguments: str  # the call's arguments after the slot: `(batch, 8), np.float64`
+    then: str | None  # a statement writing the value into the array (a product's `Kernel.into`)
+
+    def __new__(cls, plain: str, name: str, call: str, arguments: str,
+                then: str | None = None) -> Reusable:
+        line = super().__new__(cls, plain)
+        line.name, line.call, line.arguments, line.then = name, call, arguments, then
+        return line
+
+    def retext(self, edit: Callable[[str], str]) -> Reusable:
+        """The same statement with `edit` applied to its texts (outlining's static sizes)."""
+        return Reusable(edit(str(self)), self.name, self.call, edit(self.arguments),
+                        None if self.then is None else edit(self.then))
+
+    def reusing(self, slot: int) -> list[str]:
+        """The workspace form: the array from `slot`, then the statement that fills it."""
+        pad = self[:len(self) - len(self.lstrip())]
+        _, mark, comment = self.partition("  # ")
+        lines = [f"{pad}{self.name} = {NAME}.{self.call}({slot}, {self.arguments}){mark}{comment}"]
+        return lines + ([pad + self.then] if self.then is not None else [])
+
+
+def place(lines: Sequence[str]) -> tuple[list[str], int]:
+    """(the graph function's body with every `Reusable` still in it in its workspace form,
+    slots numbered in order; the slot count). Unchanged, 0, when there is none."""
+    placed: list[str] = []
+    slots = 0
     for line in lines:
-        match = _ASSIGN.match(_code(line))
-        for name in re.findall(r"\w+", match.group("lhs")) if match else ():
-            definitions[name] = definitions.get(name, 0) + 1
-    aliased = _aliased(lines, results)
-    rewritten, slots = [], 0
-    for line in lines:
-        for kind, pattern in _FRESH.items():
-            match = pattern.match(line)
-            if match and match["var"] not in aliased and definitions[match["var"]] == 1:
-                comment = match["comment"] or ""
-                line = f"    {match['var']} = {NAME}.{kind}({slots}, {match['args']}){comment}"
-                slots += 1
-                break
-        rewritten.append(line)
+        if isinstance(line, Reusable):
+            placed += line.reusing(slots)
+            slots += 1
+        else:
+            placed.append(line)
     if not slots:
-        return lines
+        return list(lines), 0
     return [f"    {NAME} = {POOL}.acquire()  # temporaries reused across calls "
-            f"({slots} slots; graphc/backend/workspace.py)", *rewritten,
-            f"    {POOL}.release({NAME})"]
+            f"({slots} slots; graphc/backend/workspace.py)", *placed,
+            f"    {POOL}.release({NAME})"], slots
 
 
-def header(lines: Sequence[str]) -> list[str]:
-    """The module lines that define the pool `reuse`'s lines use (none if they use none)."""
-    for line in lines:
-        match = re.search(r"\((\d+) slots; graphc/backend/workspace\.py\)", line)
-        if match:
-            return ["from graphc.backend.workspace import Pool",
-                    f"{POOL} = Pool({match.group(1)})  # per thread: see graphc/backend/workspace.py", ""]
-    return []
+def header(slots: int) -> list[str]:
+    """The module lines that define the pool `place`'s lines use (none for no slot)."""
+    if not slots:
+        return []
+    return ["from graphc.backend.workspace import Pool",
+            f"{POOL} = Pool({slots})  # per thread: see graphc/backend/workspace.py", ""]

@@ -80,19 +80,22 @@ def times(cotangent: Node, derivative: Any) -> Node:
     return apply(MULTIPLY_NO_NAN, as_tensor(cotangent), as_tensor(derivative))
 
 
-ADD = elementwise("add", np.add, nonnegative="if_inputs", arity=2, scalar="({0} + {1})", infix="+",
+ADD = elementwise("add", np.add, nonnegative="if_inputs", arity=2, infix="+",
+                  scalar=Pointwise("({0} + {1})", ufunc="np.add", operators_only=True),
                   vjp=lambda g, out, a, b: (g, g), commutative=True, identity=0.0, linear=True)
-SUBTRACT = elementwise("subtract", np.subtract, arity=2, scalar="({0} - {1})", infix="-",
+SUBTRACT = elementwise("subtract", np.subtract, arity=2, infix="-",
+                       scalar=Pointwise("({0} - {1})", ufunc="np.subtract", operators_only=True),
                        vjp=lambda g, out, a, b: (g, negative(g)), identity=0.0, linear=True)
 MULTIPLY = elementwise("multiply", np.multiply, nonnegative="if_inputs", arity=2,
-                       scalar="({0} * {1})", infix="*",
+                       scalar=Pointwise("({0} * {1})", ufunc="np.multiply", operators_only=True), infix="*",
                        vjp=lambda g, out, a, b: (times(g, b), times(g, a)), commutative=True,
                        identity=1.0, absorbing=0.0)
 DIVIDE = elementwise("divide", np.true_divide, nonnegative="if_inputs", arity=2,
-                     scalar="({0} / {1})", infix="/",
+                     scalar=Pointwise("({0} / {1})", ufunc="np.divide", operators_only=True), infix="/",
                      vjp=lambda g, out, a, b: (times(g, 1 / b), times(g, negative(out / b))),
                      domain=(Interval(), NONZERO), identity=1.0)
-NEGATIVE = elementwise("negative", np.negative, arity=1, scalar="(-{0})", label="neg",
+NEGATIVE = elementwise("negative", np.negative, arity=1, label="neg",
+                       scalar=Pointwise("(-{0})", operators_only=True),
                        vjp=lambda g, out, a: (negative(g),), involution=True, linear=True)
 
 
@@ -102,9 +105,11 @@ def _power_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
     return times(g, b * power(a, b - 1)), times(g, out * log(safe_base))
 
 
-POWER = elementwise("power", np.power, arity=2, scalar="({0} ** {1})", infix="**",
+POWER = elementwise("power", np.power, arity=2, infix="**",
+                    scalar=Pointwise("({0} ** {1})", operators_only=True),
                     vjp=_power_vjp, domain=(POSITIVE, Interval(-2.0, 2.0)))
-SQUARE = elementwise("square", np.square, nonnegative="always", arity=1, scalar="({0} * {0})",
+SQUARE = elementwise("square", np.square, nonnegative="always", arity=1,
+                     scalar=Pointwise("({0} * {0})", operators_only=True),
                      vjp=lambda g, out, a: (times(g, 2 * a),))
 SQRT = elementwise("sqrt", np.sqrt, nonnegative="always", arity=1, scalar="math.sqrt({0})",
                    vjp=lambda g, out, a: (times(g, 0.5 / out),), domain=(POSITIVE,))

@@ -48,7 +48,7 @@ STOP_GRADIENT = register(Op(
     "stop_gradient", finite="if_inputs", nonnegative="if_inputs",
     shape=same_shape, dtype=lambda inputs: inputs[0].dtype, arity=1,
     label="stop_gradient", impl=lambda x: np.asarray(x), vjp=lambda g, out, x: (None,),
-    elementwise=True, lowering=Pointwise("{0}"), samples=(Sample(((3,),)),),
+    elementwise=True, lowering=Pointwise("{0}", operators_only=True), samples=(Sample(((3,),)),),
     batch=batching.keeps_axis("stop_gradient"),
 ))
 

@@ -124,6 +124,10 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     while any(name.startswith(generator.size_prefix) for name in generator.used - RESERVED):
         generator.size_prefix += "_"  # a user's name must not look like a static size
     generator.bind_input_sizes()
+    if shared:  # arrays a kernel-mode function may take from its per-thread workspace
+        taken = {*generator.names.values(), *(n for n in names if n),
+                 *(str(n.name) for n in plan.order if n.name)}
+        generator.reusable = workspace.plan(plan, plan.outputs, taken)
     prologue = generator.writer.lines
     in_python = pyunits.choose([u for u in plan.units if u not in interpreted], plan) \
         if shared else set()
@@ -236,8 +240,7 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                        lambda name: backward_note(by_name[name]) if name in by_name else "")
     function_name = generator.function_name
     loops = reroll(outlined.body, results, parameters, _describer(by_name), NUMPY_LEVEL, imports)
-    arrays = [r for r in results if r not in by_name or by_name[r].ndim]  # a scalar is no view
-    lines = workspace.reuse(loops.body, arrays, set(parameters) | set(generator.names.values()))
+    lines, slots = workspace.place(loops.body)  # the workspace.Reusable lines still in Python
     body = [f"def {function_name}({', '.join(parameters)}):", *lines, _return(results)]
     top = "\n".join(body)
     called = _used(top, generator.helpers | {"empty", "full"})  # a loop's module imports its own
@@ -252,7 +255,7 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     if loops.loops:
         header.append("# re-rolled loops, one cached module each (shared likewise): "
                       + ", ".join(loop.name for loop in loops.loops))
-    header += ["", *workspace.header(lines), *generator.programs, *loops.constants]
+    header += ["", *workspace.header(slots), *generator.programs, *loops.constants]
     source = "\n".join(header + ["", top]) + "\n"
     constants = [np.ascontiguousarray(np.array(c.value, copy=True)) for c in generator.constants]
     return Generated(source, function_name, parameters, constants, sorted(generator.helpers),

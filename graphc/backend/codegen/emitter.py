@@ -25,6 +25,7 @@ from ..interpreter.opcodes import uniform as _uniform
 from ..library import HELPERS
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Schedule, is_constant, kind
+from ..workspace import Reusable
 from .text import (
     RANGE_FLAG,
     RESERVED,
@@ -69,6 +70,9 @@ class Emitter:
         # (`size_32`), so one kernel serves every width; the caller passes the numbers.
         self.symbolic_sizes = False
         self.size_prefix = "size_"
+        # Kernel mode: nodes whose new array may come from the per-thread workspace
+        # (workspace.plan); their allocations are emitted as workspace.Reusable statements.
+        self.reusable: frozenset[Node] = frozenset()
         # The printer's names (printing.graph_namer): t7 in `graphc show` is t7 here.
         # A scope is a comment here (`[scope layer1]`), not part of the variable name.
         self.planned = {node: text.rsplit("/", 1)[-1] for node, text
@@ -258,6 +262,23 @@ class Emitter:
             return self.access(node.inputs[0], view.index(node, tuple(index)), context)
         name = self.variable(node, context)
         return name if node.ndim == 0 else subscript(name, index)
+
+    def allocate(self, node: Node, call: str, arguments: str, comment: str = "",
+                 plain: str | None = None, then: str | None = None) -> None:
+        """`name = call(arguments)` (`empty`, `full`): the node's new array, as a
+        workspace.Reusable statement when the workspace plan has the node. A product
+        passes its own statement as `plain` (`blas_dot(a, b)`) and, as `then`, its
+        record's `Kernel.into` statement that fills the array in the workspace form."""
+        name = self.name(node)
+        if plain is None:
+            self.helpers.add(call)
+            plain = f"{call}({arguments})"
+        if node not in self.reusable:
+            self.writer.emit(f"{name} = {plain}", comment)
+            return
+        pad = "    " * self.writer.depth
+        self.writer.lines.append(Reusable(f"{pad}{name} = {plain}" + (f"  # {comment}" if comment else ""),
+                                          name, call, arguments, then))
 
     def _note_helpers(self, template: str) -> None:
         for helper in _CALL.findall(template):  # `empty(`, not `np.empty(`

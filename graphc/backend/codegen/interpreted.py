@@ -72,8 +72,7 @@ class Interpreted(Loops):
             if kind(node) == "reduction":
                 self._init_accumulator(node)
             elif node in materialized and node.ndim > 0:
-                self.writer.emit(f"{self.name(node)} = empty("
-                                 f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
+                self.allocate(node, "empty", f"{format(self.shape(node.shape))}, np.{node.dtype.name}")
         summed = [node for node in group.members if kind(node) == "reduction"
                   and node.ndim == 0 and node.dtype == dtype and node.inputs[0] in program.results
                   and _reduction(node).additive]

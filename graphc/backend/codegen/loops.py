@@ -123,9 +123,7 @@ class Loops(Emitter):
             if kind(node) == "reduction":
                 self._init_accumulator(node)
             elif node in materialized and node.ndim > 0:
-                self.helpers.add("empty")
-                self.writer.emit(f"{self.name(node)} = empty("
-                                 f"{format(self.shape(node.shape))}, np.{node.dtype.name})")
+                self.allocate(node, "empty", f"{format(self.shape(node.shape))}, np.{node.dtype.name}")
         if not parallel:  # one buffer; a parallel loop gives each iteration its own
             self._allocate_terms(blocked)
         self._open_loops(group.shape, blocked=blocked, parallel=parallel)
@@ -268,9 +266,7 @@ class Loops(Emitter):
         if node.ndim == 0:
             self.writer.emit(f"{name} = np.{node.dtype.name}({init})")
         else:
-            self.helpers.add("full")
-            self.writer.emit(f"{name} = full({format(self.shape(node.shape))}, {init}, "
-                             f"np.{node.dtype.name})")
+            self.allocate(node, "full", f"{format(self.shape(node.shape))}, {init}, np.{node.dtype.name}")
 
     def _accumulate(self, node: Node, index: Sequence[str]) -> None:
         reduction = _reduction(node)

@@ -14,7 +14,7 @@ own module, so another graph (another depth, width or batch size) that
 contains it loads its machine code instead of compiling it. The graph
 function itself is plain Python: a sequence of kernel calls and whole-array
 statements (BLAS products, views), which costs no Numba compile at all.
-Imports: parts (`_names`), text. Entry point: codegen.generate.
+Imports: parts (`_names`), text, workspace (`Reusable`). Entry point: codegen.generate.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..workspace import Reusable
 from .parts import _names
 from .text import RESERVED
 
@@ -140,7 +141,7 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
             continue
         hoisted, chunk = _hoist(chunk, stored & wanted)
         for line in hoisted:  # NumPy allocates the kernel's output arrays: no allocation code in it
-            body.append(size_text.sub(r"\1", line))
+            body.append(_python_level(line, lambda text: size_text.sub(r"\1", text)))
         allocated = {_ALLOCATION.match(line).group(1) for line in hoisted}  # type: ignore[union-attr]
         known |= allocated
         parameters = _first_use(chunk, {n for n in loaded | allocated
@@ -160,6 +161,12 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
         body += _call(name, arguments, returns, comment, retype)
         known |= stored
     return Outlined(body, list(kernels.values()))
+
+
+def _python_level(line: str, sizes: Callable[[str], str]) -> str:
+    """A hoisted allocation with its static sizes as numbers; a workspace.Reusable stays one
+    (codegen gives it its workspace form once the Python function's lines are final)."""
+    return line.retext(sizes) if isinstance(line, Reusable) else sizes(line)
 
 
 def _needed_later(summaries: list[tuple[set[str], set[str]]], results: list[str]) -> list[set[str]]:

@@ -6,15 +6,16 @@ kernel is a whole Numba compilation cold (~0.1-0.25 s: typing, lowering, the
 CPython wrapper and finalisation are per function), however little it does.
 Two kinds of group need none, at the same IEEE rounding:
 
-- float64 groups of rank 0 made of operators only (a mean's backward
-  `1 / (n * 32)`, a loss's `t9 + 0.5 * t11`; not `math.sqrt`, which raises
-  on a negative argument where Numba gives nan): their loop-free lines run as they are, on NumPy float64
-  scalars and Python floats, which round like Numba's doubles. Only float64:
-  Python's and NumPy's rules widen float32 and integers unlike Numba's.
-- one or two `+ - * /` of same-shape, same-dtype float arrays (a Hessian's sum
-  of two contributions): one NumPy ufunc call each on whole arrays
-  (`np.add(a, b, order="C")`), elementwise and correctly rounded like the
-  loop, and as fast (memory-bound).
+- float64 groups of rank 0 whose every op's record says `operators_only`
+  (graphc/lowering.py: a mean's backward `1 / (n * 32)`, a loss's
+  `t9 + 0.5 * t11`; not `math.sqrt`, which raises on a negative argument
+  where Numba gives nan): their loop-free lines run as they are, on NumPy
+  float64 scalars and Python floats, which round like Numba's doubles. Only
+  float64: Python's and NumPy's rules widen float32 and integers unlike Numba's.
+- one or two binary ops of same-shape, same-dtype float arrays whose record
+  names a NumPy ufunc (`Pointwise.ufunc`; a Hessian's sum of two
+  contributions): one call each on whole arrays (`np.add(a, b, order="C")`),
+  elementwise and correctly rounded like the loop, and as fast (memory-bound).
 
 NumPy warns on overflow or division by zero where Numba (error_model="numpy")
 is silent, hence the `np.errstate` block (~1 us a call).
@@ -23,7 +24,6 @@ Imports: schedule, lowering. Entry point: codegen.generate.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -35,32 +35,33 @@ from ...lowering import Pointwise
 from ..schedule import Group, Schedule, data_inputs, is_constant, kind
 
 _F64 = np.dtype("float64")
-_ARITHMETIC = re.compile(r"[{}0-9.eE\s()+\-*/]*")  # `({0} + {1})`, `(1.0 / {0})`, `(-{0})`
-_UFUNCS = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide"}
 _MOST = 2  # ufunc calls per unit: a longer chain is better fused in one loop
 _SHARED_AFTER = 3  # more ufunc units of one form than this: one shared kernel (see choose)
 
 
-def _arithmetic(node: Node) -> bool:
-    """Operators and literals only: `math.sqrt`, `math.log` or a runtime helper would raise on
-    a domain error in Python (ValueError) where Numba returns nan, or need an import."""
+def _pointwise(node: Node) -> Pointwise | None:
     lowering = node.op.lowering
-    return (isinstance(lowering, Pointwise) and isinstance(lowering.template, str)
-        and _ARITHMETIC.fullmatch(lowering.template) is not None)
+    return lowering if isinstance(lowering, Pointwise) else None
+
+
+def _operators_only(node: Node) -> bool:
+    """Operators and literals only (the record says so): `math.sqrt`, `math.log` or a runtime
+    helper would raise on a domain error in Python (ValueError) where Numba returns nan, or
+    need an import."""
+    lowering = _pointwise(node)
+    return lowering is not None and lowering.operators_only
 
 
 def _scalars(unit: Group) -> bool:
     return unit.shape == () and unit.source is None and all(
         member.dtype == _F64 and all(i.dtype == _F64 for i in data_inputs(member))
-        and _arithmetic(member) for member in unit.members)
+        and _operators_only(member) for member in unit.members)
 
 
 def _ufunc(node: Node, plan: Schedule, earlier: set[Node]) -> bool:
-    """`a op b`, both whole arrays of the node's shape and dtype (no broadcast, no index map)."""
-    lowering, infix = node.op.lowering, node.op.infix
-    if kind(node) != "pointwise" or infix not in _UFUNCS or len(node.inputs) != 2:
-        return False
-    if not isinstance(lowering, Pointwise) or lowering.template != f"({{0}} {infix} {{1}})":
+    """`ufunc(a, b)`, both whole arrays of the node's shape and dtype (no broadcast, no index map)."""
+    lowering = _pointwise(node)
+    if kind(node) != "pointwise" or lowering is None or lowering.ufunc is None or len(node.inputs) != 2:
         return False
     return node.dtype.kind == "f" and all(
         i.shape == node.shape and i.dtype == node.dtype and (
@@ -109,9 +110,11 @@ def emit(generator: Any, unit: Group | Node) -> bool:
         return False
     for node in unit.members:
         a, b = (generator.variable(i, node) for i in node.inputs)
-        ufunc = _UFUNCS[str(node.op.infix)]
-        generator.writer.emit(f"{generator.name(node)} = {ufunc}({a}, {b}, "
-                              'order="C")', generator.describe(node))
+        lowering = _pointwise(node)
+        assert lowering is not None and lowering.ufunc is not None  # checked by _ufunc
+        ufunc = lowering.ufunc
+        generator.writer.emit(f'{generator.name(node)} = {ufunc}({a}, {b}, order="C")',
+                              generator.describe(node))
     return True
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...ir import Node
 from ...lowering import Loop, Rows, View, assigns
+from ..workspace import DOT_INTO
 from .interpreted import Interpreted
 from .text import kernel_of
 
@@ -57,11 +58,19 @@ class Generator(Interpreted):
         template = kernel_of(node).text(node)
         self._note_helpers(template)
         name = self.name(node)
-        if assigns(template):
-            statement = template.format(*arguments, out=name, **values)
+        into = kernel_of(node).into_text(node) if node in self.reusable else None
+        if into == DOT_INTO:  # its workspace form: Workspace.dot, the same statement into a slot
+            self.allocate(node, "dot", ", ".join(arguments), self.describe(node),
+                          plain=template.format(*arguments, **values))
+        elif into is not None and not assigns(template):  # its workspace form writes into the array
+            self._note_helpers(into)
+            self.allocate(node, "empty", f"{format(self.shape(node.shape))}, np.{node.dtype.name}",
+                          self.describe(node), plain=template.format(*arguments, **values),
+                          then=into.format(*arguments, out=name, **values))
+        elif assigns(template):
+            self.writer.emit(template.format(*arguments, out=name, **values), self.describe(node))
         else:
-            statement = f"{name} = " + template.format(*arguments, **values)
-        self.writer.emit(statement, self.describe(node))
+            self.writer.emit(f"{name} = " + template.format(*arguments, **values), self.describe(node))
         self.learn_sizes(node, name)
 
     def emit_rows(self, node: Node, helper: str, reduces: bool) -> None:
@@ -108,9 +117,8 @@ class Generator(Interpreted):
             value = self.access(node.inputs[0], view.index(node, ()))
             self.writer.emit(f"{name} = {value}", self.describe(node))
             return
-        self.helpers.add("empty")
-        self.writer.emit(f"{name} = empty({format(self.shape(node.shape))}, "
-                         f"np.{node.dtype.name})", self.describe(node))
+        self.allocate(node, "empty", f"{format(self.shape(node.shape))}, np.{node.dtype.name}",
+                      self.describe(node))
         self._open_loops(node.shape)
         value = self.access(node.inputs[0], view.index(node, tuple(index)))
         self.writer.emit(f"{name}[{', '.join(index)}] = {value}")
