@@ -22,6 +22,19 @@ import graphc as gc
 # suite compiles before returning, as `tiered=False`, so it stays deterministic.
 os.environ.setdefault("GRAPHC_TIERED", "0")
 
+# Property tests: CI (CI=true) draws the same examples every run, so a red CI
+# is reproducible and its time does not vary with the draw; a developer's run
+# explores new examples. Each test keeps its own `max_examples`.
+# HYPOTHESIS_PROFILE=ci (or =dev) chooses explicitly.
+try:
+    from hypothesis import settings
+except ImportError:  # the dev extra brings it; tests that need it import it themselves
+    pass
+else:
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.register_profile("dev", deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def graphc_cache_dir(request: pytest.FixtureRequest) -> Iterator[str]:
