@@ -9,6 +9,7 @@ Topic-specific helpers belong in their own `tests/<topic>_support.py` module.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -52,6 +53,18 @@ def graphc_cache_dir(request: pytest.FixtureRequest) -> Iterator[str]:
         del os.environ["GRAPHC_CACHE_DIR"]
     else:
         os.environ["GRAPHC_CACHE_DIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def own_warning_filters() -> Iterator[None]:
+    """Each test starts from the run's warning filters, whatever the tests before it did.
+
+    pytest's warnings plugin does this too, but not under `-p no:warnings`; and on two
+    workers (.ci/run) the files before a test differ from a serial run, so a filter one
+    test leaked (an `error` filter, say) would fail another test only in some orders.
+    """
+    with warnings.catch_warnings():
+        yield
 
 
 @pytest.fixture
