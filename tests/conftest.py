@@ -9,6 +9,7 @@ Topic-specific helpers belong in their own `tests/<topic>_support.py` module.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -21,6 +22,19 @@ import graphc as gc
 # tested for real in tests/test_backend_tiered_process.py; the rest of the
 # suite compiles before returning, as `tiered=False`, so it stays deterministic.
 os.environ.setdefault("GRAPHC_TIERED", "0")
+
+# Property tests: CI (CI=true) draws the same examples every run, so a red CI
+# is reproducible and its time does not vary with the draw; a developer's run
+# explores new examples. Each test keeps its own `max_examples`.
+# HYPOTHESIS_PROFILE=ci (or =dev) chooses explicitly.
+try:
+    from hypothesis import settings
+except ImportError:  # the dev extra brings it; tests that need it import it themselves
+    pass
+else:
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.register_profile("dev", deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,6 +56,18 @@ def graphc_cache_dir(request: pytest.FixtureRequest) -> Iterator[str]:
         del os.environ["GRAPHC_CACHE_DIR"]
     else:
         os.environ["GRAPHC_CACHE_DIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def own_warning_filters() -> Iterator[None]:
+    """Each test starts from the run's warning filters, whatever the tests before it did.
+
+    pytest's warnings plugin does this too, but not under `-p no:warnings`; and on two
+    workers (.ci/run) the files before a test differ from a serial run, so a filter one
+    test leaked (an `error` filter, say) would fail another test only in some orders.
+    """
+    with warnings.catch_warnings():
+        yield
 
 
 @pytest.fixture

@@ -207,19 +207,13 @@ def test_example_script_numbers(tmp_path: Path) -> None:
     assert (tmp_path / "backprop.dot").exists()
 
 
-def test_warmup_compiles_and_checks_every_kind_of_graph(tmp_path: Path) -> None:
-    """`graphc warmup` compiles its graphs in a temporary graph cache, checked against NumPy."""
-    environment = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
-    done = graphc("warmup", "--dtype", "float64", env=environment, timeout=900)  # cold: minutes
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert [line.split(":")[0].split(None, 1)[1] for line in lines[:5]] == [
-        "every kernel in a fused loop", "a large graph (block interpreter)",
-        "a small network (BLAS, log-softmax rows)", "a Gaussian process (linear algebra)",
-        "a conv net (convolution, pooling)"]
-    assert "(1 interpreted group)" in lines[1] and lines[5].startswith("warmed up in")
-    assert not any(tmp_path.iterdir())  # the user's graph cache is left alone
-    assert "--dtype" in graphc("warmup", "--help").stdout
+def test_warmup_help_and_a_bad_dtype() -> None:
+    """`graphc warmup` itself (a cold warm-up: its report, the user's cache left alone) runs once,
+    in tests/test_warmup.py, which then checks that it pre-built what small graphs use."""
+    done = graphc("warmup", "--help")
+    assert done.returncode == 0 and "--dtype" in done.stdout
+    wrong = in_process("warmup", "--dtype", "float16")
+    assert wrong.returncode == 2 and "float16" in wrong.stderr
 
 
 # ---------------------------------------------------------------- scripts that compile when run

@@ -30,7 +30,16 @@ def versions():
     return {(name, str(sig)) for name, d in runtime._JITTED.functions.items()
             for sig in getattr(d, "overloads", {})}
 
-warmup.warm_up(("float64",), report=lambda line: None)
+# The warm-up as a user runs it, `graphc warmup --dtype float64` (tests/test_cli.py checks
+# the other commands in processes of their own; one cold warm-up serves both files).
+import contextlib, io, os
+from graphc.cli import main
+printed = io.StringIO()
+with contextlib.redirect_stdout(printed):
+    code = main(["warmup", "--dtype", "float64"])
+cache = os.environ["GRAPHC_CACHE_DIR"]
+cli = {"code": code, "lines": printed.getvalue().splitlines(),
+       "cache": sorted(os.listdir(cache)) if os.path.isdir(cache) else []}
 warm = versions()
 rng = np.random.default_rng(0)
 checks = {}
@@ -71,16 +80,26 @@ for name, (inputs, outputs, values) in checks.items():
     report[name] = {"kernels": got.stats.get("kernels", 0),
                     "new": sorted(f"{n}{s}" for n, s in versions() - warm)}
     warm = versions()
-print(json.dumps(report))
+print(json.dumps({"cli": cli, "graphs": report}))
 """
 
 
 def test_warmup_pre_builds_every_helper_version_small_graphs_use(tmp_path: Path) -> None:
-    environment = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    environment = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=environment, capture_output=True,
                           text=True, timeout=1200, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    both = json.loads(done.stdout.strip().splitlines()[-1])
+    cli, report = both["cli"], both["graphs"]
+    # `graphc warmup`: its report, and its graphs compiled in a temporary graph cache
+    lines = cli["lines"]
+    assert cli["code"] == 0 and [line.split(":")[0].split(None, 1)[1] for line in lines[:5]] == [
+        "every kernel in a fused loop", "a large graph (block interpreter)",
+        "a small network (BLAS, log-softmax rows)", "a Gaussian process (linear algebra)",
+        "a conv net (convolution, pooling)"], lines
+    assert "(1 interpreted group)" in lines[1] and lines[5].startswith("warmed up in"), lines
+    assert cli["cache"] == [], cli  # the user's graph cache is left alone
+    # the small graphs compiled after it need no new kernel or helper version
     one_function = [report[name]["kernels"] for name in ("classifier", "gp", "mlp2")]
     assert one_function == [0, 0, 0] and report["mlp3"]["kernels"] > 0, report  # both paths
     assert all(not entry["new"] for entry in report.values()), report
