@@ -120,3 +120,20 @@ def test_products_of_xs_rows_and_a_weight_are_one_product_before_the_loop():
     unoptimized = gc.compile(inputs, [loss, *gc.grad(loss, inputs)], backend="numpy", simplify=False)
     for a, b in zip(f(*values), unoptimized(*values)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_an_accumulated_product_with_a_zero_width_factor_is_the_empty_init():
+    # sum_t a_t^T b_t over a (T, 3, 0) or (T, 3, 0)-wide factor: the one-product form's reshape
+    # to (-1, 0) has no answer, so an empty accumulator must stay its init (a Python loop agrees).
+    rng = np.random.default_rng(0)
+    for steps in (2, "T"):
+        for width, cols in ((0, 4), (2, 0), (2, 4)):
+            xs, ys = gc.input("xs", (steps, 3, width)), gc.input("ys", (steps, 3, cols))
+            c0 = gc.input("c0", (width, cols))
+            carry, _ = gc.scan(lambda c, xy: (c + gc.transpose(xy[0]) @ xy[1], None), c0, (xs, ys))
+            f = gc.compile([xs, ys, c0], [carry], backend="numpy")
+            for length in ((2,) if steps == 2 else (0, 1, 5)):
+                a, b = rng.random((length, 3, width)), rng.random((length, 3, cols))
+                init = rng.random((width, cols))
+                want = init + sum((a[t].T @ b[t] for t in range(length)), np.zeros((width, cols)))
+                np.testing.assert_allclose(f(a, b, init)[0], want, rtol=1e-12)

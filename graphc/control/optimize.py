@@ -270,6 +270,8 @@ def _reduced(init: Node, parts: list[Node], stacked: Any) -> Node:
     """init + the sum over steps of f, from the stacked per-step values (`_parts`)."""
     if len(parts) == 2:  # sum_t a_t^T b_t = A^T B over the T*B stacked rows: one product
         a, b = (stacked(p) for p in parts)
+        if 0 in (a.shape[2], b.shape[2]):  # an empty accumulator (and -1 below undetermined)
+            return init
         total = matmul(transpose(reshape(a, (-1, a.shape[2]))), reshape(b, (-1, b.shape[2])))
     else:
         total = reduce_sum(stacked(parts[0]), axis=0)
