@@ -332,3 +332,25 @@ def test_the_worker_imports_the_callers_graphc_from_any_directory(tmp_path: Any)
         [sys.executable, "-c", "import graphc; print(graphc.__file__)"], cwd=tmp_path,
         env=compile_workers.worker_environment(), capture_output=True, text=True, check=True)
     assert Path(found.stdout.strip()).resolve() == Path(gc.__file__).resolve()
+
+
+def test_a_forked_child_leaving_does_not_abandon_the_parents_job(cold: None) -> None:
+    """A child made by os.fork() inherits the parent's job list; its exit handler must not
+    mark the parent's job abandoned (the worker would delete it) or remove its requests."""
+    inputs, outputs = sigmoid_matmul()
+    values = [np.ones((2, 3)), np.ones((3, 2))]
+    f = gc.compile(inputs, outputs)
+    f(*values)
+    folder = f.runner._job.folder
+    child = os.fork()
+    if child == 0:  # what a child's normal exit runs (atexit), then leave without pytest's
+        try:
+            compile_workers._leave()
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    assert not os.path.exists(os.path.join(folder, "abandoned"))
+    assert f.runner.wait(WAIT)
+    f(*values)
+    assert "tier_error" not in f.stats, f.stats.get("tier_error")
+    assert f.stats["tier"] == "numba"

@@ -226,4 +226,14 @@ def stop_workers(patience: float = 300.0) -> list[int]:
     return pids
 
 
+def _forget_in_child() -> None:
+    """After os.fork(), in the child: the parent's jobs, requests and workers are not ours.
+    Without this, a child that exits normally runs `_leave` on them: it marks the parent's
+    jobs abandoned and deletes its unsent requests, and the parent stays on NumPy for good."""
+    _PENDING.clear()
+    _UNUSED.clear()
+    _WORKERS.clear()
+
+
 atexit.register(_leave)
+os.register_at_fork(after_in_child=_forget_in_child)
