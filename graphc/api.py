@@ -367,6 +367,17 @@ def _tiered_default(tiered: bool | str | None) -> bool | str | None:
     return True if tiered == "process" else tiered
 
 
+def _cache_is_shared() -> bool:
+    """Whether the configured cache directory is the one compiled code goes to. When it is
+    untrusted or unwritable (backend/trust.py), code goes to a private per-process directory
+    that a worker process cannot fill for us, and its locks would sit in a directory others
+    control: compile here instead, as tiered=False does."""
+    from .backend import cache, trust
+
+    configured = cache.cache_dir()
+    return trust.directory(configured) == Path(os.path.abspath(configured.expanduser()))
+
+
 def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...],
                     structure: str, requirements: list[calling.Requirement],
                     stats: dict[str, Any], options: dict[str, Any], force: bool) -> Function:
@@ -378,7 +389,7 @@ def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...
 
     prepared = prepare(input_nodes, output_nodes, options["names"], options["parallel"],
                        load=False)
-    if not force and is_warm(prepared):
+    if (not force and is_warm(prepared)) or not _cache_is_shared():
         compiled = finish(prepared, structure, requirements)
         stats.update(compiled.stats.as_dict())
         return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,

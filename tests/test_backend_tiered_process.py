@@ -354,3 +354,22 @@ def test_a_forked_child_leaving_does_not_abandon_the_parents_job(cold: None) -> 
     f(*values)
     assert "tier_error" not in f.stats, f.stats.get("tier_error")
     assert f.stats["tier"] == "numba"
+
+
+def test_an_untrusted_cache_directory_compiles_here_without_a_worker(
+        cold: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """A world-writable cache directory is not used (backend/trust.py): code would go to a
+    private directory no worker can fill for us, and locks to a directory others control."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(shared))
+    inputs, outputs = sigmoid_matmul()
+    values = [np.ones((2, 3)), np.ones((3, 2))]
+    with pytest.warns(gc.CacheWarning):
+        f = gc.compile(inputs, outputs)
+    assert "worker_pid" not in f.stats and not f.stats.get("tier")
+    assert not (shared / "locks").exists()
+    want = gc.compile(inputs, outputs, backend="numpy")(*values)
+    for got, expected in zip(f(*values), want):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
