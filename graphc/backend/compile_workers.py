@@ -236,4 +236,5 @@ def _forget_in_child() -> None:
 
 
 atexit.register(_leave)
-os.register_at_fork(after_in_child=_forget_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_in_child)

@@ -34,10 +34,11 @@ from typing import Any
 from .. import shapes
 from ..errors import GraphcError
 from ..ir import Node, substitute, toposort
-from ..ops.base import INPUT
+from ..ops.base import CONSTANT, INPUT
 from ..ops.batching import to_front
 from ..subgraph import Subgraph
 from ..vmap import batch_graph
+from .scan import SCAN
 from .scan_vjp import _costly
 from .trace import placeholder
 
@@ -45,7 +46,7 @@ from .trace import placeholder
 def _movable(node: Node) -> bool:
     """An op the rewrite may run batched: not an input or constant, not a loop (nested loops
     keep their place), with a batching rule."""
-    return bool(node.inputs) and node.op.name not in ("constant", "scan") and node.op.batch is not None
+    return bool(node.inputs) and node.op not in (CONSTANT, SCAN) and node.op.batch is not None
 
 
 STACK_LIMIT = 1 << 16  # elements per step a rewrite may newly stack beyond what the loop reads or writes
