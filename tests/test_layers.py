@@ -72,6 +72,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.compile_workers": 4, "graphc.backend.compile_locks": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.numba_hooks.caching": 4,
     "graphc.backend.numba_hooks.state": 4, "graphc.backend.lower": 4,
+    "graphc.backend.numba_hooks.lean": 4,
     "graphc": 5, "graphc.special": 5, "graphc.random": 5, "graphc.api": 5, "graphc.cli": 5,
     "graphc.warmup": 5,
     "graphc.portable": 5, "graphc.dask": 5, "graphc.runscript": 5, "graphc.cachecommand": 5,
@@ -90,7 +91,7 @@ LAYERS: dict[str, int] = {
 }
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
-               "graphc.backend.numba_hooks.caching",
+               "graphc.backend.numba_hooks.caching", "graphc.backend.numba_hooks.lean",
                "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),

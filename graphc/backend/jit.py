@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def _jit(prepared: Prepared) -> Any:
     generated, module, path = prepared.generated, prepared.module, prepared.path
     signature = tuple([_numba_type(i.dtype, i.ndim) for i in prepared.inputs]
                       + [_numba_type(c.dtype, c.ndim) for c in generated.constants])
-    options = dict(JIT_OPTIONS, parallel=generated.parallel)
+    options = _options(parallel=generated.parallel)
     parts = [f"{generated.function_name}_part{n}" for n in range(generated.parts)
              if generated.parts > 1] + loop_functions(generated.function_name, vars(module))
     originals = {part: getattr(module, part) for part in parts}
@@ -150,7 +151,7 @@ def _jit(prepared: Prepared) -> Any:
         return dispatcher
 
     # Linking reads LINKING.outline_kernels; it runs under Numba's compiler lock.
-    with numba.core.compiler_lock.global_compiler_lock, \
+    with numba.core.compiler_lock.global_compiler_lock, numba_hooks.lean_compile(), \
             LINKING.kernels_outlined(not generated.kernels_inlined):
         try:
             return recovery.jit(build, path, module, parts, fatal=(numba.core.errors.TypingError,))
@@ -160,6 +161,29 @@ def _jit(prepared: Prepared) -> Any:
 
 
 _SHARED: dict[str, Any] = {}  # kernel name -> its Numba dispatcher, once per process
+
+
+def _options(**extra: Any) -> dict[str, Any]:
+    """`numba.njit` options of a generated function: JIT_OPTIONS without the cfunc wrapper.
+
+    Why: numba_hooks/lean.py (nothing calls generated code as a first-class
+    function value; each kernel compiled on a cold cache saves ~10% of its time).
+    """
+    return dict(JIT_OPTIONS, **numba_hooks.lean_options(), **extra)
+
+
+def _compile_lean(dispatcher: Any, outlined: bool = False) -> None:
+    """Each compile of `dispatcher` runs in `numba_hooks.lean_compile()` (and, if
+    `outlined`, links the scalar kernels `noinline`, see runtime.LINKING)."""
+    compile_ = dispatcher.compile
+
+    def compile_lean(signature: Any) -> Any:
+        with numba_hooks.lean_compile(), ExitStack() as stack:
+            if outlined:
+                stack.enter_context(LINKING.kernels_outlined(True))
+            return compile_(signature)
+
+    dispatcher.compile = compile_lean
 
 
 def _shared_kernel(kernel: Any, path: Path) -> Any:
@@ -182,21 +206,14 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
     except OSError as exc:
         recovery.give_up(path, exc)
         use_cache = False
-    dispatcher = numba.njit(**dict(JIT_OPTIONS, cache=use_cache))(getattr(module, kernel.name))
+    dispatcher = numba.njit(**_options(cache=use_cache))(getattr(module, kernel.name))
     numba_hooks.unliteral_calls(dispatcher)  # a rerolled loop's `f(20, ...)`: the Python call's compile
     # order matters: the guard wraps the light load, so a foreign entry is caught either way
     numba_hooks.light_cache_loads(dispatcher)
     recovery.guard_lazy(dispatcher, path, module)  # a damaged or foreign cache entry: compile
     recovery.lazy(dispatcher, path, numba_hooks.disable_disk_cache,
                   fatal=(numba.core.errors.TypingError,))
-    if not kernel.inline:
-        compile_ = dispatcher.compile
-
-        def compile_outlined(signature: Any) -> Any:
-            with numba.core.compiler_lock.global_compiler_lock, LINKING.kernels_outlined(True):
-                return compile_(signature)
-
-        dispatcher.compile = compile_outlined
+    _compile_lean(dispatcher, outlined=not kernel.inline)
     _SHARED[kernel.name] = COMPILE_CLOCK.watch(dispatcher)
     if calls is not None:  # called from Python only; a loop Numba cannot type runs as Python
         _SHARED[kernel.name] = reroll_guard.guarded(dispatcher, getattr(module, kernel.name))
@@ -235,8 +252,9 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
 
     for name in loop_functions(prepared.generated.function_name, vars(prepared.module)):
         original = getattr(prepared.module, name)
-        dispatcher = numba.njit(**JIT_OPTIONS)(original)
+        dispatcher = numba.njit(**_options())(original)
         numba_hooks.light_cache_loads(dispatcher)
+        _compile_lean(dispatcher)
         setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
     for kernel, path, _ in prepared.kernels:
         setattr(prepared.module, kernel.name, _shared_kernel(kernel, path))

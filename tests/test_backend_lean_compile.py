@@ -1,0 +1,125 @@
+"""A cheaper cold compile of graphc's generated functions (numba_hooks/lean.py, issue 17).
+
+graphc compiles its fused kernels, loops and one-function graphs without
+Numba's cfunc wrapper, and skips LLVM's function-level pre-pass on the
+wrappers. References: Numba's own records (the compiled library's functions,
+the pass managers it runs, the optimised IR of the kernel function compiled
+with Numba's default path) and the NumPy backend for the results.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from test_backend_kernel_mode import mlp, values
+
+import graphc as gc
+
+numba = pytest.importorskip("numba")
+
+from graphc.backend import jit, numba_hooks  # noqa: E402
+
+
+def kernel(a0, a1, a2, a3):  # the shape of a fused kernel: loops over arrays, outputs in place
+    for i0 in range(a0.shape[0]):
+        for i1 in range(a0.shape[1]):
+            r0 = np.tanh(a0[i0, i1] + a1[i1])
+            a2[i0, i1] = r0
+            a3[i1] = a3[i1] + (1.0 - r0 * r0)
+    return ()
+
+
+def arguments() -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((5, 3)), rng.standard_normal(3), np.empty((5, 3)), np.zeros(3)
+
+
+def defined(dispatcher) -> dict[str, str]:
+    """The defined functions of the one compiled overload, by role: kernel, cpython, cfunc."""
+    library = dispatcher.overloads[dispatcher.signatures[0]].library
+    found = {}
+    for function in library._final_module.functions:
+        if function.is_declaration or not function.name.startswith(("_ZN", "cpython.", "cfunc.")):
+            continue
+        role = ("cfunc" if function.name.startswith("cfunc.") else
+                "cpython" if function.name.startswith(("cpython.", "_ZN7cpython")) else "kernel")
+        found[role] = re.sub(r"@[\w.$]+", "@f", str(function))  # one text for any mangled name
+    return found
+
+
+def compiled(lean: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], int]:
+    """`kernel` compiled afresh (no disk cache) the lean way or Numba's; pre-pass runs."""
+    from numba.core import codegen
+
+    runs = [0]
+    original = codegen.JITCPUCodegen._function_pass_manager
+
+    def counted(self, **options):
+        runs[0] += 1
+        return original(self, **options)
+
+    monkeypatch.setattr(codegen.JITCPUCodegen, "_function_pass_manager", counted)
+    options = dict(jit._options(cache=False)) if lean else {"cache": False, "error_model": "numpy"}
+    dispatcher = numba.njit(**options)(kernel)
+    if lean:
+        with numba_hooks.lean_compile():
+            dispatcher.compile(tuple(numba.typeof(a) for a in arguments()))
+    else:
+        dispatcher.compile(tuple(numba.typeof(a) for a in arguments()))
+    expected = arguments()
+    kernel(*expected)
+    got = arguments()
+    dispatcher(*got)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    monkeypatch.undo()
+    return defined(dispatcher), runs[0]
+
+
+def test_lean_compile_leaves_out_the_cfunc_wrapper_and_the_wrappers_prepass(monkeypatch) -> None:
+    numba_hooks.install_lean_wrappers()
+    assert numba_hooks.HOOKS.get("lean_wrappers"), "CPUCodeLibrary._optimize_functions moved"
+    assert numba_hooks.lean_options() == {"no_cfunc_wrapper": True}, "Numba lost no_cfunc_wrapper"
+    compiled(False, monkeypatch)  # Numba's set-up and the runtime's functions: compiled once
+    default, default_runs = compiled(False, monkeypatch)
+    lean, lean_runs = compiled(True, monkeypatch)
+    assert set(default) == {"kernel", "cpython", "cfunc"}
+    assert set(lean) == {"kernel", "cpython"}
+    # Numba pre-passes every function of the new modules, declarations and both wrappers
+    # included (a pass manager each); the lean compile only what it defines besides wrappers
+    assert lean_runs == 1 and default_runs >= lean_runs + 2
+    # what the kernel's loops compile to does not change
+    assert lean["kernel"] == default["kernel"]
+
+
+def test_a_users_own_function_keeps_numbas_compile(monkeypatch) -> None:
+    inputs, outputs = mlp(7, 3)
+    gc.compile(inputs, outputs)(*values(7, 3, batch=4))  # graphc compiled (or loaded) its kernels
+    default, runs = compiled(False, monkeypatch)
+    assert set(default) == {"kernel", "cpython", "cfunc"} and runs >= 3
+
+
+def test_kernel_mode_kernels_compile_lean_and_match_the_numpy_backend() -> None:
+    inputs, outputs = mlp(9, 4)
+    f = gc.compile(inputs, outputs)
+    assert f.stats["kernels"] >= 3
+    arrays = values(9, 4, batch=7)
+    got = f(*arrays)
+    names = set(re.findall(r"^def (fused_\w+)\(", f.source, re.MULTILINE))
+    assert names and names <= set(jit._SHARED)
+    for name in names:
+        assert jit._SHARED[name].targetoptions.get("no_cfunc_wrapper") is True
+    for a, b in zip(got, gc.compile(inputs, outputs, backend="numpy")(*arrays)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_one_function_graph_compiles_lean_and_matches_the_numpy_backend() -> None:
+    x = gc.input("x", ("n", 3))
+    loss = gc.sum(gc.tanh(x * 1.5) ** 2)
+    f = gc.compile([x], [loss, gc.grad(loss, x)])
+    assert f.stats["kernels"] == 0  # one njit function
+    value = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    for a, b in zip(f(value), gc.compile([x], [loss, gc.grad(loss, x)], backend="numpy")(value)):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
