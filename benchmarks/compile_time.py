@@ -29,8 +29,11 @@ compiled code).
 * pytensor C / pytensor numba - pytensor.function(mode=...) with an empty
                    compiledir (and an empty NUMBA_CACHE_DIR for the numba mode).
 
-Cells show the median over --repeat runs and the spread (min-max). The
-machine is shared: compare columns within one run. Child mode:
+Cells show the median over --repeat runs and the spread (min-max), then
+`[cpu s]`: the median CPU time of the measuring process over the same
+interval (all its threads; for the tiered column not the worker's).
+The machine is shared: compare columns within one run, and CPU times
+across runs. Child mode:
 --child TOOL DEPTH WIDTH prints one JSON line.
 """
 
@@ -105,7 +108,7 @@ def child(tool: str, depth: int, width: int) -> dict:
         import numba  # noqa: F401  imported before the clock, like jax below
 
         compile_ = build_graphc(depth, width)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
         function = compile_()
         outputs = function(*values)
         seconds = time.perf_counter() - start
@@ -113,7 +116,7 @@ def child(tool: str, depth: int, width: int) -> dict:
         stages["kernels"] = function.stats.get("kernels")
     elif tool == "graphc_tiered":  # the process tier: numba is imported by the switch, not before
         compile_ = build_graphc(depth, width, tiered=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
         function = compile_()
         outputs = function(*values)
         seconds = time.perf_counter() - start
@@ -134,7 +137,7 @@ def child(tool: str, depth: int, width: int) -> dict:
             return jnp.mean((h - y) ** 2)
 
         step = jax.jit(jax.value_and_grad(loss_of))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
         params = (values[2:2 + depth], values[2 + depth:])
         loss, (dWs, dbs) = step(params, values[0], values[1])
         outputs = [np.asarray(loss), *[np.asarray(a) for a in dWs], *[np.asarray(a) for a in dbs]]
@@ -151,15 +154,16 @@ def child(tool: str, depth: int, width: int) -> dict:
         for W, b in zip(Ws, bs):
             h = pt.tanh(h @ W + b)
         loss = pt.mean((h - y) ** 2)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
         grads = pytensor.grad(loss, Ws + bs)
         function = pytensor.function([x, y, *Ws, *bs], [loss, *grads], mode=mode)
         outputs = function(*values)
         seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu  # to the first result (tiered: to the Numba tier), like `seconds`
     want = reference(values, depth)
     worst = max(float(np.max(np.abs(np.asarray(g) - w) / (1e-8 + np.abs(w))))
                 for g, w in zip(outputs, want))
-    return {"seconds": seconds, "stages": stages, "ok": worst < 1e-6, "error": worst}
+    return {"seconds": seconds, "cpu": cpu, "stages": stages, "ok": worst < 1e-6, "error": worst}
 
 
 def run_child(tool: str, depth: int, width: int, env: dict, timeout: float) -> dict:
@@ -196,6 +200,9 @@ def cell(samples: list[dict]) -> str:
     ready = [s["stages"]["numba_tier"] for s in samples if "numba_tier" in s.get("stages", {})]
     if ready:
         text += f" -> {statistics.median(ready):.2f}"
+    cpu = [s["cpu"] for s in samples if s.get("cpu") is not None]
+    if cpu:  # the caller's CPU only: not a compile worker's
+        text += f" [cpu {statistics.median(cpu):.2f}]"
     return text + wrong
 
 
