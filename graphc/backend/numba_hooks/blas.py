@@ -17,8 +17,8 @@ registered would abort the process in LLVM ("could not be resolved").
 Hence the names always resolve: to NumPy's gemm (blas_entry.numpy_gemm), or,
 when this NumPy has none, to a fallback compiled here with the same ABI that
 computes with Numba's np.dot (SciPy's BLAS, what compiled products used
-before). The fallback is a `cfunc` compiled in each process that uses it
-(a few seconds; not cached: it closes over its dtype), never where NumPy's gemm is found.
+before). The fallback is a `cfunc` cached on disk (compiled once, ~8-10 s of
+CPU for both on a loaded machine, mostly np.dot's typing), never where NumPy's gemm is found.
 One ABI in all cases (64-bit integers, blas_entry.GEMM_ARGUMENTS), so code
 cached with either target is valid with the other.
 """
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+
+import numpy as np
 
 from .. import blas_entry
 from .state import HOOKS
@@ -69,37 +71,56 @@ def register() -> str:
 
 
 def _fallback(kind: str) -> Any:
-    """A cfunc with the gemm ABI (row-major only, the order graphc passes) over Numba's np.dot."""
-    import numpy as np
-    from numba import carray, cfunc
+    """A cfunc with the gemm ABI over Numba's np.dot (cached on disk like graphc's helpers)."""
+    import types as pytypes
 
-    dtype = np.float32 if kind == "s" else np.float64
+    import numba
 
-    def matrix(address: Any, flag: int, rows: int, cols: int, lead: int) -> Any:
-        if flag == blas_entry.NO_TRANS:
-            return carray(address, (rows, lead), dtype)[:, :cols]
-        return carray(address, (cols, lead), dtype)[:, :rows].T
-
-    jitted_matrix = _njit(matrix)
-
-    def gemm(order: int, transa: int, transb: int, m: int, n: int, k: int, alpha: Any,
-             a: Any, lda: int, b: Any, ldb: int, beta: Any, c: Any, ldc: int) -> None:
-        left = np.ascontiguousarray(jitted_matrix(a, transa, m, k, lda))
-        right = np.ascontiguousarray(jitted_matrix(b, transb, k, n, ldb))
-        target = carray(c, (m, ldc), dtype)[:, :n]
-        product = np.dot(left, right) * alpha
-        if beta == 0:
-            target[:, :] = product
-        else:
-            target[:, :] = product + beta * target
-
-    return cfunc(_signature(kind))(gemm)
+    function = _sgemm_by_dot if kind == "s" else _dgemm_by_dot
+    bound = pytypes.FunctionType(function.__code__, dict(function.__globals__, carray=numba.carray),
+                                 function.__name__)
+    bound.__qualname__, bound.__module__ = function.__qualname__, function.__module__
+    return numba.cfunc(_signature(kind), cache=True)(bound)
 
 
-def _njit(function: Any) -> Any:
-    from numba import njit
+# The fallbacks' bodies (row-major only: the order graphc passes). `carray` is bound to
+# numba.carray when they are compiled (_fallback): this module imports numba only lazily.
+# An operand is read as its `lead`-wide rows, then sliced (and transposed) to (rows, cols).
+carray: Any = None  # numba.carray in the compiled copies
+def _sgemm_by_dot(order: int, transa: int, transb: int, m: int, n: int, k: int, alpha: Any,
+                  a: Any, lda: int, b: Any, ldb: int, beta: Any, c: Any, ldc: int) -> None:
+    if transa == blas_entry.NO_TRANS:
+        left = np.ascontiguousarray(carray(a, (m, lda), np.float32)[:, :k])
+    else:
+        left = np.ascontiguousarray(carray(a, (k, lda), np.float32)[:, :m].T)
+    if transb == blas_entry.NO_TRANS:
+        right = np.ascontiguousarray(carray(b, (k, ldb), np.float32)[:, :n])
+    else:
+        right = np.ascontiguousarray(carray(b, (n, ldb), np.float32)[:, :k].T)
+    target = carray(c, (m, ldc), np.float32)[:, :n]
+    product = np.dot(left, right) * alpha
+    if beta == 0:
+        target[:, :] = product
+    else:
+        target[:, :] = product + beta * target
 
-    return njit(function)
+
+def _dgemm_by_dot(order: int, transa: int, transb: int, m: int, n: int, k: int, alpha: Any,
+                  a: Any, lda: int, b: Any, ldb: int, beta: Any, c: Any, ldc: int) -> None:
+    if transa == blas_entry.NO_TRANS:
+        left = np.ascontiguousarray(carray(a, (m, lda), np.float64)[:, :k])
+    else:
+        left = np.ascontiguousarray(carray(a, (k, lda), np.float64)[:, :m].T)
+    if transb == blas_entry.NO_TRANS:
+        right = np.ascontiguousarray(carray(b, (k, ldb), np.float64)[:, :n])
+    else:
+        right = np.ascontiguousarray(carray(b, (n, ldb), np.float64)[:, :k].T)
+    target = carray(c, (m, ldc), np.float64)[:, :n]
+    product = np.dot(left, right) * alpha
+    if beta == 0:
+        target[:, :] = product
+    else:
+        target[:, :] = product + beta * target
 
 
 __all__ = ["NAMES", "SYMBOLS", "externals", "register"]
