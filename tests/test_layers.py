@@ -66,7 +66,8 @@ LAYERS: dict[str, int] = {
        for m in ("", ".precision", ".exp_log", ".activation", ".trig", ".generate")},
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,
     "graphc.backend.kernels": 4, "graphc.backend.library": 4, "graphc.backend.library_random": 4,
-    "graphc.backend.library_views": 4,
+    "graphc.backend.library_views": 4, "graphc.backend.library_blas": 4, "graphc.backend.blas_entry": 4,
+    "graphc.backend.numba_hooks.blas": 4,
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
     "graphc.backend.tiered_process": 4, "graphc.backend.compile_worker": 5,
     "graphc.backend.compile_workers": 4, "graphc.backend.compile_locks": 4,
@@ -92,6 +93,7 @@ LAYERS: dict[str, int] = {
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
                "graphc.backend.numba_hooks.caching", "graphc.backend.numba_hooks.lean",
+               "graphc.backend.numba_hooks.blas",
                "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),
@@ -291,7 +293,8 @@ def test_generated_code_imports_only_runtime_and_the_interpreters_link() -> None
     modules = read_modules()
     runtime = {t for t, _, _ in imports_of("graphc.backend.runtime", modules["graphc.backend.runtime"],
                                          modules) if t.startswith("graphc")}
-    assert runtime <= {"graphc.backend.kernels", "graphc.backend.library", "graphc.backend.numba_hooks"}
+    assert runtime <= {"graphc.backend.kernels", "graphc.backend.library", "graphc.backend.numba_hooks",
+                       "graphc.backend.numba_hooks.blas"}
     kernels = {t for t, _, _ in imports_of("graphc.backend.kernels", modules["graphc.backend.kernels"],
                                            modules) if t.startswith("graphc")}
     assert kernels <= {f"graphc.backend.transcendental{m}" for m in ("", ".precision", ".exp_log",

@@ -58,8 +58,8 @@ def test_products_write_into_outputs_and_work_arrays() -> None:
     assert buffers.work == ["np.empty((5, 40), np.float64)", "np.empty((4, 40), np.float64)"]
     head = next(line for line in source.splitlines() if line.startswith("def body("))
     assert head.endswith(", out0, out1, w0, w1):"), head
-    assert "np.dot(m, x0, t" in source and "matmul_small_into(carry0, " in source
-    assert source.count("np.dot(") == 3 and "blas_dot(m, x0)" in source  # m @ x0 * 2: not static
+    assert "gemm_into(m, x0, t" in source and "matmul_small_into(carry0, " in source
+    assert source.count("gemm_into(") == 3 and "blas_dot(m, x0)" in source  # m @ x0 * 2: not static
     assert "= matmul_small(i.astype(np.float64), x0)" in source  # a cast operand: allocating as before
     assert "= w0" in source and "= w1" in source and "= out0" in source and "= out1" in source
 
@@ -80,7 +80,7 @@ def test_graphs_outside_loops_are_generated_as_before() -> None:
 
     source = generate(policy.schedule_for(inputs, outputs), ()).source
     assert "blas_dot(" in source and "= matmul_small(" in source
-    assert "np.dot(" not in source and "_into(" not in source
+    assert "np.dot(" not in source and "_into(" not in source  # gemm_into, matmul_small_into
 
 
 def _cell(params: dict[str, gc.Tensor]):
@@ -176,7 +176,7 @@ def test_lstm_products_write_into_buffers_and_the_drivers_allocate_before_their_
     for name in bodies:
         lines = _function(f.source, name)
         assert not [line for line in lines if re.search(r"blas_dot\(|matmul_small\(", line)], name
-        assert any("np.dot(" in line for line in lines)
+        assert any("gemm_into(" in line for line in lines)  # NumPy's BLAS (library_blas.py)
         # the readout (h @ V, a small product) and its cotangent run after / before the loops,
         # for all steps at once (control/scan_hoist.py); small products into buffers: above
         assert not any("matmul_small_into(" in line for line in lines)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import (
+    library_blas,
     library_conv,
     library_indexing,
     library_linalg,
@@ -200,7 +201,7 @@ def matmul_small_into(a: Any, b: Any, out: Any) -> None:
 
     backend/scan_buffers.py turns a loop body's `matmul_small(a, b)` into a
     write into a buffer allocated once per loop, so a step allocates nothing
-    (BLAS products use `np.dot(a, b, out)` instead, which Numba provides).
+    (BLAS products use library_blas.gemm_into instead).
     """
     for i in range(a.shape[0]):
         for j in range(b.shape[1]):
@@ -254,7 +255,7 @@ OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "ma
 # `library_<family>.py` (plain Python over NumPy, a `HELPERS` tuple) listed here,
 # so adding a family touches one line of this file.
 FAMILIES: tuple[Any, ...] = (library_linalg, library_special, library_sorting, library_indexing,
-                              library_conv, library_random, library_views)
+                              library_conv, library_random, library_views, library_blas)
 
 HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for name in family.HELPERS)
 

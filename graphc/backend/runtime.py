@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import kernels, library, numba_hooks
+from .numba_hooks import blas as numba_blas
 
 JIT_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy"}
 FLOAT_SUFFIXES = ("f64", "f32")
@@ -148,16 +149,22 @@ def _calling_jitted(function: Any) -> Any:
     object, so Numba's disk cache finds it as before; keep a callee in the
     caller's file, as Numba invalidates a cached caller only when its own
     source file changes. Linking inlines the callee (LLVM's cost model kept the
-    loops as a call: 3x3 @ 3x2 products 5-15% slower).
+    loops as a call: 3x3 @ 3x2 products 5-15% slower). library_blas's
+    `cblas_sgemm`/`cblas_dgemm` (plain Python there) become Numba external
+    functions of symbols registered first (numba_hooks/blas.py).
     """
     import dis
 
-    callees = {i.argval for i in dis.get_instructions(function)
-               if i.opname == "LOAD_GLOBAL" and i.argval in library.HELPERS}
-    if not callees:
+    names = {i.argval for i in dis.get_instructions(function) if i.opname == "LOAD_GLOBAL"}
+    callees = names & set(library.HELPERS)
+    external = names & set(numba_blas.NAMES.values())
+    if not callees and not external:
         return function
+    if external:  # library_blas's gemm calls: their symbols exist before code calling them loads
+        numba_blas.register()
     CALLED_BY_HELPERS.update(callees)
-    bound = dict(function.__globals__, **{name: jitted(name) for name in sorted(callees)})
+    bound = dict(function.__globals__, **{name: jitted(name) for name in sorted(callees)},
+                 **{name: numba_blas.externals()[name] for name in sorted(external)})
     copy = types.FunctionType(function.__code__, bound, function.__name__, function.__defaults__,
                               function.__closure__)
     copy.__qualname__, copy.__module__, copy.__doc__ = (function.__qualname__, function.__module__,

@@ -22,7 +22,7 @@ The statements, at the function's top level:
     t2 = _workspace.empty(0, (batch, 200), np.float64)   # a kernel's output array
     t63 = _workspace.full(1, (10,), 0, np.float64)        # an accumulator's
     t0 = _workspace.empty(2, (batch, 200), np.float64)    # a product, then its
-    np.dot(x, W1, t0)                                     # record's `Kernel.into`
+    gemm_into(x, W1, t0)                                  # record's `Kernel.into`
 
 plus `_workspace = _pool.acquire()` first and `_pool.release(_workspace)` before
 the return. Slot k keeps its array while the shape and dtype asked for stay the
@@ -58,7 +58,7 @@ from .schedule import Schedule
 # A `Kernel.into` statement that `Workspace.dot` performs itself: such a product's workspace
 # form is one line, `t = _workspace.dot(k, a, b)`; any other `into` statement follows an
 # `_workspace.empty(...)` of the node's shape and dtype.
-DOT_INTO = "np.dot({0}, {1}, {out})"
+DOT_INTO = "gemm_into({0}, {1}, {out})"
 KEEP = 2  # free workspaces kept per thread and function: a call, and one nested call
 POOL = "_pool"
 NAME = "_workspace"
@@ -91,8 +91,8 @@ class Workspace:
         return buffer
 
     def dot(self, slot: int, a: Any, b: Any) -> Any:
-        """The statement `DOT_INTO` (np.dot(a, b, out)) into slot's array, for float matrices
-        of one dtype (the cases where matmul's record declares it); else np.dot(a, b)."""
+        """The statement `DOT_INTO` (gemm_into(a, b, out): a @ b into out) into slot's array, by
+        np.dot, for float matrices of one dtype (where matmul's record declares it); else np.dot(a, b)."""
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.kind == "f":
             return np.dot(a, b, self.empty(slot, (a.shape[0], b.shape[1]), a.dtype))
         return np.dot(a, b)

@@ -98,14 +98,15 @@ def _matmul_kernel(node: Node) -> str:
 
 
 def _matmul_into(node: Node) -> str | None:
-    """The product of two matrices written into `{out}`: `np.dot(a, b, out)` (BLAS, floats) or
-    the small loops' `matmul_small_into`; None when an operand needs a cast or is not a matrix."""
+    """The product of two matrices written into `{out}`: `gemm_into(a, b, out)` (BLAS, float32
+    and float64: backend/library_blas.py) or the small loops' `matmul_small_into`; None when
+    an operand needs a cast or is not a matrix."""
     a, b = node.inputs
     if a.ndim != 2 or b.ndim != 2 or a.dtype != node.dtype or b.dtype != node.dtype:
         return None
     if _small(a.shape, b.shape):
         return "matmul_small_into({0}, {1}, {out})"
-    return "np.dot({0}, {1}, {out})" if node.dtype.kind == "f" else None
+    return "gemm_into({0}, {1}, {out})" if node.dtype in (np.float32, np.float64) else None
 
 
 MATMUL = register(Op(
