@@ -5,7 +5,9 @@ writes into an output argument or a work array, what is left alone); the
 generated module of an LSTM loop and its gradient (no allocating product in
 a body, the drivers allocate before their `for` loop); and Numba's own
 allocation counter, which per step must count only the fused elementwise
-loops' arrays (and the concatenate joining the gates' cotangents) (left allocating on purpose: scan_buffers.py says why). Values and gradients are compared with a
+loops' arrays that are not results (a result is written into the driver's
+buffer) and the concatenate joining the gates' cotangents. Values and
+gradients are compared with a
 Python loop of the same cell in NumPy (reverse mode by hand), on both
 backends, and a body whose results alias its work arrays or its inputs is
 compared with a Python loop too.
@@ -69,6 +71,59 @@ def test_a_result_returned_twice_goes_to_a_work_array() -> None:
     buffers, source = _generated(inputs, outputs)
     assert buffers.written == []
     assert buffers.work == ["np.empty((4, 6), np.float64)", "np.empty((4, 40), np.float64)"]
+
+
+def test_fused_loop_results_write_into_output_arguments() -> None:
+    """A result a fused elementwise loop computes whole is written into out<k> (the driver
+    passes the stacked row ys[t] or the carry's second buffer): no array per step, no copy.
+    A result returned twice goes to its first position; a reduction keeps its accumulator."""
+    def outputs_of(carry0, x0, m, i):
+        a = gc.tanh(carry0) * 2.0
+        b = gc.exp(carry0) + 1.0
+        return [a, b, a, gc.sum(b, axis=1)]
+
+    inputs, outputs = _body(outputs_of)
+    buffers, source = _generated(inputs, outputs)
+    assert buffers.written == [0, 1]  # a (first position), b; not the repeat, not the sum
+    head = next(line for line in source.splitlines() if line.startswith("def body("))
+    assert head.endswith(", out0, out1):"), head
+    assert re.search(r"^    t\d+ = out0$", source, re.M) and re.search(r"^    t\d+ = out1$", source, re.M)
+    assert source.count("empty((4, 5)") == 0  # neither result allocates
+    assert "full((4,)" in source or "zeros((4,)" in source  # the sum's accumulator does
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_results_written_into_buffers_match_a_python_loop(backend: str, reverse: bool) -> None:
+    """Carries and per-step outputs a fused loop writes into the driver's buffers (a carry that
+    is also a per-step output, a carry read after its new value is written) agree with a loop."""
+    def step(carry, x):
+        a, b = carry
+        new_a = gc.tanh(a * x + b)
+        new_b = b * 0.5 + new_a
+        return (new_a, new_b), (new_a, new_b * a)
+
+    xs = gc.input("xs", ("T", 3))
+    a0, b0 = gc.input("a0", (3,)), gc.input("b0", (3,))
+    (a, b), (ys_a, ys_ab) = gc.scan(step, (a0, b0), xs, reverse=reverse)
+    f = gc.compile([xs, a0, b0], [a, b, ys_a, ys_ab], backend=backend, verbose=False)
+    if backend == "numba":
+        body = _function(f.source, "graph_loop0_body")
+        assert sum(bool(re.match(r"    t\d+ = out\d+$", line)) for line in body) == 3, body
+        driver = _function(f.source, "graph_loop0")
+        assert not [line for line in driver if "loop_copy_into" in line], driver
+    rng = np.random.default_rng(3)
+    for steps in (0, 1, 6):
+        xv, av, bv = rng.normal(size=(steps, 3)), rng.normal(size=3), rng.normal(size=3)
+        got = f(xv, av, bv)
+        sa, sb, rows_a, rows_ab = av.copy(), bv.copy(), np.empty((steps, 3)), np.empty((steps, 3))
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            na = np.tanh(sa * xv[t] + sb)
+            nb = sb * 0.5 + na
+            rows_a[t], rows_ab[t] = na, nb * sa
+            sa, sb = na, nb
+        for value, want in zip(got, [sa, sb, rows_a, rows_ab]):
+            np.testing.assert_allclose(value, want, rtol=1e-12)
 
 
 def test_graphs_outside_loops_are_generated_as_before() -> None:

@@ -18,15 +18,18 @@ writes the product into:
   driver copies any result that is a view of a work array before the next
   step.
 
-Only products, measured (docs/benchmarks.md, "Loops", 2026-12-06 15:54):
-the same for the fused elementwise loops' results (`empty`, and
-`zeros`/`full` accumulators) into argument arrays made the LSTM step 1.4-1.9x
-slower in CPU time (interleaved A/B, 4 variants). The cause is not known:
-in isolation the LSTM's gate loop costs the same writing into fresh arrays,
-argument arrays or rows of a stacked output (43.6/44.1/45.3 us, docs/scan.md).
-So those still allocate each step (as do helpers that allocate internally,
-log_softmax_rows, one_hot_flat); the products, the biggest arrays of an
-LSTM step, do not. This module reads the schedule and the lowering records
+Fused elementwise loops too: a body result a fused loop computes whole
+(an LSTM's gates, its new c, the backward's new dc) is written into its
+output argument `out<k>` the same way (codegen's group allocation becomes
+`t4 = out3`); a result returned at several positions goes to the first (the
+driver copies it to the others). Measured 2026-12-07 (one process, the
+generated drivers A/B, CPU time): the LSTM step's forward loop 8.2 -> 7.0 ms,
+its reverse loop 5.8 -> 5.4 ms; the whole step 25.1 -> 23.7 ms
+(docs/benchmarks.md, table 34). An earlier attempt (2026-12-06) had measured
+this 1.4-1.9x slower; it is not slower here. Reductions keep their
+accumulators, helpers that allocate internally (log_softmax_rows,
+one_hot_flat, np.concatenate) still allocate.
+This module reads the schedule and the lowering records
 only, never generated text.
 Imports: ir, lowering, backend.schedule (layer L4).
 """
@@ -40,7 +43,7 @@ import numpy as np
 
 from ..ir import Node
 from ..lowering import Kernel
-from .schedule import Schedule
+from .schedule import Schedule, kind
 
 
 @dataclass
@@ -68,10 +71,29 @@ def _static(node: Node) -> str | None:
     return f"np.empty({tuple(node.shape)!r}, np.{np.dtype(node.dtype).name})"
 
 
+def _fused_results(plan: Schedule, outputs: Sequence[Node]) -> dict[int, Node]:
+    """Body results a fused elementwise loop computes whole: result k -> its node, written
+    into output argument out<k> (a result returned at several positions goes to the first,
+    the driver copies it to the others). Reductions keep their accumulators."""
+    first: dict[Node, int] = {}
+    for k, node in enumerate(outputs):
+        first.setdefault(node, k)
+    found: dict[int, Node] = {}
+    for unit in plan.units:
+        if isinstance(unit, Node):
+            continue
+        for node in unit.members:
+            if node in first and node.ndim and kind(node) == "pointwise" \
+                    and node in plan.materialized and tuple(node.shape) == tuple(unit.shape):
+                found[first[node]] = node
+    return found
+
+
 def plan_buffers(plan: Schedule, outputs: Sequence[Node]) -> BodyBuffers:
-    """The body's products that write into an output argument or a work array (module docstring)."""
+    """The body's products that write into an output argument or a work array, and the
+    results its fused elementwise loops write into output arguments (module docstring)."""
     results = {node: k for k, node in enumerate(outputs) if node.ndim and list(outputs).count(node) == 1}
-    outs: dict[int, Node] = {}
+    outs: dict[int, Node] = _fused_results(plan, outputs)
     work: list[tuple[Node, str]] = []
     for unit in plan.units:
         if not isinstance(unit, Node) or unit in plan.inputs or not _writes_into(unit):

@@ -9,7 +9,8 @@ interpreted.Interpreted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 
@@ -77,7 +78,12 @@ def _extreme(dtype: np.dtype, low: bool) -> str:
 
 
 class Loops(Emitter):
-    """Emitters for fused groups: loops, pointwise statements, accumulators."""
+    """Emitters for fused groups: loops, pointwise statements, accumulators.
+
+    `buffers` (set by statements.Generator): a member named there is written into that
+    array, its caller's (a scan body's result: backend/scan_buffers.py), not allocated."""
+
+    buffers: Mapping[Node, str] = MappingProxyType({})
 
     def _open_loops(self, shape: shapes.Shape, blocked: Sequence[Node] = (),
                     parallel: bool = False) -> None:
@@ -122,6 +128,8 @@ class Loops(Emitter):
         for node in members:  # allocations and accumulator initial values
             if kind(node) == "reduction":
                 self._init_accumulator(node)
+            elif node in materialized and node.ndim > 0 and node in self.buffers:
+                self.writer.emit(f"{self.name(node)} = {self.buffers[node]}")  # its caller's array
             elif node in materialized and node.ndim > 0:
                 self.allocate(node, "empty", f"{format(self.shape(node.shape))}, np.{node.dtype.name}")
         if not parallel:  # one buffer; a parallel loop gives each iteration its own
