@@ -320,7 +320,7 @@ class ProcessTier:
         self.stats["tier_error"] = why
         if limit is not None:
             warnings.warn(
-                f"graphc: the Numba compile of {self._name} ran longer than the compile time "
+                f"graphc: the Numba compile of this graph ({self._name}) ran longer than the compile time "
                 f"limit of {limit:g} s and was stopped; calls keep running on NumPy (slower). "
                 f"Set {compile_workers.LIMIT_VARIABLE} to more seconds (0: no limit) to let it "
                 f"finish, or compile with tiered=False", GraphcWarning, stacklevel=4)
