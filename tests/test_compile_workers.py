@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend import compile_locks, compile_worker, compile_workers
+from graphc.backend import compile_locks, compile_worker, compile_workers, job_folders
 
 try:
     import fcntl
@@ -368,7 +368,7 @@ def test_a_waiting_process_does_not_retry_a_remembered_failure(
 
 def test_sweep_removes_job_folders_of_dead_processes_only(tmp_path: Path) -> None:
     def job(name: str, owners: list[int] | None) -> Path:
-        made = tmp_path / f"{compile_workers.PREFIX}{name}"
+        made = tmp_path / f"{job_folders.PREFIX}{name}"
         made.mkdir()
         (made / "request.pickle").write_bytes(b"x" * 100)
         if owners is not None:
@@ -381,13 +381,13 @@ def test_sweep_removes_job_folders_of_dead_processes_only(tmp_path: Path) -> Non
     mine = job("live", [os.getpid()])
     fresh = job("being-made", None)
     old = job("old-layout", None)
-    os.utime(old, (0, time.time() - 2 * compile_workers.SWEEP_GRACE))
+    os.utime(old, (0, time.time() - 2 * job_folders.SWEEP_GRACE))
     unrelated = tmp_path / "something-else"
     unrelated.mkdir()
-    removed = compile_workers.sweep(str(tmp_path))
+    removed = job_folders.sweep(str(tmp_path))
     assert sorted(removed) == sorted([str(orphan), str(old)])
     assert worked.exists() and mine.exists() and fresh.exists() and unrelated.exists()
     assert not orphan.exists() and not old.exists()
     for index in range(5):
         job(f"more{index}", [dead])
-    assert len(compile_workers.sweep(str(tmp_path), limit=2)) <= 2  # bounded
+    assert len(job_folders.sweep(str(tmp_path), limit=2)) <= 2  # bounded

@@ -39,7 +39,7 @@ compile_workers.TIMED_OUT; the caller gives the jobs still queued behind it to
 a new worker. A compile that raised writes a failure marker too (not for an
 OSError or MemoryError: those depend on the machine, not on the graph).
 At start the worker removes job folders of dead callers and workers
-(compile_workers.sweep), off the caller's critical path.
+(job_folders.sweep), off the caller's critical path.
 """
 
 from __future__ import annotations
@@ -208,9 +208,9 @@ def main() -> int:
     _LOG.append(log)
     import graphc.api  # noqa: F401 - the imports every job needs, while the caller is busy
     import graphc.backend.interpreter.link  # noqa: F401 - imports numba (its start-up) now
-    from graphc.backend import compile_workers
+    from graphc.backend import job_folders
 
-    compile_workers.sweep()  # job folders of dead callers and workers (bounded)
+    job_folders.sweep()  # job folders of dead callers and workers (bounded)
 
     for line in _lines(sys.stdin.fileno()):
         if line.strip():

@@ -3,11 +3,11 @@
 Owns the one worker process per caller (`current_worker`: started on demand,
 replaced if it exited), the jobs handed to it (`Job`: a private folder with the
 request, read back from `result.json`), the compile time limit
-(`compile_limit`, GRAPHC_COMPILE_LIMIT), the sweep of job folders left by dead
-processes (`sweep`, run by each new worker) and what happens at interpreter exit.
-Imports: standard library, errors, cache, compile_locks. Entry points: `current_worker`,
-`request_folder`, `Job`, `compile_limit`, `sweep`, `stop_workers` (tests and benchmarks:
-close and reap our workers).
+(`compile_limit`, GRAPHC_COMPILE_LIMIT) and what happens at interpreter exit.
+Imports: standard library, errors, cache, compile_locks, job_folders (who uses a job
+folder; the sweep of dead processes' folders). Entry points: `current_worker`,
+`request_folder`, `Job`, `compile_limit`, `stop_workers` (tests and benchmarks: close and
+reap our workers).
 
 Detached: the worker (backend/compile_worker.py) runs in a session of its own,
 with stdout to /dev/null and stderr to a log file, and takes its jobs from a
@@ -19,8 +19,7 @@ removes them when it is done. A worker killed mid-job leaves its job folder
 (and its graph's compile lock goes stale: the next process compiles it again,
 see compile_locks.py); each folder lists the processes that use it (`owners`:
 its caller, then each worker it was handed to), and the next worker started on
-the machine removes the folders none of whose owners lives (`sweep`: at most
-SWEEP_LIMIT folders, in the worker, not in the caller).
+the machine removes the folders none of whose owners lives (job_folders.sweep).
 
 A job whose worker exited without its result (it went idle just as the job was
 written, or another job of its queue ran over the time limit: exit code
@@ -47,13 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GraphcWarning
-from . import cache, compile_locks
+from . import cache, compile_locks, job_folders
 
 LIMIT_VARIABLE = "GRAPHC_COMPILE_LIMIT"
 DEFAULT_LIMIT = 600.0  # seconds a worker's compile may take (a 4,000-node graph takes ~5-30 s)
 TIMED_OUT = 75  # a worker's exit code after a compile ran over its time limit
-SWEEP_LIMIT = 64  # job folders a sweep looks at, at most
-SWEEP_GRACE = 600.0  # seconds: a folder without `owners` younger than this may be being made
 
 
 def compile_limit() -> float | None:
@@ -70,10 +67,8 @@ def compile_limit() -> float | None:
         value = float(text)
     except ValueError:
         value = -1.0
-    if value > 0 and value != float("inf"):
-        return value
-    if value == float("inf"):
-        return None
+    if value > 0:
+        return None if value == float("inf") else value
     warnings.warn(f"{LIMIT_VARIABLE}={text!r} is not a number of seconds (e.g. 600, or 0 for "
                   f"no limit); the default {DEFAULT_LIMIT:g} s applies", GraphcWarning, stacklevel=2)
     return DEFAULT_LIMIT
@@ -195,7 +190,7 @@ class Job:
     def _name(self, previous: int) -> int:
         """Name our worker in the graph's lock in place of `previous` (our provisional
         claim, or a worker that exited): 0, or another process's live worker holding it."""
-        _add_owner(self.folder, self.worker.pid)
+        job_folders.add_owner(self.folder, self.worker.pid)
         if self.lock == "-":
             return 0
         try:
@@ -272,91 +267,12 @@ _PENDING: set[str] = set()  # folders of jobs whose outcome this process has not
 _UNUSED: set[str] = set()  # request folders not handed to a worker (yet)
 
 
-PREFIX = "graphc-tier-"
-
-
 def request_folder() -> str:
     """A private (0700) temporary folder for a graph's request; removed at exit if unused."""
-    folder = tempfile.mkdtemp(prefix=PREFIX)
+    folder = tempfile.mkdtemp(prefix=job_folders.PREFIX)
     _UNUSED.add(folder)
-    _add_owner(folder, os.getpid())
+    job_folders.add_owner(folder, os.getpid())
     return folder
-
-
-def _add_owner(folder: str, pid: int) -> None:
-    """List `pid` (and its start time) among the processes that use `folder` (one append
-    of one line, ~15 us: it is on the way to the caller's first result)."""
-    line = f"{pid} {_started(pid)}\n".encode()
-    try:
-        descriptor = os.open(os.path.join(folder, "owners"),
-                             os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    except OSError:
-        return  # the folder is gone
-    try:
-        os.write(descriptor, line)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-
-
-_STARTS: dict[int, str] = {}  # this process's start time (by pid: a forked child has its own)
-
-
-def _started(pid: int) -> str:
-    """`compile_locks.started`, kept for our own pid (another pid may be reused meanwhile)."""
-    if pid != os.getpid():
-        return compile_locks.started(pid)
-    if pid not in _STARTS:
-        _STARTS[pid] = compile_locks.started(pid)
-    return _STARTS[pid]
-
-
-def _in_use(folder: Path, now: float) -> bool:
-    """Whether a process listed in `folder/owners` lives (no list: made less than
-    SWEEP_GRACE seconds ago, so possibly being made right now)."""
-    try:
-        text = (folder / "owners").read_text()
-    except FileNotFoundError:
-        try:
-            return now - folder.stat().st_mtime < SWEEP_GRACE
-        except OSError:
-            return True
-    except OSError:
-        return True
-    for line in text.splitlines():
-        pid, start = (line.split() + [""])[:2]
-        if pid.isdigit() and compile_locks.alive(int(pid), start):
-            return True
-    return False
-
-
-def sweep(directory: str | None = None, limit: int = SWEEP_LIMIT) -> list[str]:
-    """Remove job folders (ours: owned by this user) whose caller and workers all died, e.g.
-    a worker killed after its caller exited; looks at `limit` folders at most. The removed."""
-    root = Path(directory if directory is not None else tempfile.gettempdir())
-    removed: list[str] = []
-    now, looked = time.time(), 0
-    try:
-        entries = os.scandir(root)
-    except OSError:
-        return removed
-    with entries:
-        for entry in entries:
-            if not entry.name.startswith(PREFIX):
-                continue
-            if looked >= limit:
-                break
-            looked += 1
-            try:
-                if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
-                    continue
-            except (OSError, AttributeError):  # AttributeError: no getuid (Windows)
-                continue
-            if not _in_use(Path(entry.path), now):
-                shutil.rmtree(entry.path, ignore_errors=True)
-                removed.append(entry.path)
-    return removed
 
 
 def drop(folder: str) -> None:
