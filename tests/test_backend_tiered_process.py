@@ -373,3 +373,27 @@ def test_an_untrusted_cache_directory_compiles_here_without_a_worker(
     want = gc.compile(inputs, outputs, backend="numpy")(*values)
     for got, expected in zip(f(*values), want):
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_a_compile_over_the_time_limit_keeps_numpy_and_says_how_to_raise_it(
+        cold: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real worker whose compile runs over GRAPHC_COMPILE_LIMIT: its watchdog ends the job
+    and the process, frees the lock and remembers the failure; the caller warns, keeps NumPy,
+    and a later compile of the graph under the same limit starts no worker."""
+    monkeypatch.setenv("GRAPHC_COMPILE_LIMIT", "0.01")  # no compile is that fast
+    f = gc.compile(*sigmoid_matmul())
+    pid = f.stats["worker_pid"]
+    with pytest.warns(gc.GraphcWarning, match="GRAPHC_COMPILE_LIMIT to more seconds"):
+        assert f.runner.wait(WAIT)
+    X, W = np.ones((2, 3)), np.full((3, 2), 0.5)
+    for got, want in zip(f(X, W), gc.compile(*sigmoid_matmul(), backend="numpy")(X, W)):
+        np.testing.assert_array_equal(got, want)
+    assert f.stats["tier"] == "numpy" and "time limit of 0.01 s" in f.stats["tier_error"]
+    wait_gone(pid)  # the watchdog ended the worker
+    name = f.runner._name
+    assert not compile_locks.lock_path(name).exists()
+    assert compile_locks.failure(name, 0.01) is not None
+    with pytest.warns(gc.GraphcWarning, match="GRAPHC_COMPILE_LIMIT"):
+        again = gc.compile(*sigmoid_matmul())
+    assert "worker_pid" not in again.stats and "remembered" in again.stats["tier_error"]
+    assert again.runner._job is None

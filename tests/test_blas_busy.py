@@ -4,7 +4,8 @@ The decision used to follow the 1-minute load average, which lags a newly busy c
 about a minute (issue 17 item 5). These tests feed `busy` readings of the machine's CPU
 time and of the process's own, as /proc/stat and time.process_time would give them, and
 check the answer against the rule: others' work plus the caller's thread at least the
-number of cores minus one half.
+number of cores minus one half; under a cgroup CPU quota (fake cgroup v1/v2 files), the
+cgroup's CPU time against the quota as well.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def machine(monkeypatch: pytest.MonkeyPatch) -> Machine:
     monkeypatch.setattr(blas_threads, "_cores", lambda: 2)
     monkeypatch.setattr(blas_threads, "machine_cpu_seconds", lambda: fake.machine)
     monkeypatch.setattr(blas_threads, "runnable_others", lambda: fake.runnable)
+    monkeypatch.setattr(blas_threads, "_quota", lambda: None)  # no cgroup quota unless a test says
     monkeypatch.setattr(blas_threads, "time", types.SimpleNamespace(monotonic=lambda: fake.now,
                                                                     process_time=lambda: fake.own))
     return fake
@@ -133,3 +135,114 @@ def test_the_real_readings() -> None:
         pass
     second = blas_threads.machine_cpu_seconds()
     assert second is not None and second - first >= 0.08  # our 0.1 s, at 10 ms granularity
+
+
+# Under a container's CPU quota: /proc/stat is the host's, the cgroup's quota and CPU time decide.
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cgroup_v2_quota_is_the_tightest_level(tmp_path: Path) -> None:
+    root, membership = tmp_path / "cgroup", tmp_path / "self_cgroup"
+    write(root / "cgroup.controllers", "cpu memory\n")
+    write(membership, "0::/kube/pod1\n")
+    write(root / "kube" / "pod1" / "cpu.max", "200000 100000\n")  # 2 CPUs
+    write(root / "kube" / "pod1" / "cpu.stat", "usage_usec 2500000\nuser_usec 1\n")
+    write(root / "kube" / "cpu.max", "max 100000\n")
+    quota = blas_threads.cpu_quota(str(root), str(membership))
+    assert quota is not None and quota.cpus == 2.0
+    assert blas_threads.group_cpu_seconds(quota) == pytest.approx(2.5)
+    write(root / "kube" / "cpu.max", "50000 100000\n")  # half a CPU above it: that one binds
+    write(root / "kube" / "cpu.stat", "usage_usec 7000000\n")
+    quota = blas_threads.cpu_quota(str(root), str(membership))
+    assert quota is not None and quota.cpus == 0.5
+    assert blas_threads.group_cpu_seconds(quota) == pytest.approx(7.0)
+
+
+def test_cgroup_v2_in_a_container_and_without_a_quota(tmp_path: Path) -> None:
+    root, membership = tmp_path / "cgroup", tmp_path / "self_cgroup"
+    write(root / "cgroup.controllers", "cpu\n")
+    write(membership, "0::/\n")  # a cgroup namespace: the root is the container's
+    assert blas_threads.cpu_quota(str(root), str(membership)) is None  # no cpu.max (a host)
+    write(root / "cpu.max", "max 100000\n")
+    assert blas_threads.cpu_quota(str(root), str(membership)) is None  # no limit
+    write(root / "cpu.max", "150000 100000\n")
+    quota = blas_threads.cpu_quota(str(root), str(membership))
+    assert quota is not None and quota.cpus == 1.5 and quota.usage == ""  # no cpu.stat
+    assert blas_threads.group_cpu_seconds(quota) is None
+
+
+def test_cgroup_v1_quota_and_cpuacct(tmp_path: Path) -> None:
+    root, membership = tmp_path / "cgroup", tmp_path / "self_cgroup"
+    write(membership, "5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n")
+    write(root / "cpu,cpuacct" / "cpu.cfs_quota_us", "-1\n")  # the path is the host's: not mounted
+    write(root / "cpu,cpuacct" / "cpu.cfs_period_us", "100000\n")
+    assert blas_threads.cpu_quota(str(root), str(membership)) is None
+    write(root / "cpu,cpuacct" / "cpu.cfs_quota_us", "100000\n")  # one CPU
+    write(root / "cpu,cpuacct" / "cpuacct.usage", "5000000000\n")  # nanoseconds
+    quota = blas_threads.cpu_quota(str(root), str(membership))
+    assert quota is not None and quota.cpus == 1.0
+    assert blas_threads.group_cpu_seconds(quota) == pytest.approx(5.0)
+    separate = tmp_path / "separate"  # cpu and cpuacct mounted apart, a nested cgroup
+    write(membership, "3:cpuacct:/job\n2:cpu:/job\n")
+    write(separate / "cpu" / "job" / "cpu.cfs_quota_us", "300000\n")
+    write(separate / "cpu" / "job" / "cpu.cfs_period_us", "100000\n")
+    write(separate / "cpuacct" / "job" / "cpuacct.usage", "2000000000\n")
+    quota = blas_threads.cpu_quota(str(separate), str(membership))
+    assert quota is not None and quota.cpus == 3.0
+    assert blas_threads.group_cpu_seconds(quota) == pytest.approx(2.0)
+    assert blas_threads.cpu_quota(str(tmp_path / "none"), str(tmp_path / "none")) is None
+
+
+class Group:
+    """The CPU time of our cgroup (this process's and the others in the container)."""
+
+    def __init__(self) -> None:
+        self.seconds = 50.0
+
+
+@pytest.fixture
+def container(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> Group:
+    """An 8-core host, this process in a cgroup allowed 2 CPUs."""
+    group = Group()
+    monkeypatch.setattr(blas_threads, "_cores", lambda: 8)
+    monkeypatch.setattr(blas_threads, "_quota", lambda: blas_threads.Quota(2.0, "fake"))
+    monkeypatch.setattr(blas_threads, "group_cpu_seconds", lambda quota: group.seconds)
+    return group
+
+
+def run_in(machine: Machine, group: Group, seconds: float, others: float, own: float) -> None:
+    """`others` cores of work by other processes in our container (so on the host too)."""
+    machine.run(seconds, others=others, own=own)
+    group.seconds += seconds * (others + own)
+
+
+def test_a_busy_container_on_an_idle_host_is_busy(machine: Machine, container: Group) -> None:
+    """The host has 6 cores to spare; the quota of 2 CPUs has none once another process
+    of the container runs: the host's /proc/stat alone never said so."""
+    assert not blas_threads.busy()
+    run_in(machine, container, 0.3, others=0.0, own=1.0)
+    assert not blas_threads.busy()
+    run_in(machine, container, 0.3, others=1.0, own=1.0)
+    assert blas_threads.busy()
+    run_in(machine, container, 0.3, others=0.0, own=1.0)
+    assert not blas_threads.busy()
+
+
+def test_work_outside_the_container_does_not_count_against_its_quota(
+        machine: Machine, container: Group) -> None:
+    blas_threads.busy()
+    machine.run(0.3, others=3.0, own=1.0)  # other containers: the host still has cores
+    container.seconds += 0.3
+    assert not blas_threads.busy()
+
+
+def test_a_quota_of_one_cpu_is_always_busy(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blas_threads, "_cores", lambda: 8)
+    monkeypatch.setattr(blas_threads, "_quota", lambda: blas_threads.Quota(1.0))
+    assert blas_threads.busy()  # first call, nothing runnable on the host
+    machine.run(0.3, others=0.0, own=1.0)
+    assert blas_threads.busy()

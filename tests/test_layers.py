@@ -71,6 +71,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.schedule": 4, "graphc.backend.tiered": 4, "graphc.viz": 4,
     "graphc.backend.tiered_process": 4, "graphc.backend.compile_worker": 5,
     "graphc.backend.compile_workers": 4, "graphc.backend.compile_locks": 4,
+    "graphc.backend.job_folders": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.numba_hooks.caching": 4,
     "graphc.backend.numba_hooks.state": 4, "graphc.backend.lower": 4,
     "graphc.backend.numba_hooks.lean": 4,

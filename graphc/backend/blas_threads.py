@@ -36,6 +36,17 @@ tool in its own process within the spinner's first minute; docs/benchmarks.md
 table 29). On the first call and after 0.5 s without one, the threads runnable
 now (/proc/loadavg) decide instead. Not seen: this process's own other busy
 threads (their CPU time is ours, as a spinning BLAS thread's must be).
+
+Under a container's CPU quota /proc/stat (host-wide) never shows "busy": a
+container allowed 2 CPUs of a 64-core host is out of CPU long before the host
+is. Where this process's cgroup (or one above it) has a quota (`cpu_quota`:
+cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), the quota
+counts as the CPUs available (at most the affinity's cores), and the CPU time
+the cgroup used (v2 `cpu.stat` usage_usec, v1 `cpuacct.usage`) less this
+process's is the other work, by the same rule; the machine is busy if either
+the host or the cgroup has no core to spare. A quota of 1.5 CPUs or less is
+busy by itself. The quota is read once per process (a few file reads, at the
+first limited call), the cgroup's CPU time with each reading (~15 us).
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import shapes
@@ -103,11 +116,13 @@ STALE = 0.5  # s: an older window says what ran then, not now: the runnable coun
 
 
 class _Reading:
-    """The last reading: when (monotonic s), the machine's busy CPU s, this process's CPU s, the answer."""
+    """The last reading: when (monotonic s), the machine's busy CPU s, this process's CPU s,
+    its cgroup's CPU s (under a quota), the answer."""
 
     when: float = -1.0
     machine: float | None = None
     own: float = 0.0
+    group: float | None = None
     answer: bool = True
 
 
@@ -120,23 +135,33 @@ def busy() -> bool:
     From the CPU time other processes used since the last reading (`others_running`) when
     that window is PERIOD to STALE s long; on the first call and after a pause, from the
     number of threads runnable now (`runnable_others`); without /proc (not Linux), from the
-    1-minute load average, and assume busy without that either (Windows)."""
+    1-minute load average, and assume busy without that either (Windows). Under a cgroup CPU
+    quota (`cpu_quota`), also from the cgroup's CPU time against the quota."""
     now = time.monotonic()
     window = now - _LAST.when
     if window < PERIOD:
         return _LAST.answer
     machine, own = machine_cpu_seconds(), time.process_time()
+    quota = _quota()
+    group = None if quota is None else group_cpu_seconds(quota)
+    fresh = window <= STALE
     others: float | None
-    if machine is not None and _LAST.machine is not None and window <= STALE:
+    if machine is not None and _LAST.machine is not None and fresh:
         others = others_running(machine - _LAST.machine, own - _LAST.own, window)
     else:
         others = runnable_others()
-    _LAST.answer = others is None or no_core_to_spare(others, _cores())
-    _LAST.when, _LAST.machine, _LAST.own = now, machine, own
+    answer = others is None or no_core_to_spare(others, _cores())
+    if quota is not None and not answer:
+        in_group = 0.0  # no window yet: the quota alone decides
+        if group is not None and _LAST.group is not None and fresh:
+            in_group = others_running(group - _LAST.group, own - _LAST.own, window)
+        answer = no_core_to_spare(in_group, min(float(_cores()), quota.cpus))
+    _LAST.answer = answer
+    _LAST.when, _LAST.machine, _LAST.own, _LAST.group = now, machine, own, group
     return _LAST.answer
 
 
-def no_core_to_spare(others: float, cores: int) -> bool:
+def no_core_to_spare(others: float, cores: float) -> bool:
     """With `others` cores' worth of other work and this call's own thread, is less than half a core free?"""
     return others + 1 >= cores - 0.5
 
@@ -193,6 +218,110 @@ def machine_cpu_seconds(path: str = "/proc/stat") -> float | None:
         user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
         ticks += user + nice + system + irq + softirq + steal
     return ticks * _TICK
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+MEMBERSHIP = "/proc/self/cgroup"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A cgroup CPU quota: the CPUs it allows (quota / period) and the file of the CPU time
+    that cgroup used ('' if unknown), in `scale` seconds per unit."""
+
+    cpus: float
+    usage: str = ""
+    scale: float = 1e-6
+
+
+def cpu_quota(root: str = CGROUP_ROOT, membership: str = MEMBERSHIP) -> Quota | None:
+    """The tightest CPU quota over this process's cgroup and the cgroups above it (cgroup v2,
+    else v1), None without one (no limit, no cgroup files: not Linux). The cgroup's path is
+    read from `membership` (/proc/self/cgroup); in a container the root itself is usually
+    the container's cgroup, so the path's ancestors down to the root are all looked at."""
+    try:
+        lines = Path(membership).read_text().splitlines()
+    except OSError:
+        lines = []
+    paths = {controller: path for _, controllers, path in (line.split(":", 2) for line in lines
+                                                            if line.count(":") >= 2)
+             for controller in controllers.split(",")}
+    base = Path(root)
+    if (base / "cgroup.controllers").exists():  # v2: one hierarchy
+        return _tightest(base, paths.get("", "/"), _v2_cpus, lambda level: level / "cpu.stat")
+    mounts = {name: base / entry for entry in _names(base) for name in entry.split(",")}
+    if "cpu" not in mounts:
+        return None
+    accounting = mounts.get("cpuacct")
+    return _tightest(mounts["cpu"], paths.get("cpu", "/"), _v1_cpus,
+                     lambda level: None if accounting is None
+                     else accounting / level.relative_to(mounts["cpu"]) / "cpuacct.usage")
+
+
+def _names(base: Path) -> list[str]:
+    try:
+        return os.listdir(base)
+    except OSError:
+        return []
+
+
+def _tightest(mount: Path, path: str, cpus_of: Callable[[Path], float | None],
+              usage_of: Callable[[Path], Path | None]) -> Quota | None:
+    """The least quota of the levels from mount/path up to mount."""
+    level = mount / path.strip("/")
+    best: Quota | None = None
+    while True:
+        cpus = cpus_of(level)
+        if cpus is not None and (best is None or cpus < best.cpus):
+            usage = usage_of(level)
+            v2 = usage is not None and usage.name == "cpu.stat"
+            best = Quota(cpus, str(usage) if usage is not None and usage.exists() else "",
+                         1e-6 if v2 else 1e-9)
+        if level == mount or mount not in level.parents:
+            return best
+        level = level.parent
+
+
+def _v2_cpus(level: Path) -> float | None:
+    """cpu.max: "QUOTA PERIOD" (microseconds) or "max PERIOD"."""
+    try:
+        quota, period = (level / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def _v1_cpus(level: Path) -> float | None:
+    """cpu.cfs_quota_us / cpu.cfs_period_us (a quota of -1: none)."""
+    try:
+        quota = int((level / "cpu.cfs_quota_us").read_text())
+        period = int((level / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def group_cpu_seconds(quota: Quota) -> float | None:
+    """CPU seconds the quota's cgroup used (v2 cpu.stat usage_usec, v1 cpuacct.usage), or None."""
+    if not quota.usage:
+        return None
+    try:
+        with open(quota.usage, "rb") as file:
+            text = file.read()
+        if quota.usage.endswith("cpu.stat"):
+            for line in text.splitlines():
+                if line.startswith(b"usage_usec "):
+                    return int(line.split()[1]) * quota.scale
+            return None
+        return int(text) * quota.scale
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@functools.cache
+def _quota() -> Quota | None:
+    """This process's CPU quota, read once (a quota that changes later is not seen)."""
+    return cpu_quota()
 
 
 @functools.cache

@@ -16,15 +16,30 @@ the next script, not several.
 
 Reading, writing and taking over a lock happen under an flock on `locks/guard`
 (released by the kernel if its holder dies), so two processes that both find a
-stale lock do not both take it. Where fcntl is missing (Windows) the guard is a
-no-op: at worst two processes compile the same graph, as without locks.
+stale lock do not both take it. The guard is held for microseconds; a process
+that cannot get it within GUARD_PATIENCE (a hung or hostile holder) gets
+`GuardTimeout` (an OSError) instead of waiting: the caller then hands its graph
+to its worker unlocked, exactly as for a cache directory it cannot lock in
+(the first result stays fast; at worst a second process compiles the graph
+too). Where fcntl is missing (Windows) the guard is a no-op: at worst two
+processes compile the same graph, as without locks.
+
+Also owns the failure markers `locks/<module>.failed` (`remember_failure`,
+`failure`): a worker whose compile raised (a graph Numba cannot compile) or
+ran over its time limit writes one before it releases the lock, so a process
+waiting for that worker, and any later process, keeps NumPy instead of
+compiling the graph again. The module name hashes the generated code with
+Numba's version and graphc's linked code, so an upgrade gets a fresh chance;
+a marker older than FAILURE_MEMORY is ignored (one retry a day at most), and a
+time-limit marker is ignored by a process whose limit is higher (or none).
 Imports: standard library, cache (layer L4). Entry points: `claim`, `holder`,
-`release`, `compile_turn`.
+`release`, `compile_turn`, `remember_failure`, `failure`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -39,6 +54,12 @@ except ImportError:  # pragma: no cover - Windows
 
 MAX_AGE = 3600.0  # seconds: a lock this old is stale even if its process lives (a hung worker)
 TURN_PATIENCE = 600.0  # seconds a worker waits for its compile turn before compiling anyway
+GUARD_PATIENCE = 2.0  # seconds a process waits for `locks/guard` (held for microseconds)
+FAILURE_MEMORY = 86400.0  # seconds a failure marker keeps later processes from compiling
+
+
+class GuardTimeout(OSError):
+    """`locks/guard` stayed held for GUARD_PATIENCE seconds (a hung or hostile holder)."""
 
 
 def locks_dir(directory: Path | None = None) -> Path:
@@ -87,10 +108,27 @@ def _guard(directory: Path) -> Iterator[None]:
         return
     descriptor = os.open(directory / "guard", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _flock_within(descriptor, GUARD_PATIENCE, directory / "guard")
         yield
     finally:
         os.close(descriptor)  # releases the flock
+
+
+def _flock_within(descriptor: int, patience: float, path: Path) -> None:
+    """Take the exclusive flock with non-blocking attempts for at most `patience` seconds
+    (an attempt costs a system call; the wait between them grows from 1 to 50 ms)."""
+    deadline = time.monotonic() + patience
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise GuardTimeout(f"{path} was held by another process for more than "
+                                   f"{patience:g} s") from None
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
 
 def _read(path: Path) -> tuple[int, str, float] | None:
@@ -129,12 +167,13 @@ def claim(name: str, pid: int, directory: Path | None = None, mine: int = 0) -> 
     return 0
 
 
-def release(name: str, pid: int, directory: Path | None = None) -> None:
-    """Remove graph `name`'s lock if it names `pid` (a lock taken over by another stays)."""
+def release(name: str, pid: int, directory: Path | None = None, mine: int = 0) -> None:
+    """Remove graph `name`'s lock if it names `pid` or `mine` (the worker's caller, whose
+    provisional claim stays when naming the worker timed out); one taken over by another stays."""
     path = lock_path(name, directory)
     with _guard(path.parent):
         entry = _read(path)
-        if entry is not None and entry[0] == pid:
+        if entry is not None and entry[0] in (pid, mine or pid):
             path.unlink(missing_ok=True)
 
 
@@ -164,3 +203,36 @@ def compile_turn(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+def failure_path(name: str, directory: Path | None = None) -> Path:
+    return locks_dir(directory) / f"{name}.failed"
+
+
+def remember_failure(name: str, error: str, limit: float | None = None,
+                     directory: Path | None = None) -> None:
+    """Write graph `name`'s failure marker: its error and, for a compile stopped by the time
+    limit, that `limit` (seconds). Written by the worker before it releases the lock."""
+    record = {"error": error, "limit": limit, "when": time.time()}
+    cache.write_atomic(failure_path(name, directory), json.dumps(record))
+
+
+def failure(name: str, limit: float | None = None, directory: Path | None = None,
+            now: float | None = None) -> tuple[str, float | None] | None:
+    """Why graph `name` failed in an earlier worker, and the time limit it ran over (None for
+    a compile error); None if it did not fail, or if that is not worth remembering any more:
+    a marker older than FAILURE_MEMORY, or a time limit lower than `limit`, the caller's own
+    (None: no limit). One failed open() when there is no marker."""
+    path = failure_path(name, directory)
+    try:
+        record = json.loads(path.read_text())
+        error, stopped_at = str(record["error"]), record.get("limit")
+        age = (time.time() if now is None else now) - float(record["when"])
+        stopped = None if stopped_at is None else float(stopped_at)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if age >= FAILURE_MEMORY:
+        return None
+    if stopped is not None and (limit is None or limit > stopped):
+        return None  # a longer compile is allowed now: try again
+    return error, stopped

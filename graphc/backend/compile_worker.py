@@ -12,7 +12,8 @@ exactly as an unpickled Function is, with `tiered=False`, so the worker lowers
 the same graph to the same cached modules the caller will load), compile_locks,
 numba (imported at start, while the caller still builds its graph).
 
-Protocol, one job per stdin line: `FOLDER <tab> REQUEST <tab> INPUTS <tab> CACHE_DIR <tab> LOCK`.
+Protocol, one job per stdin line: `FOLDER <tab> REQUEST <tab> INPUTS <tab> CACHE_DIR <tab> LOCK
+<tab> LIMIT`.
 REQUEST is a pickle of `portable.state_of` written by the caller in FOLDER, a
 private (0700) temporary directory; INPUTS is `-` or an `.npz` of the first
 call's input arrays: the worker calls the compiled function once on them,
@@ -26,21 +27,39 @@ a caller that is gone (exited, or left `FOLDER/abandoned`) no longer needs
 FOLDER, so the worker removes it. It exits
 at end of input (the caller closed the pipe, or exited: queued lines are still
 read) or after IDLE_EXIT seconds without a job, and removes LOG on a clean exit.
+
+LIMIT is the compile's time limit in seconds (`-`: none; the caller's
+GRAPHC_COMPILE_LIMIT, compile_workers.compile_limit), counted from the
+worker's compile turn. A compile still running then cannot be interrupted (a
+thread of Numba's cannot be stopped), so a watchdog thread ends the job: it
+writes the graph's failure marker (compile_locks.remember_failure: later
+processes keep NumPy instead of hanging a worker again) and a result with
+`"timeout": LIMIT`, releases the lock and exits the process with code
+compile_workers.TIMED_OUT; the caller gives the jobs still queued behind it to
+a new worker. A compile that raised writes a failure marker too (not for an
+OSError or MemoryError: those depend on the machine, not on the graph).
+At start the worker removes job folders of dead callers and workers
+(job_folders.sweep), off the caller's critical path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
 import select
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 IDLE_EXIT = 30.0  # seconds without a job before the worker exits
+_exit = os._exit  # the watchdog's way out (a test replaces it)
+_LOG: list[str] = []  # our stderr file, removed by a clean exit and by the watchdog's
 
 
 def _first_call(function: Any, path: str) -> str | None:
@@ -90,35 +109,108 @@ def _lines(descriptor: int) -> Any:
         yield line.decode()
 
 
+class Job:
+    """One job line, and who reported its outcome first: the compile or the watchdog."""
+
+    def __init__(self, line: str, caller: int) -> None:
+        self.folder, self.request, self.inputs, self.directory, self.lock, limit = line.split("\t")
+        self.limit = None if limit == "-" else float(limit)
+        self.caller = caller
+        self.mutex = threading.Lock()
+        self.over = False  # its outcome is reported
+
+
 def serve(line: str, caller: int) -> None:
-    """One job: compile in our turn, release the graph's lock, report, tidy up."""
+    """One job: compile in our turn (within its time limit), release the graph's lock,
+    report, tidy up."""
+    job = Job(line, caller)
+    os.environ["GRAPHC_CACHE_DIR"] = job.directory  # the caller's, as it was when it compiled
+    try:
+        from graphc.backend import compile_locks
+
+        with compile_locks.compile_turn(Path(job.directory)), _time_limit(job):
+            outcome: dict[str, Any] = {"ok": True, "report": run_job(job.request, job.inputs)}
+    except Exception as exc:  # noqa: BLE001 - reported to the caller, who keeps NumPy
+        error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        outcome = {"ok": False, "error": error}
+        if not isinstance(exc, (OSError, MemoryError)):  # the graph's, not the machine's
+            _remember(job, error, None)
+    with job.mutex:
+        if job.over:  # the watchdog reported (reached only when a test replaces _exit)
+            return
+        job.over = True
+        _report(job, outcome)
+
+
+@contextlib.contextmanager
+def _time_limit(job: Job) -> Iterator[None]:
+    """Run the block under a watchdog that ends the job after `job.limit` seconds."""
+    if job.limit is None:
+        yield
+        return
+    watchdog = threading.Timer(job.limit, _overtime, (job,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+
+
+def _overtime(job: Job) -> None:
+    """The compile ran over its limit: fail the job, remember that, free the lock, exit."""
+    from graphc.backend.compile_workers import LIMIT_VARIABLE, TIMED_OUT
+
+    with job.mutex:
+        if job.over:
+            return
+        job.over = True
+        error = (f"the Numba compile ran over its time limit of {job.limit:g} s and was "
+                 f"stopped (set {LIMIT_VARIABLE} to more seconds, or 0 for no limit)")
+        _remember(job, error, job.limit)
+        _report(job, {"ok": False, "error": error, "timeout": job.limit})
+        for log in _LOG:  # the caller reads result.json, not our log
+            with contextlib.suppress(OSError):
+                os.unlink(log)
+        _exit(TIMED_OUT)  # the compile thread cannot be stopped: the process ends
+
+
+def _remember(job: Job, error: str, limit: float | None) -> None:
+    """The graph's failure marker, so that later processes do not compile it again."""
+    from graphc.backend import compile_locks
+
+    if job.lock != "-":
+        with contextlib.suppress(OSError):
+            compile_locks.remember_failure(job.lock, error, limit, Path(job.directory))
+
+
+def _report(job: Job, outcome: dict[str, Any]) -> None:
+    """Release the graph's lock, write the outcome, remove the folder nobody will read."""
     from graphc.backend import cache, compile_locks
 
-    folder, request, inputs, directory, lock = line.split("\t")
-    os.environ["GRAPHC_CACHE_DIR"] = directory  # the caller's, as it was when it compiled
-    try:
-        with compile_locks.compile_turn(Path(directory)):
-            outcome: dict[str, Any] = {"ok": True, "report": run_job(request, inputs)}
-    except Exception as exc:  # noqa: BLE001 - reported to the caller, who keeps NumPy
-        outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}".replace("\n", " ")}
-    try:
-        compile_locks.release(lock, os.getpid(), Path(directory))
-    except OSError:
-        pass  # no lock could be written there either ("-")
+    if job.lock != "-":
+        try:
+            compile_locks.release(job.lock, os.getpid(), Path(job.directory), mine=job.caller)
+        except OSError:
+            pass  # a guard held too long: the lock goes stale when we exit
     outcome["finished"] = time.time()  # the caller's worker_seconds: from hand-over to here
     try:
-        cache.write_atomic(Path(folder) / "result.json", json.dumps(outcome))
+        cache.write_atomic(Path(job.folder) / "result.json", json.dumps(outcome))
     except OSError:
         return  # the folder is gone: the caller gave up on this job
-    abandoned = os.path.exists(os.path.join(folder, "abandoned"))
-    if abandoned or not compile_locks.alive(caller):
-        shutil.rmtree(folder, ignore_errors=True)
+    abandoned = os.path.exists(os.path.join(job.folder, "abandoned"))
+    if abandoned or not compile_locks.alive(job.caller):
+        shutil.rmtree(job.folder, ignore_errors=True)
 
 
 def main() -> int:
     caller, log = int(sys.argv[1]), sys.argv[2]
+    _LOG.append(log)
     import graphc.api  # noqa: F401 - the imports every job needs, while the caller is busy
     import graphc.backend.interpreter.link  # noqa: F401 - imports numba (its start-up) now
+    from graphc.backend import job_folders
+
+    job_folders.sweep()  # job folders of dead callers and workers (bounded)
 
     for line in _lines(sys.stdin.fileno()):
         if line.strip():

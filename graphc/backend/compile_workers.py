@@ -2,9 +2,12 @@
 
 Owns the one worker process per caller (`current_worker`: started on demand,
 replaced if it exited), the jobs handed to it (`Job`: a private folder with the
-request, read back from `result.json`), and what happens at interpreter exit.
-Imports: standard library, cache, compile_locks. Entry points: `current_worker`, `request_folder`, `Job`,
-`stop_workers` (tests and benchmarks: close and reap our workers).
+request, read back from `result.json`), the compile time limit
+(`compile_limit`, GRAPHC_COMPILE_LIMIT) and what happens at interpreter exit.
+Imports: standard library, errors, cache, compile_locks, job_folders (who uses a job
+folder; the sweep of dead processes' folders). Entry points: `current_worker`,
+`request_folder`, `Job`, `compile_limit`, `stop_workers` (tests and benchmarks: close and
+reap our workers).
 
 Detached: the worker (backend/compile_worker.py) runs in a session of its own,
 with stdout to /dev/null and stderr to a log file, and takes its jobs from a
@@ -12,9 +15,19 @@ pipe. At interpreter exit the caller closes that pipe and leaves: it does not
 wait (a short script exits as soon as its own work is done); the worker reads
 the jobs already written, finishes them, fills the disk cache and exits. Job
 folders the caller did not read back are marked `abandoned`, so the worker
-removes them when it is done; none is left behind in the temporary directory
-except by a worker killed mid-job (its graph's compile lock then goes stale and
-the next process compiles it again, see compile_locks.py).
+removes them when it is done. A worker killed mid-job leaves its job folder
+(and its graph's compile lock goes stale: the next process compiles it again,
+see compile_locks.py); each folder lists the processes that use it (`owners`:
+its caller, then each worker it was handed to), and the next worker started on
+the machine removes the folders none of whose owners lives (job_folders.sweep).
+
+A job whose worker exited without its result (it went idle just as the job was
+written, or another job of its queue ran over the time limit: exit code
+TIMED_OUT) is handed once more, to a new worker, which is first named in the
+graph's lock in place of the one that exited (or, if another process took the
+lock over meanwhile, the caller waits for that one instead): a lock left naming
+the exited worker would keep the graph "not warm" for every process until one
+took it over and compiled it a second time.
 """
 
 from __future__ import annotations
@@ -28,10 +41,37 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
-from . import cache, compile_locks
+from ..errors import GraphcWarning
+from . import cache, compile_locks, job_folders
+
+LIMIT_VARIABLE = "GRAPHC_COMPILE_LIMIT"
+DEFAULT_LIMIT = 600.0  # seconds a worker's compile may take (a 4,000-node graph takes ~5-30 s)
+TIMED_OUT = 75  # a worker's exit code after a compile ran over its time limit
+
+
+def compile_limit() -> float | None:
+    """The time limit of a worker's compile in seconds (None: no limit): GRAPHC_COMPILE_LIMIT
+    ("0", "none" or "off": no limit), else DEFAULT_LIMIT. Read at each hand-over; a value that
+    is not a number of seconds warns and keeps the default (the compile is not the caller's
+    call: a typo must not stop the program)."""
+    text = os.environ.get(LIMIT_VARIABLE, "").strip().lower()
+    if not text:
+        return DEFAULT_LIMIT
+    if text in ("0", "none", "off"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value > 0:
+        return None if value == float("inf") else value
+    warnings.warn(f"{LIMIT_VARIABLE}={text!r} is not a number of seconds (e.g. 600, or 0 for "
+                  f"no limit); the default {DEFAULT_LIMIT:g} s applies", GraphcWarning, stacklevel=2)
+    return DEFAULT_LIMIT
 
 
 def worker_environment() -> dict[str, str]:
@@ -140,10 +180,39 @@ class Job:
 
     def __init__(self, folder: str, worker: Worker, line: str) -> None:
         self.folder, self.worker, self.line = folder, worker, line
+        fields = line.split("\t")
+        self.directory, self.lock = fields[3], fields[4]  # the graph's lock ("-": none)
         self.started = time.time()  # compared with the worker's `finished` stamp
         self.retried = False
         _UNUSED.discard(folder)
         _PENDING.add(folder)
+
+    def _name(self, previous: int) -> int:
+        """Name our worker in the graph's lock in place of `previous` (our provisional
+        claim, or a worker that exited): 0, or another process's live worker holding it."""
+        job_folders.add_owner(self.folder, self.worker.pid)
+        if self.lock == "-":
+            return 0
+        try:
+            return compile_locks.claim(self.lock, self.worker.pid, Path(self.directory),
+                                       mine=previous)
+        except OSError:  # a guard held too long: the worker also removes a lock naming us
+            return 0
+
+    def submit(self) -> int:
+        """Hand the job to our worker (once more to a new one if it just exited), named in
+        the lock in place of the caller's claim: 0, or the pid of another process's live
+        worker that holds the graph's lock (the caller waits for it instead)."""
+        previous = os.getpid()
+        for _ in range(2):
+            other = self._name(previous)
+            if other:
+                return other
+            if self.worker.submit(self.line):
+                return 0
+            previous, self.worker = self.worker.pid, current_worker()
+        self.retried = True  # poll reports the failure
+        return 0
 
     def outcome(self) -> dict[str, Any] | None:
         """{"ok": True, "report": ...} or {"ok": False, "error": ...}; None while compiling."""
@@ -157,8 +226,10 @@ class Job:
 
     def poll(self) -> dict[str, Any] | None:
         """The outcome, or a failure if the worker died without one; None while compiling.
-        A worker that exited cleanly without our result (it went idle just as we wrote the
-        job) gets the job once more from a new worker."""
+        A worker that exited without our result, cleanly (it went idle just as we wrote the
+        job) or after another job ran over its time limit, hands the job once to a new
+        worker, named in the lock in its place; {"ok": False, "other": pid} if another
+        process's worker took the lock over meanwhile."""
         outcome = self.outcome()
         if outcome is not None:
             return outcome
@@ -168,13 +239,23 @@ class Job:
         outcome = self.outcome()  # written just before it exited?
         if outcome is not None:
             return outcome
-        if code == 0 and not self.retried:
+        if code in (0, TIMED_OUT) and not self.retried:
             self.retried = True
-            self.worker = current_worker()
+            previous, self.worker = self.worker.pid, current_worker()
+            other = self._name(previous)
+            if other:
+                return {"ok": False, "other": other,
+                        "error": f"another process's worker ({other}) compiles the graph"}
             if self.worker.submit(self.line):
                 return None
         return {"ok": False, "error": f"compile worker exited with code {code}: "
                                       f"{self.worker.last_error()}"}
+
+    def withdraw(self) -> None:
+        """The job was not handed over (another process compiles the graph): keep the
+        request for a later hand-over, removed at exit if unused."""
+        _PENDING.discard(self.folder)
+        _UNUSED.add(self.folder)
 
     def close(self) -> None:
         """The outcome was read: the folder is no longer needed."""
@@ -188,8 +269,9 @@ _UNUSED: set[str] = set()  # request folders not handed to a worker (yet)
 
 def request_folder() -> str:
     """A private (0700) temporary folder for a graph's request; removed at exit if unused."""
-    folder = tempfile.mkdtemp(prefix="graphc-tier-")
+    folder = tempfile.mkdtemp(prefix=job_folders.PREFIX)
     _UNUSED.add(folder)
+    job_folders.add_owner(folder, os.getpid())
     return folder
 
 

@@ -32,7 +32,12 @@ another process's worker released the graph's lock, the cache being complete)
 loads the Numba tier from the cache (`jit.finish`) and is served by it. A
 worker that failed or crashed leaves `stats["tier_error"]` (its last error
 line) and the function keeps the NumPy tier for good: a compile error would
-recur in-process, and a crash is not worth risking again in the caller. Tiers
+recur in-process, and a crash is not worth risking again in the caller. A
+compile error or a compile over the time limit (GRAPHC_COMPILE_LIMIT,
+compile_workers.compile_limit) is also remembered in the cache directory
+(compile_locks.failure): a process waiting for that worker, and later
+processes, keep NumPy at once instead of compiling the graph again; a compile
+stopped by the limit warns (GraphcWarning) with how to raise it. Tiers
 agree to rounding (the op-contract tests hold both backends to rtol 1e-12 in
 float64), not bit for bit.
 """
@@ -42,12 +47,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import GraphcWarning
 from ..ir import Node
 from . import compile_locks, compile_workers
 from .jit import Prepared, _readable, finish
@@ -122,6 +129,7 @@ class ProcessTier:
         self._waited = 0.0  # when we started waiting for it (time.perf_counter)
         self._request = ""
         self._name = prepared.path.stem  # the graph's compile lock
+        self._limit: float | None = compile_workers.DEFAULT_LIMIT  # set by start
         # Set by graphc.api: called with (runner, fast call) once the Numba tier is loaded.
         self.on_switch: Callable[[Runner, Any], None] | None = None
         self.stats = stats
@@ -141,8 +149,11 @@ class ProcessTier:
         state.pop("key", None)
         with open(self._request, "wb") as stream:
             pickle.dump(state, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        self._limit = compile_workers.compile_limit()
         other = compile_locks.holder(self._name)
-        if other:
+        if self._remembered():
+            compile_workers.drop(folder)
+        elif other:
             self._follow(other)
         elif not self._prepared.kernels:
             self._hand(None)
@@ -160,7 +171,7 @@ class ProcessTier:
         try:  # claimed in our name first: no worker is started for a graph another compiles
             other = compile_locks.claim(self._name, os.getpid())
             lock = self._name
-        except OSError:  # a cache directory we cannot lock in: compile without a lock
+        except OSError:  # a cache directory we cannot lock in (or a hung guard): no lock
             other, lock = 0, "-"
         if other:
             self._follow(other)
@@ -171,8 +182,6 @@ class ProcessTier:
             if lock != "-":
                 compile_locks.release(self._name, os.getpid())
             raise
-        if lock != "-":
-            compile_locks.claim(self._name, worker.pid, mine=os.getpid())
         folder = os.path.dirname(self._request)
         inputs = "-"
         if arrays is not None and sum(a.nbytes for a in arrays) <= INPUT_LIMIT:
@@ -183,17 +192,17 @@ class ProcessTier:
                 inputs = "-"
         from .cache import cache_dir
 
-        line = "\t".join([folder, self._request, inputs, str(cache_dir()), lock])
-        self._job = compile_workers.Job(folder, worker, line)
-        self._other = 0
-        self.stats["worker_pid"] = worker.pid
+        limit = "-" if self._limit is None else repr(self._limit)
+        line = "\t".join([folder, self._request, inputs, str(cache_dir()), lock, limit])
+        job = compile_workers.Job(folder, worker, line)
+        other = job.submit()  # names the worker in the lock; a new worker if it just exited
+        if other:  # another process took the lock over between our claim and now
+            job.withdraw()
+            self._follow(other)
+            return
+        self._job, self._other = job, 0
+        self.stats["worker_pid"] = job.worker.pid
         self.stats.pop("worker_shared", None)
-        if not worker.submit(line):  # it just exited (idle): a new one gets the job and the lock
-            worker = self._job.worker = compile_workers.current_worker()
-            if lock != "-":
-                compile_locks.claim(self._name, worker.pid, mine=os.getpid())
-            self._job.retried = not worker.submit(line)  # else Job.poll reports the failure
-            self.stats["worker_pid"] = worker.pid
 
     def source(self) -> str:
         return _readable(self._prepared)
@@ -229,8 +238,8 @@ class ProcessTier:
             self.stats["worker_pid"] = other
             return False
         if not is_warm(self._prepared):  # it failed or died: we compile (at the next look)
-            self._other = 0
-            return False
+            self._other = 0  # unless it failed for good (its failure marker)
+            return self._remembered()
         if load:
             self.stats["worker_seconds"] = time.perf_counter() - self._waited
             self._other = 0
@@ -258,14 +267,33 @@ class ProcessTier:
 
     def _finished(self, job: compile_workers.Job, outcome: dict[str, Any]) -> None:
         """Our worker is done: load the Numba tier, or record why not."""
+        self._job, self._outcome = None, None
+        if outcome.get("other"):  # a retried job whose lock another process took over
+            job.withdraw()
+            self._follow(int(outcome["other"]))
+            return
+        job.close()
         self.stats["worker_seconds"] = float(outcome.get("finished", time.time())) - job.started
         self.stats["worker"] = outcome.get("report", {})
-        job.close()
-        self._job, self._outcome = None, None
         if not outcome.get("ok"):
-            self._fail(str(outcome.get("error")))
+            timeout = outcome.get("timeout")
+            self._fail(str(outcome.get("error")), None if timeout is None else float(timeout))
             return
         self._load()
+
+    def _remembered(self) -> bool:
+        """An earlier worker failed on this graph (its failure marker, compile_locks.failure):
+        keep NumPy for good without compiling it again. True if so."""
+        try:
+            failed = compile_locks.failure(self._name, self._limit)
+        except OSError:
+            return False
+        if failed is None:
+            return False
+        error, limit = failed
+        self._fail(f"{error} (remembered from an earlier compile of this graph: remove "
+                   f"{compile_locks.failure_path(self._name)} to try again)", limit)
+        return True
 
     def _load(self) -> None:
         """Load the machine code from the cache and switch (under the switch lock)."""
@@ -286,9 +314,16 @@ class ProcessTier:
         if self.on_switch is not None:  # later calls skip this runner: the fast call
             self.on_switch(compiled.runner, compiled.fast)
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str, limit: float | None = None) -> None:
+        """NumPy serves for good; a compile stopped by its time `limit` says so in a warning."""
         self._failed = True
         self.stats["tier_error"] = why
+        if limit is not None:
+            warnings.warn(
+                f"graphc: the Numba compile of this graph ({self._name}) ran longer than the compile time "
+                f"limit of {limit:g} s and was stopped; calls keep running on NumPy (slower). "
+                f"Set {compile_workers.LIMIT_VARIABLE} to more seconds (0: no limit) to let it "
+                f"finish, or compile with tiered=False", GraphcWarning, stacklevel=4)
 
     def _tier(self, arrays: list[np.ndarray]) -> Runner:
         """The runner for this call: Numba once compiled and loaded, else NumPy."""
