@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..ir import Node
 from . import policy
-from .codegen import Generated, generate
+from .codegen import Generated, generate, kernel_mode
 from .schedule import Schedule
 
 
@@ -37,7 +37,10 @@ def lower(inputs: Sequence[Node], outputs: Sequence[Node],
     from a jitted driver must be one njit function (False).
     """
     start = time.perf_counter()
-    plan = policy.schedule_for(inputs, outputs)  # fusion policy + schedule
+    def shared(plan: Schedule) -> bool:  # codegen's own choice, made on the plan it gets
+        return kernel_mode(plan, parallel) if kernels is None else kernels
+
+    plan = policy.schedule_for(inputs, outputs, shared)  # fusion policy + schedule
     scheduled = time.perf_counter()
     # choose interpreted groups + generate
     generated = generate(plan, names, parallel=parallel, kernels=kernels)
