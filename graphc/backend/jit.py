@@ -107,6 +107,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
     """Lower (or find the lowering in the cache), write to the cache and (if `load`) import:
     no Numba compile yet."""
     start = time.perf_counter()
+    before = lowered_cache.loaded()
     name = lowered_cache.key(inputs, outputs, output_names, parallel, kernels)
     lowered = lowered_cache.load(name, outputs)
     looked = time.perf_counter() - start
@@ -115,6 +116,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
 
         lowered = lower(inputs, outputs, output_names, parallel, kernels)
         saving = time.perf_counter()
+        lowered_cache.remember(before)  # what this lowering imported: as its source has it
         lowered_cache.save(name, lowered)
         looked += time.perf_counter() - saving
     lowered.seconds["lowered_cache"] = looked

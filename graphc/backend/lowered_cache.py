@@ -15,7 +15,9 @@ output names, `parallel`, `kernels`, graphc's source and NumPy's version
 (cache.code_version), Python's version, the GRAPHC_* settings that steer code
 generation, and the tunables of the lowering modules this process has loaded
 (`tunables`: their UPPERCASE constants and which function each name holds, so
-a monkeypatched threshold or function is a different key, never a stale hit).
+a monkeypatched threshold or function is a different key, never a stale hit;
+modules a lowering of ours imported count as their source while unchanged, so
+the key is the same before and after a process's first lowering).
 An entry (`graphs/lowered-<key>.pickle`) is sealed like a saved graph
 (signed.py: HMAC under the per-user key, checked before unpickling) and holds
 plain data only: `Generated`'s and each kernel's fields as dicts, so loading
@@ -24,7 +26,7 @@ attributes (`Record`). A graph whose constants are large is not kept (the
 entry would copy them; lowering is cheap next to moving them).
 
 Imports: serialize, signed, cache, lower (Lowered); the standard library.
-Entry points: `key`, `load`, `save`, called by jit.prepare.
+Entry points: `loaded`, `key`, `load`, `remember`, `save`, called by jit.prepare.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ from .lower import Lowered
 
 PREFIX = "lowered-"  # signed.graph_path(PREFIX + key): beside the simplified graphs
 MAX_CONSTANT_BYTES = 16 << 20  # larger constants: not kept (see the module docstring)
-# Modules whose settings shape the generated code (a module name, or a package prefix).
-LOWERING_MODULES = ("graphc.backend.codegen", "graphc.backend.policy", "graphc.backend.schedule",
-                    "graphc.backend.lower", "graphc.backend.workspace", "graphc.backend.interpreter",
-                    "graphc.backend.library", "graphc.backend.runtime", "graphc.backend.scan_",
-                    "graphc.backend.blas_threads", "graphc.lowering", "graphc.printing")
+# Modules whose settings shape the generated code: these, and the modules of these packages.
+LOWERING_MODULES = frozenset({
+    "graphc.backend.codegen", "graphc.backend.policy", "graphc.backend.schedule",
+    "graphc.backend.lower", "graphc.backend.workspace", "graphc.backend.interpreter",
+    "graphc.backend.library", "graphc.backend.runtime", "graphc.backend.scan_codegen",
+    "graphc.backend.scan_buffers", "graphc.backend.blas_threads", "graphc.lowering", "graphc.printing"})
+LOWERING_PACKAGES = ("graphc.backend.codegen.", "graphc.backend.interpreter.", "graphc.backend.library_")
 # GRAPHC_* settings that only say where things go or when compiling happens.
 NOT_CODE = ("GRAPHC_CACHE_DIR", "GRAPHC_CACHE_LIMIT", "GRAPHC_KERNEL_CACHE_DIR", "GRAPHC_TIERED")
 _SIMPLE = (bool, int, float, str, bytes, type(None))
@@ -77,23 +81,53 @@ def _fingerprint(value: Any) -> Any:
     return (module, name) if isinstance(name, str) else type(value).__qualname__
 
 
+def _lowering_modules() -> list[str]:
+    return sorted(n for n in list(sys.modules)
+                  if n in LOWERING_MODULES or n.startswith(LOWERING_PACKAGES))
+
+
+def _module_marks(name: str) -> list[tuple[str, Any]]:
+    items = []
+    for attribute, value in sorted(vars(sys.modules[name]).items()):
+        if not attribute.startswith("__") and (attribute.isupper() or callable(value)):
+            mark = _fingerprint(value)
+            if mark is not None:
+                items.append((attribute, mark))
+    return items
+
+
+# Per-process: lowering modules first imported by a lowering of ours, as they were then.
+_PRISTINE: dict[str, list[tuple[str, Any]]] = {}
+
+
 def tunables() -> list[tuple[str, list[tuple[str, Any]]]]:
-    """The lowering modules loaded now, each with its UPPERCASE constants and the function or
-    class each of its names holds. A module not loaded yet has its source's values (which
-    serialize.code_version covers); a loaded one may have been changed (a test's monkeypatch)."""
+    """The lowering modules loaded now that may differ from their source: each with its
+    UPPERCASE constants and the function or class each of its names holds.
+
+    A module not loaded yet has its source's values (serialize.code_version covers
+    them), and so has one a lowering of ours imported (`remember`) while it still
+    looks as it did then; those are left out, so the key is the same before and
+    after the first lowering of a process. Any other loaded module (imported by
+    the caller, who may have changed it: a test's monkeypatch) is in the key as it is.
+    """
     found = []
-    for name in sorted(n for n in sys.modules if n.startswith(LOWERING_MODULES)):
-        module = sys.modules[name]
-        items = []
-        for attribute, value in sorted(vars(module).items()):
-            if attribute.startswith("__"):
-                continue
-            if attribute.isupper() or callable(value):
-                mark = _fingerprint(value)
-                if mark is not None:
-                    items.append((attribute, mark))
-        found.append((name, items))
+    for name in _lowering_modules():
+        marks = _module_marks(name)
+        if _PRISTINE.get(name) != marks:
+            found.append((name, marks))
     return found
+
+
+def loaded() -> frozenset[str]:
+    """The lowering modules loaded now (before a lowering: see `remember`)."""
+    return frozenset(_lowering_modules())
+
+
+def remember(before: frozenset[str]) -> None:
+    """After a lowering: the lowering modules it imported, as they are now (pristine)."""
+    for name in _lowering_modules():
+        if name not in before and name not in _PRISTINE:
+            _PRISTINE[name] = _module_marks(name)
 
 
 def key(inputs: Sequence[Node], outputs: Sequence[Node], names: Sequence[str | None] | None,
