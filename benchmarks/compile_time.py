@@ -30,10 +30,8 @@ compiled code).
                    compiledir (and an empty NUMBA_CACHE_DIR for the numba mode).
 
 Cells show the median over --repeat runs and the spread (min-max), then
-`[cpu s]`: the median CPU time of the measuring process over the same
-interval (all its threads; for the tiered column not the worker's).
-The machine is shared: compare columns within one run, and CPU times
-across runs. Child mode:
+the median CPU time of the process over the same span (to the first result).
+The machine is shared: compare columns within one run. Child mode:
 --child TOOL DEPTH WIDTH prints one JSON line.
 """
 
@@ -104,22 +102,23 @@ def build_graphc(depth: int, width: int, tiered: bool = False):
 def child(tool: str, depth: int, width: int) -> dict:
     values = make_inputs(depth, width)
     stages: dict = {}
+    cpu = 0.0  # this process's CPU time over the same span as `seconds`
     if tool == "graphc":
         import numba  # noqa: F401  imported before the clock, like jax below
 
         compile_ = build_graphc(depth, width)
-        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
+        start, cpu = time.perf_counter(), time.process_time()
         function = compile_()
         outputs = function(*values)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         stages = {k: round(v, 3) for k, v in function.stats.get("seconds", {}).items()}
         stages["kernels"] = function.stats.get("kernels")
     elif tool == "graphc_tiered":  # the process tier: numba is imported by the switch, not before
         compile_ = build_graphc(depth, width, tiered=True)
-        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
+        start, cpu = time.perf_counter(), time.process_time()
         function = compile_()
         outputs = function(*values)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         while function.stats["tier"] != "numba" and not function.stats.get("tier_error"):
             function(*values)  # a training loop: the NumPy tier serves until the switch
         stages = {"numba_tier": round(time.perf_counter() - start, 3)}
@@ -137,11 +136,11 @@ def child(tool: str, depth: int, width: int) -> dict:
             return jnp.mean((h - y) ** 2)
 
         step = jax.jit(jax.value_and_grad(loss_of))
-        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
+        start, cpu = time.perf_counter(), time.process_time()
         params = (values[2:2 + depth], values[2 + depth:])
         loss, (dWs, dbs) = step(params, values[0], values[1])
         outputs = [np.asarray(loss), *[np.asarray(a) for a in dWs], *[np.asarray(a) for a in dbs]]
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     else:
         import pytensor
         import pytensor.tensor as pt
@@ -154,12 +153,11 @@ def child(tool: str, depth: int, width: int) -> dict:
         for W, b in zip(Ws, bs):
             h = pt.tanh(h @ W + b)
         loss = pt.mean((h - y) ** 2)
-        start, cpu = time.perf_counter(), time.process_time()  # CPU: all this process's threads
+        start, cpu = time.perf_counter(), time.process_time()
         grads = pytensor.grad(loss, Ws + bs)
         function = pytensor.function([x, y, *Ws, *bs], [loss, *grads], mode=mode)
         outputs = function(*values)
-        seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu  # to the first result (tiered: to the Numba tier), like `seconds`
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     want = reference(values, depth)
     worst = max(float(np.max(np.abs(np.asarray(g) - w) / (1e-8 + np.abs(w))))
                 for g, w in zip(outputs, want))
@@ -200,9 +198,9 @@ def cell(samples: list[dict]) -> str:
     ready = [s["stages"]["numba_tier"] for s in samples if "numba_tier" in s.get("stages", {})]
     if ready:
         text += f" -> {statistics.median(ready):.2f}"
-    cpu = [s["cpu"] for s in samples if s.get("cpu") is not None]
-    if cpu:  # the caller's CPU only: not a compile worker's
-        text += f" [cpu {statistics.median(cpu):.2f}]"
+    cpus = [s["cpu"] for s in samples if s.get("cpu") is not None]
+    if cpus:  # the first result's CPU time (the machine may be shared: wall time is not all ours)
+        text += f", CPU {statistics.median(cpus):.2f}"
     return text + wrong
 
 

@@ -7,7 +7,6 @@ shape, named sizes) before running. Imports: everything below (layer L5).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import time
@@ -153,18 +152,9 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
     return tuple(simplified.outputs), dict(report, cached=False)
 
 
-# Per-process: the digest of the graphc source this process runs, computed once.
-_versions: list[str] = []
-
-
 def _code_version() -> str:
     """graphc's source and NumPy's version: a simplified graph depends on both."""
-    if not _versions:
-        digest = hashlib.sha256(np.__version__.encode())
-        for path in sorted(Path(__file__).parent.rglob("*.py")):
-            digest.update(path.read_bytes())
-        _versions.append(digest.hexdigest()[:16])
-    return _versions[0]
+    return serialize.code_version()
 
 
 def _normalize_inputs(inputs: Any) -> tuple[Node, ...]:

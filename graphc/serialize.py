@@ -17,9 +17,12 @@ Imports: ir, shapes (layer L3, beside the other consumers of a finished graph).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import pickle
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,11 +50,38 @@ def _records(inputs: Sequence[Node], outputs: Sequence[Node]) -> tuple[list[Reco
     return records, [position[node] for node in outputs]
 
 
+@functools.cache
+def code_version() -> str:
+    """graphc's source and NumPy's version (read once per process): a simplified graph, and
+    the code generated from it, depend on both."""
+    version = hashlib.sha256(np.__version__.encode())
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        version.update(path.read_bytes())
+    return version.hexdigest()[:16]
+
+
 def digest(inputs: Sequence[Node], outputs: Sequence[Node], context: str = "") -> str:
     """A name for the graph: equal for graphs built alike (same ops, values, names, lines)."""
     records, places = _records(inputs, outputs)
     data = pickle.dumps((records, places, context), protocol=pickle.HIGHEST_PROTOCOL)
     return hashlib.sha256(data).hexdigest()[:24]
+
+
+def value_digest(inputs: Sequence[Node], outputs: Sequence[Node], context: str = "") -> str:
+    """`digest` of the graph's values alone, not of which of its objects are one object.
+
+    `digest` pickles the records with pickle's memo, so a shape tuple shared by two
+    nodes is written once and referred back to: equal for graphs built alike, but a
+    graph equal in every value that was simplified in this process, or loaded back
+    from the cache, shares its objects differently. The memo is off here (each
+    object written in full), so such graphs get one name (backend/lowered_cache.py).
+    """
+    records, places = _records(inputs, outputs)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: no back-references; records hold no cycles
+    pickler.dump((records, places, context))
+    return hashlib.sha256(buffer.getvalue()).hexdigest()[:24]
 
 
 def dumps(inputs: Sequence[Node], outputs: Sequence[Node], extra: Any = None) -> bytes:

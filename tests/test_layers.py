@@ -58,7 +58,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.codegen": 4, "graphc.backend.interpreter": 4,
     **{f"graphc.backend.interpreter.{m}": 4 for m in ("opcodes", "program", "source", "run", "link")},
     "graphc.backend.jit": 4, "graphc.backend.runtime": 4, "graphc.backend.reroll_guard": 4,
-    "graphc.backend.workspace": 4,
+    "graphc.backend.workspace": 4, "graphc.backend.lowered_cache": 4,
     **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted", "outline",
                                                    "statements", "parts", "pyunits", "reroll",
                                                    "reroll_module", "reroll_text")},

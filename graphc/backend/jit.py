@@ -1,33 +1,36 @@
 """Store, import and Numba-compile a lowered graph: `compile_graph -> Compiled`.
 
 Owns: writing the generated module to the disk cache and importing it
-(`prepare`), `numba.njit(signature, cache=True, error_model="numpy")` on its
-function (`finish`), and the typed results `Prepared`, `Compiled` and
-`CompileStats` (`CompileStats.as_dict()` is what `f.stats` shows). Imports:
-lower, cache, runtime (JIT_OPTIONS, LINKING), codegen.fresh, calling (the
-runner and fast call); numba lazily. Entry point: `compile_graph`, used by
+(`prepare`, which takes a graph's lowering from lowered_cache.py when this
+cache lowered the same graph before), `numba.njit(signature, cache=True,
+error_model="numpy")` on its function (`finish`), and the typed results
+`Prepared`, `Compiled` and `CompileStats` (`CompileStats.as_dict()` is what
+`f.stats` shows). Imports: lowered_cache, cache, runtime (JIT_OPTIONS,
+LINKING), calling (the runner and fast call); lower (and with it the code
+generator) only on a miss; numba lazily. Entry point: `compile_graph`, used by
 `graphc.api.compile`; tiered.py uses `prepare`/`finish` separately.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import calling
 from ..errors import GraphcError
 from ..ir import Node
-from . import blas_threads, cache, concurrency, numba_hooks, recovery, reroll_guard
-from .codegen import fresh
-from .lower import Lowered, lower
+from . import blas_threads, cache, concurrency, lowered_cache, numba_hooks, recovery, reroll_guard
 from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING
-from .scan_codegen import loop_functions
+
+if TYPE_CHECKING:
+    from .lower import Lowered
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class CompileStats:
     fast_call: bool
     kernels: int = 0  # kernel mode: shared fused kernels the graph calls (0: one njit function)
     kernels_new: int = 0  # of which this cache had no module yet
+    lowered_cached: bool = False  # schedule and code came from lowered_cache (no codegen ran)
 
     def as_dict(self) -> dict[str, Any]:
         # `seconds` itself, not a copy: in kernel mode the first call adds the kernels' compile
@@ -101,8 +105,22 @@ def compile_graph(inputs: Sequence[Node], outputs: Sequence[Node],
 def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
             output_names: Sequence[str | None] | None = (), parallel: bool = False,
             load: bool = True, kernels: bool | None = None) -> Prepared:
-    """Lower, write to the cache and (if `load`) import: no Numba compile yet."""
-    lowered = lower(inputs, outputs, output_names, parallel, kernels)
+    """Lower (or find the lowering in the cache), write to the cache and (if `load`) import:
+    no Numba compile yet."""
+    start = time.perf_counter()
+    before = lowered_cache.loaded()
+    name = lowered_cache.key(inputs, outputs, output_names, parallel, kernels)
+    lowered = lowered_cache.load(name, outputs)
+    looked = time.perf_counter() - start
+    if lowered is None:
+        from .lower import lower
+
+        lowered = lower(inputs, outputs, output_names, parallel, kernels)
+        saving = time.perf_counter()
+        lowered_cache.remember(before)  # what this lowering imported: as its source has it
+        lowered_cache.save(name, lowered)
+        looked += time.perf_counter() - saving
+    lowered.seconds["lowered_cache"] = looked
     start = time.perf_counter()
     key = lowered.generated.source + cache.code_version()  # helpers are linked in: part of the key
     path, found = cache.store(lowered.generated.source, key)
@@ -113,6 +131,18 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
     module = _load(path, cache.module_name(key)) if load else None
     seconds = dict(lowered.seconds, **{"import": time.perf_counter() - start})
     return Prepared(inputs, outputs, lowered, path, found, module, seconds, stored)
+
+
+def loop_functions(function_name: str, names: Any) -> list[str]:
+    """scan_codegen.loop_functions: the generated loop functions among a module's names.
+
+    Only a graph that holds loops has them, and those compile through scan_loops, which
+    imports scan_codegen; importing it here would import the code generator (scan_codegen
+    registers its emitter there), which a graph whose lowering came from the cache
+    (lowered_cache.py) does without.
+    """
+    scan_codegen = sys.modules.get(f"{__package__}.scan_codegen")
+    return [] if scan_codegen is None else scan_codegen.loop_functions(function_name, names)  # type: ignore[no-any-return]
 
 
 def _load(path: Path, name: str) -> Any:
@@ -275,25 +305,26 @@ def finish(prepared: Prepared, structure: str = "list",
     generated, inputs, outputs = prepared.generated, prepared.inputs, prepared.outputs
     hits = dispatcher.stats.cache_hits if not prepared.kernels else \
         all(found for _, _, found in prepared.kernels)
-    if not generated.parallel and blas_threads.wants_one_thread(prepared.lowered.plan.order):
+    if not generated.parallel and prepared.lowered.one_thread:
         dispatcher = blas_threads.one_thread(dispatcher)  # small products must not wait for spinners
     if generated.parallel:  # thread- and fork-safe on any threading layer
         dispatcher = concurrency.guard(dispatcher, *numba_hooks.threading_layer(), inputs, outputs,
                                        generated.range_flag)
-    may_alias = [not fresh(node) for node in outputs]  # leaves, views, some kernels
+    may_alias = list(prepared.lowered.may_alias)  # leaves, views, some kernels (codegen.fresh)
     fast = calling.make_fast_call(dispatcher, inputs, outputs, generated.constants, structure,
                                   requirements, generated.range_flag, may_alias)
     runner = calling.make_runner(dispatcher, inputs, outputs, generated.constants,
                                  generated.range_flag, may_alias)
-    plan = prepared.lowered.plan
+    lowered = prepared.lowered
     stats = CompileStats(
         cache_hit=bool(sum(hits.values())) if hasattr(hits, "values") else bool(hits),
         source_cached=prepared.found, cache_path=str(prepared.path), seconds=seconds,
-        groups=sum(1 for u in plan.units if not isinstance(u, Node)), parts=generated.parts,
-        nodes=len(plan.order), kernels_outlined=not generated.kernels_inlined,
+        groups=lowered.groups, parts=generated.parts,
+        nodes=lowered.nodes, kernels_outlined=not generated.kernels_inlined,
         interpreted_groups=generated.interpreted, instructions=generated.instructions,
         parallel=generated.parallel, fast_call=fast is not None, kernels=len(prepared.kernels),
-        kernels_new=sum(not found for _, _, found in prepared.kernels))
+        kernels_new=sum(not found for _, _, found in prepared.kernels),
+        lowered_cached=lowered.plan is None)
     return Compiled(runner, fast, _readable(prepared), stats)
 
 

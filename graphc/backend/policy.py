@@ -15,15 +15,24 @@ The interpreter is generated from the ops' own `Pointwise` templates by
 rewrites it; a test fails when it is stale), so an op is still declared in
 one place and the interpreter's machine code is cached once per installation.
 
-Owns: the thresholds of "large", `schedule_for` (the schedule, with the
-interpreter's domains in a large graph) and `choose` (the groups the
-interpreter runs). Imports: schedule, interpreter.opcodes; never numba.
-Entry points: `schedule_for`, `choose`, both called by lower.py in order.
+"Large" counts the work Numba would compile, not the graph's size. In kernel
+mode (codegen/outline.py) structurally identical groups share one kernel, so
+a 64-layer MLP (900 nodes, 64 identical layers) compiles four small kernels:
+counted by node it looked large, and its last group went to the interpreter,
+whose entry point costs ~0.3 s of Numba set-up to load even when cached
+(link.py) - most of a warm 64-layer compile. `distinct_work` counts one group
+per structural form (`form`), which is what kernel mode compiles.
+
+Owns: the thresholds of "large", what counts toward them (`distinct_work`),
+`schedule_for` (the schedule, with the interpreter's domains in a large
+graph) and `choose` (the groups the interpreter runs). Imports: schedule,
+interpreter.opcodes; never numba. Entry points: `schedule_for`, `choose`,
+both called by lower.py in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -70,22 +79,85 @@ def is_large(nodes: Sequence[Node]) -> bool:
     return kernel_calls(pointwise) > LARGE_KERNEL_CALLS or len(pointwise) > LARGE_POINTWISE
 
 
+def _attribute(value: object) -> Hashable:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value  # type: ignore[return-value]
+
+
+def _outside(node: Node) -> Hashable:
+    """What a group's code depends on about a value it reads from outside: a view's
+    index map, a scalar constant's literal, the rank, dtype and broadcast axes."""
+    view = kind(node) == "view"
+    literal = node.value.item() if node.value is not None and node.value.size == 1 else None
+    return (kind(node), node.op.name if view else None, _attribute(node.attrs) if view else None,
+            node.dtype.str, tuple(size == 1 for size in node.shape), literal, node.weak)
+
+
+def form(group: Group, stored: set[Node] | frozenset[Node] = frozenset()) -> Hashable:
+    """The group's structure: equal for groups whose generated loops are the same code on
+    other arrays and sizes (every layer of an MLP), which kernel mode compiles once.
+
+    Members by op, attributes, dtype and rank; their inputs by position in the group, or
+    by order of first use outside it (so shared reads stay shared); `stored`: the members
+    whose values leave the loop (the schedule's `materialized`). Sizes are left out: an
+    outlined kernel takes them as arguments. Two groups this calls equal may still differ
+    in a detail of their text; then they are two kernels of the same size, which is what
+    `distinct_work` estimates.
+    """
+    index = {node: position for position, node in enumerate(group.members)}
+    outside: dict[Node, int] = {}
+    members = []
+    for node in group.members:
+        reads = tuple(index[source] if source in index
+                      else -1 - outside.setdefault(source, len(outside)) for source in node.inputs)
+        members.append((node.op.name, _attribute(node.attrs), node.dtype.str, node.ndim, reads,
+                        node in stored))
+    return (len(group.shape), group.source is not None, tuple(members),
+            tuple(_outside(node) for node in outside))
+
+
+def distinct_work(plan: Schedule) -> list[Node]:
+    """The members of one group per structural form (`form`): what kernel mode compiles."""
+    seen: set[Hashable] = set()
+    members: list[Node] = []
+    for group in (u for u in plan.units if isinstance(u, Group)):
+        key = form(group, plan.materialized)
+        if key not in seen:
+            seen.add(key)
+            members += group.members
+    return members
+
+
 def choose(plan: Schedule) -> dict[Group, np.dtype]:
-    """The groups of `plan` the interpreter runs, with their register dtype."""
-    groups = [u for u in plan.units if isinstance(u, Group)]
-    if not is_large([n for g in groups for n in g.members]):
-        return {}
+    """The groups of `plan` the interpreter runs, with their register dtype.
+
+    Only a plan `schedule_for` made for the interpreter (a large graph's: its groups
+    carry the interpreter's domains) has any; a capped plan's loops all compile.
+    """
     chosen: dict[Group, np.dtype] = {}
-    for group in groups:
-        if _pointwise_count(group) >= MIN_MEMBERS:
+    for group in (u for u in plan.units if isinstance(u, Group)):
+        if group.domain is not None and _pointwise_count(group) >= MIN_MEMBERS:
             dtype = interpretable(group)
             if dtype is not None:
                 chosen[group] = dtype
     return chosen
 
 
-def schedule_for(inputs: Sequence[Node], outputs: Sequence[Node]) -> Schedule:
-    """The schedule: in a large graph, uncapped groups of what the interpreter runs."""
+def schedule_for(inputs: Sequence[Node], outputs: Sequence[Node],
+                 shared: Callable[[Schedule], bool] | None = None) -> Schedule:
+    """The schedule: in a large graph, uncapped groups of what the interpreter runs.
+
+    `shared(plan)`: whether codegen will generate `plan` in kernel mode (one kernel per
+    distinct group); then "large" is judged on `distinct_work`, else (one njit function,
+    e.g. a loop body or a parallel graph) on every node.
+    """
     if not is_large(toposort(outputs)):
         return schedule(inputs, outputs, max_group_size=GROUP_LIMIT)
+    if shared is not None:
+        plan = schedule(inputs, outputs, max_group_size=GROUP_LIMIT)
+        if shared(plan) and not is_large(distinct_work(plan)):
+            return plan
     return schedule(inputs, outputs, max_group_size=GROUP_LIMIT, domain=domain)

@@ -33,7 +33,6 @@ from ..errors import GraphcError
 from ..ir import Node
 from ..ops import constant
 from ..subgraph import Subgraph, subgraphs_of
-from .codegen import NUMPY_LEVEL
 from .scan_buffers import BodyBuffers, plan_buffers
 
 LOOP_FUNCTION = r"{name}_(?:loop|reroll)\d+(_body)?"  # module functions jit.py compiles before the graph's
@@ -151,6 +150,8 @@ def _body_function(name: str, body: Subgraph) -> tuple[Any, list[str], BodyBuffe
     # the graph function keeps calling NumPy and the body calls the jitted helper.
     imports = [line for line in lines[:start] if line.startswith(("from graphc.", "import math"))]
     function = lines[start:]
+    from .codegen import NUMPY_LEVEL  # not at import: jit.py imports this module
+
     for helper in sorted(set(generated.helpers) & set(NUMPY_LEVEL)):
         pattern = re.compile(rf"(?<![\w.]){helper}\(")
         function = [pattern.sub(f"loop_{helper}(", line) for line in function]

@@ -55,7 +55,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphcWarning
-from ..ir import Node
 from . import compile_locks, compile_workers
 from .jit import Prepared, _readable, finish
 
@@ -93,11 +92,10 @@ def _known_now(prepared: Prepared) -> dict[str, Any]:
     """The compile stats that need no Numba (jit.finish's CompileStats), so `f.stats`
     has its documented keys from the start; `cache_hit` is False (a warm graph does
     not tier) until the caller has loaded the machine code."""
-    plan, generated = prepared.lowered.plan, prepared.generated
+    lowered, generated = prepared.lowered, prepared.generated
     return {"cache_hit": False, "source_cached": prepared.found,
             "cache_path": str(prepared.path), "seconds": dict(prepared.seconds),
-            "groups": sum(1 for u in plan.units if not isinstance(u, Node)),
-            "parts": generated.parts, "nodes": len(plan.order),
+            "groups": lowered.groups, "parts": generated.parts, "nodes": lowered.nodes,
             "kernels_outlined": not generated.kernels_inlined,
             "interpreted_groups": generated.interpreted, "instructions": generated.instructions,
             "parallel": generated.parallel, "kernels": len(prepared.kernels),

@@ -1,0 +1,196 @@
+"""A graph lowered before: its generated code and schedule facts from the cache, without codegen.
+
+Why: a warm start of a graph this cache has compiled before (the same model in a
+new process) loads the simplified graph (api.py `_simplified`) and the machine
+code, but scheduled and generated the module again: ~0.15 s of a 64-layer
+MLP's ~0.35 s, plus importing the code generator (~20 modules). Lowering is a
+pure function of the simplified graph and the options, so its result is kept
+under a key of exactly those, and a hit skips `lower` and never imports
+codegen, policy or the interpreter's tables.
+
+The key (`key`) covers: the simplified graph as records (serialize.value_digest: ops,
+attributes, shapes and named sizes, dtypes, values, names, source lines), the
+output names, `parallel`, `kernels`, graphc's source and NumPy's version
+(serialize.code_version), what generated code links in and Numba's version
+(cache.code_version), Python's version, the GRAPHC_* settings that steer code
+generation, and the tunables of the lowering modules this process has loaded
+(`tunables`: their UPPERCASE constants and which function each name holds, so
+a monkeypatched threshold or function is a different key, never a stale hit;
+modules a lowering of ours imported count as their source while unchanged, so
+the key is the same before and after a process's first lowering).
+An entry (`graphs/lowered-<key>.pickle`) is sealed like a saved graph
+(signed.py: HMAC under the per-user key, checked before unpickling) and holds
+plain data only: `Generated`'s and each kernel's fields as dicts, so loading
+it imports no graphc class; a hit rebuilds them as records with the same
+attributes (`Record`). A graph whose constants are large is not kept (the
+entry would copy them; lowering is cheap next to moving them).
+
+Imports: serialize, signed, cache, lower (Lowered); the standard library.
+Entry points: `loaded`, `key`, `load`, `remember`, `save`, called by jit.prepare.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import sys
+import types
+from collections.abc import Sequence
+from typing import Any, cast
+
+import numpy as np
+
+from .. import serialize
+from ..ir import Node
+from . import cache, signed
+from .lower import Lowered
+
+PREFIX = "lowered-"  # signed.graph_path(PREFIX + key): beside the simplified graphs
+MAX_CONSTANT_BYTES = 16 << 20  # larger constants: not kept (see the module docstring)
+# Modules whose settings shape the generated code: these, and the modules of these packages.
+LOWERING_MODULES = frozenset({
+    "graphc.backend.codegen", "graphc.backend.policy", "graphc.backend.schedule",
+    "graphc.backend.lower", "graphc.backend.workspace", "graphc.backend.interpreter",
+    "graphc.backend.library", "graphc.backend.runtime", "graphc.backend.scan_codegen",
+    "graphc.backend.scan_buffers", "graphc.backend.blas_threads", "graphc.lowering", "graphc.printing"})
+LOWERING_PACKAGES = ("graphc.backend.codegen.", "graphc.backend.interpreter.", "graphc.backend.library_")
+# GRAPHC_* settings that only say where things go or when compiling happens.
+NOT_CODE = ("GRAPHC_CACHE_DIR", "GRAPHC_CACHE_LIMIT", "GRAPHC_KERNEL_CACHE_DIR", "GRAPHC_TIERED")
+_SIMPLE = (bool, int, float, str, bytes, type(None))
+
+
+class Record(types.SimpleNamespace):
+    """A loaded `Generated` or kernel: the same attributes, no class of the code generator."""
+
+
+def _fingerprint(value: Any) -> Any:
+    """What of a module attribute may change the generated code, the same in every process
+    (a set's order follows the process's string hashing: sorted here)."""
+    if isinstance(value, types.ModuleType):
+        return None
+    if isinstance(value, _SIMPLE):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_fingerprint(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(repr(_fingerprint(item)) for item in value))
+    if isinstance(value, dict):
+        return tuple(sorted(repr((_fingerprint(k), _fingerprint(v))) for k, v in value.items()))
+    module, name = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    return (module, name) if isinstance(name, str) else type(value).__qualname__
+
+
+def _lowering_modules() -> list[str]:
+    return sorted(n for n in list(sys.modules)
+                  if n in LOWERING_MODULES or n.startswith(LOWERING_PACKAGES))
+
+
+def _module_marks(name: str) -> list[tuple[str, Any]]:
+    items = []
+    for attribute, value in sorted(vars(sys.modules[name]).items()):
+        if not attribute.startswith("__") and (attribute.isupper() or callable(value)):
+            mark = _fingerprint(value)
+            if mark is not None:
+                items.append((attribute, mark))
+    return items
+
+
+# Per-process: lowering modules first imported by a lowering of ours, as they were then.
+_PRISTINE: dict[str, list[tuple[str, Any]]] = {}
+
+
+def tunables() -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The lowering modules loaded now that may differ from their source: each with its
+    UPPERCASE constants and the function or class each of its names holds.
+
+    A module not loaded yet has its source's values (serialize.code_version covers
+    them), and so has one a lowering of ours imported (`remember`) while it still
+    looks as it did then; those are left out, so the key is the same before and
+    after the first lowering of a process. Any other loaded module (imported by
+    the caller, who may have changed it: a test's monkeypatch) is in the key as it is.
+    """
+    found = []
+    for name in _lowering_modules():
+        marks = _module_marks(name)
+        if _PRISTINE.get(name) != marks:
+            found.append((name, marks))
+    return found
+
+
+def loaded() -> frozenset[str]:
+    """The lowering modules loaded now (before a lowering: see `remember`)."""
+    return frozenset(_lowering_modules())
+
+
+def remember(before: frozenset[str]) -> None:
+    """After a lowering: the lowering modules it imported, as they are now (pristine)."""
+    for name in _lowering_modules():
+        if name not in before and name not in _PRISTINE:
+            _PRISTINE[name] = _module_marks(name)
+
+
+def key(inputs: Sequence[Node], outputs: Sequence[Node], names: Sequence[str | None] | None,
+        parallel: bool, kernels: bool | None) -> str | None:
+    """The name of this lowering in the cache, or None if the graph cannot be named."""
+    settings = sorted((k, v) for k, v in os.environ.items()
+                      if k.startswith("GRAPHC_") and k not in NOT_CODE)
+    context = repr((list(names or ()), parallel, kernels, serialize.code_version(),
+                    cache.code_version(), sys.version_info[:3], settings, tunables()))
+    try:
+        return serialize.value_digest(inputs, outputs, context)
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError):
+        return None  # an attribute pickle cannot hold: lower as usual
+
+
+def _plain(value: Any) -> Any:
+    """A dataclass as a dict of its fields (kernels included), with its class's name."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"class": type(value).__name__, "fields": fields}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _record(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"class", "fields"}:
+        return Record(**{k: _record(v) for k, v in value["fields"].items()})
+    if isinstance(value, list):
+        return [_record(item) for item in value]
+    return value
+
+
+def save(name: str | None, lowered: Lowered) -> None:
+    """Keep `lowered` under `name` (a full or unwritable disk, or no user key, only costs time)."""
+    generated = lowered.generated
+    if name is None or sum(c.nbytes for c in generated.constants) > MAX_CONSTANT_BYTES:
+        return
+    payload = {"generated": _plain(generated), "groups": lowered.groups, "nodes": lowered.nodes,
+               "one_thread": lowered.one_thread, "may_alias": lowered.may_alias}
+    try:
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return
+    signed.save_graph(PREFIX + name, data)
+
+
+def load(name: str | None, outputs: Sequence[Node]) -> Lowered | None:
+    """The lowering kept under `name`, or None (no entry, not authentic, or not one of ours)."""
+    if name is None:
+        return None
+    data = signed.load_graph(PREFIX + name)  # authenticated (HMAC) before anything is unpickled
+    if data is None:
+        return None
+    try:
+        payload = pickle.loads(data)  # noqa: S301 - sealed by this user's processes
+        generated = _record(payload["generated"])
+        if not isinstance(generated, Record) or len(payload["may_alias"]) != len(outputs) or \
+                not all(isinstance(c, np.ndarray) for c in generated.constants):
+            return None
+        return Lowered(None, cast(Any, generated), {"schedule": 0.0, "codegen": 0.0},
+                       groups=int(payload["groups"]), nodes=int(payload["nodes"]),
+                       one_thread=bool(payload["one_thread"]),
+                       may_alias=tuple(bool(a) for a in payload["may_alias"]))
+    except Exception:  # noqa: BLE001 - an entry of another version: lower again
+        return None

@@ -1,0 +1,189 @@
+"""A graph lowered before takes its generated code from the cache (graphc/backend/lowered_cache.py).
+
+The reference for a hit is `lower` itself: the code a hit returns must be the
+code lowering the same graph gives now, and anything that changes that code
+(a constant, a shape, a dtype, a named size, output names, parallel, kernel
+mode, a policy threshold or function patched at run time, GRAPHC_WORKSPACE)
+must be another key, never a stale hit. These checks run without Numba
+(jit.prepare(load=False)); one graph is compiled and checked against the NumPy
+backend, and a fresh process must find what another process kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cache_support
+import numpy as np
+import pytest
+from test_backend_kernel_mode import mlp
+
+import graphc as gc
+from graphc.backend import codegen, lowered_cache, policy, signed
+from graphc.backend.jit import prepare
+from graphc.backend.lower import lower
+
+own_cache = cache_support.own_cache
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small(constant: float = 2.0, width: int = 4, dtype: str = "float64",
+          size: str = "n") -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    x, b = gc.input("x", (size, width), dtype=dtype), gc.input("b", (width,), dtype=dtype)
+    loss = gc.sum(gc.tanh(x * constant + b) ** 2)
+    f = gc.compile([x, b], [loss, *gc.grad(loss, [x, b])], backend="numpy")
+    return f.inputs, f.outputs
+
+
+def deep() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    f = gc.compile(*mlp(8, 3), backend="numpy")
+    return f.inputs, f.outputs
+
+
+def _twice(graph: Callable[[], tuple[tuple[Any, ...], tuple[Any, ...]]],
+           **options: Any) -> tuple[Any, Any]:
+    """prepare() of the graph built twice: (first, second)."""
+    first = prepare(*graph(), load=False, **options)
+    second = prepare(*graph(), load=False, **options)
+    return first, second
+
+
+def test_a_hit_is_the_code_lowering_gives(own_cache: Path) -> None:
+    first, second = _twice(small)
+    assert first.lowered.plan is not None and second.lowered.plan is None  # miss, then hit
+    inputs, outputs = small()
+    now = lower(inputs, outputs)
+    for got in (first, second):
+        assert got.generated.source == now.generated.source
+        assert got.path == first.path and got.lowered.nodes == now.nodes
+        assert got.lowered.groups == now.groups and got.lowered.may_alias == now.may_alias
+        for mine, theirs in zip(got.generated.constants, now.generated.constants):
+            np.testing.assert_array_equal(mine, theirs)
+    assert second.seconds["schedule"] == second.seconds["codegen"] == 0.0
+    kernel_first, kernel_second = _twice(deep)
+    assert kernel_second.lowered.plan is None and kernel_second.kernels
+    assert [(k.name, k.source, k.inline) for k, _, _ in kernel_second.kernels] == \
+        [(k.name, k.source, k.inline) for k, _, _ in kernel_first.kernels]
+
+
+VARIANTS: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
+    "another constant": (lambda: small(constant=3.0), {}),
+    "another width": (lambda: small(width=5), {}),
+    "float32": (lambda: small(dtype="float32"), {}),
+    "another named size": (lambda: small(size="m"), {}),
+    "output names": (small, {"output_names": ["loss", "dx", "db"]}),
+    "parallel": (deep, {"parallel": True}),
+    "kernels off": (deep, {"kernels": False}),
+}
+
+
+def test_what_changes_the_code_changes_the_key(own_cache: Path) -> None:
+    base, _ = _twice(small)
+    deep_base, _ = _twice(deep)
+    seen = {base.generated.source, deep_base.generated.source}
+    for name, (graph, options) in VARIANTS.items():
+        first, second = _twice(graph, **options)
+        assert first.lowered.plan is not None, f"{name}: a stale hit"
+        assert second.lowered.plan is None, f"{name}: not kept"
+        assert second.generated.source == first.generated.source
+        assert first.generated.source not in seen, name  # the variant really changes the code
+        seen.add(first.generated.source)
+
+
+def test_settings_changed_at_run_time_are_other_keys(own_cache: Path) -> None:
+    _twice(small)
+    _twice(deep)
+
+    def thresholds(patch: pytest.MonkeyPatch) -> None:
+        for name, value in (("LARGE_POINTWISE", -1), ("LARGE_KERNEL_CALLS", -1), ("MIN_MEMBERS", 1)):
+            patch.setattr(policy, name, value)
+
+    changes: list[tuple[str, Callable[[pytest.MonkeyPatch], None], Callable[[], Any]]] = [
+        ("policy thresholds", thresholds, small),
+        ("kernel mode threshold", lambda patch: patch.setattr(codegen, "KERNEL_MODE_GROUPS", 10_000),
+         deep),
+        ("GRAPHC_WORKSPACE", lambda patch: patch.setenv("GRAPHC_WORKSPACE", "0"), deep),
+    ]
+    for name, change, graph in changes:
+        before = prepare(*graph(), load=False)
+        assert before.lowered.plan is None  # kept by the setup above
+        with pytest.MonkeyPatch.context() as patch:
+            change(patch)
+            after = prepare(*graph(), load=False)
+            assert after.lowered.plan is not None, f"{name}: a stale hit"
+            assert after.generated.source == lower(*graph()).generated.source
+        assert after.generated.source != before.generated.source, f"{name} changed nothing"
+        assert prepare(*graph(), load=False).lowered.plan is None  # the old entry again
+    with pytest.MonkeyPatch.context() as patch:  # a function replaced: interpret nothing
+        thresholds(patch)
+        interpreted, _ = _twice(small)
+        assert interpreted.generated.interpreted == 1
+        patch.setattr(policy, "interpretable", lambda group: None)
+        looped = prepare(*small(), load=False)
+        assert looped.lowered.plan is not None and looped.generated.interpreted == 0
+
+
+def test_a_forged_or_damaged_entry_is_lowered_again(own_cache: Path) -> None:
+    first, _ = _twice(small)
+    entries = list((own_cache / "graphs").glob(lowered_cache.PREFIX + "*.pickle"))
+    assert len(entries) == 1
+    for data in (b"junk", entries[0].read_bytes()[:-7], signed.MAGIC + b"\0" * 32 + b"x"):
+        entries[0].write_bytes(data)
+        again = prepare(*small(), load=False)
+        assert again.lowered.plan is not None and again.generated.source == first.generated.source
+    key = signed.user_key()
+    assert key is not None  # an authentic entry of another layout: lowered again, kept anew
+    name = entries[0].name.removesuffix(".pickle")
+    entries[0].write_bytes(signed.seal(name, b"\x80\x05N.", key))  # pickle of None
+    assert prepare(*small(), load=False).lowered.plan is not None
+    assert prepare(*small(), load=False).lowered.plan is None
+
+
+def test_a_compiled_hit_matches_numpy(own_cache: Path, rng: np.random.Generator) -> None:
+    inputs, outputs = mlp(8, 3)
+    values = [rng.standard_normal((5, 3)), rng.standard_normal((5, 3))]
+    values += [rng.standard_normal((3, 3)) for _ in range(8)]
+    values += [rng.standard_normal(3) for _ in range(8)]
+    first = gc.compile(inputs, outputs, tiered=False, verbose=False)
+    again = gc.compile(*mlp(8, 3), tiered=False, verbose=False)
+    assert not first.stats["lowered_cached"] and again.stats["lowered_cached"]
+    assert again.source == first.source and again.stats["kernels"] == first.stats["kernels"]
+    want = gc.compile(inputs, outputs, backend="numpy")(*values)
+    for got in (first(*values), again(*values)):
+        for mine, theirs in zip(got, want):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
+
+
+CHILD = """
+import json, sys
+import graphc as gc
+from graphc.backend.jit import prepare
+x, y = gc.input("x", ("n", 3)), gc.input("y", ("n", 3))
+Ws = [gc.input(f"W{i}", (3, 3)) for i in range(8)]
+h = x
+for W in Ws:
+    h = gc.tanh(h @ W)
+loss = gc.mean((h - y) ** 2)
+f = gc.compile([x, y, *Ws], [loss, *gc.grad(loss, Ws)], backend="numpy")
+hits = [prepare(f.inputs, f.outputs, load=False).lowered.plan is None]
+codegen = "graphc.backend.codegen" in sys.modules  # after the first look
+hits.append(prepare(f.inputs, f.outputs, load=False).lowered.plan is None)
+print(json.dumps({"hits": hits, "codegen": codegen}))
+"""
+
+
+def test_a_fresh_process_finds_what_another_kept(own_cache: Path) -> None:
+    """The key is the same in every process (no object identities, no set orders) and
+    before and after a process's first lowering, and a hit does not import the code generator."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED="random")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD], env=environment, check=True,
+                                      capture_output=True, text=True).stdout.splitlines()[-1])
+            for _ in range(2)]
+    assert runs == [{"hits": [False, True], "codegen": True}, {"hits": [True, True], "codegen": False}]
+    # the first process's second look: the same key after its lowering imported the code generator
