@@ -239,7 +239,8 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
                        lambda name: backward_note(by_name[name]) if name in by_name else "")
     function_name = generator.function_name
-    loops = reroll(outlined.body, results, parameters, _describer(by_name), NUMPY_LEVEL, imports)
+    loops = reroll(outlined.body, results, parameters, _describer(by_name),
+                   lambda helpers: _imports(sorted(helpers), True))
     lines, slots = workspace.place(loops.body)  # the workspace.Reusable lines still in Python
     body = [f"def {function_name}({', '.join(parameters)}):", *lines, _return(results)]
     top = "\n".join(body)

@@ -33,6 +33,7 @@ import numpy as np
 from ...ir import Node
 from ...lowering import Pointwise
 from ..schedule import Group, Schedule, data_inputs, is_constant, kind
+from . import steps
 
 _F64 = np.dtype("float64")
 _MOST = 2  # ufunc calls per unit: a longer chain is better fused in one loop
@@ -115,6 +116,9 @@ def emit(generator: Any, unit: Group | Node) -> bool:
         ufunc = lowering.ufunc
         generator.writer.emit(f'{generator.name(node)} = {ufunc}({a}, {b}, order="C")',
                               generator.describe(node))
+        reads = [v for v, i in zip((a, b), node.inputs) if not generator._is_literal(i)]
+        generator.writer.lines[-1] = steps.opaque(generator.writer.lines[-1], [generator.name(node)],
+                                                  reads)
     return True
 
 
@@ -141,7 +145,10 @@ def wrapped(lines: list[str], scalars: list[str]) -> list[str]:
     """
     if not lines:
         return lines
-    return ['    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba',
-            *(f"        {name} = np.float64({name})  # x / 0 is inf, as in Numba"
-              for name in scalars),
-            *("    " + line for line in lines)]
+    inner = [steps.Statement("    " + line, step.opaque()) if (step := steps.step_of(line)) else
+             "    " + line for line in lines]
+    return [steps.opaque('    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba',
+                         [], []),
+            *(steps.opaque(f"        {name} = np.float64({name})  # x / 0 is inf, as in Numba",
+                           [name], [name]) for name in scalars),
+            *inner]
