@@ -179,6 +179,8 @@ def _emit_units(generator: Generator, plan: Schedule, interpreted: dict[Group, n
             pass  # whole-array NumPy statements (a scalar group is written as its loop-free body)
         elif isinstance(unit, Group):
             generator.emit_group(unit)
+            if id(unit) in in_python:  # its lines stay in Python: say what they read (steps.py)
+                generator.writer.lines = pyunits.recorded(generator, unit, generator.writer.lines)
         elif kind(unit) == "view":
             generator.emit_view_copy(unit)
         else:

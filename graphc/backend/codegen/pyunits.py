@@ -152,3 +152,23 @@ def wrapped(lines: list[str], scalars: list[str]) -> list[str]:
             *(steps.opaque(f"        {name} = np.float64({name})  # x / 0 is inf, as in Numba",
                            [name], [name]) for name in scalars),
             *inner]
+
+
+def recorded(generator: Any, unit: Group, lines: list[str]) -> list[str]:
+    """A scalar unit's loop-free lines, each with an opaque record (codegen/steps.py) naming
+    what the unit reads and assigns: re-rolling never moves them, and keeps the values they
+    read reachable."""
+    members = set(unit.members)
+    reads: list[str] = []
+    for member in unit.members:
+        for source in member.inputs:
+            while kind(source) == "view" and source not in generator.plan.materialized \
+                    and source.inputs and source not in members:
+                source = source.inputs[0]  # read through views, as Emitter.access does
+            name = generator.names.get(source)
+            if source not in members and name is not None and name not in reads:
+                reads.append(name)
+    targets = [generator.names[m] for m in unit.members if m in generator.names]
+    return [line if steps.step_of(line) else steps.opaque(line, targets if index == 0 else [],
+                                                           [*reads, *targets])
+            for index, line in enumerate(lines)]

@@ -82,8 +82,10 @@ class Generator(Interpreted):
         elif form is not None:
             self.writer.lines.append(steps.statement("    " * self.writer.depth, [name], *form,
                                                      self.describe(node), **self._facts(node, template)))
-        else:
+        else:  # a size that is not a number: never moved into a loop (its reads recorded)
             self.writer.emit(f"{name} = " + template.format(*arguments, **values), self.describe(node))
+            self.writer.lines[-1] = steps.opaque(self.writer.lines[-1], [name], [
+                a for a, i in zip(arguments, node.inputs) if not self._is_literal(i)])
         self.learn_sizes(node, name)
 
     def _form(self, node: Node, template: str, arguments: list[str],
@@ -153,6 +155,8 @@ class Generator(Interpreted):
         else:
             self.writer.emit(f"{name} = " + steps.Step((), form, (argument,)).code(),
                              self.describe(node))
+            self.writer.lines[-1] = steps.opaque(self.writer.lines[-1], [name],
+                                                 [self.variable(source, node)])
 
     def emit_view_copy(self, node: Node) -> None:
         """A view some kernel needs as an array: its own template, or a copy loop."""
