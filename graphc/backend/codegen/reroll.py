@@ -25,14 +25,15 @@ same step (a local), in the previous step (carried: a
 stacked buffer with the initial value in slot 0), before the run with the
 same name in every step (invariant, passed as is) or another name in each
 step (gathered: a previous run's stacked buffer at an affine index, or
-`np.stack` of the values); literal indices that differ become an int64
+`np.stack` of the values); index integers that differ become an int64
 array. A value used outside its step is stacked: allocated once as
 `(R, *shape)` before the loop (the step's `empty`/`full` becomes a view of
 slot k, so the kernel writes in place), and a later statement that needs it
 binds `t = stack[r]`. Anything that does not fit leaves the run unrolled,
 and so does a step that stacks more than MAX_BYTES_PER_STATEMENT per
 statement (its loop would be slower than the Python it replaces).
-Imports: steps (the records), reroll_runs (the search), reroll_module (a loop's module), NumPy.
+Imports: reroll_lines (the body as records), reroll_runs (the search),
+reroll_module (a loop's module), steps, NumPy.
 Entry point: codegen._kernel_mode.
 """
 
@@ -121,7 +122,7 @@ class _Run:
         at = self.c.defined_at.get(name)
         if at is None or not self.first <= at <= self.last:
             return None
-        index = self.c.core.index(at) - self.start
+        index = self.c.core_at[at] - self.start
         line = self.c.lines[at]
         return index // self.period, index % self.period, line.targets.index(name)
 

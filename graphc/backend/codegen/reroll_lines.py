@@ -14,37 +14,30 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 
 from .steps import Operand, Piece, Step, render, step_of
 
 Describe = Callable[[str], "tuple[tuple[int, ...], str] | None"]
 
 
-@dataclass
 class Line:
     """A body line and its record with the views it reads substituted (`form` None: it matches
     nothing; `step` None: a line no emitter described, which may read any value)."""
 
-    text: str
-    step: Step | None
-    form: tuple[Piece, ...] | None = None
-    operands: tuple[Operand, ...] = ()
-    view: bool = False
+    __slots__ = ("text", "step", "targets", "comment", "form", "operands", "view", "read")
 
-    @property
-    def targets(self) -> tuple[str, ...]:
-        return self.step.targets if self.step is not None else ()
-
-    @property
-    def comment(self) -> str:
-        return self.step.comment if self.step is not None else ""
+    def __init__(self, text: str, step: Step | None) -> None:
+        self.text, self.step = text, step
+        self.targets: tuple[str, ...] = step.targets if step is not None else ()
+        self.comment = step.comment if step is not None else ""
+        self.form: tuple[Piece, ...] | None = None
+        self.operands: tuple[Operand, ...] = ()
+        self.view = False
+        self.read: list[str] = [*self.targets, *step.names] if step is not None else []
 
     def names(self) -> list[str]:
         """What the line reads as written and after substitution (its last-use facts)."""
-        if self.step is None:
-            return []
-        return [*self.targets, *self.step.names, *(o for o in self.operands if isinstance(o, str))]
+        return self.read
 
     def right(self) -> str:
         """Its value's code in the graph's names (a view bound again after its run)."""
@@ -54,7 +47,7 @@ class Line:
         if self.form is None or self.step is None:
             return None
         return (len(self.targets), self.step.unpack, self.form,
-                tuple(isinstance(o, int) for o in self.operands))
+                tuple([isinstance(o, int) for o in self.operands]))
 
 
 def _substitute(step: Step, views: dict[str, Line]) -> tuple[tuple[Piece, ...], tuple[Operand, ...]]:
@@ -87,6 +80,7 @@ def _lines(body: Sequence[str]) -> tuple[list[Line], dict[str, Line]]:
                 any(counts.get(n, 0) > 1 for n in step.names):
             continue  # rebinding (`t = np.float32(t)`), an opaque line: not a step statement
         line.form, line.operands = _substitute(step, views)
+        line.read += [o for o in line.operands if isinstance(o, str)]
         if step.view and len(step.targets) == 1:
             views[step.targets[0]] = line
             line.view = True
@@ -101,6 +95,7 @@ class Context:
         self.lines, self.views = _lines(body)
         self.describe = describe
         self.core = [i for i, line in enumerate(self.lines) if not line.view]
+        self.core_at = {line: position for position, line in enumerate(self.core)}
         self.keys = [self.lines[i].key() for i in self.core]
         self.defined_at = {name: i for i, line in enumerate(self.lines) for name in line.targets}
         self.local = set(parameters) | set(self.defined_at)

@@ -49,7 +49,7 @@ class Allocation:
     fill: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Step:
     """One statement: `targets = <pieces with operands>`, or an opaque one (`form` None).
 
@@ -75,7 +75,7 @@ class Step:
         """The value names it reads."""
         if self.form is None:
             return self.reads
-        return tuple(o for o in self.operands if isinstance(o, str))
+        return tuple([o for o in self.operands if isinstance(o, str)])
 
     def code(self, operands: Sequence[str] | None = None, targets: Sequence[str] | None = None) -> str:
         """Its code with `operands` and `targets` (default: its own) in their places."""
