@@ -128,3 +128,16 @@ def test_a_line_without_a_record_keeps_every_value_reachable(monkeypatch: pytest
     unknown = reroll([*body[:-1], "    print(t31)", body[-1]], ["out"], ["a", "B"], describe)
     assert unknown.runs
     assert "    t31 = rr0_s0[3]  # a value of a rerolled loop" in unknown.body  # bound for it
+
+
+@pytest.mark.parametrize("index", [(slice(1, None), 2), (slice(None), None, -1), (slice(None, None, -2),),
+                                   (3, slice(0, 2))])
+def test_getitem_entries_spell_its_template(index: tuple[object, ...]) -> None:
+    """Kernel.entries (what the re-roller substitutes) says what getitem's template writes."""
+    import graphc as gc
+
+    node = gc.input("x", (5, 3))[index]
+    kernel = node.op.lowering
+    entries = kernel.entries(node)
+    assert kernel.text(node) == "{0}[" + ", ".join(str(e) for e in entries) + "]"
+    assert [e for e in entries if isinstance(e, int)] == [i for i in index if isinstance(i, int)]
