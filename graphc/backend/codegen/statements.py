@@ -61,7 +61,7 @@ class Generator(Interpreted):
         self._note_helpers(template)
         name = self.name(node)
         into = kernel_of(node).into_text(node) if node in self.reusable else None
-        form = self._form(node, template, arguments, values)
+        form = None if assigns(template) else self._form(node, template, arguments, values)
         if into == DOT_INTO:  # its workspace form: Workspace.dot, the same statement into a slot
             self.allocate(node, "dot", ", ".join(arguments), self.describe(node),
                           plain=template.format(*arguments, **values), form=form)
