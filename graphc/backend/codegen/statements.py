@@ -61,7 +61,8 @@ class Generator(Interpreted):
         self._note_helpers(template)
         name = self.name(node)
         into = kernel_of(node).into_text(node) if node in self.reusable else None
-        form = None if assigns(template) else self._form(node, template, arguments, values)
+        form = None if assigns(template) or "\n" in template else \
+            self._form(node, template, arguments, values)
         if into == DOT_INTO:  # its workspace form: Workspace.dot, the same statement into a slot
             self.allocate(node, "dot", ", ".join(arguments), self.describe(node),
                           plain=template.format(*arguments, **values), form=form)
@@ -83,9 +84,12 @@ class Generator(Interpreted):
             self.writer.lines.append(steps.statement("    " * self.writer.depth, [name], *form,
                                                      self.describe(node), **self._facts(node, template)))
         else:  # a size that is not a number: never moved into a loop (its reads recorded)
+            start = len(self.writer.lines)
             self.writer.emit(f"{name} = " + template.format(*arguments, **values), self.describe(node))
-            self.writer.lines[-1] = steps.opaque(self.writer.lines[-1], [name], [
-                a for a, i in zip(arguments, node.inputs) if not self._is_literal(i)])
+            reads = [a for a, i in zip(arguments, node.inputs) if not self._is_literal(i)]
+            for index in range(start, len(self.writer.lines)):
+                self.writer.lines[index] = steps.opaque(self.writer.lines[index],
+                                                        [name] if index == start else [], reads)
         self.learn_sizes(node, name)
 
     def _form(self, node: Node, template: str, arguments: list[str],
