@@ -114,6 +114,9 @@ class Kernel:
     writing into an array `{out}` the caller allocated (its shape and dtype),
     or None where the op cannot; a scan body's products write so into
     buffers its loop allocates once (backend/scan_buffers.py).
+    `entries`: node -> the index of a basic-indexing view whose template is
+    `{0}[entries]` (integers as ints, the rest as source text): re-rolling
+    reads it through its uses and lets an integer differ per step (codegen/reroll.py).
     """
 
     template: str | NodeTemplate
@@ -121,6 +124,7 @@ class Kernel:
     product: bool = False
     shape_only: bool = False
     into: Callable[[Any], str | None] | None = None
+    entries: Callable[[Any], tuple[str | int, ...]] | None = None
 
     def text(self, node: Any) -> str:
         """The template for this node."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backend.codegen import reroll_text
+from graphc.backend.codegen import reroll_runs, steps
 from graphc.backend.codegen.reroll import MIN_REPEATS, reroll
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 @pytest.fixture(autouse=True)
 def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small graphs keep the tests fast: every run of MIN_REPEATS steps is re-rolled."""
-    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 0)
+    monkeypatch.setattr(reroll_runs, "MIN_STATEMENTS", 0)
 
 
 def _agree(inputs: list[Any], outputs: list[Any], arrays: list[np.ndarray]) -> Any:
@@ -98,29 +98,41 @@ def _run(body: list[str], results: list[str], parameters: list[str], functions: 
          arguments: dict[str, Any]) -> Any:
     source = "\n".join([f"def graph({', '.join(parameters)}):", *body,
                         f"    return ({', '.join(results)},)"])
-    scope: dict[str, Any] = {"np": np, "empty": np.empty,
-                             "full": lambda s, v, d: np.full(s, v, d),
-                             "rr_empty": np.empty, "rr_full": lambda s, v, d: np.full(s, v, d)}
+    scope: dict[str, Any] = {"np": np, "empty": np.empty, "full": lambda s, v, d: np.full(s, v, d)}
     exec(compile(functions + "\n" + source, "<graph>", "exec"), scope)  # noqa: S102
     return scope["graph"](**arguments)
 
 
-def _body(steps: int, cse_column: bool = False) -> list[str]:
+def _line(targets: list[str], form: list[Any], operands: list[Any], comment: str = "",
+          **facts: Any) -> str:
+    """A body line as the emitters write it: its text and its record (codegen/steps.py)."""
+    return steps.statement("    ", targets, tuple(form), operands, comment, **facts)
+
+
+def _body(steps_: int, cse_column: bool = False, irregular: bool = False) -> list[str]:
     """An HMM-like body: a carried vector, an invariant matrix, a column per step, a saved value."""
-    lines = ["    t0 = a[:, None]"]
+    matrix = steps.Allocation((4, 4), "np.float64")
+    vector = steps.Allocation((4,), "np.float64")
+    lines = [_line(["t0"], [0, "[:, None]"], ["a"], view=True)]
     previous = "t0"
-    for step in range(steps):
+    for step in range(steps_):
         n = 10 * (step + 1)
         column = 2 if cse_column and step % 3 == 2 else step % 5
-        lines += [f"    t{n} = empty((4, 4), np.float64)  # t{n}: f64[4,4] = x",
-                  f"    add2(4, {previous}, A, t{n})",
-                  f"    t{n + 1} = t{n}.sum(axis=0)",
-                  f"    t{n + 2} = B[:, {column}]",
-                  f"    t{n + 3} = empty((4,), np.float64)",
-                  f"    add1(4, t{n + 1}, t{n + 2}, t{n + 3})",
-                  f"    t{n + 4} = t{n + 3}[:, None]"]
+        invariant = f"A{step}" if irregular and step == 3 else "A"  # not "invariant" then
+        lines += [_line([f"t{n}"], ["empty((4, 4), np.float64)"], [], f"t{n}: f64[4,4] = x",
+                        allocation=matrix, allocates=True, helpers=("empty",)),
+                  _line([], ["add2(4, ", 0, ", ", 1, ", ", 2, ")"], [previous, invariant, f"t{n}"]),
+                  _line([f"t{n + 1}"], [0, ".sum(axis=0)"], [f"t{n}"]),
+                  _line([f"t{n + 2}"], [0, "[", ":", ", ", 1, "]"], ["B", column], view=True),
+                  _line([f"t{n + 3}"], ["empty((4,), np.float64)"], [], allocation=vector,
+                        allocates=True, helpers=("empty",)),
+                  _line([], ["add1(4, ", 0, ", ", 1, ", ", 2, ")"],
+                        [f"t{n + 1}", f"t{n + 2}", f"t{n + 3}"]),
+                  _line([f"t{n + 4}"], [0, "[:, None]"], [f"t{n + 3}"], view=True)]
         previous = f"t{n + 4}"
-    lines.append(f"    out = t{10 * steps + 3}.sum() + t{10 * steps}.sum() + t10.sum()")
+    last = f"t{10 * steps_ + 3}"
+    lines.append(steps.opaque(f"    out = {last}.sum() + t{10 * steps_}.sum() + t10.sum()", ["out"],
+                              [last, f"t{10 * steps_}", "t10"]))
     return lines
 
 
@@ -132,7 +144,7 @@ def _describe(name: str) -> tuple[tuple[int, ...], str] | None:
 def test_transformation_alone_equals_the_unrolled_body(cse_column: bool) -> None:
     steps = MIN_REPEATS + 3
     body = _body(steps, cse_column)
-    rerolled = reroll(body, ["out"], ["a", "A", "B"], _describe, ("empty", "full"))
+    rerolled = reroll(body, ["out"], ["a", "A", "B"], _describe)
     assert rerolled.runs and rerolled.runs[0][1] >= steps - 1
     assert len(rerolled.body) < len(body) / 2
     kernels = ("def add2(n, x, y, out):\n    out[...] = x + y\n"
@@ -149,10 +161,9 @@ def test_transformation_alone_equals_the_unrolled_body(cse_column: bool) -> None
 
 def test_short_or_irregular_bodies_are_left_alone() -> None:
     body = _body(MIN_REPEATS - 1)
-    assert reroll(body, ["out"], ["a", "A", "B"], _describe, ()).body == body
-    irregular = [line.replace("A, t", f"A{i}, t") if "add2" in line else line
-                 for i, line in enumerate(_body(6))]  # a name only step 3 has is not "invariant"
-    rerolled = reroll(irregular, ["out"], ["a", "A", "B"], _describe, ())
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe).body == body
+    irregular = _body(6, irregular=True)  # a name only step 3 has is not "invariant"
+    rerolled = reroll(irregular, ["out"], ["a", "A", "B", "A3"], _describe)
     assert not rerolled.runs
 
 
@@ -188,10 +199,10 @@ def test_a_loop_numba_cannot_compile_runs_as_python() -> None:
 
 def test_runs_shorter_than_min_statements_stay_unrolled(monkeypatch: pytest.MonkeyPatch) -> None:
     body = _body(MIN_REPEATS + 3)
-    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 6 * (MIN_REPEATS + 3))
-    assert not reroll(body, ["out"], ["a", "A", "B"], _describe, ()).runs
-    monkeypatch.setattr(reroll_text, "MIN_STATEMENTS", 3 * MIN_REPEATS)
-    assert reroll(body, ["out"], ["a", "A", "B"], _describe, ()).runs
+    monkeypatch.setattr(reroll_runs, "MIN_STATEMENTS", 6 * (MIN_REPEATS + 3))
+    assert not reroll(body, ["out"], ["a", "A", "B"], _describe).runs
+    monkeypatch.setattr(reroll_runs, "MIN_STATEMENTS", 3 * MIN_REPEATS)
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe).runs
 
 
 def test_one_more_step_shares_the_loops_and_finds_every_module_cached() -> None:
@@ -230,7 +241,7 @@ def test_a_region_that_cannot_fit_is_planned_once_per_phase(monkeypatch: pytest.
     planned = module._Run.planned
     monkeypatch.setattr(module._Run, "planned", lambda self: plans.append(self.start) or planned(self))
     body = _body(40)
-    assert not reroll(body, ["out"], ["a", "A", "B"], lambda name: None, ()).runs
+    assert not reroll(body, ["out"], ["a", "A", "B"], lambda name: None).runs
     period = 5  # the core statements of a step (views are substituted)
     assert 0 < len(plans) <= 2 * period, plans
 
@@ -246,7 +257,7 @@ def test_steps_that_move_much_memory_stay_unrolled(monkeypatch: pytest.MonkeyPat
     def big(name: str) -> tuple[tuple[int, ...], str] | None:
         return ((128, 64), "np.float64") if _describe(name) else None
 
-    assert reroll(body, ["out"], ["a", "A", "B"], _describe, ()).runs
-    assert not reroll(body, ["out"], ["a", "A", "B"], big, ()).runs
+    assert reroll(body, ["out"], ["a", "A", "B"], _describe).runs
+    assert not reroll(body, ["out"], ["a", "A", "B"], big).runs
     monkeypatch.setattr(module, "MAX_BYTES_PER_STATEMENT", 10**9)  # the only reason it was refused
-    assert reroll(body, ["out"], ["a", "A", "B"], big, ()).runs
+    assert reroll(body, ["out"], ["a", "A", "B"], big).runs

@@ -179,6 +179,7 @@ class Reusable(str):
     call: str  # the Workspace method: "empty", "full", or "dot" (then `arguments` are a, b)
     arguments: str  # the call's arguments after the slot: `(batch, 8), np.float64`
     then: str | None  # a statement writing the value into the array (a product's `Kernel.into`)
+    step: Any = None  # its structure for re-rolling (codegen/steps.py), kept by `retext`
 
     def __new__(cls, plain: str, name: str, call: str, arguments: str,
                 then: str | None = None) -> Reusable:
@@ -188,8 +189,10 @@ class Reusable(str):
 
     def retext(self, edit: Callable[[str], str]) -> Reusable:
         """The same statement with `edit` applied to its texts (outlining's static sizes)."""
-        return Reusable(edit(str(self)), self.name, self.call, edit(self.arguments),
+        line = Reusable(edit(str(self)), self.name, self.call, edit(self.arguments),
                         None if self.then is None else edit(self.then))
+        line.step = None if self.step is None else self.step.retext(edit)
+        return line
 
     def reusing(self, slot: int) -> list[str]:
         """The workspace form: the array from `slot`, then the statement that fills it."""

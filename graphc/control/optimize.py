@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .. import shapes
@@ -164,33 +165,98 @@ def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[
             [outer[k] for k in keep] + [outside[k] for k in keep_new])
 
 
+@dataclass
+class _Split:
+    """Where each wanted value of one loop comes from after the rewrite.
+
+    `carries` the carries it keeps, `plain`/`saved` the per-step outputs it
+    still stacks (plain ys, then residuals for a reverse pass), `stacks` the
+    per-step values an accumulator or work moved after the loop needs
+    stacked, `accumulators` carry index -> f of `carry + f`, `xs_of` body
+    input -> the xs it steps through (a value already stacked), `outside`
+    the per-step values found without the loop, `after` what hoist_after moved.
+    """
+
+    work: Subgraph
+    inputs: list[Node]
+    before: int
+    carries: list[int]
+    ys: list[int]  # the per-step outputs a member reads (some now found without the loop)
+    plain: list[int]
+    saved: list[int]
+    stacks: list[Node]
+    accumulators: dict[int, Node]
+    xs_of: dict[Node, Node]
+    outside: set[Node]
+    after: Any
+
+
 def _rewrite(members: list[Node], inputs: list[Node], run: Any,
              fired: Counter[str]) -> dict[Node, Node] | None:
-    """New nodes for the members of one loop, or None when nothing changes."""
+    """New nodes for the members of one loop, or None when nothing changes (module docstring:
+    simplify the body, move work before and after the loop, sum accumulators after it, prune,
+    hoist invariants), one named step each."""
     head = members[0]
     body: Subgraph = head.attr["body"]
     attrs = _attrs(head)
-    nc, nx = body.carries, body.xs
-    outputs = list(body.outputs)
-    simplified = False
-    if body.number not in _DONE:
-        outputs = list(run(Graph(body.inputs, body.outputs)).outputs)
-        simplified = any(a is not b for a, b in zip(outputs, body.outputs))
-    work = Subgraph(body.inputs, tuple(outputs), nc, nx)
+    outputs, simplified = _simplified_outputs(body, run)
+    work = Subgraph(body.inputs, tuple(outputs), body.carries, body.xs)
     count = steps(inputs, body, attrs["length"], attrs.get("recompute"))
-    static = isinstance(count, int)
     wanted = {m.attr["output"] for m in members}
+    split = _split(work, inputs, wanted, isinstance(count, int), count,
+                   body.ys - attrs.get("residuals", 0), fired)
+    kept, xs, consts, const_nodes, outer = _pruned(split)
+    work, inputs = split.work, split.inputs
+    pruned = len(split.carries) < body.carries or len(split.ys) < body.ys \
+        or len(xs) < work.xs or len(consts) < work.consts
+    hoisted = len(outer) != len(consts) or any(a is not inputs[k] for a, k in zip(outer, consts))
+    merged = any(m.attr["body"] is not body for m in members)
+    if not (simplified or pruned or hoisted or merged or split.before or split.after) \
+            and all(a is b for a, b in zip(inputs, head.inputs)):
+        _DONE.add(body.number)
+        return None
+    new_body = Subgraph(tuple([work.inputs[i] for i in split.carries] + [work.inputs[k] for k in xs]
+                              + const_nodes), tuple(kept), len(split.carries), len(xs))
+    _DONE.add(new_body.number)
+    fired["loops_pruned" if pruned else "loops_rewritten"] += 1
+    if split.accumulators:
+        fired["loops_accumulators"] += len(split.accumulators)
+    if split.saved:
+        attrs["residuals"] = len(split.saved)
+    else:
+        attrs.pop("residuals", None)
+    attrs["body"] = new_body
+    loop_inputs = [inputs[i] for i in split.carries] + [inputs[k] for k in xs] + outer
+    return _member_values(members, split, loop_inputs, attrs, isinstance(count, int))
+
+
+def _simplified_outputs(body: Subgraph, run: Any) -> tuple[list[Node], bool]:
+    """The body's outputs after the simplifier pipeline (nested loops too), and whether they
+    changed; a body this pass built or found simple is not simplified again (_DONE)."""
+    if body.number in _DONE:
+        return list(body.outputs), False
+    outputs = list(run(Graph(body.inputs, body.outputs)).outputs)
+    return outputs, any(a is not b for a, b in zip(outputs, body.outputs))
+
+
+def _split(work: Subgraph, inputs: list[Node], wanted: set[tuple[str, int]], static: bool,
+           count: Any, residual_from: int, fired: Counter[str]) -> _Split:
+    """Move per-step work out of the loop and find the accumulators to sum after it.
+
+    Costly xs-only work goes before the loop, except the factors of an accumulated
+    product `a^T b` (summed as ONE product after the loop, they must stay per step);
+    then accumulators become stacked parts, and per-step outputs no carry reads move after
+    the loop (scan_hoist.py)."""
     carries, ys, _ = _needed(work, wanted)
     products = [f for f in _accumulators(work, carries, ys, wanted, static).values()
-                if len(_parts(f, static)) == 2]  # summed as ONE product after the loop: stay
+                if len(_parts(f, static)) == 2]
     work, inputs, before = hoist_before(work, inputs, keep=set(products))
     if before:
         fired["loops_hoisted_before"] += before
-    nx, outputs = work.xs, list(work.outputs)
-    carries, ys, _ = _needed(work, wanted)
+    nc, outputs = work.carries, list(work.outputs)
+    carries, ys, _ = _needed(work, wanted)  # again: the body changed
     accumulators = _accumulators(work, carries, ys, wanted, static)
-    residual_from = body.ys - attrs.get("residuals", 0)
-    xs_of = {work.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
+    xs_of = {work.inputs[k]: inputs[k] for k in range(nc, nc + work.xs)}
     stacks: list[Node] = []  # per-step values the accumulators need stacked (not already xs)
     for f in accumulators.values():
         stacks += [p for p in _parts(f, static) if p not in xs_of and p not in stacks]
@@ -204,37 +270,35 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
     stacks += [p for p in (after.frontier if after else []) if p not in stacks]
     if after:
         fired["loops_hoisted_after"] += len(after.moved)
-    kept = ([outputs[i] for i in carries] + [outputs[nc + j] for j in plain] + stacks
-            + [outputs[nc + j] for j in saved])
+    return _Split(work, inputs, before, carries, ys, plain, saved, stacks, accumulators, xs_of,
+                  outside, after)
+
+
+def _pruned(split: _Split) -> tuple[list[Node], list[int], list[int], list[Node], list[Node]]:
+    """(body outputs kept, xs kept, consts kept, the body's const inputs, the tensors passed for
+    them): what no kept output reaches is dropped, loop-invariant work hoisted (`_hoist`)."""
+    work, inputs, nc, nx = split.work, split.inputs, split.work.carries, split.work.xs
+    outputs = list(work.outputs)
+    kept = ([outputs[i] for i in split.carries] + [outputs[nc + j] for j in split.plain]
+            + split.stacks + [outputs[nc + j] for j in split.saved])
     reached = _reached(work, kept)
     xs = [k for k in range(nc, nc + nx) if work.inputs[k] in reached] or ([nc] if nx else [])
     consts = [k for k in range(nc + nx, len(work.inputs)) if work.inputs[k] in reached]
-    const_nodes = [work.inputs[k] for k in consts]
-    outer = [inputs[k] for k in consts]
-    kept, const_nodes, outer = _hoist(work, kept, const_nodes, outer)
-    pruned = len(carries) < nc or len(ys) < body.ys or len(xs) < nx or len(consts) < work.consts
-    hoisted = len(outer) != len(consts) or any(a is not inputs[k] for a, k in zip(outer, consts))
-    merged = any(m.attr["body"] is not body for m in members)
-    if not (simplified or pruned or hoisted or merged or before or after) \
-            and all(a is b for a, b in zip(inputs, head.inputs)):
-        _DONE.add(body.number)
-        return None
-    new_body = Subgraph(tuple([work.inputs[i] for i in carries] + [work.inputs[k] for k in xs]
-                              + const_nodes), tuple(kept), len(carries), len(xs))
-    _DONE.add(new_body.number)
-    fired["loops_pruned" if pruned else "loops_rewritten"] += 1
-    if accumulators:
-        fired["loops_accumulators"] += len(accumulators)
-    if saved:
-        attrs["residuals"] = len(saved)
-    else:
-        attrs.pop("residuals", None)
-    attrs["body"] = new_body
-    loop_inputs = [inputs[i] for i in carries] + [inputs[k] for k in xs] + outer
-    where = {("carry", i): ("carry", n) for n, i in enumerate(carries)}
-    where.update({("history", i): ("history", n) for n, i in enumerate(carries)})
+    kept, const_nodes, outer = _hoist(work, kept, [work.inputs[k] for k in consts],
+                                      [inputs[k] for k in consts])
+    return kept, xs, consts, const_nodes, outer
+
+
+def _member_values(members: list[Node], split: _Split, loop_inputs: list[Node],
+                   attrs: dict[str, Any], static: bool) -> dict[Node, Node]:
+    """Each member's new node: a new scan output (renumbered), a value moved out of the loop,
+    or an accumulator's `init + sum` after it."""
+    head, plain, stacks = members[0], split.plain, split.stacks
+    outputs, nc, after = list(split.work.outputs), split.work.carries, split.after
+    where = {("carry", i): ("carry", n) for n, i in enumerate(split.carries)}
+    where.update({("history", i): ("history", n) for n, i in enumerate(split.carries)})
     where.update({("ys", j): ("ys", n) for n, j in enumerate(plain)})
-    where.update({("ys", j): ("ys", len(plain) + len(stacks) + n) for n, j in enumerate(saved)})
+    where.update({("ys", j): ("ys", len(plain) + len(stacks) + n) for n, j in enumerate(split.saved)})
     made: dict[tuple[str, int], Node] = {}
 
     def loop_output(output: tuple[str, int], like: Node) -> Node:
@@ -246,8 +310,8 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
     moved: dict[Node, Node] = {}
 
     def stacked(part: Node) -> Node:
-        if part in xs_of:
-            return xs_of[part]
+        if part in split.xs_of:
+            return split.xs_of[part]
         if after and part in after.moved:
             if not moved:
                 moved.update(after.values([stacked(f) for f in after.frontier]))
@@ -257,9 +321,10 @@ def _rewrite(members: list[Node], inputs: list[Node], run: Any,
     result = {}
     for member in members:
         kind, index = member.attr["output"]
-        if kind == "carry" and index in accumulators:
-            result[member] = _reduced(inputs[index], _parts(accumulators[index], static), stacked)
-        elif kind == "ys" and outputs[nc + index] in outside:
+        if kind == "carry" and index in split.accumulators:
+            result[member] = _reduced(split.inputs[index], _parts(split.accumulators[index], static),
+                                      stacked)
+        elif kind == "ys" and outputs[nc + index] in split.outside:
             result[member] = stacked(outputs[nc + index])
         else:
             result[member] = loop_output(where[member.attr["output"]], member)

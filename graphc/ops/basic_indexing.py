@@ -119,18 +119,23 @@ def _getitem_shape(inputs: Sequence[Node], index: tuple[IndexPart, ...]) -> Shap
     return tuple(result)
 
 
-def index_source(index: tuple[IndexPart, ...], separator: str = ", ") -> str:
-    """`[1:, None]`: the index as Python source, for generated code and the printer."""
-    pieces = []
+def index_entries(index: tuple[IndexPart, ...]) -> tuple[str | int, ...]:
+    """The index's entries: an integer as an int, the rest as Python source (`1:`, `None`)."""
+    pieces: list[str | int] = []
     for part in index:
         if part[0] == "int":
-            pieces.append(str(part[1]))
+            pieces.append(int(part[1]))
         elif part[0] == "new":
             pieces.append("None")
         else:
             start, stop, step = ("" if b is None else str(b) for b in part[1:])
             pieces.append(f"{start}:{stop}" + (f":{step}" if step else ""))
-    return "[" + separator.join(pieces) + "]"
+    return tuple(pieces)
+
+
+def index_source(index: tuple[IndexPart, ...], separator: str = ", ") -> str:
+    """`[1:, None]`: the index as Python source, for generated code and the printer."""
+    return "[" + separator.join(str(p) for p in index_entries(index)) + "]"
 
 
 def _scatter_impl(g: np.ndarray, shape: tuple[int, ...], index: tuple[IndexPart, ...]) -> np.ndarray:
@@ -154,7 +159,8 @@ GETITEM = register(Op(
     impl=lambda x, index: x[_index_tuple(index)],
     vjp=lambda g, out, x, index: (apply(SCATTER, g, shape=x.shape, index=index),),
     batch=batching.getitem,
-    lowering=Kernel(lambda node: "{0}" + index_source(node.attr["index"])),
+    lowering=Kernel(lambda node: "{0}" + index_source(node.attr["index"]),
+                    entries=lambda node: index_entries(node.attr["index"])),
     samples=(Sample(((4, 3),), {"index": (("int", 1),)}),
              Sample(((5, 3),), {"index": (("slice", 1, None, 2), ("int", -1))}),
              Sample(((5,),), {"index": (("slice", None, None, -1),)}),

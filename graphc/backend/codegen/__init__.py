@@ -179,6 +179,8 @@ def _emit_units(generator: Generator, plan: Schedule, interpreted: dict[Group, n
             pass  # whole-array NumPy statements (a scalar group is written as its loop-free body)
         elif isinstance(unit, Group):
             generator.emit_group(unit)
+            if id(unit) in in_python:  # its lines stay in Python: say what they read (steps.py)
+                generator.writer.lines = pyunits.recorded(generator, unit, generator.writer.lines)
         elif kind(unit) == "view":
             generator.emit_view_copy(unit)
         else:
@@ -239,7 +241,8 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
                        lambda name: backward_note(by_name[name]) if name in by_name else "")
     function_name = generator.function_name
-    loops = reroll(outlined.body, results, parameters, _describer(by_name), NUMPY_LEVEL, imports)
+    loops = reroll(outlined.body, results, parameters, _describer(by_name),
+                   lambda helpers: _imports(sorted(helpers), True))
     lines, slots = workspace.place(loops.body)  # the workspace.Reusable lines still in Python
     body = [f"def {function_name}({', '.join(parameters)}):", *lines, _return(results)]
     top = "\n".join(body)

@@ -26,6 +26,7 @@ from ..library import HELPERS
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Schedule, is_constant, kind
 from ..workspace import Reusable
+from . import steps
 from .text import (
     RANGE_FLAG,
     RESERVED,
@@ -204,6 +205,8 @@ class Emitter:
                 self.sizes[factor] = variable
                 self.writer.emit(f"{variable} = {self.names[node]}.shape[{axis}]",
                                  f"size {size} of input {node.name}")
+                self.writer.lines[-1] = steps.opaque(self.writer.lines[-1], [variable],
+                                                     [self.names[node]])
 
     def attributes(self, node: Node) -> dict[str, Any]:
         formatted: dict[str, Any] = {}
@@ -264,21 +267,40 @@ class Emitter:
         return name if node.ndim == 0 else subscript(name, index)
 
     def allocate(self, node: Node, call: str, arguments: str, comment: str = "",
-                 plain: str | None = None, then: str | None = None) -> None:
-        """`name = call(arguments)` (`empty`, `full`): the node's new array, as a
+                 plain: str | None = None, then: str | None = None,
+                 form: tuple[tuple[steps.Piece, ...], tuple[steps.Operand, ...]] | None = None,
+                 fill: str | None = None) -> None:
+        """`name = call(arguments)` (`empty`, `full` with `fill`): the node's new array, as a
         workspace.Reusable statement when the workspace plan has the node. A product
-        passes its own statement as `plain` (`blas_dot(a, b)`) and, as `then`, its
-        record's `Kernel.into` statement that fills the array in the workspace form."""
+        passes its own statement as `plain` (`blas_dot(a, b)`) and its `form`
+        (codegen/steps.py) and, as `then`, its record's `Kernel.into` statement that fills
+        the array in the workspace form."""
         name = self.name(node)
+        pad = "    " * self.writer.depth
+        facts: dict[str, Any] = {}
         if plain is None:
             self.helpers.add(call)
             plain = f"{call}({arguments})"
+            static = all(isinstance(d, int) for d in node.shape)
+            form = (steps.pieces(plain), ()) if static else None
+            shape = tuple(d for d in node.shape if isinstance(d, int))
+            facts = {"allocates": True, "helpers": (call,), "allocation": steps.Allocation(
+                shape, f"np.{node.dtype.name}", fill) if static and node.shape else None}
+        elif form is not None:
+            facts = {"helpers": self._helpers_in(plain), "math": "math." in plain}
+        line = (steps.statement(pad, [name], *form, comment, **facts) if form is not None
+                else steps.opaque(f"{pad}{name} = {plain}" + (f"  # {comment}" if comment else ""),
+                                  [name], [], allocates=bool(facts)))
         if node not in self.reusable:
-            self.writer.emit(f"{name} = {plain}", comment)
+            self.writer.lines.append(line)
             return
-        pad = "    " * self.writer.depth
-        self.writer.lines.append(Reusable(f"{pad}{name} = {plain}" + (f"  # {comment}" if comment else ""),
-                                          name, call, arguments, then))
+        reusable = Reusable(str(line), name, call, arguments, then)
+        reusable.step = line.step
+        self.writer.lines.append(reusable)
+
+    def _helpers_in(self, template: str) -> tuple[str, ...]:
+        """The jitted helpers a template calls (`empty(`, not `np.empty(`)."""
+        return tuple(sorted({h for h in _CALL.findall(template) if h in _CALLABLE}))
 
     def _note_helpers(self, template: str) -> None:
         for helper in _CALL.findall(template):  # `empty(`, not `np.empty(`

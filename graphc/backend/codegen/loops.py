@@ -274,7 +274,8 @@ class Loops(Emitter):
         if node.ndim == 0:
             self.writer.emit(f"{name} = np.{node.dtype.name}({init})")
         else:
-            self.allocate(node, "full", f"{format(self.shape(node.shape))}, {init}, np.{node.dtype.name}")
+            self.allocate(node, "full", f"{format(self.shape(node.shape))}, {init}, np.{node.dtype.name}",
+                          fill=init)
 
     def _accumulate(self, node: Node, index: Sequence[str]) -> None:
         reduction = _reduction(node)

@@ -14,7 +14,8 @@ own module, so another graph (another depth, width or batch size) that
 contains it loads its machine code instead of compiling it. The graph
 function itself is plain Python: a sequence of kernel calls and whole-array
 statements (BLAS products, views), which costs no Numba compile at all.
-Imports: parts (`_names`), text, workspace (`Reusable`). Entry point: codegen.generate.
+Imports: parts (`_names`), steps (each call's record), text, workspace (`Reusable`).
+Entry point: codegen.generate.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 from ..workspace import Reusable
 from .parts import _names
+from .steps import Piece, Statement, Step, opaque
 from .text import RESERVED
 
 TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")  # a name, not an attribute
@@ -166,7 +168,7 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
 def _python_level(line: str, sizes: Callable[[str], str]) -> str:
     """A hoisted allocation with its static sizes as numbers; a workspace.Reusable stays one
     (codegen gives it its workspace form once the Python function's lines are final)."""
-    return line.retext(sizes) if isinstance(line, Reusable) else sizes(line)
+    return line.retext(sizes) if isinstance(line, (Reusable, Statement)) else sizes(line)
 
 
 def _needed_later(summaries: list[tuple[set[str], set[str]]], results: list[str]) -> list[set[str]]:
@@ -184,16 +186,23 @@ def _call(name: str, arguments: list[str], returns: list[str], comment: str,
           retype: Callable[[str], str | None]) -> list[str]:
     """The graph function's lines that call kernel `name`: `r0, r1 = fused_..(..)  # what`,
     then a rank-0 result Python would widen wrapped back in its dtype (`retype`)."""
-    call = f"{name}({', '.join(arguments)})"
-    if returns:
-        target = ", ".join(returns) + ("," if len(returns) == 1 else "")
-        lines = [f"    {target} = {call}{comment}"]
-    else:
-        lines = [f"    {call}{comment}"]
+    form: list[Piece] = [f"{name}("]
+    operands: list[str] = []
+    for index, argument in enumerate(arguments):  # sizes are numbers, or names like values
+        form.append(", " if index else "")
+        if argument.isdigit():
+            form.append(argument)
+        else:
+            form.append(len(operands))
+            operands.append(argument)
+    form.append(")")
+    step = Step(tuple(returns), tuple(p for p in form if p != ""), tuple(operands),
+                comment=comment.removeprefix("  # "), unpack=len(returns) == 1, calls=(name,))
+    lines: list[str] = [Statement(f"    {step.code()}{comment}", step)]
     for name_ in returns:
         wrapped = retype(name_)
         if wrapped:
-            lines.append(f"    {name_} = {wrapped}({name_})  # keep its dtype")
+            lines.append(opaque(f"    {name_} = {wrapped}({name_})  # keep its dtype", [name_], [name_]))
     return lines
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from ...ir import Node
 from ...lowering import Pointwise
 from ..schedule import Group, Schedule, data_inputs, is_constant, kind
+from . import steps
 
 _F64 = np.dtype("float64")
 _MOST = 2  # ufunc calls per unit: a longer chain is better fused in one loop
@@ -115,6 +116,9 @@ def emit(generator: Any, unit: Group | Node) -> bool:
         ufunc = lowering.ufunc
         generator.writer.emit(f'{generator.name(node)} = {ufunc}({a}, {b}, order="C")',
                               generator.describe(node))
+        reads = [v for v, i in zip((a, b), node.inputs) if not generator._is_literal(i)]
+        generator.writer.lines[-1] = steps.opaque(generator.writer.lines[-1], [generator.name(node)],
+                                                  reads)
     return True
 
 
@@ -141,7 +145,30 @@ def wrapped(lines: list[str], scalars: list[str]) -> list[str]:
     """
     if not lines:
         return lines
-    return ['    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba',
-            *(f"        {name} = np.float64({name})  # x / 0 is inf, as in Numba"
-              for name in scalars),
-            *("    " + line for line in lines)]
+    inner = [steps.Statement("    " + line, step.opaque()) if (step := steps.step_of(line)) else
+             "    " + line for line in lines]
+    return [steps.opaque('    with np.errstate(all="ignore"):  # computed in Python: as silent as Numba',
+                         [], []),
+            *(steps.opaque(f"        {name} = np.float64({name})  # x / 0 is inf, as in Numba",
+                           [name], [name]) for name in scalars),
+            *inner]
+
+
+def recorded(generator: Any, unit: Group, lines: list[str]) -> list[str]:
+    """A scalar unit's loop-free lines, each with an opaque record (codegen/steps.py) naming
+    what the unit reads and assigns: re-rolling never moves them, and keeps the values they
+    read reachable."""
+    members = set(unit.members)
+    reads: list[str] = []
+    for member in unit.members:
+        for source in member.inputs:
+            while kind(source) == "view" and source not in generator.plan.materialized \
+                    and source.inputs and source not in members:
+                source = source.inputs[0]  # read through views, as Emitter.access does
+            name = generator.names.get(source)
+            if source not in members and name is not None and name not in reads:
+                reads.append(name)
+    targets = [generator.names[m] for m in unit.members if m in generator.names]
+    return [line if steps.step_of(line) else steps.opaque(line, targets if index == 0 else [],
+                                                           [*reads, *targets])
+            for index, line in enumerate(lines)]

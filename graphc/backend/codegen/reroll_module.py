@@ -1,13 +1,19 @@
 """Re-rolling, a loop's module: its canonical text and name, shared by every graph that has it.
 
-Owns `Loop`, `canonical(body, ...)` (the loop's `def` with graph-specific
-names replaced) and `module(...)` (its module text and `reroll_<hash>` name).
-Why a module of its own: the planner (codegen/reroll.py) decides what the
-loop does; this decides what it is called, so that the 64- and 65-layer
-chain, or the HMM over 100 and 101 steps, share one cached module whose
-machine code a warm cache loads (a graph-specific name or comment would make
-each graph compile its loops anew, and Numba re-optimizes the kernels linked
-into each). Imports: reroll_text (TOKEN). Entry point: codegen.reroll.
+Owns `Loop`, `canonical(lines, ...)` (the loop's `def` from statements the
+planner rendered in canonical names) and `module(...)` (its module text and
+`reroll_<hash>` name). Why a module of its own: the planner
+(codegen/reroll.py) decides what the loop does; this decides what it is
+called, so that the 64- and 65-layer chain, or the HMM over 100 and 101
+steps, share one cached module whose machine code a warm cache loads (a
+graph-specific name or comment would make each graph compile its loops anew,
+and Numba re-optimizes the kernels linked into each).
+
+The code of each line comes already canonical (the planner puts a0.., r0..,
+k in the operand slots of each statement's record); only the comments are
+prose (the printer's equations), in which `prose` renames the graph's value
+names and drops the user's file:line notes. Nothing is decided from them.
+Imports: outline (TOKEN, what a name in prose is). Entry point: codegen.reroll.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .reroll_text import TOKEN
+from .outline import TOKEN
 
 
 @dataclass(frozen=True)
@@ -37,54 +43,43 @@ class Loop:
     inline: bool = True  # as Kernel.inline: its kernels' scalar kernels are linked as they are
 
 
-HELPER_PREFIX = "rr"  # a loop module imports the jitted twin of helper h as `rr_h`
-_KERNEL = re.compile(r"(?<![\w.])(fused_[0-9a-f]{12})\(")
 _VALUE = re.compile(r"t\d+$")  # a graph value's default name (a kernel's locals in a comment)
 _NOTE = re.compile(r"\s+\((?:backward of|from) [^()]*\)$")  # the user's file:line: graph-specific
 
 
-def canonical(body: Sequence[str], index: str, arguments: Sequence[str], targets: Sequence[str],
-              mentioned: set[str]) -> tuple[str, list[str]]:
-    """(the loop's `def LOOP(count, ...)` with graph-specific names replaced, the kernels it calls).
+def prose(comments: Sequence[str], renamed: dict[str, str], mentioned: set[str]) -> list[str]:
+    """The comments with graph-specific names replaced, in order: the loop's own names
+    (`renamed`: arguments a0.., step values r0..), then other values (`mentioned`: the graph's
+    value names, or a kernel's `tN`) v0..; the user's file:line notes dropped (the call's
+    line in the graph function keeps them)."""
+    names = dict(renamed)
+    shown = 0
 
-    `index` becomes k, `arguments` a0.., the step's own values (`targets`)
-    r0.., names only a comment mentions (`mentioned`: the graph's values, or a
-    kernel's `tN`) v0..; the user's file:line notes are dropped (the call's
-    line in the graph function keeps them).
-    """
-    renamed = {index: "k", **{name: f"a{i}" for i, name in enumerate(arguments)}}
-    for name in targets:
-        renamed.setdefault(name, f"r{len(renamed) - 1 - len(arguments)}")
-    shown: list[str] = []
+    def one(match: re.Match[str]) -> str:
+        nonlocal shown
+        token = match.group(1)
+        if token not in names and (token in mentioned or _VALUE.match(token)):
+            names[token] = f"v{shown}"
+            shown += 1
+        return names.get(token, token)
 
-    def rename(text: str, comment: bool) -> str:
-        def one(match: re.Match[str]) -> str:
-            token = match.group(1)
-            if comment and token not in renamed and (token in mentioned or _VALUE.match(token)):
-                renamed[token] = f"v{len(shown)}"
-                shown.append(token)
-            return renamed.get(token, token)
-        return TOKEN.sub(one, text)
-
-    lines: list[str] = []
-    calls: list[str] = []
-    for text in body:
-        code, mark, comment = text.partition("  # ")
-        lines.append(rename(code, False) + (mark + rename(_NOTE.sub("", comment), True) if mark else ""))
-        calls += [name for name in _KERNEL.findall(code) if name not in calls]
-    parameters = ", ".join(["count", *(renamed[a] for a in arguments)])
-    return "\n".join([f"def LOOP({parameters}):", "    for k in range(count):",
-                      *lines, "    return 0", ""]), calls
+    return [TOKEN.sub(one, _NOTE.sub("", comment)) if comment else "" for comment in comments]
 
 
-def module(function: str, calls: list[str], helpers: list[str],
-            imports: Callable[[str], list[str]]) -> Loop:
-    """The loop's module, named by the hash of its text (another graph with this loop shares it)."""
-    header = ["import math"] if "math." in function else []
-    header += ["import numpy as np", *imports(function)]
-    if helpers:
-        header.append("from graphc.backend.runtime import " + ", ".join(
-            f"{h} as {HELPER_PREFIX}_{h}" for h in helpers) + "  # jitted twins of NumPy-level helpers")
+def canonical(lines: Sequence[tuple[str, str]], arguments: int) -> str:
+    """The loop's `def LOOP(count, a0, ..)`: `lines` are (code, comment) in canonical names."""
+    parameters = ", ".join(["count", *(f"a{i}" for i in range(arguments))])
+    body = [f"        {code}" + (f"  # {comment}" if comment else "") for code, comment in lines]
+    return "\n".join([f"def LOOP({parameters}):", "    for k in range(count):", *body,
+                      "    return 0", ""])
+
+
+def module(function: str, calls: Sequence[str], helpers: Sequence[str], math: bool,
+           imports: Callable[[Sequence[str]], list[str]]) -> Loop:
+    """The loop's module, named by the hash of its text (another graph with this loop shares it).
+    `helpers`: the jitted helpers its statements call (their jitted forms, by their own names)."""
+    header = ["import math"] if math else []
+    header += ["import numpy as np", *imports(helpers)]
     if calls:
         header.append("# calls the shared kernels " + ", ".join(calls) + " (jit.py links them here)")
     text = "\n".join([*header, "", "", function])
@@ -92,3 +87,6 @@ def module(function: str, calls: list[str], helpers: list[str],
     return Loop(name, text.replace("def LOOP(", f"def {name}(", 1), tuple(calls))
 
 
+def summary(comments: Sequence[str]) -> str:
+    """The call's comment in the graph function: what the first step computes, by name."""
+    return "; ".join(comment.split(" = ")[0] for comment in comments if comment)[:120]
