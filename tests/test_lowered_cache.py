@@ -11,6 +11,7 @@ backend, and a fresh process must find what another process kept.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -187,3 +188,22 @@ def test_a_fresh_process_finds_what_another_kept(own_cache: Path) -> None:
             for _ in range(2)]
     assert runs == [{"hits": [False, True], "codegen": True}, {"hits": [True, True], "codegen": False}]
     # the first process's second look: the same key after its lowering imported the code generator
+
+
+def _unused(names: tuple[str, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    x = gc.input("x", (3,))
+    f = gc.compile([x, *(gc.input(n, (3,)) for n in names)], [gc.sin(x) * 2.0], backend="numpy")
+    return f.inputs, f.outputs
+
+
+def test_inputs_no_output_reaches_are_in_the_key(own_cache: Path) -> None:
+    """An input no output reaches is not in the graph's records, but it is a parameter of
+    the generated function: another count or name of them is another key."""
+    seen = set()
+    for names in (("u",), ("u", "v"), ("w",)):
+        first, second = _twice(functools.partial(_unused, names))
+        assert first.lowered.plan is not None, f"{names}: a stale hit"
+        assert second.lowered.plan is None and second.generated.source == first.generated.source
+        assert first.generated.source == lower(*_unused(names)).generated.source
+        assert first.generated.source not in seen
+        seen.add(first.generated.source)

@@ -8,10 +8,11 @@ pure function of the simplified graph and the options, so its result is kept
 under a key of exactly those, and a hit skips `lower` and never imports
 codegen, policy or the interpreter's tables.
 
-The key (`key`) covers: the simplified graph as records (serialize.value_digest: ops,
-attributes, shapes and named sizes, dtypes, values, names, source lines), the
-output names, `parallel`, `kernels`, graphc's source and NumPy's version
-(serialize.code_version), what generated code links in and Numba's version
+The key (`key`) covers: every input's name, shape and dtype (an input no output
+reaches is still a parameter of the generated function), the simplified graph
+as records (serialize.value_digest: ops, attributes, shapes and named sizes,
+dtypes, values, names, source lines), the output names, `parallel`, `kernels`,
+graphc's source and NumPy's version (serialize.code_version), what generated code links in and Numba's version
 (cache.code_version), Python's version, the GRAPHC_* settings that steer code
 generation, and the tunables of the lowering modules this process has loaded
 (`tunables`: their UPPERCASE constants and which function each name holds, so
@@ -135,8 +136,11 @@ def key(inputs: Sequence[Node], outputs: Sequence[Node], names: Sequence[str | N
     """The name of this lowering in the cache, or None if the graph cannot be named."""
     settings = sorted((k, v) for k, v in os.environ.items()
                       if k.startswith("GRAPHC_") and k not in NOT_CODE)
+    # every input, used or not: the generated function takes each as a parameter (its name),
+    # while the records name only the inputs an output reaches
+    signature = [(i.name, repr(tuple(i.shape)), i.dtype.str) for i in inputs]
     context = repr((list(names or ()), parallel, kernels, serialize.code_version(),
-                    cache.code_version(), sys.version_info[:3], settings, tunables()))
+                    cache.code_version(), sys.version_info[:3], settings, tunables(), signature))
     try:
         return serialize.value_digest(inputs, outputs, context)
     except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError):
