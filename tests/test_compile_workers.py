@@ -380,6 +380,8 @@ def test_sweep_removes_job_folders_of_dead_processes_only(tmp_path: Path) -> Non
     worked = job("caller-dead-worker-alive", [dead, os.getpid()])
     mine = job("live", [os.getpid()])
     fresh = job("being-made", None)
+    opened = job("owners-opened-not-written", None)
+    (opened / "owners").write_text("")  # add_owner between its open(O_CREAT) and its write
     old = job("old-layout", None)
     os.utime(old, (0, time.time() - 2 * job_folders.SWEEP_GRACE))
     unrelated = tmp_path / "something-else"
@@ -387,6 +389,7 @@ def test_sweep_removes_job_folders_of_dead_processes_only(tmp_path: Path) -> Non
     removed = job_folders.sweep(str(tmp_path))
     assert sorted(removed) == sorted([str(orphan), str(old)])
     assert worked.exists() and mine.exists() and fresh.exists() and unrelated.exists()
+    assert opened.exists()
     assert not orphan.exists() and not old.exists()
     for index in range(5):
         job(f"more{index}", [dead])

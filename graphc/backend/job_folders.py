@@ -53,17 +53,20 @@ def _started(pid: int) -> str:
 
 
 def _in_use(folder: Path, now: float) -> bool:
-    """Whether a process listed in `folder/owners` lives (no list: made less than
-    SWEEP_GRACE seconds ago, so possibly being made right now)."""
+    """Whether a process listed in `folder/owners` lives (no list, or an empty one that
+    add_owner has opened but not written yet: made less than SWEEP_GRACE seconds ago,
+    so possibly being made right now)."""
     try:
         text = (folder / "owners").read_text()
     except FileNotFoundError:
+        text = ""
+    except OSError:
+        return True
+    if not text.strip():  # no list, or one created but not written yet (add_owner's open)
         try:
             return now - folder.stat().st_mtime < SWEEP_GRACE
         except OSError:
             return True
-    except OSError:
-        return True
     for line in text.splitlines():
         pid, start = (line.split() + [""])[:2]
         if pid.isdigit() and compile_locks.alive(int(pid), start):
