@@ -304,8 +304,7 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
                         numpy_runner(input_nodes, output_nodes), source, stats,
                         requirements=requirements, options=options)
     if backend == "numba" and _holds_loops(output_nodes):  # docs/scan.md "Backends"
-        from .backend.scan_loops import compile_with_loops
-
+        compile_with_loops = _loop_compiler()
         runner, source_text, loop_stats, fast = compile_with_loops(
             input_nodes, output_nodes, names, structure, requirements, parallel)
         stats.update(loop_stats)
@@ -331,6 +330,19 @@ def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structu
         return Function(input_nodes, output_nodes, structure, backend, compiled.runner,
                         compiled.source, stats, compiled.fast, requirements, options)
     raise GraphcError(f"unknown backend {backend!r}; expected 'numba' or 'numpy'")
+
+
+def _loop_compiler() -> Any:
+    """backend/scan_loops.compile_with_loops. Its import brings the code generator and the
+    loop emitter: recorded as graphc imported them, so a graph's lowered-cache key
+    (backend/lowered_cache.tunables) is the same whether or not the process compiled a loop."""
+    from .backend import lowered_cache
+
+    before = lowered_cache.loaded()
+    from .backend.scan_loops import compile_with_loops
+
+    lowered_cache.remember(before)
+    return compile_with_loops
 
 
 def _holds_loops(outputs: tuple[Node, ...]) -> bool:

@@ -207,3 +207,38 @@ def test_inputs_no_output_reaches_are_in_the_key(own_cache: Path) -> None:
         assert first.generated.source == lower(*_unused(names)).generated.source
         assert first.generated.source not in seen
         seen.add(first.generated.source)
+
+
+
+ORDER = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_lowered_cache import small
+from graphc import api
+from graphc.backend import lowered_cache, runtime
+from graphc.backend.jit import prepare
+keys = []
+def look():
+    keys.append(lowered_cache.key(*small(), (), False, None))
+def loops():
+    api._loop_compiler()  # what compiling a graph with a loop imports
+    runtime.jitted("gemm_into")  # a helper calling helpers (runtime.CALLED_BY_HELPERS)
+steps = [look, loops] if sys.argv[1] == "graph-first" else [loops, look]
+for step in steps:
+    step()
+prepare(*small(), load=False)
+look()
+print(json.dumps(keys))
+"""
+
+
+def test_a_loop_compiled_first_or_not_gives_one_key(own_cache: Path) -> None:
+    """The key of a graph does not depend on whether the process compiled a loop before
+    (scan_loops imports the code generator and registers the loop emitter, jitting gemm_into
+    fills runtime.CALLED_BY_HELPERS): registries and graphc's own imports are not settings."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT))
+    child = ORDER.format(tests=str(ROOT / "tests"))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", child, order], env=environment,
+                                      check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            for order in ("graph-first", "loops-first")]
+    assert len({key for keys in runs for key in keys}) == 1, runs

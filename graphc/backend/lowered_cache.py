@@ -59,6 +59,12 @@ LOWERING_PACKAGES = ("graphc.backend.codegen.", "graphc.backend.interpreter.", "
 # GRAPHC_* settings that only say where things go or when compiling happens.
 NOT_CODE = ("GRAPHC_CACHE_DIR", "GRAPHC_CACHE_LIMIT", "GRAPHC_KERNEL_CACHE_DIR", "GRAPHC_TIERED")
 _SIMPLE = (bool, int, float, str, bytes, type(None))
+# Registries graphc fills as it works, not settings: which helpers another helper calls
+# (filled as helpers are jitted: machine-code linkage, not generated text) and the emitter
+# of loops (registered when scan_codegen is first imported). In the key they made the
+# same graph another key after the process jitted gemm_into or compiled a loop.
+STATE = frozenset({("graphc.backend.runtime", "CALLED_BY_HELPERS"),
+                   ("graphc.backend.codegen.statements", "NESTED")})
 
 
 class Record(types.SimpleNamespace):
@@ -90,7 +96,8 @@ def _lowering_modules() -> list[str]:
 def _module_marks(name: str) -> list[tuple[str, Any]]:
     items = []
     for attribute, value in sorted(vars(sys.modules[name]).items()):
-        if not attribute.startswith("__") and (attribute.isupper() or callable(value)):
+        if not attribute.startswith("__") and (attribute.isupper() or callable(value)) \
+                and (name, attribute) not in STATE:
             mark = _fingerprint(value)
             if mark is not None:
                 items.append((attribute, mark))
