@@ -173,6 +173,9 @@ def test_cgroup_v2_in_a_container_and_without_a_quota(tmp_path: Path) -> None:
     quota = blas_threads.cpu_quota(str(root), str(membership))
     assert quota is not None and quota.cpus == 1.5 and quota.usage == ""  # no cpu.stat
     assert blas_threads.group_cpu_seconds(quota) is None
+    for odd in ("100000 0\n", "0 100000\n", "-5 100000\n", "150000\n", "\n", "x y\n"):
+        write(root / "cpu.max", odd)  # no kernel writes these: read as no quota, never raised
+        assert blas_threads.cpu_quota(str(root), str(membership)) is None, odd
 
 
 def test_cgroup_v1_quota_and_cpuacct(tmp_path: Path) -> None:

@@ -283,12 +283,16 @@ def _tightest(mount: Path, path: str, cpus_of: Callable[[Path], float | None],
 
 
 def _v2_cpus(level: Path) -> float | None:
-    """cpu.max: "QUOTA PERIOD" (microseconds) or "max PERIOD"."""
+    """cpu.max: "QUOTA PERIOD" (microseconds) or "max PERIOD" (a value that is not a positive
+    number: no quota, as v1's -1; a period of 0 must not raise from a BLAS-limited call)."""
     try:
         quota, period = (level / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
+        if quota == "max":
+            return None
+        allowed, every = int(quota), int(period)
     except (OSError, ValueError):
         return None
+    return allowed / every if allowed > 0 and every > 0 else None
 
 
 def _v1_cpus(level: Path) -> float | None:
