@@ -1,12 +1,12 @@
 """`graphc cache`: where compiled code is kept, how much, and its size cap (layer L5).
 
     graphc cache [info]          location, entries, size and cap; where graphc's kernels live
-    graphc cache clear           remove every entry (the cap stays)
+    graphc cache clear           remove every entry and remembered compile failure (the cap stays)
     graphc cache limit [SIZE]    show or set the cap (200MB, 2GB, 0 for none)
 
 The cache itself is graphc/backend/cache.py (writing entries, kernels'
 location) and graphc/backend/cachesize.py (entries, cap, eviction).
-Imports: backend.cache, backend.cachesize, errors. Entry points:
+Imports: backend.cache, backend.cachesize, backend.compile_locks, errors. Entry points:
 `add_parser` (used by graphc.cli) and `plural`.
 """
 
@@ -28,7 +28,7 @@ def _size(count: float) -> str:
 
 def run(arguments: argparse.Namespace) -> int:
     from .backend import cache as kernels_cache
-    from .backend import cachesize, trust
+    from .backend import cachesize, compile_locks, trust
 
     action = arguments.action or "info"
     root = kernels_cache.cache_dir()
@@ -45,7 +45,10 @@ def run(arguments: argparse.Namespace) -> int:
         print(f"graphc's own kernels: {kernels_cache.describe_kernels()}")
     elif action == "clear":
         count, freed = cachesize.clear(root)
-        print(f"removed {plural(count, 'entry', 'entries')} ({_size(freed)}) from "
+        forgotten = compile_locks.forget_failures(root)
+        failed = plural(forgotten, "remembered compile failure", "remembered compile failures")
+        failures = f" and {failed}" if forgotten else ""
+        print(f"removed {plural(count, 'entry', 'entries')} ({_size(freed)}){failures} from "
               f"{kernels_cache.cache_dir()}")
     else:  # limit
         if arguments.size is None:

@@ -350,8 +350,13 @@ def test_cache_info_clear_and_limit(tmp_path: Path) -> None:
     assert "250.0 KB (set with `graphc cache limit`" in graphc("cache", "info", env=env).stdout
     env_cap = graphc("cache", "limit", env={**env, "GRAPHC_CACHE_LIMIT": "1GB"})
     assert "1.0 GB ($GRAPHC_CACHE_LIMIT)" in env_cap.stdout
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "graphc_00000000000000000004.failed").write_text("{}")
+    (tmp_path / "locks" / "graphc_00000000000000000004.lock").write_text("")  # a live lock stays
     done = graphc("cache", "clear", env=env)
     assert done.returncode == 0 and "removed 3 entries" in done.stdout
+    assert "and 1 remembered compile failure " in done.stdout, done.stdout
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == ["graphc_00000000000000000004.lock"]
     assert not list(tmp_path.glob("graphc_*")) and not list((tmp_path / "graphs").iterdir())
     assert (tmp_path / "size-limit").exists()  # the cap survives a clear
 

@@ -236,3 +236,14 @@ def failure(name: str, limit: float | None = None, directory: Path | None = None
     if stopped is not None and (limit is None or limit > stopped):
         return None  # a longer compile is allowed now: try again
     return error, stopped
+
+
+def forget_failures(directory: Path | None = None) -> int:
+    """Remove every failure marker: the number removed. `graphc cache clear` calls it, because
+    a user who clears the cache asks for every graph to be compiled again, those that failed too."""
+    removed = 0
+    for path in locks_dir(directory).glob("*.failed"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
