@@ -19,7 +19,7 @@ Only pointwise ops whose inputs are all per-step outputs of one loop, of
 the op's own shape (no broadcasting across the step axis), and a body node
 with the same op, attributes and inputs in the same order. Results are the
 same values (the same op on the same elements). Imports: ir, lowering,
-control.scan (layer L3).
+rebuilding (the one bottom-up rebuild), control.scan (layer L3).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 from ..ir import Graph, Node, apply, toposort
 from ..lowering import Pointwise
+from ..rebuilding import rebuild
 from .scan import BUILT, SCAN, family_key
 
 
@@ -76,24 +77,18 @@ def reuse_stacked(graph: Graph, options: Any, fired: Counter[str]) -> Graph:
             members.setdefault(family_key(node), {})[node.attr["output"]] = node
     if not members:
         return graph
-    memo: dict[Node, Node] = {}
-    changed = False
-    for node in order:
-        inputs = [memo.get(i, i) for i in node.inputs]
-        reused = _as_output(node, inputs, members) if _stacked_inputs(node, inputs) else None
-        if reused is not None:
-            memo[node] = reused
-            fired["loops_outputs_reused"] += 1
-            changed = True
-        elif all(a is b for a, b in zip(inputs, node.inputs)):
-            memo[node] = node
-        else:
-            memo[node] = apply(node.op, *inputs, name=node.name, origin=node.origin,
-                               scope=node.scope, **node.attr)
-            changed = True
-    if not changed:
+
+    def visit(node: Node) -> Node:  # `node` already rebuilt on its (possibly reused) inputs
+        reused = _as_output(node, node.inputs, members) if _stacked_inputs(node, node.inputs) else None
+        if reused is None:
+            return node
+        fired["loops_outputs_reused"] += 1
+        return reused
+
+    outputs = rebuild(graph.outputs, visit)
+    if all(a is b for a, b in zip(outputs, graph.outputs)):
         return graph
-    return Graph(graph.inputs, tuple(memo[o] for o in graph.outputs))
+    return Graph(graph.inputs, tuple(outputs))
 
 
 __all__ = ["reuse_stacked"]
