@@ -39,6 +39,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "graphc"
 # that do not exist (yet, or any more) are harmless.
 LAYERS: dict[str, int] = {
     "graphc.errors": 0, "graphc.dtypes": 0, "graphc.shapes": 0, "graphc.scope": 0, "graphc.notices": 0,
+    "graphc.collector": 0,
     "graphc.ir": 1, "graphc.oprecord": 0, "graphc.lowering": 0, "graphc.memory": 0,
     "graphc.ops": 2, "graphc.ops.base": 2, "graphc.ops.elementwise": 2, "graphc.ops.linalg": 2,
     "graphc.ops.other": 2, "graphc.ops.reduce": 2, "graphc.ops.shape": 2, "graphc.ops.batching": 2,

@@ -8,7 +8,7 @@ to `trace` and collected in the returned `Report`. A run keeps a `passes.Memo`:
 a later round visits only nodes an earlier one did not find stable (the round
 that confirms the fixed point costs a walk over the graph, not every rule
 again); `Options(incremental=False)` visits every node every round.
-Imports: passes, ir.
+Imports: passes, ir, collector (the collector paused over a run).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .. import collector
 from ..ir import Graph, Node, toposort
 from .passes import PIPELINE, Memo, Options
 
@@ -81,6 +82,11 @@ def count(outputs: tuple[Node, ...]) -> tuple[int, int]:
 
 def run(graph: Graph, options: Options, trace: Trace = None) -> tuple[Graph, Report]:
     """The pipeline to a fixed point (bounded by options.max_rounds)."""
+    with collector.paused():  # many short-lived nodes, no garbage cycles (collector.py)
+        return _rounds(graph, options, trace)
+
+
+def _rounds(graph: Graph, options: Options, trace: Trace) -> tuple[Graph, Report]:
     report = Report()
     # One Memo per run (passes.Memo), a loop body's nested run included
     options = replace(options, memo=Memo() if options.incremental else None)
