@@ -253,8 +253,9 @@ def _describe(chunk: Sequence[str], note: Callable[[str], str] = lambda name: ""
         if ": " in text and " = " in text:
             name = text.split(": ", 1)[0]
             notes.append(name + " = " + text.split(" = ", 1)[1])
-            if note(name) and note(name) not in origins:
-                origins.append(note(name))
+            where = note(name)
+            if where and where not in origins:
+                origins.append(where)
     shown = notes[:3] + (["..."] if len(notes) > 3 else [])
     if origins:
         shown[-1] += "   (" + "; ".join(origins) + ")"
