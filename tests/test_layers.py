@@ -39,6 +39,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "graphc"
 # that do not exist (yet, or any more) are harmless.
 LAYERS: dict[str, int] = {
     "graphc.errors": 0, "graphc.dtypes": 0, "graphc.shapes": 0, "graphc.scope": 0, "graphc.notices": 0,
+    "graphc.collector": 0,
     "graphc.ir": 1, "graphc.oprecord": 0, "graphc.lowering": 0, "graphc.memory": 0,
     "graphc.ops": 2, "graphc.ops.base": 2, "graphc.ops.elementwise": 2, "graphc.ops.linalg": 2,
     "graphc.ops.other": 2, "graphc.ops.reduce": 2, "graphc.ops.shape": 2, "graphc.ops.batching": 2,
@@ -75,7 +76,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.job_folders": 4,
     "graphc.backend.numba_hooks": 4, "graphc.backend.numba_hooks.caching": 4,
     "graphc.backend.numba_hooks.state": 4, "graphc.backend.lower": 4,
-    "graphc.backend.numba_hooks.lean": 4,
+    "graphc.backend.numba_hooks.lean": 4, "graphc.backend.numba_hooks.deferred": 4,
     "graphc": 5, "graphc.special": 5, "graphc.random": 5, "graphc.api": 5, "graphc.cli": 5,
     "graphc.warmup": 5,
     "graphc.portable": 5, "graphc.dask": 5, "graphc.runscript": 5, "graphc.cachecommand": 5,
@@ -96,7 +97,7 @@ LAYERS: dict[str, int] = {
 PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: errors)
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
                "graphc.backend.numba_hooks.caching", "graphc.backend.numba_hooks.lean",
-               "graphc.backend.numba_hooks.blas",
+               "graphc.backend.numba_hooks.blas", "graphc.backend.numba_hooks.deferred",
                "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),
@@ -301,7 +302,7 @@ def test_generated_code_imports_only_runtime_and_the_interpreters_link() -> None
     runtime = {t for t, _, _ in imports_of("graphc.backend.runtime", modules["graphc.backend.runtime"],
                                          modules) if t.startswith("graphc")}
     assert runtime <= {"graphc.backend.kernels", "graphc.backend.library", "graphc.backend.numba_hooks",
-                       "graphc.backend.numba_hooks.blas"}
+                       "graphc.backend.numba_hooks.blas", "graphc.backend.numba_hooks.deferred"}
     kernels = {t for t, _, _ in imports_of("graphc.backend.kernels", modules["graphc.backend.kernels"],
                                            modules) if t.startswith("graphc")}
     assert kernels <= {f"graphc.backend.transcendental{m}" for m in ("", ".precision", ".exp_log",

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import collector
 from ..ir import Node
 from . import blas_threads
 
@@ -56,10 +57,11 @@ def lower(inputs: Sequence[Node], outputs: Sequence[Node],
     def shared(plan: Schedule) -> bool:  # codegen's own choice, made on the plan it gets
         return kernel_mode(plan, parallel) if kernels is None else kernels
 
-    plan = policy.schedule_for(inputs, outputs, shared)  # fusion policy + schedule
-    scheduled = time.perf_counter()
-    # choose interpreted groups + generate
-    generated = generate(plan, names, parallel=parallel, kernels=kernels)
+    with collector.paused():  # many short-lived objects, no garbage cycles (collector.py)
+        plan = policy.schedule_for(inputs, outputs, shared)  # fusion policy + schedule
+        scheduled = time.perf_counter()
+        # choose interpreted groups + generate
+        generated = generate(plan, names, parallel=parallel, kernels=kernels)
     return Lowered(plan, generated, {"schedule": scheduled - start,
                                      "codegen": time.perf_counter() - scheduled},
                    groups=sum(1 for u in plan.units if not isinstance(u, Node)),

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import kernels, library, numba_hooks
 from .numba_hooks import blas as numba_blas
+from .numba_hooks import deferred
 
 JIT_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy"}
 FLOAT_SUFFIXES = ("f64", "f32")
@@ -54,9 +55,12 @@ class Linking:
         return "alwaysinline" if kernel or library_name in CALLED_BY_HELPERS else None
 
     def install(self) -> None:
-        numba_hooks.defer_blas_import()  # before anything imports numba.np.arraymath
+        # every compile path of graphc passes here; a process that only loads cached
+        # machine code never pays for these two (numba_hooks/deferred.py)
+        deferred.before_compiling(numba_hooks.defer_blas_import,  # before numba.np.arraymath
+                                  numba_hooks.install_shape_errors)
         numba_hooks.install_linking(self.attribute)
-        numba_hooks.install_shape_errors()  # every compile path of graphc passes here
+        deferred.cheap_array_typeof()  # a first call's typeof without importing numpy.ma
 
     @contextmanager
     def kernels_outlined(self, outlined: bool) -> Iterator[None]:

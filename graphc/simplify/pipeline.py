@@ -4,7 +4,11 @@ Owns `run(graph, options, trace)`: the named passes of passes.PIPELINE run in
 order, round after round, until a round leaves every output node identical
 (nothing changed) or `options.max_rounds` rounds have run. Each pass yields a
 `PassRecord` (node counts before/after, seconds, rewrites that fired) handed
-to `trace` and collected in the returned `Report`. Imports: passes, ir.
+to `trace` and collected in the returned `Report`. A run keeps a `passes.Memo`:
+a later round visits only nodes an earlier one did not find stable (the round
+that confirms the fixed point costs a walk over the graph, not every rule
+again); `Options(incremental=False)` visits every node every round.
+Imports: passes, ir, collector (the collector paused over a run).
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .. import collector
 from ..ir import Graph, Node, toposort
-from .passes import PIPELINE, Options
+from .passes import PIPELINE, Memo, Options
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class PassRecord:
     ops_after: int
     seconds: float
     rewrites: dict[str, int]
+    reused: int = 0  # nodes an earlier round found stable under this pass, not visited again
+
 
     def __str__(self) -> str:
         fired = ", ".join(f"{k} x{v}" for k, v in sorted(self.rewrites.items()))
@@ -75,7 +82,14 @@ def count(outputs: tuple[Node, ...]) -> tuple[int, int]:
 
 def run(graph: Graph, options: Options, trace: Trace = None) -> tuple[Graph, Report]:
     """The pipeline to a fixed point (bounded by options.max_rounds)."""
+    with collector.paused():  # many short-lived nodes, no garbage cycles (collector.py)
+        return _rounds(graph, options, trace)
+
+
+def _rounds(graph: Graph, options: Options, trace: Trace) -> tuple[Graph, Report]:
     report = Report()
+    # One Memo per run (passes.Memo), a loop body's nested run included
+    options = replace(options, memo=Memo() if options.incremental else None)
     nodes, ops = count(graph.outputs)
     for round_number in range(1, options.max_rounds + 1):
         start = graph.outputs
@@ -83,12 +97,14 @@ def run(graph: Graph, options: Options, trace: Trace = None) -> tuple[Graph, Rep
             fired: Counter[str] = Counter()
             began = time.perf_counter()
             before = graph.outputs
+            if options.memo is not None:
+                options.memo.reused = 0
             graph = step(graph, options, fired)
             seconds = time.perf_counter() - began
             unchanged = all(a is b for a, b in zip(graph.outputs, before))
             nodes_after, ops_after = (nodes, ops) if unchanged else count(graph.outputs)
             record = PassRecord(round_number, name, nodes, nodes_after, ops, ops_after,
-                                seconds, dict(fired))
+                                seconds, dict(fired), options.memo.reused if options.memo else 0)
             nodes, ops = nodes_after, ops_after
             report.passes.append(record)
             if isinstance(trace, list):

@@ -136,28 +136,33 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
     known = set(defined)
     body = list(prologue)
     kernels: dict[str, Kernel] = {}
+    named_by_text: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}  # one per form
     for chunk, outlined, (loaded, stored), wanted in zip(chunks, kernel_units, summaries, needed_later):
         if not outlined:
             body += chunk
             known |= stored
             continue
-        hoisted, chunk = _hoist(chunk, stored & wanted)
+        hoisted, chunk = _hoist(chunk, wanted)
         for line in hoisted:  # NumPy allocates the kernel's output arrays: no allocation code in it
             body.append(_python_level(line, lambda text: size_text.sub(r"\1", text)))
         allocated = {_ALLOCATION.match(line).group(1) for line in hoisted}  # type: ignore[union-attr]
         known |= allocated
         parameters = _first_use(chunk, {n for n in loaded | allocated
                                         if n in known or size_literal.match(n)})
-        returns = _first_use(chunk, stored & wanted - allocated)
+        returns = _first_use(chunk, wanted - allocated)
         stored = stored - allocated
         lines, formal, formal_returns = canonical(
             chunk, parameters, returns, lambda p: bool(size_literal.match(p)) or p in size_names,
             named, stored)
-        text = kernel_source("KERNEL", lines, formal, formal_returns, imports("\n".join(lines)))
-        name = "fused_" + hashlib.sha256(text.encode()).hexdigest()[:12]
-        if name not in kernels:
-            kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1),
-                                   inline("\n".join(lines)))
+        code = "\n".join(lines)
+        form = (code, tuple(formal), tuple(formal_returns))
+        name = named_by_text.get(form, "")
+        if not name:  # a form seen before is the same kernel: its source is made once
+            text = kernel_source("KERNEL", lines, formal, formal_returns, imports(code))
+            name = named_by_text[form] = "fused_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+            if name not in kernels:
+                kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1),
+                                       inline(code))
         arguments = [str(int(m.group(1))) if (m := size_literal.match(p)) else p for p in parameters]
         comment = "  # " + size_text.sub(r"\1", "; ".join(_describe(chunk, note)))
         body += _call(name, arguments, returns, comment, retype)
@@ -172,11 +177,13 @@ def _python_level(line: str, sizes: Callable[[str], str]) -> str:
 
 
 def _needed_later(summaries: list[tuple[set[str], set[str]]], results: list[str]) -> list[set[str]]:
-    """Per unit, the names a later unit (or the return) reads: what a kernel must return."""
+    """Per unit, the names it stores that a later unit (or the return) reads: what a kernel
+    must return. (Each unit's own stores, not all later reads: a copy of those per unit
+    made this quadratic in the number of units.)"""
     needed_later: list[set[str]] = []
     later = set(results)
-    for loaded, _ in reversed(summaries):
-        needed_later.append(set(later))
+    for loaded, stored in reversed(summaries):
+        needed_later.append(stored & later)
         later |= loaded
     needed_later.reverse()
     return needed_later
@@ -246,8 +253,9 @@ def _describe(chunk: Sequence[str], note: Callable[[str], str] = lambda name: ""
         if ": " in text and " = " in text:
             name = text.split(": ", 1)[0]
             notes.append(name + " = " + text.split(" = ", 1)[1])
-            if note(name) and note(name) not in origins:
-                origins.append(note(name))
+            where = note(name)
+            if where and where not in origins:
+                origins.append(where)
     shown = notes[:3] + (["..."] if len(notes) > 3 else [])
     if origins:
         shown[-1] += "   (" + "; ".join(origins) + ")"
