@@ -70,6 +70,9 @@ def _matmul_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
 
 
 SMALL_MATMUL = 512  # multiply-adds up to which loops beat a BLAS call (~0.2 us each)
+# Constants the lowering reads (the generated code changes with them): in the lowered-cache key
+# (backend/lowered_cache.py `declared_settings`), so changing one at run time is another key.
+LOWERING_SETTINGS = ("SMALL_MATMUL",)
 
 
 def _small(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
