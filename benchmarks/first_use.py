@@ -50,7 +50,8 @@ def lstm():
     vals = [rng.normal(size=(b.STEPS, b.BATCH, b.FEATURES)).astype(np.float32),
             rng.integers(0, b.CLASSES, size=(b.STEPS, b.BATCH)), *b.weights(rng)]
     return (lambda: gc.compile(inputs, outputs)), vals
-make = {"lstm": lstm, "mlp": mlp, "mlp2": lambda: mlp(2), "mlp64": lambda: mlp(64), "gp": gp, "conv": conv}[case]
+make = {"lstm": lstm, "mlp": mlp, "mlp2": lambda: mlp(2), "mlp64": lambda: mlp(64), "gp": gp,
+        "conv": conv}[case]
 build, values = make()
 start, cpu0 = time.perf_counter(), time.process_time()
 f = build()
