@@ -42,6 +42,14 @@ def weights(rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def graphc_step(backend: str) -> Any:
+    import graphc as gc
+
+    inputs, outputs = graphc_graph()
+    return gc.compile(inputs, outputs, backend=backend, verbose=False)
+
+
+def graphc_graph() -> tuple[list[Any], list[Any]]:
+    """The step's inputs (xs, targets, Wx, Wh, b, Wy, by) and outputs (loss, its five gradients)."""
     import char_lstm
 
     import graphc as gc
@@ -64,8 +72,7 @@ def graphc_step(backend: str) -> Any:
     _, losses = gc.scan(step, (zeros, zeros), (xs, targets))
     loss = gc.sum(losses) / (STEPS * BATCH)
     order = list(params.values())
-    return gc.compile([xs, targets, *order], [loss, *gc.grad(loss, order)], backend=backend,
-                      verbose=False)
+    return [xs, targets, *order], [loss, *gc.grad(loss, order)]
 
 
 def jax_step() -> Any:

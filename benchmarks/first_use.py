@@ -1,16 +1,18 @@
 """First use after installing: compile + first result of one model in this process, as JSON.
 
     cd <a copy of the package without __pycache__>   # a fresh installation: nothing compiled yet
-    GRAPHC_CACHE_DIR=$(mktemp -d) PYTHONPATH=$PWD python benchmarks/first_use.py mlp|mlp2|mlp64|gp|conv
+    GRAPHC_CACHE_DIR=$(mktemp -d) PYTHONPATH=$PWD python benchmarks/first_use.py mlp|mlp2|mlp64|gp|conv|lstm
 
 Run it once per model in a copy of graphc with no `graphc/backend/__pycache__` (a fresh
 installation: graphc's own kernels and helpers compile), then again with fresh graph caches (a warm
 installation). `total` is wall time from before gc.compile to the first result, `cpu` the
 process's CPU time over the same span (robust to a busy machine), `seconds` graphc's stages.
 docs/benchmarks.md, "First use after installing", has the figures. Run from the package root
-(it imports benchmarks/compile_time.py, benchmarks/workloads and examples/conv_digits.py).
+(it imports benchmarks/compile_time.py, benchmarks/workloads, benchmarks/bench_lstm.py and
+examples/conv_digits.py).
 """
 import json
+import os
 import sys
 import time
 
@@ -19,6 +21,7 @@ import numpy as np
 
 import graphc as gc
 
+os.environ.setdefault("GRAPHC_TIERED", "0")  # Numba compiles in this process (not a worker's)
 case = sys.argv[1]
 sys.path.insert(0, "benchmarks")  # the models: compile_time.py, workloads/
 
@@ -40,7 +43,15 @@ def conv():
     rng = np.random.default_rng(0)
     vals = [rng.standard_normal((16, 1, 8, 8)), rng.integers(0, 10, 16), *c.init_params("float64", 0)]
     return (lambda: gc.compile([m["images"], m["labels"], *m["params"]], [m["loss"], *grads])), vals
-make = {"mlp": mlp, "mlp2": lambda: mlp(2), "mlp64": lambda: mlp(64), "gp": gp, "conv": conv}[case]
+def lstm():
+    import bench_lstm as b
+    inputs, outputs = b.graphc_graph()  # a gc.scan of 50 steps, loss + 5 gradients (issue 15)
+    rng = np.random.default_rng(0)
+    vals = [rng.normal(size=(b.STEPS, b.BATCH, b.FEATURES)).astype(np.float32),
+            rng.integers(0, b.CLASSES, size=(b.STEPS, b.BATCH)), *b.weights(rng)]
+    return (lambda: gc.compile(inputs, outputs)), vals
+make = {"lstm": lstm, "mlp": mlp, "mlp2": lambda: mlp(2), "mlp64": lambda: mlp(64), "gp": gp,
+        "conv": conv}[case]
 build, values = make()
 start, cpu0 = time.perf_counter(), time.process_time()
 f = build()

@@ -3,15 +3,20 @@
 #     bash benchmarks/first_use_ab.sh /path/to/main /path/to/branch
 # For each model and tree: a `git archive` copy with no __pycache__ (fresh installation: graphc's
 # own kernels and helpers compile), then the same copy again (warm installation), each with an
-# empty graph cache. Prints "round model tree state load-average first_use.py's JSON".
+# empty graph cache (GRAPHC_TIERED=0: the compile in the process measured). Prints "round model tree state load-average first_use.py's JSON".
 set -u
 trees=("$1" "$2")
 for k in 0 1; do
   rm -rf "/tmp/fu_$k" && mkdir "/tmp/fu_$k"
   (cd "${trees[$k]}" && git archive HEAD | tar -x -C "/tmp/fu_$k")
+  # one harness for both: the second tree's benchmark scripts and examples (its models, e.g. lstm)
+  (cd "${trees[1]}" && git archive HEAD benchmarks examples | tar -x -C "/tmp/fu_$k")
 done
+# In-process compiles (not the process tier's worker), and .pyc files written as an installer does.
+export GRAPHC_TIERED=0
+unset PYTHONDONTWRITEBYTECODE
 for round in ${ROUNDS:-1}; do
-  for model in mlp gp conv; do
+  for model in ${MODELS:-mlp gp conv lstm}; do
     for k in 0 1; do
       cd "/tmp/fu_$k"
       find . -name __pycache__ -type d -exec rm -rf {} +

@@ -114,6 +114,11 @@ class Kernel:
     writing into an array `{out}` the caller allocated (its shape and dtype),
     or None where the op cannot; a scan body's products write so into
     buffers its loop allocates once (backend/scan_buffers.py).
+    `into_product`: node -> whether that `into` statement is the BLAS product
+    `{0} @ {1}` of two float matrices of one dtype (True/False for every
+    node): kernel mode's workspace then computes it in one line,
+    `np.dot(a, b, out)` into a reused array (backend/workspace.py
+    `Workspace.dot`), instead of an allocation followed by the statement.
     `entries`: node -> the index of a basic-indexing view whose template is
     `{0}[entries]` (integers as ints, the rest as source text): re-rolling
     reads it through its uses and lets an integer differ per step (codegen/reroll.py).
@@ -124,6 +129,7 @@ class Kernel:
     product: bool = False
     shape_only: bool = False
     into: Callable[[Any], str | None] | None = None
+    into_product: bool | Callable[[Any], bool] = False
     entries: Callable[[Any], tuple[str | int, ...]] | None = None
 
     def text(self, node: Any) -> str:
@@ -136,6 +142,12 @@ class Kernel:
 
     def allocates_for(self, node: Any) -> bool:
         return self.allocates(node) if callable(self.allocates) else self.allocates
+
+    def into_product_for(self, node: Any) -> bool:
+        """Whether this node's `into` statement is a BLAS product of its two inputs (`into_product`)."""
+        if self.into_text(node) is None:
+            return False
+        return self.into_product(node) if callable(self.into_product) else self.into_product
 
 
 @dataclass(frozen=True)

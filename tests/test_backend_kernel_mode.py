@@ -188,6 +188,38 @@ def test_which_graphs_get_one_blas_thread() -> None:
     assert not blas_threads.wants_one_thread([gc.sin(a)])  # no product at all
 
 
+@pytest.mark.parametrize("width, threaded", [(128, True), (16, False)])
+def test_products_inside_loop_bodies_count_as_unrolled_ones(width: int, threaded: bool) -> None:
+    """A scan whose step multiplies 32 x width @ width x 4*width (128: the LSTM's 2 M multiply-adds,
+    which OpenBLAS threads; 16: 32 K, which it does not) gets the decision of the same steps
+    unrolled, with its gradient (the reverse loop's body) and nested in another scan too; the
+    graph's lowering and the NumPy backend's runner follow it."""
+    from graphc.backend import scan_codegen  # noqa: F401 - registers the loops' emitter
+    from graphc.backend.lower import lower
+    from graphc.ir import toposort
+
+    W, V = gc.input("W", (width, 4 * width)), gc.input("V", (4 * width, width))
+    h0, xs = gc.input("h0", (32, width)), gc.input("xs", (3, 32, width))
+
+    def step(h: Any, x: Any) -> Any:
+        h = gc.tanh(gc.tanh(h @ W) @ V + x)
+        return h, gc.sum(h)
+
+    last, ys = gc.scan(step, h0, xs)
+    loss = gc.sum(last) + gc.sum(ys)
+    h = h0
+    for t in range(3):
+        h, _ = step(h, xs[t])
+    assert blas_threads.wants_one_thread(toposort([h])) is threaded  # the reference: unrolled
+    assert blas_threads.wants_one_thread(toposort([last, ys])) is threaded
+    assert blas_threads.wants_one_thread(toposort([loss, *gc.grad(loss, [W, V])])) is threaded
+    outer, _ = gc.scan(lambda c, x: (gc.scan(step, c, xs)[0] + x, None), h0, xs)
+    assert blas_threads.wants_one_thread(toposort([outer])) is threaded
+    assert lower([h0, xs, W, V], [loss]).one_thread is threaded
+    runner = gc.compile([h0, xs, W, V], [loss], backend="numpy").runner
+    assert hasattr(runner, "__wrapped__") is threaded  # blas_threads.one_thread's wrapper
+
+
 def test_the_line_scanner_reads_generated_code_as_ast_does() -> None:
     from graphc.backend import policy
     from graphc.backend.codegen import Generator, generate

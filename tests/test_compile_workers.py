@@ -394,3 +394,41 @@ def test_sweep_removes_job_folders_of_dead_processes_only(tmp_path: Path) -> Non
     for index in range(5):
         job(f"more{index}", [dead])
     assert len(job_folders.sweep(str(tmp_path), limit=2)) <= 2  # bounded
+
+
+WORKER_LOG = """
+import json, os, signal, sys
+from graphc.backend import compile_workers
+worker = compile_workers.current_worker()
+print(json.dumps({"pid": worker.pid, "log": worker.log}), flush=True)
+if sys.argv[1] == "clean":  # end of input: the worker exits by itself
+    worker.close()
+    worker.process.wait()
+    print(json.dumps({"after_worker_exit": os.path.exists(worker.log)}), flush=True)
+    os._exit(0)
+os.kill(worker.pid, signal.SIGKILL)
+worker.process.wait()
+if sys.argv[1] == "caller-killed":
+    os._exit(0)  # no atexit: as if the caller were killed too
+"""
+
+
+@pytest.mark.parametrize("how", ["worker-killed", "caller-killed", "clean"])
+def test_a_workers_log_does_not_outlive_it(tmp_path: Path, how: str) -> None:
+    """A compile worker's log (its stderr) is removed: by the worker on a clean exit, by its
+    caller at exit when the worker was killed, and by the next sweep when both were killed
+    (a killed worker used to leave /tmp/graphc-worker-*.log). Real worker processes, in a
+    temporary directory of their own (TMPDIR); the files themselves are the reference."""
+    environment = dict(compile_workers.worker_environment(), TMPDIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", WORKER_LOG, how], env=environment, timeout=120,
+                          capture_output=True, text=True, check=True)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    log = Path(lines[0]["log"])
+    assert log.parent.parent == tmp_path and log.parent.name.startswith(job_folders.PREFIX)
+    if how == "clean":
+        assert lines[1] == {"after_worker_exit": False}
+    if how == "caller-killed":
+        assert log.exists()  # nobody could remove it: the sweep does
+        assert job_folders.sweep(str(tmp_path)) == [str(log.parent)]
+    assert not log.exists() and not log.parent.exists()
+    assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,9 @@ backend, and a fresh process must find what another process kept.
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib
 import json
 import os
 import subprocess
@@ -128,6 +130,85 @@ def test_settings_changed_at_run_time_are_other_keys(own_cache: Path) -> None:
         patch.setattr(policy, "interpretable", lambda group: None)
         looped = prepare(*small(), load=False)
         assert looped.lowered.plan is not None and looped.generated.interpreted == 0
+
+
+def test_an_op_modules_setting_changed_at_run_time_is_another_key(own_cache: Path) -> None:
+    """matmul's SMALL_MATMUL (products up to it are loops, larger ones BLAS) changed at run
+    time: the same graph misses and gets the code lowering gives with the new value, and the
+    old value finds its entry again. It is read by matmul's record, not by a lowering module:
+    graphc.ops.linalg declares it in LOWERING_SETTINGS."""
+    from graphc.ops import linalg
+
+    def deep() -> tuple[tuple[Any, ...], tuple[Any, ...]]:  # static sizes: 4x3 @ 3x3 products
+        x, W = gc.input("x", (4, 3)), gc.input("W", (3, 3))
+        loss = gc.sum(gc.tanh(gc.tanh(x @ W) @ W) ** 2)
+        f = gc.compile([x, W], [loss, gc.grad(loss, W)], backend="numpy")
+        return f.inputs, f.outputs
+
+    _twice(deep)
+    before = prepare(*deep(), load=False)
+    assert before.lowered.plan is None and "matmul_small(" in before.generated.source
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linalg, "SMALL_MATMUL", 0)
+        after = prepare(*deep(), load=False)
+        assert after.lowered.plan is not None, "a stale hit"
+        assert after.generated.source == lower(*deep()).generated.source
+        assert "matmul_small(" not in after.generated.source and "blas_dot(" in after.generated.source
+        assert prepare(*deep(), load=False).lowered.plan is None  # kept under its own key
+    assert prepare(*deep(), load=False).generated.source == before.generated.source
+
+
+# Constants of op modules that functions read but no lowering does (why): not declared.
+NOT_LOWERING = {
+    ("graphc/ops/checks.py", "NEGATIVE_EXPONENT"): "an error message",
+    ("graphc/ops/indexing.py", "WHERE_ADVICE"): "an error message",
+    ("graphc/ops/reduce.py", "REDUCE_SAMPLES"): "the contract tests' samples",
+    ("graphc/ops/batching.py", "FULL"): "vmap's rules build graphs (in the key as records)",
+    ("graphc/ops/special_ops.py", "INV_SQRT_2PI"): "a derivative's graph (in the key as records)",
+    ("graphc/ops/special_ops.py", "MILLS_SERIES"): "a derivative's graph (in the key as records)",
+    ("graphc/ops/special_ops.py", "TWO_OVER_SQRT_PI"): "a derivative's graph (in the key as records)",
+    ("graphc/control/optimize.py", "STACKED_LIMIT"): "the simplifier's loop pass (its result, the "
+                                                     "simplified graph, is in the key)",
+    ("graphc/control/scan_hoist.py", "STACK_LIMIT"): "the simplifier's loop pass (as STACKED_LIMIT)",
+}
+
+
+def _constants_functions_read(path: Path) -> set[str]:
+    """The module's UPPERCASE constants of plain values (numbers, strings, tuples) that a
+    function or lambda of the module reads."""
+    tree = ast.parse(path.read_text())
+    constants = {target.id for statement in tree.body if isinstance(statement, ast.Assign)
+                 and isinstance(statement.value, (ast.Constant, ast.Tuple, ast.UnaryOp, ast.BinOp))
+                 for target in statement.targets if isinstance(target, ast.Name) and target.id.isupper()}
+    return {name.id for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef, ast.Lambda))
+            for name in ast.walk(function) if isinstance(name, ast.Name) and name.id in constants
+            and isinstance(name.ctx, ast.Load)} - {lowered_cache.SETTINGS}
+
+
+def test_op_modules_declare_the_constants_their_lowering_reads() -> None:
+    """Every constant a function of an op module reads is a declared lowering setting or
+    named in NOT_LOWERING (so a new threshold like SMALL_MATMUL cannot be missed); every
+    module that declares settings is imported by `import graphc` (the key must not depend
+    on what a process imported before)."""
+    modules = sorted({*(ROOT / "graphc" / "ops").glob("*.py"), *(ROOT / "graphc" / "control").glob("*.py")})
+    declared: dict[str, tuple[str, ...]] = {}
+    for path in modules:
+        relative = path.relative_to(ROOT).as_posix()
+        name = relative.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+        module = importlib.import_module(name)
+        settings = getattr(module, lowered_cache.SETTINGS, ())
+        if settings:
+            declared[name] = settings
+        for constant in _constants_functions_read(path):
+            assert constant in settings or (relative, constant) in NOT_LOWERING, \
+                f"{relative}: a function reads {constant}: declare it in LOWERING_SETTINGS or NOT_LOWERING"
+        assert all(hasattr(module, setting) for setting in settings), relative
+    assert declared.get("graphc.ops.linalg") == ("SMALL_MATMUL",)
+    child = "import json, sys, graphc; print(json.dumps([m for m in sys.modules if m.startswith('graphc.')]))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", child], check=True, capture_output=True,
+                                       text=True, env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout)
+    assert set(declared) <= set(loaded), set(declared) - set(loaded)
+    assert [name for name, _ in lowered_cache.declared_settings()] == sorted(declared)
 
 
 def test_a_forged_or_damaged_entry_is_lowered_again(own_cache: Path) -> None:

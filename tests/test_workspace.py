@@ -11,9 +11,11 @@ never planned), the numbering of the statements, and GRAPHC_WORKSPACE=0.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +24,21 @@ import pytest
 
 import graphc as gc
 from graphc.backend import workspace
+from graphc.ir import apply
+from graphc.lowering import Kernel
+from graphc.ops.linalg import MATMUL
 
 DEPTH, WIDTH = 6, 5
 
 
-def mlp() -> tuple[list[Any], list[Any]]:
+def mlp(product: Callable[[Any, Any], Any] = lambda a, b: a @ b) -> tuple[list[Any], list[Any]]:
     x = gc.input("x", ("batch", WIDTH))
     targets = gc.input("targets", ("batch", WIDTH))
     Ws = [gc.input(f"W{i}", (WIDTH, WIDTH)) for i in range(DEPTH)]
     bs = [gc.input(f"b{i}", (WIDTH,)) for i in range(DEPTH)]
     h = x
     for W, b in zip(Ws, bs):
-        h = gc.tanh(h @ W + b)
+        h = gc.tanh(product(h, W) + b)
     log_probs = h - gc.logsumexp(h, axis=1, keepdims=True)
     loss = gc.sum(log_probs * targets)
     return [x, targets, *Ws, *bs], [loss, *gc.grad(loss, Ws + bs)]
@@ -77,6 +82,45 @@ def function() -> Any:
     assert "_workspace.empty(" in f.source and "_workspace.dot(" in f.source, \
         "the graph should be in kernel mode with temporaries from the workspace"
     return f
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_product_form_is_what_the_record_declares(declared: bool) -> None:
+    """Kernel mode writes a product by `Workspace.dot` where its record declares its `into`
+    statement a product (`Kernel.into_product`), whatever that statement's text: a copy of
+    matmul whose `into` is `np.dot(a, b, out)` and declared gets the one-line form; one
+    whose `into` is matmul's own `gemm_into(a, b, out)` but not declared gets an
+    `empty` slot and that statement. Both agree with NumPy by hand."""
+    record = MATMUL.lowering
+    assert isinstance(record, Kernel)
+    lowering = (dataclasses.replace(record, into=lambda n: "np.dot({0}, {1}, {out})")
+                if declared else dataclasses.replace(record, into_product=False))
+    op = dataclasses.replace(MATMUL, name=f"matmul_declared_{declared}", lowering=lowering)
+    f = gc.compile(*mlp(lambda a, b: apply(op, a, b)))
+    forward = [line for line in f.source.splitlines() if f"= {op.name} " in line or "matmul x W0" in line]
+    assert forward, f.source
+    if declared:
+        assert "_workspace.dot(" in forward[0] and "np.dot(x, W0" not in f.source
+    else:
+        assert "_workspace.empty(" in forward[0] and "gemm_into(x, W0, " in f.source
+    agree(f(*values(7, 3)), by_hand(values(7, 3)))
+
+
+def test_matmul_declares_its_blas_products() -> None:
+    """matmul's record: float matrices of one dtype above the small size are BLAS products
+    (into_product); small, integer, mixed-dtype and batched ones are not."""
+    record = MATMUL.lowering
+    assert isinstance(record, Kernel)
+
+    def declared(a: tuple[int, ...], b: tuple[int, ...], dtype: str = "float64",
+                 other: str = "float64") -> bool:
+        return record.into_product_for(gc.input("a", a, dtype=dtype) @ gc.input("b", b, dtype=other))
+
+    assert declared((32, 128), (128, 512)) and declared(("n", 5), (5, 5), "float32", "float32")
+    assert not declared((2, 3), (3, 2))  # small: matmul_small_into's loops
+    assert not declared((32, 128), (128, 512), "int64", "int64")
+    assert not declared((32, 128), (128, 512), "float32", "float64")
+    assert not declared((4, 32, 128), (128, 512))
 
 
 def test_outputs_are_fresh_and_survive_later_calls(function: Any) -> None:

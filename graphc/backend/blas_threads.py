@@ -1,11 +1,12 @@
 """One BLAS thread during a call, on a machine with no core to spare.
 
 Owns: `THREADED_PRODUCT` (the size from which OpenBLAS may use threads),
-`wants_one_thread(nodes)` (the graph has such a product) and
-`one_thread(function)` (the function, calling with every loaded BLAS set
-to one thread and restored afterwards). Imports: shapes, ir; threadpoolctl (a
-runtime dependency, imported on the first limited call: its public
-`ThreadpoolController.limit`). Entry point: jit.finish.
+`wants_one_thread(nodes)` (the graph has such a product, its loop bodies
+included: `products`) and `one_thread(function)` (the function, calling with
+every loaded BLAS set to one thread and restored afterwards). Imports:
+shapes, ir, lowering, subgraph; threadpoolctl (a runtime dependency, imported
+on the first limited call: its public `ThreadpoolController.limit`). Entry
+point: jit.finish.
 
 Why: OpenBLAS runs a product of more than a few ten thousand multiply-adds on
 all its threads, which spin while they wait for each other. When another
@@ -18,7 +19,8 @@ JAX's 22 ms). When the machine has no core to spare (other processes' work
 plus this call's own thread at least the number of cores minus one half;
 `busy`) another BLAS thread cannot run anyway, so a graph with a product
 OpenBLAS may thread (an estimated THREADED_PRODUCT multiply-adds or more, a
-named size counted as 256) is called with one BLAS thread. On a machine with
+named size counted as 256; a loop body's products count too, each at its
+per-step size: `products`) is called with one BLAS thread. On a machine with
 a core to spare BLAS keeps its threads: JAX uses both cores of an idle 2-core
 machine for these products. The thread count is process-wide, so it is set
 for the duration of the call and restored; the controller is built once (a
@@ -56,7 +58,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ from typing import Any
 from .. import shapes
 from ..ir import Node
 from ..lowering import Kernel
+from ..subgraph import subgraphs_of
 
 THREADED_PRODUCT = 2 ** 16  # below this OpenBLAS runs one thread anyway: no wrapper
 NAMED_SIZE = 256  # what a named size counts as in that estimate
@@ -83,11 +86,27 @@ def multiply_adds(node: Node) -> int:
     return total
 
 
+def products(nodes: Sequence[Node]) -> Iterator[Node]:
+    """The product nodes of a graph and of the loop bodies its nodes hold, nested ones too (a
+    scan's step: each of its products runs once per step, at its own size). A body shared by
+    the nodes of one loop (a scan family) is looked at once."""
+    seen: set[int] = set()
+    pending = [nodes]
+    while pending:
+        for node in pending.pop():
+            lowering = node.op.lowering
+            if isinstance(lowering, Kernel) and lowering.product and len(node.inputs) == 2:
+                yield node
+            for body in subgraphs_of(node):
+                if id(body) not in seen:
+                    seen.add(id(body))
+                    pending.append(body.nodes())
+
+
 def wants_one_thread(nodes: Sequence[Node]) -> bool:
-    """Whether the graph has a product OpenBLAS may run on several threads."""
-    products = [multiply_adds(n) for n in nodes
-                if isinstance(n.op.lowering, Kernel) and n.op.lowering.product and len(n.inputs) == 2]
-    return bool(products) and max(products) >= THREADED_PRODUCT
+    """Whether the graph has a product OpenBLAS may run on several threads, in the graph itself
+    or in a loop's body (the LSTM's 32x128 @ 128x512 per step: 2 M multiply-adds)."""
+    return any(multiply_adds(n) >= THREADED_PRODUCT for n in products(nodes))
 
 
 def _controller() -> Any:

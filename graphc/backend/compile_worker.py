@@ -26,7 +26,8 @@ it writes `FOLDER/result.json` (`{"ok": true, "report": ...}` or `{"ok": false,
 a caller that is gone (exited, or left `FOLDER/abandoned`) no longer needs
 FOLDER, so the worker removes it. It exits
 at end of input (the caller closed the pipe, or exited: queued lines are still
-read) or after IDLE_EXIT seconds without a job, and removes LOG on a clean exit.
+read) or after IDLE_EXIT seconds without a job, and removes LOG (and the folder
+the caller made for it) on a clean exit.
 
 LIMIT is the compile's time limit in seconds (`-`: none; the caller's
 GRAPHC_COMPILE_LIMIT, compile_workers.compile_limit), counted from the
@@ -170,8 +171,7 @@ def _overtime(job: Job) -> None:
         _remember(job, error, job.limit)
         _report(job, {"ok": False, "error": error, "timeout": job.limit})
         for log in _LOG:  # the caller reads result.json, not our log
-            with contextlib.suppress(OSError):
-                os.unlink(log)
+            _remove_log(log)
         _exit(TIMED_OUT)  # the compile thread cannot be stopped: the process ends
 
 
@@ -215,11 +215,21 @@ def main() -> int:
     for line in _lines(sys.stdin.fileno()):
         if line.strip():
             serve(line, caller)
-    try:
-        os.unlink(log)  # a clean exit: nobody needs our error output
-    except OSError:
-        pass
+    _remove_log(log)  # a clean exit: nobody needs our error output
     return 0
+
+
+def _remove_log(log: str) -> None:
+    """Remove our log, and the folder of its own the caller made for it (compile_workers.Worker;
+    named like a job folder so that job_folders.sweep removes it if we are killed)."""
+    from graphc.backend import job_folders
+
+    folder = os.path.dirname(log)
+    if os.path.basename(folder).startswith(job_folders.PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(log)
 
 
 if __name__ == "__main__":

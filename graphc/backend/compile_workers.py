@@ -10,7 +10,10 @@ folder; the sweep of dead processes' folders). Entry points: `current_worker`,
 reap our workers).
 
 Detached: the worker (backend/compile_worker.py) runs in a session of its own,
-with stdout to /dev/null and stderr to a log file, and takes its jobs from a
+with stdout to /dev/null and stderr to a log file (`stderr.log` in a private
+folder named like a job folder, whose `owners` are the caller and the worker:
+the worker removes it on a clean exit, the caller at exit if the worker ended
+before it, and the sweep below once both died), and takes its jobs from a
 pipe. At interpreter exit the caller closes that pipe and leaves: it does not
 wait (a short script exits as soon as its own work is done); the worker reads
 the jobs already written, finishes them, fills the disk cache and exits. Job
@@ -49,6 +52,7 @@ from ..errors import GraphcWarning
 from . import cache, compile_locks, job_folders
 
 LIMIT_VARIABLE = "GRAPHC_COMPILE_LIMIT"
+LOG_NAME = "stderr.log"  # the worker's log, in its folder (job_folders.PREFIX + "worker-...")
 DEFAULT_LIMIT = 600.0  # seconds a worker's compile may take (a 4,000-node graph takes ~5-30 s)
 TIMED_OUT = 75  # a worker's exit code after a compile ran over its time limit
 
@@ -92,7 +96,14 @@ class Worker:
     """One detached compile worker process and the pipe its jobs go through."""
 
     def __init__(self) -> None:
-        handle, self.log = tempfile.mkstemp(prefix="graphc-worker-", suffix=".log")
+        # The log (the worker's stderr) lives in a folder of its own, listing the caller and
+        # then the worker as its owners like a job folder: the worker removes it when it exits
+        # cleanly, the caller at exit once the worker has ended, and job_folders.sweep when both
+        # died (a killed worker of a caller that exited left a graphc-worker-*.log behind).
+        self.folder = tempfile.mkdtemp(prefix=job_folders.PREFIX + "worker-")
+        job_folders.add_owner(self.folder, os.getpid())
+        self.log = os.path.join(self.folder, LOG_NAME)
+        handle = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(handle, "wb") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "graphc.backend.compile_worker", str(os.getpid()), self.log],
@@ -102,6 +113,7 @@ class Worker:
                 # the worker survives the caller's exit, and Linux's autogroup scheduler counts
                 # it as a program of its own instead of splitting the caller's share with it.
                 start_new_session=True)
+        job_folders.add_owner(self.folder, self.process.pid)
         self.owner = os.getpid()  # a forked child of the caller must not use our pipe
         self.lock = threading.Lock()
 
@@ -157,10 +169,11 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        try:
-            os.unlink(self.log)
-        except OSError:
-            pass
+        self.remove_log()
+
+    def remove_log(self) -> None:
+        """Remove the log's folder (the worker has ended: nobody reads its stderr any more)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _WORKERS: list[Worker] = []  # every worker this process started; the last one takes new jobs
@@ -296,6 +309,8 @@ def _leave() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     for worker in _WORKERS:
         worker.close()
+        if worker.owner == os.getpid() and worker.exited() is not None:
+            worker.remove_log()  # it ended (killed, crashed, timed out): its log is not read
 
 
 def stop_workers(patience: float = 300.0) -> list[int]:

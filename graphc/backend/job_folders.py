@@ -5,8 +5,9 @@ folder, a private temporary directory named PREFIX...): one line per process tha
 uses it, "pid start" (start: compile_locks.started, so a reused pid is told apart),
 written by the caller when it makes the folder and at each hand-over to a worker.
 A worker killed after its caller exited leaves its folder (the pickled request,
-up to 64 MiB of first-call inputs); `sweep` removes the folders of this user none
-of whose owners lives. Each new compile worker runs it at its start
+up to 64 MiB of first-call inputs), and the folder of its log (PREFIX + "worker-",
+owned by its caller and itself: compile_workers.Worker); `sweep` removes the
+folders of this user none of whose owners lives. Each new compile worker runs it at its start
 (compile_worker.main), so it costs the caller nothing; it looks at SWEEP_LIMIT
 folders at most. A folder without `owners` (being made right now, or left by an
 older graphc) is removed only once it is SWEEP_GRACE seconds old.

@@ -267,6 +267,11 @@ NUMPY_TWINS: dict[str, str] = {"one_hot_flat": "one_hot_flat_numpy"} | {name: tw
                                for name, twin in getattr(family, "NUMPY_TWINS", {}).items()}
 
 
+# Helpers compiled once per dtype for arrays of any layout (`ANY_LAYOUT` of a family module):
+# backend/runtime.py types their calls with every array argument of layout "A".
+ANY_LAYOUT: tuple[str, ...] = tuple(name for family in FAMILIES for name in getattr(family, "ANY_LAYOUT", ()))
+
+
 def helper(name: str) -> Any:
     """The plain-Python function of helper `name`, from this module or a family module."""
     if name in OWN_HELPERS:

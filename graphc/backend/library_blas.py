@@ -29,6 +29,10 @@ import numpy as np
 from . import blas_entry
 
 HELPERS = ("gemm_into", "gemm_operand")  # gemm_operand: called by gemm_into
+# One compile per dtype serves every operand layout (backend/runtime.py): gemm_into reads the
+# strides itself (gemm_operand), and Numba compiled it once per C/F combination of its
+# arguments, ~1.1 s each on a fresh installation (the LSTM's loops: C,C and C,F; table 40).
+ANY_LAYOUT = ("gemm_into",)
 ROW_MAJOR, NO_TRANS, TRANS = blas_entry.ROW_MAJOR, blas_entry.NO_TRANS, blas_entry.TRANS
 
 

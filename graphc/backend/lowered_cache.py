@@ -18,7 +18,12 @@ generation, and the tunables of the lowering modules this process has loaded
 (`tunables`: their UPPERCASE constants and which function each name holds, so
 a monkeypatched threshold or function is a different key, never a stale hit;
 modules a lowering of ours imported count as their source while unchanged, so
-the key is the same before and after a process's first lowering).
+the key is the same before and after a process's first lowering), and the
+settings graphc's op modules declare (`declared_settings`: each module's
+`LOWERING_SETTINGS` names the constants its lowering records read, e.g.
+graphc.ops.linalg's SMALL_MATMUL, the size below which a product is loops; their
+values now, always: every such module is imported by `import graphc`, so the key
+does not depend on what the process imported or did before).
 An entry (`graphs/lowered-<key>.pickle`) is sealed like a saved graph
 (signed.py: HMAC under the per-user key, checked before unpickling) and holds
 plain data only: `Generated`'s and each kernel's fields as dicts, so loading
@@ -126,6 +131,24 @@ def tunables() -> list[tuple[str, list[tuple[str, Any]]]]:
     return found
 
 
+SETTINGS = "LOWERING_SETTINGS"  # the declaration's name in an op module
+
+
+def declared_settings() -> list[tuple[str, list[tuple[str, Any]]]]:
+    """Every loaded graphc module that declares `LOWERING_SETTINGS` (the names of its
+    constants a lowering reads), with those constants' values now. A module's constant
+    read when its ops are lowered (a size threshold in a record's template function)
+    is not one of the lowering modules `tunables` watches: without this, changing it at
+    run time (gc.ops.linalg.SMALL_MATMUL = 0) was a hit with the code of the old value."""
+    found = []
+    for name, module in sorted(item for item in list(sys.modules.items()) if item[0].startswith("graphc.")):
+        values = getattr(module, "__dict__", {})  # a dict lookup: ~30 us for graphc's ~150 modules
+        if isinstance(values.get(SETTINGS), tuple):
+            found.append((name, [(setting, _fingerprint(values.get(setting)))
+                                 for setting in values[SETTINGS]]))
+    return found
+
+
 def loaded() -> frozenset[str]:
     """The lowering modules loaded now (before a lowering: see `remember`)."""
     return frozenset(_lowering_modules())
@@ -147,7 +170,8 @@ def key(inputs: Sequence[Node], outputs: Sequence[Node], names: Sequence[str | N
     # while the records name only the inputs an output reaches
     signature = [(i.name, repr(tuple(i.shape)), i.dtype.str) for i in inputs]
     context = repr((list(names or ()), parallel, kernels, serialize.code_version(),
-                    cache.code_version(), sys.version_info[:3], settings, tunables(), signature))
+                    cache.code_version(), sys.version_info[:3], settings, tunables(), declared_settings(),
+                    signature))
     try:
         return serialize.value_digest(inputs, outputs, context)
     except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError):

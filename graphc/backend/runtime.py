@@ -140,8 +140,27 @@ class _Jitted:
         numba_hooks.light_cache_loads(compiled)  # a warm start loads it without Numba's set-up
         if name in library.HELPERS:
             numba_hooks.unliteral_calls(compiled)
+        if name in library.ANY_LAYOUT:
+            any_layout(compiled)
         self.functions[name] = COMPILE_CLOCK.watch(compiled)
         return compiled
+
+
+def any_layout(dispatcher: Any) -> None:
+    """Type the helper's calls from compiled code with every array argument of layout "A", so one
+    machine code version per dtype serves C, F and strided operands: Numba converts an array
+    to layout A at the call. For helpers that read strides themselves (library.ANY_LAYOUT):
+    each C/F combination was a compile of its own (gemm_into: ~1.1 s on a fresh installation).
+    Wraps `get_call_template` on this one dispatcher (after numba_hooks.unliteral_calls)."""
+    from numba.core import types as numba_types
+
+    original = dispatcher.get_call_template
+
+    def get_call_template(args: Any, kws: Any) -> Any:
+        return original(tuple(a.copy(layout="A") if isinstance(a, numba_types.Array) else a
+                              for a in args), kws)
+
+    dispatcher.get_call_template = get_call_template
 
 
 def _calling_jitted(function: Any) -> Any:

@@ -55,10 +55,6 @@ from ..ir import Node
 from ..lowering import Kernel, Leaf, Rows, View
 from .schedule import Schedule
 
-# A `Kernel.into` statement that `Workspace.dot` performs itself: such a product's workspace
-# form is one line, `t = _workspace.dot(k, a, b)`; any other `into` statement follows an
-# `_workspace.empty(...)` of the node's shape and dtype.
-DOT_INTO = "gemm_into({0}, {1}, {out})"
 KEEP = 2  # free workspaces kept per thread and function: a call, and one nested call
 POOL = "_pool"
 NAME = "_workspace"
@@ -91,8 +87,10 @@ class Workspace:
         return buffer
 
     def dot(self, slot: int, a: Any, b: Any) -> Any:
-        """The statement `DOT_INTO` (gemm_into(a, b, out): a @ b into out) into slot's array, by
-        np.dot, for float matrices of one dtype (where matmul's record declares it); else np.dot(a, b)."""
+        """a @ b into slot's array by np.dot, for float matrices of one dtype: the workspace form
+        of a `Kernel.into` statement whose record declares it a product (`Kernel.into_product`,
+        matmul's gemm_into(a, b, out)); else np.dot(a, b). Any other `into` statement follows
+        an `empty(...)` of the node's shape and dtype."""
         if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.kind == "f":
             return np.dot(a, b, self.empty(slot, (a.shape[0], b.shape[1]), a.dtype))
         return np.dot(a, b)

@@ -70,6 +70,9 @@ def _matmul_vjp(g: Node, out: Node, a: Node, b: Node) -> tuple[Node, Node]:
 
 
 SMALL_MATMUL = 512  # multiply-adds up to which loops beat a BLAS call (~0.2 us each)
+# Constants the lowering reads (the generated code changes with them): in the lowered-cache key
+# (backend/lowered_cache.py `declared_settings`), so changing one at run time is another key.
+LOWERING_SETTINGS = ("SMALL_MATMUL",)
 
 
 def _small(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
@@ -97,16 +100,28 @@ def _matmul_kernel(node: Node) -> str:
     return (f"matmul_batched({lhs}, {rhs}, ({ends},)).reshape({{out_shape}})")
 
 
+def _matrices(node: Node) -> bool:
+    """Two matrices of the result's dtype (no cast): a product that can be written into `{out}`."""
+    a, b = node.inputs
+    return a.ndim == 2 and b.ndim == 2 and a.dtype == node.dtype and b.dtype == node.dtype
+
+
+def _gemm(node: Node) -> bool:
+    """The product is written by BLAS gemm (`gemm_into`): float matrices of one dtype, not small.
+    The record's `into_product`: kernel mode's workspace writes it by np.dot(a, b, out)."""
+    return (_matrices(node) and node.dtype in (np.float32, np.float64)
+            and not _small(node.inputs[0].shape, node.inputs[1].shape))
+
+
 def _matmul_into(node: Node) -> str | None:
     """The product of two matrices written into `{out}`: `gemm_into(a, b, out)` (BLAS, float32
     and float64: backend/library_blas.py) or the small loops' `matmul_small_into`; None when
     an operand needs a cast or is not a matrix."""
-    a, b = node.inputs
-    if a.ndim != 2 or b.ndim != 2 or a.dtype != node.dtype or b.dtype != node.dtype:
+    if not _matrices(node):
         return None
-    if _small(a.shape, b.shape):
+    if _small(node.inputs[0].shape, node.inputs[1].shape):
         return "matmul_small_into({0}, {1}, {out})"
-    return "gemm_into({0}, {1}, {out})" if node.dtype in (np.float32, np.float64) else None
+    return "gemm_into({0}, {1}, {out})" if _gemm(node) else None
 
 
 MATMUL = register(Op(
@@ -115,7 +130,7 @@ MATMUL = register(Op(
     impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul",
     batch=batching.matmul,
     lowering=Kernel(lambda node: _matmul_kernel(node), allocates=True, product=True,
-                    into=_matmul_into),
+                    into=_matmul_into, into_product=_gemm),
     samples=(Sample(((3, 4), (4, 2))), Sample(((4,), (4, 2))), Sample(((3, 4), (4,))),
              Sample(((4,), (4,))), Sample(((2, 3, 4), (4, 5))), Sample(((2, 1, 3, 4), (3, 4, 2))),
              Sample(((4,), (2, 4, 3))), Sample(((2, 3, 4), (4,)))),

@@ -17,7 +17,6 @@ import numpy as np
 from ...ir import Node
 from ...lowering import Loop, Rows, View, assigns
 from ..schedule import kind
-from ..workspace import DOT_INTO
 from . import steps
 from .interpreted import Interpreted
 from .text import kernel_of
@@ -60,10 +59,11 @@ class Generator(Interpreted):
         template = kernel_of(node).text(node)
         self._note_helpers(template)
         name = self.name(node)
-        into = kernel_of(node).into_text(node) if node in self.reusable else None
+        record = kernel_of(node)
+        into = record.into_text(node) if node in self.reusable else None
         form = None if assigns(template) or "\n" in template else \
             self._form(node, template, arguments, values)
-        if into == DOT_INTO:  # its workspace form: Workspace.dot, the same statement into a slot
+        if into is not None and record.into_product_for(node):  # workspace form: Workspace.dot
             self.allocate(node, "dot", ", ".join(arguments), self.describe(node),
                           plain=template.format(*arguments, **values), form=form)
         elif into is not None and not assigns(template):  # its workspace form writes into the array
