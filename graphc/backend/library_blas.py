@@ -28,7 +28,7 @@ import numpy as np
 
 from . import blas_entry
 
-HELPERS = ("gemm_into", "gemm_operand", "gemm_copy")  # the last two: called by gemm_into
+HELPERS = ("gemm_into", "gemm_operand")  # gemm_operand: called by gemm_into
 # One compile per dtype serves every operand layout (backend/runtime.py): gemm_into reads the
 # strides itself (gemm_operand), and Numba compiled it once per C/F combination of its
 # arguments, ~1.1 s each on a fresh installation (the LSTM's loops: C,C and C,F; table 40).
@@ -57,55 +57,38 @@ def gemm_operand(x: Any) -> tuple[int, int]:
     return 0, 0
 
 
-def gemm_copy(x: Any) -> Any:
-    """x as a new C-ordered array, for an operand gemm cannot read where it lies.
-
-    Loops, not np.ascontiguousarray or slice assignments: Numba compiled those
-    inside gemm_into on every fresh installation (~0.5 s of its ~1.4 s; table 41)."""
-    rows, cols = x.shape
-    copy = np.empty((rows, cols), x.dtype)
-    for i in range(rows):
-        for j in range(cols):
-            copy[i, j] = x[i, j]
-    return copy
-
-
 def gemm_into(a: Any, b: Any, out: Any) -> None:
     """out[...] = a @ b for 2-D float32 or float64 arrays of one dtype (out not overlapping a or b).
 
     Zero-size products: an empty out is left alone, an empty inner axis gives zeros
-    (BLAS is not called with a size-0 axis)."""
+    (BLAS is not called with a size-0 axis). An operand gemm cannot read where it lies
+    (reversed, broadcast, stepped both ways) or an output it cannot write in row-major
+    order (a transposed buffer) takes the loops below instead of copies: generated loop
+    bodies pass C buffers, their rows, column slices and transposes, all read in place,
+    and copying (np.empty, np.ascontiguousarray, slice assignment) was ~0.9 of the
+    ~1.4 s that Numba spent compiling gemm_into on a fresh installation (table 41)."""
     m, k = a.shape
     n = b.shape[1]
     if m == 0 or n == 0:
         return
-    if k == 0:
-        for i in range(m):
+    a_flag, lda = gemm_operand(a)
+    b_flag, ldb = gemm_operand(b)
+    out_flag, ldc = gemm_operand(out)
+    if k == 0 or not a_flag or not b_flag or out_flag != NO_TRANS:
+        for i in range(m):  # row i of out accumulated over k: unit steps along out's rows
             for j in range(n):
                 out[i, j] = 0
+            for p in range(k):
+                left = a[i, p]
+                for j in range(n):
+                    out[i, j] += left * b[p, j]
         return
-    a_flag, lda = gemm_operand(a)
-    source_a = a if a_flag else gemm_copy(a)
-    if not a_flag:
-        a_flag, lda = NO_TRANS, k
-    b_flag, ldb = gemm_operand(b)
-    source_b = b if b_flag else gemm_copy(b)
-    if not b_flag:
-        b_flag, ldb = NO_TRANS, n
-    out_flag, ldc = gemm_operand(out)
-    target = out if out_flag == NO_TRANS else np.empty((m, n), out.dtype)
-    if out_flag != NO_TRANS:
-        ldc = n
     if out.itemsize == 4:
-        cblas_sgemm(ROW_MAJOR, a_flag, b_flag, m, n, k, 1.0, source_a.ctypes, lda,
-                    source_b.ctypes, ldb, 0.0, target.ctypes, ldc)
+        cblas_sgemm(ROW_MAJOR, a_flag, b_flag, m, n, k, 1.0, a.ctypes, lda,
+                    b.ctypes, ldb, 0.0, out.ctypes, ldc)
     else:
-        cblas_dgemm(ROW_MAJOR, a_flag, b_flag, m, n, k, 1.0, source_a.ctypes, lda,
-                    source_b.ctypes, ldb, 0.0, target.ctypes, ldc)
-    if out_flag != NO_TRANS:
-        for i in range(m):
-            for j in range(n):
-                out[i, j] = target[i, j]
+        cblas_dgemm(ROW_MAJOR, a_flag, b_flag, m, n, k, 1.0, a.ctypes, lda,
+                    b.ctypes, ldb, 0.0, out.ctypes, ldc)
 
 
 def gemm_into_numpy(a: Any, b: Any, out: Any) -> None:
@@ -156,5 +139,5 @@ def emulate(dtype: Any, order: int, transa: int, transb: int, m: int, n: int, k:
     target[...] = product if beta == 0 else product + beta * target
 
 
-__all__ = ["HELPERS", "NUMPY_TWINS", "cblas_dgemm", "cblas_sgemm", "emulate", "gemm_copy",
-           "gemm_into", "gemm_into_numpy", "gemm_operand"]
+__all__ = ["HELPERS", "NUMPY_TWINS", "cblas_dgemm", "cblas_sgemm", "emulate", "gemm_into",
+           "gemm_into_numpy", "gemm_operand"]
