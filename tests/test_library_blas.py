@@ -6,7 +6,9 @@ and float64, C/F-ordered, sliced, strided, reversed and broadcast operands, a
 strided output, zero-size axes. Then scans whose bodies have products, on the
 numba backend against the numpy backend; in fresh processes: the fallback
 (GRAPHC_NUMPY_BLAS=0) and a second process loading the first one's cached
-machine code; and that the BLAS thread limit covers NumPy's library.
+machine code; and that the BLAS thread limit covers NumPy's library; and that
+compiling gemm_into compiles no NumPy copy, allocation or slice assignment
+(its cost on a fresh installation).
 """
 
 from __future__ import annotations
