@@ -6,7 +6,9 @@ and float64, C/F-ordered, sliced, strided, reversed and broadcast operands, a
 strided output, zero-size axes. Then scans whose bodies have products, on the
 numba backend against the numpy backend; in fresh processes: the fallback
 (GRAPHC_NUMPY_BLAS=0) and a second process loading the first one's cached
-machine code; and that the BLAS thread limit covers NumPy's library.
+machine code; and that the BLAS thread limit covers NumPy's library; and that
+compiling gemm_into compiles no NumPy copy, allocation or slice assignment
+(its cost on a fresh installation).
 """
 
 from __future__ import annotations
@@ -251,3 +253,39 @@ def test_the_one_thread_limit_covers_numpys_blas(monkeypatch: pytest.MonkeyPatch
     seen = blas_threads.one_thread(blas_entry.numpy_blas_threads)()
     assert seen == 1
     assert blas_entry.numpy_blas_threads() == before
+
+
+LEAN_CHILD = """
+import json
+import numba
+import numpy as np
+from numba.core import event
+from numba.core import types
+from graphc.backend import library, runtime
+# a new dispatcher (no disk cache) of gemm_into, its callees bound as runtime binds them
+helper = numba.njit(runtime._calling_jitted(library.helper("gemm_into")))
+array = types.Array(types.float64, 2, "A")
+with event.install_recorder("numba:compile") as recorder:
+    helper.compile((array, array, array))
+names = sorted({getattr(getattr(e.data["dispatcher"], "py_func", None), "__qualname__", "?")
+                for _, e in recorder.buffer})
+a, b, out = np.arange(12.0).reshape(3, 4)[::-1], np.ones((2, 4)).T, np.zeros((4, 3)).T[:, ::2]
+helper(a, b, out)
+print(json.dumps({"names": names, "error": float(abs(out - a @ b).max())}))
+"""
+
+
+def test_gemm_into_compiles_no_numpy_copy_allocation_or_slice_assignment(tmp_path: Path) -> None:
+    """A fresh installation compiles gemm_into once per dtype: operands gemm cannot read in place
+    (reversed, stepped) and a transposed output take loops, so Numba's np.ascontiguousarray,
+    np.empty and slice assignment (with its shape check) are not compiled with it (~0.9 of its
+    ~1.4 s; docs/benchmarks.md table 41). Results as NumPy's for such operands."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GRAPHC_KERNEL_CACHE_DIR=str(tmp_path / "kernels"))
+    run = subprocess.run([sys.executable, "-c", LEAN_CHILD], capture_output=True, text=True, env=env,
+                         timeout=900, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["error"] < 1e-12
+    assert "gemm_into" in report["names"], report
+    copying = ("ascontiguousarray", "_cheap", "np_empty")
+    assert not any(word in name for word in copying for name in report["names"]), report
