@@ -10,26 +10,39 @@ lowering (CPU, measured in one process, collector on against off, 6 runs
 each). These stages make no reference cycles that must be freed before they
 end; whatever cycles they leave are collected by the next automatic
 collection after the collector is running again.
-Nesting and threads: only the outermost `paused()` of a process that found the
-collector running starts it again, and a collector the user disabled stays
-disabled.
+Nesting and threads: the collector's switch is process-wide, so pauses are
+counted process-wide (under a lock): the first pause to begin turns the
+collector off if it was running, and only the last one to end (in whichever
+thread) turns it on again; a collector the user disabled before stays disabled.
+(A flag per `paused()` restarted it when the first of two overlapping threads'
+pauses ended, while the other thread was still simplifying.)
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+_LOCK = threading.Lock()
+_state = {"depth": 0, "restart": False}  # pauses running now (all threads); whether to restart
 
 
 @contextmanager
 def paused() -> Iterator[None]:
-    """Run the body with the cyclic collector off (as it was found afterwards)."""
-    running = gc.isenabled()
-    if running:
-        gc.disable()
+    """Run the body with the cyclic collector off (as found before the first pause, afterwards)."""
+    with _LOCK:
+        if _state["depth"] == 0:
+            _state["restart"] = gc.isenabled()
+            if _state["restart"]:
+                gc.disable()
+        _state["depth"] += 1
     try:
         yield
     finally:
-        if running:
-            gc.enable()
+        with _LOCK:
+            _state["depth"] -= 1
+            if _state["depth"] == 0 and _state["restart"]:
+                _state["restart"] = False
+                gc.enable()

@@ -78,3 +78,41 @@ def test_paused_nests_and_keeps_a_disabled_collector_disabled() -> None:
         assert gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_overlapping_pauses_in_two_threads_keep_the_collector_off_until_both_end() -> None:
+    """Two threads compile at once: the collector stays paused until the LAST pause ends (the
+    first thread's exit used to restart it while the second was still simplifying), and is
+    running again after both. Reference: gc.isenabled() read in the second thread."""
+    import threading
+
+    was = gc.isenabled()
+    first_in, second_in, first_out, second_done = (threading.Event() for _ in range(4))
+    seen: list[bool] = []
+
+    def first() -> None:
+        with collector.paused():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(10)
+        with collector.paused():
+            second_in.set()
+            first_out.wait(10)
+            seen.append(gc.isenabled())  # the first thread has left its pause
+        second_done.set()
+
+    try:
+        gc.enable()
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert second_done.is_set()
+        assert seen == [False], "the collector ran again inside the second thread's pause"
+        assert gc.isenabled()  # both ended: running again
+    finally:
+        (gc.enable if was else gc.disable)()
