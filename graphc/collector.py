@@ -16,11 +16,15 @@ collector off if it was running, and only the last one to end (in whichever
 thread) turns it on again; a collector the user disabled before stays disabled.
 (A flag per `paused()` restarted it when the first of two overlapping threads'
 pauses ended, while the other thread was still simplifying.)
+Fork: a child forked while another thread was paused has no such thread, so
+nothing would restart its collector: the child's copy starts with no pause
+running and its collector as found before the pauses (`_forked`).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,7 +46,23 @@ def paused() -> Iterator[None]:
         yield
     finally:
         with _LOCK:
-            _state["depth"] -= 1
+            # (depth 0: this pause began before a fork, in this forked child: _forked)
+            _state["depth"] = max(0, _state["depth"] - 1)
             if _state["depth"] == 0 and _state["restart"]:
                 _state["restart"] = False
                 gc.enable()
+
+
+def _forked() -> None:
+    """In a forked child: no pause of the parent's threads runs here (and the lock may have been
+    held by one of them at the fork): a fresh lock, no pause, the collector as it was found."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    restart = _state["depth"] > 0 and _state["restart"]
+    _state.update(depth=0, restart=False)
+    if restart:
+        gc.enable()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)

@@ -116,3 +116,45 @@ def test_overlapping_pauses_in_two_threads_keep_the_collector_off_until_both_end
         assert gc.isenabled()  # both ended: running again
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_process_forked_during_another_threads_pause_has_its_collector_running() -> None:
+    """A fork (multiprocessing's default on Linux) while another thread compiles: the child has
+    no such thread, so nothing would ever restart its collector (it stayed off for the child's
+    whole life). Reference: gc.isenabled() in the child, sent back through a pipe."""
+    import os
+    import threading
+
+    was = gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def compiling() -> None:
+        with collector.paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=compiling)
+    try:
+        gc.enable()
+        thread.start()
+        assert inside.wait(10)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, then a pause of its own must still work
+            try:
+                running = gc.isenabled()
+                with collector.paused():
+                    paused_off = not gc.isenabled()
+                os.write(write, f"{int(running)}{int(paused_off)}{int(gc.isenabled())}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        answer = os.read(read, 16).decode()
+        os.close(read)
+        os.waitpid(pid, 0)
+        assert answer == "111", answer
+    finally:
+        leave.set()
+        thread.join(10)
+        (gc.enable if was else gc.disable)()
