@@ -62,6 +62,7 @@ def test_hooks_run_before_numba_first_imports_arraymath(monkeypatch: pytest.Monk
     and at once when it is loaded already."""
     calls: list[str] = []
     monkeypatch.setattr(deferred, "TRIGGER", "graphc_test_no_such_module")
+    monkeypatch.setattr(deferred, "_FINDER", deferred._BeforeImport())  # the process's own stays as it is
     deferred.before_compiling(lambda: calls.append("first"))
     assert calls == []
     with pytest.raises(ImportError):
@@ -74,6 +75,19 @@ def test_hooks_run_before_numba_first_imports_arraymath(monkeypatch: pytest.Monk
     deferred.before_compiling(lambda: calls.append("now"))
     assert calls == ["first", "now"]
 
+
+
+def test_a_hook_queued_while_another_thread_imports_the_trigger_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trigger's lookup has run (another thread is importing it: not in sys.modules yet):
+    a hook queued now would wait for a lookup that never comes again, so it runs at once."""
+    calls: list[str] = []
+    monkeypatch.setattr(deferred, "TRIGGER", "graphc_test_no_such_module")
+    finder = deferred._BeforeImport()
+    monkeypatch.setattr(deferred, "_FINDER", finder)
+    finder.find_spec("graphc_test_no_such_module")  # the other thread's import, still running
+    assert "graphc_test_no_such_module" not in sys.modules
+    deferred.before_compiling(lambda: calls.append("late"))
+    assert calls == ["late"] and finder.waiting == []
 
 _ARRAYS = [np.zeros(3, [("a", np.float64), ("b", np.int32)]), np.zeros(2, "U3"),
            np.zeros((3, 4)), np.zeros((3, 4), order="F"), np.zeros((4, 6))[::2, ::3],

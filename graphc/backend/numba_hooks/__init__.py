@@ -251,8 +251,9 @@ def defer_blas_import() -> bool:
     anything) puts Numba's function back in both modules, so every later
     compile that uses BLAS (np.dot in the user's own jitted code) imports
     scipy.linalg as before; compiled code loads BLAS from it at run time
-    either way. Only `numba.np.linalg` is imported here (3 ms), so a warm
-    start imports nothing more than before. Only difference: a broken SciPy
+    either way. Importing `numba.np.linalg` here costs 55-79 ms (it pulls in
+    arrayobj, charseq and unicode), so the hook waits for a process's first
+    compile (deferred.before_compiling). Only difference: a broken SciPy
     whose cython_blas file is present but fails to import counts as "BLAS
     available" (its error then appears when code uses BLAS, not earlier).
     Does nothing if arraymath is already imported or without `ensure_blas`

@@ -21,6 +21,7 @@ by every compile) imports linalg, arraymath and arrayobj, in that order.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from typing import Any
@@ -41,10 +42,14 @@ class _BeforeImport:
 
     def __init__(self) -> None:
         self.waiting: list[Callable[[], Any]] = []
+        self.triggered = False  # TRIGGER was looked for: its import began (maybe in another thread)
+        self.lock = threading.RLock()
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
-        if name == TRIGGER and self.waiting:
-            hooks, self.waiting = self.waiting, []  # cleared first: a hook may import more
+        if name == TRIGGER:
+            with self.lock:
+                self.triggered = True
+                hooks, self.waiting = self.waiting, []  # cleared first: a hook may import more
             for hook in hooks:
                 hook()
         return None
@@ -60,14 +65,17 @@ def before_compiling(*hooks: Callable[[], Any]) -> None:
     """Run `hooks` just before Numba's first compile in this process (now, if one happened).
 
     Each hook runs once per call of this function; they are idempotent (numba_hooks).
+    Deciding and queueing happen under the finder's lock: a hook queued while another
+    thread begins importing TRIGGER is either taken by that import's lookup or run here.
     """
-    if TRIGGER in sys.modules:
-        for hook in hooks:
-            hook()
-        return
-    if _FINDER not in sys.meta_path:
-        sys.meta_path.insert(0, _FINDER)
-    _FINDER.waiting.extend(h for h in hooks if h not in _FINDER.waiting)
+    with _FINDER.lock:
+        if not (_FINDER.triggered or TRIGGER in sys.modules):
+            if _FINDER not in sys.meta_path:
+                sys.meta_path.insert(0, _FINDER)
+            _FINDER.waiting.extend(h for h in hooks if h not in _FINDER.waiting)
+            return
+    for hook in hooks:
+        hook()
 
 
 def masked_arrays_possible() -> bool:
