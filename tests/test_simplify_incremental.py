@@ -9,7 +9,9 @@ point must not run the rules again (its passes report the nodes they reused).
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +23,9 @@ from graphc.ir import Graph, toposort
 from graphc.printing import format_graph
 from graphc.simplify.passes import Options
 from graphc.simplify.pipeline import Report, run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from compile_time import mlp_graph  # noqa: E402
 
 
 def both(outputs: list[gc.Tensor]) -> tuple[tuple[Graph, Report], tuple[Graph, Report]]:
@@ -48,19 +53,8 @@ def assert_same(outputs: list[gc.Tensor]) -> Report:
     return fast_report
 
 
-def mlp(depth: int, width: int = 8) -> tuple[list[gc.Tensor], list[gc.Tensor]]:
-    x, y = gc.input("x", ("n", width)), gc.input("y", ("n", width))
-    Ws = [gc.input(f"W{i}", (width, width)) for i in range(depth)]
-    bs = [gc.input(f"b{i}", (width,)) for i in range(depth)]
-    h = x
-    for W, b in zip(Ws, bs):
-        h = gc.tanh(h @ W + b)
-    loss = gc.mean((h - y) ** 2)
-    return [x, y, *Ws, *bs], [loss, *gc.grad(loss, Ws + bs)]
-
-
 def test_the_confirming_round_reuses_the_nodes_it_saw_and_runs_no_rule() -> None:
-    inputs, outputs = mlp(12)
+    inputs, outputs = mlp_graph(12, 8)  # benchmarks/compile_time.py's deep tanh MLP
     report = assert_same(outputs)
     assert report.rounds == 2 and report.converged
     last = [r for r in report.passes if r.round == 2]
