@@ -121,17 +121,19 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
     simplified graph (~10 ms for 3000 nodes) instead of simplifying again
     (~0.2 s): most of what stands between a warm start and its first result
     (serialize.py). The key covers the graph as built (ops, values, names,
-    source lines), graphc's own code and NumPy's version. An entry carries an
+    source lines), graphc's own code, NumPy's version and the constants the
+    simplifier's passes declare (SIMPLIFY_SETTINGS). An entry carries an
     HMAC under a per-user key kept outside the cache (backend/signed.py),
     checked before unpickling: one that fails it (forged, foreign, torn) or
     cannot be loaded is simplified again and rewritten; an unwritable
     directory only costs time.
     """
     from .backend import signed
+    from .backend.lowered_cache import SIMPLIFY_SETTINGS, declared_settings
 
     start = time.perf_counter()
-    try:
-        key = serialize.digest(inputs, outputs, _code_version())
+    try:  # the simplifier's declared constants too: a user may change one at run time
+        key = serialize.digest(inputs, outputs, _code_version() + repr(declared_settings(SIMPLIFY_SETTINGS)))
     except (pickle.PicklingError, TypeError, AttributeError):  # an attr pickle cannot hold
         simplified, outcome = simplify_graph(Graph(inputs, tuple(outputs)))
         return tuple(simplified.outputs), dict(outcome.as_dict(), cached=False)

@@ -167,9 +167,6 @@ NOT_LOWERING = {
     ("graphc/ops/special_ops.py", "INV_SQRT_2PI"): "a derivative's graph (in the key as records)",
     ("graphc/ops/special_ops.py", "MILLS_SERIES"): "a derivative's graph (in the key as records)",
     ("graphc/ops/special_ops.py", "TWO_OVER_SQRT_PI"): "a derivative's graph (in the key as records)",
-    ("graphc/control/optimize.py", "STACKED_LIMIT"): "the simplifier's loop pass (its result, the "
-                                                     "simplified graph, is in the key)",
-    ("graphc/control/scan_hoist.py", "STACK_LIMIT"): "the simplifier's loop pass (as STACKED_LIMIT)",
 }
 
 
@@ -182,33 +179,58 @@ def _constants_functions_read(path: Path) -> set[str]:
                  for target in statement.targets if isinstance(target, ast.Name) and target.id.isupper()}
     return {name.id for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef, ast.Lambda))
             for name in ast.walk(function) if isinstance(name, ast.Name) and name.id in constants
-            and isinstance(name.ctx, ast.Load)} - {lowered_cache.SETTINGS}
+            and isinstance(name.ctx, ast.Load)} - {lowered_cache.SETTINGS, lowered_cache.SIMPLIFY_SETTINGS}
 
 
 def test_op_modules_declare_the_constants_their_lowering_reads() -> None:
-    """Every constant a function of an op module reads is a declared lowering setting or
-    named in NOT_LOWERING (so a new threshold like SMALL_MATMUL cannot be missed); every
-    module that declares settings is imported by `import graphc` (the key must not depend
-    on what a process imported before)."""
+    """Every constant a function of an op or control module reads is a declared lowering
+    or simplifier setting or named in NOT_LOWERING (so a new threshold like SMALL_MATMUL
+    cannot be missed); every module that declares settings is imported by `import graphc`
+    (the keys must not depend on what a process imported before)."""
     modules = sorted({*(ROOT / "graphc" / "ops").glob("*.py"), *(ROOT / "graphc" / "control").glob("*.py")})
-    declared: dict[str, tuple[str, ...]] = {}
+    declared: dict[str, dict[str, tuple[str, ...]]] = {}
     for path in modules:
         relative = path.relative_to(ROOT).as_posix()
         name = relative.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
         module = importlib.import_module(name)
-        settings = getattr(module, lowered_cache.SETTINGS, ())
-        if settings:
-            declared[name] = settings
+        settings = {kind: getattr(module, kind, ()) for kind in (lowered_cache.SETTINGS,
+                                                                  lowered_cache.SIMPLIFY_SETTINGS)}
+        for kind, names in settings.items():
+            if names:
+                declared.setdefault(kind, {})[name] = names
+            assert all(hasattr(module, setting) for setting in names), relative
         for constant in _constants_functions_read(path):
-            assert constant in settings or (relative, constant) in NOT_LOWERING, \
-                f"{relative}: a function reads {constant}: declare it in LOWERING_SETTINGS or NOT_LOWERING"
-        assert all(hasattr(module, setting) for setting in settings), relative
-    assert declared.get("graphc.ops.linalg") == ("SMALL_MATMUL",)
+            declared_here = any(constant in names for names in settings.values())
+            assert declared_here or (relative, constant) in NOT_LOWERING, \
+                f"{relative}: a function reads {constant}: declare it in LOWERING_SETTINGS, " \
+                f"SIMPLIFY_SETTINGS or NOT_LOWERING"
+    assert declared[lowered_cache.SETTINGS].get("graphc.ops.linalg") == ("SMALL_MATMUL",)
+    assert declared[lowered_cache.SIMPLIFY_SETTINGS] == {"graphc.control.optimize": ("STACKED_LIMIT",),
+                                                         "graphc.control.scan_hoist": ("STACK_LIMIT",)}
     child = "import json, sys, graphc; print(json.dumps([m for m in sys.modules if m.startswith('graphc.')]))"
     loaded = json.loads(subprocess.run([sys.executable, "-c", child], check=True, capture_output=True,
                                        text=True, env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout)
-    assert set(declared) <= set(loaded), set(declared) - set(loaded)
-    assert [name for name, _ in lowered_cache.declared_settings()] == sorted(declared)
+    for kind, modules_declaring in declared.items():
+        assert set(modules_declaring) <= set(loaded), set(modules_declaring) - set(loaded)
+        assert [name for name, _ in lowered_cache.declared_settings(kind)] == sorted(modules_declaring)
+
+
+def test_a_simplifier_setting_changed_at_run_time_is_another_simplified_graph(
+        own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simplified-graph cache (api._simplified) keys the constants the simplifier's passes
+    declare: with STACKED_LIMIT changed, the graph is simplified again, not loaded."""
+    from graphc.control import optimize
+
+    x = gc.input("x", ("n", 3))
+    loss = gc.sum(gc.sin(x * 3.0) ** 2)
+    inputs, outputs = [x], [loss, *gc.grad(loss, [x])]
+    assert not gc.compile(inputs, outputs, backend="numpy").stats["simplify"]["cached"]
+    assert gc.compile(inputs, outputs, backend="numpy").stats["simplify"]["cached"]
+    limit = optimize.STACKED_LIMIT
+    monkeypatch.setattr(optimize, "STACKED_LIMIT", limit // 2)
+    assert not gc.compile(inputs, outputs, backend="numpy").stats["simplify"]["cached"]
+    monkeypatch.setattr(optimize, "STACKED_LIMIT", limit)
+    assert gc.compile(inputs, outputs, backend="numpy").stats["simplify"]["cached"]
 
 
 def test_a_forged_or_damaged_entry_is_lowered_again(own_cache: Path) -> None:

@@ -132,20 +132,23 @@ def tunables() -> list[tuple[str, list[tuple[str, Any]]]]:
 
 
 SETTINGS = "LOWERING_SETTINGS"  # the declaration's name in an op module
+SIMPLIFY_SETTINGS = "SIMPLIFY_SETTINGS"  # the same for constants the simplifier's passes read
 
 
-def declared_settings() -> list[tuple[str, list[tuple[str, Any]]]]:
-    """Every loaded graphc module that declares `LOWERING_SETTINGS` (the names of its
-    constants a lowering reads), with those constants' values now. A module's constant
-    read when its ops are lowered (a size threshold in a record's template function)
-    is not one of the lowering modules `tunables` watches: without this, changing it at
-    run time (gc.ops.linalg.SMALL_MATMUL = 0) was a hit with the code of the old value."""
+def declared_settings(declaration: str = SETTINGS) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """Every loaded graphc module that declares `declaration` (LOWERING_SETTINGS: the names
+    of its constants a lowering reads; SIMPLIFY_SETTINGS: those a simplifier pass reads),
+    with those constants' values now. A module's constant read when its ops are lowered (a
+    size threshold in a record's template function) is not one of the lowering modules
+    `tunables` watches: without this, changing it at run time (gc.ops.linalg.SMALL_MATMUL =
+    0) was a hit with the code of the old value; api._simplified keys the simplified graph
+    by the simplifier's settings alike."""
     found = []
     for name, module in sorted(item for item in list(sys.modules.items()) if item[0].startswith("graphc.")):
         values = getattr(module, "__dict__", {})  # a dict lookup: ~30 us for graphc's ~150 modules
-        if isinstance(values.get(SETTINGS), tuple):
+        if isinstance(values.get(declaration), tuple):
             found.append((name, [(setting, _fingerprint(values.get(setting)))
-                                 for setting in values[SETTINGS]]))
+                                 for setting in values[declaration]]))
     return found
 
 

@@ -122,6 +122,7 @@ def _accumulators(body: Subgraph, carries: list[int], ys: list[int],
 
 
 STACKED_LIMIT = 1 << 14  # elements of an accumulator's per-step value stacked whole (a bias gradient)
+SIMPLIFY_SETTINGS = ("STACKED_LIMIT",)  # in the simplified graph's cache key (api._simplified)
 
 
 def _small(node: Node) -> bool:

@@ -50,6 +50,7 @@ def _movable(node: Node) -> bool:
 
 
 STACK_LIMIT = 1 << 16  # elements per step a rewrite may newly stack beyond what the loop reads or writes
+SIMPLIFY_SETTINGS = ("STACK_LIMIT",)  # in the simplified graph's cache key (api._simplified)
 
 
 def _elements(nodes: Sequence[Node]) -> int | None:
