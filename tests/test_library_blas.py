@@ -154,6 +154,26 @@ def test_the_emulation_follows_cblas(dtype: Any) -> None:
     np.testing.assert_allclose(c, expected, **_tolerance(dtype))
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("flags", [("NO_TRANS", "NO_TRANS"), ("TRANS", "TRANS"), ("NO_TRANS", "TRANS")])
+def test_the_fallback_cfuncs_follow_cblas(dtype: Any, flags: tuple[str, str]) -> None:
+    """numba_hooks.blas's fallback (Numba's np.dot behind the gemm ABI): one body compiled per
+    precision, row-major gemm with either flag, alpha and beta, against NumPy."""
+    from graphc.backend.numba_hooks import blas
+
+    a, b = RNG.normal(size=(4, 3)).astype(dtype), RNG.normal(size=(3, 5)).astype(dtype)
+    stored_a = np.ascontiguousarray(a.T) if flags[0] == "TRANS" else a
+    stored_b = np.ascontiguousarray(b.T) if flags[1] == "TRANS" else b
+    c = RNG.normal(size=(4, 7)).astype(dtype)
+    expected = c.copy()
+    expected[:, :5] = 2.0 * (a @ b) + 0.5 * c[:, :5]
+    function = blas._fallback("s" if dtype == np.float32 else "d")
+    function.ctypes(blas_entry.ROW_MAJOR, getattr(blas_entry, flags[0]), getattr(blas_entry, flags[1]),
+                    4, 5, 3, 2.0, stored_a.ctypes.data, stored_a.shape[1], stored_b.ctypes.data,
+                    stored_b.shape[1], 0.5, c.ctypes.data, 7)
+    np.testing.assert_allclose(c, expected, **_tolerance(dtype))
+
 def test_numpys_gemm_is_found_here() -> None:
     gemm = blas_entry.numpy_gemm()
     if gemm is None:

@@ -71,51 +71,42 @@ def register() -> str:
 
 
 def _fallback(kind: str) -> Any:
-    """A cfunc with the gemm ABI over Numba's np.dot (cached on disk like graphc's helpers)."""
+    """A cfunc with the gemm ABI over Numba's np.dot (cached on disk like graphc's helpers).
+
+    One body serves both precisions: `numba.carray` needs the dtype as a compile-time
+    constant, so each copy gets it as the global DTYPE, and its own name (`_sgemm_by_dot`,
+    `_dgemm_by_dot`), which names its disk-cache index (the two never share one)."""
     import types as pytypes
 
     import numba
 
-    function = _sgemm_by_dot if kind == "s" else _dgemm_by_dot
-    bound = pytypes.FunctionType(function.__code__, dict(function.__globals__, carray=numba.carray),
-                                 function.__name__)
-    bound.__qualname__, bound.__module__ = function.__qualname__, function.__module__
+    name = f"_{kind}gemm_by_dot"
+    dtype = np.float32 if kind == "s" else np.float64
+    globals_ = dict(_gemm_by_dot.__globals__, carray=numba.carray, DTYPE=dtype)
+    bound = pytypes.FunctionType(_gemm_by_dot.__code__, globals_, name)
+    bound.__qualname__, bound.__module__ = name, _gemm_by_dot.__module__
     return numba.cfunc(_signature(kind), cache=True)(bound)
 
 
-# The fallbacks' bodies (row-major only: the order graphc passes). `carray` is bound to
-# numba.carray when they are compiled (_fallback): this module imports numba only lazily.
-# An operand is read as its `lead`-wide rows, then sliced (and transposed) to (rows, cols).
+# The fallbacks' body (row-major only: the order graphc passes). `carray` and DTYPE are
+# bound to numba.carray and the precision when a copy is compiled (_fallback): this
+# module imports numba only lazily. An operand is read as its `lead`-wide rows, then
+# sliced (and transposed) to (rows, cols).
 carray: Any = None  # numba.carray in the compiled copies
-def _sgemm_by_dot(order: int, transa: int, transb: int, m: int, n: int, k: int, alpha: Any,
-                  a: Any, lda: int, b: Any, ldb: int, beta: Any, c: Any, ldc: int) -> None:
-    if transa == blas_entry.NO_TRANS:
-        left = np.ascontiguousarray(carray(a, (m, lda), np.float32)[:, :k])
-    else:
-        left = np.ascontiguousarray(carray(a, (k, lda), np.float32)[:, :m].T)
-    if transb == blas_entry.NO_TRANS:
-        right = np.ascontiguousarray(carray(b, (k, ldb), np.float32)[:, :n])
-    else:
-        right = np.ascontiguousarray(carray(b, (n, ldb), np.float32)[:, :k].T)
-    target = carray(c, (m, ldc), np.float32)[:, :n]
-    product = np.dot(left, right) * alpha
-    if beta == 0:
-        target[:, :] = product
-    else:
-        target[:, :] = product + beta * target
+DTYPE: Any = None  # np.float32 or np.float64 in the compiled copies
 
 
-def _dgemm_by_dot(order: int, transa: int, transb: int, m: int, n: int, k: int, alpha: Any,
-                  a: Any, lda: int, b: Any, ldb: int, beta: Any, c: Any, ldc: int) -> None:
+def _gemm_by_dot(order: int, transa: int, transb: int, m: int, n: int, k: int, alpha: Any,
+                 a: Any, lda: int, b: Any, ldb: int, beta: Any, c: Any, ldc: int) -> None:
     if transa == blas_entry.NO_TRANS:
-        left = np.ascontiguousarray(carray(a, (m, lda), np.float64)[:, :k])
+        left = np.ascontiguousarray(carray(a, (m, lda), DTYPE)[:, :k])
     else:
-        left = np.ascontiguousarray(carray(a, (k, lda), np.float64)[:, :m].T)
+        left = np.ascontiguousarray(carray(a, (k, lda), DTYPE)[:, :m].T)
     if transb == blas_entry.NO_TRANS:
-        right = np.ascontiguousarray(carray(b, (k, ldb), np.float64)[:, :n])
+        right = np.ascontiguousarray(carray(b, (k, ldb), DTYPE)[:, :n])
     else:
-        right = np.ascontiguousarray(carray(b, (n, ldb), np.float64)[:, :k].T)
-    target = carray(c, (m, ldc), np.float64)[:, :n]
+        right = np.ascontiguousarray(carray(b, (n, ldb), DTYPE)[:, :k].T)
+    target = carray(c, (m, ldc), DTYPE)[:, :n]
     product = np.dot(left, right) * alpha
     if beta == 0:
         target[:, :] = product
