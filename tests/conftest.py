@@ -22,6 +22,10 @@ import graphc as gc
 # tested for real in tests/test_backend_tiered_process.py; the rest of the
 # suite compiles before returning, as `tiered=False`, so it stays deterministic.
 os.environ.setdefault("GRAPHC_TIERED", "0")
+# Likewise a cold graph's kernels are compiled in this process only, not shared
+# with a forked child when a core looks idle (that depends on the machine's
+# load); tests/test_fork_compile.py switches the child on.
+os.environ.setdefault("GRAPHC_FORK_COMPILE", "0")
 
 # Property tests: CI (CI=true) draws the same examples every run, so a red CI
 # is reproducible and its time does not vary with the draw; a developer's run

@@ -1,0 +1,238 @@
+"""A cold graph's new kernels compiled on two cores: a forked child compiles some, this process the rest.
+
+Owns: `wanted(new)`, `start(module, kernels, function, arguments)` (the fork and
+the child's work) and `Job` (the claims both processes share, the waiting, the
+reaping). Imports: the standard library, numpy, numba_hooks (layer L4).
+Entry point: backend/jit.py's first call of a kernel-mode graph.
+
+Why: a cold kernel-mode graph spends its first call in Numba, one kernel after
+another (the 16-layer MLP step: ~0.15 s of Numba's set-up, then ~0.2 s for
+each of its 3 kernels), while a second core idles. Threads cannot share that
+work: llvmlite and Numba each hold one process-wide lock around it
+(docs/codegen.md, "Evaluated and not done"). Processes can, because Numba
+saves every compiled kernel in the disk cache, where the other process loads
+it in milliseconds.
+
+How:
+1. Numba's set-up runs here, then the process forks (numba_hooks.forking).
+2. The child runs the graph function once with each new kernel replaced by a
+   stand-in. The stand-in types its arguments as the kernel's dispatcher would
+   (the kernel's signature depends on dtypes, ranks and layouts, never on
+   values), claims the kernel if nobody has, compiles it (saved to the disk
+   cache) and returns placeholder scalars. The child's arrays hold garbage,
+   since no kernel really runs there; whatever the garbage breaks (an
+   exception, a crash, a hang past CHILD_LIMIT) ends only the child, which
+   never writes anything but Numba's cache entries.
+3. This process makes the real call. Before it compiles a kernel it claims it;
+   a kernel the child claimed it waits for (until the child marks it done or
+   dies), then compiles it as usual: Numba finds the child's machine code in
+   the disk cache and loads it. A signature the child saw differently (a
+   placeholder scalar of another type) is simply compiled here.
+4. A daemon thread reaps the child.
+
+When: at least two new kernels, `os.fork` on Linux, and an idle core (a 1-minute
+load average below the usable cores minus 0.5), unless GRAPHC_FORK_COMPILE says
+otherwise ("0": never, "1": whenever fork is possible). On a busy machine the
+child would only compete for the core this process compiles on.
+"""
+
+from __future__ import annotations
+
+import ast
+import mmap
+import os
+import signal
+import struct
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import numba_hooks
+
+ENV = "GRAPHC_FORK_COMPILE"
+CHILD_LIMIT = 300  # seconds: a child still running then (a hang on garbage values) is ended
+FREE, MINE, CHILDS, DONE, FAILED = 0, 1, 2, 3, 4  # a kernel's claim
+_SECONDS = struct.Struct("d")  # the child's compile seconds, after the claims in the shared page
+
+
+def wanted(new: int) -> bool:
+    """Whether a first call that compiles `new` kernels should fork a child to share them."""
+    setting = os.environ.get(ENV, "").strip()
+    if setting == "0" or new < 2 or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        return False
+    if setting == "1":
+        return True
+    try:
+        cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
+    except OSError:
+        return False
+    return cores >= 2 and load < cores - 0.5
+
+
+class Job:
+    """The claims of one first call's kernels, in memory shared with the child."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        import multiprocessing
+
+        self.names = list(names)
+        self.shared = mmap.mmap(-1, len(self.names) + _SECONDS.size)  # anonymous, shared across fork
+        self.lock = multiprocessing.get_context("fork").Lock()
+        self.pid = 0
+        self.exited = False
+        self.waited = 0.0  # seconds this process waited for the child's kernels
+
+    def claim(self, index: int, who: int) -> bool:
+        with self.lock:
+            if self.shared[index] != FREE:
+                return False
+            self.shared[index] = who
+            return True
+
+    def mark(self, index: int, state: int) -> None:
+        self.shared[index] = state
+
+    def child_seconds(self) -> float:
+        return float(_SECONDS.unpack_from(self.shared, len(self.names))[0])
+
+    def wait_for_child(self, index: int) -> None:
+        """Until the child has compiled kernel `index` (or given up, or died)."""
+        start = time.perf_counter()
+        while self.shared[index] == CHILDS and not self._child_gone():
+            time.sleep(0.001)
+        self.waited += time.perf_counter() - start
+
+    def _child_gone(self) -> bool:
+        if not self.exited:
+            try:
+                self.exited = os.waitpid(self.pid, os.WNOHANG)[0] != 0
+            except ChildProcessError:
+                self.exited = True
+        return self.exited
+
+    def guard(self, dispatchers: Sequence[Any]) -> Callable[[], None]:
+        """Make each kernel's compile here claim it or wait for the child; returns the undo."""
+        originals = [dispatcher.compile for dispatcher in dispatchers]
+        for index, (dispatcher, compile_) in enumerate(zip(dispatchers, originals)):
+            dispatcher.compile = self._claiming(index, compile_)
+
+        def undo() -> None:
+            for dispatcher, compile_ in zip(dispatchers, originals):
+                dispatcher.compile = compile_
+        return undo
+
+    def _claiming(self, index: int, compile_: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def compile_after_child(signature: Any) -> Any:
+            if not self.claim(index, MINE):
+                self.wait_for_child(index)
+            return compile_(signature)  # the child's work: a disk-cache load
+        return compile_after_child
+
+    def finish(self) -> None:
+        """Reap the child when it ends, without waiting for it here."""
+        if not self._child_gone():
+            threading.Thread(target=_reap, args=(self.pid,), daemon=True,
+                             name="graphc-fork-compile-reaper").start()
+        self.shared.close()
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def start(module: Any, kernels: Sequence[tuple[str, Any, str]], function: Callable[..., Any],
+          arguments: Sequence[Any]) -> Job | None:
+    """Fork a child that compiles the kernels it claims; None if the fork failed.
+
+    `kernels`: (name in `module`, its dispatcher, its source) for each new kernel.
+    Call `Job.guard` on the dispatchers right after, and `Job.finish` after the call.
+    """
+    job = Job([name for name, _, _ in kernels])
+    with numba_hooks.ready_to_fork(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: forking with threads
+        try:
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid == 0:
+            _child(job, module, kernels, function, arguments)  # never returns
+    job.pid = pid
+    return job
+
+
+def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
+           function: Callable[..., Any], arguments: Sequence[Any]) -> None:
+    """The child's whole life: the kernels' signatures, their compiles, then `os._exit`.
+
+    The signatures come from one run of the graph function with stand-ins
+    (milliseconds); the compiles go from the last kernel the graph calls to the
+    first, so the two processes work from opposite ends and this process
+    rarely waits for the child.
+    """
+    compiling = 0.0
+    try:
+        import faulthandler
+
+        faulthandler.disable()  # a crash on garbage values is the child's end, not a report
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(CHILD_LIMIT)
+        called: list[int] = []  # kernel indices in the order the graph first calls them
+        seen: list[list[Any]] = [[] for _ in kernels]  # each kernel's signatures
+        for index, (name, dispatcher, source) in enumerate(kernels):
+            setattr(module, name, _stand_in(index, called, seen[index], dispatcher,
+                                            _placeholders(source, name)))
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                function(*arguments)
+        except Exception:  # noqa: BLE001 - the garbage broke something: compile what was seen
+            pass
+        for index in reversed(called):
+            if job.claim(index, CHILDS):
+                start = time.process_time()
+                try:
+                    for signature in seen[index]:
+                        kernels[index][1].compile(signature)
+                    job.mark(index, DONE)
+                except Exception:  # noqa: BLE001 - this process compiles it and reports the error
+                    job.mark(index, FAILED)
+                compiling += time.process_time() - start
+    except BaseException:  # noqa: BLE001 - whatever happens here, the parent goes on alone
+        pass
+    finally:
+        for index in range(len(kernels)):
+            if job.shared[index] == CHILDS:
+                job.mark(index, FAILED)
+        _SECONDS.pack_into(job.shared, len(kernels), compiling)
+        os._exit(0)
+
+
+def _stand_in(index: int, called: list[int], signatures: list[Any], dispatcher: Any,
+              placeholders: tuple[Any, ...]) -> Callable[..., tuple[Any, ...]]:
+    def stand_in(*arguments: Any) -> tuple[Any, ...]:
+        signature = tuple(dispatcher.typeof_pyval(a) for a in arguments)
+        if signature not in signatures:
+            signatures.append(signature)
+        if index not in called:
+            called.append(index)
+        return placeholders
+    return stand_in
+
+
+def _placeholders(source: str, name: str) -> tuple[Any, ...]:
+    """What the kernel returns, as values of its shape: one float per returned scalar."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            returns = [n.value for n in ast.walk(node) if isinstance(n, ast.Return)]
+            if returns and isinstance(returns[-1], ast.Tuple):
+                return (np.float64(1.0),) * len(returns[-1].elts)
+    return ()

@@ -1,0 +1,120 @@
+"""A cold graph's kernels compiled by this process and a forked child (backend/fork_compile.py).
+
+Each case runs in a fresh process with an empty cache directory, as a user's
+first compile does (in this process the kernels would be compiled already).
+The reference is NumPy by hand (compile_time.py's `reference`) and the same
+graph compiled without the child, which must agree to the last bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphc.backend import fork_compile
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not sys.platform.startswith("linux"),
+                                reason="needs os.fork (Linux)")
+
+SCRIPT = """
+import json, os, sys
+sys.path.insert(0, {benchmarks!r})
+import numpy as np
+import graphc as gc
+from graphc.backend import fork_compile
+from compile_time import make_inputs, mlp_graph, reference
+
+{patch}
+inputs, outputs = mlp_graph(4, 8)
+values = make_inputs(4, 8)
+f = gc.compile(inputs, outputs, tiered=False)
+got = f(*values)
+want = reference(values, 4)
+print(json.dumps({{
+    "error": max(float(np.max(np.abs(np.asarray(g) - w))) for g, w in zip(got, want)),
+    "bits": [np.asarray(g).tobytes().hex() for g in got],
+    "kernels": f.stats["kernels"], "new": f.stats["kernels_new"],
+    "child": f.stats["seconds"].get("numba_second_core"),
+}}))
+"""
+
+
+def run(tmp_path: Path, mode: str, patch: str = "") -> dict:
+    cache = tmp_path / f"cache-{mode}-{abs(hash(patch))}"
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache), GRAPHC_FORK_COMPILE=mode, GRAPHC_TIERED="0",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = SCRIPT.format(benchmarks=str(ROOT / "benchmarks"), patch=patch)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run(tmp_path_factory.mktemp("serial"), "0")
+
+
+def test_child_compiles_kernels_and_the_numbers_are_the_serial_ones(tmp_path: Path, serial: dict) -> None:
+    forked = run(tmp_path, "1")
+    assert serial["child"] is None  # no child without the switch
+    assert forked["new"] == forked["kernels"] >= 2
+    assert forked["child"] > 0  # the child compiled at least one kernel
+    assert forked["error"] < 1e-12
+    assert forked["bits"] == serial["bits"]
+
+
+def test_a_child_that_dies_at_once_leaves_every_kernel_to_this_process(tmp_path: Path, serial: dict) -> None:
+    forked = run(tmp_path, "1", "fork_compile._child = lambda *a: os._exit(3)")
+    assert forked["child"] == 0.0
+    assert forked["bits"] == serial["bits"]
+
+
+KILLED_HOLDING_A_CLAIM = """
+def _child(job, module, kernels, function, arguments):
+    import signal
+    job.claim(len(kernels) - 1, fork_compile.CHILDS)  # the last kernel, claimed and never compiled
+    os.kill(os.getpid(), signal.SIGKILL)
+fork_compile._child = _child
+"""
+
+
+def test_a_child_killed_while_it_holds_a_claim_does_not_hang_this_process(
+        tmp_path: Path, serial: dict) -> None:
+    forked = run(tmp_path, "1", KILLED_HOLDING_A_CLAIM)
+    assert forked["bits"] == serial["bits"]
+
+
+def test_a_child_whose_compiles_fail_leaves_them_to_this_process(tmp_path: Path, serial: dict) -> None:
+    patch = ("import numba\n"
+             "_real = numba.core.dispatcher.Dispatcher.typeof_pyval\n"
+             "def _broken(self, value):\n"
+             "    if os.getpid() != PARENT: raise RuntimeError('a broken typeof in the child')\n"
+             "    return _real(self, value)\n"
+             "PARENT = os.getpid()\n"
+             "numba.core.dispatcher.Dispatcher.typeof_pyval = _broken\n")
+    forked = run(tmp_path, "1", patch)
+    assert forked["child"] == 0.0  # the child's stand-ins raised before any compile
+    assert forked["bits"] == serial["bits"]
+
+
+@pytest.mark.parametrize("setting, new, load, cores, expected", [
+    ("0", 3, 0.0, 2, False),    # switched off
+    ("1", 3, 9.0, 2, True),     # forced on, whatever the load
+    ("", 1, 0.0, 2, False),     # one kernel: nothing to share
+    ("", 3, 0.4, 2, True),      # an idle core
+    ("", 3, 1.7, 2, False),     # both cores busy
+    ("", 3, 0.0, 1, False),     # one core
+])
+def test_when_a_child_is_worth_forking(monkeypatch: pytest.MonkeyPatch, setting: str, new: int,
+                                       load: float, cores: int, expected: bool) -> None:
+    monkeypatch.setenv(fork_compile.ENV, setting)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert fork_compile.wanted(new) is expected
