@@ -99,6 +99,7 @@ PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: err
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
                "graphc.backend.numba_hooks.caching", "graphc.backend.numba_hooks.lean",
                "graphc.backend.numba_hooks.blas", "graphc.backend.numba_hooks.deferred",
+               "graphc.backend.numba_hooks.forking",
                "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),
