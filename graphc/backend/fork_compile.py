@@ -177,7 +177,7 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
     first, so the two processes work from opposite ends and this process
     rarely waits for the child.
     """
-    compiling = 0.0
+    compiling = 0.0  # CPU seconds, in the shared page after each kernel
     try:
         import faulthandler
 
@@ -202,17 +202,18 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
                 try:
                     for signature in seen[index]:
                         kernels[index][1].compile(signature)
-                    job.mark(index, DONE)
+                    state = DONE
                 except Exception:  # noqa: BLE001 - this process compiles it and reports the error
-                    job.mark(index, FAILED)
+                    state = FAILED
                 compiling += time.process_time() - start
+                _SECONDS.pack_into(job.shared, len(kernels), compiling)  # read once the parent saw `state`
+                job.mark(index, state)
     except BaseException:  # noqa: BLE001 - whatever happens here, the parent goes on alone
         pass
     finally:
         for index in range(len(kernels)):
             if job.shared[index] == CHILDS:
                 job.mark(index, FAILED)
-        _SECONDS.pack_into(job.shared, len(kernels), compiling)
         os._exit(0)
 
 
