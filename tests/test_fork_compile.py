@@ -79,7 +79,7 @@ def test_a_child_that_dies_at_once_leaves_every_kernel_to_this_process(tmp_path:
 KILLED_HOLDING_A_CLAIM = """
 def _child(job, module, kernels, function, arguments):
     import signal
-    job.claim(len(kernels) - 1, fork_compile.CHILDS)  # the last kernel, claimed and never compiled
+    job.child_claims(len(kernels) - 1)  # the last kernel, claimed and never compiled
     os.kill(os.getpid(), signal.SIGKILL)
 fork_compile._child = _child
 """
@@ -118,3 +118,36 @@ def test_when_a_child_is_worth_forking(monkeypatch: pytest.MonkeyPatch, setting:
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
     assert fork_compile.wanted(new) is expected
+
+
+def test_claims_a_kernel_goes_to_whoever_writes_first_and_the_parent_waits_for_the_child() -> None:
+    import threading
+    import time
+
+    job = fork_compile.Job(["k0", "k1"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        job.pid = sleeper.pid  # stands for the child: alive, so only its byte ends a wait
+        job.parent_claims(0)  # free: the parent takes it at once
+        assert job.waited < 0.5
+        assert not job.child_claims(0)  # the child yields a kernel the parent claimed
+        assert job.shared[job.count + 0] == fork_compile.YIELDED
+        assert job.child_claims(1)  # free: the child takes it
+        threading.Timer(0.2, job.child_marks, (1, fork_compile.DONE)).start()
+        start = time.perf_counter()
+        job.parent_claims(1)  # the parent waits until the child marks it done
+        assert time.perf_counter() - start >= 0.15
+        assert job.waited >= 0.15
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_the_parent_stops_waiting_when_the_child_is_gone() -> None:
+    job = fork_compile.Job(["k0"])
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    job.pid = done.pid
+    assert job.child_claims(0)  # claimed, then the "child" exits without a verdict
+    job.parent_claims(0)  # returns: waitpid reports the exit
+    assert job.exited
+    done.wait()  # already reaped by the job: Popen sees no child left and settles

@@ -23,9 +23,10 @@ How:
    since no kernel really runs there; whatever the garbage breaks (an
    exception, a crash, a hang past CHILD_LIMIT) ends only the child, which
    never writes anything but Numba's cache entries.
-3. This process makes the real call. Before it compiles a kernel it claims it;
-   a kernel the child claimed it waits for (until the child marks it done or
-   dies), then compiles it as usual: Numba finds the child's machine code in
+3. This process makes the real call. Before it compiles a kernel it claims it
+   (`Job`: a byte per kernel and process, no lock); a kernel the child is
+   compiling it waits for (until the child marks it done or dies), then
+   compiles it as usual: Numba finds the child's machine code in
    the disk cache and loads it. A signature the child saw differently (a
    placeholder scalar of another type) is simply compiled here.
 4. A daemon thread reaps the child.
@@ -56,8 +57,9 @@ from . import numba_hooks
 
 ENV = "GRAPHC_FORK_COMPILE"
 CHILD_LIMIT = 300  # seconds: a child still running then (a hang on garbage values) is ended
-FREE, MINE, CHILDS, DONE, FAILED = 0, 1, 2, 3, 4  # a kernel's claim
-_SECONDS = struct.Struct("d")  # the child's compile seconds, after the claims in the shared page
+# The child's byte per kernel. The parent has its own byte per kernel: 1 once it claimed it.
+NONE, CLAIMING, COMPILING, DONE, FAILED, YIELDED = 0, 1, 2, 3, 4, 5
+_SECONDS = struct.Struct("d")  # the child's compile seconds, after the two bytes per kernel
 
 
 def wanted(new: int) -> bool:
@@ -75,35 +77,45 @@ def wanted(new: int) -> bool:
 
 
 class Job:
-    """The claims of one first call's kernels, in memory shared with the child."""
+    """The claims of one first call's kernels, in a page shared with the child.
+
+    Two processes claim without a lock: each writes its own byte for the
+    kernel, then reads the other's. The child goes on only if the parent's
+    byte is still clear (else it yields the kernel); the parent goes on
+    unless the child's byte says it is claiming or compiling, and then waits
+    for the child's verdict. Both may read the other's byte before their own
+    write shows (a store-load reordering), and then both compile the kernel:
+    duplicate work, never a wrong or lost result, since either compile is
+    the same machine code saved under the same cache entry.
+    """
 
     def __init__(self, names: Sequence[str]) -> None:
-        import multiprocessing
-
-        self.names = list(names)
-        self.shared = mmap.mmap(-1, len(self.names) + _SECONDS.size)  # anonymous, shared across fork
-        self.lock = multiprocessing.get_context("fork").Lock()
+        self.count = len(names)
+        self.shared = mmap.mmap(-1, 2 * self.count + _SECONDS.size)  # anonymous, shared across fork
         self.pid = 0
         self.exited = False
         self.waited = 0.0  # seconds this process waited for the child's kernels
 
-    def claim(self, index: int, who: int) -> bool:
-        with self.lock:
-            if self.shared[index] != FREE:
-                return False
-            self.shared[index] = who
-            return True
+    def child_claims(self, index: int) -> bool:
+        """In the child: claim kernel `index` unless the parent has."""
+        self.shared[self.count + index] = CLAIMING
+        if self.shared[index]:
+            self.shared[self.count + index] = YIELDED
+            return False
+        self.shared[self.count + index] = COMPILING
+        return True
 
-    def mark(self, index: int, state: int) -> None:
-        self.shared[index] = state
+    def child_marks(self, index: int, state: int) -> None:
+        self.shared[self.count + index] = state
 
     def child_seconds(self) -> float:
-        return float(_SECONDS.unpack_from(self.shared, len(self.names))[0])
+        return float(_SECONDS.unpack_from(self.shared, 2 * self.count)[0])
 
-    def wait_for_child(self, index: int) -> None:
-        """Until the child has compiled kernel `index` (or given up, or died)."""
+    def parent_claims(self, index: int) -> None:
+        """In the parent: claim kernel `index`, or wait until the child has compiled it (or died)."""
+        self.shared[index] = 1
         start = time.perf_counter()
-        while self.shared[index] == CHILDS and not self._child_gone():
+        while self.shared[self.count + index] in (CLAIMING, COMPILING) and not self._child_gone():
             time.sleep(0.001)
         self.waited += time.perf_counter() - start
 
@@ -128,9 +140,8 @@ class Job:
 
     def _claiming(self, index: int, compile_: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def compile_after_child(signature: Any) -> Any:
-            if not self.claim(index, MINE):
-                self.wait_for_child(index)
-            return compile_(signature)  # the child's work: a disk-cache load
+            self.parent_claims(index)
+            return compile_(signature)  # after the child: a disk-cache load
         return compile_after_child
 
     def finish(self) -> None:
@@ -197,7 +208,7 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
         except Exception:  # noqa: BLE001 - the garbage broke something: compile what was seen
             pass
         for index in reversed(called):
-            if job.claim(index, CHILDS):
+            if job.child_claims(index):
                 start = time.process_time()
                 try:
                     for signature in seen[index]:
@@ -206,14 +217,14 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
                 except Exception:  # noqa: BLE001 - this process compiles it and reports the error
                     state = FAILED
                 compiling += time.process_time() - start
-                _SECONDS.pack_into(job.shared, len(kernels), compiling)  # read once the parent saw `state`
-                job.mark(index, state)
+                _SECONDS.pack_into(job.shared, 2 * job.count, compiling)  # read after `state`
+                job.child_marks(index, state)
     except BaseException:  # noqa: BLE001 - whatever happens here, the parent goes on alone
         pass
     finally:
         for index in range(len(kernels)):
-            if job.shared[index] == CHILDS:
-                job.mark(index, FAILED)
+            if job.shared[job.count + index] in (CLAIMING, COMPILING):
+                job.child_marks(index, FAILED)
         os._exit(0)
 
 
