@@ -31,7 +31,9 @@ How:
    placeholder scalar of another type) is simply compiled here.
 4. A daemon thread reaps the child.
 
-When: at least two new kernels, `os.fork` on Linux, and an idle core (a 1-minute
+When: at least two new kernels and no compiled loops in the graph (backend/jit.py
+decides: the child's run would compile a scan or re-rolled loop a second time),
+`os.fork` on Linux, and an idle core (a 1-minute
 load average below the usable cores minus 0.5), unless GRAPHC_FORK_COMPILE says
 otherwise ("0": never, "1": whenever fork is possible). On a busy machine the
 child would only compete for the core this process compiles on.

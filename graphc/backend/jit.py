@@ -303,18 +303,21 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     LINKING.install()
     import numba
 
-    for name in loop_functions(prepared.generated.function_name, vars(prepared.module)):
+    loops = loop_functions(prepared.generated.function_name, vars(prepared.module))
+    for name in loops:
         original = getattr(prepared.module, name)
         dispatcher = numba.njit(**_options())(original)
         numba_hooks.light_cache_loads(dispatcher)
         _compile_lean(dispatcher)
         setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
-    new = []
+    new = []  # kernels a forked child may compile (fork_compile)
     for kernel, path, found in prepared.kernels:
         dispatcher = _shared_kernel(kernel, path)
         setattr(prepared.module, kernel.name, dispatcher)
-        if not found and getattr(kernel, "calls", None) is None:  # not a re-rolled loop
+        if not found:
             new.append((kernel.name, dispatcher, kernel.source))
+    if loops or any(getattr(kernel, "calls", None) is not None for kernel, _, _ in prepared.kernels):
+        new = []  # the child's run would compile these loops again (re-rolled: calls, scans: loops)
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds,
                       prepared.module, new)
 
