@@ -151,7 +151,7 @@ def test_kernel_mode_graph_calls_the_twins_and_one_function_graphs_the_helpers()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name", ["logsumexp_rows", "softmax_rows", "log_softmax_rows"])
+@pytest.mark.parametrize("name", ["softmax_rows", "log_softmax_rows"])
 def test_row_twins(name: str, dtype: str) -> None:
     """The row helpers' twins against the jitted helpers and SciPy, with NaN, inf, -inf and huge rows."""
     from scipy import special
@@ -169,12 +169,8 @@ def test_row_twins(name: str, dtype: str) -> None:
     tight = {"rtol": 1e-13, "atol": 1e-13} if dtype == "float64" else {"rtol": 2e-6, "atol": 2e-6}
     np.testing.assert_allclose(got, want, **tight)
     finite = [0, 6, 7, 8]  # rows SciPy answers alike (no NaN, inf or cancellation)
-    reference = {"logsumexp_rows": lambda v: special.logsumexp(v, axis=1, keepdims=True),
-                 "softmax_rows": lambda v: special.softmax(v, axis=1),
+    reference = {"softmax_rows": lambda v: special.softmax(v, axis=1),
                  "log_softmax_rows": lambda v: special.log_softmax(v, axis=1)}[name]
     np.testing.assert_allclose(got[finite], reference(x[finite].astype(np.float64)).astype(dtype), **tight)
-    empty = np.zeros((3, 0), dtype)  # no column: the helpers' loops read none (logsumexp: -inf)
-    got = twin(empty)
-    assert got.dtype == x.dtype and got.shape == ((3, 1) if name == "logsumexp_rows" else (3, 0))
-    if name == "logsumexp_rows":
-        np.testing.assert_array_equal(got, helper(empty))
+    got = twin(np.zeros((3, 0), dtype))  # no column: nothing to compute (the helper's loops read none)
+    assert got.dtype == x.dtype and got.shape == (3, 0)

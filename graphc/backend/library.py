@@ -251,27 +251,20 @@ def one_hot_flat_numpy(labels: Any, depth: int, one: Any) -> Any:
 # calls these, so a graph whose softmax runs outside compiled loops compiles no row helper (the
 # float32 LSTM's loss: log_softmax_rows and row_peak were ~0.5 s of its first use on a fresh
 # installation, table 45). The same arithmetic as the loops above: the row's peak (NaN wins),
-# exponentials in the helper's precision summed in float64, the last step in float64 rounded
-# to x's dtype; only the float64 sums' order differs (pairwise, not one running total).
-def logsumexp_rows_numpy(x: Any) -> Any:
-    """logsumexp_rows at NumPy level: a (rows, 1) array of x's dtype."""
-    with np.errstate(all="ignore"):  # as silent as the compiled helper
-        if x.shape[1] == 0:
-            return np.full((x.shape[0], 1), -np.inf, x.dtype)
-        peak = np.max(x, axis=1, keepdims=True).astype(np.float64)
-        peak[~np.isfinite(peak)] = 0.0
-        total = np.exp(x - peak).sum(axis=1, keepdims=True)
-        return (np.log(total) + peak).astype(x.dtype)
-
-
+# exponentials in x's precision summed in float64, the last step in float64 rounded to x's
+# dtype; only the float64 sums' order differs (pairwise, not one running total). One array of
+# x's size is allocated and reused: float64 temporaries of that size and a cast of them cost
+# 2.5x the helper's time per call (page faults of fresh arrays). (logsumexp_rows has no twin:
+# its (rows, 1) result is small and a MLP classifier's call would pay NumPy's per-call cost.)
 def softmax_rows_numpy(x: Any) -> Any:
     """softmax_rows at NumPy level."""
     with np.errstate(all="ignore"):  # as silent as the compiled helper
         if x.shape[1] == 0:
             return np.empty_like(x)
-        values = np.exp(x - np.max(x, axis=1, keepdims=True))
+        values = np.subtract(x, np.max(x, axis=1, keepdims=True))
+        np.exp(values, out=values)
         total = values.sum(axis=1, dtype=np.float64, keepdims=True)
-        return (values / total).astype(x.dtype)
+        return np.divide(values, total, out=values, casting="unsafe")  # in float64, as there
 
 
 def log_softmax_rows_numpy(x: Any) -> Any:
@@ -279,9 +272,12 @@ def log_softmax_rows_numpy(x: Any) -> Any:
     with np.errstate(all="ignore"):  # as silent as the compiled helper
         if x.shape[1] == 0:
             return np.empty_like(x)
-        shifted = x - np.max(x, axis=1, keepdims=True)
-        total = np.exp(shifted).sum(axis=1, dtype=np.float64, keepdims=True)
-        return (shifted - np.log(total)).astype(x.dtype)
+        peak = np.max(x, axis=1, keepdims=True)
+        values = np.subtract(x, peak)
+        np.exp(values, out=values)
+        total = values.sum(axis=1, dtype=np.float64, keepdims=True)
+        np.subtract(x, peak, out=values)
+        return np.subtract(values, np.log(total), out=values, casting="unsafe")  # in float64
 
 
 OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "maximum", "minimum",
@@ -300,8 +296,7 @@ HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for n
 # Helpers with a NumPy-level twin (`NUMPY_TWINS` of a family module: helper -> twin's name in
 # that module): the kernel-mode graph function, plain Python, calls the twin, so a graph
 # compiles no helper it does not run inside a compiled loop (issue 17 item 4, first use).
-NUMPY_TWINS: dict[str, str] = {"one_hot_flat": "one_hot_flat_numpy", "logsumexp_rows": "logsumexp_rows_numpy",
-                               "softmax_rows": "softmax_rows_numpy",
+NUMPY_TWINS: dict[str, str] = {"one_hot_flat": "one_hot_flat_numpy", "softmax_rows": "softmax_rows_numpy",
                                "log_softmax_rows": "log_softmax_rows_numpy"} | {
     name: twin for family in FAMILIES for name, twin in getattr(family, "NUMPY_TWINS", {}).items()}
 
