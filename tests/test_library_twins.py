@@ -148,3 +148,29 @@ def test_kernel_mode_graph_calls_the_twins_and_one_function_graphs_the_helpers()
     assert "solve_triangular_stack_numpy as solve_triangular_stack" in shared
     alone = lower([a, b], outputs, kernels=False).generated.source
     assert "_numpy as" not in alone and "cholesky_stack" in alone
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["softmax_rows", "log_softmax_rows"])
+def test_row_twins(name: str, dtype: str) -> None:
+    """The row helpers' twins against the jitted helpers and SciPy, with NaN, inf, -inf and huge rows."""
+    from scipy import special
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((9, 13)) * 4).astype(dtype)
+    x[1, 3] = np.nan
+    x[2, 5] = np.inf
+    x[3, :] = -np.inf
+    x[4, 7] = -np.inf
+    x[5, :] = x[5, :] + (3e4 if dtype == "float32" else 1e17)  # the shift decides the answer
+    helper, twin = _pair(name)
+    want, got = helper(x), twin(x)
+    assert got.shape == want.shape and got.dtype == want.dtype == x.dtype
+    tight = {"rtol": 1e-13, "atol": 1e-13} if dtype == "float64" else {"rtol": 2e-6, "atol": 2e-6}
+    np.testing.assert_allclose(got, want, **tight)
+    finite = [0, 6, 7, 8]  # rows SciPy answers alike (no NaN, inf or cancellation)
+    reference = {"softmax_rows": lambda v: special.softmax(v, axis=1),
+                 "log_softmax_rows": lambda v: special.log_softmax(v, axis=1)}[name]
+    np.testing.assert_allclose(got[finite], reference(x[finite].astype(np.float64)).astype(dtype), **tight)
+    got = twin(np.zeros((3, 0), dtype))  # no column: nothing to compute (the helper's loops read none)
+    assert got.dtype == x.dtype and got.shape == (3, 0)

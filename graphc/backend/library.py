@@ -247,6 +247,39 @@ def one_hot_flat_numpy(labels: Any, depth: int, one: Any) -> Any:
     return out
 
 
+# The row helpers at NumPy level (NUMPY_TWINS): the kernel-mode graph function, plain Python,
+# calls these, so a graph whose softmax runs outside compiled loops compiles no row helper (the
+# float32 LSTM's loss: log_softmax_rows and row_peak were ~0.5 s of its first use on a fresh
+# installation, table 45). The same arithmetic as the loops above: the row's peak (NaN wins),
+# exponentials in x's precision summed in float64, the last step in float64 rounded to x's
+# dtype; only the float64 sums' order differs (pairwise, not one running total). One array of
+# x's size is allocated and reused: float64 temporaries of that size and a cast of them cost
+# 2.5x the helper's time per call (page faults of fresh arrays). (logsumexp_rows has no twin:
+# its (rows, 1) result is small and a MLP classifier's call would pay NumPy's per-call cost.)
+def softmax_rows_numpy(x: Any) -> Any:
+    """softmax_rows at NumPy level."""
+    with np.errstate(all="ignore"):  # as silent as the compiled helper
+        if x.shape[1] == 0:
+            return np.empty_like(x)
+        values = np.subtract(x, np.max(x, axis=1, keepdims=True))
+        np.exp(values, out=values)
+        total = values.sum(axis=1, dtype=np.float64, keepdims=True)
+        return np.divide(values, total, out=values, casting="unsafe")  # in float64, as there
+
+
+def log_softmax_rows_numpy(x: Any) -> Any:
+    """log_softmax_rows at NumPy level: (x - peak) - log(total), as there."""
+    with np.errstate(all="ignore"):  # as silent as the compiled helper
+        if x.shape[1] == 0:
+            return np.empty_like(x)
+        peak = np.max(x, axis=1, keepdims=True)
+        values = np.subtract(x, peak)
+        np.exp(values, out=values)
+        total = values.sum(axis=1, dtype=np.float64, keepdims=True)
+        np.subtract(x, peak, out=values)
+        return np.subtract(values, np.log(total), out=values, casting="unsafe")  # in float64
+
+
 OWN_HELPERS = ("blas_dot", "empty", "full", "zeros", "contiguous", "select", "maximum", "minimum",
                 "sum_block", "to_rows", "logsumexp_rows", "row_peak", "softmax_rows", "log_softmax_rows",
                 "matmul_batched", "matmul_small", "matmul_small_into", "one_hot_flat")
@@ -263,8 +296,9 @@ HELPERS: tuple[str, ...] = OWN_HELPERS + tuple(name for family in FAMILIES for n
 # Helpers with a NumPy-level twin (`NUMPY_TWINS` of a family module: helper -> twin's name in
 # that module): the kernel-mode graph function, plain Python, calls the twin, so a graph
 # compiles no helper it does not run inside a compiled loop (issue 17 item 4, first use).
-NUMPY_TWINS: dict[str, str] = {"one_hot_flat": "one_hot_flat_numpy"} | {name: twin for family in FAMILIES
-                               for name, twin in getattr(family, "NUMPY_TWINS", {}).items()}
+NUMPY_TWINS: dict[str, str] = {"one_hot_flat": "one_hot_flat_numpy", "softmax_rows": "softmax_rows_numpy",
+                               "log_softmax_rows": "log_softmax_rows_numpy"} | {
+    name: twin for family in FAMILIES for name, twin in getattr(family, "NUMPY_TWINS", {}).items()}
 
 
 # Helpers compiled once per dtype for arrays of any layout (`ANY_LAYOUT` of a family module):

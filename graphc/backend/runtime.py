@@ -136,7 +136,10 @@ class _Jitted:
 
         LINKING.install()
         numba_hooks.install_kernel_locator()  # where graphc's own machine code is cached
-        compiled = numba.njit(**JIT_OPTIONS)(function)
+        # lean like generated code (numba_hooks/lean.py): nothing takes graphc's own functions as
+        # first-class values, so no cfunc wrapper; ~15% of each compile on a fresh installation
+        compiled = numba.njit(**JIT_OPTIONS, **numba_hooks.lean_options())(function)
+        _compile_lean(compiled)
         numba_hooks.light_cache_loads(compiled)  # a warm start loads it without Numba's set-up
         if name in library.HELPERS:
             numba_hooks.unliteral_calls(compiled)
@@ -144,6 +147,20 @@ class _Jitted:
             any_layout(compiled)
         self.functions[name] = COMPILE_CLOCK.watch(compiled)
         return compiled
+
+
+def _compile_lean(dispatcher: Any) -> None:
+    """Each compile of `dispatcher` runs in `numba_hooks.lean_compile()` (its wrappers skip
+    LLVM's function pre-pass; the module pipeline still optimises them). A helper compiled
+    while a generated function is typed is inside one already; one a plain-Python graph
+    function calls (kernel mode) is not."""
+    compile_ = dispatcher.compile
+
+    def compile_lean(signature: Any) -> Any:
+        with numba_hooks.lean_compile():
+            return compile_(signature)
+
+    dispatcher.compile = compile_lean
 
 
 def any_layout(dispatcher: Any) -> None:

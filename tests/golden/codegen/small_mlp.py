@@ -90,8 +90,7 @@ def fused_5e3f174c9ffd(n0, n1, a0, a1, a2, a3):
 
 # ---- graph, calling them
 import numpy as np
-from graphc.backend.runtime import log_softmax_rows
-from graphc.backend.library import blas_dot, contiguous, full, one_hot_flat_numpy as one_hot_flat, to_rows  # NumPy itself at this level
+from graphc.backend.library import blas_dot, contiguous, full, log_softmax_rows_numpy as log_softmax_rows, one_hot_flat_numpy as one_hot_flat, to_rows  # NumPy itself at this level
 # fused kernels, one cached module each (shared by every graph that has them): fused_4a53c78071a8, fused_ca59578db6d7, fused_04ec9ae89ca9, fused_f27a48d6f6cb, fused_735a21250d47, fused_5e3f174c9ffd
 
 from graphc.backend.workspace import Pool
