@@ -61,6 +61,9 @@ from typing import Any
 IDLE_EXIT = 30.0  # seconds without a job before the worker exits
 _exit = os._exit  # the watchdog's way out (a test replaces it)
 _LOG: list[str] = []  # our stderr file, removed by a clean exit and by the watchdog's
+# time.time() of our start-up's steps (main: graphc imported; ready: numba imported), in each
+# job's report with the job's own steps: the caller's stats["tier_times"] (docs/codegen.md).
+_TIMES: dict[str, float] = {}
 
 
 def _first_call(function: Any, path: str) -> str | None:
@@ -81,15 +84,23 @@ def run_job(request: str, inputs: str) -> dict[str, Any]:
     from graphc import portable
 
     start = time.perf_counter()
+    times = dict(_TIMES, turn=time.time())
     with open(request, "rb") as stream:
         state = pickle.load(stream)  # noqa: S301 - written by our parent in a private 0700 directory
-    function = portable.rebuild(state)
+    from graphc.backend.lowered_cache import adopting, apply_values
+
+    apply_values(state.get("settings", []))  # the caller's declared settings, before lowering
+    with adopting(state.get("lowered")):  # the caller's lowering, if it is in the cache
+        function = portable.rebuild(state)
     report: dict[str, Any] = {"compiled": time.perf_counter() - start}
+    times["rebuilt"] = time.time()
     if inputs != "-":
         report["call_error"] = _first_call(function, inputs)
+        times["called"] = time.time()
     seconds = function.stats.get("seconds", {})
     report.update(seconds=time.perf_counter() - start, numba=seconds.get("numba"),
-                  cache_hit=function.stats.get("cache_hit"), kernels=function.stats.get("kernels"))
+                  cache_hit=function.stats.get("cache_hit"), kernels=function.stats.get("kernels"),
+                  cache_path=function.stats.get("cache_path"), times=times)
     return report
 
 
@@ -125,12 +136,14 @@ def serve(line: str, caller: int) -> None:
     """One job: compile in our turn (within its time limit), release the graph's lock,
     report, tidy up."""
     job = Job(line, caller)
+    received = time.time()
     os.environ["GRAPHC_CACHE_DIR"] = job.directory  # the caller's, as it was when it compiled
     try:
         from graphc.backend import compile_locks
 
         with compile_locks.compile_turn(Path(job.directory)), _time_limit(job):
             outcome: dict[str, Any] = {"ok": True, "report": run_job(job.request, job.inputs)}
+            outcome["report"]["times"]["received"] = received
     except Exception as exc:  # noqa: BLE001 - reported to the caller, who keeps NumPy
         error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
         outcome = {"ok": False, "error": error}
@@ -206,8 +219,11 @@ def _report(job: Job, outcome: dict[str, Any]) -> None:
 def main() -> int:
     caller, log = int(sys.argv[1]), sys.argv[2]
     _LOG.append(log)
+    _TIMES["main"] = time.time()
     import graphc.api  # noqa: F401 - the imports every job needs, while the caller is busy
     import graphc.backend.interpreter.link  # noqa: F401 - imports numba (its start-up) now
+
+    _TIMES["ready"] = time.time()
     from graphc.backend import job_folders
 
     job_folders.sweep()  # job folders of dead callers and workers (bounded)

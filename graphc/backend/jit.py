@@ -74,6 +74,7 @@ class Prepared:
     module: Any
     seconds: dict[str, float]
     kernels: list[tuple[Any, Path, bool]] = field(default_factory=list)  # (Kernel, path, found)
+    name: str | None = None  # the lowering's name in the cache (lowered_cache.key)
 
     @property
     def generated(self) -> Any:
@@ -130,7 +131,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
         stored.append((kernel, kernel_path, kernel_found))
     module = _load(path, cache.module_name(key)) if load else None
     seconds = dict(lowered.seconds, **{"import": time.perf_counter() - start})
-    return Prepared(inputs, outputs, lowered, path, found, module, seconds, stored)
+    return Prepared(inputs, outputs, lowered, path, found, module, seconds, stored, name)
 
 
 def loop_functions(function_name: str, names: Any) -> list[str]:
