@@ -143,7 +143,7 @@ def serve(line: str, caller: int) -> None:
 
         with compile_locks.compile_turn(Path(job.directory)), _time_limit(job):
             outcome: dict[str, Any] = {"ok": True, "report": run_job(job.request, job.inputs)}
-            outcome["report"]["times"]["received"] = received
+            outcome["report"].setdefault("times", {})["received"] = received
     except Exception as exc:  # noqa: BLE001 - reported to the caller, who keeps NumPy
         error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
         outcome = {"ok": False, "error": error}
