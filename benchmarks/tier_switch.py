@@ -118,6 +118,17 @@ def main() -> int:
                  if all(s in r["times"] for r in good) else "-" for s in STEPS]
         print(f"| {name} | {depth} | {cell([r['first'] for r in good])} | "
               f"{cell([r['numba'] for r in good])} | " + " | ".join(steps) + " |")
+    for depth in depths:  # the same round's runs ran back to back: their difference is steadier
+        base = samples[(trees[-1][0], depth)]
+        for name, _ in trees[:-1]:
+            pairs = [(a, b) for a, b in zip(samples[(name, depth)], base)
+                     if "failed" not in a and "failed" not in b]
+            for key in ("first", "numba"):
+                differences = sorted(a[key] - b[key] for a, b in pairs)
+                if differences:
+                    print(f"{name} - {trees[-1][0]}, {depth} layers, {key}: median "
+                          f"{statistics.median(differences):+.2f} s per round "
+                          f"({', '.join(f'{d:+.2f}' for d in differences)})")
     return 0
 
 

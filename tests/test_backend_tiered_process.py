@@ -76,8 +76,10 @@ def check_switch(inputs: list[Any], outputs: list[Any], values: list[np.ndarray]
     f = gc.compile(inputs, outputs)  # defaults
     assert f.stats["tiered"] == "process" and f.stats["tier"] is None
     assert f.stats["cache_hit"] is False and f.stats["nodes"] > 0  # documented keys at once
+    assert f.runner._preload is None  # nothing imports numba before the first result
     first = f(*values)
     assert f.stats["tier"] == "numpy" and f.stats["calls"] == {"numpy": 1, "numba": 0}
+    assert f.runner._preload is not None  # after it, a thread imports numba for the switch
     numpy_reference = gc.compile(inputs, outputs, backend="numpy")(*values)
     for got, want in zip(first, numpy_reference):
         np.testing.assert_array_equal(got, want)  # the NumPy tier is the numpy backend

@@ -15,7 +15,11 @@ numba (imported at start, while the caller still builds its graph).
 Protocol, one job per stdin line: `FOLDER <tab> REQUEST <tab> INPUTS <tab> CACHE_DIR <tab> LOCK
 <tab> LIMIT`.
 REQUEST is a pickle of `portable.state_of` written by the caller in FOLDER, a
-private (0700) temporary directory; INPUTS is `-` or an `.npz` of the first
+private (0700) temporary directory, plus `settings` (the caller's declared
+lowering and simplifier settings, lowered_cache.declared_values: set here
+before the graph is lowered) and `lowered` (the name of the caller's lowering
+in the cache: adopted instead of lowering again, lowered_cache.adopting, so the
+worker compiles exactly the module the caller loads); INPUTS is `-` or an `.npz` of the first
 call's input arrays: the worker calls the compiled function once on them,
 which compiles exactly the kernel specialisations (kernel mode) the caller
 will need. LOCK names the graph's compile lock (compile_locks), which the
@@ -40,7 +44,9 @@ compile_workers.TIMED_OUT; the caller gives the jobs still queued behind it to
 a new worker. A compile that raised writes a failure marker too (not for an
 OSError or MemoryError: those depend on the machine, not on the graph).
 At start the worker removes job folders of dead callers and workers
-(job_folders.sweep), off the caller's critical path.
+(job_folders.sweep), off the caller's critical path. Each report carries
+`times` (time.time() of our start-up's steps and the job's), which the caller
+shows as stats["tier_times"].
 """
 
 from __future__ import annotations

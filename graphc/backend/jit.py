@@ -292,6 +292,12 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds)
 
 
+def import_numba() -> None:
+    """Import numba and nothing of graphc (the process tier imports it in a thread after its
+    first result, so that the switch does not: backend/tiered_process.py)."""
+    import numba  # noqa: F401
+
+
 def finish(prepared: Prepared, structure: str = "list",
            requirements: Sequence[Any] | None = None) -> Compiled:
     """Numba-compile a prepared module (or load its machine code)."""

@@ -26,8 +26,11 @@ function is handed to the worker at gc.compile; a graph in kernel mode at its
 first call, with the input arrays, so the worker compiles exactly the
 specialisations the caller needs (inputs above INPUT_LIMIT bytes are not
 written, and those kernels compile in the caller at its first Numba call),
-but its worker is started at gc.compile, so Numba's import overlaps the
-caller's own work. The first call after the worker reported success (or after
+but its worker is started at gc.compile (before simplifying, for a graph new
+to the cache on a machine with a core to spare: compile_workers.speculate), so
+Numba's import overlaps the caller's own work. After the first result a thread
+imports numba in the caller (`_import_numba`), so the switch does not. The
+first call after the worker reported success (or after
 another process's worker released the graph's lock, the cache being complete)
 loads the Numba tier from the cache (`jit.finish`) and is served by it. A
 worker that failed or crashed leaves `stats["tier_error"]` (its last error
@@ -56,7 +59,7 @@ import numpy as np
 
 from ..errors import GraphcWarning
 from . import compile_locks, compile_workers
-from .jit import Prepared, _readable, finish
+from .jit import Prepared, _readable, finish, import_numba
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
 INPUT_LIMIT = 64 * 2**20  # bytes of first-call inputs written for the worker
@@ -366,9 +369,9 @@ def _import_numba() -> None:
 
     In a thread of the caller, started after the first result, while the worker still
     compiles: the NumPy tier's calls share the GIL with it meanwhile, and the switch comes
-    that much sooner. Only numba itself (it never imports graphc: no import-lock cycle with
-    the caller's own imports); `_load` joins it before loading."""
+    that much sooner. Only numba itself (jit.import_numba: it never imports graphc, so no
+    import-lock cycle with the caller's own imports); `_load` joins it before loading."""
     try:
-        import numba  # noqa: F401
+        import_numba()
     except Exception:  # noqa: BLE001, S110 - the switch imports it again and reports why
         pass
