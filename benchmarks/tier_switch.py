@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,8 +74,10 @@ def run(tree: str, depth: int, early: str) -> dict:
                           capture_output=True, text=True, timeout=600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
+        shutil.rmtree(env["GRAPHC_CACHE_DIR"], ignore_errors=True)
         return {"failed": (done.stderr.strip().splitlines() or ["?"])[-1]}
     time.sleep(1.0)  # the detached worker removes its lock and exits
+    shutil.rmtree(env["GRAPHC_CACHE_DIR"], ignore_errors=True)
     return json.loads(lines[-1])
 
 
