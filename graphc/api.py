@@ -114,7 +114,7 @@ class Function:
 
 
 def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
-                ) -> tuple[tuple[Node, ...], dict[str, Any]]:
+                on_miss: Callable[[], None] | None = None) -> tuple[tuple[Node, ...], dict[str, Any]]:
     """simplify_graph's result, kept in the cache directory under the graph's digest.
 
     A fresh process compiling the graph it compiled before loads the
@@ -126,7 +126,8 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
     HMAC under a per-user key kept outside the cache (backend/signed.py),
     checked before unpickling: one that fails it (forged, foreign, torn) or
     cannot be loaded is simplified again and rewritten; an unwritable
-    directory only costs time.
+    directory only costs time. `on_miss` is called before simplifying a graph
+    the cache does not hold (the tiered start's early worker: _compile).
     """
     from .backend import signed
     from .backend.lowered_cache import SIMPLIFY_SETTINGS, declared_settings
@@ -145,6 +146,8 @@ def _simplified(inputs: tuple[Node, ...], outputs: Sequence[Node],
             pass
         else:
             return tuple(loaded), dict(report, cached=True, seconds=time.perf_counter() - start)
+    if on_miss is not None:
+        on_miss()
     simplified, outcome = simplify_graph(Graph(inputs, tuple(outputs)))
     report = outcome.as_dict()
     try:
@@ -282,10 +285,28 @@ def _compile(inputs: Any, outputs: Any, *, backend: str, simplify: bool, names: 
     stats: dict[str, Any] = {"output_names": [  # for pictures (graphc.viz)
         given if given is not None else gradient_name(node)
         for given, node in zip(list(names), output_nodes)]}
+    # A graph new to the cache will likely go to a compile worker: start it now, so that
+    # its start-up overlaps simplifying and lowering (backend/compile_workers.speculate).
+    early = backend == "numba" and _tiered_default(tiered) in (None, True)
     if simplify:
-        output_nodes, stats["simplify"] = _simplified(input_nodes, output_nodes)
+        output_nodes, stats["simplify"] = _simplified(input_nodes, output_nodes,
+                                                      _speculate if early else None)
     options = {"backend": backend, "names": names, "tiered": tiered, "parallel": parallel}
-    return build(input_nodes, output_nodes, structure, requirements, stats, options)
+    try:
+        return build(input_nodes, output_nodes, structure, requirements, stats, options)
+    finally:
+        if early:
+            from .backend import compile_workers
+
+            compile_workers.retract()  # started early, but the graph did not need it
+
+
+def _speculate() -> None:
+    """Start the tiered start's compile worker early (when the cache can take its work)."""
+    from .backend import compile_workers
+
+    if _cache_is_shared():
+        compile_workers.speculate()
 
 
 def build(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...], structure: str,

@@ -76,8 +76,10 @@ def check_switch(inputs: list[Any], outputs: list[Any], values: list[np.ndarray]
     f = gc.compile(inputs, outputs)  # defaults
     assert f.stats["tiered"] == "process" and f.stats["tier"] is None
     assert f.stats["cache_hit"] is False and f.stats["nodes"] > 0  # documented keys at once
+    assert f.runner._preload is None  # nothing imports numba before the first result
     first = f(*values)
     assert f.stats["tier"] == "numpy" and f.stats["calls"] == {"numpy": 1, "numba": 0}
+    assert f.runner._preload is not None  # after it, a thread imports numba for the switch
     numpy_reference = gc.compile(inputs, outputs, backend="numpy")(*values)
     for got, want in zip(first, numpy_reference):
         np.testing.assert_array_equal(got, want)  # the NumPy tier is the numpy backend
@@ -90,6 +92,9 @@ def check_switch(inputs: list[Any], outputs: list[Any], values: list[np.ndarray]
     assert f.stats["calls"] == {"numpy": 1, "numba": 1}
     assert f.stats["cache_hit"]  # the caller loaded what the worker compiled
     assert 0 < f.stats["worker_seconds"] < WAIT and f.stats["load_seconds"] > 0
+    times = f.stats["tier_times"]  # the steps, in order (docs/codegen.md; benchmarks/tier_switch.py)
+    steps = ["spawned", "main", "ready", "turn", "rebuilt", "finished", "noticed", "loaded"]
+    assert [times[step] for step in steps] == sorted(times[step] for step in steps), times
     compiled = gc.compile(inputs, outputs, tiered=False)  # warm now: the same machine code
     for got, slow, want in zip(second, first, compiled(*values)):
         np.testing.assert_allclose(got, slow, rtol=1e-12)
@@ -116,6 +121,78 @@ def test_kernel_mode_worker_gets_the_first_inputs(cold: None) -> None:
     f = check_switch(*mlp(depth), values)
     assert f.stats["kernels"] > 0
     assert f.stats["worker"]["call_error"] is None  # it ran the graph on our inputs
+
+
+@pytest.mark.parametrize("saved", [True, False], ids=["lowering-adopted", "lowered-again"])
+def test_the_worker_lowers_with_the_callers_declared_settings(
+        cold: None, monkeypatch: pytest.MonkeyPatch, saved: bool) -> None:
+    """A declared lowering setting changed at run time (SMALL_MATMUL = 0: every product a
+    BLAS call, not loops) holds in the worker too: it compiles the module the caller
+    generated and loads, so the Numba tier makes the NumPy tier's and an untiered compile's
+    choice. Either the worker adopts the caller's lowering from the cache, or (`saved`
+    False: no entry, as for a graph with large constants) it lowers again under the
+    caller's values, which travel with the job (lowered_cache.declared_values). Before,
+    the worker lowered under its defaults: loops, another module, compiled for nothing."""
+    from graphc.backend import lowered_cache
+    from graphc.ops import linalg
+
+    monkeypatch.setattr(linalg, "SMALL_MATMUL", 0)
+    if not saved:  # the caller keeps no lowering: the worker must lower it itself
+        monkeypatch.setattr(lowered_cache, "MAX_CONSTANT_BYTES", -1)
+    x, W = gc.input("x", (4, 3)), gc.input("W", (3, 3))
+    loss = gc.sum(gc.tanh(gc.tanh(x @ W) @ W) ** 2)
+    inputs, outputs = [x, W], [loss, gc.grad(loss, W)]
+    f = gc.compile(inputs, outputs)
+    assert f.stats["tiered"] == "process"
+    assert "blas_dot(" in f.source and "matmul_small(" not in f.source
+    assert f.runner.wait(WAIT)
+    rng = np.random.default_rng(8)
+    values = [rng.normal(size=(4, 3)), rng.normal(size=(3, 3)) / 2]
+    got = f(*values)
+    assert f.stats["tier"] == "numba", f.stats.get("tier_error")
+    assert f.stats["worker"]["cache_path"] == f.stats["cache_path"]  # it compiled our module
+    compiled = gc.compile(inputs, outputs, tiered=False)
+    assert compiled.stats["cache_hit"] and compiled.source == f.source
+    for mine, want in zip(got, compiled(*values)):
+        np.testing.assert_array_equal(mine, want)
+
+
+def test_an_early_worker_the_compile_did_not_need_is_stopped(
+        cold: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc.compile starts the worker before simplifying a graph new to the cache; when the
+    machine code turns out to be cached, the worker
+    had no job: it is stopped at once, its log folder removed, and none is left listed
+    (here the simplified graph is removed from a warm cache, as when only its graph entry
+    was lost)."""
+    started: list[compile_workers.Worker] = []
+    speculate = compile_workers.speculate
+
+    def spy() -> None:
+        speculate()
+        started.extend(compile_workers._SPECULATIVE)
+
+    monkeypatch.setattr(compile_workers, "speculate", spy)
+    monkeypatch.setattr(compile_workers, "spare_core", lambda: False)  # a busy machine:
+    x = gc.input("x", shape=("n", 2))
+    assert gc.compile([x], [gc.sum(gc.exp(x))]).stats["tiered"] == "process"
+    assert not started  # no early worker (the hand-over starts one)
+    compile_workers.stop_workers()
+    monkeypatch.setattr(compile_workers, "spare_core", lambda: True)  # a core to spare
+    gc.compile(*sigmoid_matmul(), tiered=False)(np.ones((2, 3)), np.ones((3, 2)))  # cached
+    assert not started  # tiered=False: no worker
+    graphs = Path(os.environ["GRAPHC_CACHE_DIR"], "graphs")
+    for saved in graphs.glob("*.pickle"):  # forget the simplified graph, keep the rest
+        if not saved.name.startswith("lowered-"):
+            saved.unlink()
+    f = gc.compile(*sigmoid_matmul())
+    assert f.stats["simplify"]["cached"] is False  # new to the cache: the worker started early
+    assert "tiered" not in f.stats and "worker_pid" not in f.stats  # warm: loaded at once
+    assert len(started) == 1 and started[0].exited() is not None  # started early, stopped
+    assert not os.path.exists(started[0].folder) and compile_workers._WORKERS == []
+    g = gc.compile(*mlp(3))  # a cold graph takes the early worker (and keeps it)
+    g(*[np.ones((5, 4))] * 2, *[np.eye(4)] * 3, *[np.zeros(4)] * 3)  # kernel mode: handed over
+    assert len(started) == 2 and g.stats["worker_pid"] == started[1].pid
+    assert started[1].exited() is None and compile_workers._WORKERS == [started[1]]
 
 
 def test_input_errors_are_the_same_on_each_tier(cold: None) -> None:

@@ -60,6 +60,7 @@ class FakeWorker:
 
     def __init__(self, pid: int, code: int | None = None) -> None:
         self.pid, self.code, self.lines = pid, code, []  # type: tuple[int, int | None, list[str]]
+        self.spawned = time.time()  # stats["tier_times"]
 
     def exited(self) -> int | None:
         return self.code

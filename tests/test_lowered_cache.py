@@ -345,3 +345,30 @@ def test_a_loop_compiled_first_or_not_gives_one_key(own_cache: Path) -> None:
                                       check=True, capture_output=True, text=True).stdout.splitlines()[-1])
             for order in ("graph-first", "loops-first")]
     assert len({key for keys in runs for key in keys}) == 1, runs
+
+
+def test_declared_settings_travel_to_another_process_by_value() -> None:
+    """declared_values gives every declared setting (lowering's and the simplifier's) with
+    its value; apply_values sets them in the compile worker before it lowers, only those a
+    module declares (a job names no other attribute), each job all of them."""
+    from graphc.control import optimize, scan_hoist
+    from graphc.ops import linalg
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linalg, "SMALL_MATMUL", 7)
+        patch.setattr(optimize, "STACKED_LIMIT", 11)
+        patch.setattr(scan_hoist, "STACK_LIMIT", 13)
+        values = lowered_cache.declared_values()
+    assert ("graphc.ops.linalg", "SMALL_MATMUL", 7) in values
+    assert ("graphc.control.optimize", "STACKED_LIMIT", 11) in values
+    assert ("graphc.control.scan_hoist", "STACK_LIMIT", 13) in values
+    defaults = lowered_cache.declared_values()
+    assert ("graphc.ops.linalg", "SMALL_MATMUL", 7) not in defaults
+    try:
+        lowered_cache.apply_values(values + [("graphc.ops.linalg", "matmul", None),
+                                             ("os", "sep", "!")])
+        assert (linalg.SMALL_MATMUL, optimize.STACKED_LIMIT, scan_hoist.STACK_LIMIT) == (7, 11, 13)
+        assert linalg.matmul is not None and os.sep != "!"  # not declared: left alone
+    finally:
+        lowered_cache.apply_values(defaults)
+    assert lowered_cache.declared_values() == defaults

@@ -15,7 +15,11 @@ numba (imported at start, while the caller still builds its graph).
 Protocol, one job per stdin line: `FOLDER <tab> REQUEST <tab> INPUTS <tab> CACHE_DIR <tab> LOCK
 <tab> LIMIT`.
 REQUEST is a pickle of `portable.state_of` written by the caller in FOLDER, a
-private (0700) temporary directory; INPUTS is `-` or an `.npz` of the first
+private (0700) temporary directory, plus `settings` (the caller's declared
+lowering and simplifier settings, lowered_cache.declared_values: set here
+before the graph is lowered) and `lowered` (the name of the caller's lowering
+in the cache: adopted instead of lowering again, lowered_cache.adopting, so the
+worker compiles exactly the module the caller loads); INPUTS is `-` or an `.npz` of the first
 call's input arrays: the worker calls the compiled function once on them,
 which compiles exactly the kernel specialisations (kernel mode) the caller
 will need. LOCK names the graph's compile lock (compile_locks), which the
@@ -40,7 +44,9 @@ compile_workers.TIMED_OUT; the caller gives the jobs still queued behind it to
 a new worker. A compile that raised writes a failure marker too (not for an
 OSError or MemoryError: those depend on the machine, not on the graph).
 At start the worker removes job folders of dead callers and workers
-(job_folders.sweep), off the caller's critical path.
+(job_folders.sweep), off the caller's critical path. Each report carries
+`times` (time.time() of our start-up's steps and the job's), which the caller
+shows as stats["tier_times"].
 """
 
 from __future__ import annotations
@@ -61,6 +67,9 @@ from typing import Any
 IDLE_EXIT = 30.0  # seconds without a job before the worker exits
 _exit = os._exit  # the watchdog's way out (a test replaces it)
 _LOG: list[str] = []  # our stderr file, removed by a clean exit and by the watchdog's
+# time.time() of our start-up's steps (main: graphc imported; ready: numba imported), in each
+# job's report with the job's own steps: the caller's stats["tier_times"] (docs/codegen.md).
+_TIMES: dict[str, float] = {}
 
 
 def _first_call(function: Any, path: str) -> str | None:
@@ -81,15 +90,23 @@ def run_job(request: str, inputs: str) -> dict[str, Any]:
     from graphc import portable
 
     start = time.perf_counter()
+    times = dict(_TIMES, turn=time.time())
     with open(request, "rb") as stream:
         state = pickle.load(stream)  # noqa: S301 - written by our parent in a private 0700 directory
-    function = portable.rebuild(state)
+    from graphc.backend.lowered_cache import adopting, apply_values
+
+    apply_values(state.get("settings", []))  # the caller's declared settings, before lowering
+    with adopting(state.get("lowered")):  # the caller's lowering, if it is in the cache
+        function = portable.rebuild(state)
     report: dict[str, Any] = {"compiled": time.perf_counter() - start}
+    times["rebuilt"] = time.time()
     if inputs != "-":
         report["call_error"] = _first_call(function, inputs)
+        times["called"] = time.time()
     seconds = function.stats.get("seconds", {})
     report.update(seconds=time.perf_counter() - start, numba=seconds.get("numba"),
-                  cache_hit=function.stats.get("cache_hit"), kernels=function.stats.get("kernels"))
+                  cache_hit=function.stats.get("cache_hit"), kernels=function.stats.get("kernels"),
+                  cache_path=function.stats.get("cache_path"), times=times)
     return report
 
 
@@ -125,12 +142,14 @@ def serve(line: str, caller: int) -> None:
     """One job: compile in our turn (within its time limit), release the graph's lock,
     report, tidy up."""
     job = Job(line, caller)
+    received = time.time()
     os.environ["GRAPHC_CACHE_DIR"] = job.directory  # the caller's, as it was when it compiled
     try:
         from graphc.backend import compile_locks
 
         with compile_locks.compile_turn(Path(job.directory)), _time_limit(job):
             outcome: dict[str, Any] = {"ok": True, "report": run_job(job.request, job.inputs)}
+            outcome["report"].setdefault("times", {})["received"] = received
     except Exception as exc:  # noqa: BLE001 - reported to the caller, who keeps NumPy
         error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
         outcome = {"ok": False, "error": error}
@@ -206,8 +225,11 @@ def _report(job: Job, outcome: dict[str, Any]) -> None:
 def main() -> int:
     caller, log = int(sys.argv[1]), sys.argv[2]
     _LOG.append(log)
+    _TIMES["main"] = time.time()
     import graphc.api  # noqa: F401 - the imports every job needs, while the caller is busy
     import graphc.backend.interpreter.link  # noqa: F401 - imports numba (its start-up) now
+
+    _TIMES["ready"] = time.time()
     from graphc.backend import job_folders
 
     job_folders.sweep()  # job folders of dead callers and workers (bounded)

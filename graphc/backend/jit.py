@@ -83,6 +83,7 @@ class Prepared:
     module: Any
     seconds: dict[str, float]
     kernels: list[tuple[Any, Path, bool]] = field(default_factory=list)  # (Kernel, path, found)
+    name: str | None = None  # the lowering's name in the cache (lowered_cache.key)
 
     @property
     def generated(self) -> Any:
@@ -139,7 +140,7 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
         stored.append((kernel, kernel_path, kernel_found))
     module = _load(path, cache.module_name(key)) if load else None
     seconds = dict(lowered.seconds, **{"import": time.perf_counter() - start})
-    return Prepared(inputs, outputs, lowered, path, found, module, seconds, stored)
+    return Prepared(inputs, outputs, lowered, path, found, module, seconds, stored, name)
 
 
 def loop_functions(function_name: str, names: Any) -> list[str]:
@@ -320,6 +321,12 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
         new = []  # the child's run would compile these loops again (re-rolled: calls, scans: loops)
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds,
                       prepared.module, new)
+
+
+def import_numba() -> None:
+    """Import numba and nothing of graphc (the process tier imports it in a thread after its
+    first result, so that the switch does not: backend/tiered_process.py)."""
+    import numba  # noqa: F401
 
 
 def finish(prepared: Prepared, structure: str = "list",

@@ -32,17 +32,19 @@ attributes (`Record`). A graph whose constants are large is not kept (the
 entry would copy them; lowering is cheap next to moving them).
 
 Imports: serialize, signed, cache, lower (Lowered); the standard library.
-Entry points: `loaded`, `key`, `load`, `remember`, `save`, called by jit.prepare.
+Entry points: `loaded`, `key`, `load`, `remember`, `save`, called by jit.prepare;
+`declared_values` and `apply_values` carry the declared settings to the compile worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pickle
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -152,6 +154,37 @@ def declared_settings(declaration: str = SETTINGS) -> list[tuple[str, list[tuple
     return found
 
 
+Settings = list[tuple[str, str, Any]]  # (module, constant, value) of declared settings
+
+
+def declared_values() -> Settings:
+    """The values of every declared setting (LOWERING_SETTINGS and SIMPLIFY_SETTINGS) now,
+    for the compile worker (backend/compile_worker.py): a user who changed one at run time
+    (gc.ops.linalg.SMALL_MATMUL = 0) must get a Numba tier lowered as the NumPy tier and an
+    untiered compile would be, not one lowered under the worker's defaults."""
+    found = []
+    for declaration in (SETTINGS, SIMPLIFY_SETTINGS):
+        for name, module in sorted(i for i in list(sys.modules.items()) if i[0].startswith("graphc.")):
+            values = getattr(module, "__dict__", {})
+            if isinstance(values.get(declaration), tuple):
+                found += [(name, setting, values.get(setting)) for setting in values[declaration]]
+    return found
+
+
+def apply_values(settings: Settings) -> None:
+    """Set declared settings to the values `declared_values` gave in another process
+    (each job of the compile worker carries all of them, so one job's values never
+    leak into the next job's lowering)."""
+    import importlib
+
+    for name, setting, value in settings:
+        if not name.startswith("graphc."):
+            continue  # only graphc's own modules declare settings
+        module = importlib.import_module(name)
+        if setting in getattr(module, SETTINGS, ()) + getattr(module, SIMPLIFY_SETTINGS, ()):
+            setattr(module, setting, value)
+
+
 def loaded() -> frozenset[str]:
     """The lowering modules loaded now (before a lowering: see `remember`)."""
     return frozenset(_lowering_modules())
@@ -213,8 +246,34 @@ def save(name: str | None, lowered: Lowered) -> None:
     signed.save_graph(PREFIX + name, data)
 
 
+_ADOPTED: list[str] = []  # the caller's lowering the compile worker's job compiles (`adopting`)
+
+
+@contextlib.contextmanager
+def adopting(name: str | None) -> Iterator[None]:
+    """In the compile worker, around one job: `load` tries the caller's lowering `name`
+    first. The worker then compiles exactly the code the caller generated and will load,
+    without lowering the graph again (~0.1-0.2 s of its critical path): its own key
+    differs from the caller's whenever the two processes loaded other lowering modules
+    before lowering (`tunables`), or the caller changed one at run time. Without the
+    entry (not saved: large constants, a full disk) the worker lowers as usual."""
+    _ADOPTED[:] = [name] if name else []
+    try:
+        yield
+    finally:
+        _ADOPTED.clear()
+
+
 def load(name: str | None, outputs: Sequence[Node]) -> Lowered | None:
     """The lowering kept under `name`, or None (no entry, not authentic, or not one of ours)."""
+    for adopted in list(_ADOPTED):
+        found = _load(adopted, outputs)
+        if found is not None:
+            return found
+    return _load(name, outputs)
+
+
+def _load(name: str | None, outputs: Sequence[Node]) -> Lowered | None:
     if name is None:
         return None
     data = signed.load_graph(PREFIX + name)  # authenticated (HMAC) before anything is unpickled

@@ -26,8 +26,11 @@ function is handed to the worker at gc.compile; a graph in kernel mode at its
 first call, with the input arrays, so the worker compiles exactly the
 specialisations the caller needs (inputs above INPUT_LIMIT bytes are not
 written, and those kernels compile in the caller at its first Numba call),
-but its worker is started at gc.compile, so Numba's import overlaps the
-caller's own work. The first call after the worker reported success (or after
+but its worker is started at gc.compile (before simplifying, for a graph new
+to the cache on a machine with a core to spare: compile_workers.speculate), so
+Numba's import overlaps the caller's own work. After the first result a thread
+imports numba in the caller (`_import_numba`), so the switch does not. The
+first call after the worker reported success (or after
 another process's worker released the graph's lock, the cache being complete)
 loads the Numba tier from the cache (`jit.finish`) and is served by it. A
 worker that failed or crashed leaves `stats["tier_error"]` (its last error
@@ -56,7 +59,7 @@ import numpy as np
 
 from ..errors import GraphcWarning
 from . import compile_locks, compile_workers
-from .jit import Prepared, _readable, finish
+from .jit import Prepared, _readable, finish, import_numba
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
 INPUT_LIMIT = 64 * 2**20  # bytes of first-call inputs written for the worker
@@ -128,11 +131,13 @@ class ProcessTier:
         self._request = ""
         self._name = prepared.path.stem  # the graph's compile lock
         self._limit: float | None = compile_workers.DEFAULT_LIMIT  # set by start
+        self._preload: threading.Thread | None = None  # imports numba meanwhile (_import_numba)
         # Set by graphc.api: called with (runner, fast call) once the Numba tier is loaded.
         self.on_switch: Callable[[Runner, Any], None] | None = None
         self.stats = stats
         stats.update({"backend": "numba", "tiered": "process", "tier": None,
-                      "calls": {"numpy": 0, "numba": 0}, "numba_ready": False})
+                      "calls": {"numpy": 0, "numba": 0}, "numba_ready": False,
+                      "tier_times": {"tiered": time.time()}})
         stats.update(_known_now(prepared))
 
     def start(self, state: dict[str, Any]) -> None:
@@ -143,7 +148,13 @@ class ProcessTier:
 
         folder = compile_workers.request_folder()
         self._request = os.path.join(folder, "request.pickle")
-        state = dict(state, options=dict(state["options"], tiered=False))
+        from .lowered_cache import declared_values
+
+        # The declared settings as the caller has them now (a user may have changed one at
+        # run time): the worker applies them before it lowers, so it compiles the module the
+        # caller will load. In the state, so the worker's rebuilt Functions are told apart.
+        state = dict(state, options=dict(state["options"], tiered=False), settings=declared_values(),
+                     lowered=self._prepared.name)  # the worker compiles our lowering (adopting)
         state.pop("key", None)
         with open(self._request, "wb") as stream:
             pickle.dump(state, stream, protocol=pickle.HIGHEST_PROTOCOL)
@@ -200,6 +211,7 @@ class ProcessTier:
             return
         self._job, self._other = job, 0
         self.stats["worker_pid"] = job.worker.pid
+        self.stats["tier_times"].update(spawned=job.worker.spawned, handed=job.started)
         self.stats.pop("worker_shared", None)
 
     def source(self) -> str:
@@ -218,6 +230,8 @@ class ProcessTier:
         elif self._job is not None:
             if self._outcome is None:
                 self._outcome = self._job.poll()
+                if self._outcome is not None:
+                    self.stats["tier_times"]["noticed"] = time.time()
             if self._outcome is not None and (load or not self._outcome.get("ok")):
                 self._finished(self._job, self._outcome)  # a failure needs no load
             return self._outcome is not None
@@ -273,6 +287,8 @@ class ProcessTier:
         job.close()
         self.stats["worker_seconds"] = float(outcome.get("finished", time.time())) - job.started
         self.stats["worker"] = outcome.get("report", {})
+        self.stats["tier_times"].update(self.stats["worker"].pop("times", {}),
+                                        finished=float(outcome.get("finished", 0.0)))
         if not outcome.get("ok"):
             timeout = outcome.get("timeout")
             self._fail(str(outcome.get("error")), None if timeout is None else float(timeout))
@@ -297,6 +313,8 @@ class ProcessTier:
         """Load the machine code from the cache and switch (under the switch lock)."""
         try:
             loading = time.perf_counter()
+            if self._preload is not None:  # numba's import: finished in the background by now
+                self._preload.join()
             compiled = finish(self._prepared, self._structure, self._requirements)
             self.stats["load_seconds"] = time.perf_counter() - loading
         except Exception as exc:  # noqa: BLE001 - reported in stats; NumPy keeps serving
@@ -308,6 +326,7 @@ class ProcessTier:
             numba_stats["cache_hit"] = all(_complete(path) for _, path, _ in self._prepared.kernels)
         self.stats.update(numba_stats)
         self.stats["numba_ready"] = True
+        self.stats["tier_times"]["loaded"] = time.time()
         self._numba = compiled.runner
         if self.on_switch is not None:  # later calls skip this runner: the fast call
             self.on_switch(compiled.runner, compiled.fast)
@@ -337,4 +356,22 @@ class ProcessTier:
         results = runner(arrays, binding)
         self.stats["calls"][tier] += 1
         self.stats["tier"] = tier
+        if self._preload is None and tier == "numpy" and not self._failed:
+            # After the first result (never before it): the switch need not import numba.
+            self._preload = threading.Thread(target=_import_numba, name="graphc-import-numba",
+                                             daemon=True)
+            self._preload.start()
         return results
+
+
+def _import_numba() -> None:
+    """Import numba (~0.2-0.3 s idle), so that the switch to the Numba tier does not.
+
+    In a thread of the caller, started after the first result, while the worker still
+    compiles: the NumPy tier's calls share the GIL with it meanwhile, and the switch comes
+    that much sooner. Only numba itself (jit.import_numba: it never imports graphc, so no
+    import-lock cycle with the caller's own imports); `_load` joins it before loading."""
+    try:
+        import_numba()
+    except Exception:  # noqa: BLE001, S110 - the switch imports it again and reports why
+        pass
