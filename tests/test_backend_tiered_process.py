@@ -474,3 +474,29 @@ def test_a_compile_over_the_time_limit_keeps_numpy_and_says_how_to_raise_it(
         again = gc.compile(*sigmoid_matmul())
     assert "worker_pid" not in again.stats and "remembered" in again.stats["tier_error"]
     assert again.runner._job is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_fork_waits_for_the_numba_import_running_in_a_thread() -> None:
+    """A child forked mid-import would hang on the import locks of a thread it does not have."""
+    import threading
+    import time
+
+    from graphc.backend import tiered_process
+
+    begun = threading.Event()
+
+    def importing() -> None:  # stands for _import_numba: 0.3 s inside an import
+        begun.set()
+        time.sleep(0.3)
+        tiered_process._PRELOADS.remove(threading.current_thread())
+
+    thread = threading.Thread(target=importing, daemon=True)
+    tiered_process._PRELOADS.append(thread)
+    thread.start()
+    begun.wait()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert not thread.is_alive()  # the fork waited for it (without the hook it is still asleep)

@@ -104,19 +104,19 @@ def test_a_child_whose_compiles_fail_leaves_them_to_this_process(tmp_path: Path,
     assert forked["bits"] == serial["bits"]
 
 
-@pytest.mark.parametrize("setting, new, load, cores, expected", [
-    ("0", 3, 0.0, 2, False),    # switched off
-    ("1", 3, 9.0, 2, True),     # forced on, whatever the load
-    ("", 1, 0.0, 2, False),     # one kernel: nothing to share
-    ("", 3, 0.4, 2, True),      # an idle core
-    ("", 3, 1.7, 2, False),     # both cores busy
-    ("", 3, 0.0, 1, False),     # one core
+@pytest.mark.parametrize("setting, new, busy, expected", [
+    ("0", 3, False, False),  # switched off
+    ("1", 3, True, True),    # forced on, whatever the load
+    ("", 1, False, False),   # one kernel: nothing to share
+    ("", 3, False, True),    # a core to spare
+    ("", 3, True, False),    # no core to spare
 ])
 def test_when_a_child_is_worth_forking(monkeypatch: pytest.MonkeyPatch, setting: str, new: int,
-                                       load: float, cores: int, expected: bool) -> None:
+                                       busy: bool, expected: bool) -> None:
+    from graphc.backend import blas_threads
+
     monkeypatch.setenv(fork_compile.ENV, setting)
-    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(blas_threads, "busy", lambda: busy)
     assert fork_compile.wanted(new) is expected
 
 

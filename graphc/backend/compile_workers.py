@@ -50,13 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GraphcWarning
-from . import cache, compile_locks, job_folders
+from . import blas_threads, cache, compile_locks, job_folders
 
 LIMIT_VARIABLE = "GRAPHC_COMPILE_LIMIT"
 LOG_NAME = "stderr.log"  # the worker's log, in its folder (job_folders.PREFIX + "worker-...")
 DEFAULT_LIMIT = 600.0  # seconds a worker's compile may take (a 4,000-node graph takes ~5-30 s)
 TIMED_OUT = 75  # a worker's exit code after a compile ran over its time limit
-SPARE = 0.8  # cores of load (1-minute average) an early worker leaves for the caller (speculate)
 
 
 def compile_limit() -> float | None:
@@ -220,13 +219,9 @@ def speculate() -> None:
 
 
 def spare_core() -> bool:
-    """Whether the machine has a core the caller does not need (load average of the last
-    minute at most the cores less SPARE); False where the load is unknown (Windows)."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return False
-    return load <= (os.cpu_count() or 1) - SPARE
+    """Whether the machine has a core the caller does not need (blas_threads.busy: other
+    processes' CPU use and cgroup quotas, the test that also allows a second BLAS thread)."""
+    return not blas_threads.busy()
 
 
 def retract() -> None:

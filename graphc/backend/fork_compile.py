@@ -33,10 +33,11 @@ How:
 
 When: at least two new kernels and no compiled loops in the graph (backend/jit.py
 decides: the child's run would compile a scan or re-rolled loop a second time),
-`os.fork` on Linux, and an idle core (a 1-minute
-load average below the usable cores minus 0.5), unless GRAPHC_FORK_COMPILE says
-otherwise ("0": never, "1": whenever fork is possible). On a busy machine the
-child would only compete for the core this process compiles on.
+`os.fork` on Linux, and a core to spare (`blas_threads.busy()`, the test
+that also decides a second BLAS thread: other processes' CPU use, cgroup quotas),
+unless GRAPHC_FORK_COMPILE says otherwise ("0": never, "1": whenever fork is
+possible). On a busy machine the child would only compete for the core this
+process compiles on.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from . import numba_hooks
+from . import blas_threads, numba_hooks
 
 ENV = "GRAPHC_FORK_COMPILE"
 CHILD_LIMIT = 300  # seconds: a child still running then (a hang on garbage values) is ended
@@ -69,13 +70,7 @@ def wanted(new: int) -> bool:
     setting = os.environ.get(ENV, "").strip()
     if setting == "0" or new < 2 or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
         return False
-    if setting == "1":
-        return True
-    try:
-        cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
-    except OSError:
-        return False
-    return cores >= 2 and load < cores - 0.5
+    return setting == "1" or not blas_threads.busy()
 
 
 class Job:

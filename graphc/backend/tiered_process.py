@@ -360,6 +360,7 @@ class ProcessTier:
             # After the first result (never before it): the switch need not import numba.
             self._preload = threading.Thread(target=_import_numba, name="graphc-import-numba",
                                              daemon=True)
+            _PRELOADS.append(self._preload)
             self._preload.start()
         return results
 
@@ -375,3 +376,26 @@ def _import_numba() -> None:
         import_numba()
     except Exception:  # noqa: BLE001, S110 - the switch imports it again and reports why
         pass
+    finally:
+        _PRELOADS.remove(threading.current_thread())
+
+
+_PRELOADS: list[threading.Thread] = []  # numba imports running in threads (_import_numba)
+FORK_PATIENCE = 10.0  # seconds a fork waits for such an import to finish (_finish_preloads)
+
+
+def _finish_preloads() -> None:
+    """Before any fork of this process: let a numba import running in a thread finish.
+
+    A child forked mid-import would find the half-imported modules' import locks held by
+    a thread it does not have, and hang the first time it imports numba (say, a fork
+    start method's pool worker that calls the function). The import takes ~0.3 s; a fork
+    made while the forking thread itself holds an import lock the import needs waits
+    FORK_PATIENCE at most."""
+    for thread in list(_PRELOADS):
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(FORK_PATIENCE)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(before=_finish_preloads)
