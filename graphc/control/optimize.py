@@ -131,15 +131,13 @@ def _small(node: Node) -> bool:
 
 
 def _parts(f: Node, static: bool) -> list[Node]:
-    """What the loop stacks for accumulator f: [a, b] for `transpose(a) @ b` of matrices, else [f].
+    """What the loop stacks for accumulator f: [a, b] where its op declares f the sum of the
+    outer products of a's and b's rows (`Op.outer_sum`: matmul's `transpose(a) @ b`), else [f].
 
     The number of steps may be symbolic: the stacked rows are reshaped to (T*B, .), a
     size the shape algebra carries (`static` is kept for the callers' signature)."""
-    if f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
-        a, b = f.inputs[0].inputs[0], f.inputs[1]
-        if a.ndim == 2 and b.ndim == 2:
-            return [a, b]
-    return [f]
+    pair = f.op.outer_sum(f) if f.op.outer_sum is not None else None
+    return [f] if pair is None else list(pair)
 
 
 def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[Node],
