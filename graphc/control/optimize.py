@@ -40,6 +40,7 @@ from .. import shapes
 from ..ir import Graph, Node, apply, substitute, toposort
 from ..ops import add, matmul, reshape, transpose
 from ..ops import sum as reduce_sum
+from ..ops.elementwise import ADD  # the record, not its name: a carry `carry + f`
 from ..subgraph import Subgraph
 from .scan import BUILT, SCAN, family_key, steps
 from .scan_hoist import hoist_after, hoist_before
@@ -107,7 +108,7 @@ def _accumulators(body: Subgraph, carries: list[int], ys: list[int],
     found: dict[int, Node] = {}
     for i in carries:
         new, own = body.outputs[i], body.inputs[i]
-        if ("history", i) in wanted or new.op.name != "add" or own not in new.inputs:
+        if ("history", i) in wanted or new.op is not ADD or own not in new.inputs:
             continue
         f = new.inputs[1] if new.inputs[0] is own else new.inputs[0]
         if f is own or tuple(f.shape) != tuple(own.shape) or f.dtype != own.dtype:

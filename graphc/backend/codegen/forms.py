@@ -15,8 +15,9 @@ first site's with every value name replaced (`t12` -> `t19`, `t12_e` ->
 and the names claimed in the order the emitters would have claimed them.
 A unit whose text names a value outside its key, holds a line type this does
 not know, or whose names collide with a fixed word (an op's label) is emitted
-each time. tests/test_codegen_forms.py checks every reused unit against its
-fresh emission on the benchmark MLPs and the example programs.
+each time. tests/test_codegen_forms.py compares whole modules and kernels
+generated with and without the reuse (benchmark MLPs, mixed widths and
+float32, reductions, values named like op labels).
 Imports: ir, ops registry, schedule, workspace, steps, text. Entry point:
 `Forms.emit(unit, emit)` from codegen._emit_units.
 """
