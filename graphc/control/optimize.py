@@ -38,6 +38,7 @@ from typing import Any
 
 from .. import shapes
 from ..ir import Graph, Node, apply, substitute, toposort
+from ..lowering import Leaf
 from ..ops import add, matmul, reshape, transpose
 from ..ops import sum as reduce_sum
 from ..ops.elementwise import ADD  # the record, not its name: a carry `carry + f`
@@ -149,7 +150,7 @@ def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[
     for node in order:
         if any(i in varying for i in node.inputs):
             varying.add(node)
-    invariant = [n for n in order if n not in varying and n.inputs and n.op.name != "constant"]
+    invariant = [n for n in order if n not in varying and n.inputs and not isinstance(n.op.lowering, Leaf)]
     if not invariant:
         return outputs, consts, outer
     chosen = {n for n in invariant if n in outputs} | {
