@@ -178,7 +178,9 @@ class Forms:
             g.name(nodes[k])
         mapping: dict[str, str] = {}
         for old, new in zip(first.nodes, nodes):
-            if old in g.names and new in g.names:
+            if old in g.names and new not in g.names:
+                return None  # named before the first site, and maybe by the emitters here: emit it
+            if old in g.names:
                 mapping[g.names[old]] = g.names[new]
                 for suffix in SUFFIXES:
                     mapping[g.names[old] + suffix] = g.names[new] + suffix
