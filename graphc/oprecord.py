@@ -87,6 +87,10 @@ class Op:
     # An elementwise op far dearer than arithmetic (a transcendental: 10-20 ns an element):
     # a scan's VJP saves its output as a residual instead of recomputing it (control/scan_vjp.py).
     expensive: bool = False
+    # node -> (a, b) when the node is transpose(a) @ b of two matrices, the sum over rows r of
+    # outer(a[r], b[r]); else None. A loop summing such values into a carry stacks a and b
+    # and computes one product after the loop (control/optimize.py reads it; matmul declares it).
+    outer_sum: Callable[[Any], tuple[Any, Any] | None] | None = None
     differentiable: bool = True  # False: a float output with no rule is an error
     domain: tuple[Interval, ...] = ()  # per input; default REAL
     samples: tuple[Sample, ...] = ()

@@ -63,7 +63,7 @@ LAYERS: dict[str, int] = {
     **{f"graphc.backend.codegen.{m}": 4 for m in ("text", "emitter", "loops", "interpreted", "outline",
                                                    "statements", "parts", "pyunits", "reroll",
                                                    "reroll_module", "reroll_runs",
-                                                   "reroll_lines", "steps")},
+                                                   "reroll_lines", "steps", "forms")},
     **{f"graphc.backend.transcendental{m}": 4
        for m in ("", ".precision", ".exp_log", ".activation", ".trig", ".generate")},
     "graphc.backend.library_special": 4, "graphc.backend.library_sorting": 4,

@@ -24,6 +24,7 @@ BACKEND = ROOT / "graphc" / "backend"
 CONTROL = ROOT / "graphc" / "control"
 GENERATED = {BACKEND / "interpreter" / "run.py", BACKEND / "kernels.py"}
 
+FORBIDDEN_NAME = r"\bop\.name *(==|!=|in|not in) *[(\"']"
 # What the back end used to sniff; each pattern is a way of knowing an op by its name or its text.
 FORBIDDEN = {
     r"\bALLOCATING\b": "a table of template prefixes that allocate (Kernel.allocates)",
@@ -31,7 +32,7 @@ FORBIDDEN = {
     r"select\(\{\{\{\w+\}\}\},\" in": "a condition operand recognised by its text (Pointwise.conditions)",
     r"_reduced_\" *\+|\.replace\(\"_\" *\+": "a reduced kernel's name made by string surgery (Pointwise.kernel)",
     r"\.op\.(scalar|kernel|reduction|index|rows)\b": "the loose lowering fields (Op.lowering)",
-    r"\bop\.name *(==|!=|in|not in) *[(\"']": "an op known by its name",
+    FORBIDDEN_NAME: "an op known by its name",
     r"template\w*(\(\w*\))?\.startswith\(": "a template's prefix",
     r"(full)?match\([\w.]*template": "a template's text matched by a pattern (Pointwise.operators_only)",
     r"\{\s*[\"'][-+*/][\"']\s*:": "a table keyed by infix operator (Pointwise.ufunc)",
@@ -100,7 +101,22 @@ READS_NO_GENERATED_TEXT = {
     BACKEND / "scan_buffers.py": _NO_TEXT,
     # the workspace once rewrote the kernel-mode function's text (`= empty(`, `blas_dot(`)
     BACKEND / "workspace.py": _NO_TEXT,
+    # scan_loops once counted loop drivers by reading `def ..._loop` lines of the source
+    BACKEND / "scan_loops.py": _NO_TEXT,
 }
+
+
+# Control modules whose passes read op facts from the records only (no `op.name == "..."`):
+# the loop pass once found `transpose(a) @ b` accumulators by the names (Op.outer_sum now).
+NO_OP_NAMES = [CONTROL / "optimize.py"]
+
+
+@pytest.mark.parametrize("path", NO_OP_NAMES, ids=lambda p: p.name)
+def test_control_passes_that_read_op_facts_from_the_record(path: Path) -> None:
+    text = path.read_text()
+    hits = [f"{path.name}:{text[:m.start()].count(chr(10)) + 1}"
+            for m in re.finditer(FORBIDDEN_NAME, text)]
+    assert not hits, f"an op known by its name: {hits}; declare the fact on the op record"
 
 
 @pytest.mark.parametrize("path", sorted(READS_NO_GENERATED_TEXT), ids=lambda p: p.name)

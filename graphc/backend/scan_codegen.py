@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphcError
-from ..ir import Node
+from ..ir import Node, toposort
 from ..ops import constant
 from ..subgraph import Subgraph, subgraphs_of
 from .scan_buffers import BodyBuffers, plan_buffers
@@ -198,6 +198,15 @@ def emit_scan(generator: Any, node: Node) -> None:
     _call(generator, node, members, body, generated, name, history, every)
 
 
+def drivers(outputs: Any) -> int:
+    """How many loop drivers `emit_scan` writes for a graph: one per loop family (the key
+    it emits by), counted from the graph, not from the generated text (backend/scan_loops.py)."""
+    from ..control.scan import family_key
+    from ..lowering import Loop
+
+    return len({family_key(n) for n in toposort(outputs) if isinstance(n.op.lowering, Loop)})
+
+
 def _call(generator: Any, node: Node, members: list[Node], body: Subgraph, generated: Any,
           name: str, history: bool, every: int) -> None:
     """Buffers, the driver call and the members' variables, in the graph function."""
@@ -250,7 +259,7 @@ def _call(generator: Any, node: Node, members: list[Node], body: Subgraph, gener
         generator.learn_sizes(member, generator.name(member))
 
 
-__all__ = ["LOOP_FUNCTION", "Unsupported", "emit_scan", "loop_functions"]
+__all__ = ["LOOP_FUNCTION", "Unsupported", "drivers", "emit_scan", "loop_functions"]
 
 
 def _register() -> None:

@@ -36,7 +36,7 @@ from ..subgraph import Subgraph, subgraphs_of
 from . import cache, numba_hooks
 from .jit import _jit, prepare
 from .runtime import JIT_OPTIONS
-from .scan_codegen import body_step, loop_names
+from .scan_codegen import body_step, drivers, loop_names
 
 
 def holds_loops(outputs: Sequence[Node]) -> bool:
@@ -254,9 +254,7 @@ def compile_with_loops(inputs: Sequence[Node], outputs: Sequence[Node],
             why = str(exc)
         else:
             stats = compiled.stats.as_dict()
-            drivers = [line for line in compiled.source.splitlines()
-                       if line.startswith("def ") and "_loop" in line and "_body(" not in line]
-            stats["loops"] = {"mode": "compiled with the graph", "compiled": len(drivers),
+            stats["loops"] = {"mode": "compiled with the graph", "compiled": drivers(outputs),
                               "interpreted": [], "seconds": time.perf_counter() - start}
             return compiled.runner, compiled.source, stats, compiled.fast
     runner, source, stats = interpreted_around(inputs, outputs)

@@ -38,8 +38,10 @@ from typing import Any
 
 from .. import shapes
 from ..ir import Graph, Node, apply, substitute, toposort
+from ..lowering import Leaf
 from ..ops import add, matmul, reshape, transpose
 from ..ops import sum as reduce_sum
+from ..ops.elementwise import ADD  # the record, not its name: a carry `carry + f`
 from ..subgraph import Subgraph
 from .scan import BUILT, SCAN, family_key, steps
 from .scan_hoist import hoist_after, hoist_before
@@ -107,7 +109,7 @@ def _accumulators(body: Subgraph, carries: list[int], ys: list[int],
     found: dict[int, Node] = {}
     for i in carries:
         new, own = body.outputs[i], body.inputs[i]
-        if ("history", i) in wanted or new.op.name != "add" or own not in new.inputs:
+        if ("history", i) in wanted or new.op is not ADD or own not in new.inputs:
             continue
         f = new.inputs[1] if new.inputs[0] is own else new.inputs[0]
         if f is own or tuple(f.shape) != tuple(own.shape) or f.dtype != own.dtype:
@@ -131,15 +133,13 @@ def _small(node: Node) -> bool:
 
 
 def _parts(f: Node, static: bool) -> list[Node]:
-    """What the loop stacks for accumulator f: [a, b] for `transpose(a) @ b` of matrices, else [f].
+    """What the loop stacks for accumulator f: [a, b] where its op declares f the sum of the
+    outer products of a's and b's rows (`Op.outer_sum`: matmul's `transpose(a) @ b`), else [f].
 
     The number of steps may be symbolic: the stacked rows are reshaped to (T*B, .), a
     size the shape algebra carries (`static` is kept for the callers' signature)."""
-    if f.op.name == "matmul" and f.inputs[0].op.name == "transpose" and f.ndim == 2:
-        a, b = f.inputs[0].inputs[0], f.inputs[1]
-        if a.ndim == 2 and b.ndim == 2:
-            return [a, b]
-    return [f]
+    pair = f.op.outer_sum(f) if f.op.outer_sum is not None else None
+    return [f] if pair is None else list(pair)
 
 
 def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[Node],
@@ -150,7 +150,7 @@ def _hoist(body: Subgraph, outputs: list[Node], consts: list[Node], outer: list[
     for node in order:
         if any(i in varying for i in node.inputs):
             varying.add(node)
-    invariant = [n for n in order if n not in varying and n.inputs and n.op.name != "constant"]
+    invariant = [n for n in order if n not in varying and n.inputs and not isinstance(n.op.lowering, Leaf)]
     if not invariant:
         return outputs, consts, outer
     chosen = {n for n in invariant if n in outputs} | {

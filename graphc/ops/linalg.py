@@ -19,7 +19,7 @@ from ..lowering import Kernel
 from . import batching
 from .base import as_tensor, function, register
 from .elementwise import multiply
-from .shape import expand_dims, reshape, squeeze, transpose
+from .shape import TRANSPOSE, expand_dims, reshape, squeeze, transpose
 
 
 def _matmul_shape(inputs: Sequence[Node]) -> shapes.Shape:
@@ -124,11 +124,20 @@ def _matmul_into(node: Node) -> str | None:
     return "gemm_into({0}, {1}, {out})" if _gemm(node) else None
 
 
+def _outer_sum(node: Node) -> tuple[Node, Node] | None:
+    """(a, b) when node is transpose(a) @ b of matrices (Op.outer_sum), else None."""
+    left, right = node.inputs
+    if node.ndim != 2 or left.op is not TRANSPOSE or left.attr["axes"] != (1, 0):
+        return None
+    a = left.inputs[0]
+    return (a, right) if a.ndim == 2 and right.ndim == 2 else None
+
+
 MATMUL = register(Op(
     "matmul", shape=lambda inputs: _matmul_shape(inputs),
     dtype=lambda inputs: dtypes.promote([(i.dtype, i.weak) for i in inputs]),
     impl=np.matmul, vjp=_matmul_vjp, arity=2, label="matmul",
-    batch=batching.matmul,
+    batch=batching.matmul, outer_sum=_outer_sum,
     lowering=Kernel(lambda node: _matmul_kernel(node), allocates=True, product=True,
                     into=_matmul_into, into_product=_gemm),
     samples=(Sample(((3, 4), (4, 2))), Sample(((4,), (4, 2))), Sample(((3, 4), (4,))),

@@ -28,6 +28,7 @@ the Generator) <- this module (`generate`: the whole function) with parts
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence, Set
 
@@ -40,6 +41,7 @@ from .. import library, policy, workspace
 from ..runtime import REDUCED_KERNELS, SCALAR_KERNELS
 from ..schedule import Group, Schedule, kind
 from . import pyunits
+from .forms import Forms
 from .loops import reduction_layout
 from .outline import Kernel, outline
 from .parts import _names, _parts, _return, _split
@@ -131,7 +133,8 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
     prologue = generator.writer.lines
     in_python = pyunits.choose([u for u in plan.units if u not in interpreted], plan) \
         if shared else set()
-    chunks_of_code = _emit_units(generator, plan, interpreted, in_python, shared)
+    forms = Forms(generator)  # an outlined unit's code once per form, renamed for other sites
+    chunks_of_code = _emit_units(generator, plan, interpreted, in_python, shared, forms)
     results = [generator.variable(o) for o in plan.outputs]
     if generator.range_flag:
         prologue.append(f"    {RANGE_FLAG} = 0  # sin/cos arguments that need libm: "
@@ -141,7 +144,7 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
         [generator.names[c] for c in generator.constants] + list(dict.fromkeys(generator.buffers.values()))
     if shared:
         return _kernel_mode(generator, plan, prologue, chunks_of_code, results, parameters,
-                            len(interpreted), in_python)
+                            len(interpreted), in_python, forms.same)
     chunks = _split(chunks_of_code, part_budget)
     if len(chunks) <= 1:
         body = [f"def {function_name}({', '.join(parameters)}):", *prologue,
@@ -164,16 +167,19 @@ def generate(plan: Schedule, output_names: Sequence[str | None] | None = (),
 
 
 def _emit_units(generator: Generator, plan: Schedule, interpreted: dict[Group, np.dtype],
-                in_python: Set[int], shared: bool) -> list[list[str]]:
+                in_python: Set[int], shared: bool, forms: Forms) -> list[list[str]]:
     """The code of each unit of the plan, one list of lines each (the prologue written apart):
     kept per unit so kernel mode can outline the loop nests and the one-function path can
     split them into parts. In kernel mode an outlined unit keeps symbolic sizes; the units
     in `in_python` become whole-array NumPy statements of the graph function."""
     chunks_of_code: list[list[str]] = []
-    for unit in plan.units:
+    for number, unit in enumerate(plan.units):
         generator.writer.lines = []
         generator.symbolic_sizes = shared and _outlined(unit, in_python)
-        if isinstance(unit, Group) and unit in interpreted:
+        if generator.symbolic_sizes and not (isinstance(unit, Group) and unit in interpreted):
+            forms.emit(number, unit, functools.partial(generator.emit_group, unit)
+                       if isinstance(unit, Group) else functools.partial(generator.emit_view_copy, unit))
+        elif isinstance(unit, Group) and unit in interpreted:
             generator.emit_interpreted(unit, interpreted[unit])
         elif id(unit) in in_python and pyunits.emit(generator, unit):
             pass  # whole-array NumPy statements (a scalar group is written as its loop-free body)
@@ -208,7 +214,8 @@ def _imports(helpers: list[str], inline: bool) -> list[str]:
 
 def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
                  chunks_of_code: list[list[str]], results: list[str], parameters: list[str],
-                 interpreted: int, in_python: set[int]) -> Generated:
+                 interpreted: int, in_python: set[int],
+                 same: Sequence[tuple[int, dict[str, str]] | None]) -> Generated:
     """The module of a graph in kernel mode: programs, a plain Python function calling kernels."""
     programs = {m.group(1) for line in generator.programs
                 if (m := re.match(r"(\w+) = np\.array\(", line))}
@@ -239,7 +246,7 @@ def _kernel_mode(generator: Generator, plan: Schedule, prologue: list[str],
     outlined = outline(prologue, chunks_of_code, units,
                        set(parameters) | _names(prologue)[1] | programs, results, imports,
                        generator.size_prefix, sizes, set(generator.names.values()), inline, retype,
-                       lambda name: backward_note(by_name[name]) if name in by_name else "")
+                       lambda name: backward_note(by_name[name]) if name in by_name else "", same)
     function_name = generator.function_name
     loops = reroll(outlined.body, results, parameters, _describer(by_name),
                    lambda helpers: _imports(sorted(helpers), True))

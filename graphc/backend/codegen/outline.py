@@ -31,6 +31,7 @@ from .steps import Piece, Statement, Step, opaque
 from .text import RESERVED
 
 TOKEN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")  # a name, not an attribute
+Form = tuple[str, tuple[str, ...], tuple[str, ...]]  # a kernel's canonical code, parameters, returns
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
             defined: set[str], results: list[str], imports: Callable[[str], list[str]],
             size_prefix: str, size_names: set[str], named: set[str], inline: Callable[[str], bool],
             retype: Callable[[str], str | None],
-            note: Callable[[str], str] = lambda name: "") -> Outlined:
+            note: Callable[[str], str] = lambda name: "",
+            same: Sequence[tuple[int, dict[str, str]] | None] = ()) -> Outlined:
     """The graph function's body: kernel units become calls of shared kernels.
 
     `defined`: names the graph function has before the first unit (parameters,
@@ -128,16 +130,20 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
     would widen (float32 comes back from Numba as a Python float) or None;
     `note(name)`: "backward of OP, file:line" for a backward value (printing.backward_note),
     said on the call's line, since a shared kernel's text cannot hold the user's lines.
+    `same[k]`: (j, renaming) when chunk k is chunk j renamed (codegen/forms.py): j's work, renamed.
     """
     size_literal = re.compile(rf"{re.escape(size_prefix)}(\d+)$")
     size_text = re.compile(rf"(?<![\w.]){re.escape(size_prefix)}(\d+)\b")
-    summaries = [_names(chunk) if chunk else (set(), set()) for chunk in chunks]
+    same = list(same) + [None] * (len(chunks) - len(same))
+    summaries = _summaries(chunks, same)
+    done: dict[int, _Done] = {}  # chunk -> its outlining, for the chunks renamed from it
     needed_later = _needed_later(summaries, results)
     known = set(defined)
     body = list(prologue)
     kernels: dict[str, Kernel] = {}
-    named_by_text: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}  # one per form
-    for chunk, outlined, (loaded, stored), wanted in zip(chunks, kernel_units, summaries, needed_later):
+    named_by_text: dict[Form, str] = {}  # one per form
+    for number, (chunk, outlined, (loaded, stored), wanted) in enumerate(
+            zip(chunks, kernel_units, summaries, needed_later)):
         if not outlined:
             body += chunk
             known |= stored
@@ -147,27 +153,81 @@ def outline(prologue: list[str], chunks: list[list[str]], kernel_units: list[boo
             body.append(_python_level(line, lambda text: size_text.sub(r"\1", text)))
         allocated = {_ALLOCATION.match(line).group(1) for line in hoisted}  # type: ignore[union-attr]
         known |= allocated
-        parameters = _first_use(chunk, {n for n in loaded | allocated
-                                        if n in known or size_literal.match(n)})
-        returns = _first_use(chunk, wanted - allocated)
+        readable = {n for n in loaded | allocated if n in known or size_literal.match(n)}
+        wanted = wanted - allocated
         stored = stored - allocated
-        lines, formal, formal_returns = canonical(
-            chunk, parameters, returns, lambda p: bool(size_literal.match(p)) or p in size_names,
-            named, stored)
-        code = "\n".join(lines)
-        form = (code, tuple(formal), tuple(formal_returns))
+        hint = same[number]
+        first = done.get(hint[0]) if hint is not None else None
+        if first is not None and hint is not None and first.matches(readable, wanted, hint[1]):
+            parameters, returns, form = first.renamed(hint[1])
+        else:
+            parameters, returns, form = _canonical_call(
+                chunk, readable, wanted, stored, named,
+                lambda p: bool(size_literal.match(p)) or p in size_names)
+            if hint is None:
+                done[number] = _Done(readable, wanted, parameters, returns, form)
         name = named_by_text.get(form, "")
         if not name:  # a form seen before is the same kernel: its source is made once
-            text = kernel_source("KERNEL", lines, formal, formal_returns, imports(code))
-            name = named_by_text[form] = "fused_" + hashlib.sha256(text.encode()).hexdigest()[:12]
-            if name not in kernels:
-                kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1),
-                                       inline(code))
+            name = named_by_text[form] = _kernel(form, kernels, imports, inline)
         arguments = [str(int(m.group(1))) if (m := size_literal.match(p)) else p for p in parameters]
         comment = "  # " + size_text.sub(r"\1", "; ".join(_describe(chunk, note)))
         body += _call(name, arguments, returns, comment, retype)
         known |= stored
     return Outlined(body, list(kernels.values()))
+
+
+def _summaries(chunks: list[list[str]], same: Sequence[tuple[int, dict[str, str]] | None],
+               ) -> list[tuple[set[str], set[str]]]:
+    """Per chunk, (names read before assigned, names assigned): parts._names, or for a chunk
+    that is another renamed (`same`), that one's renamed."""
+    summaries: list[tuple[set[str], set[str]]] = []
+    for chunk, hint in zip(chunks, same):
+        if hint is None:
+            summaries.append(_names(chunk) if chunk else (set(), set()))
+        else:
+            (loaded, stored), renaming = summaries[hint[0]], hint[1]
+            summaries.append(({renaming.get(n, n) for n in loaded}, {renaming.get(n, n) for n in stored}))
+    return summaries
+
+
+def _kernel(form: Form, kernels: dict[str, Kernel],
+            imports: Callable[[str], list[str]], inline: Callable[[str], bool]) -> str:
+    """The kernel of a canonical form (added to `kernels`), named by its text's hash."""
+    code, formal, formal_returns = form
+    text = kernel_source("KERNEL", code.split("\n"), formal, formal_returns, imports(code))
+    name = "fused_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    if name not in kernels:
+        kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1), inline(code))
+    return name
+
+
+@dataclass
+class _Done:
+    """One outlined chunk's parameters, returns and canonical form, for the chunks that are
+    it renamed: theirs are these renamed when they read and return its names' counterparts."""
+
+    readable: set[str]
+    wanted: set[str]
+    parameters: list[str]
+    returns: list[str]
+    form: Form
+
+    def matches(self, readable: set[str], wanted: set[str], renaming: dict[str, str]) -> bool:
+        return ({renaming.get(n, n) for n in self.readable} == readable
+                and {renaming.get(n, n) for n in self.wanted} == wanted)
+
+    def renamed(self, renaming: dict[str, str]) -> tuple[list[str], list[str], Form]:
+        return ([renaming.get(n, n) for n in self.parameters],
+                [renaming.get(n, n) for n in self.returns], self.form)
+
+
+def _canonical_call(chunk: list[str], readable: set[str], wanted: set[str], stored: set[str],
+                    named: set[str], is_size: Callable[[str], bool]) -> tuple[list[str], list[str], Form]:
+    """(the call's arguments, its returns, the kernel's canonical form) of one chunk."""
+    parameters = _first_use(chunk, readable)
+    returns = _first_use(chunk, wanted)
+    lines, formal, formal_returns = canonical(chunk, parameters, returns, is_size, named, stored)
+    return parameters, returns, ("\n".join(lines), tuple(formal), tuple(formal_returns))
 
 
 def _python_level(line: str, sizes: Callable[[str], str]) -> str:
