@@ -30,6 +30,23 @@ import graphc as gc
 from graphc.backend import fork_compile
 from compile_time import make_inputs, mlp_graph, reference
 
+FORKS = []
+_start = fork_compile.start
+def _counted(*arguments):
+    FORKS.append(1)
+    return _start(*arguments)
+fork_compile.start = _counted
+
+def _children():
+    found = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{{entry}}/stat") as stream:
+                found += int(stream.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
 {patch}
 inputs, outputs = mlp_graph(4, 8)
 values = make_inputs(4, 8)
@@ -41,17 +58,18 @@ print(json.dumps({{
     "bits": [np.asarray(g).tobytes().hex() for g in got],
     "kernels": f.stats["kernels"], "new": f.stats["kernels_new"],
     "child": f.stats["seconds"].get("numba_second_core"),
+    "forks": len(FORKS), "children": _children(),
 }}))
 """
 
 
-def run(tmp_path: Path, mode: str, patch: str = "") -> dict:
+def run(tmp_path: Path, mode: str, patch: str = "", timeout: float = 600) -> dict:
     cache = tmp_path / f"cache-{mode}-{abs(hash(patch))}"
     env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache), GRAPHC_FORK_COMPILE=mode, GRAPHC_TIERED="0",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     script = SCRIPT.format(benchmarks=str(ROOT / "benchmarks"), patch=patch)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -151,3 +169,69 @@ def test_the_parent_stops_waiting_when_the_child_is_gone() -> None:
     job.parent_claims(0)  # returns: waitpid reports the exit
     assert job.exited
     done.wait()  # already reaped by the job: Popen sees no child left and settles
+
+
+HUNG_HOLDING_A_CLAIM = """
+fork_compile.WAIT_LIMIT = 2.0
+def _child(job, module, kernels, function, arguments):
+    import time
+    job.child_claims(len(kernels) - 1)  # claimed, then hung (say, on a lock held at the fork)
+    time.sleep(100)
+    os._exit(0)
+fork_compile._child = _child
+"""
+
+
+def test_a_child_hung_while_it_holds_a_claim_is_ended_after_the_wait_limit(
+        tmp_path: Path, serial: dict) -> None:
+    forked = run(tmp_path, "1", HUNG_HOLDING_A_CLAIM, timeout=60)  # not the child's 100 s
+    assert forked["bits"] == serial["bits"]
+    assert forked["children"] == 0
+
+
+HUNG_BEFORE_ANY_CLAIM = """
+def _child(job, module, kernels, function, arguments):
+    import time
+    time.sleep(100)  # hung in its stand-in run: it holds no claim
+    os._exit(0)
+fork_compile._child = _child
+"""
+
+
+def test_a_child_that_holds_no_claim_is_ended_when_the_call_returns(tmp_path: Path, serial: dict) -> None:
+    forked = run(tmp_path, "1", HUNG_BEFORE_ANY_CLAIM)
+    assert forked["forks"] == 1
+    assert forked["bits"] == serial["bits"]
+    assert forked["children"] == 0  # not left running for CHILD_LIMIT
+
+
+def test_a_guard_left_on_a_dispatcher_passes_through_after_its_job_finished() -> None:
+    class Dispatcher:
+        def compile(self, signature: object) -> object:
+            return ("compiled", signature)
+
+    dispatcher = Dispatcher()
+    first, second = fork_compile.Job(["k0"]), fork_compile.Job(["k0"])
+    first.exited = second.exited = True  # no child to wait for
+    undo_first = first.guard([dispatcher])
+    undo_second = second.guard([dispatcher])  # two threads' first calls of graphs sharing a kernel
+    undo_first()
+    first.finish()
+    undo_second()  # puts back what it found: the first job's guard
+    second.finish()
+    assert dispatcher.compile("sig") == ("compiled", "sig")  # not an error from a finished job
+
+
+def test_one_forked_compile_per_process_at_a_time() -> None:
+    import types
+
+    job = fork_compile.start(types.SimpleNamespace(), [], lambda: None, ())
+    assert job is not None
+    try:
+        assert fork_compile.start(types.SimpleNamespace(), [], lambda: None, ()) is None
+    finally:
+        job.finish()
+    again = fork_compile.start(types.SimpleNamespace(), [], lambda: None, ())
+    assert again is not None
+    again.finish()
+    assert again.exited

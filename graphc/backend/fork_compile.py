@@ -25,11 +25,16 @@ How:
    never writes anything but Numba's cache entries.
 3. This process makes the real call. Before it compiles a kernel it claims it
    (`Job`: a byte per kernel and process, no lock); a kernel the child is
-   compiling it waits for (until the child marks it done or dies), then
-   compiles it as usual: Numba finds the child's machine code in
+   compiling it waits for (until the child marks it done or dies, or
+   WAIT_LIMIT passes: a child hung on a lock it inherited held is then
+   ended), then compiles it as usual: Numba finds the child's machine code in
    the disk cache and loads it. A signature the child saw differently (a
    placeholder scalar of another type) is simply compiled here.
-4. A daemon thread reaps the child.
+4. After the call, a child that holds no claim has nothing left this process
+   needs (it may still be in its stand-in run, or hung there): it is ended.
+   One compiling a kernel this process did not wait for finishes it; a daemon
+   thread reaps it. One job per process at a time (`start` returns None while
+   another thread's job runs): the guards wrap dispatchers graphs share.
 
 When: at least two new kernels and no compiled loops in the graph (backend/jit.py
 decides: the child's run would compile a scan or re-rolled loop a second time),
@@ -60,6 +65,8 @@ from . import blas_threads, numba_hooks
 
 ENV = "GRAPHC_FORK_COMPILE"
 CHILD_LIMIT = 300  # seconds: a child still running then (a hang on garbage values) is ended
+WAIT_LIMIT = 60.0  # seconds this process waits for one kernel the child holds, then ends the child
+_ONE_JOB = threading.Lock()  # held from `start` to `Job.finish`: one forked compile per process
 # The child's byte per kernel. The parent has its own byte per kernel: 1 once it claimed it.
 NONE, CLAIMING, COMPILING, DONE, FAILED, YIELDED = 0, 1, 2, 3, 4, 5
 _SECONDS = struct.Struct("d")  # the child's compile seconds, after the two bytes per kernel
@@ -91,6 +98,8 @@ class Job:
         self.shared = mmap.mmap(-1, 2 * self.count + _SECONDS.size)  # anonymous, shared across fork
         self.pid = 0
         self.exited = False
+        self.finished = False  # after `finish` a guard left on a dispatcher only passes through
+        self.turn = False  # holds _ONE_JOB (taken by `start`, given back by `finish`)
         self.waited = 0.0  # seconds this process waited for the child's kernels
 
     def child_claims(self, index: int) -> bool:
@@ -113,8 +122,20 @@ class Job:
         self.shared[index] = 1
         start = time.perf_counter()
         while self.shared[self.count + index] in (CLAIMING, COMPILING) and not self._child_gone():
+            if time.perf_counter() - start > WAIT_LIMIT:  # hung (a lock held at the fork): end it
+                self._end_child()
+                break
             time.sleep(0.001)
         self.waited += time.perf_counter() - start
+
+    def _end_child(self) -> None:
+        """Kill and reap the child (ours and not reaped yet, so its pid is still its own)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        self.exited = True
 
     def _child_gone(self) -> bool:
         if not self.exited:
@@ -137,16 +158,30 @@ class Job:
 
     def _claiming(self, index: int, compile_: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def compile_after_child(signature: Any) -> Any:
-            self.parent_claims(index)
+            if not self.finished:  # a guard another thread's undo left in place: pass through
+                self.parent_claims(index)
             return compile_(signature)  # after the child: a disk-cache load
         return compile_after_child
 
     def finish(self) -> None:
-        """Reap the child when it ends, without waiting for it here."""
-        if not self._child_gone():
-            threading.Thread(target=_reap, args=(self.pid,), daemon=True,
-                             name="graphc-fork-compile-reaper").start()
-        self.shared.close()
+        """End a child that holds no claim (nothing it does is still needed here), else reap
+        it when it ends, without waiting for it. The shared page is not closed: another
+        thread may be inside a guard of this job (it is freed with the last reference)."""
+        self.finished = True
+        try:
+            if not self._child_gone():
+                if any(state in (CLAIMING, COMPILING) for state in self.shared[self.count:2 * self.count]):
+                    threading.Thread(target=_reap, args=(self.pid,), daemon=True,
+                                     name="graphc-fork-compile-reaper").start()
+                else:
+                    self._end_child()
+        finally:
+            self.give_turn()
+
+    def give_turn(self) -> None:
+        if self.turn:
+            self.turn = False
+            _ONE_JOB.release()
 
 
 def _reap(pid: int) -> None:
@@ -163,15 +198,25 @@ def start(module: Any, kernels: Sequence[tuple[str, Any, str]], function: Callab
     `kernels`: (name in `module`, its dispatcher, its source) for each new kernel.
     Call `Job.guard` on the dispatchers right after, and `Job.finish` after the call.
     """
+    if not _ONE_JOB.acquire(blocking=False):
+        return None  # another thread's first call has a child: this one compiles alone
     job = Job([name for name, _, _ in kernels])
-    with numba_hooks.ready_to_fork(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: forking with threads
-        try:
-            pid = os.fork()
-        except OSError:
-            return None
-        if pid == 0:
-            _child(job, module, kernels, function, arguments)  # never returns
+    job.turn = True
+    try:
+        with numba_hooks.ready_to_fork(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: forking with threads
+            try:
+                pid = os.fork()
+            except OSError:
+                pid = -1
+            if pid == 0:
+                _child(job, module, kernels, function, arguments)  # never returns
+    except BaseException:
+        job.give_turn()
+        raise
+    if pid < 0:
+        job.give_turn()
+        return None
     job.pid = pid
     return job
 
