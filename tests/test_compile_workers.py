@@ -433,3 +433,25 @@ def test_a_workers_log_does_not_outlive_it(tmp_path: Path, how: str) -> None:
         assert job_folders.sweep(str(tmp_path)) == [str(log.parent)]
     assert not log.exists() and not log.parent.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or fcntl is None, reason="needs os.fork and flock")
+def test_a_child_forked_in_a_compile_turn_does_not_keep_the_turn(tmp_path: Path) -> None:
+    """A worker's compile may fork (backend/fork_compile.py); the child's copy of the turn's
+    descriptor must not hold the turn after the worker's compile ends."""
+    import signal
+
+    with compile_locks.compile_turn(tmp_path):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child only waits to be killed
+            time.sleep(60)
+            os._exit(0)
+    try:
+        descriptor = os.open(compile_locks.locks_dir(tmp_path) / "turn", os.O_RDWR)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the next compile's turn, now
+        finally:
+            os.close(descriptor)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

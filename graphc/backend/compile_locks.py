@@ -111,7 +111,7 @@ def _guard(directory: Path) -> Iterator[None]:
         _flock_within(descriptor, GUARD_PATIENCE, directory / "guard")
         yield
     finally:
-        os.close(descriptor)  # releases the flock
+        _unlock_and_close(descriptor)
 
 
 def _flock_within(descriptor: int, patience: float, path: Path) -> None:
@@ -201,6 +201,19 @@ def compile_turn(directory: Path) -> Iterator[None]:
                     break  # a stuck turn holder must not stop every other compile
                 time.sleep(0.05)
         yield
+    finally:
+        _unlock_and_close(descriptor)
+
+
+def _unlock_and_close(descriptor: int) -> None:
+    """Release the flock, then close. Closing alone frees it only once every copy of the
+    descriptor is closed: a child forked meanwhile (backend/fork_compile.py, in a worker's
+    compile) would hold our turn until it exits, and with it every compile of the cache."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    except OSError:
+        pass
     finally:
         os.close(descriptor)
 
