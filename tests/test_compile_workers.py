@@ -435,6 +435,38 @@ def test_a_workers_log_does_not_outlive_it(tmp_path: Path, how: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_compile_retracts_only_the_early_worker_its_own_thread_started(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads compile at once: one speculates a worker for its cold graph; the other's
+    compile (warm, no worker needed) ends first and must not stop that worker."""
+    stopped: list[object] = []
+
+    class Early:
+        def __init__(self) -> None:
+            self.owner, self.pid = os.getpid(), 0
+
+        def exited(self) -> int | None:
+            return None
+
+        def stop(self, patience: float) -> None:
+            stopped.append(self)
+
+    monkeypatch.setattr(compile_workers, "Worker", Early)
+    monkeypatch.setattr(compile_workers, "spare_core", lambda: True)
+    monkeypatch.setattr(compile_workers, "_WORKERS", [])
+    monkeypatch.setattr(compile_workers, "_SPECULATIVE", [])
+    monkeypatch.setattr(compile_workers, "_SPECULATED_BY", {}, raising=False)
+    other = threading.Thread(target=compile_workers.speculate)
+    other.start()
+    other.join()
+    (early,) = compile_workers._WORKERS
+    compile_workers.retract()  # this thread's compile started no worker
+    assert not stopped and compile_workers._WORKERS == [early]
+    assert compile_workers.current_worker() is early  # the other compile hands it its graph
+    compile_workers.retract()
+    assert not stopped  # taken: it stays
+
+
 @pytest.mark.skipif(not hasattr(os, "fork") or fcntl is None, reason="needs os.fork and flock")
 def test_a_child_forked_in_a_compile_turn_does_not_keep_the_turn(tmp_path: Path) -> None:
     """A worker's compile may fork (backend/fork_compile.py); the child's copy of the turn's

@@ -183,12 +183,14 @@ _STARTING = threading.Lock()
 
 
 _SPECULATIVE: list[Worker] = []  # started by `speculate`, not yet taken by current_worker
+_SPECULATED_BY: dict[int, int] = {}  # id of such a worker -> the thread whose compile started it
 
 
 def current_worker() -> Worker:
     """The live worker of this process, started (detached) if there is none."""
     with _STARTING:
         _SPECULATIVE.clear()  # a speculative worker is taken: it stays
+        _SPECULATED_BY.clear()
         if not _WORKERS or _WORKERS[-1].exited() is not None or _WORKERS[-1].owner != os.getpid():
             _WORKERS.append(Worker())
         return _WORKERS[-1]
@@ -216,6 +218,7 @@ def speculate() -> None:
             return  # current_worker tries again (and reports) if the graph needs it
         _WORKERS.append(worker)
         _SPECULATIVE.append(worker)
+        _SPECULATED_BY[id(worker)] = threading.get_ident()
 
 
 def spare_core() -> bool:
@@ -225,12 +228,16 @@ def spare_core() -> bool:
 
 
 def retract() -> None:
-    """Stop the worker `speculate` started if no compile took it (gc.compile's end): it
-    had no job, so it is terminated at once (mid-import) and its log folder removed."""
+    """Stop the worker `speculate` started in this thread's gc.compile if no compile took it
+    (gc.compile's end): it had no job, so it is terminated at once (mid-import) and its log
+    folder removed. One another thread's compile started is left to that compile, which
+    may still hand it its graph."""
     with _STARTING:
-        unused = list(_SPECULATIVE)
-        _SPECULATIVE.clear()
+        me = threading.get_ident()
+        unused = [worker for worker in _SPECULATIVE if _SPECULATED_BY.get(id(worker)) == me]
         for worker in unused:
+            _SPECULATIVE.remove(worker)
+            _SPECULATED_BY.pop(id(worker), None)
             if worker in _WORKERS:
                 _WORKERS.remove(worker)
     for worker in unused:
@@ -380,6 +387,7 @@ def _forget_in_child() -> None:
     _UNUSED.clear()
     _WORKERS.clear()
     _SPECULATIVE.clear()
+    _SPECULATED_BY.clear()
 
 
 atexit.register(_leave)
