@@ -205,6 +205,22 @@ def test_a_child_that_holds_no_claim_is_ended_when_the_call_returns(tmp_path: Pa
     assert forked["children"] == 0  # not left running for CHILD_LIMIT
 
 
+UNCACHEABLE = """
+from graphc.backend import recovery
+def _unwritable(path):
+    raise OSError(30, "Read-only file system")
+recovery.numba_can_cache = _unwritable
+import warnings
+warnings.simplefilter("ignore")
+"""
+
+
+def test_no_child_when_numba_cannot_cache_the_kernels(tmp_path: Path, serial: dict) -> None:
+    forked = run(tmp_path, "1", UNCACHEABLE)  # the child's machine code could not reach us
+    assert forked["forks"] == 0
+    assert forked["bits"] == serial["bits"]
+
+
 def test_a_guard_left_on_a_dispatcher_passes_through_after_its_job_finished() -> None:
     class Dispatcher:
         def compile(self, signature: object) -> object:

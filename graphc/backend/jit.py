@@ -315,12 +315,22 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     for kernel, path, found in prepared.kernels:
         dispatcher = _shared_kernel(kernel, path)
         setattr(prepared.module, kernel.name, dispatcher)
-        if not found:
+        if not found and _caches(dispatcher):  # the child's machine code reaches us by the disk cache
             new.append((kernel.name, dispatcher, kernel.source))
     if loops or any(getattr(kernel, "calls", None) is not None for kernel, _, _ in prepared.kernels):
         new = []  # the child's run would compile these loops again (re-rolled: calls, scans: loops)
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds,
                       prepared.module, new)
+
+
+def _caches(dispatcher: Any) -> bool:
+    """Whether the kernel's machine code goes to Numba's disk cache (not where the directory
+    is unwritable: recovery.numba_can_cache), the one way a forked child's compile helps us."""
+    try:
+        from numba.core.caching import NullCache
+    except ImportError:  # another Numba: the child's compiles may still help
+        return True
+    return not isinstance(getattr(dispatcher, "_cache", None), NullCache)
 
 
 def import_numba() -> None:
