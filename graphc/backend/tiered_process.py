@@ -387,11 +387,10 @@ FORK_PATIENCE = 10.0  # seconds a fork waits for such an import to finish (_fini
 def _finish_preloads() -> None:
     """Before any fork of this process: let a numba import running in a thread finish.
 
-    A child forked mid-import would find the half-imported modules' import locks held by
-    a thread it does not have, and hang the first time it imports numba (say, a fork
-    start method's pool worker that calls the function). The import takes ~0.3 s; a fork
-    made while the forking thread itself holds an import lock the import needs waits
-    FORK_PATIENCE at most."""
+    A child forked mid-import would find the half-imported modules' import locks held by a
+    thread it does not have, and hang the first time it imports numba (say, a fork start
+    method's pool worker that calls the function). The import takes ~0.3 s; a fork made while
+    the forking thread holds an import lock the import needs waits FORK_PATIENCE at most."""
     for thread in list(_PRELOADS):
         if thread.is_alive() and thread is not threading.current_thread():
             thread.join(FORK_PATIENCE)
