@@ -71,7 +71,7 @@ def run(tmp_path: Path, mode: str, patch: str = "", timeout: float = 600) -> dic
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]), stderr=done.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +251,21 @@ def test_one_forked_compile_per_process_at_a_time() -> None:
     assert again is not None
     again.finish()
     assert again.exited
+
+
+CHILD_CANNOT_SAVE = """
+from graphc.backend import recovery
+PARENT = os.getpid()
+_can_cache = recovery.numba_can_cache
+def _not_in_the_child(path):
+    if os.getpid() != PARENT:
+        raise OSError(28, "No space left on device")
+    return _can_cache(path)
+recovery.numba_can_cache = _not_in_the_child
+"""
+
+
+def test_the_child_warns_nothing(tmp_path: Path, serial: dict) -> None:
+    forked = run(tmp_path, "1", CHILD_CANNOT_SAVE)  # only the child fails to save its kernels
+    assert forked["bits"] == serial["bits"]
+    assert "could not save machine code" not in forked["stderr"]  # this process saved its own

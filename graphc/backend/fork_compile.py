@@ -231,6 +231,7 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
     rarely waits for the child.
     """
     compiling = 0.0  # CPU seconds, in the shared page after each kernel
+    warnings.simplefilter("ignore")  # the parent says what it has to (a cache it cannot write, ...)
     try:
         import faulthandler
 
