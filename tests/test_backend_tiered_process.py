@@ -482,17 +482,17 @@ def test_a_fork_waits_for_the_numba_import_running_in_a_thread() -> None:
     import threading
     import time
 
-    from graphc.backend import tiered_process
+    from graphc.backend import numba_preload
 
     begun = threading.Event()
 
-    def importing() -> None:  # stands for _import_numba: 0.3 s inside an import
+    def importing() -> None:  # stands for numba_preload's thread: 0.3 s inside an import
         begun.set()
         time.sleep(0.3)
-        tiered_process._PRELOADS.remove(threading.current_thread())
+        numba_preload._PRELOADS.remove(threading.current_thread())
 
     thread = threading.Thread(target=importing, daemon=True)
-    tiered_process._PRELOADS.append(thread)
+    numba_preload._PRELOADS.append(thread)
     thread.start()
     begun.wait()
     pid = os.fork()

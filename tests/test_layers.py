@@ -78,6 +78,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.numba_hooks.state": 4, "graphc.backend.lower": 4,
     "graphc.backend.numba_hooks.lean": 4, "graphc.backend.numba_hooks.deferred": 4,
     "graphc.backend.numba_hooks.forking": 4, "graphc.backend.fork_compile": 4,
+    "graphc.backend.numba_preload": 4,
     "graphc": 5, "graphc.special": 5, "graphc.random": 5, "graphc.api": 5, "graphc.cli": 5,
     "graphc.warmup": 5,
     "graphc.portable": 5, "graphc.dask": 5, "graphc.runscript": 5, "graphc.cachecommand": 5,

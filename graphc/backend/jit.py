@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ from . import (
     recovery,
     reroll_guard,
 )
-from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING
+from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING, compile_lean
 
 if TYPE_CHECKING:
     from .lower import Lowered
@@ -212,20 +211,6 @@ def _options(**extra: Any) -> dict[str, Any]:
     return dict(JIT_OPTIONS, **numba_hooks.lean_options(), **extra)
 
 
-def _compile_lean(dispatcher: Any, outlined: bool = False) -> None:
-    """Each compile of `dispatcher` runs in `numba_hooks.lean_compile()` (and, if
-    `outlined`, links the scalar kernels `noinline`, see runtime.LINKING)."""
-    compile_ = dispatcher.compile
-
-    def compile_lean(signature: Any) -> Any:
-        with numba_hooks.lean_compile(), ExitStack() as stack:
-            if outlined:
-                stack.enter_context(LINKING.kernels_outlined(True))
-            return compile_(signature)
-
-    dispatcher.compile = compile_lean
-
-
 def _shared_kernel(kernel: Any, path: Path) -> Any:
     """The dispatcher of a shared fused kernel; it compiles (or loads) on its first call.
 
@@ -253,7 +238,7 @@ def _shared_kernel(kernel: Any, path: Path) -> Any:
     recovery.guard_lazy(dispatcher, path, module)  # a damaged or foreign cache entry: compile
     recovery.lazy(dispatcher, path, numba_hooks.disable_disk_cache,
                   fatal=(numba.core.errors.TypingError,))
-    _compile_lean(dispatcher, outlined=not kernel.inline)
+    compile_lean(dispatcher, outlined=not kernel.inline)
     _SHARED[kernel.name] = COMPILE_CLOCK.watch(dispatcher)
     if calls is not None:  # called from Python only; a loop Numba cannot type runs as Python
         _SHARED[kernel.name] = reroll_guard.guarded(dispatcher, getattr(module, kernel.name))
@@ -309,7 +294,7 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
         original = getattr(prepared.module, name)
         dispatcher = numba.njit(**_options())(original)
         numba_hooks.light_cache_loads(dispatcher)
-        _compile_lean(dispatcher)
+        compile_lean(dispatcher)
         setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
     new = []  # kernels a forked child may compile (fork_compile)
     for kernel, path, found in prepared.kernels:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import types
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from . import kernels, library, numba_hooks
@@ -139,7 +139,7 @@ class _Jitted:
         # lean like generated code (numba_hooks/lean.py): nothing takes graphc's own functions as
         # first-class values, so no cfunc wrapper; ~15% of each compile on a fresh installation
         compiled = numba.njit(**JIT_OPTIONS, **numba_hooks.lean_options())(function)
-        _compile_lean(compiled)
+        compile_lean(compiled)
         numba_hooks.light_cache_loads(compiled)  # a warm start loads it without Numba's set-up
         if name in library.HELPERS:
             numba_hooks.unliteral_calls(compiled)
@@ -149,18 +149,21 @@ class _Jitted:
         return compiled
 
 
-def _compile_lean(dispatcher: Any) -> None:
+def compile_lean(dispatcher: Any, outlined: bool = False) -> None:
     """Each compile of `dispatcher` runs in `numba_hooks.lean_compile()` (its wrappers skip
-    LLVM's function pre-pass; the module pipeline still optimises them). A helper compiled
-    while a generated function is typed is inside one already; one a plain-Python graph
-    function calls (kernel mode) is not."""
+    LLVM's function pre-pass; the module pipeline still optimises them) and, if `outlined`,
+    links the scalar kernels `noinline` (LINKING). For generated functions (backend/jit.py)
+    and graphc's own helpers: a helper compiled while a generated function is typed is
+    inside one already; one a plain-Python graph function calls (kernel mode) is not."""
     compile_ = dispatcher.compile
 
-    def compile_lean(signature: Any) -> Any:
-        with numba_hooks.lean_compile():
+    def compile_in_lean_mode(signature: Any) -> Any:
+        with numba_hooks.lean_compile(), ExitStack() as stack:
+            if outlined:
+                stack.enter_context(LINKING.kernels_outlined(True))
             return compile_(signature)
 
-    dispatcher.compile = compile_lean
+    dispatcher.compile = compile_in_lean_mode
 
 
 def any_layout(dispatcher: Any) -> None:

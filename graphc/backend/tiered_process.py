@@ -29,7 +29,7 @@ written, and those kernels compile in the caller at its first Numba call),
 but its worker is started at gc.compile (before simplifying, for a graph new
 to the cache on a machine with a core to spare: compile_workers.speculate), so
 Numba's import overlaps the caller's own work. After the first result a thread
-imports numba in the caller (`_import_numba`), so the switch does not. The
+imports numba in the caller (backend/numba_preload.py), so the switch does not. The
 first call after the worker reported success (or after
 another process's worker released the graph's lock, the cache being complete)
 loads the Numba tier from the cache (`jit.finish`) and is served by it. A
@@ -58,8 +58,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphcWarning
-from . import compile_locks, compile_workers
-from .jit import Prepared, _readable, finish, import_numba
+from . import compile_locks, compile_workers, numba_preload
+from .jit import Prepared, _readable, finish
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
 INPUT_LIMIT = 64 * 2**20  # bytes of first-call inputs written for the worker
@@ -131,7 +131,7 @@ class ProcessTier:
         self._request = ""
         self._name = prepared.path.stem  # the graph's compile lock
         self._limit: float | None = compile_workers.DEFAULT_LIMIT  # set by start
-        self._preload: threading.Thread | None = None  # imports numba meanwhile (_import_numba)
+        self._preload: threading.Thread | None = None  # imports numba meanwhile (numba_preload)
         # Set by graphc.api: called with (runner, fast call) once the Numba tier is loaded.
         self.on_switch: Callable[[Runner, Any], None] | None = None
         self.stats = stats
@@ -358,43 +358,5 @@ class ProcessTier:
         self.stats["tier"] = tier
         if self._preload is None and tier == "numpy" and not self._failed:
             # After the first result (never before it): the switch need not import numba.
-            self._preload = threading.Thread(target=_import_numba, name="graphc-import-numba",
-                                             daemon=True)
-            _PRELOADS.append(self._preload)
-            self._preload.start()
+            self._preload = numba_preload.start()
         return results
-
-
-def _import_numba() -> None:
-    """Import numba (~0.2-0.3 s idle), so that the switch to the Numba tier does not.
-
-    In a thread of the caller, started after the first result, while the worker still
-    compiles: the NumPy tier's calls share the GIL with it meanwhile, and the switch comes
-    that much sooner. Only numba itself (jit.import_numba: it never imports graphc, so no
-    import-lock cycle with the caller's own imports); `_load` joins it before loading."""
-    try:
-        import_numba()
-    except Exception:  # noqa: BLE001, S110 - the switch imports it again and reports why
-        pass
-    finally:
-        _PRELOADS.remove(threading.current_thread())
-
-
-_PRELOADS: list[threading.Thread] = []  # numba imports running in threads (_import_numba)
-FORK_PATIENCE = 10.0  # seconds a fork waits for such an import to finish (_finish_preloads)
-
-
-def _finish_preloads() -> None:
-    """Before any fork of this process: let a numba import running in a thread finish.
-
-    A child forked mid-import would find the half-imported modules' import locks held by a
-    thread it does not have, and hang the first time it imports numba (say, a fork start
-    method's pool worker that calls the function). The import takes ~0.3 s; a fork made while
-    the forking thread holds an import lock the import needs waits FORK_PATIENCE at most."""
-    for thread in list(_PRELOADS):
-        if thread.is_alive() and thread is not threading.current_thread():
-            thread.join(FORK_PATIENCE)
-
-
-if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
-    os.register_at_fork(before=_finish_preloads)
