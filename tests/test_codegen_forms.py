@@ -83,3 +83,11 @@ def test_a_value_named_like_an_op_label(monkeypatch) -> None:
     want = [np.tanh(np.tanh(xv) * 2 + 1), np.tanh(np.tanh(yv) * 2 + 1)]
     for got, expected in zip(f(xv, yv), want + [(want[0] * want[1]).sum()]):
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_float_attributes_that_compare_equal_but_print_differently_are_two_forms() -> None:
+    """0.0 == -0.0, but code that holds one must not be reused for the other (repr tells them apart)."""
+    assert forms._attribute_key(0.0) != forms._attribute_key(-0.0)
+    assert forms._attribute_key((1, 0.5)) == forms._attribute_key((1, 0.5))
+    assert forms._attribute_key(float("nan")) == forms._attribute_key(float("nan"))  # one text, one form
+    assert forms._attribute_key(1) != forms._attribute_key(1.0)

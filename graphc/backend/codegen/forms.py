@@ -64,6 +64,8 @@ def _attribute_key(value: Any) -> Any:
     """The attribute as a key, or raise TypeError for one that is not plain data."""
     if isinstance(value, tuple):
         return tuple(_attribute_key(v) for v in value)
+    if isinstance(value, float):  # by its text: 0.0 and -0.0 (equal as floats) are not one form
+        return ("float", repr(value))
     if isinstance(value, _PLAIN):
         return (type(value).__name__, value)
     raise TypeError(type(value).__name__)
