@@ -124,6 +124,8 @@ def test_a_child_whose_compiles_fail_leaves_them_to_this_process(tmp_path: Path,
 
 @pytest.mark.parametrize("setting, new, busy, expected", [
     ("0", 3, False, False),  # switched off
+    ("off", 3, False, False),  # GRAPHC_TIERED's spellings
+    ("Yes", 3, True, True),
     ("1", 3, True, True),    # forced on, whatever the load
     ("", 1, False, False),   # one kernel: nothing to share
     ("", 3, False, True),    # a core to spare
@@ -269,3 +271,26 @@ def test_the_child_warns_nothing(tmp_path: Path, serial: dict) -> None:
     forked = run(tmp_path, "1", CHILD_CANNOT_SAVE)  # only the child fails to save its kernels
     assert forked["bits"] == serial["bits"]
     assert "could not save machine code" not in forked["stderr"]  # this process saved its own
+
+
+def test_each_kernel_record_says_how_many_scalars_its_code_returns() -> None:
+    """The forked child's stand-ins return that many placeholders: checked against the code itself."""
+    import ast
+
+    from graphc.backend import policy
+    from graphc.backend.codegen import generate
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from compile_time import mlp_graph
+
+    inputs, outputs = mlp_graph(6, 8)
+    import graphc as gc
+
+    outputs = list(gc.compile(inputs, outputs, backend="numpy").outputs)  # simplified, as compiled
+    kernels = generate(policy.schedule_for(inputs, outputs), (), kernels=True).kernels
+    assert any(kernel.returns for kernel in kernels)  # the loss kernel returns the loss
+    for kernel in kernels:
+        function = next(node for node in ast.walk(ast.parse(kernel.source))
+                        if isinstance(node, ast.FunctionDef) and node.name == kernel.name)
+        returned = [node.value for node in ast.walk(function) if isinstance(node, ast.Return)][-1]
+        assert isinstance(returned, ast.Tuple) and len(returned.elts) == kernel.returns

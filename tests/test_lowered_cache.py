@@ -372,3 +372,14 @@ def test_declared_settings_travel_to_another_process_by_value() -> None:
     finally:
         lowered_cache.apply_values(defaults)
     assert lowered_cache.declared_values() == defaults
+
+
+def test_settings_of_when_and_where_compiling_happens_are_not_in_the_key(monkeypatch) -> None:
+    """GRAPHC_TIERED and GRAPHC_FORK_COMPILE change who compiles, never the code: one key."""
+    inputs, outputs = small()
+    keys = set()
+    for tiered, fork in (("0", "0"), ("1", "1"), ("", "")):
+        monkeypatch.setenv("GRAPHC_TIERED", tiered)
+        monkeypatch.setenv("GRAPHC_FORK_COMPILE", fork)
+        keys.add(lowered_cache.key(inputs, outputs, None, False, None))
+    assert len(keys) == 1 and None not in keys

@@ -47,7 +47,6 @@ process compiles on.
 
 from __future__ import annotations
 
-import ast
 import mmap
 import os
 import signal
@@ -74,10 +73,11 @@ _SECONDS = struct.Struct("d")  # the child's compile seconds, after the two byte
 
 def wanted(new: int) -> bool:
     """Whether a first call that compiles `new` kernels should fork a child to share them."""
-    setting = os.environ.get(ENV, "").strip()
-    if setting == "0" or new < 2 or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+    setting = os.environ.get(ENV, "").strip().lower()  # spelled as GRAPHC_TIERED
+    if setting in ("0", "false", "off", "no") or new < 2 or not hasattr(os, "fork") \
+            or not sys.platform.startswith("linux"):
         return False
-    return setting == "1" or not blas_threads.busy()
+    return setting in ("1", "true", "on", "yes") or not blas_threads.busy()
 
 
 class Job:
@@ -191,11 +191,11 @@ def _reap(pid: int) -> None:
         pass
 
 
-def start(module: Any, kernels: Sequence[tuple[str, Any, str]], function: Callable[..., Any],
+def start(module: Any, kernels: Sequence[tuple[str, Any, int]], function: Callable[..., Any],
           arguments: Sequence[Any]) -> Job | None:
     """Fork a child that compiles the kernels it claims; None if the fork failed.
 
-    `kernels`: (name in `module`, its dispatcher, its source) for each new kernel.
+    `kernels`: (name in `module`, its dispatcher, how many scalars it returns) for each new kernel.
     Call `Job.guard` on the dispatchers right after, and `Job.finish` after the call.
     """
     if not _ONE_JOB.acquire(blocking=False):
@@ -221,7 +221,7 @@ def start(module: Any, kernels: Sequence[tuple[str, Any, str]], function: Callab
     return job
 
 
-def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
+def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, int]],
            function: Callable[..., Any], arguments: Sequence[Any]) -> None:
     """The child's whole life: the kernels' signatures, their compiles, then `os._exit`.
 
@@ -241,9 +241,9 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, str]],
         signal.alarm(CHILD_LIMIT)
         called: list[int] = []  # kernel indices in the order the graph first calls them
         seen: list[list[Any]] = [[] for _ in kernels]  # each kernel's signatures
-        for index, (name, dispatcher, source) in enumerate(kernels):
+        for index, (name, dispatcher, returns) in enumerate(kernels):
             setattr(module, name, _stand_in(index, called, seen[index], dispatcher,
-                                            _placeholders(source, name)))
+                                            (np.float64(1.0),) * returns))  # a float per scalar
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -281,13 +281,3 @@ def _stand_in(index: int, called: list[int], signatures: list[Any], dispatcher: 
             called.append(index)
         return placeholders
     return stand_in
-
-
-def _placeholders(source: str, name: str) -> tuple[Any, ...]:
-    """What the kernel returns, as values of its shape: one float per returned scalar."""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            returns = [n.value for n in ast.walk(node) if isinstance(n, ast.Return)]
-            if returns and isinstance(returns[-1], ast.Tuple):
-                return (np.float64(1.0),) * len(returns[-1].elts)
-    return ()

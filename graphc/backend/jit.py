@@ -254,11 +254,11 @@ class _FirstCall:
     `numba` (with the time spent waiting for kernels a forked child compiled,
     backend/fork_compile.py; that child's own compile time is
     `numba_second_core`), and its whole duration as `first_call`.
-    `new`: (name, dispatcher, source) of each kernel with no machine code yet.
+    `new`: (name, dispatcher, scalars returned) of each kernel with no machine code yet.
     """
 
     def __init__(self, function: Callable[..., Any], seconds: dict[str, float],
-                 module: Any = None, new: Sequence[tuple[str, Any, str]] = ()) -> None:
+                 module: Any = None, new: Sequence[tuple[str, Any, int]] = ()) -> None:
         self.function, self.seconds, self.timed = function, seconds, False
         self.module, self.new = module, list(new)
 
@@ -301,7 +301,7 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
         dispatcher = _shared_kernel(kernel, path)
         setattr(prepared.module, kernel.name, dispatcher)
         if not found and _caches(dispatcher):  # the child's machine code reaches us by the disk cache
-            new.append((kernel.name, dispatcher, kernel.source))
+            new.append((kernel.name, dispatcher, kernel.returns))
     if loops or any(getattr(kernel, "calls", None) is not None for kernel, _, _ in prepared.kernels):
         new = []  # the child's run would compile these loops again (re-rolled: calls, scans: loops)
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds,

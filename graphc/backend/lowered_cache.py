@@ -64,7 +64,8 @@ LOWERING_MODULES = frozenset({
     "graphc.backend.scan_buffers", "graphc.backend.blas_threads", "graphc.lowering", "graphc.printing"})
 LOWERING_PACKAGES = ("graphc.backend.codegen.", "graphc.backend.interpreter.", "graphc.backend.library_")
 # GRAPHC_* settings that only say where things go or when compiling happens.
-NOT_CODE = ("GRAPHC_CACHE_DIR", "GRAPHC_CACHE_LIMIT", "GRAPHC_KERNEL_CACHE_DIR", "GRAPHC_TIERED")
+NOT_CODE = ("GRAPHC_CACHE_DIR", "GRAPHC_CACHE_LIMIT", "GRAPHC_KERNEL_CACHE_DIR", "GRAPHC_TIERED",
+            "GRAPHC_FORK_COMPILE")
 _SIMPLE = (bool, int, float, str, bytes, type(None))
 # Registries graphc fills as it works, not settings: which helpers another helper calls
 # (filled as helpers are jitted: machine-code linkage, not generated text) and the emitter

@@ -36,11 +36,13 @@ Form = tuple[str, tuple[str, ...], tuple[str, ...]]  # a kernel's canonical code
 
 @dataclass(frozen=True)
 class Kernel:
-    """One shared kernel: its module's source, and whether its scalar kernels may be inlined."""
+    """One shared kernel: its module's source, whether its scalar kernels may be inlined, and
+    how many scalars it returns (what a stand-in returns in backend/fork_compile.py)."""
 
     name: str
     source: str
     inline: bool
+    returns: int = 0
 
 
 @dataclass
@@ -197,7 +199,8 @@ def _kernel(form: Form, kernels: dict[str, Kernel],
     text = kernel_source("KERNEL", code.split("\n"), formal, formal_returns, imports(code))
     name = "fused_" + hashlib.sha256(text.encode()).hexdigest()[:12]
     if name not in kernels:
-        kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1), inline(code))
+        kernels[name] = Kernel(name, text.replace("def KERNEL(", f"def {name}(", 1), inline(code),
+                               len(formal_returns))
     return name
 
 
