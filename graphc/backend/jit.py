@@ -296,14 +296,14 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
         numba_hooks.light_cache_loads(dispatcher)
         compile_lean(dispatcher)
         setattr(prepared.module, name, COMPILE_CLOCK.watch(dispatcher))
+    # The child's run would compile a loop again (scans: loops; re-rolled steps: `calls`).
+    forkable = not loops and all(getattr(kernel, "calls", None) is None for kernel, _, _ in prepared.kernels)
     new = []  # kernels a forked child may compile (fork_compile)
     for kernel, path, found in prepared.kernels:
         dispatcher = _shared_kernel(kernel, path)
         setattr(prepared.module, kernel.name, dispatcher)
-        if not found and _caches(dispatcher):  # the child's machine code reaches us by the disk cache
+        if forkable and not found and _caches(dispatcher):  # its machine code reaches us by the cache
             new.append((kernel.name, dispatcher, kernel.returns))
-    if loops or any(getattr(kernel, "calls", None) is not None for kernel, _, _ in prepared.kernels):
-        new = []  # the child's run would compile these loops again (re-rolled: calls, scans: loops)
     return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds,
                       prepared.module, new)
 
