@@ -123,3 +123,41 @@ def test_one_function_graph_compiled_lean_still_matches_the_numpy_backend() -> N
     value = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
     for a, b in zip(f(value), gc.compile([x], [loss, gc.grad(loss, x)], backend="numpy")(value)):
         np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_the_collector_is_paused_inside_a_compile_and_left_as_found() -> None:
+    """The cyclic collector is off from the outermost lean compile's start to its end (a
+    nested one leaves it off), then back as the caller had it: on stays on, off stays off."""
+    import gc as collector
+
+    seen = []
+
+    def compile_and_record() -> None:
+        dispatcher = numba.njit(**jit._options())(kernel)
+        with numba_hooks.lean_compile():
+            seen.append(collector.isenabled())
+            with numba_hooks.lean_compile():
+                seen.append(collector.isenabled())
+            seen.append(collector.isenabled())
+            dispatcher.compile(tuple(numba.typeof(a) for a in arguments()))
+
+    was = collector.isenabled()
+    try:
+        collector.enable()
+        compile_and_record()
+        assert seen == [False, False, False] and collector.isenabled()
+        seen.clear()
+        collector.disable()
+        compile_and_record()
+        assert seen == [False, False, False] and not collector.isenabled()
+    finally:
+        (collector.enable if was else collector.disable)()
+
+
+def test_an_exception_in_a_compile_still_resumes_the_collector() -> None:
+    import gc as collector
+
+    assert collector.isenabled()
+    with pytest.raises(ValueError), numba_hooks.lean_compile():
+        raise ValueError("a compile failed")
+    assert collector.isenabled()

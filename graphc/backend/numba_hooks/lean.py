@@ -2,7 +2,8 @@
 
 Owns: `lean_options()` (extra `numba.njit` options for graphc's generated
 functions), `install_lean_wrappers()` (the hook on Numba's function-level
-optimisation) and `lean_compile()` (the context in which it applies).
+optimisation) and `lean_compile()` (the context in which it applies, with
+Python's cyclic garbage collector paused).
 Imports: numba and llvmlite internals, lazily. Entry points: the three
 functions above, used by backend/jit.py around every compile of a fused
 kernel, a re-rolled loop, a scan loop and a one-function graph.
@@ -31,10 +32,20 @@ Measured (2026-12-07, one process, the 16-layer MLP's loss kernel compiled
 afresh 8 times per variant, CPU time, busy machine): 0.31 s -> 0.28 s without
 the cfunc wrapper -> 0.24-0.25 s with both. Without the internals each part
 checks for, graphc gets Numba's default compile (correct, slower).
+
+A third cost is Python's own: a compile allocates ~36,000 container objects
+per small kernel (Numba IR, types, llvmlite instructions), and the cyclic
+collector, triggered every 700 allocations, walks them again and again, with
+a full collection over every object the process holds (numba, numpy, the
+user's data) now and then. `lean_compile()` pauses the collector from the
+outermost compile's start to its end and leaves it as it found it: a
+compile's garbage is then collected once, after it (16-layer MLP step, cold,
+one process: 0.61 -> 0.52 s; docs/benchmarks.md, table 48).
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,6 +55,7 @@ from .state import HOOKS
 # the names Numba gives a function's wrappers: `cfunc.<mangled>`, `cpython.<qualname>` mangled
 _WRAPPERS = ("cfunc.", "cpython.", "_ZN7cpython")
 _ACTIVE = [0]  # lean_compile() depth; read by the hook under Numba's compiler lock
+_COLLECTING = [False]  # whether the collector ran when the outermost lean_compile() began
 
 
 def lean_options() -> dict[str, Any]:
@@ -102,17 +114,24 @@ def install_lean_wrappers() -> bool:
 
 @contextmanager
 def lean_compile() -> Iterator[None]:
-    """Numba compiles started inside skip their wrappers' function pre-pass (see above).
+    """Numba compiles started inside skip their wrappers' function pre-pass, with the
+    cyclic collector paused (see above).
 
     Takes Numba's compiler lock first, so a user's compile on another thread
-    never runs while the flag is set.
+    never runs while the flag is set, and two threads' compiles never pause and
+    resume the collector out of turn.
     """
     from numba.core.compiler_lock import global_compiler_lock
 
     install_lean_wrappers()
     with global_compiler_lock:
+        if not _ACTIVE[0]:
+            _COLLECTING[0] = gc.isenabled()
+            gc.disable()
         _ACTIVE[0] += 1
         try:
             yield
         finally:
             _ACTIVE[0] -= 1
+            if not _ACTIVE[0] and _COLLECTING[0]:
+                gc.enable()
