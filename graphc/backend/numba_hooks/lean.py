@@ -37,25 +37,24 @@ A third cost is Python's own: a compile allocates ~36,000 container objects
 per small kernel (Numba IR, types, llvmlite instructions), and the cyclic
 collector, triggered every 700 allocations, walks them again and again, with
 a full collection over every object the process holds (numba, numpy, the
-user's data) now and then. `lean_compile()` pauses the collector from the
-outermost compile's start to its end and leaves it as it found it: a
-compile's garbage is then collected once, after it (16-layer MLP step, cold,
-one process: 0.61 -> 0.52 s; docs/benchmarks.md, table 48).
+user's data) now and then. `lean_compile()` pauses the collector for the
+compile (graphc/collector.py, as simplify and lowering do): a compile's
+garbage is then collected once, after it (16-layer MLP step, cold, one
+process: 0.61 -> 0.55 s; docs/benchmarks.md, table 48).
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ... import collector
 from .state import HOOKS
 
 # the names Numba gives a function's wrappers: `cfunc.<mangled>`, `cpython.<qualname>` mangled
 _WRAPPERS = ("cfunc.", "cpython.", "_ZN7cpython")
 _ACTIVE = [0]  # lean_compile() depth; read by the hook under Numba's compiler lock
-_COLLECTING = [False]  # whether the collector ran when the outermost lean_compile() began
 
 
 def lean_options() -> dict[str, Any]:
@@ -118,20 +117,14 @@ def lean_compile() -> Iterator[None]:
     cyclic collector paused (see above).
 
     Takes Numba's compiler lock first, so a user's compile on another thread
-    never runs while the flag is set, and two threads' compiles never pause and
-    resume the collector out of turn.
+    never runs while the flag is set.
     """
     from numba.core.compiler_lock import global_compiler_lock
 
     install_lean_wrappers()
-    with global_compiler_lock:
-        if not _ACTIVE[0]:
-            _COLLECTING[0] = gc.isenabled()
-            gc.disable()
+    with global_compiler_lock, collector.paused():
         _ACTIVE[0] += 1
         try:
             yield
         finally:
             _ACTIVE[0] -= 1
-            if not _ACTIVE[0] and _COLLECTING[0]:
-                gc.enable()
