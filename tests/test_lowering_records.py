@@ -193,10 +193,15 @@ def test_ufunc_and_operators_only_facts_agree_with_the_numpy_reference() -> None
                  if isinstance(op.lowering, Pointwise) and op.lowering.operators_only}
     assert {"add", "negative", "power", "square"} <= set(operators)
     assert not {"sqrt", "log", "exp", "where", "maximum"} & set(operators)
+    # `**` on NumPy scalars is libm's pow; np.power's loop on an AVX-512 machine is SVML's, one
+    # ulp apart at (1.5, -0.25): NumPy's own two spellings differ there, so power gets that ulp.
     for name, op in operators.items():
         arguments = [np.float64(v) for v in (1.5, -0.25, 0.0)[:op.arity]]
         text = op.lowering.template.format(*(f"v{i}" for i in range(op.arity)))
         with np.errstate(all="ignore"):
             got = eval(text, {"__builtins__": {}}, {f"v{i}": v for i, v in enumerate(arguments)})
             want = op.impl(*arguments)
-        np.testing.assert_array_equal(got, want, err_msg=name)
+        if name == "power":
+            np.testing.assert_array_max_ulp(got, want, maxulp=1)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
