@@ -383,3 +383,16 @@ def test_settings_of_when_and_where_compiling_happens_are_not_in_the_key(monkeyp
         monkeypatch.setenv("GRAPHC_FORK_COMPILE", fork)
         keys.add(lowered_cache.key(inputs, outputs, None, False, None))
     assert len(keys) == 1 and None not in keys
+
+
+def test_a_worker_job_adopts_the_callers_lowering_for_its_first_graph_only(own_cache: Path) -> None:
+    """compile_worker.run_job wraps one job in `adopting(the caller's name)`: the job's own graph
+    (lowered first) takes the caller's code; a graph lowered after it in the same job gets its
+    own lowering, never the adopted code of another graph with as many outputs."""
+    caller = prepare(*small(), load=False)
+    with lowered_cache.adopting(caller.name):
+        first = prepare(*small(constant=5.0), load=False)  # as if the worker's key differed
+        second = prepare(*small(constant=7.0), load=False)
+    assert first.generated.source == caller.generated.source  # adopted
+    inputs, outputs = small(constant=7.0)
+    assert second.generated.source == lower(inputs, outputs).generated.source != caller.generated.source

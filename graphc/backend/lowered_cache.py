@@ -257,7 +257,9 @@ def adopting(name: str | None) -> Iterator[None]:
     without lowering the graph again (~0.1-0.2 s of its critical path): its own key
     differs from the caller's whenever the two processes loaded other lowering modules
     before lowering (`tunables`), or the caller changed one at run time. Without the
-    entry (not saved: large constants, a full disk) the worker lowers as usual."""
+    entry (not saved: large constants, a full disk) the worker lowers as usual. Only the
+    job's first `load` may adopt it (the job's own graph): a graph lowered later in the
+    same job (none is today) looks up its own name only."""
     _ADOPTED[:] = [name] if name else []
     try:
         yield
@@ -267,8 +269,8 @@ def adopting(name: str | None) -> Iterator[None]:
 
 def load(name: str | None, outputs: Sequence[Node]) -> Lowered | None:
     """The lowering kept under `name`, or None (no entry, not authentic, or not one of ours)."""
-    for adopted in list(_ADOPTED):
-        found = _load(adopted, outputs)
+    if _ADOPTED:
+        found = _load(_ADOPTED.pop(), outputs)  # once: the job's own graph is lowered first
         if found is not None:
             return found
     return _load(name, outputs)
