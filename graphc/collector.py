@@ -36,21 +36,24 @@ _state = {"depth": 0, "restart": False}  # pauses running now (all threads); whe
 @contextmanager
 def paused() -> Iterator[None]:
     """Run the body with the cyclic collector off (as found before the first pause, afterwards)."""
-    with _LOCK:
-        if _state["depth"] == 0:
-            _state["restart"] = gc.isenabled()
-            if _state["restart"]:
-                gc.disable()
-        _state["depth"] += 1
+    counted = False  # set with the count, so an exception before the `try` cannot leak it
     try:
+        with _LOCK:
+            if _state["depth"] == 0:
+                _state["restart"] = gc.isenabled()
+                if _state["restart"]:
+                    gc.disable()
+            _state["depth"] += 1
+            counted = True
         yield
     finally:
-        with _LOCK:
-            # (depth 0: this pause began before a fork, in this forked child: _forked)
-            _state["depth"] = max(0, _state["depth"] - 1)
-            if _state["depth"] == 0 and _state["restart"]:
-                _state["restart"] = False
-                gc.enable()
+        if counted:
+            with _LOCK:
+                # (depth 0: this pause began before a fork, in this forked child: _forked)
+                _state["depth"] = max(0, _state["depth"] - 1)
+                if _state["depth"] == 0 and _state["restart"]:
+                    _state["restart"] = False
+                    gc.enable()
 
 
 def _forked() -> None:

@@ -19,6 +19,7 @@ import graphc as gc
 
 numba = pytest.importorskip("numba")
 
+from graphc import collector as graphc_collector  # noqa: E402
 from graphc.backend import jit, numba_hooks  # noqa: E402
 
 
@@ -125,11 +126,23 @@ def test_one_function_graph_compiled_lean_still_matches_the_numpy_backend() -> N
         np.testing.assert_allclose(a, b, rtol=1e-13)
 
 
+def _no_other_pause() -> None:
+    """Wait for graphc's background compile threads an earlier test may have left (their pauses
+    are process-wide), so the collector's state here is this test's own."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name.startswith("graphc") and thread is not threading.current_thread():
+            thread.join(timeout=120)
+    assert graphc_collector._state["depth"] == 0
+
+
 def test_the_collector_is_paused_inside_a_compile_and_left_as_found() -> None:
     """The cyclic collector is off from the outermost lean compile's start to its end (a
     nested one leaves it off), then back as the caller had it: on stays on, off stays off."""
     import gc as collector
 
+    _no_other_pause()
     seen = []
 
     def compile_and_record() -> None:
@@ -157,7 +170,38 @@ def test_the_collector_is_paused_inside_a_compile_and_left_as_found() -> None:
 def test_an_exception_in_a_compile_still_resumes_the_collector() -> None:
     import gc as collector
 
-    assert collector.isenabled()
-    with pytest.raises(ValueError), numba_hooks.lean_compile():
-        raise ValueError("a compile failed")
-    assert collector.isenabled()
+    _no_other_pause()
+    was = collector.isenabled()
+    inside = []
+    try:
+        collector.enable()
+        with pytest.raises(ValueError), numba_hooks.lean_compile():
+            inside.append(collector.isenabled())
+            raise ValueError("a compile failed")
+        assert inside == [False] and collector.isenabled()
+    finally:
+        (collector.enable if was else collector.disable)()
+
+
+def test_a_compile_on_another_thread_leaves_the_collector_running() -> None:
+    """Another thread's compile (the thread tier's, a user's worker) runs beside the main
+    thread's code: the collector stays on for it."""
+    import gc as collector
+    import threading
+
+    _no_other_pause()
+    was = collector.isenabled()
+    inside = []
+
+    def compile_elsewhere() -> None:
+        with numba_hooks.lean_compile():
+            inside.append(collector.isenabled())
+
+    try:
+        collector.enable()
+        worker = threading.Thread(target=compile_elsewhere)
+        worker.start()
+        worker.join()
+        assert inside == [True] and collector.isenabled()
+    finally:
+        (collector.enable if was else collector.disable)()

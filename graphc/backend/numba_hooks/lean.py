@@ -4,9 +4,10 @@ Owns: `lean_options()` (extra `numba.njit` options for graphc's generated
 functions), `install_lean_wrappers()` (the hook on Numba's function-level
 optimisation) and `lean_compile()` (the context in which it applies, with
 Python's cyclic garbage collector paused).
-Imports: numba and llvmlite internals, lazily. Entry points: the three
-functions above, used by backend/jit.py around every compile of a fused
-kernel, a re-rolled loop, a scan loop and a one-function graph.
+Imports: numba and llvmlite internals, lazily; graphc/collector.py. Entry
+points: the three functions above, used by backend/jit.py and
+runtime.compile_lean around every compile of a fused kernel, a re-rolled
+loop, a scan loop body, a one-function graph and graphc's own helpers.
 
 Why: a cold compile of a small fused kernel costs ~0.2 s of CPU, and a deep
 MLP's first compile is mostly such kernels (3 at 16 layers) plus Numba's
@@ -40,13 +41,15 @@ a full collection over every object the process holds (numba, numpy, the
 user's data) now and then. `lean_compile()` pauses the collector for the
 compile (graphc/collector.py, as simplify and lowering do): a compile's
 garbage is then collected once, after it (16-layer MLP step, cold, one
-process: 0.61 -> 0.55 s; docs/benchmarks.md, table 48).
+process: 0.61 -> 0.55 s; docs/benchmarks.md, table 48). Only on the main
+thread: a compile in another thread runs beside the user's code.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ... import collector
@@ -114,7 +117,7 @@ def install_lean_wrappers() -> bool:
 @contextmanager
 def lean_compile() -> Iterator[None]:
     """Numba compiles started inside skip their wrappers' function pre-pass, with the
-    cyclic collector paused (see above).
+    cyclic collector paused if this is the main thread (see above).
 
     Takes Numba's compiler lock first, so a user's compile on another thread
     never runs while the flag is set.
@@ -122,7 +125,13 @@ def lean_compile() -> Iterator[None]:
     from numba.core.compiler_lock import global_compiler_lock
 
     install_lean_wrappers()
-    with global_compiler_lock, collector.paused():
+    # Only on the main thread: a compile in another thread (the thread tier's, a user's worker)
+    # may last seconds while the main thread runs the user's code, whose garbage cycles a
+    # process-wide pause would keep; an exit there would also restart a collector the user
+    # turned off meanwhile.
+    pause = collector.paused() if threading.current_thread() is threading.main_thread() \
+        else nullcontext()
+    with global_compiler_lock, pause:
         _ACTIVE[0] += 1
         try:
             yield
