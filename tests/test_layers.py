@@ -78,6 +78,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.numba_hooks.state": 4, "graphc.backend.lower": 4,
     "graphc.backend.numba_hooks.lean": 4, "graphc.backend.numba_hooks.deferred": 4,
     "graphc.backend.numba_hooks.forking": 4, "graphc.backend.fork_compile": 4,
+    "graphc.backend.numba_hooks.runtime_cache": 4,
     "graphc.backend.numba_preload": 4,
     "graphc": 5, "graphc.special": 5, "graphc.random": 5, "graphc.api": 5, "graphc.cli": 5,
     "graphc.warmup": 5,
@@ -100,7 +101,7 @@ PEERS_ALLOWED = {0, 3, 5}  # layers whose modules may import each other (L0: err
 NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.numba_hooks",
                "graphc.backend.numba_hooks.caching", "graphc.backend.numba_hooks.lean",
                "graphc.backend.numba_hooks.blas", "graphc.backend.numba_hooks.deferred",
-               "graphc.backend.numba_hooks.forking",
+               "graphc.backend.numba_hooks.forking", "graphc.backend.numba_hooks.runtime_cache",
                "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
 THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),

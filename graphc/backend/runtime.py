@@ -60,6 +60,7 @@ class Linking:
         deferred.before_compiling(numba_hooks.defer_blas_import,  # before numba.np.arraymath
                                   numba_hooks.install_shape_errors)
         numba_hooks.install_linking(self.attribute)
+        numba_hooks.cache_runtime_library()  # before Numba's runtime first initializes
         deferred.cheap_array_typeof()  # a first call's typeof without importing numpy.ma
 
     @contextmanager

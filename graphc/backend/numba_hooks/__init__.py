@@ -7,9 +7,10 @@ assignments without a compiled string formatter), `guard_cache(dispatcher,
 fault)` (a damaged or foreign cache entry of a lazily compiled kernel), the
 kernel cache locator and `defer_blas_import()` (Numba's set-up without
 scipy.linalg); the disk-cache hooks live in .caching, the cheaper cold
-compile of generated functions (`lean_options`, `lean_compile`) in .lean, and
-`ready_to_fork()` (set-up done and locks held around a fork) in .forking,
-all re-exported here. Imports: numba and llvmlite, lazily. Entry points: the functions
+compile of generated functions (`lean_options`, `lean_compile`) in .lean,
+`ready_to_fork()` (set-up done and locks held around a fork) in .forking, and
+`cache_runtime_library()` (Numba's runtime library from graphc's cache) in
+.runtime_cache, all re-exported here. Imports: numba and llvmlite, lazily. Entry points: the functions
 above and `HOOKS`, the record of which hooks are active on this Numba
 (tests/test_backend_numba_hooks.py fails loudly when a Numba release moves
 what a hook relies on).
@@ -28,13 +29,14 @@ from typing import Any
 from .caching import disable_disk_cache, guard_cache, install_kernel_locator, light_cache_loads
 from .forking import ready_to_fork
 from .lean import install_lean_wrappers, lean_compile, lean_options
+from .runtime_cache import cache_runtime_library
 from .state import HOOKS
 
 __all__ = [
-    "HOOKS", "defer_blas_import", "disable_disk_cache", "guard_cache", "install_kernel_locator",
-    "install_lean_wrappers", "install_linking", "install_shape_errors", "lean_compile", "lean_options",
-    "light_cache_loads", "ready_to_fork", "started_layer", "threading_layer", "unliteral_calls",
-    "with_function_attribute",
+    "HOOKS", "cache_runtime_library", "defer_blas_import", "disable_disk_cache", "guard_cache",
+    "install_kernel_locator", "install_lean_wrappers", "install_linking", "install_shape_errors",
+    "lean_compile", "lean_options", "light_cache_loads", "ready_to_fork", "started_layer",
+    "threading_layer", "unliteral_calls", "with_function_attribute",
 ]
 
 _LINKED = "_graphc_linked"  # attribute on a CPUCodeLibrary: {attribute: module with it}
