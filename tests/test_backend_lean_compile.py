@@ -1,10 +1,11 @@
 """A cheaper cold compile of graphc's generated functions (numba_hooks/lean.py, issue 17).
 
 graphc compiles its fused kernels, loops and one-function graphs without
-Numba's cfunc wrapper, and skips LLVM's function-level pre-pass on the
-wrappers. References: Numba's own records (the compiled library's functions,
-the pass managers it runs, the optimised IR of the kernel function compiled
-with Numba's default path) and the NumPy backend for the results.
+Numba's cfunc wrapper, skips LLVM's function-level pre-pass on the wrappers,
+builds the CPython wrapper unoptimised and caches a one-line type annotation.
+References: Numba's own records (the compiled library's functions, the pass
+managers it runs, the optimised IR of the kernel function compiled with
+Numba's default path) and the NumPy backend for the results.
 """
 
 from __future__ import annotations
@@ -93,6 +94,65 @@ def test_lean_compile_leaves_out_the_cfunc_wrapper_and_the_wrappers_prepass(monk
     assert lean_runs == 1 and default_runs >= lean_runs + 2
     # what the kernel's loops compile to does not change
     assert lean["kernel"] == default["kernel"]
+
+
+def wrapper_attributes(dispatcher) -> set[str]:
+    """The LLVM attributes of the one compiled overload's CPython wrapper."""
+    library = dispatcher.overloads[dispatcher.signatures[0]].library
+    for function in library._final_module.functions:
+        if not function.is_declaration and function.name.startswith(("cpython.", "_ZN7cpython")):
+            return {word for attribute in function.attributes for word in attribute.decode().split()}
+    raise AssertionError("no CPython wrapper in the library")
+
+
+def test_a_lean_compiles_wrapper_is_unoptimized_and_its_kernel_unchanged(monkeypatch) -> None:
+    numba_hooks.install_lean_wrappers()
+    assert numba_hooks.HOOKS.get("unoptimized_wrappers"), "numba.core.callwrapper.PyCallWrapper moved"
+    compiled(False, monkeypatch)  # Numba's set-up, once
+    default, _ = compiled(False, monkeypatch)
+    lean, _ = compiled(True, monkeypatch)
+    assert lean["kernel"] == default["kernel"]  # the loops compile as Numba compiles them
+    dispatcher = numba.njit(**jit._options(cache=False))(kernel)
+    with numba_hooks.lean_compile():
+        dispatcher.compile(tuple(numba.typeof(a) for a in arguments()))
+    assert {"noinline", "optnone"} <= wrapper_attributes(dispatcher)
+    expected, got = arguments(), arguments()
+    kernel(*expected)
+    dispatcher(*got)  # the unoptimised unboxing passes the same arrays
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    users = numba.njit(cache=False)(kernel)
+    users.compile(tuple(numba.typeof(a) for a in arguments()))
+    assert not {"noinline", "optnone"} & wrapper_attributes(users)  # a user's own: Numba's
+
+
+def test_a_lean_compile_caches_a_one_line_type_annotation(tmp_path, monkeypatch) -> None:
+    """The annotation Numba writes into each cache entry is the short text; the function's
+    own annotation (inspect_types in the process that compiled it) stays Numba's."""
+    source = tmp_path / "lean_annotated.py"
+    source.write_text("def scale(a0, a1):\n"
+                      "    for i in range(a0.shape[0]):\n"
+                      "        a1[i] = a0[i] * 2.0\n"
+                      "    return ()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    module = importlib.import_module("lean_annotated")
+    signature = (numba.float64[::1], numba.float64[::1])
+    first = numba.njit(**jit._options(cache=True))(module.scale)
+    with numba_hooks.lean_compile():
+        first.compile(signature)  # compiled, and saved with the short annotation
+    assert numba_hooks.HOOKS.get("short_annotations"), "numba's TypeAnnotation moved"
+    assert "a0 = arg(0, name=a0)" in str(first.overloads[signature].type_annotation)
+    again = numba.njit(**jit._options(cache=True))(module.scale)
+    with numba_hooks.lean_compile():
+        again.compile(signature)  # loaded from the cache entry just written
+    assert again.stats.cache_hits, "the entry was not saved"
+    assert str(again.overloads[signature].type_annotation) == numba_hooks.lean.SHORT_ANNOTATION
+    values = np.arange(4.0)
+    out = np.zeros(4)
+    again(values, out)
+    np.testing.assert_array_equal(out, values * 2.0)
 
 
 def test_a_users_own_function_keeps_numbas_compile(monkeypatch) -> None:

@@ -55,7 +55,8 @@ LINKED_SOURCES = ("kernels.py", *(f"transcendental/{name}.py" for name in (
                       "__init__", "precision", "exp_log", "activation", "trig", "generate")),
                   "library.py", "policy.py", "interpreter/opcodes.py",
                   "interpreter/program.py", "interpreter/run.py",
-                  "../threefry.py")  # the random helpers' code (library_random re-exports it)
+                  "../threefry.py",  # the random helpers' code (library_random re-exports it)
+                  "numba_hooks/lean.py")  # how a kernel's CPython wrapper is compiled
 
 
 @functools.cache
