@@ -303,10 +303,10 @@ def make_fast_call(jitted: Callable[..., Any], inputs: Sequence[Node], outputs: 
         return None
     arguments = [f"{n}[()]" if node.ndim == 0 else n for n, node in zip(names, inputs)]
     arguments += [f"c{i}" for i in range(len(constants))]
-    # A float64 result comes back a Python float, which np.array makes float64 without
-    # being told (~25 ns a call less); other dtypes are named (a float32's Python float too).
-    finish = [(f"array(r[{i}])" if node.dtype == np.float64 else f"array(r[{i}], dtype_out{i})")
-              if node.ndim == 0 else f"r[{i}]" for i, node in enumerate(outputs)]
+    # The dtype is named even for float64: a user op's template may compute a bool or an int
+    # for an output it declares float64, which the general path casts too (make_runner).
+    finish = [f"array(r[{i}], dtype_out{i})" if node.ndim == 0 else f"r[{i}]"
+              for i, node in enumerate(outputs)]
     result = {"single": finish[0], "tuple": "(" + ", ".join(finish) + ",)"}.get(
         structure, "[" + ", ".join(finish) + "]")
     given = ", ".join(names)

@@ -105,13 +105,10 @@ def wrapper_attributes(dispatcher) -> set[str]:
     raise AssertionError("no CPython wrapper in the library")
 
 
-def test_a_lean_compiles_wrapper_is_unoptimized_and_its_kernel_unchanged(monkeypatch) -> None:
+def test_a_lean_compiles_wrapper_is_unoptimized_and_a_users_is_numbas() -> None:
+    """The kernel function itself is Numba's either way (the test above compares it)."""
     numba_hooks.install_lean_wrappers()
     assert numba_hooks.HOOKS.get("unoptimized_wrappers"), "numba.core.callwrapper.PyCallWrapper moved"
-    compiled(False, monkeypatch)  # Numba's set-up, once
-    default, _ = compiled(False, monkeypatch)
-    lean, _ = compiled(True, monkeypatch)
-    assert lean["kernel"] == default["kernel"]  # the loops compile as Numba compiles them
     dispatcher = numba.njit(**jit._options(cache=False))(kernel)
     with numba_hooks.lean_compile():
         dispatcher.compile(tuple(numba.typeof(a) for a in arguments()))
@@ -123,36 +120,79 @@ def test_a_lean_compiles_wrapper_is_unoptimized_and_its_kernel_unchanged(monkeyp
         np.testing.assert_allclose(a, b, rtol=1e-14)
     users = numba.njit(cache=False)(kernel)
     users.compile(tuple(numba.typeof(a) for a in arguments()))
-    assert not {"noinline", "optnone"} & wrapper_attributes(users)  # a user's own: Numba's
+    assert not {"noinline", "optnone"} & wrapper_attributes(users)
+
+
+SCALE = ("def scale(a0, a1):\n"
+         "    for i in range(a0.shape[0]):\n"
+         "        a1[i] = a0[i] * 2.0\n"
+         "    return ()\n")
+
+
+def cached_twice(tmp_path, monkeypatch, name: str):
+    """`scale` from a module of its own, compiled lean with the disk cache, then loaded from
+    that entry by a second dispatcher: (the first dispatcher, the second)."""
+    import importlib
+    import sys
+
+    (tmp_path / f"{name}.py").write_text(SCALE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", str(tmp_path / "numba-cache"))
+    module = importlib.import_module(name)
+    signature = (numba.float64[::1], numba.float64[::1])
+    dispatchers = []
+    for _ in range(2):
+        dispatcher = numba.njit(**jit._options(cache=True))(module.scale)
+        with numba_hooks.lean_compile():
+            dispatcher.compile(signature)
+        dispatchers.append(dispatcher)
+    assert dispatchers[1].stats.cache_hits, "the entry was not saved"
+    values, out = np.arange(4.0), np.zeros(4)
+    dispatchers[1](values, out)
+    np.testing.assert_array_equal(out, values * 2.0)
+    return dispatchers[0].overloads[signature], dispatchers[1].overloads[signature]
 
 
 def test_a_lean_compile_caches_a_one_line_type_annotation(tmp_path, monkeypatch) -> None:
     """The annotation Numba writes into each cache entry is the short text; the function's
     own annotation (inspect_types in the process that compiled it) stays Numba's."""
-    source = tmp_path / "lean_annotated.py"
-    source.write_text("def scale(a0, a1):\n"
-                      "    for i in range(a0.shape[0]):\n"
-                      "        a1[i] = a0[i] * 2.0\n"
-                      "    return ()\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import importlib
-
-    module = importlib.import_module("lean_annotated")
-    signature = (numba.float64[::1], numba.float64[::1])
-    first = numba.njit(**jit._options(cache=True))(module.scale)
-    with numba_hooks.lean_compile():
-        first.compile(signature)  # compiled, and saved with the short annotation
+    compiled, loaded = cached_twice(tmp_path, monkeypatch, "lean_annotated")
     assert numba_hooks.HOOKS.get("short_annotations"), "numba's TypeAnnotation moved"
-    assert "a0 = arg(0, name=a0)" in str(first.overloads[signature].type_annotation)
-    again = numba.njit(**jit._options(cache=True))(module.scale)
-    with numba_hooks.lean_compile():
-        again.compile(signature)  # loaded from the cache entry just written
-    assert again.stats.cache_hits, "the entry was not saved"
-    assert str(again.overloads[signature].type_annotation) == numba_hooks.lean.SHORT_ANNOTATION
-    values = np.arange(4.0)
-    out = np.zeros(4)
-    again(values, out)
-    np.testing.assert_array_equal(out, values * 2.0)
+    assert "a0 = arg(0, name=a0)" in str(compiled.type_annotation)
+    assert str(loaded.type_annotation) == numba_hooks.lean.SHORT_ANNOTATION
+
+
+def test_asked_to_dump_annotations_numba_caches_the_whole_one(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(numba.core.config, "ANNOTATE", 1)  # NUMBA_DUMP_ANNOTATION=1
+    _, loaded = cached_twice(tmp_path, monkeypatch, "lean_dumped")
+    assert "a0 = arg(0, name=a0)" in str(loaded.type_annotation)
+    capsys.readouterr()  # Numba printed it while compiling
+
+
+def test_another_threads_annotation_is_numbas_while_graphc_compiles() -> None:
+    """A user's `inspect_types()` on one thread while graphc compiles on another prints the
+    full annotation: the short text is for the compiling thread only."""
+    import threading
+
+    users = numba.njit(cache=False)(kernel)
+    users.compile(tuple(numba.typeof(a) for a in arguments()))
+    inside, done = threading.Event(), threading.Event()
+
+    def compile_elsewhere() -> None:
+        with numba_hooks.lean_compile():
+            inside.set()
+            done.wait(60)
+
+    worker = threading.Thread(target=compile_elsewhere)
+    worker.start()
+    try:
+        assert inside.wait(60)
+        text = str(users.overloads[users.signatures[0]].type_annotation)
+    finally:
+        done.set()
+        worker.join()
+    assert text != numba_hooks.lean.SHORT_ANNOTATION and "a0 = arg(0, name=a0)" in text
 
 
 def test_a_users_own_function_keeps_numbas_compile(monkeypatch) -> None:

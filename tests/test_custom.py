@@ -226,3 +226,21 @@ def test_register_op_adds_to_the_registry_once() -> None:
         ir.OPS.pop("user_registered", None)  # keep the registry-driven suites to graphc's own ops
     with pytest.raises(gc.GraphcError, match="needs a gc.Op record"):
         gc.register_op("exp")
+
+
+POSITIVE = gc.Op(  # declares float64 while its scalar template computes a bool
+    "user_positive", label="positive", arity=1, differentiable=False,
+    shape=lambda inputs: (), dtype=lambda inputs: np.dtype("float64"),
+    impl=lambda a: np.array(float(np.asarray(a) > 0)), scalar="({0} > 0)",
+)
+
+
+def test_a_user_ops_rank0_result_has_its_declared_dtype_on_every_call_path() -> None:
+    """The fast call (positional arrays) and the checked path (keywords) both return the
+    dtype the record declares, whatever the template computes (the fast call once built a
+    float64 result without naming its dtype and returned a bool array here)."""
+    s = gc.input("s")
+    f = gc.compile([s], [gc.apply(POSITIVE, s), s * 2.0])
+    for got in (f(np.array(1.5)), f(s=np.array(1.5))):
+        assert got[0].dtype == np.float64 and got[0].shape == () and got[0] == 1.0
+        assert got[1].dtype == np.float64 and got[1] == 3.0

@@ -36,8 +36,8 @@ the cfunc wrapper -> 0.24-0.25 s with both. Without the internals each part
 checks for, graphc gets Numba's default compile (correct, slower).
 
 Two more parts of each compile serve nobody on the critical path of a cold
-graph: LLVM's optimisation of the CPython wrapper (~7 ms a kernel, for ~6 ns
-a call) and the type annotation Numba renders into every cache entry (1-3 ms
+graph: LLVM's optimisation of the CPython wrapper (~7 ms a kernel, for ~3 ns
+a call per array argument) and the type annotation Numba renders into every cache entry (1-3 ms
 a kernel). Within `lean_compile()` the wrapper is built `noinline optnone`
 and the entry holds a one-line annotation (`_install_unoptimized_wrappers`,
 `_install_short_annotations`).
@@ -65,7 +65,8 @@ from .state import HOOKS
 
 # the names Numba gives a function's wrappers: `cfunc.<mangled>`, `cpython.<qualname>` mangled
 _WRAPPERS = ("cfunc.", "cpython.", "_ZN7cpython")
-_ACTIVE = [0]  # lean_compile() depth; read by the hook under Numba's compiler lock
+_ACTIVE = [0]  # lean_compile() depth (one thread at a time: it holds Numba's compiler lock)
+_OWNER = [0]  # the thread inside lean_compile(): `_inside()`
 
 
 def lean_options() -> dict[str, Any]:
@@ -105,7 +106,7 @@ def install_lean_wrappers() -> bool:
         return False
 
     def optimize_functions(library: Any, ll_module: Any) -> None:
-        if not _ACTIVE[0]:
+        if not _inside():
             return original(library, ll_module)
         functions = [f for f in ll_module.functions
                      if not f.is_declaration and not f.name.startswith(_WRAPPERS)]
@@ -132,9 +133,10 @@ def _install_unoptimized_wrappers() -> bool:
     llvmlite function first). LLVM's module pipeline then leaves the wrapper
     alone and instruction selection takes its fast path: ~7 ms less per
     kernel (the 16-layer MLP's forward kernel compiled afresh: 0.085 -> 0.078 s
-    of CPU), and a call from Python ~6 ns slower (410 -> 416 ns), which is
-    the unboxing done by unoptimised code. The kernel function itself is not
-    touched. Elsewhere (a user's own jitted code) the wrapper is Numba's.
+    of CPU), and a call from Python ~3 ns slower per array argument (410 ->
+    416 ns with 4), which is the unboxing done by unoptimised code. The
+    kernel function itself is not touched. Elsewhere (a user's own jitted
+    code) the wrapper is Numba's.
     Whether the hook applied is HOOKS["unoptimized_wrappers"].
     """
     if "unoptimized_wrappers" in HOOKS:
@@ -144,16 +146,21 @@ def _install_unoptimized_wrappers() -> bool:
     except ImportError:
         HOOKS["unoptimized_wrappers"] = False
         return False
+    try:
+        from llvmlite.ir.values import FunctionAttributes
+    except ImportError:
+        FunctionAttributes = None
     original: Any = getattr(PyCallWrapper, "build", None)
-    HOOKS["unoptimized_wrappers"] = original is not None
-    if original is None:
+    known = getattr(FunctionAttributes, "_known", ())  # llvmlite refuses attributes it lacks
+    HOOKS["unoptimized_wrappers"] = original is not None and {"noinline", "optnone"} <= set(known)
+    if not HOOKS["unoptimized_wrappers"]:
         return False
 
     def build(self: Any) -> Any:
         built = original(self)
         wrapper = built[0] if isinstance(built, tuple) and built else None
         attributes = getattr(wrapper, "attributes", None)
-        if _ACTIVE[0] and attributes is not None and hasattr(attributes, "add"):
+        if _inside() and isinstance(attributes, FunctionAttributes):
             attributes.add("noinline")  # LLVM accepts optnone only beside noinline
             attributes.add("optnone")
         return built
@@ -196,7 +203,7 @@ def _install_short_annotations() -> bool:
         return False
 
     def annotation(self: Any) -> str:
-        if _ACTIVE[0] and not getattr(config, "ANNOTATE", False) \
+        if _inside() and not getattr(config, "ANNOTATE", False) \
                 and not getattr(config, "HTML", None):
             return SHORT_ANNOTATION
         return str(original(self))
@@ -207,8 +214,9 @@ def _install_short_annotations() -> bool:
 
 @contextmanager
 def lean_compile() -> Iterator[None]:
-    """Numba compiles started inside skip their wrappers' function pre-pass, with the
-    cyclic collector paused if this is the main thread (see above).
+    """Numba compiles started inside skip their wrappers' function pre-pass, build the
+    CPython wrapper unoptimised and cache a one-line type annotation, with the cyclic
+    collector paused if this is the main thread (see above).
 
     Takes Numba's compiler lock first, so a user's compile on another thread
     never runs while the flag is set.
@@ -224,7 +232,16 @@ def lean_compile() -> Iterator[None]:
         else nullcontext()
     with global_compiler_lock, pause:
         _ACTIVE[0] += 1
+        _OWNER[0] = threading.get_ident()
         try:
             yield
         finally:
             _ACTIVE[0] -= 1
+
+
+def _inside() -> bool:
+    """Whether this thread is inside `lean_compile()`. The wrapper and pre-pass hooks run
+    under Numba's compiler lock, so only the owner can reach them while `_ACTIVE` is set;
+    a type annotation is also printed without it (a user's `inspect_types()` on another
+    thread while graphc compiles), hence the owner's thread id."""
+    return bool(_ACTIVE[0]) and _OWNER[0] == threading.get_ident()
