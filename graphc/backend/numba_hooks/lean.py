@@ -61,7 +61,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ... import collector
-from .state import HOOKS
+from .state import HOOKS, installed_once
 
 # the names Numba gives a function's wrappers: `cfunc.<mangled>`, `cpython.<qualname>` mangled
 _WRAPPERS = ("cfunc.", "cpython.", "_ZN7cpython")
@@ -81,6 +81,7 @@ def lean_options() -> dict[str, Any]:
     return {"no_cfunc_wrapper": True} if HOOKS["no_cfunc_wrapper"] else {}
 
 
+@installed_once("lean_wrappers")
 def install_lean_wrappers() -> bool:
     """Within `lean_compile()`, skip the function-level pre-pass on Numba's wrapper functions.
 
@@ -92,17 +93,14 @@ def install_lean_wrappers() -> bool:
     runs. Installed once per process; returns whether the hook applied.
     Installs the wrapper and annotation hooks below too (each on its own).
     """
-    if "lean_wrappers" in HOOKS:
-        return HOOKS["lean_wrappers"]
     _install_unoptimized_wrappers()
     _install_short_annotations()
     from numba.core import codegen as numba_codegen
 
     library_class: Any = numba_codegen.CPUCodeLibrary
     original: Any = getattr(library_class, "_optimize_functions", None)
-    HOOKS["lean_wrappers"] = original is not None and hasattr(
-        getattr(numba_codegen, "JITCPUCodegen", None), "_function_pass_manager")
-    if not HOOKS["lean_wrappers"]:
+    if original is None or not hasattr(getattr(numba_codegen, "JITCPUCodegen", None),
+                                       "_function_pass_manager"):
         return False
 
     def optimize_functions(library: Any, ll_module: Any) -> None:
@@ -126,6 +124,7 @@ def install_lean_wrappers() -> bool:
     return True
 
 
+@installed_once("unoptimized_wrappers")
 def _install_unoptimized_wrappers() -> bool:
     """Within `lean_compile()`, Numba's CPython wrapper is built `noinline optnone`.
 
@@ -139,21 +138,12 @@ def _install_unoptimized_wrappers() -> bool:
     code) the wrapper is Numba's.
     Whether the hook applied is HOOKS["unoptimized_wrappers"].
     """
-    if "unoptimized_wrappers" in HOOKS:
-        return HOOKS["unoptimized_wrappers"]
-    try:
-        from numba.core.callwrapper import PyCallWrapper
-    except ImportError:
-        HOOKS["unoptimized_wrappers"] = False
-        return False
-    try:
-        from llvmlite.ir.values import FunctionAttributes
-    except ImportError:
-        FunctionAttributes = None
+    from llvmlite.ir.values import FunctionAttributes
+    from numba.core.callwrapper import PyCallWrapper
+
     original: Any = getattr(PyCallWrapper, "build", None)
     known = getattr(FunctionAttributes, "_known", ())  # llvmlite refuses attributes it lacks
-    HOOKS["unoptimized_wrappers"] = original is not None and {"noinline", "optnone"} <= set(known)
-    if not HOOKS["unoptimized_wrappers"]:
+    if original is None or not {"noinline", "optnone"} <= set(known):
         return False
 
     def build(self: Any) -> Any:
@@ -175,6 +165,7 @@ SHORT_ANNOTATION = ("graphc keeps no type annotation of its generated functions 
                     "and call inspect_types() to see one")
 
 
+@installed_once("short_annotations")
 def _install_short_annotations() -> bool:
     """Within `lean_compile()`, Numba's cache entry holds a one-line type annotation.
 
@@ -189,16 +180,10 @@ def _install_short_annotations() -> bool:
     compile), and so does every compile while Numba is asked to dump them.
     Whether the hook applied is HOOKS["short_annotations"].
     """
-    if "short_annotations" in HOOKS:
-        return HOOKS["short_annotations"]
-    try:
-        from numba.core import config
-        from numba.core.annotations.type_annotations import TypeAnnotation
-    except ImportError:
-        HOOKS["short_annotations"] = False
-        return False
+    from numba.core import config
+    from numba.core.annotations.type_annotations import TypeAnnotation
+
     original: Any = getattr(TypeAnnotation, "__str__", None)
-    HOOKS["short_annotations"] = original is not None
     if original is None:
         return False
 
