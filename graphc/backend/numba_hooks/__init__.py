@@ -30,7 +30,7 @@ from .caching import disable_disk_cache, guard_cache, install_kernel_locator, li
 from .forking import ready_to_fork
 from .lean import install_lean_wrappers, lean_compile, lean_options
 from .runtime_cache import cache_runtime_library
-from .state import HOOKS
+from .state import HOOKS, installed_once
 
 __all__ = [
     "HOOKS", "cache_runtime_library", "defer_blas_import", "disable_disk_cache", "guard_cache",
@@ -100,6 +100,7 @@ def with_function_attribute(module: Any, attribute: str) -> Any:
     return copy
 
 
+@installed_once("linking")
 def install_linking(classify: Callable[[str], str | None]) -> bool:
     """Link each Numba library with the function attribute `classify(library name)` returns.
 
@@ -116,12 +117,9 @@ def install_linking(classify: Callable[[str], str | None]) -> bool:
     `CPUCodeLibrary._get_module_for_linking`; without it compile keeps
     Numba's default inlining (correct, slower). Installed once per process.
     """
-    if "linking" in HOOKS:
-        return HOOKS["linking"]
     from numba.core import codegen as numba_codegen
 
     original = getattr(numba_codegen.CPUCodeLibrary, "_get_module_for_linking", None)
-    HOOKS["linking"] = original is not None
     if original is None:
         return False
 
@@ -181,6 +179,7 @@ def started_layer() -> tuple[str, str | None] | None:
     return layer, getattr(omppool, "openmp_vendor", None) if layer == "omp" else None
 
 
+@installed_once("shape_errors")
 def install_shape_errors() -> bool:
     """Slice assignment from an array raises its shape mismatch without formatting strings.
 
@@ -199,13 +198,10 @@ def install_shape_errors() -> bool:
     after graphc's first compile gets this form of the message too. Without
     the stub (another Numba) compile stays correct and slower. Idempotent.
     """
-    if "shape_errors" in HOOKS:
-        return HOOKS["shape_errors"]
     from numba.core.extending import overload
     from numba.np import arrayobj
 
-    HOOKS["shape_errors"] = hasattr(arrayobj, "raise_with_shape_context")
-    if not HOOKS["shape_errors"]:
+    if not hasattr(arrayobj, "raise_with_shape_context"):
         return False
 
     def raise_with_shape_context(src_shapes: Any, index_shape: Any) -> None:
@@ -240,6 +236,7 @@ def _cython_blas_present() -> bool:
     return False
 
 
+@installed_once("blas_deferred")
 def defer_blas_import() -> bool:
     """Numba's set-up imports its array math without importing scipy.linalg.
 
@@ -266,15 +263,11 @@ def defer_blas_import() -> bool:
     """
     import sys
 
-    if "blas_deferred" in HOOKS:
-        return HOOKS["blas_deferred"]
     if "numba.np.arraymath" in sys.modules:
-        HOOKS["blas_deferred"] = False
         return False
     from numba.np import linalg
 
     original: Any = getattr(linalg, "ensure_blas", None)
-    HOOKS["blas_deferred"] = original is not None
     if original is None:
         return False
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from importlib.machinery import ModuleSpec
 from typing import Any
 
-from .state import HOOKS
+from .state import installed_once
 
 TRIGGER = "numba.np.arraymath"  # imported by Numba's target set-up, before any typing
 # The names Numba's own `_typeof_ndarray` uses (Numba 0.60-0.68): a Numba whose function
@@ -83,6 +83,7 @@ def masked_arrays_possible() -> bool:
     return "numpy.ma" in sys.modules
 
 
+@installed_once("array_typeof")
 def cheap_array_typeof() -> bool:
     """Numba types an ndarray argument without importing numpy.ma while no MaskedArray can exist.
 
@@ -96,8 +97,6 @@ def cheap_array_typeof() -> bool:
     function reads exactly the names it is known to (`_TYPEOF_NAMES`); else
     Numba's stays. Idempotent; returns whether the hook is active.
     """
-    if "array_typeof" in HOOKS:
-        return HOOKS["array_typeof"]
     import numpy as np
     from numba.core import errors, types
     from numba.core.typing import typeof
@@ -105,8 +104,7 @@ def cheap_array_typeof() -> bool:
 
     original: Any = typeof.typeof_impl.dispatch(np.ndarray)
     code = getattr(original, "__code__", None)
-    HOOKS["array_typeof"] = code is not None and tuple(code.co_names) == _TYPEOF_NAMES
-    if not HOOKS["array_typeof"]:
+    if code is None or tuple(code.co_names) != _TYPEOF_NAMES:
         return False
 
     def typeof_ndarray(val: Any, c: Any) -> Any:

@@ -36,7 +36,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from .state import HOOKS
+from .state import installed_once
 
 _MAGIC = b"graphc-nrt-2\n"
 _LENGTHS = struct.Struct("<QQQQ")  # key, name, object code, bitcode for linking
@@ -131,6 +131,7 @@ def _save(key: str, path: Path, library: Any) -> None:
         pass
 
 
+@installed_once("runtime_cache")
 def cache_runtime_library() -> bool:
     """Make Numba's runtime initialization load its library from graphc's cache when it can.
 
@@ -140,22 +141,15 @@ def cache_runtime_library() -> bool:
     Numba's function does (with object caching on) and saved. Has no effect
     once the runtime is initialized. Idempotent; returns whether the hook applied.
     """
-    if "runtime_cache" in HOOKS:
-        return HOOKS["runtime_cache"]
-    try:
-        from numba.core import codegen as numba_codegen
-        from numba.core.runtime import nrtdynmod
-    except ImportError:
-        HOOKS["runtime_cache"] = False
-        return False
+    from numba.core import codegen as numba_codegen
+    from numba.core.runtime import nrtdynmod
+
     create: Any = getattr(nrtdynmod, "create_nrt_module", None)
     original: Any = getattr(nrtdynmod, "compile_nrt_functions", None)
     library_class = getattr(numba_codegen, "CPUCodeLibrary", None)
-    HOOKS["runtime_cache"] = (
-        create is not None and original is not None
-        and all(hasattr(library_class, method) for method in _LIBRARY_METHODS)
-        and hasattr(getattr(numba_codegen, "JITCPUCodegen", None), "unserialize_library"))
-    if not HOOKS["runtime_cache"]:
+    if not (create is not None and original is not None
+            and all(hasattr(library_class, method) for method in _LIBRARY_METHODS)
+            and hasattr(getattr(numba_codegen, "JITCPUCodegen", None), "unserialize_library")):
         return False
 
     def compile_nrt_functions(ctx: Any) -> Any:
