@@ -155,3 +155,26 @@ def test_a_helper_calls_another_helper_jitted_and_inlined() -> None:
     assert not [line for line in ir.splitlines() if " call " in line and "matmul_small_into" in line]
     with pytest.raises(numba.core.errors.TypingError):  # ... which the plain function cannot be
         numba.njit(cache=False)(library.matmul_small)(a, b)
+
+
+def test_an_installer_runs_once_and_a_missing_internal_answers_false() -> None:
+    from graphc.backend.numba_hooks.state import HOOKS, installed_once
+
+    runs = []
+
+    @installed_once("test_only_present")
+    def present(argument: int) -> bool:
+        runs.append(argument)
+        return True
+
+    @installed_once("test_only_missing")
+    def missing() -> bool:
+        from numba.core import no_such_internal  # noqa: F401  (another Numba's layout)
+        return True
+
+    try:
+        assert present(1) and present(2) and runs == [1]  # later calls read the record
+        assert missing() is False and HOOKS["test_only_missing"] is False
+    finally:
+        HOOKS.pop("test_only_present", None)
+        HOOKS.pop("test_only_missing", None)
