@@ -37,12 +37,12 @@ checks for, graphc gets Numba's default compile (correct, slower).
 
 Two more parts of each compile serve nobody on the critical path of a cold
 graph: LLVM's optimisation of the CPython wrapper (~7 ms a kernel, for ~3 ns
-a call per array argument) and the type annotation Numba renders into every cache entry (1-3 ms
-a kernel). Within `lean_compile()` the wrapper is built `noinline optnone`
-and the entry holds a one-line annotation (`_install_unoptimized_wrappers`,
-`_install_short_annotations`).
+a call per array argument) and the type annotation Numba renders into every
+cache entry (1-3 ms a kernel). Within `lean_compile()` the wrapper is built
+`noinline optnone` and the entry holds a one-line annotation
+(`_install_unoptimized_wrappers`, `_install_short_annotations`).
 
-A third cost is Python's own: a compile allocates ~36,000 container objects
+Another cost is Python's own: a compile allocates ~36,000 container objects
 per small kernel (Numba IR, types, llvmlite instructions), and the cyclic
 collector, triggered every 700 allocations, walks them again and again, with
 a full collection over every object the process holds (numba, numpy, the
