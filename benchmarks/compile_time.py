@@ -37,6 +37,8 @@ compiled code).
 
 Cells show the median over --repeat runs and the spread (min-max), then
 the median CPU time of the process over the same span (to the first result).
+With graphc and jax both measured, "graphc cold / jax" is the median (min-max) of
+the ratios of the runs made in the same repetition (the issue's goal: <= 2x).
 The machine is shared: compare columns within one run. Child mode:
 --child TOOL DEPTH WIDTH prints one JSON line.
 """
@@ -214,6 +216,21 @@ def cell(samples: list[dict]) -> str:
     return text + wrong
 
 
+def ratio_cell(numerators: list[dict], denominators: list[dict]) -> str:
+    """The median (min-max) of the ratios of runs made in the same repetition.
+
+    Why: each repetition runs every column back to back, so pairing a graphc run with the
+    JAX run next to it cancels most of the drift of a shared machine, which the ratio of
+    two column medians keeps.
+    """
+    ratios = [a["seconds"] / b["seconds"] for a, b in zip(numerators, denominators)
+              if a.get("seconds") and b.get("seconds")]
+    if not ratios:
+        return "n/a"
+    text = f"{statistics.median(ratios):.2f}x"
+    return text + (f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else "")
+
+
 def primed_library(root: Path, width: int, timeout: float) -> Path:
     """A graphc cache that compiled the depth-3 and depth-4 MLPs of this width (its kernels)."""
     library = root / f"library-{width}"
@@ -254,8 +271,10 @@ def main() -> int:
         [t for t in tools if t != "graphc"]
     print(f"# compile + first result (s), median (min-max) of {options.repeat}, fresh process each; "
           f"load average {os.getloadavg()[0]:.1f} at start")
-    print("| depth | width | " + " | ".join(columns) + " | graphc stages (cold, last run) |")
-    print("|" + "---|" * (len(columns) + 3))
+    paired = "graphc cold" in columns and "jax" in columns  # the issue's goal: cold <= 2x jax
+    extra = ["graphc cold / jax"] if paired else []
+    print("| depth | width | " + " | ".join(columns + extra) + " | graphc stages (cold, last run) |")
+    print("|" + "---|" * (len(columns) + len(extra) + 3))
     status = 0
     with tempfile.TemporaryDirectory(prefix="graphc-compile-time-") as name:
         root = Path(name)
@@ -271,8 +290,11 @@ def main() -> int:
                 stages = samples["graphc cold"][-1].get("stages", {}) if "graphc cold" in samples else {}
                 if any(not s.get("ok", True) for c in samples.values() for s in c):
                     status = 1
-                print(f"| {depth} | {width} | " + " | ".join(cell(samples[c]) for c in columns)
-                      + f" | {json.dumps(stages)} |", flush=True)
+                cells = [cell(samples[c]) for c in columns]
+                if paired:
+                    cells.append(ratio_cell(samples["graphc cold"], samples["jax"]))
+                print(f"| {depth} | {width} | " + " | ".join(cells) + f" | {json.dumps(stages)} |",
+                      flush=True)
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     return status
 

@@ -111,3 +111,15 @@ def test_conv_benchmark_checks_each_tool_then_prints_one_table() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "| tool | us per step | vs PyTorch eager |" in completed.stdout
     assert "| graphc numpy |" in completed.stdout
+
+
+def test_compile_time_pairs_each_graphc_run_with_the_jax_run_beside_it() -> None:
+    """The "graphc cold / jax" column divides runs of the same repetition, not two medians
+    (references: the ratios by hand); a failed run is left out, none at all prints n/a."""
+    import compile_time
+
+    cold = [{"seconds": 0.40}, {"seconds": 0.44}, {"seconds": 0.60}]
+    jax = [{"seconds": 0.30}, {"seconds": 0.20}, {"seconds": 0.25}]
+    assert compile_time.ratio_cell(cold, jax) == "2.20x (1.33-2.40)"  # the medians' ratio: 1.76
+    assert compile_time.ratio_cell(cold[:1], jax[:1]) == "1.33x"
+    assert compile_time.ratio_cell([{"seconds": None}], jax[:1]) == "n/a"
