@@ -3,6 +3,7 @@
     /work/benchvenv/bin/python benchmarks/compile_time.py                 # depths 2 8 16 64, widths 32 512
     python benchmarks/compile_time.py --depths 2,16 --widths 32 --tools graphc,jax --repeat 3
     python benchmarks/compile_time.py --depths 16 --widths 32 --tools graphc,graphc_tiered,jax
+    python benchmarks/compile_time.py --depths 16 --widths 32 --tools graphc,graphc_numba,jax --repeat 9
 
 Each cell is the time of compile + first result in a FRESH process, measured
 inside it from before the graph is built to the first result (numpy, numba,
@@ -25,6 +26,8 @@ Columns:
                    the cache directory first compiled the depth-3 and depth-4 MLPs of the
                    same width (a copy of that directory is used per cell).
 * graphc warm    - the same graph again (second process, same cache).
+* graphc_numba   - (tool graphc_numba) graphc cold with GRAPHC_DIRECT=0: every fused kernel
+                   compiled by Numba, as before the direct path (docs/codegen.md).
 * graphc tiered  - (tool graphc_tiered) empty cache, `tiered=True`: the first
                    result from the NumPy tier while a worker process compiles
                    (docs/codegen.md, "Tiered start in a process"), then the
@@ -245,6 +248,9 @@ def measure(column: str, depth: int, width: int, root: Path, library: Path | Non
     """One cell's run; "graphc cold" fills the cache `warm` that "graphc warm" then reuses."""
     if column in ("graphc cold", "graphc warm"):
         return run_child("graphc", depth, width, warm, timeout)
+    if column == "graphc_numba":  # the same cold compile with Numba for every kernel
+        env = dict(fresh_env(root, "graphc"), GRAPHC_DIRECT="0")
+        return run_child("graphc", depth, width, env, timeout)
     if column == "graphc new":
         assert library is not None
         copy = Path(tempfile.mkdtemp(dir=root)) / "graphc"

@@ -41,6 +41,12 @@ else:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
+if os.environ.get("GRAPHC_DIRECT_CHECK") == "1":  # every direct kernel call compared with Numba's
+    from direct_check import install
+
+    install()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def graphc_cache_dir(request: pytest.FixtureRequest) -> Iterator[str]:
     """GRAPHC_CACHE_DIR -> pytest's cache folder (.pytest_cache/d/graphc-numba).

@@ -202,7 +202,12 @@ def test_a_users_own_function_keeps_numbas_compile(monkeypatch) -> None:
     assert set(default) == {"kernel", "cpython", "cfunc"} and runs >= 3
 
 
-def test_kernel_mode_kernels_compile_lean_and_match_the_numpy_backend() -> None:
+def test_kernel_mode_kernels_compile_lean_and_match_the_numpy_backend(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphc.backend.direct import kernel
+
+    monkeypatch.setenv("GRAPHC_DIRECT", "0")  # the kernels Numba compiles (the direct path's: test_direct)
+    monkeypatch.setattr(kernel, "STAND_INS", {})
     inputs, outputs = mlp(9, 4)
     f = gc.compile(inputs, outputs)
     assert f.stats["kernels"] >= 3

@@ -90,7 +90,7 @@ def check_switch(inputs: list[Any], outputs: list[Any], values: list[np.ndarray]
     assert "tier_error" not in f.stats, f.stats.get("tier_error")
     assert f.stats["tier"] == "numba" and f.stats["numba_ready"]
     assert f.stats["calls"] == {"numpy": 1, "numba": 1}
-    assert f.stats["cache_hit"]  # the caller loaded what the worker compiled
+    assert f.stats["cache_hit"], f.stats  # the caller loaded what the worker compiled
     assert 0 < f.stats["worker_seconds"] < WAIT and f.stats["load_seconds"] > 0
     times = f.stats["tier_times"]  # the steps, in order (docs/codegen.md; benchmarks/tier_switch.py)
     steps = ["spawned", "main", "ready", "turn", "rebuilt", "finished", "noticed", "loaded"]

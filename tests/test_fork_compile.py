@@ -66,6 +66,7 @@ print(json.dumps({{
 def run(tmp_path: Path, mode: str, patch: str = "", timeout: float = 600) -> dict:
     cache = tmp_path / f"cache-{mode}-{abs(hash(patch))}"
     env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache), GRAPHC_FORK_COMPILE=mode, GRAPHC_TIERED="0",
+               GRAPHC_DIRECT="0",  # the forked compile serves kernels Numba compiles
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     script = SCRIPT.format(benchmarks=str(ROOT / "benchmarks"), patch=patch)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,

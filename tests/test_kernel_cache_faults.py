@@ -24,6 +24,16 @@ own_cache = cache_support.own_cache
 DEPTH, WIDTH = 6, 5
 
 
+@pytest.fixture(autouse=True)
+def numba_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These are Numba's cache entries: every kernel compiles with Numba here (the direct
+    path's object files have their own fault tests in tests/test_direct.py)."""
+    from graphc.backend.direct import kernel
+
+    monkeypatch.setenv("GRAPHC_DIRECT", "0")
+    monkeypatch.setattr(kernel, "STAND_INS", {})
+
+
 def compile_and_check(monkeypatch: pytest.MonkeyPatch) -> gc.Function:
     """A fresh process's view: no kernel dispatcher in memory, so each loads or compiles."""
     monkeypatch.setattr(jit, "_SHARED", {})

@@ -94,6 +94,9 @@ LAYERS: dict[str, int] = {
     "graphc.ops.conv": 2, "graphc.ops.pool": 2, "graphc.ops.nn": 2, "graphc.nn": 5,
     "graphc.backend.library_conv": 4,
     "graphc.backend.concurrency": 4, "graphc.backend.blas_threads": 4,
+    **{f"graphc.backend.direct{m}": 4 for m in ("", ".signature", ".scalars", ".translate", ".calls",
+                                                ".expressions", ".entry", ".engine", ".compile",
+                                                ".kernel")},
     # split from shapes, rewrite, ops.shape
     "graphc.dims": 0, "graphc.rebuilding": 3, "graphc.ops.basic_indexing": 2,
 }
@@ -103,7 +106,10 @@ NUMBA_HOMES = {"graphc.backend.jit", "graphc.backend.runtime", "graphc.backend.n
                "graphc.backend.numba_hooks.blas", "graphc.backend.numba_hooks.deferred",
                "graphc.backend.numba_hooks.forking", "graphc.backend.numba_hooks.runtime_cache",
                "graphc.backend.interpreter.link", "graphc.backend.scan_loops"}
-THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES,
+# the direct path (backend/direct/) generates LLVM IR itself: llvmlite, never numba
+LLVM_HOMES = {f"graphc.backend.direct.{m}" for m in ("scalars", "translate", "calls", "expressions",
+                                                     "entry", "engine", "compile")}
+THIRD_PARTY_HOMES = {"numba": NUMBA_HOMES, "llvmlite": NUMBA_HOMES | LLVM_HOMES,
                      "networkx": {"graphc.viz"}, "pydot": set(),
                      "dask": {"graphc.dask"}, "distributed": {"graphc.dask"}}
 MUST_BE_LAZY = {"networkx", "pydot", "dask", "distributed"}

@@ -2,7 +2,8 @@
 
 Owns what an entry of the cache directory (cache.cache_dir()) is -- a
 generated module `graphc_<hash>.py` with its use mark `graphc_<hash>.used`
-and Numba's machine code `__pycache__/graphc_<hash>.*`, or a simplified graph
+and its machine code `__pycache__/graphc_<hash>.*` (Numba's, or the direct path's
+object files), or a simplified graph
 `graphs/<key>.pickle` -- and the size cap: GRAPHC_CACHE_LIMIT (e.g. "200MB",
 "0" for no cap), else the limit `graphc cache limit SIZE` saved in the
 directory, else DEFAULT_LIMIT. After each new entry the least recently used

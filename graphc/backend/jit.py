@@ -35,6 +35,8 @@ from . import (
     recovery,
     reroll_guard,
 )
+from .direct.kernel import CLOCK as DIRECT_CLOCK
+from .direct.kernel import stand_in_for
 from .runtime import COMPILE_CLOCK, JIT_OPTIONS, LINKING, compile_lean
 
 if TYPE_CHECKING:
@@ -265,7 +267,7 @@ class _FirstCall:
     def __call__(self, *arguments: Any) -> Any:
         if self.timed:
             return self.function(*arguments)
-        start, compiling = time.perf_counter(), COMPILE_CLOCK.seconds
+        start, compiling, direct = time.perf_counter(), COMPILE_CLOCK.seconds, DIRECT_CLOCK["seconds"]
         job = fork_compile.start(self.module, self.new, self.function, arguments) \
             if fork_compile.wanted(len(self.new)) else None
         forking = time.perf_counter() - start  # Numba's set-up (counted in `numba`) and the fork
@@ -280,16 +282,28 @@ class _FirstCall:
                 job.finish()
             self.seconds["numba"] = self.seconds.get("numba", 0.0) \
                 + COMPILE_CLOCK.seconds - compiling
+            if DIRECT_CLOCK["seconds"] > direct:  # kernels the direct path compiled or loaded
+                self.seconds["direct"] = DIRECT_CLOCK["seconds"] - direct
             self.seconds["first_call"] = time.perf_counter() - start
             self.timed = True
 
 
 def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     """Kernel mode: put each shared kernel's dispatcher in the graph module; the Python function."""
+    loops = loop_functions(prepared.generated.function_name, vars(prepared.module))
+    called = {c for kernel, _, _ in prepared.kernels for c in getattr(kernel, "calls", None) or ()}
+    direct = {kernel.name: stand_in for kernel, path, _ in prepared.kernels  # a re-rolled loop's
+              if not loops and kernel.name not in called  # callees are Numba's (compiled code calls them)
+              and (stand_in := stand_in_for(kernel, path, _shared_kernel)) is not None}
+    for kernel, _, _ in prepared.kernels:
+        if kernel.name in direct:
+            direct[kernel.name].install(prepared.module)
+    if len(direct) == len(prepared.kernels):  # no Numba compile at all: not even its import
+        return _FirstCall(getattr(prepared.module, prepared.generated.function_name), seconds,
+                          prepared.module, [])
     LINKING.install()
     import numba
 
-    loops = loop_functions(prepared.generated.function_name, vars(prepared.module))
     for name in loops:
         original = getattr(prepared.module, name)
         dispatcher = numba.njit(**_options())(original)
@@ -300,6 +314,8 @@ def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     forkable = not loops and all(getattr(kernel, "calls", None) is None for kernel, _, _ in prepared.kernels)
     new = []  # kernels a forked child may compile (fork_compile)
     for kernel, path, found in prepared.kernels:
+        if kernel.name in direct:
+            continue
         dispatcher = _shared_kernel(kernel, path)
         setattr(prepared.module, kernel.name, dispatcher)
         if forkable and not found and _caches(dispatcher):  # its machine code reaches us by the cache

@@ -68,10 +68,12 @@ CHECK_EVERY = 0.05  # seconds between looks at another process's lock
 
 
 def _complete(path: Path) -> bool:
-    """Whether Numba saved machine code for the module at `path`: an index and its data.
-    (Numba writes the index of a new entry before the data file, each by rename.)"""
+    """Whether machine code for the module at `path` is saved: the direct path's object file
+    (backend/direct/engine.py), or Numba's index and data (Numba writes the index of a new
+    entry before the data file, each by rename)."""
     pycache = path.parent / "__pycache__"
-    return any(pycache.glob(f"{path.stem}.*.nbi")) and any(pycache.glob(f"{path.stem}.*.nbc"))
+    return any(pycache.glob(f"{path.stem}.*.direct.o")) or (
+        any(pycache.glob(f"{path.stem}.*.nbi")) and any(pycache.glob(f"{path.stem}.*.nbc")))
 
 
 def is_warm(prepared: Prepared) -> bool:
