@@ -32,11 +32,11 @@ def same_bits(a: Any, b: Any) -> bool:
 def install() -> None:
     from graphc.backend.direct import kernel as direct_kernel
 
-    compiled = direct_kernel.DirectKernel._compiled
+    compiled = direct_kernel.DirectKernel._entry
 
-    def checking(self: Any, arguments: tuple[Any, ...]) -> Any:
-        served = compiled(self, arguments)
-        numba = self.numba()
+    def checking(self: Any, types: list[Any], key: str) -> Any:
+        served = compiled(self, types, key)
+        numba = self._numba()
         if served is numba:
             return served
 
@@ -57,4 +57,4 @@ def install() -> None:
         call.checked = True  # type: ignore[attr-defined]  # a direct entry, checked
         return call
 
-    direct_kernel.DirectKernel._compiled = checking
+    direct_kernel.DirectKernel._entry = checking  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ so this stays well under 20 s.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
@@ -123,3 +124,18 @@ def test_compile_time_pairs_each_graphc_run_with_the_jax_run_beside_it() -> None
     assert compile_time.ratio_cell(cold, jax) == "2.20x (1.33-2.40)"  # the medians' ratio: 1.76
     assert compile_time.ratio_cell(cold[:1], jax[:1]) == "1.33x"
     assert compile_time.ratio_cell([{"seconds": None}], jax[:1]) == "n/a"
+
+
+def test_direct_stages_times_each_kernel_both_ways() -> None:
+    """benchmarks/direct_stages.py: every kernel of a small MLP step gets a row with the direct
+    path's stages (which add up to its total) and Numba's compile of the same source."""
+    pytest.importorskip("numba")
+    command = [sys.executable, str(BENCHMARKS / "direct_stages.py"), "--depth", "4", "--rounds", "1"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                               env={**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)})
+    assert completed.returncode == 0, completed.stderr
+    rows = [line.split(" | ") for line in completed.stdout.splitlines() if line.startswith("| fused_")]
+    assert len(rows) >= 2, completed.stdout
+    for row in rows:
+        translate, optimise, machine, load, direct, numba = map(float, row[1:7])
+        assert abs(translate + optimise + machine + load - direct) < 1e-3 and numba > 0

@@ -457,3 +457,139 @@ def test_a_damaged_or_foreign_object_file_is_compiled_again(tmp_path: Path, faul
         first.write_bytes(first.read_bytes()[:100])
     assert run() == [*expected, "2" if fault == "swapped" else "1"]  # a warning per file
     assert run() == [*expected, "0"]  # rewritten whole
+
+
+def test_int32_results_are_python_ints_and_float32_sqrt_stays_float32(tmp_path: Path) -> None:
+    source = """
+        import numpy as np
+        import math
+
+
+        def kernel(n0, a0, a1, a2):
+            for i0 in range(n0):
+                a2[i0] = math.sqrt(a1[i0]) + math.sqrt(a0[i0])
+            return (a0[0], a0[1] * 3, math.sqrt(a1[1]), a1[0] > 0)
+    """
+    a0 = np.array([147, -7, 2**31 - 1], np.int32)
+    a1 = np.array([2.0, 3.0, 0.5], np.float32)
+    got, _ = both(tmp_path, source, [3, a0, a1, np.empty(3, np.float32)])
+    assert got[:2] == (147, -21) and type(got[0]) is int
+
+
+def test_a_parameter_named_like_a_loop_counter_still_wraps_around(tmp_path: Path) -> None:
+    source = """
+        import numpy as np
+
+
+        def kernel(n0, i0, a0, a1):
+            a1[0] = a0[i0]
+            for i0 in range(n0):
+                a1[i0 + 1] = a0[i0]
+            return ()
+    """
+    _, after = both(tmp_path, source, [2, -1, np.array([1.0, 2.0, 3.0]), np.zeros(3)])
+    assert after[3][0] == 3.0
+
+
+def test_an_unaligned_array_goes_to_numba_with_the_same_numbers(tmp_path: Path) -> None:
+    direct, calls = _compiled_pair(tmp_path)
+    raw = np.zeros(4 * 8 + 1, np.uint8)
+    x = np.frombuffer(raw.data, np.float64, 4, offset=1)
+    assert not x.flags.aligned
+    assert direct(4, x, np.arange(4.0), np.empty(4)) == ("numba",) and len(calls) == 1
+
+
+def test_a_helper_without_source_lines_is_not_eligible() -> None:
+    from graphc.backend.direct.kernel import _helper_ok
+
+    namespace_: dict[str, Any] = {}
+    exec(compile("def lost(x):\n    return x + 1.0\n", "/nonexistent/lost.py", "exec"), namespace_)
+    assert _helper_ok(namespace_["lost"]) is False
+
+
+def test_an_llvm_failure_warns_and_numba_compiles_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphc.backend.direct import compile as direct_compile
+    from graphc.backend.direct import kernel
+
+    def broken(*arguments: Any) -> Any:
+        raise RuntimeError("LLVM said no")
+
+    monkeypatch.setattr(direct_compile, "compile_kernel", broken)
+    monkeypatch.setattr(kernel, "STAND_INS", {})
+    (inputs, outputs), values = _mlp(11)
+    f = gc.compile(inputs, outputs, tiered=False)
+    with pytest.warns(RuntimeWarning, match="could not compile kernel fused_.*LLVM said no"):
+        got = f(*values)
+    assert _served(f) == {"numba"}
+    for g, r in zip(got, gc.compile(inputs, outputs, backend="numpy")(*values)):
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-14)
+
+
+def test_graphc_direct_off_holds_for_kernels_already_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphc.backend.direct import kernel
+
+    (inputs, outputs), values = _mlp(8)
+    gc.compile(inputs, outputs, tiered=False)(*values)
+    assert kernel.STAND_INS
+    monkeypatch.setenv("GRAPHC_DIRECT", "off")
+    known = next(iter(kernel.STAND_INS.values()))
+    assert kernel.stand_in_for(_kernel_record(known), known.path, lambda *a: None) is None
+
+
+def _kernel_record(stand_in: Any) -> Any:
+    """A codegen Kernel record's fields, as stand_in_for reads them."""
+    return type("Kernel", (), {"name": stand_in.name, "source": stand_in.source, "inline": True,
+                               "returns": 0, "calls": None})()
+
+
+def test_a_called_kernel_keeps_no_graph_module_alive() -> None:
+    from graphc.backend.direct import kernel
+
+    (inputs, outputs), values = _mlp(8)
+    for _ in range(3):
+        gc.compile(inputs, outputs, tiered=False)(*values)
+    assert all(len(stand_in.modules) == 0 for stand_in in kernel.STAND_INS.values()
+               if stand_in.serving is not None)
+
+
+def test_an_object_file_of_another_direct_path_version_does_not_make_a_graph_warm(tmp_path: Path) -> None:
+    from graphc.backend.direct import objects
+
+    kernel_path = tmp_path / "graphc_abc.py"
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "graphc_abc.0123456789abcdef-0123456789abcdef.direct.o").write_bytes(b"x")
+    assert not objects.has_object(kernel_path)
+    objects.object_name(kernel_path, "f8").write_bytes(b"x")
+    assert objects.has_object(kernel_path)
+
+
+_RACE = textwrap.dedent("""
+    import threading, numpy as np, graphc as gc
+    graphs = []
+    for scale in (2.0, 3.0):
+        x = gc.input("x", (5, 3))
+        weights = [gc.input(f"W{i}", (3, 3)) for i in range(8)]
+        h = x
+        for w in weights:
+            h = gc.tanh(h @ w * scale)
+        loss = gc.sum(h * h)
+        graphs.append((gc.compile([x, *weights], [loss], tiered=False),
+                       gc.compile([x, *weights], [loss], backend="numpy")))
+    values = [np.ones((5, 3))] + [np.eye(3) * 0.3] * 8
+    barrier, results = threading.Barrier(2), {}
+    def first_call(index):
+        barrier.wait()
+        results[index] = graphs[index][0](*values)[0]
+    threads = [threading.Thread(target=first_call, args=(i,)) for i in range(2)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    print(all(abs(results[i] - graphs[i][1](*values)[0]) < 1e-12 for i in range(2)))
+""")
+
+
+def test_two_threads_first_direct_compiles_share_one_jit(tmp_path: Path) -> None:
+    """Two graphs' first calls in two threads of a fresh process (the JIT not made yet)."""
+    for run in range(3):
+        done = subprocess.run([sys.executable, "-c", _RACE], capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / str(run))))
+        assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr[-2000:]

@@ -96,7 +96,7 @@ LAYERS: dict[str, int] = {
     "graphc.backend.concurrency": 4, "graphc.backend.blas_threads": 4,
     **{f"graphc.backend.direct{m}": 4 for m in ("", ".signature", ".scalars", ".translate", ".calls",
                                                 ".expressions", ".entry", ".engine", ".compile",
-                                                ".kernel")},
+                                                ".kernel", ".objects")},
     # split from shapes, rewrite, ops.shape
     "graphc.dims": 0, "graphc.rebuilding": 3, "graphc.ops.basic_indexing": 2,
 }

@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from . import blas_threads, numba_hooks
+from .direct.kernel import DirectKernel
 
 ENV = "GRAPHC_FORK_COMPILE"
 CHILD_LIMIT = 300  # seconds: a child still running then (a hang on garbage values) is ended
@@ -244,6 +245,9 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, int]],
         for index, (name, dispatcher, returns) in enumerate(kernels):
             setattr(module, name, _stand_in(index, called, seen[index], dispatcher,
                                             (np.float64(1.0),) * returns))  # a float per scalar
+        for name, value in list(vars(module).items()):  # the direct path's kernels are the parent's
+            if isinstance(value, DirectKernel) and value.serving is None:
+                setattr(module, name, _placeholder((np.float64(1.0),) * value.returns))
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -269,6 +273,10 @@ def _child(job: Job, module: Any, kernels: Sequence[tuple[str, Any, int]],
             if job.shared[job.count + index] in (CLAIMING, COMPILING):
                 job.child_marks(index, FAILED)
         os._exit(0)
+
+
+def _placeholder(results: tuple[Any, ...]) -> Callable[..., tuple[Any, ...]]:
+    return lambda *arguments: results
 
 
 def _stand_in(index: int, called: list[int], signatures: list[Any], dispatcher: Any,

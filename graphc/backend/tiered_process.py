@@ -59,6 +59,7 @@ import numpy as np
 
 from ..errors import GraphcWarning
 from . import compile_locks, compile_workers, numba_preload
+from .direct import kernel, objects
 from .jit import Prepared, _readable, finish
 
 Runner = Callable[[list[np.ndarray], dict[str, int]], list[np.ndarray]]
@@ -68,11 +69,11 @@ CHECK_EVERY = 0.05  # seconds between looks at another process's lock
 
 
 def _complete(path: Path) -> bool:
-    """Whether machine code for the module at `path` is saved: the direct path's object file
-    (backend/direct/engine.py), or Numba's index and data (Numba writes the index of a new
-    entry before the data file, each by rename)."""
+    """Whether machine code for the module at `path` is saved: an object file of this
+    version of the direct path (backend/direct/objects.py) while it is on, or Numba's index
+    and data (Numba writes the index of a new entry before the data file, each by rename)."""
     pycache = path.parent / "__pycache__"
-    return any(pycache.glob(f"{path.stem}.*.direct.o")) or (
+    return (kernel.enabled() and objects.has_object(path)) or (
         any(pycache.glob(f"{path.stem}.*.nbi")) and any(pycache.glob(f"{path.stem}.*.nbc")))
 
 

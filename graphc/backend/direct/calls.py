@@ -55,8 +55,9 @@ def call(body: Body, node: ast.Call) -> tuple[ir.Value, str]:
         return b.fdiv(convert(b, left, lkind, kind), convert(b, right, rkind, kind)), kind
     if function is math.sqrt and len(arguments) == 1:
         (value, kind), = arguments
-        value = convert(b, value, kind, "f8")  # math.sqrt is float64 in Numba, like in Python
-        return b.call(_intrinsic(body, "llvm.sqrt", "f8"), [value]), "f8"
+        target = "f4" if kind == "f4" else "f8"  # Numba: float32 -> float32, integers -> float64
+        value = convert(b, value, kind, target)
+        return b.call(_intrinsic(body, "llvm.sqrt", target), [value]), target
     if function in (min, max) and len(arguments) == 2 and all(k == "i8" for _, k in arguments):
         (left, _), (right, _) = arguments
         pick = b.icmp_signed("<" if function is min else ">", right, left)

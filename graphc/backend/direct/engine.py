@@ -12,18 +12,19 @@ loads a kernel in about a millisecond without parsing or optimising IR.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import hashlib
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .entry import C_API, RUNTIME_GLOBALS
+from .objects import object_name
 
 _METH_VARARGS = 1
 
@@ -96,12 +97,20 @@ class _Machine:
         for name in C_API:
             llvm.add_symbol(name, ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value)
         target = llvm.Target.from_triple(llvm.get_process_triple())
-        self.cpu, self.features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+        # as Numba's JIT codegen chooses them (numba/core/codegen.py, JITCPUCodegen), and
+        # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES as Numba reads them (e.g. "generic" for a cache
+        # shared by machines of different CPUs)
+        self.cpu = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
+        self.features = os.environ.get("NUMBA_CPU_FEATURES") or (
+            "" if os.environ.get("NUMBA_CPU_NAME") else llvm.get_host_cpu_features().flatten())
+        arch = target.name
+        reloc = "static" if arch.startswith("x86") else "pic" if arch.startswith("ppc") else "default"
         self.tm = target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
-                                               reloc="static", codemodel="jitdefault", jit=True)
+                                               reloc=reloc, codemodel="jitdefault", jit=True)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.tm)
         self.triple, self.data_layout = llvm.get_process_triple(), str(self.tm.target_data)
         self.loaded: dict[str, Any] = {}  # entry name -> its callable
+        self.lock = threading.Lock()
 
     def optimize(self, text: str) -> bytes:
         """IR text -> object code: O3 with the loop vectorizer, as Numba configures it."""
@@ -120,8 +129,12 @@ class _Machine:
         """The object code's `entry` as a Python callable, its globals pointing at this process's
         objects; `fallback` (the kernel's Numba dispatcher) takes calls of other types.
         An entry loads once per process (its symbols are the JIT's, process-wide)."""
-        if entry in self.loaded:
+        with self.lock:
+            if entry not in self.loaded:
+                self.loaded[entry] = self._load(code, entry, fallback)
             return self.loaded[entry]
+
+    def _load(self, code: bytes, entry: str, fallback: Any) -> Any:
         self.engine.add_object_file(self.llvm.ObjectFileRef.from_data(code))
         self.engine.finalize_object()
         values = {"ndarray": np.ndarray, "int": int, "float": float, "float64": np.float64,
@@ -135,30 +148,28 @@ class _Machine:
         _KEEP.append(definition)
         make = ctypes.pythonapi.PyCFunction_NewEx
         make.restype, make.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-        self.loaded[entry] = make(ctypes.addressof(definition), None, None)
-        return self.loaded[entry]
+        return make(ctypes.addressof(definition), None, None)
 
 
-@functools.cache
+_MACHINE: list[_Machine] = []
+_MACHINE_LOCK = threading.Lock()
+
+
 def machine() -> _Machine:
-    return _Machine()
-
-
-@functools.cache
-def source_digest() -> str:
-    """The direct path's own code: part of each object file's key."""
-    here = Path(__file__).parent
-    text = "".join((here / name).read_text() for name in sorted(os.listdir(here)) if name.endswith(".py"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """The process's one LLVM machine, made once even when two threads' first compiles race
+    (a second MCJIT would free code that the first's callables still point to)."""
+    if not _MACHINE:
+        with _MACHINE_LOCK:
+            if not _MACHINE:
+                _MACHINE.append(_Machine())
+    return _MACHINE[0]
 
 
 def object_path(kernel_path: Path, signature: str) -> Path:
-    """Where the object code of a kernel's module compiled for `signature` on this CPU is cached:
-    beside Numba's machine code of the same module (so `graphc cache` counts and clears it)."""
+    """Where the object code of a kernel's module compiled for `signature` on this machine's
+    CPU is cached (objects.py; the module's name keys graphc's and Numba's versions)."""
     tm = machine()
-    key = "|".join((signature, tm.cpu, tm.features, source_digest()))
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return kernel_path.parent / "__pycache__" / f"{kernel_path.stem}.{digest}.direct.o"
+    return object_name(kernel_path, "|".join((signature, tm.cpu, tm.features)))
 
 
 def _seal(code: bytes, entry: str) -> bytes:
@@ -187,13 +198,7 @@ def save(path: Path, code: bytes, entry: str) -> None:
     """Write atomically (another process may read it at once). An OSError is the caller's:
     a full or read-only cache costs a warning, not the compile (compile.py)."""
     from .. import trust
+    from ..cache import write_atomic
 
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        trust.make_private_directory(path.parent)  # 0700, like Numba's __pycache__ here
-        temporary.write_bytes(code + _seal(code, entry))
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):  # a read-only directory says so here too
-            temporary.unlink(missing_ok=True)
-        raise
+    trust.make_private_directory(path.parent)  # 0700, like Numba's __pycache__ here
+    write_atomic(path, code + _seal(code, entry))  # a temporary of its own per writer

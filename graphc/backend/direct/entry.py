@@ -33,6 +33,7 @@ C_API = {  # name -> (return, arguments)
     "PyLong_FromLongLong": (BYTE_PTR, [I64]),
     "PyBool_FromLong": (BYTE_PTR, [I64]),
     "PyObject_Call": (BYTE_PTR, [BYTE_PTR, BYTE_PTR, BYTE_PTR]),
+    "Py_DecRef": (ir.VoidType(), [BYTE_PTR]),
 }
 
 
@@ -72,10 +73,10 @@ class _Entry:
         address = self.b.gep(pointer, [ir.Constant(I64, offset)], inbounds=True)
         return self.b.load(self.b.bitcast(address, kind.as_pointer()))
 
-    def require(self, condition: ir.Value) -> None:
-        """Go on if `condition`, else the call goes to the fallback."""
+    def require(self, condition: ir.Value, otherwise: ir.Block | None = None) -> None:
+        """Go on if `condition`, else the call goes to the fallback (or to `otherwise`)."""
         ok = self.function.append_basic_block("ok")
-        self.b.cbranch(condition, ok, self.mismatch)
+        self.b.cbranch(condition, ok, otherwise or self.mismatch)
         self.b.position_at_end(ok)
 
     def same(self, pointer: ir.Value, cell: str) -> ir.Value:
@@ -94,9 +95,10 @@ class _Entry:
             self.require(b.icmp_unsigned("!=", order, ir.Constant(ir.IntType(8), ord(">"))))
             rank = self.field(item, layout["array_nd"], I32)
             self.require(b.icmp_signed("==", rank, ir.Constant(I32, kind.ndim)))
-            if kind.layout == "C":
-                flags = self.field(item, layout["array_flags"], I32)
-                self.require(b.icmp_unsigned("!=", b.and_(flags, ir.Constant(I32, 1)), ir.Constant(I32, 0)))
+            # aligned (NPY_ARRAY_ALIGNED), and for a C entry C-contiguous (NPY_ARRAY_C_CONTIGUOUS)
+            wanted = ir.Constant(I32, 0x100 | (1 if kind.layout == "C" else 0))
+            flags = self.field(item, layout["array_flags"], I32)
+            self.require(b.icmp_unsigned("==", b.and_(flags, wanted), wanted))
             data = self.field(item, layout["array_data"], STORED[kind.dtype].as_pointer())
             words = [self.field(item, layout["array_dims"], I64.as_pointer())]
             if kind.layout == "A":
@@ -120,18 +122,27 @@ class _Entry:
         raise Unsupported(f"a {kind} argument")
 
     def box(self, results: list[str], slots: list[ir.Value]) -> ir.Value:
-        """The tuple of the kernel's scalar results, as Numba boxes them."""
+        """The tuple of the kernel's scalar results, as Numba boxes them (NULL, with Python's
+        MemoryError set, if an allocation fails)."""
         b = self.b
+        null = ir.Constant(BYTE_PTR, None)
         boxed = b.call(self.api["PyTuple_New"], [ir.Constant(I64, len(results))])
+        self.require(b.icmp_unsigned("!=", boxed, null), self.failed)
         for index, (kind, slot) in enumerate(zip(results, slots)):
             value = b.load(slot)
             if kind in ("f8", "f4"):  # Numba boxes float32 as a Python float too
                 double = b.fpext(value, ir.DoubleType()) if kind == "f4" else value
                 item = b.call(self.api["PyFloat_FromDouble"], [double])
-            elif kind == "i8":
-                item = b.call(self.api["PyLong_FromLongLong"], [value])
-            else:
+            elif kind in ("i8", "i4"):  # Numba boxes int32 as a Python int too
+                wide = b.sext(value, I64) if kind == "i4" else value
+                item = b.call(self.api["PyLong_FromLongLong"], [wide])
+            elif kind == "b1":
                 item = b.call(self.api["PyBool_FromLong"], [b.zext(value, I64)])
+            else:
+                raise Unsupported(f"returning {kind}")
+            with b.if_then(b.icmp_unsigned("==", item, null), likely=False):
+                b.call(self.api["Py_DecRef"], [boxed])
+                b.branch(self.failed)
             b.call(self.api["PyTuple_SetItem"], [boxed, ir.Constant(I64, index), item])
         return boxed
 

@@ -18,6 +18,8 @@ import math
 import os
 import threading
 import time
+import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ _NODES = (ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.A
           ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp, ast.Call, ast.Attribute,
           ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Import, ast.ImportFrom, ast.alias)
 CLOCK = {"seconds": 0.0}  # time spent translating, compiling and loading direct kernels
+_CLOCK_LOCK = threading.Lock()
 
 
 STAND_INS: dict[str, DirectKernel] = {}  # kernel name -> its stand-in, once per process
@@ -45,23 +48,25 @@ def stand_in_for(kernel: Any, path: Path, numba: Callable[[Any, Path], Any]) -> 
     or None where Numba compiles it: a re-rolled loop (it calls kernels from compiled code),
     GRAPHC_DIRECT=0, or a source that uses what translate.py does not compile.
     `numba(kernel, path)` makes the kernel's Numba dispatcher, for calls the direct path refuses."""
+    if not enabled() or getattr(kernel, "calls", None) is not None:
+        return None
     if kernel.name in STAND_INS:
         return STAND_INS[kernel.name]
-    if getattr(kernel, "calls", None) is not None or not enabled():
-        return None
     names = namespace(kernel.source)
     if names is None or not eligible(kernel.source, names):
         return None
     STAND_INS[kernel.name] = DirectKernel(kernel.name, kernel.source, path, kernel.inline, names,
-                                          lambda: numba(kernel, path))
+                                          lambda: numba(kernel, path), kernel.returns)
     return STAND_INS[kernel.name]
 
 
 def enabled() -> bool:
-    """GRAPHC_DIRECT=0 turns the direct path off (every kernel compiles with Numba)."""
+    """GRAPHC_DIRECT=0 (or false, no, off) turns the direct path off: every kernel compiles
+    with Numba. Read at each link, so a change holds for the next graph compiled."""
     from .engine import layout
 
-    return os.environ.get("GRAPHC_DIRECT", "1") != "0" and layout() is not None
+    setting = os.environ.get("GRAPHC_DIRECT", "1").strip().lower()
+    return setting not in ("0", "false", "no", "off") and layout() is not None
 
 
 def namespace(source: str) -> dict[str, Any] | None:
@@ -116,8 +121,14 @@ def _syntax_ok(tree: ast.AST, names: dict[str, Any]) -> bool:
 
 @functools.cache
 def _helper_ok(function: Callable[..., Any]) -> bool:
+    """Whether a helper's source (and its callees') is all translate.py compiles; False too
+    where its source is not there to read (an installation of .pyc files only)."""
     from .translate import function_ast
 
+    try:
+        function_ast(function)
+    except (Unsupported, OSError, SyntaxError):
+        return False
     names = dict(function.__globals__)
     callees = [n.func.id for n in ast.walk(function_ast(function))
                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names]
@@ -134,25 +145,29 @@ class DirectKernel:
     """
 
     def __init__(self, name: str, source: str, path: Path, inline: bool, names: dict[str, Any],
-                 numba: Callable[[], Any]) -> None:
+                 numba: Callable[[], Any], returns: int = 0) -> None:
         self.name, self.source, self.path, self.inline, self.names = name, source, path, inline, names
+        self.returns = returns  # scalars it returns (a forked compile's child stands in for it)
         self.numba = numba  # builds the kernel's Numba dispatcher
-        self.modules: list[Any] = []
+        self.modules: weakref.WeakSet[Any] = weakref.WeakSet()  # until the first call decides
         self.serving: Any = None
         self.entries: dict[str, Any] = {}  # signature text -> its entry (or Numba's dispatcher)
         self.dispatcher: Any = None
         self.lock = threading.RLock()
 
     def install(self, module: Any) -> None:
-        setattr(module, self.name, self.serving if self.serving is not None else self)
-        self.modules.append(module)
+        with self.lock:
+            setattr(module, self.name, self.serving if self.serving is not None else self)
+            if self.serving is None:
+                self.modules.add(module)
 
     def __call__(self, *arguments: Any) -> Any:
         with self.lock:  # two threads' first calls: one compile
             if self.serving is None:
                 self.serving = self._serving(arguments)
-                for module in self.modules:
+                for module in list(self.modules):
                     setattr(module, self.name, self.serving)
+                self.modules.clear()
         return self.serving(*arguments)
 
     def other_types(self, refused_by: str, *arguments: Any) -> Any:
@@ -181,8 +196,14 @@ class DirectKernel:
                                   functools.partial(self.other_types, key))
         except Unsupported:
             return self._numba()
+        except Exception as exc:  # noqa: BLE001 - LLVM or the JIT failed: Numba compiles it
+            warnings.warn(f"graphc's direct path could not compile kernel {self.name} "
+                          f"({type(exc).__name__}: {exc}); Numba compiles it instead "
+                          "(GRAPHC_DIRECT=0 sends every kernel to Numba)", RuntimeWarning, stacklevel=2)
+            return self._numba()
         finally:
-            CLOCK["seconds"] += time.perf_counter() - start
+            with _CLOCK_LOCK:
+                CLOCK["seconds"] += time.perf_counter() - start
 
     def _numba(self) -> Any:
         if self.dispatcher is None:

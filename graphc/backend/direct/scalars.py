@@ -42,7 +42,9 @@ def promote(left: str, right: str) -> str:
 
 def unify(left: str, right: str) -> str:
     """The type of a variable or choice that is `left` on one path and `right` on another."""
-    return left if left == right else promote(left, right)
+    if left == right:
+        return left
+    return "i4" if {left, right} == {"i4", "b1"} else promote(left, right)  # bool -> int32 is safe
 
 
 def convert(builder: ir.IRBuilder, value: ir.Value, source: str, target: str) -> ir.Value:

@@ -31,6 +31,7 @@ from .expressions import I64, Expressions, nonnegative_literal
 from .scalars import LLVM_TYPES, STORED, convert
 from .signature import Array, Type, Unsupported
 
+SCALAR_KERNELS = "graphc.backend.kernels"  # the module whose functions Numba links in- or outlined
 _SOURCES: dict[Any, ast.FunctionDef] = {}  # a helper's parsed source, once per process
 
 
@@ -71,11 +72,12 @@ class Translator:
             if function in self.active:
                 raise Unsupported(f"recursive {function.__name__}")
             self.active.add(function)
-            name = f"{function.__name__}.{'.'.join(types)}"
+            name = f"{function.__name__}.{'.'.join(types)}{'.outlined' if outlined else ''}"
             fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [LLVM_TYPES[t] for t in types]),
                              name)
             fn.linkage = "internal"
-            fn.attributes.add("noinline" if outlined or not self.inline else "alwaysinline")
+            if function.__module__ == SCALAR_KERNELS:  # linked as Numba links them (runtime.Linking)
+                fn.attributes.add("noinline" if outlined or not self.inline else "alwaysinline")
             body = Body(self, fn, function_ast(function), list(types), function.__globals__)
             body.run()
             if body.returned is None:
@@ -152,7 +154,7 @@ class Body(Expressions):
         assigned = {t.id for n in ast.walk(definition) for t in _targets(n)
                     if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
         self.counters = {n.target.id for n in ast.walk(definition) if isinstance(n, ast.For)
-                         and isinstance(n.target, ast.Name)} - assigned  # >= 0: no wraparound
+                         and isinstance(n.target, ast.Name)} - assigned - set(names)  # >= 0: no wraparound
 
     def run(self) -> None:
         self.statements(self.definition.body)
