@@ -13,6 +13,7 @@ import importlib.util
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -261,6 +262,8 @@ def test_each_signature_gets_its_own_entry_and_strided_arrays_run_directly(tmp_p
     compiles its own entry (strides read from the array), Numba is never asked."""
     from graphc.backend.direct.kernel import DirectKernel
 
+    if os.environ.get("GRAPHC_DIRECT_CHECK") == "1":
+        pytest.skip("GRAPHC_DIRECT_CHECK compiles every kernel with Numba too")
     source = ELEMENTWISE.format(kernel="tanh_f64", expression="tanh_f64(x) * y")
     _, path = _module(tmp_path, source)
     names = namespace(source)
@@ -593,3 +596,23 @@ def test_two_threads_first_direct_compiles_share_one_jit(tmp_path: Path) -> None
         done = subprocess.run([sys.executable, "-c", _RACE], capture_output=True, text=True, timeout=300,
                               env=dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / str(run))))
         assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr[-2000:]
+
+
+def test_a_kernel_whose_module_vanished_still_reaches_numba(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Numba's dispatcher is made at the first call it serves, maybe after the cache directory
+    was removed (a cleaner): the kernel's module is stored again first."""
+    from graphc.backend import cache, jit
+    from graphc.backend.direct import kernel
+
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernel, "STAND_INS", {})
+    monkeypatch.setattr(jit, "_SHARED", {})
+    source = ELEMENTWISE.format(kernel="exp_f64", expression="x - y")
+    path, _ = cache.store(source, source + cache.code_version())
+    record = _kernel_record(kernel.DirectKernel("kernel", source, path, True, {}, lambda: None))
+    stand_in = kernel.stand_in_for(record, path, jit._numba_kernel)
+    assert stand_in is not None
+    shutil.rmtree(tmp_path / "cache")
+    x = np.arange(3, dtype=np.int64)  # int64 arrays where a float is read: Numba compiles it
+    assert stand_in(3, [1.0, 2.0, 3.0], x, np.empty(3))[0] == pytest.approx(1.0 + 1.0 + 1.0)

@@ -288,13 +288,21 @@ class _FirstCall:
             self.timed = True
 
 
+def _numba_kernel(kernel: Any, path: Path) -> Any:
+    """A direct kernel's Numba dispatcher, made when a call needs it: maybe long after the
+    link, so its module is stored again if the cache directory lost it meanwhile."""
+    if not path.exists():
+        path, _ = cache.store(kernel.source, kernel.source + cache.code_version())
+    return _shared_kernel(kernel, path)
+
+
 def _link_kernels(prepared: Prepared, seconds: dict[str, float]) -> Any:
     """Kernel mode: put each shared kernel's dispatcher in the graph module; the Python function."""
     loops = loop_functions(prepared.generated.function_name, vars(prepared.module))
     called = {c for kernel, _, _ in prepared.kernels for c in getattr(kernel, "calls", None) or ()}
     direct = {kernel.name: stand_in for kernel, path, _ in prepared.kernels  # a re-rolled loop's
               if not loops and kernel.name not in called  # callees are Numba's (compiled code calls them)
-              and (stand_in := stand_in_for(kernel, path, _shared_kernel)) is not None}
+              and (stand_in := stand_in_for(kernel, path, _numba_kernel)) is not None}
     for kernel, _, _ in prepared.kernels:
         if kernel.name in direct:
             direct[kernel.name].install(prepared.module)
