@@ -407,14 +407,15 @@ def _process_tiered(input_nodes: tuple[Node, ...], output_nodes: tuple[Node, ...
                     structure: str, requirements: list[calling.Requirement],
                     stats: dict[str, Any], options: dict[str, Any], force: bool) -> Function:
     """The tiered start in a worker process (backend/tiered_process.py); a graph whose
-    machine code is cached loads at once (today's path) unless `force` (tiered=True)
+    machine code is cached loads at once (today's path), and one the direct path compiles
+    in a fraction of a second compiles here, unless `force` (tiered=True)
     (docs/codegen.md, "Tiered start in a process")."""
     from .backend.jit import finish, prepare
-    from .backend.tiered_process import ProcessTier, is_warm
+    from .backend.tiered_process import ProcessTier, compiles_quickly, is_warm
 
     prepared = prepare(input_nodes, output_nodes, options["names"], options["parallel"],
                        load=False)
-    if (not force and is_warm(prepared)) or not _cache_is_shared():
+    if (not force and (is_warm(prepared) or compiles_quickly(prepared))) or not _cache_is_shared():
         compiled = finish(prepared, structure, requirements)
         stats.update(compiled.stats.as_dict())
         return Function(input_nodes, output_nodes, structure, "numba", compiled.runner,

@@ -112,7 +112,8 @@ def test_default_compiles_in_a_worker_and_switches(cold: None) -> None:
     assert again.stats["cache_hit"]
 
 
-def test_kernel_mode_worker_gets_the_first_inputs(cold: None) -> None:
+def test_kernel_mode_worker_gets_the_first_inputs(cold: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHC_DIRECT", "0")  # kernels for Numba: the worker compiles them
     rng = np.random.default_rng(4)
     depth = 3
     values = [rng.normal(size=(5, 4)), rng.normal(size=(5, 4))]
@@ -189,10 +190,32 @@ def test_an_early_worker_the_compile_did_not_need_is_stopped(
     assert "tiered" not in f.stats and "worker_pid" not in f.stats  # warm: loaded at once
     assert len(started) == 1 and started[0].exited() is not None  # started early, stopped
     assert not os.path.exists(started[0].folder) and compile_workers._WORKERS == []
+    monkeypatch.setenv("GRAPHC_DIRECT", "0")  # kernels for Numba: a worker's job
     g = gc.compile(*mlp(3))  # a cold graph takes the early worker (and keeps it)
     g(*[np.ones((5, 4))] * 2, *[np.eye(4)] * 3, *[np.zeros(4)] * 3)  # kernel mode: handed over
     assert len(started) == 2 and g.stats["worker_pid"] == started[1].pid
     assert started[1].exited() is None and compile_workers._WORKERS == [started[1]]
+
+
+def test_a_graph_the_direct_path_compiles_quickly_compiles_in_the_caller(
+        cold: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernel mode with every kernel taken by the direct path: compiled in this process before
+    gc.compile returns (~0.05 s a kernel, no Numba), no worker; with GRAPHC_DIRECT=0 the same
+    graph goes to the worker (its kernels would cost Numba's set-up and ~0.1 s each)."""
+    from graphc.backend import tiered_process
+    from graphc.backend.jit import prepare
+
+    rng = np.random.default_rng(5)
+    values = [rng.normal(size=(5, 4)), rng.normal(size=(5, 4))]
+    values += [rng.normal(size=(4, 4)) / 2 for _ in range(3)] + [rng.normal(size=4) / 10 for _ in range(3)]
+    f = gc.compile(*mlp(3))
+    assert f.stats["kernels"] > 0 and "tiered" not in f.stats and "worker_pid" not in f.stats
+    for got, want in zip(f(*values), gc.compile(*mlp(3), backend="numpy")(*values)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert compile_workers._WORKERS == []
+    assert tiered_process.compiles_quickly(prepare(*mlp(3), load=False))
+    monkeypatch.setenv("GRAPHC_DIRECT", "0")
+    assert not tiered_process.compiles_quickly(prepare(*mlp(3), load=False))
 
 
 def test_input_errors_are_the_same_on_each_tier(cold: None) -> None:

@@ -48,6 +48,7 @@ float64), not bit for bit.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import warnings
@@ -92,6 +93,24 @@ def is_warm(prepared: Prepared) -> bool:
     if prepared.kernels:
         return all(_complete(path) for _, path, _ in prepared.kernels)
     return _complete(prepared.path)
+
+
+QUICK_KERNELS = 6  # new direct kernels a graph may have and still compile in the caller
+
+
+def compiles_quickly(prepared: Prepared) -> bool:
+    """Whether the caller compiles the graph sooner than a worker would serve it: kernel mode,
+    no loops, every kernel taken by the direct path (docs/codegen.md, "The direct path"),
+    at most QUICK_KERNELS of them without object code yet (~0.05 s each, no Numba at all)."""
+    from .jit import loop_functions
+
+    generated = prepared.generated
+    defined = re.findall(r"^def (\w+)\(", generated.source, re.MULTILINE)
+    if not prepared.kernels or loop_functions(generated.function_name, defined):
+        return False
+    if not all(kernel.accepted(k) is not None for k, _, _ in prepared.kernels):
+        return False
+    return sum(not objects.has_object(path) for _, path, _ in prepared.kernels) <= QUICK_KERNELS
 
 
 def _known_now(prepared: Prepared) -> dict[str, Any]:

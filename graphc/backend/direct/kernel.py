@@ -52,12 +52,21 @@ def stand_in_for(kernel: Any, path: Path, numba: Callable[[Any, Path], Any]) -> 
         return None
     if kernel.name in STAND_INS:
         return STAND_INS[kernel.name]
-    names = namespace(kernel.source)
-    if names is None or not eligible(kernel.source, names):
+    names = accepted(kernel)
+    if names is None:
         return None
     STAND_INS[kernel.name] = DirectKernel(kernel.name, kernel.source, path, kernel.inline, names,
                                           lambda: numba(kernel, path), kernel.returns)
     return STAND_INS[kernel.name]
+
+
+def accepted(kernel: Any) -> dict[str, Any] | None:
+    """The names a shared kernel's source imports, if the direct path takes it (from its text:
+    its types are known at its first call), else None."""
+    if not enabled() or getattr(kernel, "calls", None) is not None:
+        return None
+    names = namespace(kernel.source)
+    return names if names is not None and eligible(kernel.source, names) else None
 
 
 def enabled() -> bool:
