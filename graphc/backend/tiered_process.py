@@ -102,11 +102,9 @@ def compiles_quickly(prepared: Prepared) -> bool:
     """Whether the caller compiles the graph sooner than a worker would serve it: kernel mode,
     no loops, every kernel taken by the direct path (docs/codegen.md, "The direct path"),
     at most QUICK_KERNELS of them without object code yet (~0.05 s each, no Numba at all)."""
-    from .jit import loop_functions
-
     generated = prepared.generated
     defined = re.findall(r"^def (\w+)\(", generated.source, re.MULTILINE)
-    if not prepared.kernels or loop_functions(generated.function_name, defined):
+    if not prepared.kernels or defined != [generated.function_name]:  # loop functions: Numba's
         return False
     if not all(kernel.accepted(k) is not None for k, _, _ in prepared.kernels):
         return False
