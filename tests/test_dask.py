@@ -112,10 +112,10 @@ def test_without_a_client_dask_threads_compute_the_same(f_sum: gc.Function,
 
 def test_the_function_travels_to_workers(client: Any, f_sum: gc.Function,
                                          arrays: dict[str, np.ndarray]) -> None:
-    remote = client.submit(f_sum, *arrays.values(), pure=False).result()
+    remote = client.submit(f_sum, *arrays.values(), pure=False).result(timeout=300)  # a lost worker fails
     for ours, theirs in zip(remote, f_sum(*arrays.values())):
         np.testing.assert_array_equal(ours, theirs)
-    stats = client.submit(getattr, f_sum, "stats", pure=False).result()
+    stats = client.submit(getattr, f_sum, "stats", pure=False).result(timeout=300)
     assert stats["unpickled"] and stats["cache_hit"]  # compiled here, loaded there
 
 

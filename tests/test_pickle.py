@@ -19,6 +19,9 @@ import graphc as gc
 from graphc import portable
 
 
+REMOTE_WAIT = 300  # seconds for another process's compile and call
+
+
 def logistic(backend: str, **options: Any) -> gc.Function:
     """Loss and gradients of a logistic regression (sum over rows)."""
     X = gc.input("X", shape=("n", 3))
@@ -101,9 +104,10 @@ def test_another_process_computes_the_same(spawned: Any, backend: str, options: 
     f = logistic(backend, **options)
     expected = numpy_logistic(*values)
     # The pool pickles f itself as the callable: the child unpickles and calls it.
-    for ours, theirs in zip(spawned.apply(f, values), expected):
+    # a bounded wait: a child that died would leave Pool.apply waiting for ever
+    for ours, theirs in zip(spawned.apply_async(f, values).get(timeout=REMOTE_WAIT), expected):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
-    stats = spawned.apply(getattr, (f, "stats"))
+    stats = spawned.apply_async(getattr, (f, "stats")).get(timeout=REMOTE_WAIT)
     assert stats["unpickled"]
     if backend == "numba" and not options.get("tiered"):
         # Compiled here first, so the child loaded the machine code from the disk cache.
