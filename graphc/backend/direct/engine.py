@@ -1,12 +1,14 @@
 """LLVM for the direct path: one JIT per process, object code on disk, Python callables.
 
-Owns: `LAYOUT` (the object offsets the entries read, checked against this
-interpreter and NumPy: the direct path is off where they differ), `optimize`
+Owns: `layout()` (the object offsets the entries read, checked against this
+interpreter and NumPy: the direct path is off where they differ), `machine()`
+(the process's one target machine and MCJIT, made under a lock), `optimize`
 (LLVM's O3 pipeline with Numba's target machine and loop vectorizer
 settings, so a kernel gets the machine code Numba would give it), `load`
 (object code into the process, its runtime globals filled in, a
-`builtin_function_or_method` around its entry) and `object_path`, where a
-kernel's object code is cached. Why MCJIT with object files: a warm process
+`builtin_function_or_method` around its entry, once per entry name),
+`object_path` (objects.py's name for this CPU) and `read`/`save`, the sealed
+object files. Why MCJIT with object files: a warm process
 loads a kernel in about a millisecond without parsing or optimising IR.
 """
 

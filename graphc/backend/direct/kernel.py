@@ -1,13 +1,17 @@
 """A shared fused kernel compiled by the direct path: chosen at link time, typed at first call.
 
-Owns: `eligible(kernel)` (the kernel's source and every helper it calls use only
-what translate.py compiles: decided from the text, so a kernel that is not
-goes to Numba and its forked compile as before) and `DirectKernel`, the
+Owns: `accepted(kernel)` and `eligible` (the kernel's source and every helper
+it calls use only what translate.py compiles: decided from the text, so a
+kernel that is not goes to Numba and its forked compile as before),
+`stand_in_for` with its registry `STAND_INS`, and `DirectKernel`, the
 stand-in a graph module calls. Its first call reads the argument types (like
 a Numba dispatcher), loads the kernel's object code from the cache or
 translates and compiles it, and puts the compiled entry in every module that
-holds the stand-in; any failure (types the direct path does not take, an
-Unsupported construct) puts the Numba dispatcher there instead.
+holds the stand-in. Types the direct path does not take, or source it
+refuses, put the Numba dispatcher there instead; an LLVM or JIT error does
+too, with a RuntimeWarning. An entry called with other types than its own
+hands the call back here (`other_types`): the entry of those types, compiled
+on first need, or Numba's dispatcher.
 """
 
 from __future__ import annotations

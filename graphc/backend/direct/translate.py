@@ -2,15 +2,16 @@
 
 Owns: `Translator`, which turns one Python function (a fused kernel's source,
 or a scalar kernel or helper it calls, from their own source) into an
-`ir.Function` of given parameter types, and `translate_kernel`. Why: a
-fused kernel is straight-line arithmetic in `for ... in range` loops over
-C-contiguous arrays; LLVM compiles that in a third of Numba's time when it
-gets the IR directly (docs/codegen.md, "The direct path"). What it accepts:
-assignments to locals and array elements, `+= -= *=`, range loops, `if`,
-returns; numbers of the four types of scalars.py; + - * / << >> & | ^,
-comparisons, `and`/`or`/`not`, conditional expressions; calls of
-np.float64/np.float32/np.int64, `.view`, np.divide, abs, min/max of
-integers, math.sqrt and of graphc's plain-Python helpers and scalar kernels.
+`ir.Function` of given parameter types, and `translate_kernel`; the
+statements are here, values in expressions.py and calls.py. Why: a fused
+kernel is straight-line arithmetic in `for ... in range` loops over arrays;
+LLVM compiles it in well under half of Numba's time when it gets the IR
+directly (docs/codegen.md, "The direct path"). What it accepts: assignments
+to locals and array elements, `+= -= *=`, range loops, `if`, returns; numbers
+of the five types of signature.py; + - * / << >> & | ^, comparisons,
+`and`/`or`/`not`, conditional expressions; calls of np.float64/np.float32/
+np.int64/np.int32, `.view`, np.divide, abs, min/max of integers, math.sqrt
+and of graphc's plain-Python helpers and scalar kernels.
 Anything else raises `Unsupported`, and Numba compiles the kernel.
 Each construct gets the instruction Numba's lowering emits for it (array
 indices wrap around when negative, float `!=` is unordered, `/` of integers
