@@ -70,7 +70,7 @@ def test_pyproject_declares_the_dependencies_and_extras() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.11"
     runtime = " ".join(project["dependencies"])
-    for name in ("numpy", "numba", "scipy", "networkx", "threadpoolctl"):
+    for name in ("numpy", "numba", "llvmlite", "scipy", "networkx", "threadpoolctl"):
         assert name in runtime
     extras = project["optional-dependencies"]
     for name in ("pytest", "hypothesis", "ruff", "mypy", "pydot"):

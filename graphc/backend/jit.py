@@ -136,12 +136,16 @@ def prepare(inputs: Sequence[Node], outputs: Sequence[Node],
     key = lowered.generated.source + cache.code_version()  # helpers are linked in: part of the key
     path, found = cache.store(lowered.generated.source, key)
     stored = []
-    for kernel in lowered.generated.kernels:  # each in its own module, keyed by its text alone
-        kernel_path, kernel_found = cache.store(kernel.source, kernel.source + cache.code_version())
-        stored.append((kernel, kernel_path, kernel_found))
+    for kernel in lowered.generated.kernels:
+        stored.append((kernel, *_store_kernel(kernel)))
     module = _load(path, cache.module_name(key)) if load else None
     seconds = dict(lowered.seconds, **{"import": time.perf_counter() - start})
     return Prepared(inputs, outputs, lowered, path, found, module, seconds, stored, name)
+
+
+def _store_kernel(kernel: Any) -> tuple[Path, bool]:
+    """A shared kernel's module in the cache, keyed by its text alone (and the linked code)."""
+    return cache.store(kernel.source, kernel.source + cache.code_version())
 
 
 def loop_functions(function_name: str, names: Any) -> list[str]:
@@ -292,7 +296,7 @@ def _numba_kernel(kernel: Any, path: Path) -> Any:
     """A direct kernel's Numba dispatcher, made when a call needs it: maybe long after the
     link, so its module is stored again if the cache directory lost it meanwhile."""
     if not path.exists():
-        path, _ = cache.store(kernel.source, kernel.source + cache.code_version())
+        path, _ = _store_kernel(kernel)
     return _shared_kernel(kernel, path)
 
 

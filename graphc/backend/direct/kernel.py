@@ -52,7 +52,7 @@ def stand_in_for(kernel: Any, path: Path, numba: Callable[[Any, Path], Any]) -> 
     or None where Numba compiles it: a re-rolled loop (it calls kernels from compiled code),
     GRAPHC_DIRECT=0, or a source that uses what translate.py does not compile.
     `numba(kernel, path)` makes the kernel's Numba dispatcher, for calls the direct path refuses."""
-    if not enabled() or getattr(kernel, "calls", None) is not None:
+    if not enabled():  # read at each link: it also holds for kernels already known
         return None
     if kernel.name in STAND_INS:
         return STAND_INS[kernel.name]
